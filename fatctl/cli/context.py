@@ -1,0 +1,86 @@
+"""Per-invocation context for CLI commands: settings, the database, confirmation, the actor.
+
+Commands call `ctx()` rather than reading globals, and the database engine is created only
+when a command needs it (most `--help` paths never touch it).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from fatctl.config import Settings, load_settings
+from fatctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.secrets import KeyRing
+
+
+class AppContext:
+    """Lazily built resources for one command."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The state database, refused unless migrated to this code's schema."""
+        from fatctl.state.db import ensure_migrated, make_engine
+
+        engine = make_engine(self.settings.database_url)
+        ensure_migrated(engine)
+        return engine
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        from fatctl.secrets import keyring_from
+
+        return keyring_from(self.settings.master_key, self.settings.previous_master_keys)
+
+    @cached_property
+    def actor(self) -> str:
+        """Who the audit trail names: FATCTL_ACTOR (CI sets it) or user@host."""
+        if explicit := os.environ.get("FATCTL_ACTOR"):
+            return explicit[:100]
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return f"{user}@{socket.gethostname()}"[:100]
+
+
+_CURRENT: AppContext | None = None
+
+
+def ctx() -> AppContext:
+    global _CURRENT
+    if _CURRENT is None:
+        _CURRENT = AppContext()
+    return _CURRENT
+
+
+def reset_context() -> None:
+    """Forget cached settings and engines (tests run many invocations in one process)."""
+    global _CURRENT
+    if _CURRENT is not None and "engine" in _CURRENT.__dict__:
+        _CURRENT.engine.dispose()
+    _CURRENT = None
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Go on when `--yes` was given or a person says yes; never wait on a pipe or in CI."""
+    if yes:
+        return
+    if not sys.stdin.isatty() or os.environ.get("CI"):
+        raise BadInput(f"{question.rstrip('?')}: refusing without --yes (no terminal to ask on)")
+    import typer
+
+    if not typer.confirm(question, default=False):
+        raise BadInput("cancelled")

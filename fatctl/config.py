@@ -1,0 +1,174 @@
+"""Settings: environment variables over `fatctl.toml` over built-in defaults.
+
+One immutable `Settings` object is built per CLI invocation and passed down; nothing reads the
+environment later. Secrets are wrapped in `Sensitive` the moment they are read.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fatctl.errors import ConfigError
+from fatctl.sensitive import Sensitive
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where one setting comes from: its attribute, env var, toml key, and whether it is secret."""
+
+    attr: str
+    env: str
+    toml: str
+    secret: bool = False
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database_url", "FATCTL_DATABASE_URL", "database_url", help="SQLAlchemy URL"),
+    Setting("master_key", "FATCTL_MASTER_KEY", "master_key", True, "base64 of 32 bytes"),
+    Setting(
+        "previous_master_keys",
+        "FATCTL_PREVIOUS_MASTER_KEYS",
+        "previous_master_keys",
+        True,
+        "comma-separated old master keys, for rotation",
+    ),
+    Setting("hcloud_token", "HCLOUD_TOKEN", "hcloud.token", True),
+    Setting("hcloud_endpoint", "HCLOUD_ENDPOINT", "hcloud.endpoint"),
+    Setting("cloudflare_api_token", "CLOUDFLARE_API_TOKEN", "cloudflare.api_token", True),
+    Setting("cloudflare_base_url", "CLOUDFLARE_BASE_URL", "cloudflare.base_url"),
+    Setting("cloudflare_account_id", "CLOUDFLARE_ACCOUNT_ID", "cloudflare.account_id"),
+    Setting("domain", "FATCTL_DOMAIN", "domain", help="agents are served at <agent>.<domain>"),
+    Setting("engine", "FATCTL_ENGINE", "engine", help="pulumi, hcloud or auto"),
+    Setting("pulumi_backend_url", "FATCTL_PULUMI_BACKEND", "pulumi.backend_url"),
+    Setting("r2_bucket", "FATCTL_R2_BUCKET", "r2.bucket"),
+    Setting("r2_endpoint", "FATCTL_R2_ENDPOINT", "r2.endpoint"),
+    Setting("operator_cidrs", "FATCTL_OPERATOR_CIDRS", "operator_cidrs"),
+    Setting("server_type", "FATCTL_SERVER_TYPE", "defaults.server_type"),
+    Setting("location", "FATCTL_LOCATION", "defaults.location"),
+    Setting("image", "FATCTL_IMAGE", "defaults.image"),
+    Setting("runtime_version", "FATCTL_RUNTIME_VERSION", "defaults.runtime_version"),
+    Setting("operator_user", "FATCTL_OPERATOR_USER", "ssh.operator_user"),
+    Setting("operator_key_file", "FATCTL_OPERATOR_KEY_FILE", "ssh.operator_key_file"),
+)
+
+
+def default_data_dir() -> Path:
+    """The user's data dir (XDG), where the embedded SQLite file and Pulumi backend live."""
+    if override := os.environ.get("FATCTL_DATA_DIR"):
+        return Path(override)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fatctl"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration for one invocation."""
+
+    data_dir: Path
+    database_url: str
+    master_key: Sensitive | None = None
+    previous_master_keys: Sensitive | None = None
+    hcloud_token: Sensitive | None = None
+    hcloud_endpoint: str = "https://api.hetzner.cloud/v1"
+    cloudflare_api_token: Sensitive | None = None
+    cloudflare_base_url: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_account_id: str = ""
+    domain: str = ""
+    engine: str = "auto"
+    pulumi_backend_url: str = ""
+    r2_bucket: str = "fat-agents"
+    r2_endpoint: str = ""
+    operator_cidrs: str = "0.0.0.0/0,::/0"
+    server_type: str = "cx23"
+    location: str = "fsn1"
+    image: str = "debian-12"
+    runtime_version: str = "2026.9.6"
+    operator_user: str = "fatops"
+    operator_key_file: str = ""
+    config_file: Path | None = None
+
+    def require(self, attr: str) -> Any:
+        """Return a setting or fail with a line naming the env var and the toml key to set."""
+        value = getattr(self, attr)
+        if value in (None, ""):
+            spec = next(s for s in SETTINGS if s.attr == attr)
+            raise ConfigError(
+                f"missing setting {attr}: set {spec.env} or '{spec.toml}' in fatctl.toml"
+            )
+        return value
+
+    def public_view(self) -> dict[str, str]:
+        """Every setting with its source-independent value; secrets shown only as set/unset."""
+        out: dict[str, str] = {"data_dir": str(self.data_dir)}
+        for f in fields(self):
+            if f.name in ("data_dir",):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Sensitive):
+                out[f.name] = "*** (set)"
+            elif value is None:
+                out[f.name] = "(unset)"
+            else:
+                out[f.name] = str(value)
+        return out
+
+
+def find_config_file(environ: dict[str, str]) -> Path | None:
+    """`FATCTL_CONFIG`, else ./fatctl.toml, else the user's config dir."""
+    if explicit := environ.get("FATCTL_CONFIG"):
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"FATCTL_CONFIG points at {path}, which is not a file")
+        return path
+    for candidate in (
+        Path.cwd() / "fatctl.toml",
+        Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "fatctl" / "fatctl.toml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _toml_lookup(doc: dict[str, Any], dotted: str) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build `Settings` from the environment and the config file; no network, no database."""
+    env = dict(os.environ if environ is None else environ)
+    config_file = find_config_file(env)
+    doc: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            doc = tomllib.loads(config_file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file} is not valid TOML: {exc}") from None
+    data_dir = default_data_dir() if "FATCTL_DATA_DIR" not in env else Path(env["FATCTL_DATA_DIR"])
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite:///{data_dir / 'fatctl.sqlite'}",
+        "config_file": config_file,
+    }
+    for spec in SETTINGS:
+        raw = env.get(spec.env)
+        if raw is None:
+            found = _toml_lookup(doc, spec.toml)
+            if isinstance(found, list):
+                found = ",".join(str(x) for x in found)
+            raw = None if found is None else str(found)
+        if raw is None or raw == "":
+            continue
+        values[spec.attr] = Sensitive(raw) if spec.secret else raw
+    if not values.get("pulumi_backend_url"):
+        values["pulumi_backend_url"] = f"file://{data_dir / 'pulumi'}"
+    return Settings(**values)

@@ -1,0 +1,228 @@
+"""Typed domain objects shared by every layer.
+
+Frozen dataclasses with no SDK types in them: services, renderers, stacks and engines all
+take these, so an engine can be swapped without the rest of fatctl noticing (the hcloud-python
+`domain.py` vs `client.py` split). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ServicePlan(enum.StrEnum):
+    """What the customer pays for: we hold the model API keys (managed) or they bring theirs."""
+
+    MANAGED = "managed"
+    BYOK = "byok"
+
+
+class AgentState(enum.StrEnum):
+    """Life cycle of an agent box; transitions are enforced by `ALLOWED_TRANSITIONS`."""
+
+    REQUESTED = "requested"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    UPGRADING = "upgrading"
+    DEGRADED = "degraded"
+    DESTROYING = "destroying"
+    DESTROYED = "destroyed"
+
+
+ALLOWED_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
+    AgentState.REQUESTED: frozenset({AgentState.PROVISIONING, AgentState.DESTROYING}),
+    AgentState.PROVISIONING: frozenset(
+        {AgentState.READY, AgentState.DEGRADED, AgentState.DESTROYING}
+    ),
+    AgentState.READY: frozenset(
+        {AgentState.UPGRADING, AgentState.DEGRADED, AgentState.DESTROYING, AgentState.PROVISIONING}
+    ),
+    AgentState.UPGRADING: frozenset({AgentState.READY, AgentState.DEGRADED}),
+    AgentState.DEGRADED: frozenset(
+        {AgentState.READY, AgentState.PROVISIONING, AgentState.UPGRADING, AgentState.DESTROYING}
+    ),
+    AgentState.DESTROYING: frozenset({AgentState.DESTROYED}),
+    AgentState.DESTROYED: frozenset(),
+}
+
+
+def can_transition(current: AgentState, target: AgentState) -> bool:
+    """True when the state machine allows `current` -> `target` (staying put is always allowed)."""
+    return current == target or target in ALLOWED_TRANSITIONS[current]
+
+
+class KeyRole(enum.StrEnum):
+    """Who an SSH public key belongs to."""
+
+    OPERATOR = "operator"
+    CUSTOMER = "customer"
+
+
+@dataclass(frozen=True)
+class HostKeyPair:
+    """A pre-generated SSH host key: the private half goes to the box, the public half is pinned."""
+
+    key_type: str  # "ssh-ed25519", "ecdsa-sha2-nistp256", ...
+    public_key: str  # OpenSSH one-line public key, "ssh-ed25519 AAAA..."
+    private_key_pem: str = field(repr=False)  # OpenSSH PEM; secret, never logged
+
+
+@dataclass(frozen=True)
+class R2Location:
+    """Where the agent's storage lives; credentials are not here (they go over SSH)."""
+
+    endpoint: str  # https://<account>.r2.cloudflarestorage.com, or the sandbox's moto URL
+    bucket: str
+    prefix: str  # agents/<id>/
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Everything needed to describe one agent's box, independent of any cloud SDK.
+
+    Rendering (cloud-init), the Pulumi program and the hcloud engine are all pure functions
+    of this object, which is what makes the parity test between engines meaningful.
+    """
+
+    name: str
+    agent_id: str
+    owner_email: str
+    plan: ServicePlan
+    domain: str
+    server_type: str = "cx23"
+    location: str = "fsn1"
+    image: str = "debian-12"
+    runtime_version: str = "2026.9.6"
+    node_version: str = "24.21.0"
+    operator_keys: tuple[str, ...] = ()
+    customer_keys: tuple[str, ...] = ()
+    operator_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+    host_keys: tuple[HostKeyPair, ...] = ()
+    r2: R2Location | None = None
+    golden_image: bool = False  # the image already carries Node and the runtime
+    extra_labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def fqdn(self) -> str:
+        """The public name of the box, `<agent>.<domain>`."""
+        return f"{self.name}.{self.domain}"
+
+    @property
+    def stack_name(self) -> str:
+        """The Pulumi stack that owns this agent's resources."""
+        return f"agent-{self.name}"
+
+    @property
+    def backups(self) -> bool:
+        """Managed customers get Hetzner backups; BYOK customers opt in elsewhere."""
+        return self.plan == ServicePlan.MANAGED
+
+    @property
+    def customer_shell(self) -> bool:
+        """Whether the customer's own keys get a login ("it's your server, we maintain it")."""
+        return bool(self.customer_keys)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Hetzner labels; `managed-by=fatctl` is how reconcile finds what is ours."""
+        base = {
+            "managed-by": "fatctl",
+            "agent": self.name,
+            "owner": owner_label(self.owner_email),
+            "plan": self.plan.value,
+        }
+        base.update(dict(self.extra_labels))
+        return base
+
+
+def owner_label(email: str) -> str:
+    """Hetzner label values allow [a-z0-9._-] only: encode an e-mail address into that set."""
+    out = []
+    for ch in email.lower():
+        if ch.isalnum() or ch in "._-":
+            out.append(ch)
+        elif ch == "@":
+            out.append("_at_")
+        else:
+            out.append("-")
+    return "".join(out)[:63].strip("._-")
+
+
+@dataclass(frozen=True)
+class BoxInfo:
+    """What an infra engine reports about a box after `apply` or `status`."""
+
+    agent: str
+    server_id: str
+    ipv4: str
+    ipv6: str
+    status: str  # hcloud's server status: running, off, initializing, ...
+    server_type: str
+    location: str
+    image: str
+    primary_ipv4_id: str = ""
+    primary_ipv6_id: str = ""
+    firewall_id: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One line of a plan: what would happen to one cloud resource."""
+
+    kind: str  # server, primary_ip, firewall, ssh_key, rdns, dns_record
+    name: str
+    action: str  # create, update, replace, delete, same
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The computed difference between what is wanted and what exists, for one agent."""
+
+    agent: str
+    changes: tuple[ResourceChange, ...] = ()
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "same" for c in self.changes)
+
+    @property
+    def replaces_server(self) -> bool:
+        return any(c.kind == "server" and c.action == "replace" for c in self.changes)
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """How a fleet change is staged: canaries alone first, then batches, halting on failures."""
+
+    canary: int = 1
+    batch: int = 5
+    batch_percent: float | None = None
+    max_failures: int = 0
+    health_timeout_s: float = 120.0
+    snapshot: bool = False
+    keep_versions: int = 3
+
+    def batch_size(self, fleet_size: int) -> int:
+        """Resolve `--batch 10%` against the fleet; never below one host."""
+        if self.batch_percent is not None:
+            return max(1, int(fleet_size * self.batch_percent / 100))
+        return max(1, self.batch)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The box's own view of itself, as printed by `fat-health --json`."""
+
+    healthy: bool
+    gateway: str
+    runtime_version: str
+    data_mounted: bool
+    disk_free_mb: int = 0
+    mem_available_mb: int = 0
+    problems: tuple[str, ...] = ()

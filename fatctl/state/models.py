@@ -1,0 +1,183 @@
+"""SQLModel tables: the state database that always says what exists and why.
+
+Every change here needs an Alembic revision in `migrations/versions/`; `tests/unit/test_migrations`
+runs `alembic check` on SQLite and PostgreSQL to prove models and migrations agree.
+Secret values are only ever stored as AES-256-GCM ciphertext (see `fatctl.secrets`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Owner(SQLModel, table=True):
+    """A customer: one e-mail address, one service plan."""
+
+    __tablename__ = "owners"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    plan: str = Field(max_length=16)  # ServicePlan value
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Agent(SQLModel, table=True):
+    """One agent, one box. `state` follows `fatctl.domain.ALLOWED_TRANSITIONS`."""
+
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=40, unique=True, index=True)
+    agent_id: str = Field(max_length=32, unique=True)  # stable id: R2 prefix agents/<id>/
+    owner_id: int = Field(foreign_key="owners.id", index=True)
+    state: str = Field(max_length=16, index=True)
+    server_type: str = Field(max_length=32)
+    location: str = Field(max_length=16)
+    image: str = Field(max_length=64)
+    runtime_version: str = Field(max_length=32)
+    engine: str = Field(default="", max_length=16)
+    server_id: str = Field(default="", max_length=32)
+    ipv4: str = Field(default="", max_length=45)
+    ipv6: str = Field(default="", max_length=64)
+    primary_ipv4_id: str = Field(default="", max_length=32)
+    primary_ipv6_id: str = Field(default="", max_length=32)
+    firewall_id: str = Field(default="", max_length=32)
+    last_step: str = Field(default="", max_length=32)  # last completed provisioning step
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class SshKey(SQLModel, table=True):
+    """A public key allowed onto boxes: operator keys fleet-wide, customer keys per agent."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (UniqueConstraint("agent_pk", "fingerprint", name="uq_ssh_keys_agent_fp"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int | None = Field(default=None, foreign_key="agents.id", index=True)
+    role: str = Field(max_length=16)  # KeyRole value
+    label: str = Field(max_length=100)
+    public_key: str = Field(max_length=4096)
+    fingerprint: str = Field(max_length=128, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class HostKey(SQLModel, table=True):
+    """A box's pinned SSH host key, generated before the box existed (private half in secrets)."""
+
+    __tablename__ = "host_keys"
+    __table_args__ = (UniqueConstraint("agent_pk", "key_type", name="uq_host_keys_agent_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    key_type: str = Field(max_length=32)
+    public_key: str = Field(max_length=4096)
+    fingerprint: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Secret(SQLModel, table=True):
+    """An envelope-encrypted value: a per-record data key wrapped by the master key `key_id`."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("agent_pk", "name", name="uq_secrets_agent_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int | None = Field(default=None, foreign_key="agents.id", index=True)
+    name: str = Field(max_length=100)
+    key_id: str = Field(max_length=16, index=True)
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class DnsRecord(SQLModel, table=True):
+    """A Cloudflare record fatctl owns (tagged `fatctl` and `agent:<name>`)."""
+
+    __tablename__ = "dns_records"
+    __table_args__ = (UniqueConstraint("name", "record_type", name="uq_dns_records_name_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    zone_id: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    record_type: str = Field(max_length=8)
+    content: str = Field(max_length=64)
+    record_id: str = Field(default="", max_length=64)
+    proxied: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Rollout(SQLModel, table=True):
+    """A fleet change (upgrade, converge, apply); resumable because every host step is recorded."""
+
+    __tablename__ = "rollouts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    target: str = Field(max_length=64)  # version or config digest
+    policy: str = Field(default="{}", max_length=2000)  # RolloutPolicy as JSON
+    state: str = Field(max_length=16, index=True)  # running, halted, completed, aborted
+    actor: str = Field(max_length=100)
+    reason: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class RolloutStep(SQLModel, table=True):
+    """One host's part in a rollout."""
+
+    __tablename__ = "rollout_steps"
+    __table_args__ = (UniqueConstraint("rollout_id", "agent_pk", name="uq_rollout_steps_host"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rollout_id: int = Field(foreign_key="rollouts.id", index=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    wave: int = Field(default=0)  # 0 = canary, 1.. = batches
+    phase: str = Field(max_length=16)  # pending, running, succeeded, failed, rolled_back, ...
+    from_version: str = Field(default="", max_length=64)
+    to_version: str = Field(default="", max_length=64)
+    snapshot_id: str = Field(default="", max_length=32)
+    error: str = Field(default="", max_length=500)
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which object, when, and how it ended. Never contains secret values."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=64, index=True)
+    target: str = Field(max_length=255, index=True)
+    result: str = Field(max_length=16)  # ok, failed, refused
+    detail: str = Field(default="", max_length=2000)
+
+
+class Lease(SQLModel, table=True):
+    """A named, expiring lock, so two runs on the same agent (or rollout) cannot race."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=200)
+    acquired_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
