@@ -100,7 +100,8 @@ class AgentSpec:
     operator_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
     host_keys: tuple[HostKeyPair, ...] = ()
     r2: R2Location | None = None
-    golden_image: bool = False  # the image already carries Node and the runtime
+    golden_image: bool = False  # the image already carries Node, packages and the runtime
+    tls_internal: bool = False  # Caddy's local CA instead of ACME (the sandbox has no internet)
     extra_labels: tuple[tuple[str, str], ...] = ()
 
     @property
