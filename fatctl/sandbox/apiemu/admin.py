@@ -1,0 +1,39 @@
+"""The admin endpoints every emulator mounts outside its API prefix: fault knobs and stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Body, FastAPI, HTTPException
+
+from fatctl.sandbox.apiemu.faults import FaultState
+from fatctl.sandbox.apiemu.stats import Stats
+
+ADMIN_PREFIX = "/__sandbox"
+
+
+def mount_admin(app: FastAPI, faults: FaultState, stats: Stats) -> None:
+    @app.get(f"{ADMIN_PREFIX}/faults")
+    def get_faults() -> dict[str, Any]:
+        return faults.config.as_dict()
+
+    @app.post(f"{ADMIN_PREFIX}/faults")
+    def set_faults(changes: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        try:
+            faults.set(faults.config.updated(changes))
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        return faults.config.as_dict()
+
+    @app.get(f"{ADMIN_PREFIX}/stats")
+    def get_stats() -> dict[str, Any]:
+        return stats.snapshot()
+
+    @app.post(f"{ADMIN_PREFIX}/stats/reset")
+    def reset_stats() -> dict[str, Any]:
+        stats.reset()
+        return stats.snapshot()
+
+    @app.get(f"{ADMIN_PREFIX}/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}

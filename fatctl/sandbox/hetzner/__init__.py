@@ -1,0 +1,77 @@
+"""The sandbox's Hetzner Cloud API emulator: `start_emulator` serves it with uvicorn on a
+background thread; `python -m fatctl.sandbox.hetzner` runs it as a process.
+
+Clients use it unchanged: `hcloud.Client(token=h.token, api_endpoint=h.url)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fatctl.sandbox.apiemu.admin import ADMIN_PREFIX
+from fatctl.sandbox.apiemu.faults import FaultConfig
+from fatctl.sandbox.driver import BoxDriver
+
+__all__ = ["EmulatorHandle", "FaultConfig", "start_emulator"]
+
+
+@dataclass
+class EmulatorHandle:
+    """A running emulator. `url` ends in /v1; `admin_url` is the knob and stats endpoint."""
+
+    url: str
+    token: str
+    admin_url: str
+    state_dir: Path
+    _emulator: Any = field(repr=False)
+    _server: Any = field(repr=False)
+
+    def set_faults(self, **knobs: Any) -> FaultConfig:
+        """Change fault knobs at runtime (see FaultConfig); unknown knobs raise ValueError."""
+        faults = self._emulator.faults
+        faults.set(faults.config.updated(knobs))
+        return faults.config
+
+    def clear_faults(self) -> None:
+        self._emulator.faults.set(FaultConfig())
+
+    def stats(self) -> dict[str, Any]:
+        return self._emulator.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._emulator.stats.reset()
+
+    def stop(self) -> None:
+        self._emulator.runner.stop()
+        self._server.stop()
+        self._emulator.state.store.close()
+
+
+def start_emulator(
+    state_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    driver: BoxDriver | None = None,
+    faults: FaultConfig | dict[str, Any] | None = None,
+    rate_limit: int = 3600,
+    action_delay: float = 0.0,
+    token: str | None = None,
+) -> EmulatorHandle:
+    from fatctl.sandbox.apiemu.runner import ServerThread
+    from fatctl.sandbox.hetzner.app import build
+
+    if isinstance(faults, dict):
+        faults = FaultConfig().updated(faults)
+    emulator = build(Path(state_dir), token, driver, faults, rate_limit, action_delay)
+    server = ServerThread(emulator.asgi, host, port).start()
+    base = f"http://{host}:{server.port}"
+    return EmulatorHandle(
+        url=f"{base}/v1",
+        token=emulator.token,
+        admin_url=f"{base}{ADMIN_PREFIX}",
+        state_dir=Path(state_dir),
+        _emulator=emulator,
+        _server=server,
+    )

@@ -1,0 +1,96 @@
+"""Render stored documents as the API's JSON. Servers keep references (type, location, image,
+primary IP ids); their full shape, with the nested objects the SDK parses, is built here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fatctl.sandbox.hetzner import catalog
+from fatctl.sandbox.hetzner.selectors import matches
+from fatctl.sandbox.hetzner.state import HetznerState
+
+_PRIVATE = ("user_data", "ssh_keys", "root_password")
+
+
+def datacenter(location: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": location["id"],
+        "name": f"{location['name']}-dc1",
+        "description": f"{location['description']} virtual DC 1",
+        "location": location,
+        "server_types": {
+            "supported": [t["id"] for t in catalog.SERVER_TYPES],
+            "available": [t["id"] for t in catalog.SERVER_TYPES],
+            "available_for_migration": [],
+        },
+    }
+
+
+def primary_ip_view(doc: dict[str, Any]) -> dict[str, Any]:
+    location = catalog.location(doc["location"]) or {}
+    return {**doc, "location": location, "datacenter": datacenter(location)}
+
+
+def _public_ipv4(state: HetznerState, ip_id: int | None) -> dict[str, Any] | None:
+    doc = state.store.get("primary_ip", ip_id) if ip_id else None
+    if doc is None:
+        return None
+    ptr = doc["dns_ptr"][0]["dns_ptr"] if doc["dns_ptr"] else None
+    return {"id": doc["id"], "ip": doc["ip"], "blocked": False, "dns_ptr": ptr}
+
+
+def _public_ipv6(state: HetznerState, ip_id: int | None) -> dict[str, Any] | None:
+    doc = state.store.get("primary_ip", ip_id) if ip_id else None
+    if doc is None:
+        return None
+    return {"id": doc["id"], "ip": doc["ip"], "blocked": False, "dns_ptr": doc["dns_ptr"]}
+
+
+def firewalls_of(state: HetznerState, server: dict[str, Any]) -> list[int]:
+    """Firewalls applied to a server directly or through a label selector."""
+    ids = []
+    for fw in state.store.all("firewall"):
+        for target in fw["applied_to"]:
+            direct = target["type"] == "server" and target["server"]["id"] == server["id"]
+            by_label = target["type"] == "label_selector" and matches(
+                target["label_selector"]["selector"], server["labels"]
+            )
+            if direct or by_label:
+                ids.append(fw["id"])
+                break
+    return ids
+
+
+def server_view(state: HetznerState, doc: dict[str, Any]) -> dict[str, Any]:
+    location = catalog.location(doc["location"]) or {}
+    stype = catalog.server_type(doc["server_type"]) or {}
+    image = state.store.get("image", doc["image"]) if doc.get("image") else None
+    if image is None:
+        image = next((i for i in catalog.system_images() if i["id"] == doc.get("image")), None)
+    view = {k: v for k, v in doc.items() if k not in _PRIVATE}
+    view.update(
+        public_net={
+            "ipv4": _public_ipv4(state, doc["ipv4_id"]),
+            "ipv6": _public_ipv6(state, doc["ipv6_id"]),
+            "floating_ips": [],
+            "firewalls": [{"id": f, "status": "applied"} for f in firewalls_of(state, doc)],
+        },
+        server_type=stype,
+        location=location,
+        datacenter=datacenter(location),
+        image=image,
+        iso=None,
+        locked=bool(state.pending_for("server", doc["id"])),
+        backup_window=None,
+        outgoing_traffic=0,
+        ingoing_traffic=0,
+        included_traffic=(stype.get("prices") or [{}])[0].get("included_traffic", 0),
+        private_net=[],
+        volumes=[],
+        load_balancers=[],
+        placement_group=None,
+        primary_disk_size=stype.get("disk", 0),
+    )
+    view.pop("ipv4_id", None)
+    view.pop("ipv6_id", None)
+    return view
