@@ -71,11 +71,7 @@ def _ssh_routes(api: APIRouter, state: HetznerState) -> None:
         data = v.body(payload)
         with state.store.tx():
             key = state.get("ssh_key", key_id)
-            if "name" in data:
-                key["name"] = v.required(data, "name")
-                state.require_unique_name("ssh_key", key["name"], key["id"])
-            if "labels" in data:
-                key["labels"] = v.labels(data)
+            state.rename_relabel("ssh_key", key, data)
             return {"ssh_key": state.store.put("ssh_key", key)}
 
     @api.delete("/ssh_keys/{key_id}", status_code=204)

@@ -146,11 +146,7 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
         data = v.body(payload)
         with state.store.tx():
             fw = state.get("firewall", fw_id)
-            if "name" in data:
-                fw["name"] = v.required(data, "name")
-                state.require_unique_name("firewall", fw["name"], fw["id"])
-            if "labels" in data:
-                fw["labels"] = v.labels(data)
+            state.rename_relabel("firewall", fw, data)
             state.store.put("firewall", fw)
             return {"firewall": firewall_view(state, fw)}
 

@@ -137,11 +137,7 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
         data = v.body(payload)
         with state.store.tx():
             ip = state.get("primary_ip", ip_id)
-            if "name" in data:
-                ip["name"] = v.required(data, "name")
-                state.require_unique_name("primary_ip", ip["name"], ip["id"])
-            if "labels" in data:
-                ip["labels"] = v.labels(data)
+            state.rename_relabel("primary_ip", ip, data)
             ip["auto_delete"] = v.optional(data, "auto_delete", bool, ip["auto_delete"])
             state.store.put("primary_ip", ip)
             return {"primary_ip": primary_ip_view(ip)}

@@ -193,11 +193,7 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
         data = v.body(payload)
         with state.store.tx():
             doc = state.get("server", server_id)
-            if "name" in data:
-                doc["name"] = v.hostname(v.required(data, "name"))
-                state.require_unique_name("server", doc["name"], doc["id"])
-            if "labels" in data:
-                doc["labels"] = v.labels(data)
+            state.rename_relabel("server", doc, data, hostname=True)
             state.store.put("server", doc)
             return {"server": server_view(state, doc)}
 

@@ -19,6 +19,7 @@ from typing import Any
 from fatctl.sandbox.apiemu.faults import FaultState
 from fatctl.sandbox.apiemu.store import Store
 from fatctl.sandbox.driver import BoxDriver, NullBoxDriver
+from fatctl.sandbox.hetzner import validate
 from fatctl.sandbox.hetzner.errors import ApiError, not_found
 
 IPV4_NET = ipaddress.IPv4Network("10.77.0.0/16")
@@ -77,6 +78,18 @@ class HetznerState:
                 "name is already used",
                 {"fields": [{"name": "name", "messages": ["is already used"]}]},
             )
+
+    def rename_relabel(
+        self, kind: str, doc: dict[str, Any], data: dict[str, Any], hostname: bool = False
+    ) -> dict[str, Any]:
+        """The `PUT` of every resource: a new unique name and/or a new label set."""
+        if "name" in data:
+            name = validate.required(data, "name")
+            doc["name"] = validate.hostname(name) if hostname else name
+            self.require_unique_name(kind, name, doc["id"])
+        if "labels" in data:
+            doc["labels"] = validate.labels(data)
+        return doc
 
     def pending_for(self, kind: str, obj_id: int) -> list[dict[str, Any]]:
         """Running actions that hold a resource (the API's `locked`)."""

@@ -1,0 +1,92 @@
+"""Each error code the hcloud SDK surfaces from the emulator, as `APIException.code`."""
+
+from __future__ import annotations
+
+import pytest
+from hcloud import APIException, Client
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
+
+
+def _create(client, name="agent-a", **extra):
+    return client.servers.create(
+        name=name, server_type=ServerType(name="cx23"), image=Image(name="debian-12"), **extra
+    )
+
+
+def _code(call) -> str:
+    with pytest.raises(APIException) as err:
+        call()
+    return err.value.code
+
+
+def _no_backoff(client: Client) -> Client:
+    # the SDK retries rate_limit_exceeded/conflict with 1 s..60 s backoff; tests skip the waits
+    client._client._retry_interval_func = lambda retries: 0.0
+    return client
+
+
+def test_uniqueness_invalid_and_not_found(hcloud_client):
+    _create(hcloud_client).action.wait_until_finished()
+    assert _code(lambda: _create(hcloud_client)) == "uniqueness_error"
+    assert _code(lambda: _create(hcloud_client, name="bad_name!")) == "invalid_input"
+    assert (
+        _code(
+            lambda: hcloud_client.servers.create(
+                name="x", server_type=ServerType(name="cx99"), image=Image(name="debian-12")
+            )
+        )
+        == "invalid_input"
+    )
+    assert (
+        _code(lambda: _create(hcloud_client, name="us", location=Location(name="ash")))
+        == "invalid_input"
+    )  # cx23 is not sold in Ashburn
+    assert (
+        _code(lambda: _create(hcloud_client, name="big", user_data="x" * 40000)) == "invalid_input"
+    )
+    assert _code(lambda: hcloud_client.servers.get_by_id(424242)) == "not_found"
+
+
+def test_locked_while_an_action_runs(hetzner_emulator, hcloud_client):
+    hetzner_emulator.set_faults(action_delay=3.0)
+    server = _create(hcloud_client).server
+    assert _code(lambda: server.power_off()) == "locked"
+    assert hcloud_client.servers.get_by_id(server.id).locked is True
+
+
+def test_protected_server_and_primary_ip(hcloud_client):
+    resp = _create(hcloud_client)
+    resp.action.wait_until_finished()
+    resp.server.change_protection(delete=True, rebuild=True).wait_until_finished()
+    assert _code(lambda: resp.server.delete()) == "protected"
+    assert _code(lambda: resp.server.rebuild(Image(name="debian-13"))) == "protected"
+    ip = hcloud_client.primary_ips.create(type="ipv4", name="p", location=Location(name="nbg1"))
+    ip.primary_ip.change_protection(delete=True).wait_until_finished()
+    assert _code(lambda: ip.primary_ip.delete()) == "protected"
+    ip.primary_ip.change_protection(delete=False).wait_until_finished()
+    assert ip.primary_ip.delete() is True
+
+
+def test_unauthorized_with_a_wrong_token(hetzner_emulator):
+    client = Client(token="wrong", api_endpoint=hetzner_emulator.url)
+    assert _code(lambda: client.servers.get_all()) == "unauthorized"
+
+
+def test_rate_limit_and_conflict_reach_the_sdk(hetzner_emulator, hcloud_client):
+    client = _no_backoff(hcloud_client)
+    hetzner_emulator.set_faults(rate_limit_burst=10)
+    assert _code(lambda: client.servers.get_all()) == "rate_limit_exceeded"
+    hetzner_emulator.set_faults(rate_limit_burst=0, conflict_rate=1.0)
+    assert (
+        _code(lambda: client.ssh_keys.create(name="k", public_key="ssh-ed25519 AAAA")) == "conflict"
+    )
+    assert hetzner_emulator.stats()["events"]["injected_conflict"] == 6  # 1 call + 5 retries
+
+
+def test_invalid_label_selector_and_paging_params(hcloud_client):
+    assert (
+        _code(lambda: hcloud_client.servers.get_list(label_selector="a in (b")) == "invalid_input"
+    )
+    assert _code(lambda: hcloud_client.servers.get_list(page=0)) == "invalid_input"
