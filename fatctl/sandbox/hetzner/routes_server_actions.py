@@ -131,6 +131,16 @@ def _password(state: HetznerState, runner: ActionRunner, doc: dict, data: dict) 
     return {"action": action, "root_password": secrets.token_urlsafe(12)}
 
 
+def _backup(enabled: bool) -> Any:
+    # Hetzner picks the backup window itself; a set window is how clients see backups are on.
+    def handler(state: HetznerState, runner: ActionRunner, doc: dict, data: dict) -> dict:
+        state.store.put("server", {**doc, "backup_window": "22-02" if enabled else None})
+        verb = "enable_backup" if enabled else "disable_backup"
+        return {"action": runner.submit(verb, _res(doc))[0]}
+
+    return handler
+
+
 _WITH_BODY = {
     "rebuild": _rebuild,
     "change_type": _change_type,
@@ -140,6 +150,8 @@ _WITH_BODY = {
     "enable_rescue": _rescue,
     "disable_rescue": _no_rescue,
     "reset_password": _password,
+    "enable_backup": _backup(True),
+    "disable_backup": _backup(False),
 }
 
 

@@ -81,7 +81,7 @@ def server_view(state: HetznerState, doc: dict[str, Any]) -> dict[str, Any]:
         image=image,
         iso=None,
         locked=bool(state.pending_for("server", doc["id"])),
-        backup_window=None,
+        backup_window=doc.get("backup_window"),
         outgoing_traffic=0,
         ingoing_traffic=0,
         included_traffic=(stype.get("prices") or [{}])[0].get("included_traffic", 0),
