@@ -37,6 +37,16 @@ class Dialect(Protocol):
     def error_body(self, status: int, code: str, message: str) -> bytes: ...
 
 
+class BearerAuth:
+    """The token check both clouds use: `Authorization: Bearer <token>`."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}"
+
+    def authorized(self, authorization: str | None) -> bool:
+        return authorization == self._expected
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 

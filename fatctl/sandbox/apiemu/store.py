@@ -13,14 +13,21 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,
+-- id: an integer (Hetzner) or a 32-hex string (Cloudflare); SQLite keeps each as given
+CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, id NOT NULL, data TEXT NOT NULL,
                                     PRIMARY KEY (kind, id));
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def now_iso() -> str:
+    """A timestamp as the clouds write them (ISO 8601, UTC, seconds)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class Store:
@@ -56,7 +63,7 @@ class Store:
             finally:
                 self._depth -= 1
 
-    def get(self, kind: str, obj_id: int) -> dict[str, Any] | None:
+    def get(self, kind: str, obj_id: int | str) -> dict[str, Any] | None:
         with self.lock:
             row = self._conn.execute(
                 "SELECT data FROM objects WHERE kind=? AND id=?", (kind, obj_id)
@@ -74,11 +81,11 @@ class Store:
         with self.lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO objects(kind, id, data) VALUES (?, ?, ?)",
-                (kind, int(doc["id"]), json.dumps(doc, sort_keys=True)),
+                (kind, doc["id"], json.dumps(doc, sort_keys=True)),
             )
         return doc
 
-    def delete(self, kind: str, obj_id: int) -> None:
+    def delete(self, kind: str, obj_id: int | str) -> None:
         with self.lock:
             self._conn.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, obj_id))
 

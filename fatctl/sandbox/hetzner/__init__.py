@@ -6,47 +6,23 @@ Clients use it unchanged: `hcloud.Client(token=h.token, api_endpoint=h.url)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fatctl.sandbox.apiemu.admin import ADMIN_PREFIX
 from fatctl.sandbox.apiemu.faults import FaultConfig
+from fatctl.sandbox.apiemu.handle import BaseHandle
 from fatctl.sandbox.driver import BoxDriver
 
 __all__ = ["EmulatorHandle", "FaultConfig", "start_emulator"]
 
 
-@dataclass
-class EmulatorHandle:
+class EmulatorHandle(BaseHandle):
     """A running emulator. `url` ends in /v1; `admin_url` is the knob and stats endpoint."""
-
-    url: str
-    token: str
-    admin_url: str
-    state_dir: Path
-    _emulator: Any = field(repr=False)
-    _server: Any = field(repr=False)
-
-    def set_faults(self, **knobs: Any) -> FaultConfig:
-        """Change fault knobs at runtime (see FaultConfig); unknown knobs raise ValueError."""
-        faults = self._emulator.faults
-        faults.set(faults.config.updated(knobs))
-        return faults.config
-
-    def clear_faults(self) -> None:
-        self._emulator.faults.set(FaultConfig())
-
-    def stats(self) -> dict[str, Any]:
-        return self._emulator.stats.snapshot()
-
-    def reset_stats(self) -> None:
-        self._emulator.stats.reset()
 
     def stop(self) -> None:
         self._emulator.runner.stop()
-        self._server.stop()
-        self._emulator.state.store.close()
+        self._close()
 
 
 def start_emulator(

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fatctl.sandbox.hetzner.state import HetznerState, now_iso
+from fatctl.sandbox.apiemu.store import now_iso
+from fatctl.sandbox.hetzner.state import HetznerState
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,10 @@ class Emulator:
     bucket: TokenBucket
     token: str
 
+    @property
+    def store(self) -> Any:
+        return self.state.store
+
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)

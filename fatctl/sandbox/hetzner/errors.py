@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fatctl.sandbox.apiemu.middleware import BearerAuth
+
 STATUS_OF_CODE = {
     "invalid_input": 400,
     "json_error": 400,
@@ -58,14 +60,8 @@ def not_found(kind: str) -> ApiError:
     return ApiError("not_found", f"{kind} not found")
 
 
-class HetznerDialect:
+class HetznerDialect(BearerAuth):
     prefix = "/v1"
-
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}"
-
-    def authorized(self, authorization: str | None) -> bool:
-        return authorization == self._expected
 
     def error_body(self, status: int, code: str, message: str) -> bytes:
         return json.dumps(ApiError(code, message).payload()).encode()

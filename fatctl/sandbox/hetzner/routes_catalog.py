@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
+from fatctl.sandbox.apiemu.store import now_iso
 from fatctl.sandbox.hetzner import catalog, listing
 from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid, not_found
-from fatctl.sandbox.hetzner.state import HetznerState, now_iso
+from fatctl.sandbox.hetzner.state import HetznerState
 from fatctl.sandbox.hetzner.views import datacenter
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
+from fatctl.sandbox.apiemu.store import now_iso
 from fatctl.sandbox.hetzner import catalog, listing
 from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid
-from fatctl.sandbox.hetzner.state import HetznerState, default_ptr, now_iso
+from fatctl.sandbox.hetzner.state import HetznerState, default_ptr
 from fatctl.sandbox.hetzner.views import server_view
 
 SERVER_STATUSES = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,6 @@ _ID_BASE = {
     "image": 5_000_001,
     "action": 9_000_001,
 }
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class HetznerState:

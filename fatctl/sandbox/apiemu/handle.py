@@ -1,0 +1,39 @@
+"""What every running emulator offers its starter: URLs, token, fault knobs, stats, stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fatctl.sandbox.apiemu.faults import FaultConfig
+
+
+@dataclass
+class BaseHandle:
+    url: str
+    token: str
+    admin_url: str
+    state_dir: Path
+    _emulator: Any = field(repr=False)
+    _server: Any = field(repr=False)
+
+    def set_faults(self, **knobs: Any) -> FaultConfig:
+        """Change fault knobs at runtime (see FaultConfig); unknown knobs raise ValueError."""
+        faults = self._emulator.faults
+        faults.set(faults.config.updated(knobs))
+        return faults.config
+
+    def clear_faults(self) -> None:
+        self._emulator.faults.set(FaultConfig())
+
+    def stats(self) -> dict[str, Any]:
+        """Calls per endpoint, statuses, injected faults, 429s (see apiemu.stats)."""
+        return self._emulator.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._emulator.stats.reset()
+
+    def _close(self) -> None:
+        self._server.stop()
+        self._emulator.store.close()

@@ -1,0 +1,123 @@
+"""R2's S3 side in the sandbox: a moto S3 server (`python -m moto.server`) on loopback.
+
+The process is tracked by `<state_dir>/s3.json` (pid, host, port), so `fatctl sandbox down`
+can stop it later from another process; stopping checks that the pid still runs moto before
+signalling it. Limits, documented: moto keeps its data in memory (a restart empties the
+buckets), and it accepts any access key, secret and session token — so the R2 temporary
+credentials the Cloudflare emulator issues work there, but their bucket/prefix scoping and
+expiry are not enforced by S3 (the Cloudflare emulator records what it issued instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+_STATE_FILE = "s3.json"
+
+
+@dataclass(frozen=True)
+class S3Handle:
+    url: str
+    pid: int
+    state_dir: Path
+
+    def stop(self) -> None:
+        stop_s3(self.state_dir)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError(f"moto server did not answer on {url} within {timeout:.0f}s")
+
+
+def start_s3(
+    state_dir: Path, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
+) -> S3Handle:
+    """Start moto's S3 server (or return the one this state dir already runs)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = s3_status(state_dir)
+    if running is not None:
+        return running
+    port = port or _free_port(host)
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    log = open(state_dir / "s3.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    log.close()
+    url = f"http://{host}:{port}"
+    _ready(url, proc, timeout)
+    (state_dir / _STATE_FILE).write_text(json.dumps({"pid": proc.pid, "url": url}))
+    return S3Handle(url, proc.pid, state_dir)
+
+
+def _is_moto(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"moto.server" in cmdline
+
+
+def s3_status(state_dir: Path) -> S3Handle | None:
+    path = state_dir / _STATE_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _is_moto(int(info["pid"])):
+        path.unlink(missing_ok=True)  # stale: the process is gone or the pid was reused
+        return None
+    return S3Handle(info["url"], int(info["pid"]), state_dir)
+
+
+def stop_s3(state_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the moto server of this state dir; False if none was running."""
+    handle = s3_status(state_dir)
+    if handle is None:
+        return False
+    os.kill(handle.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _is_moto(handle.pid) and time.monotonic() < deadline:
+        _reap(handle.pid)
+        time.sleep(0.05)
+    if _is_moto(handle.pid):
+        os.kill(handle.pid, signal.SIGKILL)
+        _reap(handle.pid)
+    (state_dir / _STATE_FILE).unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the server is our own child (no zombie left behind)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
