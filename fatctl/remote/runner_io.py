@@ -1,0 +1,74 @@
+"""Reading a running command's output: both streams, line by line, with an overall deadline.
+
+Kept apart from `runner` so the waiting logic is small and testable; it only uses the channel's
+duck-typed methods (recv, recv_stderr, fileno, exit_status_ready), not the SSH library itself.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fatctl.errors import RemoteError
+
+OutputFn = Callable[[str, str], None]
+_CHUNK = 32768
+
+
+class LineSplitter:
+    """Accumulates bytes for one stream and hands complete lines to a callback."""
+
+    def __init__(self, stream: str, on_output: OutputFn | None) -> None:
+        self.stream = stream
+        self.on_output = on_output
+        self.data = bytearray()
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
+        if self.on_output is None:
+            return
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            self.on_output(self.stream, line.decode(errors="replace"))
+
+    def finish(self) -> str:
+        if self.on_output is not None and self._pending:
+            self.on_output(self.stream, self._pending.decode(errors="replace"))
+            self._pending = b""
+        return self.data.decode(errors="replace")
+
+
+def _drain(chan: Any, out: LineSplitter, err: LineSplitter) -> bool:
+    """Read whatever is buffered now; True when something was read."""
+    got = False
+    while chan.recv_ready():
+        out.feed(chan.recv(_CHUNK))
+        got = True
+    while chan.recv_stderr_ready():
+        err.feed(chan.recv_stderr(_CHUNK))
+        got = True
+    return got
+
+
+def collect(
+    chan: Any, timeout: float | None, on_output: OutputFn | None, label: str
+) -> tuple[str, str, int]:
+    """Wait for the command to exit, gathering stdout and stderr; return them and the exit code."""
+    out, err = LineSplitter("out", on_output), LineSplitter("err", on_output)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    fd = chan.fileno()  # becomes readable on stdout, stderr or close
+    while True:
+        _drain(chan, out, err)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            break
+        wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+        if wait <= 0:
+            raise RemoteError(f"{label}: command timed out after {timeout:g}s")
+        select.select([fd], [], [], wait)
+    # The exit status can arrive before the last bytes; a final drain after close gets them.
+    code = chan.recv_exit_status()
+    _drain(chan, out, err)
+    return out.finish(), err.finish(), code
