@@ -1,0 +1,212 @@
+"""The hcloud engine: `InfraEngine` over the hcloud SDK directly, idempotent by labels.
+
+For operators without Pulumi and for the local sandbox. Every run looks up the agent's
+resources by `managed-by=fatctl,agent=<name>`, adopts what exists, creates what is missing,
+and reports each resource as create/update/same through the `on_change` sink. Like the Pulumi
+program it never replaces a live server: image/user_data/key drift is ignored, and a location
+change is refused (a rebuild elsewhere is an explicit, separate operation).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from fatctl.config import Settings
+from fatctl.domain import AgentSpec, BoxInfo, Plan, ResourceChange
+from fatctl.errors import CloudError, NotFound
+from fatctl.infra import hcloud_ops as ops
+from fatctl.infra.desired import DesiredBox, desired_box
+from fatctl.infra.engine import ChangeSink, Timing, _ignore
+from fatctl.infra.hcloud_client import Hcloud
+from fatctl.infra.hcloud_converge import (
+    attach_firewall,
+    create_server,
+    ensure_firewall,
+    ensure_ips,
+    ensure_keys,
+)
+from fatctl.infra.hcloud_observe import Bound, observe, seen_server
+from fatctl.infra.plan import Observed, compute_plan
+from fatctl.infra.retry import RateBudget
+
+
+class HcloudEngine:
+    name = "hcloud"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timing: Timing | None = None,
+        on_change: ChangeSink | None = None,
+        budget: RateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.h = Hcloud(settings, timing or Timing(), budget=budget, sleep=sleep)
+        self.emit = on_change or _ignore
+
+    # -- declarative side -------------------------------------------------------------------
+
+    def plan(self, spec: AgentSpec) -> Plan:
+        observed, _ = observe(self.h, spec.name)
+        return compute_plan(spec.name, desired_box(spec), observed)
+
+    def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        try:
+            return self._apply(spec, user_data)
+        except CloudError as exc:
+            # A create whose response was lost succeeded anyway; its retry then hits the name.
+            # Look again and adopt what the lost call made instead of failing or duplicating.
+            if exc.code != "uniqueness_error":
+                raise
+            return self._apply(spec, user_data)
+
+    def _apply(self, spec: AgentSpec, user_data: str) -> BoxInfo:
+        box = desired_box(spec)
+        observed, bound = observe(self.h, spec.name)
+        if observed.server and observed.server.location != box.location:
+            raise CloudError(
+                f"agent {spec.name} runs in {observed.server.location}, not {box.location}: moving "
+                "a live box replaces it; refused (destroy and provision again, keeping nothing)",
+                code="replace_refused",
+            )
+        keys = ensure_keys(self.h, box, bound, self.emit)
+        firewall = ensure_firewall(self.h, box, bound, self.emit)
+        ips = ensure_ips(self.h, box, bound, self.emit)
+        if bound.server is None:
+            server = create_server(self.h, box, keys, firewall, ips, user_data)
+            self.emit(
+                _change("server", box.server_name, "create", f"{box.server_type} {box.location}")
+            )
+            self._converge_server(box, server, created=True)
+        else:
+            server = bound.server
+            self._converge_server(box, server, created=False)
+        if attach_firewall(self.h, self._reload_firewall(firewall), server):
+            self.emit(_change("firewall", box.firewall_name, "update", f"applied to {server.name}"))
+        self._rdns(box, server, ips)
+        info = self.status(spec.name)
+        if info is None:
+            raise CloudError(f"server {spec.name} vanished during apply", code="not_found")
+        return info
+
+    def _converge_server(self, box: DesiredBox, server: Any, *, created: bool) -> None:
+        seen = seen_server(server)
+        diffs = []
+        if seen.server_type != box.server_type:
+            ops.change_type(self.h, server, box.server_type)
+            diffs.append(f"server_type {seen.server_type} -> {box.server_type}")
+        if seen.labels != box.labels:
+            self.h.call("label server", partial(server.update, labels=box.labels))
+            diffs.append("labels")
+        if seen.backups != box.backups:
+            ops.set_backups(self.h, server, box.backups)
+            diffs.append(f"backups {box.backups}")
+        if not (seen.delete_protection and seen.rebuild_protection):
+            ops.set_protection(self.h, server, True)
+            diffs.append("protection")
+        if not created:
+            self.emit(
+                _change("server", box.server_name, "update" if diffs else "same", "; ".join(diffs))
+            )
+
+    def _reload_firewall(self, firewall: Any) -> Any:
+        return self.h.call("read firewall", partial(self.h.client.firewalls.get_by_id, firewall.id))
+
+    def _rdns(self, box: DesiredBox, server: Any, ips: dict[str, Any]) -> None:
+        fresh, _ = observe(self.h, box.server_name)
+        seen = {family: ip.ptr for family, ip in fresh.ips.items()}
+        ops.set_rdns(self.h, server, ips, seen, box.rdns)
+        for family in ("ipv4", "ipv6"):
+            action = "same" if seen.get(family) == box.rdns else "update"
+            self.emit(_change("rdns", f"{box.server_name}-rdns-{family}", action))
+
+    def status(self, spec_or_name: AgentSpec | str) -> BoxInfo | None:
+        name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
+        observed, _ = observe(self.h, name)
+        return box_info(name, observed)
+
+    def destroy(self, spec: AgentSpec, *, release_ips: bool) -> None:
+        """Idempotent: whatever is already gone is skipped; IPs are kept unless released."""
+        _, bound = observe(self.h, spec.name)
+        if bound.server is not None:
+            ops.set_protection(self.h, bound.server, False)
+            ops.act(self.h, f"delete server {spec.name}", bound.server.delete)
+            self.emit(_change("server", spec.name, "delete"))
+        if bound.firewall is not None:
+            self.h.call("delete firewall", bound.firewall.delete)
+            self.emit(_change("firewall", bound.firewall.name, "delete"))
+        for key in bound.keys.values():
+            self.h.call("delete ssh key", key.delete)
+            self.emit(_change("ssh_key", key.name, "delete"))
+        for ip in bound.ips.values():
+            if release_ips:
+                if (ip.protection or {}).get("delete"):
+                    ops.act(self.h, "unprotect primary IP", ip.change_protection, False)
+                self.h.call("delete primary IP", ip.delete)
+            self.emit(_change("primary_ip", ip.name, "delete" if release_ips else "same", "kept"))
+
+    # -- operational actions ----------------------------------------------------------------
+
+    def _server(self, name: str) -> tuple[Any, Bound]:
+        _, bound = observe(self.h, name)
+        if bound.server is None:
+            raise NotFound(f"agent {name} has no server at Hetzner")
+        return bound.server, bound
+
+    def power_on(self, name: str) -> None:
+        ops.power_on(self.h, self._server(name)[0])
+
+    def power_off(self, name: str) -> None:
+        ops.power_off(self.h, self._server(name)[0])
+
+    def reboot(self, name: str) -> None:
+        ops.reboot(self.h, self._server(name)[0])
+
+    def enable_rescue(self, name: str) -> None:
+        server, bound = self._server(name)
+        ops.enable_rescue(self.h, server, [int(k.id) for k in bound.keys.values()])
+
+    def snapshot(self, name: str, description: str, labels: dict[str, str]) -> str:
+        return ops.snapshot(self.h, self._server(name)[0], description, labels)
+
+    def rebuild(self, spec: AgentSpec, image: str, *, user_data: str = "") -> BoxInfo:
+        ops.rebuild(self.h, self._server(spec.name)[0], image, user_data)
+        return self._info(spec.name)
+
+    def change_type(self, name: str, server_type: str) -> BoxInfo:
+        ops.change_type(self.h, self._server(name)[0], server_type)
+        return self._info(name)
+
+    def _info(self, name: str) -> BoxInfo:
+        info = self.status(name)
+        if info is None:
+            raise NotFound(f"agent {name} has no server at Hetzner")
+        return info
+
+
+def _change(kind: str, name: str, action: str, detail: str = "") -> ResourceChange:
+    return ResourceChange(kind=kind, name=name, action=action, detail=detail)
+
+
+def box_info(name: str, observed: Observed) -> BoxInfo | None:
+    srv = observed.server
+    if srv is None:
+        return None
+    return BoxInfo(
+        agent=name,
+        server_id=srv.id,
+        ipv4=srv.ipv4,
+        ipv6=srv.ipv6,
+        status=srv.status,
+        server_type=srv.server_type,
+        location=srv.location,
+        image=srv.image,
+        primary_ipv4_id=srv.ipv4_id,
+        primary_ipv6_id=srv.ipv6_id,
+        firewall_id=observed.firewall.id if observed.firewall else "",
+        labels=tuple(sorted(srv.labels.items())),
+    )
