@@ -7,12 +7,25 @@ from typing import Any
 from fastapi import Body, FastAPI, HTTPException
 
 from fatctl.sandbox.apiemu.faults import FaultState
+from fatctl.sandbox.apiemu.ratelimit import TokenBucket
 from fatctl.sandbox.apiemu.stats import Stats
 
 ADMIN_PREFIX = "/__sandbox"
 
 
-def mount_admin(app: FastAPI, faults: FaultState, stats: Stats) -> None:
+def stats_with_budget(stats: Stats, bucket: TokenBucket) -> dict[str, Any]:
+    budget = bucket.peek()
+    return {
+        **stats.snapshot(),
+        "budget": {
+            "limit": budget.limit,
+            "remaining": budget.remaining,
+            "reset_at": budget.reset_at,
+        },
+    }
+
+
+def mount_admin(app: FastAPI, faults: FaultState, stats: Stats, bucket: TokenBucket) -> None:
     @app.get(f"{ADMIN_PREFIX}/faults")
     def get_faults() -> dict[str, Any]:
         return faults.config.as_dict()
@@ -27,7 +40,7 @@ def mount_admin(app: FastAPI, faults: FaultState, stats: Stats) -> None:
 
     @app.get(f"{ADMIN_PREFIX}/stats")
     def get_stats() -> dict[str, Any]:
-        return stats.snapshot()
+        return stats_with_budget(stats, bucket)
 
     @app.post(f"{ADMIN_PREFIX}/stats/reset")
     def reset_stats() -> dict[str, Any]:

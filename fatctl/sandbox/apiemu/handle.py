@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fatctl.sandbox.apiemu.admin import stats_with_budget
 from fatctl.sandbox.apiemu.faults import FaultConfig
 
 
@@ -28,8 +29,8 @@ class BaseHandle:
         self._emulator.faults.set(FaultConfig())
 
     def stats(self) -> dict[str, Any]:
-        """Calls per endpoint, statuses, injected faults, 429s (see apiemu.stats)."""
-        return self._emulator.stats.snapshot()
+        """Calls per endpoint, statuses, injected faults, 429s and the rate budget left."""
+        return stats_with_budget(self._emulator.stats, self._emulator.bucket)
 
     def reset_stats(self) -> None:
         self._emulator.stats.reset()

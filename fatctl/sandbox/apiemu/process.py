@@ -26,15 +26,21 @@ def common_parser(prog: str, default_rate: int) -> argparse.ArgumentParser:
     return parser
 
 
+def bad_input(message: str) -> SystemExit:
+    """One line on stderr and exit status 2, the house rule for bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
 def parse_faults(raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         value = json.loads(raw)
     except ValueError:
-        raise SystemExit("error: --faults is not valid JSON") from None
+        raise bad_input("--faults is not valid JSON") from None
     if not isinstance(value, dict):
-        raise SystemExit("error: --faults must be a JSON object")
+        raise bad_input("--faults must be a JSON object")
     return value
 
 
@@ -53,7 +59,7 @@ def serve(
 ) -> int:
     try:
         handle = start()
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
     stop = threading.Event()

@@ -39,11 +39,18 @@ class TokenBucket:
         self._stamp = now
 
     def take(self) -> Verdict:
+        return self._check(consume=True)
+
+    def peek(self) -> Verdict:
+        """The budget as it stands, without spending a token (for stats)."""
+        return self._check(consume=False)
+
+    def _check(self, consume: bool) -> Verdict:
         with self._lock:
             now = self._clock()
             self._refill(now)
             allowed = self._tokens >= 1.0
-            if allowed:
+            if allowed and consume:
                 self._tokens -= 1.0
             missing = self.capacity - self._tokens
             reset_at = math.ceil(now + missing / self.rate)

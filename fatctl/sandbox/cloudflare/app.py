@@ -32,6 +32,7 @@ class CfEmulator:
     store: Store
     faults: FaultState
     stats: Stats
+    bucket: TokenBucket
     token: str
     account_id: str
 
@@ -120,11 +121,12 @@ def build(
             if name not in known:
                 store.put("zone", _zone_doc(name.lower().rstrip("."), account_id))
     fault_state, stats = FaultState(faults), Stats()
+    bucket = TokenBucket(rate_limit, RATE_WINDOW_SECONDS)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     _handlers(app)
     app.include_router(zone_router(store), prefix="/client/v4")
     app.include_router(r2_router(store, account_id), prefix="/client/v4")
-    mount_admin(app, fault_state, stats)
+    mount_admin(app, fault_state, stats, bucket)
 
     @app.get(f"{ADMIN_PREFIX}/r2/credentials")
     def issued() -> list[dict[str, Any]]:
@@ -132,6 +134,5 @@ def build(
             {k: v for k, v in c.items() if k != "secret_sha256"} for c in store.all("r2_credential")
         ]
 
-    bucket = TokenBucket(rate_limit, RATE_WINDOW_SECONDS)
     asgi = EmulatorMiddleware(app, CloudflareDialect(token), fault_state, bucket, stats)
-    return CfEmulator(asgi, store, fault_state, stats, token, account_id)
+    return CfEmulator(asgi, store, fault_state, stats, bucket, token, account_id)

@@ -95,7 +95,7 @@ def build(
         routes_catalog,
     ):
         app.include_router(module.router(state, runner), prefix="/v1")
-    mount_admin(app, fault_state, stats)
+    mount_admin(app, fault_state, stats, bucket)
     asgi = EmulatorMiddleware(app, HetznerDialect(token), fault_state, bucket, stats)
     runner.resume()
     return Emulator(asgi, state, runner, fault_state, stats, bucket, token)

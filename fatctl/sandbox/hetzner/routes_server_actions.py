@@ -115,8 +115,7 @@ def _dns_ptr(state: HetznerState, runner: ActionRunner, doc: dict, data: dict) -
     for ip_id in (doc["ipv4_id"], doc["ipv6_id"]):
         primary = state.store.get("primary_ip", ip_id) if ip_id else None
         if primary and (
-            primary["ip"] == ip
-            or (primary["type"] == "ipv6" and _in_network(ip, primary["ip"]))
+            primary["ip"] == ip or (primary["type"] == "ipv6" and _in_network(ip, primary["ip"]))
         ):
             rest = [p for p in primary["dns_ptr"] if p["ip"] != ip]
             primary["dns_ptr"] = rest + ([{"ip": ip, "dns_ptr": ptr}] if ptr else [])

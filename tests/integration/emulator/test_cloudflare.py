@@ -153,6 +153,13 @@ def test_r2_temporary_credentials_work_on_moto(cloudflare_emulator, cloudflare_c
     assert s3.get_object(Bucket="agents", Key="agents/a1/MEMORY.md")["Body"].read() == (
         b"# memory\n"
     )
+    import httpx
+
+    issued = httpx.get(f"{cloudflare_emulator.admin_url}/r2/credentials").json()
+    assert [(c["id"], c["bucket"], c["prefixes"]) for c in issued] == [
+        (creds.access_key_id, "agents", ["agents/a1/"])
+    ]
+    assert creds.secret_access_key not in str(issued)
     too_long = lambda: cloudflare_client.r2.temporary_credentials.create(  # noqa: E731
         account_id=cloudflare_emulator.account_id,
         bucket="agents",

@@ -139,3 +139,77 @@ def test_a_failing_driver_fails_the_action(tmp_path):
         assert client.servers.get_by_id(resp.server.id).status == "off"
     finally:
         handle.stop()
+
+
+def test_concurrent_creates_of_one_name_make_one_server(hetzner_emulator, hcloud_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hcloud import APIException
+
+    def attempt(_: int) -> str:
+        try:
+            _create(hcloud_client, "racer")
+            return "created"
+        except APIException as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = sorted(pool.map(attempt, range(16)))
+    assert outcomes == ["created"] + ["uniqueness_error"] * 15
+    assert [s.name for s in hcloud_client.servers.get_all()] == ["racer"]
+    assert len(hcloud_client.primary_ips.get_all()) == 2  # no IPs leaked by the losers
+
+
+def test_module_main_serves_and_stops(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fatctl.sandbox.hetzner",
+            "--state-dir",
+            str(tmp_path),
+            "--rate-limit",
+            "50",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = json.loads(proc.stdout.readline())
+        endpoint = json.loads((tmp_path / "hetzner.endpoint.json").read_text())
+        assert endpoint["url"] == line["url"] and "token" not in line  # token only in the file
+        assert (tmp_path / "hetzner.endpoint.json").stat().st_mode & 0o077 == 0
+        client = Client(token=endpoint["token"], api_endpoint=endpoint["url"])
+        assert len(client.locations.get_all()) == 6
+        assert client.request("GET", "/locations")["meta"]["pagination"]["total_entries"] == 6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    assert not (tmp_path / "hetzner.endpoint.json").exists()
+
+
+def test_module_main_rejects_bad_faults(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fatctl.sandbox.hetzner",
+            "--state-dir",
+            str(tmp_path),
+            "--faults",
+            "{not json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: --faults is not valid JSON"]
