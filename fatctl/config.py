@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runtime_version", "FATCTL_RUNTIME_VERSION", "defaults.runtime_version"),
     Setting("operator_user", "FATCTL_OPERATOR_USER", "ssh.operator_user"),
     Setting("operator_key_file", "FATCTL_OPERATOR_KEY_FILE", "ssh.operator_key_file"),
+    Setting("ssh_port", "FATCTL_SSH_PORT", "ssh.port", help="SSH port of the boxes"),
+    Setting("customer_user", "FATCTL_CUSTOMER_USER", "ssh.customer_user"),
 )
 
 
@@ -90,6 +92,8 @@ class Settings:
     runtime_version: str = "2026.9.6"
     operator_user: str = "fatops"
     operator_key_file: str = ""
+    ssh_port: str = "22"
+    customer_user: str = "customer"  # cloud_init.layout.CUSTOMER_USER
     config_file: Path | None = None
 
     def require(self, attr: str) -> Any:
