@@ -64,7 +64,7 @@ class KeyRing:
                 return key
         raise SecretError(
             f"no master key with id {key_id} is configured",
-            hint="set FATCTL_MASTER_KEY (or FATCTL_PREVIOUS_MASTER_KEYS) to the key it was made with",
+            hint="set FATCTL_MASTER_KEY or FATCTL_PREVIOUS_MASTER_KEYS to the key it was made with",
         )
 
 

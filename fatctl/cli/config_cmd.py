@@ -1,4 +1,29 @@
-"""placeholder"""
+"""`fatctl config show`: the resolved configuration, secrets shown only as set/unset."""
+
+from __future__ import annotations
+
 import typer
-app = typer.Typer()
-def audit() -> None: ...
+
+from fatctl.cli.context import ctx
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+
+app = typer.Typer(
+    help="Configuration (environment variables and fatctl.toml).", no_args_is_help=True
+)
+
+
+@app.command("show")
+def show(json_out: JsonOpt = False) -> None:
+    """Show every setting and where to set it; secret values are never printed."""
+    from fatctl.config import SETTINGS
+    from fatctl.state.db import redacted_url
+
+    view = ctx().settings.public_view()
+    view["database_url"] = redacted_url(view["database_url"])
+    if json_out:
+        Output(True).data(view)
+        return
+    env_of = {s.attr: s.env for s in SETTINGS}
+    rows = [{"setting": k, "value": v, "env": env_of.get(k, "")} for k, v in view.items()]
+    Output(False).table(rows, ("setting", "value", "env"), title="configuration")

@@ -1,4 +1,64 @@
-"""placeholder"""
+"""`fatctl db upgrade|downgrade|current|check`: schema migrations of the state database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
 import typer
-app = typer.Typer()
-def audit() -> None: ...
+
+from fatctl.cli.context import confirm, ctx
+from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.output import Output
+
+app = typer.Typer(help="The state database's schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(
+    revision: Annotated[str, typer.Option("--to", help="Target revision.")] = "head",
+    json_out: JsonOpt = False,
+) -> None:
+    """Migrate the database to the newest schema (creates the SQLite file if needed)."""
+    from fatctl.state import migrate
+    from fatctl.state.db import current_revision, make_engine
+
+    url = ctx().settings.database_url
+    migrate.upgrade(url, revision)
+    engine = make_engine(url)
+    rev = current_revision(engine)
+    engine.dispose()
+    Output(json_out).record({"revision": rev}, title="database upgraded")
+
+
+@app.command("downgrade")
+def downgrade(
+    revision: Annotated[str, typer.Option("--to", help="Target revision (base = empty).")] = "base",
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Migrate down (destroys data of the dropped tables)."""
+    from fatctl.state import migrate
+
+    confirm(f"Downgrade the database to {revision}? Data in dropped tables is lost", yes)
+    migrate.downgrade(ctx().settings.database_url, revision)
+    Output(json_out).record({"revision": revision}, title="database downgraded")
+
+
+@app.command("current")
+def current(json_out: JsonOpt = False) -> None:
+    """Show the schema revision of the database and the one this fatctl needs."""
+    from fatctl.state.db import HEAD_REVISION, current_revision, make_engine
+
+    engine = make_engine(ctx().settings.database_url)
+    rev = current_revision(engine)
+    engine.dispose()
+    Output(json_out).record({"revision": rev or "(none)", "required": HEAD_REVISION})
+
+
+@app.command("check")
+def check() -> None:
+    """Fail when the models and the migrations disagree."""
+    from fatctl.state import migrate
+
+    migrate.check(ctx().settings.database_url)
+    Output(False).message("models and migrations agree")

@@ -1,4 +1,104 @@
-"""placeholder"""
+"""`fatctl keys add|list|revoke`: operator keys (fleet-wide) and customer keys (per agent)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
-app = typer.Typer()
-def audit() -> None: ...
+
+from fatctl.cli.context import ctx
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+
+app = typer.Typer(help="SSH public keys allowed onto boxes.", no_args_is_help=True)
+
+
+def read_public_key(file: Path | None, key: str | None) -> str:
+    from fatctl.errors import BadInput
+
+    if (file is None) == (key is None):
+        raise BadInput("give exactly one of --file PATH (or - for stdin) and --key 'ssh-...'")
+    if key is not None:
+        return key
+    assert file is not None
+    if str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text()
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror}") from None
+
+
+@app.command("add")
+def add(
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Customer key for this agent.")
+    ] = None,
+    operator: Annotated[
+        bool, typer.Option("--operator", help="A fleet-wide operator key.")
+    ] = False,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A .pub file, or - for stdin.")
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="The public key text.")] = None,
+    label: Annotated[str, typer.Option("--label")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Allow a public key: `--agent NAME` for a customer, `--operator` for the fleet."""
+    from fatctl.domain import KeyRole
+    from fatctl.errors import BadInput
+    from fatctl.services.keys import add_key
+
+    if operator == bool(agent):
+        raise BadInput("say whose key it is: --agent NAME or --operator")
+    text = read_public_key(file, key)
+    role = KeyRole.OPERATOR if operator else KeyRole.CUSTOMER
+    added = add_key(
+        ctx().engine, role=role, public_key=text, label=label, agent=agent, actor=ctx().actor
+    )
+    Output(json_out).record(
+        {
+            "fingerprint": added.fingerprint,
+            "role": added.role,
+            "agent": agent or "",
+            "label": added.label,
+        },
+        title="key added",
+    )
+
+
+@app.command("list")
+def list_(
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked keys.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List keys (operator keys and, with --agent, that agent's customer keys)."""
+    from fatctl.services.keys import list_keys
+
+    rows = [
+        {
+            "fingerprint": k.fingerprint,
+            "role": k.role,
+            "label": k.label,
+            "added": k.created_at,
+            "revoked": k.revoked_at or "",
+        }
+        for k in list_keys(ctx().engine, agent=agent, include_revoked=revoked)
+    ]
+    Output(json_out).table(rows, ("fingerprint", "role", "label", "added", "revoked"), title="keys")
+
+
+@app.command("revoke")
+def revoke(
+    fingerprint: Annotated[str, typer.Argument(help="SHA256:... as shown by `keys list`.")],
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a key (kept in the audit trail)."""
+    from fatctl.services.keys import revoke_key
+
+    revoke_key(ctx().engine, fingerprint=fingerprint, agent=agent, actor=ctx().actor)
+    Output(json_out).record({"fingerprint": fingerprint, "revoked": True}, title="key revoked")

@@ -24,7 +24,7 @@ class NotYetAvailable(FatctlError):
     exit_code = 1
 
 
-def _make(name: str, what: str):  # type: ignore[no-untyped-def]
+def _make(name: str, what: str):
     def command(
         args: list[str] = typer.Argument(None, help="arguments (not yet accepted)"),  # noqa: B008
     ) -> None:

@@ -42,7 +42,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -73,18 +73,14 @@ def current_revision(engine: Engine) -> str | None:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except OperationalError as exc:
         first = str(exc.orig).splitlines()[0] if exc.orig else "connection failed"
-        raise StateError(
-            f"cannot open database {redacted_url(str(engine.url))}: {first}"
-        ) from None
+        raise StateError(f"cannot open database {redacted_url(str(engine.url))}: {first}") from None
 
 
 def ensure_migrated(engine: Engine) -> None:
     """Refuse to work on a database that is not at the code's schema revision."""
     rev = current_revision(engine)
     if rev is None:
-        raise StateError(
-            "the database is not initialised", hint="run `fatctl db upgrade` first"
-        )
+        raise StateError("the database is not initialised", hint="run `fatctl db upgrade` first")
     if rev != HEAD_REVISION:
         raise StateError(
             f"the database is at schema revision {rev}, this fatctl needs {HEAD_REVISION}",

@@ -1,0 +1,110 @@
+"""Repositories: the queries and mutations services use, so no SQL is scattered across fatctl.
+
+Functions take an open session and never commit (the caller's `session_scope` does), so a
+service can make several changes and an audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from fatctl.domain import AgentState, can_transition
+from fatctl.errors import BadInput, NotFound, StateError
+from fatctl.state.models import Agent, AuditEvent, HostKey, Owner, SshKey, utcnow
+
+
+def get_or_create_owner(session: Session, email: str, plan: str) -> Owner:
+    owner = session.exec(select(Owner).where(Owner.email == email)).first()
+    if owner is None:
+        owner = Owner(email=email, plan=plan)
+        session.add(owner)
+        session.flush()
+    elif owner.plan != plan:
+        raise BadInput(f"owner {email} is on plan {owner.plan}, not {plan}")
+    return owner
+
+
+def agent_exists(session: Session, name: str) -> bool:
+    return session.exec(select(Agent.id).where(Agent.name == name)).first() is not None
+
+
+def get_agent(session: Session, name: str) -> Agent:
+    agent = session.exec(select(Agent).where(Agent.name == name)).first()
+    if agent is None:
+        raise NotFound(f"no agent named {name!r}", hint="see `fatctl agents list`")
+    return agent
+
+
+def owner_of(session: Session, agent: Agent) -> Owner:
+    owner = session.get(Owner, agent.owner_id)
+    if owner is None:  # foreign keys make this impossible short of manual edits
+        raise StateError(f"agent {agent.name} has no owner row")
+    return owner
+
+
+def list_agents(
+    session: Session, *, states: Sequence[str] = (), names: Sequence[str] = ()
+) -> list[Agent]:
+    query = select(Agent).order_by(col(Agent.name))
+    if states:
+        query = query.where(col(Agent.state).in_(states))
+    if names:
+        query = query.where(col(Agent.name).in_(names))
+    return list(session.exec(query).all())
+
+
+def set_state(session: Session, agent: Agent, target: AgentState, error: str = "") -> None:
+    """Move an agent along the state machine; an illegal move is a bug or a race, not ignored."""
+    current = AgentState(agent.state)
+    if not can_transition(current, target):
+        raise StateError(f"agent {agent.name} cannot go from {current} to {target}")
+    agent.state = target.value
+    agent.last_error = error[:500]
+    agent.updated_at = utcnow()
+    session.add(agent)
+
+
+def host_keys(session: Session, agent: Agent) -> list[HostKey]:
+    return list(session.exec(select(HostKey).where(HostKey.agent_pk == agent.id)).all())
+
+
+def active_keys(session: Session, *, agent: Agent | None, role: str) -> list[SshKey]:
+    """Unrevoked keys of a role: per agent for customers, fleet-wide (agent None) for operators."""
+    query = select(SshKey).where(SshKey.role == role, col(SshKey.revoked_at).is_(None))
+    query = query.where(
+        SshKey.agent_pk == agent.id if agent is not None else col(SshKey.agent_pk).is_(None)
+    )
+    return list(session.exec(query.order_by(col(SshKey.id))).all())
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    result: str = "ok",
+    detail: dict[str, object] | None = None,
+) -> AuditEvent:
+    """Append an audit event. `detail` must not hold secrets: callers pass names, never values."""
+    event = AuditEvent(
+        actor=actor,
+        action=action,
+        target=target,
+        result=result,
+        detail=json.dumps(detail or {}, sort_keys=True, default=str)[:2000],
+    )
+    session.add(event)
+    return event
+
+
+def audit_trail(
+    session: Session, *, target: str | None = None, limit: int = 100
+) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if target:
+        query = query.where(AuditEvent.target == target)
+    return list(session.exec(query).all())
