@@ -1,0 +1,130 @@
+"""Every file an agent's box gets, rendered from its `AgentSpec` (pure, no I/O).
+
+The same list is carried by cloud-init's `write_files` at creation and re-applied over SSH by
+the converge flow, so a box configured either way ends up with identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cloud_init import layout as L
+from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
+from cloud_init.inputs import check_spec
+from fatctl.domain import AgentSpec
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One file for the box: where it goes, what it holds, and who may read it."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+    owner: str = "root:root"
+
+    @property
+    def is_script(self) -> bool:
+        return self.content.startswith("#!/bin/bash") or self.content.startswith("#!/bin/sh")
+
+    @property
+    def is_unit(self) -> bool:
+        return self.path.startswith("/etc/systemd/system/")
+
+
+# (box path, template, mode, only with R2 storage)
+_FILES: tuple[tuple[str, str, int, bool], ...] = (
+    ("/etc/ssh/sshd_config.d/10-fat-hardening.conf", "etc/sshd-hardening.conf.j2", 0o644, False),
+    ("/etc/nftables.conf", "etc/nftables.conf.j2", 0o755, False),
+    ("/etc/apt/apt.conf.d/20auto-upgrades", "etc/20auto-upgrades.j2", 0o644, False),
+    ("/etc/caddy/Caddyfile", "etc/Caddyfile.j2", 0o644, False),
+    (L.OPENCLAW_CONFIG, "etc/openclaw.json.j2", 0o644, False),
+    (L.RCLONE_CONFIG, "etc/rclone.conf.j2", 0o644, True),
+    (f"/etc/systemd/system/{L.GATEWAY_UNIT}", "units/openclaw-gateway.service.j2", 0o644, False),
+    (f"/etc/systemd/system/{L.GATEWAY_PATH_UNIT}", "units/openclaw-gateway.path.j2", 0o644, False),
+    (f"/etc/systemd/system/{L.DATA_UNIT}", "units/rclone-data.service.j2", 0o644, True),
+    (f"/etc/systemd/system/{L.SEED_UNIT}", "units/fat-seed-data.service.j2", 0o644, False),
+    (f"/etc/systemd/system/{L.SWAP_UNIT}", "units/fat-swap.service.j2", 0o644, False),
+    ("/usr/local/sbin/fat-seed-data", "scripts/fat-seed-data.sh.j2", 0o755, False),
+    ("/usr/local/sbin/fat-swap", "scripts/fat-swap.sh.j2", 0o755, False),
+    (L.HEALTH_COMMAND, "scripts/fat-health.sh.j2", 0o755, False),
+    (L.FIRSTBOOT_SCRIPT, "scripts/fat-firstboot.sh.j2", 0o755, False),
+    (f"{L.SKILLS_DIR}/outbox-email/SKILL.md", "skills/outbox-email/SKILL.md.j2", 0o644, False),
+    (f"{L.SKILLS_DIR}/agent-storage/SKILL.md", "skills/agent-storage/SKILL.md.j2", 0o644, False),
+)
+
+
+def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
+    """The gateway's config file (no secrets: the token comes from OPENCLAW_GATEWAY_TOKEN)."""
+    return {
+        "gateway": {
+            "mode": "local",
+            "port": L.GATEWAY_PORT,
+            "bind": "loopback",
+            "auth": {"mode": "token"},
+            # Caddy on the same box is the only proxy whose forwarded headers count.
+            "trustedProxies": ["127.0.0.1", "::1"],
+            "controlUi": {"allowedOrigins": [f"https://{spec.fqdn}"]},
+        },
+        "agents": {"defaults": {"workspace": L.DATA_DIR}},
+        "skills": {"load": {"extraDirs": [L.SKILLS_DIR]}},
+    }
+
+
+def _seed_config(spec: AgentSpec) -> str:
+    """config.json for a new agent: identity only; the platform fills in the rest later."""
+    return json.dumps({"agent": spec.name, "agent_id": spec.agent_id, "plan": spec.plan.value})
+
+
+def template_context(spec: AgentSpec) -> dict[str, Any]:
+    """The variables every template sees."""
+    r2 = spec.r2
+    login_users = [L.OPERATOR_USER] + ([L.CUSTOMER_USER] if spec.customer_keys else [])
+    context: dict[str, Any] = {
+        "spec": spec,
+        "L": L,
+        "fqdn": spec.fqdn,
+        "has_r2": r2 is not None,
+        "r2": r2,
+        "login_users": login_users,
+        "openclaw_config": openclaw_config(spec),
+        "seed_config": _seed_config(spec),
+    }
+    if r2 is not None:
+        prefix = r2.prefix.strip("/")
+        context["r2_prefix"] = prefix
+        context["rclone_remote"] = f"r2:{r2.bucket}/{prefix}" if prefix else f"r2:{r2.bucket}"
+        # Cloudflare's quirks only for real R2; anything else (the sandbox's moto) is generic S3.
+        is_r2 = ".r2.cloudflarestorage.com" in r2.endpoint
+        context["r2_provider"] = "Cloudflare" if is_r2 else "Other"
+    return context
+
+
+def render_files(
+    spec: AgentSpec, templates: TemplateSource = TEMPLATE_PACKAGE
+) -> dict[str, RenderedFile]:
+    """Every file the box gets, keyed by its absolute path on the box.
+
+    The install script is included (at `layout.INSTALL_SCRIPT`) so that upgrades and the
+    converge flow find the same script on every box, golden or stock.
+    """
+    from cloud_init.render import render_install_script
+
+    check_spec(spec)
+    context = template_context(spec)
+    out: dict[str, RenderedFile] = {}
+    for path, template, mode, needs_r2 in _FILES:
+        if needs_r2 and spec.r2 is None:
+            continue
+        text = render(template, templates, **context)
+        out[path] = RenderedFile(path, _one_newline(text), mode)
+    script = render_install_script(spec.runtime_version, spec.node_version, templates)
+    out[L.INSTALL_SCRIPT] = RenderedFile(L.INSTALL_SCRIPT, _one_newline(script), 0o755)
+    return out
+
+
+def _one_newline(text: str) -> str:
+    # cloud-init's literal blocks keep exactly one trailing newline; files match that.
+    return text.rstrip("\n") + "\n"

@@ -1,0 +1,38 @@
+"""Where things live on a box: the names the rendered files and fatctl's SSH flows share.
+
+The provisioning flow delivers secrets to `GATEWAY_ENV` and `R2_ENV` after boot; health gates
+run `HEALTH_COMMAND`; upgrades run `INSTALL_SCRIPT`. Keeping the names here means the box's
+files and the code that talks to the box cannot drift apart.
+"""
+
+from __future__ import annotations
+
+SERVICE_USER = "openclaw"
+# A fixed uid: rclone maps every file in /data to it (FUSE needs a number at render time), and
+# the same uid on every rebuild keeps ownership stable across boxes.
+SERVICE_UID = 2000
+OPERATOR_USER = "fatops"
+CUSTOMER_USER = "customer"
+
+GATEWAY_PORT = 18789
+GATEWAY_UNIT = "openclaw-gateway.service"
+GATEWAY_PATH_UNIT = "openclaw-gateway.path"
+DATA_UNIT = "rclone-data.service"
+SEED_UNIT = "fat-seed-data.service"
+SWAP_UNIT = "fat-swap.service"
+
+DATA_DIR = "/data"
+STATE_DIR = "/var/lib/openclaw"
+CONFIG_DIR = "/etc/openclaw"
+OPENCLAW_CONFIG = "/etc/openclaw/openclaw.json"
+GATEWAY_ENV = "/etc/openclaw/gateway.env"  # 0600, OPENCLAW_GATEWAY_TOKEN + model keys
+RCLONE_CONFIG = "/etc/rclone/rclone.conf"
+R2_ENV = "/etc/rclone/r2.env"  # 0600, RCLONE_CONFIG_R2_ACCESS_KEY_ID / _SECRET_ACCESS_KEY
+RCLONE_CACHE = "/var/cache/rclone"
+RUNTIME_ROOT = "/opt/openclaw"
+SKILLS_DIR = "/opt/fat-skills"
+
+INSTALL_SCRIPT = "/usr/local/sbin/fat-install-runtime"
+FIRSTBOOT_SCRIPT = "/usr/local/sbin/fat-firstboot"
+HEALTH_COMMAND = "/usr/local/bin/fat-health"
+SWAP_SIZE_MB = 2048
