@@ -19,6 +19,7 @@ from fatctl.sandbox.apiemu.ratelimit import TokenBucket
 from fatctl.sandbox.apiemu.stats import Stats
 from fatctl.sandbox.driver import BoxDriver
 from fatctl.sandbox.hetzner import (
+    routes_actions,
     routes_catalog,
     routes_firewalls,
     routes_primary_ips,
@@ -87,6 +88,7 @@ def build(
     bucket = TokenBucket(rate_limit, RATE_WINDOW_SECONDS)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     _error_handlers(app)
+    app.include_router(routes_actions.router(state), prefix="/v1")
     for module in (
         routes_servers,
         routes_server_actions,

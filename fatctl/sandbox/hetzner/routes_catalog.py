@@ -1,5 +1,5 @@
 """Everything that is not a server, primary IP or firewall: ssh_keys, images, server_types,
-locations, datacenters, pricing and the global `/actions` endpoints."""
+locations, datacenters and the pricing document (actions live in routes_actions)."""
 
 from __future__ import annotations
 
@@ -173,22 +173,5 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
     _ssh_routes(api, state)
     _image_routes(api, state, runner)
     _static_routes(api)
-
-    @api.get("/actions")
-    def list_actions(request: Request) -> dict[str, Any]:
-        q = request.query_params
-        ids = {int(i) for i in q.getlist("id") if i.isdigit()}
-        items = state.store.all("action")
-        items = [
-            a
-            for a in items
-            if (not ids or a["id"] in ids)
-            and (not q.getlist("status") or a["status"] in q.getlist("status"))
-        ]
-        return listing.list_response("actions", items, q, q.getlist("sort"))
-
-    @api.get("/actions/{action_id}")
-    def get_action(action_id: str) -> dict[str, Any]:
-        return {"action": state.get("action", action_id)}
 
     return api

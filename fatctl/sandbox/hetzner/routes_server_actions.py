@@ -1,5 +1,5 @@
 """`/servers/{id}/actions/*`: power, reboot, rebuild, type change, rescue, snapshot,
-protection and reverse DNS; plus the server's action list. A server with a running action
+protection and reverse DNS. A server with a running action
 answers `locked`, as the real API does."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import ipaddress
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 
 from fatctl.sandbox.apiemu.store import now_iso
-from fatctl.sandbox.hetzner import catalog, listing
+from fatctl.sandbox.hetzner import catalog
 from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid, not_found
@@ -166,27 +166,6 @@ _WITH_BODY = {
 
 def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
     api = APIRouter()
-
-    @api.get("/servers/{server_id}/actions")
-    def server_actions(server_id: str, request: Request) -> dict[str, Any]:
-        server = state.get("server", server_id)
-        mine = [
-            a
-            for a in state.store.all("action")
-            if {"id": server["id"], "type": "server"} in a["resources"]
-        ]
-        wanted = request.query_params.getlist("status")
-        mine = [a for a in mine if not wanted or a["status"] in wanted]
-        sorts = request.query_params.getlist("sort")
-        return listing.list_response("actions", mine, request.query_params, sorts)
-
-    @api.get("/servers/{server_id}/actions/{action_id}")
-    def server_action(server_id: str, action_id: str) -> dict[str, Any]:
-        server = state.get("server", server_id)
-        action = state.get("action", action_id)
-        if {"id": server["id"], "type": "server"} not in action["resources"]:
-            raise not_found("action")
-        return {"action": action}
 
     @api.post("/servers/{server_id}/actions/{verb}", status_code=201)
     def server_verb(server_id: str, verb: str, payload: Any = Body(None)) -> dict:  # noqa: B008

@@ -144,3 +144,20 @@ def test_pricing_and_bad_json(hetzner_emulator, hcloud_client):
         },
     )
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "json_error"
+
+
+def test_action_lookups_by_resource(hcloud_client, server):
+    ip = server.public_net.primary_ipv4
+    assign = hcloud_client.primary_ips.change_protection(ip, delete=True)
+    assign.wait_until_finished()
+    assert [a.id for a in hcloud_client.primary_ips.get_actions(ip)] == [assign.id]
+    assert hcloud_client.primary_ips.actions.get_by_id(assign.id).command == "change_protection"
+    created = hcloud_client.servers.get_actions(server, status=["success"])
+    assert created[0].command == "create_server"
+    assert hcloud_client.servers.actions.get_by_id(created[0].id).id == created[0].id
+    with pytest.raises(APIException) as err:
+        hcloud_client.firewalls.actions.get_by_id(created[0].id)  # a server action
+    assert err.value.code == "not_found"
+    server_actions = hcloud_client.servers.actions.get_all()
+    assert created[0].id in {a.id for a in server_actions}
+    assert assign.id not in {a.id for a in server_actions}
