@@ -133,7 +133,7 @@ def _read_ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
 
 
 def _rsa_bits(blob: bytes) -> int:
-    _, off = _read_ssh_string(blob, 0)
+    _type, off = _read_ssh_string(blob, 0)
     _e, off = _read_ssh_string(blob, off)
     n, _ = _read_ssh_string(blob, off)
     return int.from_bytes(n, "big").bit_length()
@@ -164,7 +164,7 @@ def ssh_public_key(value: str) -> tuple[str, str]:
         raise BadInput(f"key data does not match its type {parts[0]}")
     if parts[0] == "ssh-rsa":
         try:
-            bits = _rsa_bits(blob[4 + len(inner_type) :])
+            bits = _rsa_bits(blob)
         except ValueError:
             raise BadInput("ssh-rsa key data is truncated") from None
         if bits < MIN_RSA_BITS:

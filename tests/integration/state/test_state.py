@@ -1,0 +1,116 @@
+"""The state layer on SQLite and PostgreSQL: agents, transitions, secrets at rest, leases."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+from sqlalchemy import text
+
+from fatctl.domain import AgentState
+from fatctl.errors import BadInput, LeaseHeld, SecretError, StateError
+from fatctl.secrets import generate_master_key, keyring_from
+from fatctl.sensitive import Sensitive
+from fatctl.services.agents import NewAgent, create_agent, delete_agent
+from fatctl.services.material import GATEWAY_TOKEN_SECRET
+from fatctl.state import repo, secret_store
+from fatctl.state.db import session_scope
+from fatctl.state.fastread import list_agent_rows
+from fatctl.state.leases import lease
+
+REQ = NewAgent("alpha", "ann@example.com", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
+
+
+def test_create_agent_seals_material(migrated_engine, keyring) -> None:
+    agent = create_agent(migrated_engine, keyring, REQ, "tester")
+    with session_scope(migrated_engine) as s:
+        stored = repo.get_agent(s, "alpha")
+        assert stored.state == "requested" and stored.agent_id == agent.agent_id
+        token = secret_store.get(s, keyring, agent_pk=stored.id, name=GATEWAY_TOKEN_SECRET)
+        assert len(token.reveal()) > 30
+        assert [e.action for e in repo.audit_trail(s, target="alpha")] == ["agent.create"]
+    with migrated_engine.connect() as conn:
+        blobs = conn.execute(text("SELECT ciphertext, wrapped_key FROM secrets")).all()
+    assert blobs and all(token.reveal().encode() not in bytes(b[0]) for b in blobs)
+    rows = list_agent_rows(migrated_engine)
+    assert [(r["name"], r["owner"], r["state"]) for r in rows] == [("alpha", "ann@example.com", "requested")]
+
+
+def test_duplicate_and_bad_input_write_nothing(migrated_engine, keyring) -> None:
+    create_agent(migrated_engine, keyring, REQ, "tester")
+    with pytest.raises(BadInput, match="already exists"):
+        create_agent(migrated_engine, keyring, REQ, "tester")
+    bad = NewAgent("beta", "not-an-email", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
+    with pytest.raises(BadInput):
+        create_agent(migrated_engine, keyring, bad, "tester")
+    with migrated_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM agents")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1
+
+
+def test_state_machine_enforced(migrated_engine, keyring) -> None:
+    create_agent(migrated_engine, keyring, REQ, "t")
+    with session_scope(migrated_engine) as s:
+        agent = repo.get_agent(s, "alpha")
+        with pytest.raises(StateError, match="cannot go from requested to ready"):
+            repo.set_state(s, agent, AgentState.READY)
+        repo.set_state(s, agent, AgentState.PROVISIONING)
+        repo.set_state(s, agent, AgentState.READY)
+    with pytest.raises(StateError) as info:
+        delete_agent(migrated_engine, "alpha", "t")
+    assert "run `fatctl destroy alpha` first" in info.value.one_line()
+
+
+def test_delete_requested_agent_removes_its_rows(migrated_engine, keyring) -> None:
+    create_agent(migrated_engine, keyring, REQ, "t")
+    delete_agent(migrated_engine, "alpha", "t")
+    with migrated_engine.connect() as conn:
+        for table in ("agents", "secrets", "host_keys"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+
+
+def test_rotate_master_key(migrated_engine, keyring) -> None:
+    create_agent(migrated_engine, keyring, REQ, "t")
+    new_key = generate_master_key()
+    old_material = None  # no previous keys: the old records cannot be opened
+    with session_scope(migrated_engine) as s, pytest.raises(SecretError):
+        secret_store.rotate_master(s, keyring_from(Sensitive(new_key), old_material))
+    import base64
+
+    old_b64 = base64.b64encode(keyring.current.material).decode()
+    both = keyring_from(Sensitive(new_key), Sensitive(old_b64))
+    with session_scope(migrated_engine) as s:
+        assert secret_store.rotate_master(s, both) == (2, 0)
+    only_new = keyring_from(Sensitive(new_key))
+    with session_scope(migrated_engine) as s:
+        agent = repo.get_agent(s, "alpha")
+        assert secret_store.get(s, only_new, agent_pk=agent.id, name=GATEWAY_TOKEN_SECRET)
+
+
+def _hold(url: str, name: str, seconds: float, ready) -> None:  # type: ignore[no-untyped-def]
+    from fatctl.state.db import make_engine
+
+    engine = make_engine(url)
+    with lease(engine, name, ttl_s=60):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_lease_excludes_another_process_and_frees_on_death(db_url, migrated_engine) -> None:
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold, args=(db_url, "agent:alpha", 60, ready))
+    proc.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(LeaseHeld, match="agent:alpha is busy"), lease(migrated_engine, "agent:alpha"):
+            pass
+        proc.kill()  # SIGKILL: no release runs; the lease must still be taken over
+        proc.join(10)
+        with lease(migrated_engine, "agent:alpha", wait_s=5, poll_s=0.1) as holder:
+            assert holder
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
