@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from fatctl.cli import agents, audit, config_cmd, db, keys, placeholders, secrets_cmd
+from fatctl.cli import agents, audit, config_cmd, db, keys, placeholders, render, secrets_cmd
 from fatctl.cli.output import error_line
 from fatctl.errors import FatctlError
 
@@ -28,6 +28,7 @@ app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db.app, name="db")
 app.command("audit")(audit.audit)
+app.command("render")(render.render)
 placeholders.register(app)
 
 
