@@ -1,0 +1,41 @@
+"""Infra engines behind one protocol (`fatctl.infra.engine.InfraEngine`).
+
+`make_engine` is the one place that picks an engine; SDKs are imported only when it is called,
+so importing this package stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fatctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from fatctl.config import Settings
+    from fatctl.infra.engine import ChangeSink, InfraEngine, Timing
+
+ENGINES = ("auto", "pulumi", "hcloud")
+
+
+def make_engine(
+    settings: Settings,
+    name: str | None = None,
+    *,
+    timing: Timing | None = None,
+    on_change: ChangeSink | None = None,
+) -> InfraEngine:
+    """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud)."""
+    choice = (name or settings.engine or "auto").lower()
+    if choice not in ENGINES:
+        raise BadInput(f"unknown engine {choice!r}: use one of {', '.join(ENGINES)}")
+    if choice == "auto":
+        from fatctl.infra.pulumi_engine import find_cli
+
+        choice = "pulumi" if find_cli() else "hcloud"
+    if choice == "pulumi":
+        from fatctl.infra.pulumi_engine import PulumiEngine
+
+        return PulumiEngine(settings, timing=timing, on_change=on_change)
+    from fatctl.infra.hcloud_engine import HcloudEngine
+
+    return HcloudEngine(settings, timing=timing, on_change=on_change)
