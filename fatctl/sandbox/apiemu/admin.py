@@ -33,7 +33,7 @@ def mount_admin(app: FastAPI, faults: FaultState, stats: Stats, bucket: TokenBuc
     @app.post(f"{ADMIN_PREFIX}/faults")
     def set_faults(changes: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
         try:
-            faults.set(faults.config.updated(changes))
+            faults.update(changes)
         except (ValueError, TypeError) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         return faults.config.as_dict()

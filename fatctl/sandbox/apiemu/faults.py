@@ -99,6 +99,18 @@ class FaultState:
             if config.seed is not None:
                 self._rng = random.Random(config.seed)
 
+    def update(self, changes: dict[str, Any]) -> FaultConfig:
+        """Apply some knobs; a 429 burst is armed again only when `rate_limit_burst` is among
+        them (so turning another knob does not replay an old burst)."""
+        with self._lock:
+            config = self.config.updated(changes)
+            self.config = config
+            if "rate_limit_burst" in changes:
+                self._burst_left = config.rate_limit_burst
+            if "seed" in changes and config.seed is not None:
+                self._rng = random.Random(config.seed)
+            return config
+
     def decide(self, mutating: bool) -> tuple[Fault, int]:
         """The fault for this request and, for SERVER_ERROR, the status to send."""
         with self._lock:

@@ -21,9 +21,7 @@ class BaseHandle:
 
     def set_faults(self, **knobs: Any) -> FaultConfig:
         """Change fault knobs at runtime (see FaultConfig); unknown knobs raise ValueError."""
-        faults = self._emulator.faults
-        faults.set(faults.config.updated(knobs))
-        return faults.config
+        return self._emulator.faults.update(knobs)
 
     def clear_faults(self) -> None:
         self._emulator.faults.set(FaultConfig())

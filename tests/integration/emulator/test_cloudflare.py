@@ -183,3 +183,58 @@ def test_records_survive_restart(tmp_path):
         assert [r.name for r in client.dns.records.list(zone_id=zone)] == ["kept.sandbox.test"]
     finally:
         second.stop()
+
+
+def test_faults_and_stats(cloudflare_emulator, cloudflare_client):
+    zone = _zone(cloudflare_client)
+    cloudflare_emulator.reset_stats()
+    cloudflare_emulator.set_faults(error_rate=1.0, error_statuses=[500])
+    with pytest.raises(cloudflare.InternalServerError):
+        _a(cloudflare_client, zone, "x", "10.77.0.9")
+    cloudflare_emulator.set_faults(error_rate=0.0, rate_limit_burst=1, retry_after=4)
+    with pytest.raises(cloudflare.RateLimitError) as err:
+        list(cloudflare_client.dns.records.list(zone_id=zone))
+    assert err.value.response.headers["Retry-After"] == "4"
+    cloudflare_emulator.set_faults(drop_rate=1.0)
+    with pytest.raises(cloudflare.APIConnectionError):
+        list(cloudflare_client.dns.records.list(zone_id=zone))
+    cloudflare_emulator.clear_faults()
+    assert cloudflare_emulator.records() == []  # the 500 was answered before any work
+    stats = cloudflare_emulator.stats()
+    assert stats["calls"] == {
+        "POST /client/v4/zones/{id}/dns_records": 1,
+        "GET /client/v4/zones/{id}/dns_records": 2,
+    }
+    assert stats["rate_limited"] == 1 and stats["events"]["injected_drop"] == 1
+    assert stats["budget"]["limit"] == 1200
+
+
+def test_module_main(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fatctl.sandbox.cloudflare",
+            "--state-dir",
+            str(tmp_path),
+            "--zone",
+            "agents.test",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        json.loads(proc.stdout.readline())
+        info = json.loads((tmp_path / "cloudflare.endpoint.json").read_text())
+        client = cloudflare.Cloudflare(api_token=info["token"], base_url=info["url"], max_retries=0)
+        assert [z.id for z in client.zones.list(name="agents.test")] == [
+            info["zones"]["agents.test"]
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
