@@ -47,6 +47,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pulumi_backend_url", "FATCTL_PULUMI_BACKEND", "pulumi.backend_url"),
     Setting("r2_bucket", "FATCTL_R2_BUCKET", "r2.bucket"),
     Setting("r2_endpoint", "FATCTL_R2_ENDPOINT", "r2.endpoint"),
+    Setting(
+        "r2_parent_access_key_id",
+        "FATCTL_R2_PARENT_ACCESS_KEY_ID",
+        "r2.parent_access_key_id",
+        help="access key id of the bucket-scoped R2 token that temporary credentials derive from",
+    ),
     Setting("operator_cidrs", "FATCTL_OPERATOR_CIDRS", "operator_cidrs"),
     Setting("server_type", "FATCTL_SERVER_TYPE", "defaults.server_type"),
     Setting("location", "FATCTL_LOCATION", "defaults.location"),
@@ -85,6 +91,7 @@ class Settings:
     pulumi_backend_url: str = ""
     r2_bucket: str = "fat-agents"
     r2_endpoint: str = ""
+    r2_parent_access_key_id: str = ""
     operator_cidrs: str = "0.0.0.0/0,::/0"
     server_type: str = "cx23"
     location: str = "fsn1"
