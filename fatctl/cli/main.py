@@ -11,7 +11,19 @@ import sys
 
 import typer
 
-from fatctl.cli import agents, audit, config_cmd, db, keys, placeholders, render, secrets_cmd
+from fatctl.cli import (
+    agents,
+    audit,
+    config_cmd,
+    db,
+    exec_cmd,
+    keys,
+    keys_ssh,
+    placeholders,
+    render,
+    secrets_cmd,
+    ssh,
+)
 from fatctl.cli.output import error_line
 from fatctl.errors import FatctlError
 
@@ -29,7 +41,10 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db.app, name="db")
 app.command("audit")(audit.audit)
 app.command("render")(render.render)
-placeholders.register(app)
+keys_ssh.register(keys.app)
+app.command("ssh")(ssh.ssh)
+app.command("exec")(exec_cmd.exec_)
+placeholders.register(app, skip=frozenset({"ssh"}))
 
 
 def _unexpected(exc: BaseException) -> int:
@@ -44,29 +59,40 @@ def _unexpected(exc: BaseException) -> int:
     return 1
 
 
+def _click_failure(exc: Exception) -> int | None:
+    """Exit code for click's own errors (usage, abort), or None for anything else.
+
+    Typer ships a private copy of click, so its exception classes are recognised by shape
+    rather than imported.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stderr.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+        return 2
+    if type(exc).__name__ == "Abort":
+        error_line("aborted")
+        return 1
+    if callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    ):
+        error_line(exc.format_message().replace("\n", " "))  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    return None
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app and exit with fatctl's exit codes."""
-    import click
-
     try:
-        app(args=argv, standalone_mode=False, prog_name="fatctl")
-        code = 0
+        rv = app(args=argv, standalone_mode=False, prog_name="fatctl")
+        code = rv if isinstance(rv, int) else 0  # non-standalone click returns Exit codes
     except FatctlError as exc:
         error_line(exc.one_line())
         code = exc.exit_code
-    except click.exceptions.UsageError as exc:
-        error_line(exc.format_message().replace("\n", " "))
-        code = 2
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        error_line("aborted")
-        code = 1
     except KeyboardInterrupt:
         error_line("interrupted")
         code = 130
     except Exception as exc:
-        code = _unexpected(exc)
+        known = _click_failure(exc)
+        code = _unexpected(exc) if known is None else known
     finally:
         from fatctl.cli.context import reset_context
 
