@@ -5,7 +5,10 @@ shared firewall and ssh key), action polls until done, 1 server get; then 1 DNS 
 AAAA records. Prints wall time, requests per second, per-provision call counts from the
 emulators' own stats, and latency percentiles of the server create call.
 
-    python bench/emulator.py [--agents 100] [--workers 20] [--action-delay 0.2]
+    python bench/emulator.py [--agents 100] [--workers 20] [--action-delay 0.2] [--processes]
+
+--processes runs each emulator in its own process (as `fatctl sandbox up` does), so the
+figures are not skewed by the benchmark's client threads sharing one interpreter with them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from cloudflare import Cloudflare
 from hcloud import Client
 from hcloud.firewalls.domain import FirewallRule
@@ -25,6 +29,7 @@ from hcloud.locations import Location
 from hcloud.server_types import ServerType
 from hcloud.servers.domain import ServerCreatePublicNetwork
 
+from fatctl.sandbox.apiemu.spawn import Spawned, spawn_emulator
 from fatctl.sandbox.cloudflare import start_cloudflare_emulator
 from fatctl.sandbox.hetzner import start_emulator
 
@@ -63,15 +68,50 @@ def provision(i: int, hc: Client, cf: Cloudflare, zone: str, fw, key) -> float:
     return create_s
 
 
+class Remote:
+    """The few handle methods the benchmark uses, for an emulator in another process."""
+
+    def __init__(self, spawned: Spawned) -> None:
+        self.spawned = spawned
+        self.url, self.token = spawned.info["url"], spawned.info["token"]
+
+    def zone_id(self, name: str) -> str:
+        return str(self.spawned.info["zones"][name])
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.spawned.info['admin_url']}/stats").json()
+
+    def reset_stats(self) -> None:
+        httpx.post(f"{self.spawned.info['admin_url']}/stats/reset")
+
+    def stop(self) -> None:
+        self.spawned.stop()
+
+
+def in_process(state: Path, delay: float) -> tuple:
+    return (
+        start_emulator(state / "h", action_delay=delay, rate_limit=10**6),
+        start_cloudflare_emulator(state / "c", rate_limit=10**6),
+    )
+
+
+def spawned(state: Path, delay: float) -> tuple:
+    het = spawn_emulator(
+        "hetzner", state / "h", "--action-delay", str(delay), "--rate-limit", str(10**6)
+    )
+    cfe = spawn_emulator("cloudflare", state / "c", "--rate-limit", str(10**6))
+    return Remote(het), Remote(cfe)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--action-delay", type=float, default=0.2)
+    parser.add_argument("--processes", action="store_true")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="fatctl-bench-"))
-    het = start_emulator(state / "h", action_delay=args.action_delay, rate_limit=10**6)
-    cfe = start_cloudflare_emulator(state / "c", rate_limit=10**6)
+    het, cfe = (spawned if args.processes else in_process)(state, args.action_delay)
     try:
         hc = Client(token=het.token, api_endpoint=het.url, poll_interval=0.1)
         cf = Cloudflare(api_token=cfe.token, base_url=cfe.url, max_retries=0)
@@ -97,7 +137,8 @@ def main() -> None:
 def report(args, wall: float, creates: list[float], hs: dict, cs: dict) -> None:
     polls = sum(v for k, v in hs["calls"].items() if "/actions/" in k and k.startswith("GET"))
     n = args.agents
-    print(f"agents={n} workers={args.workers} action_delay={args.action_delay}s")
+    mode = "separate processes" if args.processes else "in-process"
+    print(f"agents={n} workers={args.workers} action_delay={args.action_delay}s emulators={mode}")
     print(f"wall time                 {wall:8.2f} s   ({wall / n * 1000:.1f} ms per agent)")
     print(f"hetzner requests          {hs['total']:8d}   ({hs['total'] / wall:.0f} req/s)")
     print(f"hetzner calls/provision   {(hs['total'] - polls) / n:8.2f}   (+{polls / n:.2f} polls)")

@@ -10,10 +10,8 @@ expiry are not enforced by S3 (the Cloudflare emulator records what it issued in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +20,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from fatctl.sandbox.apiemu import pids
+
 _STATE_FILE = "s3.json"
+_MARKER = "moto.server"
 
 
 @dataclass(frozen=True)
@@ -80,21 +81,13 @@ def start_s3(
     return S3Handle(url, proc.pid, state_dir)
 
 
-def _is_moto(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"moto.server" in cmdline
-
-
 def s3_status(state_dir: Path) -> S3Handle | None:
     path = state_dir / _STATE_FILE
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not _is_moto(int(info["pid"])):
+    if not pids.runs(int(info["pid"]), _MARKER):
         path.unlink(missing_ok=True)  # stale: the process is gone or the pid was reused
         return None
     return S3Handle(info["url"], int(info["pid"]), state_dir)
@@ -105,19 +98,6 @@ def stop_s3(state_dir: Path, timeout: float = 10.0) -> bool:
     handle = s3_status(state_dir)
     if handle is None:
         return False
-    os.kill(handle.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _is_moto(handle.pid) and time.monotonic() < deadline:
-        _reap(handle.pid)
-        time.sleep(0.05)
-    if _is_moto(handle.pid):
-        os.kill(handle.pid, signal.SIGKILL)
-        _reap(handle.pid)
+    pids.terminate(handle.pid, _MARKER, timeout)
     (state_dir / _STATE_FILE).unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the server is our own child (no zombie left behind)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
