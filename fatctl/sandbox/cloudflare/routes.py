@@ -130,8 +130,7 @@ def _list_records(store: Store, zone: dict, request: Request) -> dict[str, Any]:
     return paged(items, q, default=100, maximum=5_000_000)
 
 
-def zone_router(store: Store) -> APIRouter:
-    api = APIRouter()
+def _list_routes(api: APIRouter, store: Store) -> None:
 
     @api.get("/zones")
     def list_zones(request: Request) -> dict[str, Any]:
@@ -156,6 +155,8 @@ def zone_router(store: Store) -> APIRouter:
     def create_record(zone_id: str, payload: Any = Body(None)) -> dict:  # noqa: B008
         return envelope(_save(store, _zone(store, zone_id), _object(payload), None))
 
+
+def _record_routes(api: APIRouter, store: Store) -> None:
     @api.get("/zones/{zone_id}/dns_records/{record_id}")
     def get_record(zone_id: str, record_id: str) -> dict[str, Any]:
         return envelope(_record(store, _zone(store, zone_id), record_id))
@@ -181,6 +182,11 @@ def zone_router(store: Store) -> APIRouter:
             store.delete("dns_record", record["id"])
         return envelope({"id": record["id"]})
 
+
+def zone_router(store: Store) -> APIRouter:
+    api = APIRouter()
+    _list_routes(api, store)
+    _record_routes(api, store)
     return api
 
 

@@ -111,8 +111,7 @@ def _verb(state: HetznerState, runner: ActionRunner, fw: dict, verb: str, data: 
     return {"actions": _actions(state, runner, command, fw, targets)}
 
 
-def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
-    api = APIRouter()
+def _create_routes(api: APIRouter, state: HetznerState, runner: ActionRunner) -> None:
 
     @api.get("/firewalls")
     def list_firewalls(request: Request) -> dict[str, Any]:
@@ -142,6 +141,8 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
     def get_firewall(fw_id: str) -> dict[str, Any]:
         return {"firewall": firewall_view(state, state.get("firewall", fw_id))}
 
+
+def _change_routes(api: APIRouter, state: HetznerState, runner: ActionRunner) -> None:
     @api.put("/firewalls/{fw_id}")
     def update_firewall(fw_id: str, payload: Any = Body(None)) -> dict:  # noqa: B008
         data = v.body(payload)
@@ -164,4 +165,9 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
         with state.store.tx():
             return _verb(state, runner, state.get("firewall", fw_id), verb, v.body(payload))
 
+
+def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
+    api = APIRouter()
+    _create_routes(api, state, runner)
+    _change_routes(api, state, runner)
     return api

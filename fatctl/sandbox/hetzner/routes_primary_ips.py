@@ -114,8 +114,7 @@ def _act(state: HetznerState, runner: ActionRunner, ip: dict, verb: str, data: d
     return {"action": runner.submit(command, _res(ip))[0]}
 
 
-def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
-    api = APIRouter()
+def _create_routes(api: APIRouter, state: HetznerState, runner: ActionRunner) -> None:
 
     @api.get("/primary_ips")
     def list_ips(request: Request) -> dict[str, Any]:
@@ -133,6 +132,8 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
     def get_ip(ip_id: str) -> dict[str, Any]:
         return {"primary_ip": primary_ip_view(state.get("primary_ip", ip_id))}
 
+
+def _change_routes(api: APIRouter, state: HetznerState, runner: ActionRunner) -> None:
     @api.put("/primary_ips/{ip_id}")
     def update_ip(ip_id: str, payload: Any = Body(None)) -> dict[str, Any]:  # noqa: B008
         data = v.body(payload)
@@ -160,4 +161,9 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
             state.require_unlocked("primary_ip", ip["id"])
             return _act(state, runner, ip, verb, v.body(payload))
 
+
+def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
+    api = APIRouter()
+    _create_routes(api, state, runner)
+    _change_routes(api, state, runner)
     return api

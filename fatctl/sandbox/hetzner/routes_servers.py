@@ -116,54 +116,56 @@ def _primary_ip(
     return ip_id
 
 
-def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> dict:
-    name = v.hostname(v.required(data, "name"))
+def _server_doc(state: HetznerState, data: dict[str, Any]) -> dict[str, Any]:
+    """The validated server document, before ids and addresses are allocated."""
     stype, location = _placement(data)
-    image = resolve_image(
-        state, v.ref(v.required(data, "image", (str, int)), "image"), stype["architecture"]
-    )
-    labels, user_data = v.labels(data), v.user_data(data)
+    ref = v.ref(v.required(data, "image", (str, int)), "image")
+    return {
+        "name": v.hostname(v.required(data, "name")),
+        "status": "initializing",
+        "created": now_iso(),
+        "server_type": stype["name"],
+        "location": location["name"],
+        "image": resolve_image(state, ref, stype["architecture"])["id"],
+        "labels": v.labels(data),
+        "protection": {"delete": False, "rebuild": False},
+        "rescue_enabled": False,
+        "user_data": v.user_data(data),
+    }
+
+
+def _apply_firewalls(state: HetznerState, fw_ids: list[int], server_id: int) -> None:
+    for fw_id in fw_ids:
+        fw = state.get("firewall", fw_id)
+        fw["applied_to"].append({"type": "server", "server": {"id": server_id}})
+        state.store.put("firewall", fw)
+
+
+def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> dict:
+    doc = _server_doc(state, data)
     start = v.optional(data, "start_after_create", bool, True)
     net = v.optional(data, "public_net", dict, {})
     with state.store.tx():
-        state.require_unique_name("server", name)
-        keys, firewalls = _ssh_keys(state, data), _firewalls(state, data)
-        server_id = state.new_id("server")
-        doc = {
-            "id": server_id,
-            "name": name,
-            "status": "initializing",
-            "created": now_iso(),
-            "server_type": stype["name"],
-            "location": location["name"],
-            "image": image["id"],
-            "labels": labels,
-            "protection": {"delete": False, "rebuild": False},
-            "rescue_enabled": False,
-            "user_data": user_data,
-            "ssh_keys": keys,
-            "ipv4_id": _primary_ip(state, net, "ipv4", location["name"], server_id),
-            "ipv6_id": _primary_ip(state, net, "ipv6", location["name"], server_id),
-        }
+        state.require_unique_name("server", doc["name"])
+        doc["ssh_keys"], firewalls = _ssh_keys(state, data), _firewalls(state, data)
+        doc["id"] = server_id = state.new_id("server")
+        for family in ("ipv4", "ipv6"):
+            doc[f"{family}_id"] = _primary_ip(state, net, family, doc["location"], server_id)
         state.store.put("server", doc)
-        for fw_id in firewalls:
-            fw = state.get("firewall", fw_id)
-            fw["applied_to"].append({"type": "server", "server": {"id": server_id}})
-            state.store.put("firewall", fw)
-        resources = [{"id": server_id, "type": "server"}]
-        extra = ["start_server"] if start else []
+        _apply_firewalls(state, firewalls, server_id)
+        args = {"server_id": server_id, "start": start}
         actions = runner.submit(
             "create_server",
-            resources,
+            [{"id": server_id, "type": "server"}],
             "create_server",
-            {"server_id": server_id, "start": start},
-            extra,
+            args,
+            ["start_server"] if start else [],
         )
         return {
             "server": server_view(state, doc),
             "action": actions[0],
             "next_actions": actions[1:],
-            "root_password": None if keys else secrets.token_urlsafe(12),
+            "root_password": None if doc["ssh_keys"] else secrets.token_urlsafe(12),
         }
 
 
