@@ -13,7 +13,7 @@ from fatctl.sandbox.hetzner import catalog, listing
 from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid, not_found
-from fatctl.sandbox.hetzner.state import HetznerState, default_ptr
+from fatctl.sandbox.hetzner.state import HetznerState, default_ptr, ip_belongs
 from fatctl.sandbox.hetzner.views import primary_ip_view
 
 
@@ -104,6 +104,8 @@ def _act(state: HetznerState, runner: ActionRunner, ip: dict, verb: str, data: d
         ip["protection"] = {"delete": v.optional(data, "delete", bool, ip["protection"]["delete"])}
     elif verb == "change_dns_ptr":
         address = v.required(data, "ip")
+        if not ip_belongs(ip, address):
+            raise invalid("ip", "ip does not belong to the primary IP")
         ptr = data.get("dns_ptr")
         rest = [p for p in ip["dns_ptr"] if p["ip"] != address]
         ip["dns_ptr"] = rest + ([{"ip": address, "dns_ptr": ptr}] if ptr else [])

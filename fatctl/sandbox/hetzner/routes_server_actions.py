@@ -4,7 +4,6 @@ answers `locked`, as the real API does."""
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from typing import Any
 
@@ -16,7 +15,7 @@ from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid, not_found
 from fatctl.sandbox.hetzner.routes_servers import resolve_image
-from fatctl.sandbox.hetzner.state import HetznerState
+from fatctl.sandbox.hetzner.state import HetznerState, ip_belongs
 
 # command name -> (action command, op, transitional status or None)
 _POWER = {
@@ -101,22 +100,12 @@ def _protection(state: HetznerState, runner: ActionRunner, doc: dict, data: dict
     return {"action": runner.submit("change_protection", _res(doc))[0]}
 
 
-def _in_network(ip: str, network: str) -> bool:
-    # Compare as addresses: clients may write the same IPv6 address in another textual form.
-    try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(network, strict=False)
-    except ValueError:
-        return False
-
-
 def _dns_ptr(state: HetznerState, runner: ActionRunner, doc: dict, data: dict) -> dict:
     ip = v.required(data, "ip")
     ptr = data.get("dns_ptr")
     for ip_id in (doc["ipv4_id"], doc["ipv6_id"]):
         primary = state.store.get("primary_ip", ip_id) if ip_id else None
-        if primary and (
-            primary["ip"] == ip or (primary["type"] == "ipv6" and _in_network(ip, primary["ip"]))
-        ):
+        if primary and ip_belongs(primary, ip):
             rest = [p for p in primary["dns_ptr"] if p["ip"] != ip]
             primary["dns_ptr"] = rest + ([{"ip": ip, "dns_ptr": ptr}] if ptr else [])
             state.store.put("primary_ip", primary)

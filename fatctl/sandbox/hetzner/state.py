@@ -6,6 +6,7 @@ the sandbox gateway). Hetzner gives each server an IPv6 /64; the sandbox has a s
 fd77::/64, so each IPv6 primary IP is a /80 slice of it, `fd77:0:0:0:N::/80`, reported in `ip` as
 Hetzner reports networks, and the box's address is the slice's `::1` (as on Hetzner, where the
 server uses <network>::1): `ipaddress.ip_network(ip)[1]`, or the text `ip` minus `/80` plus `1`.
+Slice 0 is never handed out: it holds the sandbox gateway fd77::1 (like 10.77.0.1 for IPv4).
 """
 
 from __future__ import annotations
@@ -111,6 +112,14 @@ class HetznerState:
 def box_ipv6(network: str) -> str:
     """The address a server uses inside its IPv6 primary IP network."""
     return str(ipaddress.IPv6Network(network)[1])
+
+
+def ip_belongs(primary: dict[str, Any], address: str) -> bool:
+    """Whether `address` is the primary IP's address (IPv4) or inside its network (IPv6)."""
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(primary["ip"])
+    except ValueError:
+        return False
 
 
 def default_ptr(ip: str) -> str:

@@ -4,6 +4,8 @@ assign/unassign, firewall rules and targets, pricing, and the servers' action li
 
 from __future__ import annotations
 
+import ipaddress
+
 import httpx
 import pytest
 from hcloud import APIException
@@ -63,10 +65,13 @@ def test_reverse_dns_and_protection(hcloud_client, server):
     assert hcloud_client.servers.get_by_id(server.id).public_net.ipv4.dns_ptr == (
         "agent.sandbox.test"
     )
-    ipv6 = server.public_net.ipv6.ip.split("/")[0] + "1"
+    ipv6 = str(ipaddress.ip_network(server.public_net.ipv6.ip)[1])  # canonical text form
     server.change_dns_ptr(ipv6, "agent6.sandbox.test").wait_until_finished()
     ptrs = hcloud_client.servers.get_by_id(server.id).public_net.ipv6.dns_ptr
     assert ptrs == [{"ip": ipv6, "dns_ptr": "agent6.sandbox.test"}]
+    with pytest.raises(APIException) as err:
+        server.change_dns_ptr("10.0.0.1", "elsewhere.test")
+    assert err.value.code == "invalid_input"
     server.change_protection(delete=True, rebuild=False).wait_until_finished()
     assert hcloud_client.servers.get_by_id(server.id).protection == {
         "delete": True,
