@@ -44,6 +44,9 @@ def add(
     ] = None,
     key: Annotated[str | None, typer.Option("--key", help="The public key text.")] = None,
     label: Annotated[str, typer.Option("--label")] = "",
+    no_push: Annotated[
+        bool, typer.Option("--no-push", help="Only record it; push later with `keys push`.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Allow a public key: `--agent NAME` for a customer, `--operator` for the fleet."""
@@ -67,6 +70,10 @@ def add(
         },
         title="key added",
     )
+    if agent and not no_push:
+        from fatctl.cli.keys_ssh import push_after_change
+
+        push_after_change(agent, Output(json_out))
 
 
 @app.command("list")
@@ -95,6 +102,9 @@ def list_(
 def revoke(
     fingerprint: Annotated[str, typer.Argument(help="SHA256:... as shown by `keys list`.")],
     agent: Annotated[str | None, typer.Option("--agent")] = None,
+    no_push: Annotated[
+        bool, typer.Option("--no-push", help="Only record it; push later with `keys push`.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a key (kept in the audit trail)."""
@@ -102,3 +112,7 @@ def revoke(
 
     revoke_key(ctx().engine, fingerprint=fingerprint, agent=agent, actor=ctx().actor)
     Output(json_out).record({"fingerprint": fingerprint, "revoked": True}, title="key revoked")
+    if agent and not no_push:
+        from fatctl.cli.keys_ssh import push_after_change
+
+        push_after_change(agent, Output(json_out))

@@ -146,6 +146,7 @@ class Connection:
         stdin: bytes | None = None,
         timeout: float | None = None,
         on_output: OutputFn | None = None,
+        raw: bool = False,
     ) -> Result:
         """Run `command`, feed `stdin` and close it; a non-zero exit is a result, not an error."""
         from fatctl.remote.runner_io import collect
@@ -157,7 +158,7 @@ class Connection:
             if stdin is not None:
                 chan.sendall(stdin)
             chan.shutdown_write()
-            out, err, code = collect(chan, timeout, on_output, self.target.label())
+            out, err, code = collect(chan, timeout, on_output, self.target.label(), raw)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise _remote_error(self.target, exc) from None
         finally:

@@ -6,6 +6,7 @@ duck-typed methods (recv, recv_stderr, fileno, exit_status_ready), not the SSH l
 
 from __future__ import annotations
 
+import codecs
 import select
 import time
 from collections.abc import Callable
@@ -20,15 +21,20 @@ _CHUNK = 32768
 class LineSplitter:
     """Accumulates bytes for one stream and hands complete lines to a callback."""
 
-    def __init__(self, stream: str, on_output: OutputFn | None) -> None:
+    def __init__(self, stream: str, on_output: OutputFn | None, raw: bool = False) -> None:
         self.stream = stream
         self.on_output = on_output
         self.data = bytearray()
         self._pending = b""
+        # raw: hand over text as it arrives (for a terminal), decoding split UTF-8 sequences.
+        self._raw = codecs.getincrementaldecoder("utf-8")(errors="replace") if raw else None
 
     def feed(self, chunk: bytes) -> None:
         self.data += chunk
         if self.on_output is None:
+            return
+        if self._raw is not None:
+            self.on_output(self.stream, self._raw.decode(chunk))
             return
         *lines, self._pending = (self._pending + chunk).split(b"\n")
         for line in lines:
@@ -54,10 +60,10 @@ def _drain(chan: Any, out: LineSplitter, err: LineSplitter) -> bool:
 
 
 def collect(
-    chan: Any, timeout: float | None, on_output: OutputFn | None, label: str
+    chan: Any, timeout: float | None, on_output: OutputFn | None, label: str, raw: bool = False
 ) -> tuple[str, str, int]:
     """Wait for the command to exit, gathering stdout and stderr; return them and the exit code."""
-    out, err = LineSplitter("out", on_output), LineSplitter("err", on_output)
+    out, err = LineSplitter("out", on_output, raw), LineSplitter("err", on_output, raw)
     deadline = None if timeout is None else time.monotonic() + timeout
     fd = chan.fileno()  # becomes readable on stdout, stderr or close
     while True:

@@ -1,0 +1,160 @@
+"""The SSH commands end to end: `fatctl exec`, `fatctl ssh`, `keys add/revoke`, a real terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pexpect
+from sqlmodel import select
+
+from fatctl.state.db import session_scope
+from fatctl.state.models import HostKey
+from tests.fixtures.sshd import keygen
+
+
+def fatctl(fleet, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **fleet.env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fatctl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check is not None:
+        assert proc.returncode == check, (proc.stdout, proc.stderr)
+    return proc
+
+
+def test_exec_fan_out_table_json_and_down_host(sshd_hosts, fleet_db):
+    hosts = sshd_hosts(5)
+    fleet = fleet_db(hosts)
+    ok = fatctl(fleet, "exec", "--all", "--parallel", "3", "--", "echo hi from $(whoami)", check=0)
+    for h in hosts:
+        assert f"{h.name} | hi from {h.identity.operator}" in ok.stdout
+    assert "agent" in ok.stdout and "duration" in ok.stdout  # the summary table
+    hosts[1].stop()
+    res = fatctl(fleet, "exec", "--agents", "box1,box2,box3", "--json", "--", "sh", "-c", "exit 5")
+    assert res.returncode == 1
+    rows = {r["agent"]: r for r in json.loads(res.stdout)}
+    assert rows["box1"]["exit"] == 5 and rows["box3"]["exit"] == 5
+    assert rows["box2"]["exit"] is None and "connection refused" in rows["box2"]["error"]
+    by_label = fatctl(fleet, "exec", "--label", "location=nbg1", "--json", "--", "true")
+    assert sorted(r["agent"] for r in json.loads(by_label.stdout)) == ["box2", "box4"]
+    bad = fatctl(fleet, "exec", "--label", "color=red", "--", "true")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_ssh_one_command_exit_status_and_stderr(sshd_hosts, fleet_db):
+    fleet = fleet_db(sshd_hosts(1))
+    res = fatctl(fleet, "ssh", "box1", "--", "echo out; echo err >&2; exit 4")
+    assert res.returncode == 4
+    assert res.stdout == "out\n" and res.stderr == "err\n"
+    argv = fatctl(fleet, "ssh", "box1", "--", "printf", "%s|", "a b", "$HOME")
+    assert argv.stdout == "a b|$HOME|"  # several arguments are quoted as argv, not re-split
+
+
+def test_ssh_refuses_a_box_with_another_host_key(sshd_hosts, fleet_db):
+    hosts = sshd_hosts(2)
+    fleet = fleet_db(hosts)
+    marker = hosts[0].home(hosts[0].identity.operator) / "marker"
+    with session_scope(fleet.engine) as session:
+        row = session.exec(select(HostKey).where(HostKey.agent_pk == 1)).one()
+        row.public_key = hosts[1].host_key  # the database pins box2's key for box1
+    res = fatctl(fleet, "ssh", "box1", "--", f"touch {marker}")
+    assert res.returncode == 1
+    assert res.stderr.startswith(
+        "fatctl: error: host key mismatch for box1 (127.0.10.1): expected SHA256:"
+    )
+    assert not marker.exists()
+
+
+def test_print_config_lets_plain_ssh_pin_the_same_key(sshd_hosts, fleet_db, tmp_path):
+    hosts = sshd_hosts(2)
+    fleet = fleet_db(hosts)
+    cfg = fatctl(fleet, "ssh", "box1", "--print-config", check=0).stdout
+    assert "StrictHostKeyChecking yes" in cfg and "HostKeyAlias fatctl-box1" in cfg
+    assert f"#   fatctl-box1 {' '.join(hosts[0].host_key.split()[:2])}" in cfg
+    (tmp_path / "ssh_config").write_text(cfg)
+    base = ["ssh", "-F", str(tmp_path / "ssh_config"), "-o", "BatchMode=yes"]
+    good = subprocess.run(
+        [*base, "box1", "echo pinned-ok"], capture_output=True, text=True, timeout=30
+    )
+    assert good.returncode == 0 and good.stdout == "pinned-ok\n", good.stderr
+    # Point the stanza at box2's address: plain ssh must refuse it, as fatctl does.
+    evil = cfg.replace("HostName 127.0.10.1", "HostName 127.0.10.2")
+    (tmp_path / "ssh_config").write_text(evil)
+    bad = subprocess.run([*base, "box1", "true"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 255 and "HOST IDENTIFICATION HAS CHANGED" in bad.stderr
+
+
+def test_keys_add_revoke_push_to_the_box(sshd_hosts, fleet_db, tmp_path):
+    (host,) = sshd_hosts(1)
+    fleet = fleet_db([host])
+    pub = keygen(tmp_path / "cust", "laptop")
+    (tmp_path / "cust.pub").write_text(pub + "\n")
+    login = [
+        "ssh",
+        "-i",
+        str(tmp_path / "cust"),
+        "-p",
+        str(host.port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        f"UserKnownHostsFile={tmp_path / 'kh'}",
+        f"{host.identity.customer}@{host.address}",
+        "whoami",
+    ]
+    assert subprocess.run(login, capture_output=True, timeout=30).returncode == 255
+    added = fatctl(
+        fleet, "keys", "add", "--agent", "box1", "--file", str(tmp_path / "cust.pub"), check=0
+    )
+    assert "pushed customer keys to box1" in added.stdout
+    ok = subprocess.run(login, capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and ok.stdout.strip() == host.identity.customer
+    fp = json.loads(fatctl(fleet, "keys", "list", "--agent", "box1", "--json", check=0).stdout)
+    customer_fp = next(k["fingerprint"] for k in fp if k["role"] == "customer")
+    fatctl(fleet, "keys", "revoke", customer_fp, "--agent", "box1", check=0)
+    assert subprocess.run(login, capture_output=True, timeout=30).returncode == 255
+    audit = fatctl(fleet, "audit", "--json", check=0).stdout
+    assert "keys.push.customer" in audit
+
+
+def test_interactive_shell_through_a_real_terminal(sshd_hosts, fleet_db):
+    fleet = fleet_db(sshd_hosts(1))
+    env = {**os.environ, **fleet.env, "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "fatctl", "ssh", "box1"],
+        env=env,
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(24, 80),
+    )
+    try:
+        child.expect(r"\$ ")  # bash's own prompt: the shell is reading input now
+        # The prompt is computed, so the echo of this line cannot be mistaken for it.
+        child.sendline("PS1='[$((40+2))]> '")
+        prompt = r"\[42\]> "
+        child.expect(prompt)
+        child.sendline("echo $((6*7)) $(whoami)")
+        child.expect(f"42 {fleet.hosts[0].identity.operator}")
+        child.expect(prompt)
+        child.sendline("stty size")
+        child.expect(r"24 80\r\n")
+        child.expect(prompt)
+        child.setwinsize(40, 132)  # delivers SIGWINCH to fatctl, which resizes the remote PTY
+        child.sendline("stty size")
+        child.expect(r"40 132\r\n")
+        child.expect(prompt)
+        child.sendline("exit 3")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 3, child.before
