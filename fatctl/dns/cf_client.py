@@ -1,0 +1,93 @@
+"""The Cloudflare SDK at the edge: a client from `Settings` whose HTTP responses feed the rate
+budget, and calls run under fatctl's retry policy with SDK errors mapped to `CloudError`.
+
+With cloudflare_dns.py and r2_credentials.py, the only modules importing `cloudflare`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import cloudflare
+import httpx
+
+from fatctl.config import Settings
+from fatctl.errors import CloudError, ConfigError
+from fatctl.infra.engine import Timing
+from fatctl.infra.retry import RateBudget, Transient, budget_for, call_with_retry, server_wait
+
+T = TypeVar("T")
+
+
+def make_client(settings: Settings, budget: RateBudget) -> cloudflare.Cloudflare:
+    token = settings.cloudflare_api_token
+    if not token:
+        raise ConfigError("missing setting cloudflare_api_token: set CLOUDFLARE_API_TOKEN")
+
+    def observe(response: httpx.Response) -> None:
+        budget.observe(response.status_code, response.headers)
+
+    http = httpx.Client(event_hooks={"response": [observe]}, timeout=30.0)
+    # max_retries=0: one retry policy (ours, with injectable timing), not two stacked.
+    return cloudflare.Cloudflare(
+        api_token=token.reveal(),
+        base_url=settings.cloudflare_base_url,
+        max_retries=0,
+        http_client=http,
+    )
+
+
+def classify(exc: BaseException) -> Transient | None:
+    if isinstance(exc, cloudflare.APIStatusError):
+        status = exc.status_code
+        if status == 429 or status >= 500:
+            return Transient(
+                str(status), _message(exc), server_wait(exc.response.headers, time.time())
+            )
+        return None
+    if isinstance(exc, cloudflare.APIConnectionError):
+        return Transient("connection", type(exc).__name__)
+    return None
+
+
+def _message(exc: cloudflare.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    errors = body.get("errors") or []
+    if errors and isinstance(errors[0], dict):
+        return f"{errors[0].get('message', '')} ({errors[0].get('code', '')})"
+    return f"HTTP {exc.status_code}"
+
+
+class Cf:
+    """A client plus retry/pace; every call names what it was doing for the error line."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        timing: Timing | None = None,
+        *,
+        budget: RateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.timing = timing or Timing()
+        self.budget = budget or budget_for("cloudflare")
+        self.sleep = sleep
+        self.client = make_client(settings, self.budget)
+
+    def call(self, doing: str, fn: Callable[[], T]) -> T:
+        self.budget.pace(self.sleep)
+        try:
+            return call_with_retry(fn, timing=self.timing, classify=classify, sleep=self.sleep)
+        except Transient as exc:
+            raise CloudError(
+                f"Cloudflare API: {doing}: {exc.message} (gave up after retries)", code=exc.code
+            ) from None
+        except cloudflare.APIStatusError as exc:
+            raise CloudError(
+                f"Cloudflare API: {doing}: {_message(exc)}", code=str(exc.status_code)
+            ) from None
+        except cloudflare.APIError as exc:
+            raise CloudError(f"Cloudflare API: {doing}: {type(exc).__name__}", code="api") from None

@@ -1,0 +1,115 @@
+"""Idempotent A/AAAA records for `<agent>.<domain>` in Cloudflare, owned by tags.
+
+Each run looks records up by name and type, adopts ours (tags `fatctl` and `agent:<name>`),
+creates what is missing, fixes what drifted, removes duplicates of ours, and refuses to touch a
+record someone else made. DNS-only by default; `proxied=True` puts Cloudflare in front.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from fatctl.config import Settings
+from fatctl.dns.cf_client import Cf
+from fatctl.dns.records import WantedRecord, decide, is_owned, wanted_records
+from fatctl.domain import ResourceChange
+from fatctl.errors import ConfigError
+from fatctl.infra.engine import ChangeSink, Timing, _ignore
+from fatctl.infra.retry import RateBudget
+
+
+class CloudflareDns:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timing: Timing | None = None,
+        on_change: ChangeSink | None = None,
+        budget: RateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not settings.domain:
+            raise ConfigError(
+                "missing setting domain: set FATCTL_DOMAIN (agents live at <agent>.<domain>)"
+            )
+        self.domain = settings.domain
+        self.cf = Cf(settings, timing, budget=budget, sleep=sleep)
+        self.emit = on_change or _ignore
+        self._zone: str | None = None
+
+    def zone_id(self) -> str:
+        if self._zone is None:
+            zones = self.cf.call(
+                "find zone", lambda: list(self.cf.client.zones.list(name=self.domain))
+            )
+            if not zones:
+                raise ConfigError(f"Cloudflare has no zone {self.domain} for this token")
+            self._zone = str(zones[0].id)
+        return self._zone
+
+    def _existing(self, fqdn: str, rtype: str) -> list[dict[str, Any]]:
+        records = self.cf.client.dns.records
+        listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn}, type=rtype)  # type: ignore[arg-type]
+        found = self.cf.call(f"list {rtype} {fqdn}", lambda: [r.to_dict() for r in listing()])
+        return sorted(found, key=lambda r: str(r.get("created_on", "")))  # oldest first
+
+    def _write(self, wanted: WantedRecord, record_id: str) -> None:
+        records = self.cf.client.dns.records
+        body: dict[str, Any] = {
+            "zone_id": self.zone_id(),
+            "name": wanted.name,
+            "type": wanted.type,
+            "content": wanted.content,
+            "ttl": wanted.ttl,
+            "proxied": wanted.proxied,
+            "comment": wanted.comment,
+            "tags": list(wanted.tags),
+        }
+        if record_id:
+            self.cf.call(
+                f"update {wanted.type} {wanted.name}", partial(records.update, record_id, **body)
+            )
+        else:
+            self.cf.call(f"create {wanted.type} {wanted.name}", partial(records.create, **body))
+
+    def _delete(self, record_id: str, what: str) -> None:
+        records = self.cf.client.dns.records
+        self.cf.call(f"delete {what}", partial(records.delete, record_id, zone_id=self.zone_id()))
+
+    def upsert(
+        self, agent: str, ipv4: str, ipv6: str, *, proxied: bool = False
+    ) -> list[ResourceChange]:
+        """Make A/AAAA `<agent>.<domain>` point at the box; returns what was done per record."""
+        changes = []
+        for wanted in wanted_records(agent, self.domain, ipv4, ipv6, proxied=proxied):
+            existing = self._existing(wanted.name, wanted.type)
+            action, record_id, duplicates = decide(wanted, existing, agent)
+            for extra in duplicates:  # first, so the write cannot collide with one of them
+                self._delete(extra, f"duplicate {wanted.type} {wanted.name}")
+            if action != "same":
+                self._write(wanted, record_id)
+            change = ResourceChange(
+                "dns_record", f"{wanted.type} {wanted.name}", action, wanted.content
+            )
+            self.emit(change)
+            changes.append(change)
+        return changes
+
+    def delete(self, agent: str) -> list[ResourceChange]:
+        """Remove our records for the agent (idempotent); records we do not own are left alone."""
+        fqdn = f"{agent}.{self.domain}"
+        changes = []
+        for rtype in ("A", "AAAA"):
+            for record in self._existing(fqdn, rtype):
+                if not is_owned(record, agent):
+                    continue
+                self._delete(str(record["id"]), f"{rtype} {fqdn}")
+                change = ResourceChange(
+                    "dns_record", f"{rtype} {fqdn}", "delete", str(record.get("content", ""))
+                )
+                self.emit(change)
+                changes.append(change)
+        return changes

@@ -1,0 +1,98 @@
+"""R2 credentials scoped to one agent's prefix (`agents/<id>/`), from Cloudflare's R2
+temporary-credentials API.
+
+R2 API tokens scope to whole buckets; per-prefix access needs temporary credentials derived
+from a bucket token (its access key id is `r2_parent_access_key_id`). They live at most 7
+days, so each carries its expiry and `needs_rotation` says when to refresh it on the box.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fatctl.config import Settings
+from fatctl.dns.cf_client import Cf
+from fatctl.errors import BadInput, CloudError, ConfigError
+from fatctl.infra.engine import Timing
+from fatctl.infra.retry import RateBudget
+from fatctl.sensitive import Sensitive
+
+MAX_TTL = timedelta(days=7)
+ROTATE_BEFORE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class R2Credentials:
+    """What an agent's box needs to mount its prefix; the secret parts never print."""
+
+    access_key_id: str
+    secret_access_key: Sensitive
+    session_token: Sensitive
+    bucket: str
+    prefix: str
+    expires_at: datetime
+
+
+def agent_prefix(agent_id: str) -> str:
+    if not agent_id or "/" in agent_id or agent_id in (".", ".."):
+        raise BadInput(f"agent id {agent_id!r} cannot name an R2 prefix")
+    return f"agents/{agent_id}/"
+
+
+def needs_rotation(expires_at: datetime, now: datetime, margin: timedelta = ROTATE_BEFORE) -> bool:
+    """True when the credentials expire within `margin` (or already have)."""
+    return expires_at - now <= margin
+
+
+def issue_r2_credentials(
+    settings: Settings,
+    agent_id: str,
+    *,
+    ttl: timedelta = MAX_TTL,
+    timing: Timing | None = None,
+    budget: RateBudget | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> R2Credentials:
+    """Read/write object credentials for the agent's prefix only, valid for `ttl` (<= 7 days)."""
+    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
+        raise BadInput("R2 temporary credentials live between 1 second and 7 days")
+    account = settings.require("cloudflare_account_id")
+    parent = settings.r2_parent_access_key_id
+    if not parent:
+        raise ConfigError(
+            "missing setting r2_parent_access_key_id: set FATCTL_R2_PARENT_ACCESS_KEY_ID "
+            "(the access key id of the bucket's R2 API token)"
+        )
+    prefix = agent_prefix(agent_id)
+    cf = Cf(settings, timing, budget=budget, sleep=sleep)
+    issued_at = now()
+    response = cf.call(
+        f"issue R2 credentials for {prefix}",
+        lambda: cf.client.r2.temporary_credentials.create(
+            account_id=account,
+            bucket=settings.r2_bucket,
+            parent_access_key_id=parent,
+            permission="object-read-write",
+            ttl_seconds=int(ttl.total_seconds()),
+            prefixes=[prefix],
+        ),
+    )
+    if not (
+        response
+        and response.access_key_id
+        and response.secret_access_key
+        and response.session_token
+    ):
+        raise CloudError("Cloudflare API: R2 temporary credentials came back incomplete", code="r2")
+    return R2Credentials(
+        access_key_id=response.access_key_id,
+        secret_access_key=Sensitive(response.secret_access_key),
+        session_token=Sensitive(response.session_token),
+        bucket=settings.r2_bucket,
+        prefix=prefix,
+        expires_at=issued_at + ttl,
+    )
