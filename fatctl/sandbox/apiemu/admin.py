@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Body, FastAPI, HTTPException
@@ -25,7 +26,20 @@ def stats_with_budget(stats: Stats, bucket: TokenBucket) -> dict[str, Any]:
     }
 
 
-def mount_admin(app: FastAPI, faults: FaultState, stats: Stats, bucket: TokenBucket) -> None:
+def mount_admin(
+    app: FastAPI,
+    faults: FaultState,
+    stats: Stats,
+    bucket: TokenBucket,
+    inventory: Callable[[], dict[str, Any]],
+) -> None:
+    """Mount the admin endpoints; `inventory` lists what the emulated cloud holds (for leak
+    checks that must not spend the API's rate budget nor show up in its call counts)."""
+
+    @app.get(f"{ADMIN_PREFIX}/inventory")
+    def get_inventory() -> dict[str, Any]:
+        return inventory()
+
     @app.get(f"{ADMIN_PREFIX}/faults")
     def get_faults() -> dict[str, Any]:
         return faults.config.as_dict()

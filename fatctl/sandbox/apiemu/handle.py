@@ -30,6 +30,10 @@ class BaseHandle:
         """Calls per endpoint, statuses, injected faults, 429s and the rate budget left."""
         return stats_with_budget(self._emulator.stats, self._emulator.bucket)
 
+    def inventory(self) -> dict[str, Any]:
+        """What the emulated cloud holds, by kind, without touching the API (leak checks)."""
+        return self._emulator.inventory()
+
     def reset_stats(self) -> None:
         self._emulator.stats.reset()
 

@@ -31,7 +31,7 @@ class CloudflareHandle(BaseHandle):
 
     def records(self) -> list[dict[str, Any]]:
         """Every DNS record the emulator holds (for leak checks in tests)."""
-        return list(self._emulator.store.all("dns_record"))
+        return list(self.inventory()["dns_records"])
 
     def stop(self) -> None:
         self._close()

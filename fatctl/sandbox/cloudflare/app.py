@@ -36,6 +36,9 @@ class CfEmulator:
     token: str
     account_id: str
 
+    def inventory(self) -> dict[str, Any]:
+        return inventory(self.store)
+
 
 def _zone_doc(name: str, account_id: str) -> dict[str, Any]:
     stamp = now_iso()
@@ -104,6 +107,18 @@ def _setting(store: Store, key: str, make: Any) -> str:
     return value
 
 
+def inventory(store: Store) -> dict[str, Any]:
+    """Zones, DNS records and issued R2 credentials (without their secret digests)."""
+    issued = [
+        {k: v for k, v in c.items() if k != "secret_sha256"} for c in store.all("r2_credential")
+    ]
+    return {
+        "zones": store.all("zone"),
+        "dns_records": store.all("dns_record"),
+        "r2_credentials": issued,
+    }
+
+
 def build(
     state_dir: Path,
     zones: tuple[str, ...],
@@ -126,13 +141,7 @@ def build(
     _handlers(app)
     app.include_router(zone_router(store), prefix="/client/v4")
     app.include_router(r2_router(store, account_id), prefix="/client/v4")
-    mount_admin(app, fault_state, stats, bucket)
-
-    @app.get(f"{ADMIN_PREFIX}/r2/credentials")
-    def issued() -> list[dict[str, Any]]:
-        return [
-            {k: v for k, v in c.items() if k != "secret_sha256"} for c in store.all("r2_credential")
-        ]
+    mount_admin(app, fault_state, stats, bucket, lambda: inventory(store))
 
     asgi = EmulatorMiddleware(app, CloudflareDialect(token), fault_state, bucket, stats)
     return CfEmulator(asgi, store, fault_state, stats, bucket, token, account_id)

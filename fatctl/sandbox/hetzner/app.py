@@ -48,6 +48,9 @@ class Emulator:
     def store(self) -> Any:
         return self.state.store
 
+    def inventory(self) -> dict[str, Any]:
+        return inventory(self.state)
+
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
@@ -70,6 +73,15 @@ def _error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         code = "not_found" if exc.status_code == 404 else "invalid_input"
         return JSONResponse(ApiError(code, str(exc.detail)).payload(), status_code=exc.status_code)
+
+
+def inventory(state: HetznerState) -> dict[str, Any]:
+    """Every resource the emulated project holds, as stored (user_data left out)."""
+    kinds = ("server", "primary_ip", "firewall", "ssh_key", "image")
+    found = {f"{kind}s": state.store.all(kind) for kind in kinds}
+    for server in found["servers"]:
+        server.pop("user_data", None)
+    return found
 
 
 def build(
@@ -97,7 +109,7 @@ def build(
         routes_catalog,
     ):
         app.include_router(module.router(state, runner), prefix="/v1")
-    mount_admin(app, fault_state, stats, bucket)
+    mount_admin(app, fault_state, stats, bucket, lambda: inventory(state))
     asgi = EmulatorMiddleware(app, HetznerDialect(token), fault_state, bucket, stats)
     runner.resume()
     return Emulator(asgi, state, runner, fault_state, stats, bucket, token)

@@ -155,7 +155,7 @@ def test_r2_temporary_credentials_work_on_moto(cloudflare_emulator, cloudflare_c
     )
     import httpx
 
-    issued = httpx.get(f"{cloudflare_emulator.admin_url}/r2/credentials").json()
+    issued = httpx.get(f"{cloudflare_emulator.admin_url}/inventory").json()["r2_credentials"]
     assert [(c["id"], c["bucket"], c["prefixes"]) for c in issued] == [
         (creds.access_key_id, "agents", ["agents/a1/"])
     ]

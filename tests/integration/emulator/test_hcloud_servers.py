@@ -85,7 +85,7 @@ def test_create_with_primary_ips_and_firewall(hcloud_client):
     assert hcloud_client.primary_ips.get_by_id(v4.id).assignee_id == server.id
 
 
-def test_power_cycle_reboot_and_delete_keeps_manual_ips(hcloud_client):
+def test_power_cycle_reboot_and_delete_keeps_manual_ips(hetzner_emulator, hcloud_client):
     v4 = hcloud_client.primary_ips.create(
         type="ipv4", name="keep-v4", location=Location(name="fsn1")
     ).primary_ip
@@ -100,6 +100,8 @@ def test_power_cycle_reboot_and_delete_keeps_manual_ips(hcloud_client):
     server.reboot().wait_until_finished()
     server.delete().wait_until_finished()
     assert hcloud_client.servers.get_all() == []
+    held = hetzner_emulator.inventory()
+    assert held["servers"] == [] and [ip["id"] for ip in held["primary_ips"]] == [v4.id]
     kept = hcloud_client.primary_ips.get_by_id(v4.id)
     assert kept.assignee_id is None  # auto_delete=False: survives the server
     with pytest.raises(APIException) as err:
