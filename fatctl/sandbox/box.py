@@ -1,0 +1,213 @@
+"""One sandbox box: a real Debian with systemd, booted by `systemd-nspawn` as a child process.
+
+The box's record (`box.json`) holds what is needed to find and stop it again, also from another
+process: its addresses, image and the pid of its nspawn. A pid is only trusted while its
+/proc cmdline still names this box's directory, so a recycled pid is never signalled.
+PID 1 of this host is not systemd: no machinectl, no `systemd-run -M`; commands enter the box
+with `nsenter` on its leader (the box's own PID 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fatctl.errors import FatctlError
+from fatctl.sandbox import netns
+from fatctl.sandbox.nspawn_cmd import BoxPaths, boot_cmd, meta_data, nsenter_cmd
+
+POWEROFF_SIGNAL = signal.SIGRTMIN + 4  # nspawn turns it into a clean `poweroff` in the box
+
+
+class BoxError(FatctlError):
+    """A box could not be booted, reached or stopped."""
+
+
+@dataclass
+class BoxRecord:
+    server_id: int
+    name: str
+    ipv4: str
+    ipv6: str
+    image: str
+    instance_id: str
+    pid: int | None = None
+
+
+class Box:
+    """A box under `box_dir`; `create` once, then `start`/`power_off`/`reboot`, `delete` last."""
+
+    def __init__(self, box_dir: Path) -> None:
+        self.paths = BoxPaths(box_dir)
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, box_dir: Path, record: BoxRecord, user_data: str, extra_meta: str = "") -> Box:
+        """Lay out a new box: empty disk layer, NoCloud seed, record. Does not boot it."""
+        box = cls(box_dir)
+        for path in (box.paths.upper, box.paths.work, box.paths.merged):
+            path.mkdir(parents=True, exist_ok=True)
+        box.paths.seed.mkdir(mode=0o700, exist_ok=True)
+        # The seed holds the host private keys: readable by root only.
+        seed_files = {
+            "user-data": user_data,
+            "meta-data": meta_data(record.instance_id, record.name) + extra_meta,
+        }
+        for name, text in seed_files.items():
+            path = box.paths.seed / name
+            path.touch(mode=0o600)
+            path.write_text(text)
+        box._save(record)
+        return box
+
+    @property
+    def record(self) -> BoxRecord:
+        return BoxRecord(**json.loads(self.paths.record.read_text()))
+
+    @property
+    def net(self) -> netns.BoxNet:
+        rec = self.record
+        return netns.box_net(rec.server_id, rec.ipv4, rec.ipv6)
+
+    def _save(self, record: BoxRecord) -> None:
+        tmp = self.paths.record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+        tmp.replace(self.paths.record)
+
+    def pid(self) -> int | None:
+        """The nspawn pid if that process is still this box's (not a recycled pid)."""
+        pid = self.record.pid
+        if pid is None:
+            return None
+        if self._child is not None and self._child.pid == pid and self._child.poll() is not None:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if str(self.paths.merged).encode() in cmdline else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def leader(self) -> int | None:
+        """The box's PID 1 (nspawn's child), once it exists."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def start(self) -> int:
+        """Boot the box (network first); returns the nspawn pid. A no-op if already running."""
+        current = self.pid()
+        if current is not None:
+            return current
+        rec = self.record
+        netns.ensure_box_net(self.net)
+        argv = boot_cmd(self.paths, Path(rec.image), self.net.netns_path, rec.server_id)
+        with self.paths.console.open("ab") as console:
+            # Own session: the box outlives an emulator restart and ignores its Ctrl-C.
+            self._child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        rec.pid = self._child.pid
+        self._save(rec)
+        self._wait_leader(timeout=30)
+        return self._child.pid
+
+    def _wait_leader(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.leader() is None:
+            if not self.running():
+                raise BoxError(f"box {self.record.name} exited at boot; see {self.paths.console}")
+            if time.monotonic() > deadline:
+                raise BoxError(f"box {self.record.name} did not start in {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def power_off(self, timeout: float = 90) -> None:
+        """Clean shutdown (systemd's poweroff in the box); killed if it does not finish in time."""
+        pid = self.pid()
+        if pid is None:
+            return self._clear_pid()
+        os.kill(pid, POWEROFF_SIGNAL)
+        if not self._wait_exit(pid, timeout):
+            os.kill(pid, signal.SIGKILL)  # nspawn's death takes the box's whole pid namespace
+            self._wait_exit(pid, 10)
+        self._clear_pid()
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._child is not None and self._child.pid == pid:
+                if self._child.poll() is not None:
+                    return True
+            elif self.pid() is None:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _clear_pid(self) -> None:
+        rec = self.record
+        rec.pid = None
+        self._save(rec)
+        self._child = None
+
+    def reboot(self) -> None:
+        self.power_off()
+        self.start()
+
+    def delete(self) -> None:
+        """Stop the box and remove its network and everything under its directory."""
+        try:
+            if self.paths.record.exists():
+                self.power_off(timeout=30)
+                netns.remove_box_net(self.net)
+        finally:
+            shutil.rmtree(self.paths.root, ignore_errors=True)
+
+    def run(
+        self, argv: list[str], *, input: str | None = None, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the running box as root (via nsenter on its leader)."""
+        leader = self.leader()
+        if leader is None:
+            raise BoxError(f"box {self.record.name} is not running")
+        result = subprocess.run(
+            nsenter_cmd(leader, argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise BoxError(f"`{argv[0]}` in box {self.record.name} exited {result.returncode}")
+        return result
+
+    def wait_booted(self, timeout: float = 120) -> str:
+        """Wait until systemd in the box finished starting up; returns its state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.leader() is not None:
+                result = self.run(
+                    ["systemctl", "is-system-running", "--wait"], timeout=timeout, check=False
+                )
+                state = result.stdout.strip()
+                if state in ("running", "degraded"):
+                    return state
+            time.sleep(0.5)
+        raise BoxError(f"box {self.record.name} did not finish booting in {timeout:.0f}s")
