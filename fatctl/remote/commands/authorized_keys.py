@@ -100,7 +100,7 @@ def rewrite_authorized_keys(user: str, drop: Iterable[str] = ()) -> str:
         'src=/dev/null; if [ -f "$f" ]; then src="$f"; fi',
         f'awk -v nb="$nb" -v drop={shlex.quote(bodies)} {shlex.quote(_AWK)} "$src" > "$tmp"',
         f'chmod 600 "$tmp"; chown {qu}: "$tmp"',
-        'mv -f "$tmp" "$f"',
+        'mv -f "$tmp" "$f"; rm -f "$nb"',
         "trap - EXIT",
     )
 

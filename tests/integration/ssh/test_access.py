@@ -100,6 +100,7 @@ def test_customer_key_add_revoke_visible_in_real_login(sshd_hosts, fleet_db, tmp
     assert _customer_can_login(host, str(tmp_path / "hand"))
     assert ak.read_text() == merge_managed_block(text, [])
     assert ak.stat().st_mode & 0o777 == 0o600 and ak.owner() == ident.customer
+    assert sorted(p.name for p in ak.parent.iterdir()) == ["authorized_keys"]  # no temp files
 
 
 def test_operator_rotation_with_a_host_down_resumes(sshd_hosts, fleet_db, tmp_path):
