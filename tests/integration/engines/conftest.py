@@ -14,6 +14,7 @@ from fatctl.domain import AgentSpec, ResourceChange, ServicePlan
 from fatctl.infra.engine import Timing
 from fatctl.infra.hcloud_engine import HcloudEngine
 from fatctl.sensitive import Sensitive
+from tests.integration.ssh.conftest import fleet_db  # noqa: F401 (fixture reused here)
 
 
 def public_key(comment: str) -> str:
