@@ -60,7 +60,7 @@ def list_(
     """List agents."""
     from fatctl.state.fastread import list_agent_rows
 
-    rows = list_agent_rows(ctx().engine, states=tuple(state or ()))
+    rows = list_agent_rows(ctx().database_url, states=tuple(state or ()))
     Output(json_out).table(rows, LIST_COLUMNS, title="agents")
 
 

@@ -17,7 +17,7 @@ app = typer.Typer(
 def show(json_out: JsonOpt = False) -> None:
     """Show every setting and where to set it; secret values are never printed."""
     from fatctl.config import SETTINGS
-    from fatctl.state.db import redacted_url
+    from fatctl.state.rawdb import redacted_url
 
     view = ctx().settings.public_view()
     view["database_url"] = redacted_url(view["database_url"])

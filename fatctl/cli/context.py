@@ -30,13 +30,19 @@ class AppContext:
         return load_settings()
 
     @cached_property
-    def engine(self) -> Engine:
-        """The state database, refused unless migrated to this code's schema."""
-        from fatctl.state.db import ensure_migrated, make_engine
+    def database_url(self) -> str:
+        """The state database's URL, refused unless migrated to this code's schema."""
+        from fatctl.state.db import ensure_migrated
 
-        engine = make_engine(self.settings.database_url)
-        ensure_migrated(engine)
-        return engine
+        ensure_migrated(self.settings.database_url)
+        return self.settings.database_url
+
+    @cached_property
+    def engine(self) -> Engine:
+        """A SQLAlchemy engine on the (migrated) state database."""
+        from fatctl.state.db import make_engine
+
+        return make_engine(self.database_url)
 
     @cached_property
     def keyring(self) -> KeyRing:

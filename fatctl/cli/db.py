@@ -20,13 +20,11 @@ def upgrade(
 ) -> None:
     """Migrate the database to the newest schema (creates the SQLite file if needed)."""
     from fatctl.state import migrate
-    from fatctl.state.db import current_revision, make_engine
+    from fatctl.state.db import current_revision
 
     url = ctx().settings.database_url
     migrate.upgrade(url, revision)
-    engine = make_engine(url)
-    rev = current_revision(engine)
-    engine.dispose()
+    rev = current_revision(url)
     Output(json_out).record({"revision": rev}, title="database upgraded")
 
 
@@ -47,11 +45,9 @@ def downgrade(
 @app.command("current")
 def current(json_out: JsonOpt = False) -> None:
     """Show the schema revision of the database and the one this fatctl needs."""
-    from fatctl.state.db import HEAD_REVISION, current_revision, make_engine
+    from fatctl.state.db import HEAD_REVISION, current_revision
 
-    engine = make_engine(ctx().settings.database_url)
-    rev = current_revision(engine)
-    engine.dispose()
+    rev = current_revision(ctx().settings.database_url)
     Output(json_out).record({"revision": rev or "(none)", "required": HEAD_REVISION})
 
 

@@ -17,6 +17,7 @@ from fatctl.cli import (
     config_cmd,
     db,
     exec_cmd,
+    infra_cmd,
     keys,
     keys_ssh,
     placeholders,
@@ -44,6 +45,7 @@ app.command("render")(render.render)
 keys_ssh.register(keys.app)
 app.command("ssh")(ssh.ssh)
 app.command("exec")(exec_cmd.exec_)
+infra_cmd.register(app)
 placeholders.register(app, skip=frozenset({"ssh"}))
 
 

@@ -1,17 +1,15 @@
-"""Read paths that must be fast on large fleets: plain SQL through SQLAlchemy Core.
+"""Read paths that must be fast on large fleets: fixed SQL over DB-API (see `rawdb`).
 
-`fatctl agents list --json` over 10,000 agents is a start-up-bound command; building ORM
-objects (and importing SQLModel/pydantic for them) would cost more than the query. The SQL is
-the same on SQLite and PostgreSQL.
+`fatctl agents list --json` over 10,000 agents is start-up bound: SQLAlchemy's import alone
+costs more than the query. The SQL is the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+from fatctl.state.rawdb import connect, fetch_dicts
 
 _AGENT_ROWS = """
 SELECT a.name, a.state, o.email AS owner, o.plan, a.server_type AS type, a.location,
@@ -22,15 +20,7 @@ ORDER BY a.name
 """
 
 
-def list_agent_rows(engine: Engine, *, states: Sequence[str] = ()) -> list[dict[str, Any]]:
-    from sqlalchemy import bindparam, text
-
-    if states:
-        stmt = text(_AGENT_ROWS.format(where="WHERE a.state IN :states")).bindparams(
-            bindparam("states", expanding=True)
-        )
-        params: dict[str, Any] = {"states": list(states)}
-    else:
-        stmt, params = text(_AGENT_ROWS.format(where="")), {}
-    with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(stmt, params)]
+def list_agent_rows(url: str, *, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+    where = f"WHERE a.state IN ({', '.join('?' for _ in states)})" if states else ""
+    with connect(url) as conn:
+        return fetch_dicts(conn, _AGENT_ROWS.format(where=where), tuple(states))

@@ -31,7 +31,9 @@ def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
 
 @pytest.fixture
 def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))
+    }
     env.update(
         FATCTL_DATA_DIR=str(tmp_path / "data"),
         FATCTL_DATABASE_URL=db_url,
@@ -59,7 +61,9 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, needle: s
 
 def test_help_does_not_import_heavy_sdks() -> None:
     code = "import sys; import fatctl.cli.main; print(','.join(m for m in sys.modules))"
-    mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    mods = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     loaded = set(mods.strip().split(","))
     assert not [h for h in HEAVY if h in loaded]
 
@@ -73,10 +77,18 @@ def test_unmigrated_then_bad_input_then_wrong_key(cli_env: dict[str, str]) -> No
         (("agents", "create", "Bad_Name", "--owner", "a@b.co"), 2, "must be lowercase"),
         (("agents", "create", "www", "--owner", "a@b.co"), 2, "is reserved"),
         (("agents", "create", "beta", "--owner", "nope"), 2, "is not valid"),
-        (("agents", "create", "beta", "--owner", "a@b.co", "--type", "cx999"), 2, "unknown server type"),
+        (
+            ("agents", "create", "beta", "--owner", "a@b.co", "--type", "cx999"),
+            2,
+            "unknown server type",
+        ),
         (("agents", "create", "alpha", "--owner", "ann@example.com"), 2, "already exists"),
         (("agents", "show", "ghost"), 1, "no agent named 'ghost'"),
-        (("keys", "add", "--agent", "alpha", "--key", "ssh-dss AAAA"), 2, "DSA keys are not accepted"),
+        (
+            ("keys", "add", "--agent", "alpha", "--key", "ssh-dss AAAA"),
+            2,
+            "DSA keys are not accepted",
+        ),
         (("keys", "add", "--agent", "alpha", "--key", "garbage"), 2, "not an OpenSSH public key"),
         (("agents", "delete", "alpha"), 2, "refusing without --yes"),
         (("agents", "list", "--bogus"), 2, "No such option"),
@@ -86,13 +98,25 @@ def test_unmigrated_then_bad_input_then_wrong_key(cli_env: dict[str, str]) -> No
     assert fingerprint_db(cli_env) == before
     wrong = dict(cli_env, FATCTL_MASTER_KEY=generate_master_key())
     assert_one_line(run(wrong, "secrets", "rotate-master", "--yes"), 1, "no master key with id")
-    assert_one_line(run(dict(cli_env, FATCTL_MASTER_KEY="short"), "agents", "create", "b2b", "--owner", "a@b.co"), 1, "FATCTL_MASTER_KEY")
+    assert_one_line(
+        run(
+            dict(cli_env, FATCTL_MASTER_KEY="short"), "agents", "create", "b2b", "--owner", "a@b.co"
+        ),
+        1,
+        "FATCTL_MASTER_KEY",
+    )
     no_key = {k: v for k, v in cli_env.items() if k != "FATCTL_MASTER_KEY"}
-    assert_one_line(run(no_key, "agents", "create", "gamma", "--owner", "a@b.co"), 1, "missing setting master_key")
+    assert_one_line(
+        run(no_key, "agents", "create", "gamma", "--owner", "a@b.co"),
+        1,
+        "missing setting master_key",
+    )
     assert fingerprint_db(cli_env) == before
 
 
-def test_planted_secret_appears_nowhere(cli_env: dict[str, str], tmp_path: Path, db_url: str) -> None:
+def test_planted_secret_appears_nowhere(
+    cli_env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
     planted = "sk-PLANTED-" + base64.b32encode(os.urandom(15)).decode()
     env = dict(cli_env, FATCTL_DEBUG="1")
     outputs = []
@@ -117,7 +141,9 @@ def test_planted_secret_appears_nowhere(cli_env: dict[str, str], tmp_path: Path,
             raw += extra.read_bytes()
     else:
         raw = subprocess.run(
-            ["pg_dump", "--data-only", db_url.replace("+psycopg", "")], capture_output=True, check=True
+            ["pg_dump", "--data-only", db_url.replace("+psycopg", "")],
+            capture_output=True,
+            check=True,
         ).stdout
     assert planted.encode() not in raw
     for path in (tmp_path / "data").rglob("*"):

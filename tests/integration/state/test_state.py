@@ -22,7 +22,7 @@ from fatctl.state.leases import lease
 REQ = NewAgent("alpha", "ann@example.com", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
 
 
-def test_create_agent_seals_material(migrated_engine, keyring) -> None:
+def test_create_agent_seals_material(db_url, migrated_engine, keyring) -> None:
     agent = create_agent(migrated_engine, keyring, REQ, "tester")
     with session_scope(migrated_engine) as s:
         stored = repo.get_agent(s, "alpha")
@@ -33,8 +33,10 @@ def test_create_agent_seals_material(migrated_engine, keyring) -> None:
     with migrated_engine.connect() as conn:
         blobs = conn.execute(text("SELECT ciphertext, wrapped_key FROM secrets")).all()
     assert blobs and all(token.reveal().encode() not in bytes(b[0]) for b in blobs)
-    rows = list_agent_rows(migrated_engine)
-    assert [(r["name"], r["owner"], r["state"]) for r in rows] == [("alpha", "ann@example.com", "requested")]
+    rows = list_agent_rows(db_url)
+    assert [(r["name"], r["owner"], r["state"]) for r in rows] == [
+        ("alpha", "ann@example.com", "requested")
+    ]
 
 
 def test_duplicate_and_bad_input_write_nothing(migrated_engine, keyring) -> None:
@@ -104,7 +106,10 @@ def test_lease_excludes_another_process_and_frees_on_death(db_url, migrated_engi
     proc.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(LeaseHeld, match="agent:alpha is busy"), lease(migrated_engine, "agent:alpha"):
+        with (
+            pytest.raises(LeaseHeld, match="agent:alpha is busy"),
+            lease(migrated_engine, "agent:alpha"),
+        ):
             pass
         proc.kill()  # SIGKILL: no release runs; the lease must still be taken over
         proc.join(10)

@@ -64,20 +64,25 @@ def test_sensitive_never_shows() -> None:
 
 
 def test_redact_known_values_and_shapes() -> None:
-    text = "token=abc123 then hunter22 and -----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----"
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----"
+    text = f"token=abc123 then hunter22 and {pem}"
     out = redact(text, [Sensitive("hunter22")])
     assert "abc123" not in out and "hunter22" not in out and "BEGIN" not in out
 
 
 def test_settings_env_over_toml(tmp_path, monkeypatch) -> None:
     cfg = tmp_path / "fatctl.toml"
-    cfg.write_text('domain = "from.toml"\n[hcloud]\ntoken = "tok-from-toml"\n[defaults]\nlocation = "hel1"\n')
+    cfg.write_text(
+        'domain = "from.toml"\n[hcloud]\ntoken = "tok-from-toml"\n[defaults]\nlocation = "hel1"\n'
+    )
     env = {"FATCTL_CONFIG": str(cfg), "FATCTL_DOMAIN": "from.env", "FATCTL_DATA_DIR": str(tmp_path)}
     s = load_settings(env)
     assert s.domain == "from.env" and s.location == "hel1"
     assert isinstance(s.hcloud_token, Sensitive) and s.hcloud_token.reveal() == "tok-from-toml"
     assert "tok-from-toml" not in str(s.public_view())
-    with pytest.raises(ConfigError, match="missing setting cloudflare_api_token: set CLOUDFLARE_API_TOKEN"):
+    with pytest.raises(
+        ConfigError, match="missing setting cloudflare_api_token: set CLOUDFLARE_API_TOKEN"
+    ):
         s.require("cloudflare_api_token")
 
 

@@ -23,7 +23,11 @@ VALIDATORS = [
 
 @pytest.mark.parametrize("fn", VALIDATORS, ids=lambda f: f.__name__)
 @settings(max_examples=300, deadline=None)
-@given(value=st.one_of(st.text(max_size=300), st.binary(max_size=50).map(lambda b: b.decode("latin-1"))))
+@given(
+    value=st.one_of(
+        st.text(max_size=300), st.binary(max_size=50).map(lambda b: b.decode("latin-1"))
+    )
+)
 def test_no_input_crashes(fn, value: str) -> None:
     try:
         fn(value)
