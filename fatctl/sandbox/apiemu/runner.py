@@ -24,15 +24,23 @@ class ServerThread:
         )
         self.server = uvicorn.Server(config)
         self.host = host
-        self.port = 0
-        self._thread = threading.Thread(target=self.server.run, name="emulator", daemon=True)
+        self.port = port
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="emulator", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # uvicorn exits (SystemExit) when it cannot bind
+            self._error = exc
 
     def start(self, timeout: float = 15.0) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"emulator failed to start on {self.host}")
+                why = f": {self._error!r}" if self._error else ""
+                raise RuntimeError(f"emulator failed to start on {self.host}:{self.port}{why}")
             time.sleep(0.01)
         sockets = self.server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])

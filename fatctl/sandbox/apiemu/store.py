@@ -7,6 +7,7 @@ read-modify-write atomic, and WAL keeps the file consistent if the process is ki
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -35,6 +36,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _exclusive(path.with_suffix(".lock"))
         if not path.exists():  # it holds the emulator's API token: owner-only
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.lock = threading.RLock()
@@ -110,3 +112,16 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self._conn.close()
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+
+
+def _exclusive(lock_path: Path) -> int:
+    """One emulator per state dir: two would each keep their own rate budget, action workers
+    and id caches over one database."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"{lock_path.parent} is in use by another emulator") from None
+    return fd

@@ -54,7 +54,11 @@ def start_cloudflare_emulator(
     if isinstance(faults, dict):
         faults = FaultConfig().updated(faults)
     emulator = build(Path(state_dir), tuple(zones), account_id, token, faults, rate_limit)
-    server = ServerThread(emulator.asgi, host, port).start()
+    try:
+        server = ServerThread(emulator.asgi, host, port).start()
+    except BaseException:
+        emulator.store.close()  # release the state dir for the next attempt
+        raise
     base = f"http://{host}:{server.port}"
     return CloudflareHandle(
         url=f"{base}/client/v4",

@@ -41,7 +41,12 @@ def start_emulator(
     if isinstance(faults, dict):
         faults = FaultConfig().updated(faults)
     emulator = build(Path(state_dir), token, driver, faults, rate_limit, action_delay)
-    server = ServerThread(emulator.asgi, host, port).start()
+    try:
+        server = ServerThread(emulator.asgi, host, port).start()
+    except BaseException:
+        emulator.runner.stop()
+        emulator.store.close()  # release the state dir for the next attempt
+        raise
     base = f"http://{host}:{server.port}"
     return EmulatorHandle(
         url=f"{base}/v1",

@@ -213,3 +213,24 @@ def test_module_main_rejects_bad_faults(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: --faults is not valid JSON"]
+
+
+def test_one_emulator_per_state_dir(tmp_path):
+    first = start_emulator(tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="in use by another emulator"):
+            start_emulator(tmp_path)
+    finally:
+        first.stop()
+    start_emulator(tmp_path).stop()  # released on stop
+
+
+def test_busy_port_fails_cleanly_and_frees_the_state_dir(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="failed to start"):
+            start_emulator(tmp_path, port=taken.getsockname()[1])
+    start_emulator(tmp_path).stop()
