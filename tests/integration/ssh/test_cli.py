@@ -158,3 +158,22 @@ def test_interactive_shell_through_a_real_terminal(sshd_hosts, fleet_db):
     finally:
         child.close()
     assert child.exitstatus == 3, child.before
+
+
+def test_rotate_operator_cli_reports_down_host_and_resumes(sshd_hosts, fleet_db, tmp_path):
+    hosts = sshd_hosts(3)
+    fleet = fleet_db(hosts)
+    keygen(tmp_path / "next", "next-operator")
+    hosts[0].stop()
+    first = fatctl(fleet, "keys", "rotate-operator", "--new-key", str(tmp_path / "next"), "--json")
+    assert first.returncode == 1
+    rows = {r["agent"]: r for r in json.loads(first.stdout)}
+    assert rows["box1"]["status"] == "failed" and "connection refused" in rows["box1"]["error"]
+    assert rows["box2"]["status"] == rows["box3"]["status"] == "rotated"
+    assert "run the same command again to resume" in first.stderr
+    hosts[0].start()
+    second = fatctl(fleet, "keys", "rotate-operator", "--new-key", str(tmp_path / "next"), check=0)
+    assert "rotated" in second.stdout and "already" in second.stdout
+    fleet.env["FATCTL_OPERATOR_KEY_FILE"] = str(tmp_path / "next")
+    res = fatctl(fleet, "exec", "--all", "--json", "--", "true", check=0)
+    assert [r["exit"] for r in json.loads(res.stdout)] == [0, 0, 0]
