@@ -12,7 +12,7 @@ from typing import Any
 
 from cloud_init import layout as L
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
-from cloud_init.inputs import check_spec
+from cloud_init.inputs import check_spec, host_key_kinds
 from fatctl.domain import AgentSpec
 
 
@@ -89,6 +89,8 @@ def template_context(spec: AgentSpec) -> dict[str, Any]:
         "has_r2": r2 is not None,
         "r2": r2,
         "login_users": login_users,
+        # sshd loads only the host keys the box has: no warnings about absent rsa/ecdsa keys.
+        "host_key_types": [kind for kind, _ in host_key_kinds(spec.host_keys)] or ["ed25519"],
         "openclaw_config": openclaw_config(spec),
         "seed_config": _seed_config(spec),
     }

@@ -20,6 +20,9 @@ PACKAGES = {
     "shellcheck": "shellcheck",
     "systemd-analyze": "systemd",
     "caddy": "caddy",
+    "sshd": "openssh-server",
+    "ssh-keygen": "openssh-client",
+    "unshare": "util-linux",
 }
 
 

@@ -3,7 +3,7 @@
 `cloud-init schema --config-file` (judged by its exit code) checks the document's shape;
 cloud-init 22.4 ignores unknown top-level keys, so those are checked against an allow-list of
 real module keys; then every file the document writes and its runcmd go through shellcheck,
-`systemd-analyze verify` and `caddy validate` (see `cloud_init.checks`).
+`systemd-analyze verify`, `caddy validate` and `sshd -t` (see `cloud_init.checks`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import base64
 import gzip
 import shlex
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,14 @@ def validate_user_data(text: str) -> list[str]:
     if not isinstance(doc, dict):
         return ["user-data is not a YAML mapping"]
     problems = unknown_keys(doc)
-    problems += cloud_init_schema(text)
     files = written_files(doc, problems)
-    problems += check_files(files)
-    problems += check_scripts({"runcmd": runcmd_script(doc.get("runcmd") or [])})
-    return problems
+    scripts = {"runcmd": runcmd_script(doc.get("runcmd") or [])}
+    # The tools are independent processes: run them side by side (provisioning waits on this).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        schema = pool.submit(cloud_init_schema, text)
+        checked = pool.submit(check_files, files)
+        runcmd = pool.submit(check_scripts, scripts)
+        return problems + schema.result() + checked.result() + runcmd.result()
 
 
 def validate_files(files: dict[str, RenderedFile]) -> list[str]:

