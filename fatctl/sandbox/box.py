@@ -85,8 +85,9 @@ class Box:
         pid = self.record.pid
         if pid is None:
             return None
-        if self._child is not None and self._child.pid == pid and self._child.poll() is not None:
-            return None
+        if self._child is not None and self._child.pid == pid:
+            # Our own child: trust it while it runs (its cmdline is python's until it execs).
+            return pid if self._child.poll() is None else None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
@@ -133,10 +134,18 @@ class Box:
         deadline = time.monotonic() + timeout
         while self.leader() is None:
             if not self.running():
-                raise BoxError(f"box {self.record.name} exited at boot; see {self.paths.console}")
+                raise BoxError(f"box {self.record.name} exited at boot: {self.console_tail()}")
             if time.monotonic() > deadline:
                 raise BoxError(f"box {self.record.name} did not start in {timeout:.0f}s")
             time.sleep(0.1)
+
+    def console_tail(self) -> str:
+        """The last line the box (or nspawn) wrote to its console, for one-line errors."""
+        try:
+            lines = self.paths.console.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no console output"
+        return lines[-1] if lines else "no console output"
 
     def power_off(self, timeout: float = 90) -> None:
         """Clean shutdown (systemd's poweroff in the box); killed if it does not finish in time."""

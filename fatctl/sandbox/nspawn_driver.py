@@ -7,8 +7,9 @@ workers at once: calls for one server are serialised, different servers proceed 
 
 For `python -m fatctl.sandbox.hetzner --driver fatctl.sandbox.nspawn_driver:from_env`:
   FATCTL_BOX_STATE_DIR  where boxes live (required)
-  FATCTL_BOX_IMAGE      a golden rootfs; else built/found for FATCTL_BOX_RUNTIME (2026.9.6) and
-                        FATCTL_BOX_NODE (24.21.0), extra versions in FATCTL_BOX_EXTRA_RUNTIMES
+  FATCTL_BOX_IMAGE      a golden rootfs; else the image for FATCTL_BOX_RUNTIME, FATCTL_BOX_NODE
+                        and FATCTL_BOX_EXTRA_RUNTIMES (comma list), defaults as in
+                        `fatctl.sandbox.image`, built on first use if not cached
 """
 
 from __future__ import annotations
@@ -124,13 +125,15 @@ def from_env() -> NspawnBoxDriver:
         return NspawnBoxDriver(Path(state), Path(image))
 
     def build() -> Path:
-        from fatctl.sandbox.image import ensure_golden_image
+        from fatctl.sandbox import image as img
 
-        extra = os.environ.get("FATCTL_BOX_EXTRA_RUNTIMES", "").split(",")
-        return ensure_golden_image(
-            os.environ.get("FATCTL_BOX_RUNTIME", "2026.9.6"),
-            os.environ.get("FATCTL_BOX_NODE", "24.21.0"),
-            extra_runtime_versions=[v for v in extra if v],
+        extra = os.environ.get("FATCTL_BOX_EXTRA_RUNTIMES")
+        return img.ensure_golden_image(
+            os.environ.get("FATCTL_BOX_RUNTIME", img.DEFAULT_RUNTIME),
+            os.environ.get("FATCTL_BOX_NODE", img.DEFAULT_NODE),
+            extra_runtime_versions=img.DEFAULT_EXTRA_RUNTIMES
+            if extra is None
+            else [v for v in extra.split(",") if v],
         )
 
     return NspawnBoxDriver(Path(state), build)

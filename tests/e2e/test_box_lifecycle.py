@@ -1,0 +1,78 @@
+"""A real nspawn box through its life: boot, network, power off/on, reboot, delete.
+
+Root only. The box boots the golden image with a small cloud-config; its disk must survive power
+cycles like a real server's, its network must reach the host and nothing beyond, and delete
+must leave nothing on the host (process, mounts, namespace, links, files).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fatctl.sandbox import netns
+from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
+from tests.fixtures.boxes import box_address, require_boxes
+
+USER_DATA = """#cloud-config
+write_files:
+  - path: /root/from-user-data
+    content: seeded by cloud-init
+"""
+
+
+def ssh_banner(host: str) -> str:
+    with socket.create_connection((host, 22), timeout=5) as sock:
+        return sock.recv(64).decode(errors="replace")
+
+
+def host_mounts_of(path: Path) -> list[str]:
+    return [
+        line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(path) in line
+    ]
+
+
+def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver) -> None:
+    require_boxes()
+    server_id, ipv4, ipv6 = box_address(1)
+    box_driver.create(server_id, "lifecycle", ipv4, ipv6, USER_DATA)
+    box = box_driver.box(server_id)
+    assert box.wait_booted(180) in ("running", "degraded")
+    status = box.run(["cloud-init", "status", "--wait"], timeout=300, check=False)
+    assert "status: done" in status.stdout, status.stdout + status.stderr
+    assert box.run(["cat", "/root/from-user-data"]).stdout == "seeded by cloud-init"
+    assert box.run(["hostname"]).stdout.strip() == "lifecycle"
+
+    # Reachable from the host on both addresses; no route beyond the host.
+    assert ssh_banner(ipv4).startswith("SSH-2.0-")
+    assert ssh_banner(ipv6).startswith("SSH-2.0-")
+    assert "default" not in box.run(["ip", "route"]).stdout
+    assert "default" not in box.run(["ip", "-6", "route"]).stdout
+    probe = box.run(["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80"], check=False, timeout=20)
+    assert probe.returncode != 0 and "unreachable" in probe.stderr.lower()
+
+    box.run(["sh", "-c", "echo kept > /root/mark"])
+    first_leader = box.leader()
+    box_driver.power_off(server_id)
+    assert not box.running() and box.leader() is None
+    assert host_mounts_of(box.paths.root) == []  # the overlay died with the box
+    assert (box.paths.upper / "root/mark").read_text() == "kept\n"
+
+    box_driver.power_on(server_id)
+    box.wait_booted(120)
+    assert box.run(["cat", "/root/mark"]).stdout == "kept\n"
+    box_driver.reboot(server_id)
+    box.wait_booted(120)
+    assert box.leader() not in (None, first_leader)
+    assert box.run(["cat", "/root/mark"]).stdout == "kept\n"
+
+    box_driver.delete(server_id)
+    net = netns.box_net(server_id, ipv4, ipv6)
+    assert not net.netns_path.exists()
+    assert not netns.link_exists(net.host_veth)
+    assert not box.paths.root.exists()
+    assert host_mounts_of(box.paths.root) == []
+    with pytest.raises(OSError):
+        ssh_banner(ipv4)
