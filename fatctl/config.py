@@ -45,6 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("domain", "FATCTL_DOMAIN", "domain", help="agents are served at <agent>.<domain>"),
     Setting("engine", "FATCTL_ENGINE", "engine", help="pulumi, hcloud or auto"),
     Setting("pulumi_backend_url", "FATCTL_PULUMI_BACKEND", "pulumi.backend_url"),
+    Setting("api_retries", "FATCTL_API_RETRIES", "api.retries", help="attempts per cloud API call"),
+    Setting(
+        "poll_interval", "FATCTL_POLL_INTERVAL", "api.poll_interval", help="seconds between polls"
+    ),
     Setting("r2_bucket", "FATCTL_R2_BUCKET", "r2.bucket"),
     Setting("r2_endpoint", "FATCTL_R2_ENDPOINT", "r2.endpoint"),
     Setting(
@@ -89,6 +93,8 @@ class Settings:
     domain: str = ""
     engine: str = "auto"
     pulumi_backend_url: str = ""
+    api_retries: str = "6"
+    poll_interval: str = "1.0"
     r2_bucket: str = "fat-agents"
     r2_endpoint: str = ""
     r2_parent_access_key_id: str = ""

@@ -26,6 +26,10 @@ def make_engine(
 ) -> InfraEngine:
     """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud)."""
     choice = (name or settings.engine or "auto").lower()
+    if timing is None:
+        from fatctl.infra.engine import Timing
+
+        timing = Timing.from_settings(settings.api_retries, settings.poll_interval)
     if choice not in ENGINES:
         raise BadInput(f"unknown engine {choice!r}: use one of {', '.join(ENGINES)}")
     if choice == "auto":

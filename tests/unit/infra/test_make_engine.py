@@ -40,3 +40,17 @@ def test_factory_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         assert isinstance(engine, InfraEngine)
     with pytest.raises(BadInput, match="unknown engine 'terraform'"):
         make_engine(settings(tmp_path), "terraform")
+
+
+def test_timing_from_settings(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from fatctl.errors import ConfigError
+    from fatctl.infra.engine import Timing
+
+    assert Timing.from_settings("3", "0.5") == Timing(poll_interval=0.5, retry_attempts=3)
+    engine = make_engine(replace(settings(tmp_path), api_retries="2", poll_interval="0"), "hcloud")
+    assert engine.h.timing.retry_attempts == 2  # type: ignore[attr-defined]
+    for bad in (("x", "1"), ("0", "1"), ("3", "-1")):
+        with pytest.raises(ConfigError):
+            Timing.from_settings(*bad)

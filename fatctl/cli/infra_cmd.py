@@ -1,0 +1,241 @@
+"""`fatctl box ...`, `fatctl rebuild` and `fatctl creds rotate`: thin commands over the infra
+engines (fatctl.infra) and the R2 rotation service. Parse, call, render; nothing else.
+
+Power and snapshot verbs find the box by its Hetzner labels and need no database; `plan`,
+`rebuild` and `creds rotate` build the agent's spec from the state database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fatctl.cli.context import confirm, ctx
+from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.output import Output
+
+if TYPE_CHECKING:
+    from fatctl.domain import BoxInfo, Plan
+    from fatctl.infra.engine import InfraEngine
+
+box_app = typer.Typer(
+    help="An agent's box at Hetzner: plan, status, power, rescue, snapshot, resize.",
+    no_args_is_help=True,
+)
+creds_app = typer.Typer(help="Credentials on the boxes (R2 storage).", no_args_is_help=True)
+
+AgentArg = Annotated[str, typer.Argument(help="Agent name.")]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
+]
+PLAN_COLUMNS = ("kind", "name", "action", "detail")
+
+
+def _engine(name: str | None = None) -> InfraEngine:
+    from fatctl.infra import make_engine
+
+    out = Output(False)
+    return make_engine(
+        ctx().settings,
+        name,
+        on_change=lambda c: out.message(f"{c.action:7} {c.kind} {c.name} {c.detail}".rstrip()),
+    )
+
+
+def _agent(name: str) -> str:
+    from fatctl.errors import BadInput
+
+    if not name or not all(ch.isalnum() or ch == "-" for ch in name) or len(name) > 63:
+        raise BadInput(f"{name!r} is not an agent name")
+    return name
+
+
+def _box_record(info: BoxInfo) -> dict[str, object]:
+    return {
+        "agent": info.agent,
+        "server_id": info.server_id,
+        "status": info.status,
+        "type": info.server_type,
+        "location": info.location,
+        "image": info.image,
+        "ipv4": info.ipv4,
+        "ipv6": info.ipv6,
+    }
+
+
+def plan_rows(plan: Plan) -> list[dict[str, str]]:
+    return [
+        {"kind": c.kind, "name": c.name, "action": c.action, "detail": c.detail}
+        for c in plan.changes
+    ]
+
+
+@box_app.command("plan")
+def plan_cmd(agent: AgentArg, engine: EngineOpt = None, json_out: JsonOpt = False) -> None:
+    """What an apply would change for the agent's box (nothing is changed)."""
+    from fatctl.infra.pulumi_preview import summary
+    from fatctl.services.specs import spec_for_agent
+
+    plan = _engine(engine).plan(spec_for_agent(_agent(agent)))
+    payload = {**summary(plan), "changes": plan_rows(plan)}
+    Output(json_out).table(
+        plan_rows(plan), PLAN_COLUMNS, title=f"plan for {agent}", json_payload=payload
+    )
+
+
+@box_app.command("status")
+def status_cmd(agent: AgentArg, json_out: JsonOpt = False) -> None:
+    """The box as Hetzner reports it now."""
+    from fatctl.errors import NotFound
+
+    info = _engine("hcloud").status(_agent(agent))
+    if info is None:
+        raise NotFound(f"agent {agent} has no server at Hetzner")
+    Output(json_out).record(_box_record(info), title=f"box {agent}")
+
+
+def _power(agent: str, verb: str, json_out: bool) -> None:
+    engine = _engine("hcloud")
+    getattr(engine, verb)(_agent(agent))
+    Output(json_out).event(verb, agent=agent)
+
+
+@box_app.command("on")
+def on_cmd(agent: AgentArg, json_out: JsonOpt = False) -> None:
+    """Power the box on."""
+    _power(agent, "power_on", json_out)
+
+
+@box_app.command("off")
+def off_cmd(agent: AgentArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Power the box off (hard): the agent goes offline."""
+    confirm(f"power off {agent}, taking the agent offline?", yes)
+    _power(agent, "power_off", json_out)
+
+
+@box_app.command("reboot")
+def reboot_cmd(agent: AgentArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Reboot the box (hard reset)."""
+    confirm(f"reboot {agent}?", yes)
+    _power(agent, "reboot", json_out)
+
+
+@box_app.command("rescue")
+def rescue_cmd(agent: AgentArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Enable the rescue system (with the agent's SSH keys) for the next boot."""
+    confirm(f"enable rescue mode for {agent}?", yes)
+    _power(agent, "enable_rescue", json_out)
+
+
+@box_app.command("snapshot")
+def snapshot_cmd(
+    agent: AgentArg,
+    description: Annotated[str, typer.Option("--description", help="Snapshot description.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Snapshot the box's disk (before risky changes); prints the image id."""
+    labels = {"managed-by": "fatctl", "agent": _agent(agent), "kind": "manual"}
+    image = _engine("hcloud").snapshot(agent, description or f"fatctl snapshot of {agent}", labels)
+    Output(json_out).record({"agent": agent, "image": image}, title="snapshot taken")
+
+
+@box_app.command("resize")
+def resize_cmd(
+    agent: AgentArg,
+    server_type: Annotated[str, typer.Argument(help="New Hetzner server type, e.g. cx33.")],
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change the server type (the box is powered off and on; the disk is kept)."""
+    confirm(f"resize {agent} to {server_type} (the agent restarts)?", yes)
+    info = _engine("hcloud").change_type(_agent(agent), server_type)
+    Output(json_out).record(_box_record(info), title=f"resized {agent}")
+
+
+@box_app.command("api")
+def api_cmd(json_out: JsonOpt = False) -> None:
+    """The API rate budgets seen by this process (one cheap Hetzner call to read them)."""
+    from fatctl.infra.retry import budget_view
+
+    _engine("hcloud").status("fatctl-budget-probe")
+    rows = budget_view()
+    Output(json_out).table(
+        rows, ("api", "limit", "remaining", "reset_in_s", "requests_seen"), title="API budget"
+    )
+
+
+def rebuild(
+    agent: AgentArg,
+    image: Annotated[str | None, typer.Option("--image", help="Image name or snapshot id.")] = None,
+    snapshot: Annotated[
+        bool, typer.Option("--snapshot/--no-snapshot", help="Snapshot first.")
+    ] = True,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reinstall the box from an image, keeping the server and its IPs (the disk is wiped)."""
+    from cloud_init.render import render_user_data
+    from fatctl.services.specs import spec_for_agent
+
+    spec = spec_for_agent(_agent(agent), ring=ctx().keyring)
+    user_data = render_user_data(spec)  # bad input fails here, before anything is touched
+    confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
+    out = Output(json_out)
+    engine = _engine("hcloud")
+    if snapshot:
+        taken = engine.snapshot(
+            agent,
+            f"before rebuild of {agent}",
+            {"managed-by": "fatctl", "agent": agent, "kind": "pre-rebuild"},
+        )
+        out.event("snapshot", agent=agent, image=taken)
+    info = engine.rebuild(spec, image or spec.image, user_data=user_data)
+    out.record(_box_record(info), title=f"rebuilt {agent}")
+
+
+@creds_app.command("rotate")
+def rotate_cmd(
+    agents: Annotated[list[str] | None, typer.Argument(help="Agents (or --all).")] = None,
+    all_agents: Annotated[bool, typer.Option("--all", help="Every reachable agent.")] = False,
+    within_days: Annotated[
+        float, typer.Option("--within-days", help="Rotate when expiring within.")
+    ] = 2.0,
+    force: Annotated[bool, typer.Option("--force", help="Rotate even fresh credentials.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Refresh the R2 credentials on boxes before they expire (over SSH)."""
+    from datetime import timedelta
+
+    from fatctl.remote.runner import Pool
+    from fatctl.services.access import select_targets
+    from fatctl.services.r2_rotation import rotate_r2
+
+    c = ctx()
+    targets = select_targets(c.engine, c.settings, names=agents or [], all_agents=all_agents)
+    with Pool() as pool:
+        done = rotate_r2(
+            c.engine,
+            c.keyring,
+            c.settings,
+            targets,
+            pool,
+            window=timedelta(days=within_days),
+            force=force,
+        )
+    rows = [
+        {"agent": r.agent, "action": r.action, "expires_at": r.expires_at, "detail": r.detail}
+        for r in done
+    ]
+    Output(json_out).table(
+        rows, ("agent", "action", "expires_at", "detail"), title="R2 credentials"
+    )
+    if any(r.action == "failed" for r in done):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app (called from fatctl.cli.main)."""
+    app.add_typer(box_app, name="box")
+    app.add_typer(creds_app, name="creds")
+    app.command("rebuild")(rebuild)
