@@ -7,13 +7,16 @@ Exit 0 only when every selected host ran the command and it exited 0.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fatctl.cli.context import ctx
 from fatctl.cli.options import JsonOpt
 from fatctl.cli.output import Output
+
+if TYPE_CHECKING:
+    from fatctl.remote.runner import Result
 
 
 def exec_(
@@ -51,6 +54,11 @@ def exec_(
         timeout=timeout,
         on_line=None if json_out else prefix_printer(width),
     )
+    _summary(out, results)
+
+
+def _summary(out: Output, results: list[Result]) -> None:
+    """The per-host table (or JSON); exit 1 unless every host ran the command with status 0."""
     rows = [
         {**r.as_dict(), "duration": f"{r.duration_s:.2f}s", "error": r.error or ""} for r in results
     ]

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import paramiko
 
 from fatctl.errors import FatctlError, HostKeyMismatch, RemoteError
 from fatctl.remote.target import PublicKey, Target, parse_public_key
+from fatctl.sensitive import Sensitive, redact
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,6 +50,17 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.error is None and self.exit_code == 0
+
+    def check(self, what: str, secrets: Sequence[Sensitive] = ()) -> Result:
+        """This result if the command exited 0; otherwise RemoteError with stderr's last line.
+
+        `secrets` are redacted from that line (a command fed a secret on stdin may echo it).
+        """
+        if self.ok:
+            return self
+        last = redact(self.stderr.strip(), secrets).splitlines()[-1:]
+        why = self.error or (last[0][:200] if last else f"exit {self.exit_code}")
+        raise RemoteError(f"{self.name} ({self.host}): {what} failed: {why}")
 
     def as_dict(self) -> dict[str, Any]:
         return {

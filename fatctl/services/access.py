@@ -16,7 +16,7 @@ from fatctl.remote.commands import authorized_keys as ak
 from fatctl.remote.commands.files import atomic_write
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
-from fatctl.sensitive import Sensitive, redact
+from fatctl.sensitive import Sensitive
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from fatctl.config import Settings
     from fatctl.remote.runner import Pool, Result
-    from fatctl.state.models import Agent
+    from fatctl.state.models import Agent, SshKey
 
 _UNREACHABLE_STATES = {AgentState.REQUESTED, AgentState.DESTROYING, AgentState.DESTROYED}
 # Agent columns `--label k=v` can select on (the box's Hetzner labels mirror these).
@@ -107,10 +107,26 @@ def push_authorized_keys(
     """Rewrite the managed block of `user`'s authorized_keys on one box; RemoteError on failure."""
     command = maybe_sudo(ak.rewrite_authorized_keys(user, drop), needed=user != target.user)
     result = pool.get(target).run(command, stdin=ak.managed_block(keys).encode())
-    if not result.ok:
-        why = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
-        raise RemoteError(f"{target.label()}: authorized_keys update for {user} failed: {why[0]}")
+    result.check(f"authorized_keys update for {user}")
     return result
+
+
+def _customer_keys(
+    engine: Engine, settings: Settings, agent_name: str
+) -> tuple[Target, list[SshKey], list[SshKey]]:
+    """The agent's target, its active customer keys, and every key fatctl ever had for it."""
+    from sqlmodel import col, select
+
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import SshKey
+
+    with session_scope(engine) as session:
+        agent = repo.get_agent(session, agent_name)
+        target = target_for(session, agent, settings)
+        known = list(session.exec(select(SshKey).where(col(SshKey.agent_pk) == agent.id)).all())
+    active = [k for k in known if k.revoked_at is None and k.role == KeyRole.CUSTOMER.value]
+    return target, active, known
 
 
 def push_customer_keys(
@@ -122,18 +138,9 @@ def push_customer_keys(
     installed the first ones as plain lines), so a revoked key cannot linger; keys the customer
     added by hand are not fatctl's and stay.
     """
-    from sqlmodel import col, select
-
     from fatctl.remote.runner import Pool as RunnerPool
-    from fatctl.state import repo
-    from fatctl.state.db import session_scope
-    from fatctl.state.models import SshKey
 
-    with session_scope(engine) as session:
-        agent = repo.get_agent(session, agent_name)
-        target = target_for(session, agent, settings)
-        known = list(session.exec(select(SshKey).where(col(SshKey.agent_pk) == agent.id)).all())
-        active = [k for k in known if k.revoked_at is None and k.role == KeyRole.CUSTOMER.value]
+    target, active, known = _customer_keys(engine, settings, agent_name)
     own = pool is None
     active_pool = pool or RunnerPool()
     try:
@@ -189,8 +196,4 @@ def deliver_file(
         raise TypeError("deliver_file takes a Sensitive value")  # forces callers to wrap secrets
     command = maybe_sudo(atomic_write(path, mode, owner, group), needed=owner != target.user)
     result = pool.get(target).run(command, stdin=content.reveal().encode())
-    if not result.ok:
-        detail = redact(result.stderr.strip(), [content]).splitlines()[-1:] or [
-            f"exit {result.exit_code}"
-        ]
-        raise RemoteError(f"{target.label()}: writing {path} failed: {detail[0][:200]}")
+    result.check(f"writing {path}", secrets=[content])

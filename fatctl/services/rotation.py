@@ -41,6 +41,8 @@ class KeySets:
     final: tuple[str, ...]
     both: tuple[str, ...]
     drop: tuple[str, ...]  # keys to remove even outside the block, once the new one works
+    new: str = ""
+    old: str = ""
 
 
 def _rotate_host(pool: Pool, target: Target, new_key_file: str, keys: KeySets) -> str:
@@ -83,7 +85,7 @@ def _key_sets(engine: Engine, new_line: str, old_line: str, actor: str) -> KeySe
         )
     others = [k.public_key for k in active if k.fingerprint not in (new_fp, old_fp)]
     final = (*others, new_line)
-    return KeySets(final=final, both=(*final, old_line), drop=(old_line,))
+    return KeySets(final, (*final, old_line), (old_line,), new=new_line, old=old_line)
 
 
 def rotate_operator(
@@ -107,21 +109,7 @@ def rotate_operator(
     targets = select_targets(engine, settings, all_agents=True, key_file=old_file)
 
     def one(target: Target) -> HostRotation:
-        try:
-            outcome = HostRotation(
-                target.name, target.host, _rotate_host(pool, target, new_key_file, keys)
-            )
-        except FatctlError as exc:
-            outcome = HostRotation(target.name, target.host, "failed", exc.one_line())
-        result = "failed" if outcome.status == "failed" else "ok"
-        detail = {
-            "new": fingerprint(new_line),
-            "old": fingerprint(old_line),
-            "status": outcome.status,
-        }
-        if outcome.error:
-            detail["error"] = outcome.error
-        audit_change(engine, actor, "keys.rotate-operator.host", target.name, result, detail)
+        outcome = _rotate_and_record(engine, pool, target, new_key_file, keys, actor)
         if on_host:
             on_host(outcome)
         return outcome
@@ -131,6 +119,23 @@ def rotate_operator(
     if all(o.status != "failed" for o in outcomes):
         _retire_old_key(engine, old_line, actor)
     return outcomes
+
+
+def _rotate_and_record(
+    engine: Engine, pool: Pool, target: Target, new_key_file: str, keys: KeySets, actor: str
+) -> HostRotation:
+    """Rotate one box and audit how it went; never raises for a box that cannot be reached."""
+    try:
+        status = _rotate_host(pool, target, new_key_file, keys)
+        outcome = HostRotation(target.name, target.host, status)
+    except FatctlError as exc:
+        outcome = HostRotation(target.name, target.host, "failed", exc.one_line())
+    detail = {"new": fingerprint(keys.new), "old": fingerprint(keys.old), "status": outcome.status}
+    if outcome.error:
+        detail["error"] = outcome.error
+    result = "failed" if outcome.status == "failed" else "ok"
+    audit_change(engine, actor, "keys.rotate-operator.host", target.name, result, detail)
+    return outcome
 
 
 def _retire_old_key(engine: Engine, old_line: str, actor: str) -> None:
