@@ -73,6 +73,26 @@ class HcloudEngine:
                 "a live box replaces it; refused (destroy and provision again, keeping nothing)",
                 code="replace_refused",
             )
+        changed: list[ResourceChange] = []
+        outer = self.emit
+
+        def record(change: ResourceChange) -> None:
+            if change.action != "same":
+                changed.append(change)
+            outer(change)
+
+        self.emit = record
+        try:
+            self._converge(box, observed, bound, user_data)
+        finally:
+            self.emit = outer
+        # Nothing changed: what we read first is still true, so spare the API four calls.
+        info = box_info(spec.name, observed) if not changed else self.status(spec.name)
+        if info is None:
+            raise CloudError(f"server {spec.name} vanished during apply", code="not_found")
+        return info
+
+    def _converge(self, box: DesiredBox, observed: Observed, bound: Bound, user_data: str) -> None:
         keys = ensure_keys(self.h, box, bound, self.emit)
         firewall = ensure_firewall(self.h, box, bound, self.emit)
         ips = ensure_ips(self.h, box, bound, self.emit)
@@ -85,13 +105,18 @@ class HcloudEngine:
         else:
             server = bound.server
             self._converge_server(box, server, created=False)
-        if attach_firewall(self.h, self._reload_firewall(firewall), server):
-            self.emit(_change("firewall", box.firewall_name, "update", f"applied to {server.name}"))
-        self._rdns(box, server, ips)
-        info = self.status(spec.name)
-        if info is None:
-            raise CloudError(f"server {spec.name} vanished during apply", code="not_found")
-        return info
+            applied = observed.firewall.applied_to if observed.firewall else frozenset()
+            # A new server was created inside the firewall; an old one may predate it.
+            if str(server.id) not in applied and attach_firewall(self.h, firewall, server):
+                self.emit(
+                    _change("firewall", box.firewall_name, "update", f"applied to {server.name}")
+                )
+        # IPs created in this run carry Hetzner's default PTR, which is never ours.
+        seen = {f: ip.ptr for f, ip in observed.ips.items() if f in bound.ips}
+        ops.set_rdns(self.h, server, ips, seen, box.rdns)
+        for family in ("ipv4", "ipv6"):
+            action = "same" if seen.get(family) == box.rdns else "update"
+            self.emit(_change("rdns", f"{box.server_name}-rdns-{family}", action))
 
     def _converge_server(self, box: DesiredBox, server: Any, *, created: bool) -> None:
         seen = seen_server(server)
@@ -112,17 +137,6 @@ class HcloudEngine:
             self.emit(
                 _change("server", box.server_name, "update" if diffs else "same", "; ".join(diffs))
             )
-
-    def _reload_firewall(self, firewall: Any) -> Any:
-        return self.h.call("read firewall", partial(self.h.client.firewalls.get_by_id, firewall.id))
-
-    def _rdns(self, box: DesiredBox, server: Any, ips: dict[str, Any]) -> None:
-        fresh, _ = observe(self.h, box.server_name)
-        seen = {family: ip.ptr for family, ip in fresh.ips.items()}
-        ops.set_rdns(self.h, server, ips, seen, box.rdns)
-        for family in ("ipv4", "ipv6"):
-            action = "same" if seen.get(family) == box.rdns else "update"
-            self.emit(_change("rdns", f"{box.server_name}-rdns-{family}", action))
 
     def status(self, spec_or_name: AgentSpec | str) -> BoxInfo | None:
         name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
