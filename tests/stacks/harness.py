@@ -74,6 +74,28 @@ class _RecordingMonitor(pmocks.MockMonitor):
         return response
 
 
+def run_main(config: dict[str, str]) -> list[Registered]:
+    """Run the hand-run entry point (`__main__.py`) under mocks with `config` as stack config."""
+    import runpy
+    import sys
+
+    sink: list[Registered] = []
+    mocks = _Mocks()
+    pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, sink))
+    pulumi.runtime.set_all_config(config)
+
+    @pulumi.runtime.test
+    def body() -> None:
+        sys.modules.pop("stacks.agent.__main__", None)
+        runpy.run_module("stacks.agent.__main__", run_name="__main__")
+
+    try:
+        body()
+    finally:
+        pulumi.runtime.set_all_config({})
+    return sink
+
+
 def run_program(spec: AgentSpec, **kwargs: Any) -> tuple[list[Registered], dict[str, Any]]:
     """Run `agent_program` under mocks; return the registrations and the resolved outputs."""
     from stacks.agent.program import agent_program

@@ -10,7 +10,7 @@ from fatctl.domain import AgentSpec, ServicePlan
 from fatctl.errors import ConfigError
 from stacks.agent.options import primary_ip_resource_options, server_resource_options
 from stacks.agent.stack_config import spec_from_config
-from tests.stacks.harness import Registered, by_type, run_program
+from tests.stacks.harness import Registered, by_type, run_main, run_program
 
 OP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyMaterial000000000000000000000 op@ops"
 Run = tuple[list[Registered], dict[str, Any]]
@@ -228,3 +228,30 @@ def test_spec_from_stack_config() -> None:
         spec_from_config({k: v for k, v in config.items() if k != "domain"}.get)
     with pytest.raises(ConfigError, match="plan"):
         spec_from_config({**config, "plan": "gold"}.get)
+
+
+def test_hand_run_entry_point_declares_the_same_stack() -> None:
+    config = {
+        "agent:name": "alice",
+        "agent:agentId": "a-001",
+        "agent:ownerEmail": "Alice@Example.com",
+        "agent:domain": "agents.example.net",
+        "agent:serverType": "cpx22",
+        "agent:location": "nbg1",
+        "agent:image": "debian-13",
+        "agent:operatorKeys": OP_KEY,
+        "agent:customerKeys": CU_KEY,
+        "agent:operatorCidrs": "198.51.100.0/24,2001:db8:ff::/48",
+    }
+    by_main = run_main(config)
+    by_function, _ = run_program(make_spec())
+
+    def shape(regs: list[Registered]) -> list[tuple[str, str, str]]:
+        ignore = {"userData", "sshKeys", "firewallIds", "publicNets", "primaryIpId", "ipAddress"}
+        return sorted(
+            (r.typ, r.name, repr(sorted((k, v) for k, v in r.inputs.items() if k not in ignore)))
+            for r in regs
+        )
+
+    assert shape(by_main) == shape(by_function)
+    assert len(by_main) == 8
