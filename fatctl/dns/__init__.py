@@ -1,0 +1,4 @@
+"""Cloudflare at the edge: agents' DNS records and R2 credentials.
+
+The only package importing the cloudflare SDK.
+"""

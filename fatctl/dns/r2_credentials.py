@@ -47,6 +47,20 @@ def needs_rotation(expires_at: datetime, now: datetime, margin: timedelta = ROTA
     return expires_at - now <= margin
 
 
+def _checked(settings: Settings, agent_id: str, ttl: timedelta) -> tuple[str, str, str]:
+    """(account id, parent access key id, prefix), or one clear error before any API call."""
+    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
+        raise BadInput("R2 temporary credentials live between 1 second and 7 days")
+    account = settings.require("cloudflare_account_id")
+    parent = settings.r2_parent_access_key_id
+    if not parent:
+        raise ConfigError(
+            "missing setting r2_parent_access_key_id: set FATCTL_R2_PARENT_ACCESS_KEY_ID "
+            "(the access key id of the bucket's R2 API token)"
+        )
+    return str(account), parent, agent_prefix(agent_id)
+
+
 def issue_r2_credentials(
     settings: Settings,
     agent_id: str,
@@ -58,16 +72,7 @@ def issue_r2_credentials(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> R2Credentials:
     """Read/write object credentials for the agent's prefix only, valid for `ttl` (<= 7 days)."""
-    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
-        raise BadInput("R2 temporary credentials live between 1 second and 7 days")
-    account = settings.require("cloudflare_account_id")
-    parent = settings.r2_parent_access_key_id
-    if not parent:
-        raise ConfigError(
-            "missing setting r2_parent_access_key_id: set FATCTL_R2_PARENT_ACCESS_KEY_ID "
-            "(the access key id of the bucket's R2 API token)"
-        )
-    prefix = agent_prefix(agent_id)
+    account, parent, prefix = _checked(settings, agent_id, ttl)
     cf = Cf(settings, timing, budget=budget, sleep=sleep)
     issued_at = now()
     response = cf.call(

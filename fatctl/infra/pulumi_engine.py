@@ -14,6 +14,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,13 @@ class PulumiEngine:
                     root=str(Path(cli).parent.parent), skip_version_check=True
                 ),
             )
-            return auto.create_or_select_stack(
+            stack = auto.create_or_select_stack(
                 stack_name=spec.stack_name, project_name=PROJECT, program=program, opts=opts
             )
+            # Inline programs do not tell the CLI which provider they use: install it explicitly
+            # (a no-op when that version is already in the plugin cache).
+            stack.workspace.install_plugin("hcloud", f"v{version('pulumi_hcloud')}")
+            return stack
 
     @property
     def ops(self) -> InfraEngine:

@@ -1,0 +1,1 @@
+"""The per-agent Pulumi stack: the program (a function of an AgentSpec), options, entry point."""

@@ -75,22 +75,19 @@ def _primary_ip(
     )
 
 
-def agent_program(
-    spec: AgentSpec,
+def _server(
+    box: DesiredBox,
+    keys: list[hcloud.SshKey],
+    firewall: hcloud.Firewall,
+    ips: tuple[hcloud.PrimaryIp, hcloud.PrimaryIp],
+    provider: hcloud.Provider | None,
     *,
-    user_data: str = "",
-    provider_endpoint: str | None = None,
-    allow_destroy: bool = False,
-    release_ips: bool = False,
-) -> dict[str, pulumi.Output]:
-    """Declare the agent's resources; returns (and exports) the stack outputs."""
-    box = desired_box(spec)
-    provider = hcloud.Provider("hcloud", endpoint=provider_endpoint) if provider_endpoint else None
-    keys = _keys(box, provider)
-    firewall = _firewall(box, provider)
-    ipv4 = _primary_ip(box, "ipv4", provider, allow_destroy=allow_destroy, release_ips=release_ips)
-    ipv6 = _primary_ip(box, "ipv6", provider, allow_destroy=allow_destroy, release_ips=release_ips)
-    server = hcloud.Server(
+    user_data: str,
+    allow_destroy: bool,
+) -> hcloud.Server:
+    ipv4, ipv6 = ips
+    options = server_resource_options(allow_destroy=allow_destroy)
+    return hcloud.Server(
         box.server_name,
         name=box.server_name,
         server_type=box.server_type,
@@ -111,25 +108,56 @@ def agent_program(
         backups=box.backups,
         delete_protection=not allow_destroy,
         rebuild_protection=not allow_destroy,
-        opts=_opts(provider, **server_resource_options(allow_destroy=allow_destroy).as_kwargs()),
+        opts=_opts(provider, **options.as_kwargs()),
     )
-    for name, ip_resource, address in (
+
+
+def _rdns(
+    box: DesiredBox,
+    ips: tuple[hcloud.PrimaryIp, hcloud.PrimaryIp],
+    server: hcloud.Server,
+    provider: hcloud.Provider | None,
+) -> None:
+    """Both PTRs to the agent's name; IPv6 uses the box's address inside its /64."""
+    ipv4, ipv6 = ips
+    for family, ip_resource, address in (
         ("ipv4", ipv4, ipv4.ip_address),
         ("ipv6", ipv6, server.ipv6_address),
     ):
         hcloud.Rdns(
-            f"{box.server_name}-rdns-{name}",
+            f"{box.server_name}-rdns-{family}",
             primary_ip_id=ip_resource.id.apply(int),
             ip_address=address,
             dns_ptr=box.rdns,
             opts=_opts(provider),
         )
+
+
+def agent_program(
+    spec: AgentSpec,
+    *,
+    user_data: str = "",
+    provider_endpoint: str | None = None,
+    allow_destroy: bool = False,
+    release_ips: bool = False,
+) -> dict[str, pulumi.Output]:
+    """Declare the agent's resources; returns (and exports) the stack outputs."""
+    box = desired_box(spec)
+    provider = hcloud.Provider("hcloud", endpoint=provider_endpoint) if provider_endpoint else None
+    keys = _keys(box, provider)
+    firewall = _firewall(box, provider)
+    flags = {"allow_destroy": allow_destroy, "release_ips": release_ips}
+    ips = (_primary_ip(box, "ipv4", provider, **flags), _primary_ip(box, "ipv6", provider, **flags))
+    server = _server(
+        box, keys, firewall, ips, provider, user_data=user_data, allow_destroy=allow_destroy
+    )
+    _rdns(box, ips, server, provider)
     outputs: dict[str, pulumi.Output] = {
         "server_id": server.id,
-        "ipv4": ipv4.ip_address,
+        "ipv4": ips[0].ip_address,
         "ipv6": server.ipv6_address,
-        "primary_ipv4_id": ipv4.id,
-        "primary_ipv6_id": ipv6.id,
+        "primary_ipv4_id": ips[0].id,
+        "primary_ipv6_id": ips[1].id,
         "firewall_id": firewall.id,
         "status": server.status,
         "server_type": server.server_type,
