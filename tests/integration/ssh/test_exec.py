@@ -125,3 +125,13 @@ def test_authentication_failure_is_one_line(sshd_hosts, tmp_path):
     keygen(tmp_path / "stranger")
     with pytest.raises(RemoteError, match="authentication failed for"):
         connect(host.target(key_file=str(tmp_path / "stranger")))
+
+
+def test_pinned_key_of_another_type_is_asked_for_and_checked(sshd_hosts):
+    a, b = sshd_hosts(2)
+    # Only the ECDSA key is pinned: the runner must ask the server for that type (it would
+    # present ed25519 first otherwise) and accept it.
+    with Pool() as pool:
+        assert pool.get(a.target(host_keys=(a.ecdsa_key,))).run("true").ok
+    with pytest.raises(HostKeyMismatch, match=fingerprint(b.ecdsa_key)):
+        connect(a.target(host_keys=(b.ecdsa_key,)))
