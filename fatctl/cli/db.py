@@ -52,9 +52,9 @@ def current(json_out: JsonOpt = False) -> None:
 
 
 @app.command("check")
-def check() -> None:
+def check(json_out: JsonOpt = False) -> None:
     """Fail when the models and the migrations disagree."""
     from fatctl.state import migrate
 
     migrate.check(ctx().settings.database_url)
-    Output(False).message("models and migrations agree")
+    Output(json_out).record({"models_match_migrations": True}, title="database check")

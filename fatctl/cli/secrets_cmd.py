@@ -106,8 +106,12 @@ def rotate_master(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
 
 
 @app.command("generate-master-key")
-def generate_master_key() -> None:
+def generate_master_key(json_out: JsonOpt = False) -> None:
     """Print a fresh random master key (for FATCTL_MASTER_KEY); store it in your secret manager."""
     from fatctl.secrets import generate_master_key as gen
 
-    sys.stdout.write(gen() + "\n")
+    key = gen()  # this command's whole purpose is to show it, once, to its caller
+    if json_out:
+        Output(True).data({"master_key": key})
+    else:
+        sys.stdout.write(key + "\n")
