@@ -31,7 +31,7 @@ def _write_known_hosts(target: Target) -> str:
     return str(path)
 
 
-def _one_command(target: Target, argv: list[str]) -> int:
+def _one_command(target: Target, argv: list[str], stdin: bytes | None) -> int:
     from fatctl.remote.commands.shell import run
     from fatctl.remote.runner import Pool
 
@@ -43,7 +43,7 @@ def _one_command(target: Target, argv: list[str]) -> int:
     # One argument is taken as a shell command line (like ssh); several are quoted as argv.
     command = argv[0] if len(argv) == 1 else run(argv)
     with Pool() as pool:
-        result = pool.get(target).run(command, on_output=emit, raw=True)
+        result = pool.get(target).run(command, stdin=stdin, on_output=emit, raw=True)
     return result.exit_code if result.exit_code is not None else 1
 
 
@@ -54,6 +54,9 @@ def ssh(
     ] = None,
     print_config: Annotated[
         bool, typer.Option("--print-config", help="Print an OpenSSH config stanza and exit.")
+    ] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Send this process's stdin to the command.")
     ] = False,
 ) -> None:
     """Open a shell on AGENT's box as the operator user, or run `-- CMD` and exit with its code."""
@@ -70,7 +73,8 @@ def ssh(
         sys.stdout.write(f"\n# known_hosts lines (written to {known}):\n{lines}")
         return
     if command:
-        raise typer.Exit(_one_command(target, command))
+        data = sys.stdin.buffer.read() if stdin else None  # only when asked: never block on a tty
+        raise typer.Exit(_one_command(target, command, data))
     from fatctl.remote.runner import connect
     from fatctl.remote.runner_interactive import interactive_shell
 

@@ -55,6 +55,16 @@ def test_ssh_one_command_exit_status_and_stderr(sshd_hosts, fleet_db):
     assert res.stdout == "out\n" and res.stderr == "err\n"
     argv = fatctl(fleet, "ssh", "box1", "--", "printf", "%s|", "a b", "$HOME")
     assert argv.stdout == "a b|$HOME|"  # several arguments are quoted as argv, not re-split
+    env = {**os.environ, **fleet.env}
+    piped = subprocess.run(
+        [sys.executable, "-m", "fatctl", "ssh", "box1", "--stdin", "--", "wc -c"],
+        input="x" * 5000,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0 and piped.stdout.strip() == "5000"
 
 
 def test_ssh_refuses_a_box_with_another_host_key(sshd_hosts, fleet_db):
