@@ -66,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("operator_key_file", "FATCTL_OPERATOR_KEY_FILE", "ssh.operator_key_file"),
     Setting("ssh_port", "FATCTL_SSH_PORT", "ssh.port", help="SSH port of the boxes"),
     Setting("customer_user", "FATCTL_CUSTOMER_USER", "ssh.customer_user"),
+    Setting("ssh_jump", "FATCTL_SSH_JUMP", "ssh.jump", help="bastion as user@host[:port]"),
+    Setting("ssh_jump_host_key", "FATCTL_SSH_JUMP_HOST_KEY", "ssh.jump_host_key"),
 )
 
 
@@ -107,6 +109,8 @@ class Settings:
     operator_key_file: str = ""
     ssh_port: str = "22"
     customer_user: str = "customer"  # cloud_init.layout.CUSTOMER_USER
+    ssh_jump: str = ""  # optional bastion, user@host[:port]
+    ssh_jump_host_key: str = ""  # its pinned OpenSSH public key line
     config_file: Path | None = None
 
     def require(self, attr: str) -> Any:

@@ -43,18 +43,48 @@ def target_for(
     if not pinned:
         raise RemoteError(f"agent {agent.name} has no pinned host key: refusing to connect")
     key = key_file if key_file is not None else settings.operator_key_file
-    try:
-        port = int(settings.ssh_port)
-    except ValueError:
-        raise ConfigError(f"ssh_port must be a number, not {settings.ssh_port!r}") from None
     return Target(
         name=agent.name,
         host=agent.ipv4,
-        port=port,
+        port=_port(settings.ssh_port, "ssh_port"),
         user=settings.operator_user,
         host_keys=pinned,
         key_file=key or None,
         use_agent=not key,
+        jump=jump_target(settings, key or None),
+    )
+
+
+def _port(text: str, what: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ConfigError(f"{what} must be a TCP port number, not {text!r}")
+    return port
+
+
+def jump_target(settings: Settings, key_file: str | None) -> Target | None:
+    """The bastion from `ssh_jump` (user@host[:port]), pinned to `ssh_jump_host_key`."""
+    if not settings.ssh_jump:
+        return None
+    user, sep, hostport = settings.ssh_jump.rpartition("@")
+    host, _, port = hostport.partition(":")
+    if not sep or not user or not host:
+        raise ConfigError(f"ssh_jump must look like user@host[:port], not {settings.ssh_jump!r}")
+    if not settings.ssh_jump_host_key:
+        raise ConfigError(
+            "ssh_jump is set but ssh_jump_host_key is not: the bastion must be pinned"
+        )
+    return Target(
+        name="bastion",
+        host=host,
+        port=_port(port or "22", "the ssh_jump port"),
+        user=user,
+        host_keys=(settings.ssh_jump_host_key,),
+        key_file=key_file,
+        use_agent=not key_file,
     )
 
 

@@ -187,3 +187,30 @@ def test_rotate_operator_cli_reports_down_host_and_resumes(sshd_hosts, fleet_db,
     fleet.env["FATCTL_OPERATOR_KEY_FILE"] = str(tmp_path / "next")
     res = fatctl(fleet, "exec", "--all", "--json", "--", "true", check=0)
     assert [r["exit"] for r in json.loads(res.stdout)] == [0, 0, 0]
+
+
+def test_bastion_from_settings_for_fatctl_and_plain_ssh(sshd_hosts, fleet_db, tmp_path):
+    hosts = sshd_hosts(2)
+    fleet = fleet_db(hosts)
+    bastion = hosts[0]
+    fleet.env["FATCTL_SSH_JUMP"] = f"{bastion.identity.operator}@{bastion.address}:{bastion.port}"
+    fleet.env["FATCTL_SSH_JUMP_HOST_KEY"] = hosts[1].host_key  # wrong on purpose first
+    refused = fatctl(fleet, "ssh", "box2", "--", "true")
+    assert refused.returncode == 1
+    assert "host key mismatch for bastion (127.0.10.1)" in refused.stderr
+    fleet.env["FATCTL_SSH_JUMP_HOST_KEY"] = bastion.host_key
+    ok = fatctl(fleet, "ssh", "box2", "--", "echo through-bastion", check=0)
+    assert ok.stdout == "through-bastion\n"
+    cfg = fatctl(fleet, "ssh", "box2", "--print-config", check=0).stdout
+    assert "ProxyJump bastion" in cfg and "HostKeyAlias fatctl-bastion" in cfg
+    (tmp_path / "cfg").write_text(cfg)
+    plain = subprocess.run(
+        ["ssh", "-F", str(tmp_path / "cfg"), "-o", "BatchMode=yes", "box2", "echo plain"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert plain.returncode == 0 and plain.stdout == "plain\n", plain.stderr
+    fleet.env["FATCTL_SSH_JUMP"] = "no-at-sign"
+    bad = fatctl(fleet, "ssh", "box2", "--", "true")
+    assert bad.returncode == 1 and "ssh_jump must look like user@host[:port]" in bad.stderr
