@@ -1,0 +1,181 @@
+"""The real first boot: fatctl's rendered user-data in a real Debian box, up to a healthy gateway.
+
+Root only. The box boots the golden image with `render_user_data(spec)` as its NoCloud seed; the
+test then acts as the provisioning flow does: checks the pinned host key, delivers the secrets
+over SSH as the operator (sudo), and waits for `fat-health --json`. `/data` is mounted by the
+box's rclone unit from a moto S3 server on the host side of the box's network.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud_init import layout as L
+from cloud_init.render import render_user_data
+from fatctl.domain import AgentSpec, R2Location, ServicePlan
+from fatctl.remote.commands.files import atomic_write
+from fatctl.remote.commands.shell import sudo
+from fatctl.remote.runner import Connection, connect
+from fatctl.remote.target import Target, parse_public_key
+from fatctl.sandbox import netns
+from fatctl.sandbox.box import Box
+from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
+from fatctl.sandbox.s3 import S3Handle, start_s3
+from fatctl.secrets import random_token
+from fatctl.services.material import generate_host_key
+from tests.fixtures.boxes import box_address, require_boxes
+from tests.fixtures.sshd import keygen
+
+BUCKET = "fat-agents"
+AGENT_ID = "ag-e2e01"
+PREFIX = f"agents/{AGENT_ID}/"
+SEEDED = (
+    *("MEMORY.md", "config.json", "sessions/.keep", "outbox/email/.keep"),
+    *("outbox/sent/.keep", "outbox/failed/.keep", "events/.keep"),
+)
+S3_KEY, S3_SECRET = "sandbox-access", "sandbox-secret"  # moto accepts any pair
+
+
+@pytest.fixture
+def s3_on_bridge(tmp_path: Path) -> Iterator[S3Handle]:
+    """moto on the host's bridge address: the box reaches it, nothing outside the host does."""
+    require_boxes()
+    netns.ensure_bridge()
+    handle = start_s3(tmp_path / "s3", host=netns.GATEWAY_IPV4)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def s3_client(url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
+
+
+def make_spec(operator_key: str, host_key_pair: object, s3_url: str) -> AgentSpec:
+    return AgentSpec(
+        name="firstboot",
+        agent_id=AGENT_ID,
+        owner_email="e2e@example.com",
+        plan=ServicePlan.MANAGED,
+        domain="sandbox.test",
+        operator_keys=(operator_key,),
+        host_keys=(host_key_pair,),  # type: ignore[arg-type]
+        r2=R2Location(endpoint=s3_url, bucket=BUCKET, prefix=PREFIX),
+        golden_image=True,
+        tls_internal=True,
+    )
+
+
+def keyscan(host: str) -> list[str]:
+    out = subprocess.run(
+        ["ssh-keyscan", "-T", "10", host], capture_output=True, text=True, check=False
+    ).stdout
+    return [line.split(None, 1)[1] for line in out.splitlines() if line and line[0] != "#"]
+
+
+def deliver(conn: Connection, path: str, content: str) -> None:
+    """As the provisioning flow does: stdin over SSH into an atomic 0600 write, via sudo."""
+    result = conn.run(sudo(atomic_write(path, 0o600)), stdin=content.encode(), timeout=60)
+    assert result.ok, result.stderr
+
+
+def cloud_init_failure(box: Box) -> str:
+    """What CI should show when the boot fails: the status and the end of cloud-init's output."""
+    status = box.run(["cloud-init", "status", "--long"], check=False).stdout
+    output = box.run(["tail", "-n", "40", "/var/log/cloud-init-output.log"], check=False)
+    return f"{status}\n--- cloud-init-output.log ---\n{output.stdout}"
+
+
+def wait_healthy(box: Box, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        result = box.run([L.HEALTH_COMMAND, "--json"], check=False, timeout=30)
+        last = result.stdout.strip() or result.stderr.strip()
+        if result.returncode == 0:
+            return json.loads(result.stdout)
+        time.sleep(2)
+    units = [L.GATEWAY_UNIT, L.DATA_UNIT, L.SEED_UNIT]
+    journal = box.run(
+        ["journalctl", "--no-pager", "-n", "40", *(f"-u{u}" for u in units)], check=False
+    ).stdout
+    raise AssertionError(f"gateway not healthy in {timeout:.0f}s: {last}\n{journal}")
+
+
+def wait_objects(url: str, timeout: float) -> set[str]:
+    client, keys = s3_client(url), set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)
+        keys = {o["Key"].removeprefix(PREFIX) for o in listing.get("Contents", [])}
+        if set(SEEDED) <= keys:
+            break
+        time.sleep(2)
+    return keys
+
+
+def test_rendered_user_data_boots_to_a_healthy_gateway(
+    box_driver: NspawnBoxDriver, s3_on_bridge: S3Handle, tmp_path: Path
+) -> None:
+    operator_key = keygen(tmp_path / "operator", "fatctl-e2e-operator")
+    host_key = generate_host_key("firstboot")
+    s3_client(s3_on_bridge.url).create_bucket(Bucket=BUCKET)
+    spec = make_spec(operator_key, host_key.pair, s3_on_bridge.url)
+    server_id, ipv4, ipv6 = box_address(2)
+
+    started = time.monotonic()
+    box_driver.create(server_id, spec.name, ipv4, ipv6, render_user_data(spec))
+    box = box_driver.box(server_id)
+    box.wait_booted(300)
+    status = box.run(["cloud-init", "status", "--wait", "--long"], timeout=600, check=False)
+    assert status.returncode == 0 and "status: done" in status.stdout, cloud_init_failure(box)
+    print(f"cloud-init done: {time.monotonic() - started:.1f}s")
+
+    # sshd answers with exactly the pinned host key, and nothing else.
+    pinned = parse_public_key(host_key.pair.public_key)
+    assert [parse_public_key(k) for k in keyscan(ipv4)] == [pinned]
+
+    gateway = box.run(["systemctl", "is-active", L.GATEWAY_UNIT], check=False).stdout.strip()
+    assert gateway != "active"
+    assert box.run(["systemctl", "is-active", L.GATEWAY_PATH_UNIT]).stdout.strip() == "active"
+    assert box.run(["test", "-e", L.GATEWAY_ENV], check=False).returncode != 0
+
+    target = Target(
+        spec.name, ipv4, host_keys=(host_key.pair.public_key,), key_file=str(tmp_path / "operator")
+    )
+    conn = connect(target)
+    try:
+        creds = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID={S3_KEY}\n"
+        creds += f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={S3_SECRET}\n"
+        deliver(conn, L.R2_ENV, creds)
+        token = random_token().reveal()
+        deliver(conn, L.GATEWAY_ENV, f"OPENCLAW_GATEWAY_TOKEN={token}\n")
+    finally:
+        conn.close()
+
+    report = wait_healthy(box, timeout=300)
+    print(f"boot-to-healthy: {time.monotonic() - started:.1f}s")
+    assert report["healthy"] is True
+    assert report["runtime_version"] == spec.runtime_version
+    assert report["data_mounted"] is True
+    assert box.run(["systemctl", "is-active", L.GATEWAY_UNIT]).stdout.strip() == "active"
+    assert box.run(["mountpoint", "-q", L.DATA_DIR], check=False).returncode == 0
+    assert set(SEEDED) <= wait_objects(s3_on_bridge.url, timeout=90)
+    mode = box.run(["stat", "-c", "%a %U", L.GATEWAY_ENV]).stdout.split()
+    assert mode == ["600", "root"]
