@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
@@ -104,14 +105,15 @@ class EmulatorMiddleware:
         send: Send,
     ) -> None:
         if fault is Fault.RATE_LIMIT:
-            retry = str(self.faults.config.retry_after).encode()
-            await self._error(
-                send,
-                429,
-                "rate_limit_exceeded",
-                "limit of requests exceeded",
-                [*extra, (b"retry-after", retry)],
-            )
+            # an injected burst looks like an exhausted budget: nothing left until Retry-After
+            wait = self.faults.config.retry_after
+            burst = [
+                (b"ratelimit-limit", str(self.bucket.capacity).encode()),
+                (b"ratelimit-remaining", b"0"),
+                (b"ratelimit-reset", str(int(time.time()) + wait).encode()),
+                (b"retry-after", str(wait).encode()),
+            ]
+            await self._error(send, 429, "rate_limit_exceeded", "limit of requests exceeded", burst)
         elif fault is Fault.DROP:
             await drop_connection(send)
         elif fault is Fault.SERVER_ERROR:

@@ -3,6 +3,7 @@ responses lost after the work was done, 429 bursts with Retry-After, and the adm
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import httpx
@@ -63,7 +64,9 @@ def test_429_burst_then_recovery(hetzner_emulator):
         answers = [http.get("/locations") for _ in range(5)]
     assert [r.status_code for r in answers] == [429, 429, 429, 200, 200]
     assert answers[0].headers["Retry-After"] == "7"
-    assert "RateLimit-Remaining" in answers[0].headers
+    assert answers[0].headers["RateLimit-Remaining"] == "0"
+    assert int(answers[0].headers["RateLimit-Reset"]) >= time.time() + 6
+    assert int(answers[3].headers["RateLimit-Remaining"]) > 0
     assert answers[0].json()["error"]["code"] == "rate_limit_exceeded"
 
 
