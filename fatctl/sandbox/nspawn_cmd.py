@@ -74,6 +74,9 @@ def boot_cmd(paths: BoxPaths, image: Path, netns_path: Path, server_id: int) -> 
         "--register=no",
         "--keep-unit",
         f"--network-namespace-path={netns_path}",
+        # nspawn grants CAP_NET_ADMIN only with networks it creates itself; the box owns its
+        # namespace and its firewall (nftables) must load as on a real server.
+        "--capability=CAP_NET_ADMIN",
         f"--bind-ro={paths.seed}:{SEED_MOUNT}",
         # rclone mounts /data with FUSE inside the box.
         "--bind=/dev/fuse",

@@ -56,6 +56,7 @@ def test_boot_cmd_mounts_the_box_disk_privately_then_boots_nspawn() -> None:
     assert "--network-namespace-path=/run/netns/fatbox-4" in argv
     assert "--bind-ro=/s/box-4/seed:/var/lib/cloud/seed/nocloud" in argv
     assert "--register=no" in argv and "--boot" in argv
+    assert "--capability=CAP_NET_ADMIN" in argv  # the box's own firewall must load
     # The image is never booted directly, and never volatile: the box keeps its disk.
     assert not any(a.startswith("--volatile") for a in argv)
     assert "-D" not in argv  # -D comes from the script, pointing at the merged dir
