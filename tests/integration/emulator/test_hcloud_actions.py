@@ -97,6 +97,15 @@ def test_primary_ip_assign_unassign(hcloud_client, server):
     now = hcloud_client.servers.get_by_id(server.id)
     assert now.public_net.ipv4.ip == spare.ip
     assert hcloud_client.primary_ips.get_by_id(old.id).assignee_id is None
+    hcloud_client.primary_ips.change_dns_ptr(
+        spare, spare.ip, "box.sandbox.test"
+    ).wait_until_finished()
+    assert hcloud_client.primary_ips.get_by_id(spare.id).dns_ptr == [
+        {"ip": spare.ip, "dns_ptr": "box.sandbox.test"}
+    ]
+    with pytest.raises(APIException) as err:
+        hcloud_client.primary_ips.change_dns_ptr(spare, "10.0.0.9", "nope.test")
+    assert err.value.code == "invalid_input"
     elsewhere = hcloud_client.primary_ips.create(
         type="ipv4", name="far", location=Location(name="ash")
     ).primary_ip
