@@ -6,6 +6,10 @@ signalling it. Limits, documented: moto keeps its data in memory (a restart empt
 buckets), and it accepts any access key, secret and session token — so the R2 temporary
 credentials the Cloudflare emulator issues work there, but their bucket/prefix scoping and
 expiry are not enforced by S3 (the Cloudflare emulator records what it issued instead).
+Enforcement through moto's IAM mode (INITIAL_NO_AUTH_ACTION_COUNT, then STS AssumeRole on a
+prefix-scoped role) was tried: object reads and writes are allowed and denied correctly, but
+moto 5.2.1 rejects signed ListObjectsV2 calls whose Prefix contains "/" (SignatureDoesNotMatch),
+which rclone's mount needs, so it is not enabled.
 """
 
 from __future__ import annotations
