@@ -68,21 +68,28 @@ def fan_out(
     """Run `command` (or `command(target)`) on every target; results come back in input order."""
     own_pool = pool is None
     active = pool or Pool()
+    workers = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets) or 1)))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets) or 1))) as ex:
-            futures = [
-                ex.submit(
-                    run_one,
-                    active,
-                    t,
-                    command(t) if callable(command) else command,
-                    stdin=stdin,
-                    timeout=timeout,
-                    on_line=on_line,
-                )
-                for t in targets
-            ]
-            return [f.result() for f in futures]
+        futures = [
+            workers.submit(
+                run_one,
+                active,
+                t,
+                command(t) if callable(command) else command,
+                stdin=stdin,
+                timeout=timeout,
+                on_line=on_line,
+            )
+            for t in targets
+        ]
+        return [f.result() for f in futures]
+    except KeyboardInterrupt:
+        # Ctrl-C: start nothing new and close every connection, so running workers fail
+        # fast instead of holding the operator's terminal until their commands end.
+        workers.shutdown(wait=False, cancel_futures=True)
+        active.close()
+        raise
     finally:
+        workers.shutdown(wait=True)
         if own_pool:
             active.close()

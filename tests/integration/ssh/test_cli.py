@@ -214,3 +214,31 @@ def test_bastion_from_settings_for_fatctl_and_plain_ssh(sshd_hosts, fleet_db, tm
     fleet.env["FATCTL_SSH_JUMP"] = "no-at-sign"
     bad = fatctl(fleet, "ssh", "box2", "--", "true")
     assert bad.returncode == 1 and "ssh_jump must look like user@host[:port]" in bad.stderr
+
+
+def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db):
+    import signal
+    import time
+
+    fleet = fleet_db(sshd_hosts(3))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fatctl", "exec", "--all", "--", "echo started; sleep 60"],
+        env={**os.environ, **fleet.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for _ in range(3):
+            assert "started" in proc.stdout.readline()
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)  # the remote sleeps would take 60 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"exec stopped {time.monotonic() - start:.2f}s after SIGINT")
+    # typer turns KeyboardInterrupt into Exit(130) itself, so there is no message line.
+    assert proc.returncode == 130, err
