@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fatctl.errors import FatctlError
-from fatctl.sandbox import netns
+from fatctl.sandbox import netns, procs
 from fatctl.sandbox.nspawn_cmd import BoxPaths, boot_cmd, meta_data, nsenter_cmd
 
-POWEROFF_SIGNAL = signal.SIGRTMIN + 4  # nspawn turns it into a clean `poweroff` in the box
+# nspawn answers SIGTERM by sending its --kill-signal (SIGRTMIN+4: poweroff) to the box's
+# PID 1 and exits when the box is down. Other signals kill nspawn alone and orphan the box.
+STOP_SIGNAL = signal.SIGTERM
 
 
 class BoxError(FatctlError):
@@ -38,6 +40,8 @@ class BoxRecord:
     image: str
     instance_id: str
     pid: int | None = None
+    leader: int | None = None  # the box's PID 1, with its start time (see procs)
+    leader_start: int | None = None
 
 
 class Box:
@@ -95,7 +99,10 @@ class Box:
         return pid if str(self.paths.merged).encode() in cmdline else None
 
     def running(self) -> bool:
-        return self.pid() is not None
+        """nspawn runs, or the box's PID 1 still does (an nspawn killed from outside)."""
+        rec = self.record
+        orphan = bool(rec.leader and rec.leader_start and procs.alive(rec.leader, rec.leader_start))
+        return self.pid() is not None or orphan
 
     def leader(self) -> int | None:
         """The box's PID 1 (nspawn's child), once it exists."""
@@ -113,6 +120,7 @@ class Box:
         current = self.pid()
         if current is not None:
             return current
+        self.power_off()  # a box left orphaned by a killed nspawn is stopped first
         rec = self.record
         netns.ensure_box_net(self.net)
         argv = boot_cmd(self.paths, Path(rec.image), self.net.netns_path, rec.server_id)
@@ -127,17 +135,20 @@ class Box:
             )
         rec.pid = self._child.pid
         self._save(rec)
-        self._wait_leader(timeout=30)
-        return self._child.pid
+        leader = self._wait_leader(timeout=30)
+        rec.leader, rec.leader_start = leader, procs.start_time(leader)
+        self._save(rec)
+        return rec.pid
 
-    def _wait_leader(self, timeout: float) -> None:
+    def _wait_leader(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
-        while self.leader() is None:
+        while (leader := self.leader()) is None:
             if not self.running():
                 raise BoxError(f"box {self.record.name} exited at boot: {self.console_tail()}")
             if time.monotonic() > deadline:
                 raise BoxError(f"box {self.record.name} did not start in {timeout:.0f}s")
             time.sleep(0.1)
+        return leader
 
     def console_tail(self) -> str:
         """The last line the box (or nspawn) wrote to its console, for one-line errors."""
@@ -148,14 +159,25 @@ class Box:
         return lines[-1] if lines else "no console output"
 
     def power_off(self, timeout: float = 90) -> None:
-        """Clean shutdown (systemd's poweroff in the box); killed if it does not finish in time."""
-        pid = self.pid()
-        if pid is None:
-            return self._clear_pid()
-        os.kill(pid, POWEROFF_SIGNAL)
-        if not self._wait_exit(pid, timeout):
-            os.kill(pid, signal.SIGKILL)  # nspawn's death takes the box's whole pid namespace
-            self._wait_exit(pid, 10)
+        """Clean shutdown (systemd's poweroff in the box); killed if it does not finish in time.
+
+        The box's PID 1 is killed last if it outlived nspawn, so no box process survives.
+        """
+        pid, rec = self.pid(), self.record
+        if pid is not None:
+            os.kill(pid, STOP_SIGNAL)
+            if not self._wait_exit(pid, timeout):
+                # Killing the box's PID 1 ends its whole pid namespace; nspawn follows.
+                if rec.leader and rec.leader_start:
+                    procs.kill_verified(rec.leader, rec.leader_start)
+                os.kill(pid, signal.SIGKILL)
+                self._wait_exit(pid, 10)
+        if (
+            rec.leader
+            and rec.leader_start
+            and not procs.kill_verified(rec.leader, rec.leader_start)
+        ):
+            raise BoxError(f"box {rec.name} did not stop")
         self._clear_pid()
 
     def _wait_exit(self, pid: int, timeout: float) -> bool:
@@ -171,7 +193,7 @@ class Box:
 
     def _clear_pid(self) -> None:
         rec = self.record
-        rec.pid = None
+        rec.pid = rec.leader = rec.leader_start = None
         self._save(rec)
         self._child = None
 

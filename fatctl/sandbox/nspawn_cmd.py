@@ -84,6 +84,8 @@ def boot_cmd(paths: BoxPaths, image: Path, netns_path: Path, server_id: int) -> 
         "--link-journal=no",
         "--timezone=off",
         "--console=read-only",
+        # SIGTERM to nspawn powers the box off cleanly (the default would be a halt).
+        "--kill-signal=SIGRTMIN+4",
         "--boot",
     ]
     script = ["sh", "-c", _MOUNT_THEN_BOOT, "fatbox", str(image), str(paths.upper)]

@@ -57,6 +57,7 @@ def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver
     first_leader = box.leader()
     box_driver.power_off(server_id)
     assert not box.running() and box.leader() is None
+    assert first_leader and not Path(f"/proc/{first_leader}").exists()  # no box process left
     assert host_mounts_of(box.paths.root) == []  # the overlay died with the box
     assert (box.paths.upper / "root/mark").read_text() == "kept\n"
 
