@@ -129,6 +129,12 @@ def main() -> None:
             )
         wall = time.perf_counter() - began
         report(args, wall, creates, het.stats(), cfe.stats())
+        listed = time.perf_counter()
+        everything = hc.servers.get_all(label_selector="managed-by=fatctl")
+        print(
+            f"list all servers          {(time.perf_counter() - listed) * 1000:8.1f} ms"
+            f"   ({len(everything)} servers, 50 per page, as reconcile does)"
+        )
     finally:
         het.stop()
         cfe.stop()

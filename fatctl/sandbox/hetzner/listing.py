@@ -4,7 +4,7 @@ the `meta.pagination` block the SDK follows (`next_page` null on the last page).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fatctl.sandbox.hetzner import selectors
@@ -80,7 +80,13 @@ def filtered(
 
 
 def list_response(
-    key: str, items: list[dict[str, Any]], query: Mapping[str, str], sorts: Sequence[str] = ()
+    key: str,
+    items: list[dict[str, Any]],
+    query: Mapping[str, str],
+    sorts: Sequence[str] = (),
+    render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
+    """Filter, sort and cut a page of stored documents; `render` turns only that page into
+    API objects (rendering every server before paginating made big lists slow)."""
     chunk, meta = paginate(filtered(items, query, sorts), query)
-    return {key: chunk, "meta": meta}
+    return {key: render(chunk) if render else chunk, "meta": meta}

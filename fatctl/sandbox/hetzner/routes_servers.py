@@ -13,7 +13,7 @@ from fatctl.sandbox.hetzner import validate as v
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, invalid
 from fatctl.sandbox.hetzner.state import HetznerState, default_ptr
-from fatctl.sandbox.hetzner.views import server_view
+from fatctl.sandbox.hetzner.views import Snapshot, server_view
 
 SERVER_STATUSES = {
     "initializing",
@@ -174,14 +174,19 @@ def router(state: HetznerState, runner: ActionRunner) -> APIRouter:
 
     @api.get("/servers")
     def list_servers(request: Request) -> dict[str, Any]:
-        items = [server_view(state, s) for s in state.store.all("server")]
+        items = state.store.all("server")
         wanted = request.query_params.getlist("status")
         if set(wanted) - SERVER_STATUSES:
             raise invalid("status", "unknown server status")
         if wanted:
             items = [s for s in items if s["status"] in wanted]
         sorts = request.query_params.getlist("sort")
-        return listing.list_response("servers", items, request.query_params, sorts)
+
+        def render(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            snap = Snapshot(state)
+            return [server_view(state, doc, snap) for doc in page]
+
+        return listing.list_response("servers", items, request.query_params, sorts, render)
 
     @api.post("/servers", status_code=201)
     def create_server(payload: Any = Body(None)) -> dict[str, Any]:  # noqa: B008

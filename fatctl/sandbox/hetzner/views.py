@@ -31,25 +31,39 @@ def primary_ip_view(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "location": location, "datacenter": datacenter(location)}
 
 
-def _public_ipv4(state: HetznerState, ip_id: int | None) -> dict[str, Any] | None:
-    doc = state.store.get("primary_ip", ip_id) if ip_id else None
+class Snapshot:
+    """What server views need from other tables, read once per request (a page of 50
+    servers would otherwise re-read every firewall and primary IP fifty times)."""
+
+    def __init__(self, state: HetznerState) -> None:
+        self.firewalls = state.store.all("firewall")
+        self.ips = {ip["id"]: ip for ip in state.store.all("primary_ip")}
+        self.images = {i["id"]: i for i in catalog.system_images() + state.store.all("image")}
+        self.locked = {
+            r["id"]
+            for p in state.store.all("pending")
+            for r in p["resources"]
+            if r["type"] == "server"
+        }
+
+
+def _public_ipv4(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
     ptr = doc["dns_ptr"][0]["dns_ptr"] if doc["dns_ptr"] else None
     return {"id": doc["id"], "ip": doc["ip"], "blocked": False, "dns_ptr": ptr}
 
 
-def _public_ipv6(state: HetznerState, ip_id: int | None) -> dict[str, Any] | None:
-    doc = state.store.get("primary_ip", ip_id) if ip_id else None
+def _public_ipv6(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None:
         return None
     return {"id": doc["id"], "ip": doc["ip"], "blocked": False, "dns_ptr": doc["dns_ptr"]}
 
 
-def firewalls_of(state: HetznerState, server: dict[str, Any]) -> list[int]:
+def firewalls_of(firewalls: list[dict[str, Any]], server: dict[str, Any]) -> list[int]:
     """Firewalls applied to a server directly or through a label selector."""
     ids = []
-    for fw in state.store.all("firewall"):
+    for fw in firewalls:
         for target in fw["applied_to"]:
             direct = target["type"] == "server" and target["server"]["id"] == server["id"]
             by_label = target["type"] == "label_selector" and matches(
@@ -61,26 +75,27 @@ def firewalls_of(state: HetznerState, server: dict[str, Any]) -> list[int]:
     return ids
 
 
-def server_view(state: HetznerState, doc: dict[str, Any]) -> dict[str, Any]:
+def server_view(
+    state: HetznerState, doc: dict[str, Any], snap: Snapshot | None = None
+) -> dict[str, Any]:
+    snap = snap or Snapshot(state)
     location = catalog.location(doc["location"]) or {}
     stype = catalog.server_type(doc["server_type"]) or {}
-    image = state.store.get("image", doc["image"]) if doc.get("image") else None
-    if image is None:
-        image = next((i for i in catalog.system_images() if i["id"] == doc.get("image")), None)
     view = {k: v for k, v in doc.items() if k not in _PRIVATE}
+    fw_ids = firewalls_of(snap.firewalls, doc)
     view.update(
         public_net={
-            "ipv4": _public_ipv4(state, doc["ipv4_id"]),
-            "ipv6": _public_ipv6(state, doc["ipv6_id"]),
+            "ipv4": _public_ipv4(snap.ips.get(doc["ipv4_id"])),
+            "ipv6": _public_ipv6(snap.ips.get(doc["ipv6_id"])),
             "floating_ips": [],
-            "firewalls": [{"id": f, "status": "applied"} for f in firewalls_of(state, doc)],
+            "firewalls": [{"id": f, "status": "applied"} for f in fw_ids],
         },
         server_type=stype,
         location=location,
         datacenter=datacenter(location),
-        image=image,
+        image=snap.images.get(doc.get("image")),
         iso=None,
-        locked=bool(state.pending_for("server", doc["id"])),
+        locked=doc["id"] in snap.locked,
         backup_window=doc.get("backup_window"),
         outgoing_traffic=0,
         ingoing_traffic=0,
