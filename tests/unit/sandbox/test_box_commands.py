@@ -125,3 +125,16 @@ def test_bad_version_is_refused_before_any_build(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         image.ensure_golden_image("2026.9.6; rm -rf /", "24.21.0", cache_root=tmp_path)
     assert not (tmp_path / "images").exists()
+
+
+def test_process_identity_tells_a_live_process_from_a_recycled_pid() -> None:
+    import os
+
+    from fatctl.sandbox import procs
+
+    me = os.getpid()
+    started = procs.start_time(me)
+    assert started is not None and procs.alive(me, started)
+    assert not procs.alive(me, started + 1)  # same pid, other start time: not ours to kill
+    assert procs.kill_verified(me, started + 1)  # refuses to signal, reports "not that process"
+    assert procs.start_time(2**22 + 17) is None
