@@ -107,11 +107,15 @@ def link_exists(name: str) -> bool:
 
 
 def ensure_bridge() -> None:
-    """The host bridge with the gateway addresses, created if missing."""
-    cmds = bridge_cmds()
-    if link_exists(BRIDGE):
-        cmds = cmds[1:]
-    for argv in cmds:
+    """The host bridge with the gateway addresses, created if missing.
+
+    Boxes are created from several threads (and processes) at once: losing the race to
+    create the bridge is fine as long as it exists afterwards.
+    """
+    create, *configure = bridge_cmds()
+    if not link_exists(BRIDGE) and _run(create).returncode != 0 and not link_exists(BRIDGE):
+        _must(create)  # raises with ip's own message
+    for argv in configure:
         _must(argv)
 
 

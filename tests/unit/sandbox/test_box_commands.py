@@ -138,3 +138,42 @@ def test_process_identity_tells_a_live_process_from_a_recycled_pid() -> None:
     assert not procs.alive(me, started + 1)  # same pid, other start time: not ours to kill
     assert procs.kill_verified(me, started + 1)  # refuses to signal, reports "not that process"
     assert procs.start_time(2**22 + 17) is None
+
+
+def test_a_failed_build_leaves_no_image_and_keeps_its_log(tmp_path: Path) -> None:
+    final = tmp_path / "images" / "abc"
+
+    def broken(tmp: Path) -> None:
+        (tmp / "rootfs").mkdir()
+        (tmp / "build.log").write_text("apt exploded\n")
+        raise chroot.BuildError("step failed")
+
+    with pytest.raises(chroot.BuildError):
+        image._build_stage(final, broken)
+    assert not final.exists()
+    assert list(final.parent.glob("abc.tmp-*")) == []
+    assert (final.parent / "abc.failed.log").read_text() == "apt exploded\n"
+
+
+def test_a_build_appears_complete_or_not_at_all(tmp_path: Path) -> None:
+    final = tmp_path / "images" / "abc"
+    final.parent.mkdir(parents=True)
+    (final.parent / "abc.tmp-999999").mkdir()  # left by a killed build
+
+    def fine(tmp: Path) -> None:
+        assert not final.exists()  # nothing visible under the final name while building
+        (tmp / "rootfs").mkdir()
+
+    image._build_stage(final, fine)
+    assert (final / "rootfs").is_dir() and (final / "manifest.json").exists()
+    assert list(final.parent.glob("abc.tmp-*")) == []
+
+
+def test_nspawn_driver_satisfies_the_box_driver_protocol(tmp_path: Path) -> None:
+    from fatctl.sandbox.driver import BoxDriver
+    from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
+
+    driver: BoxDriver = NspawnBoxDriver(tmp_path, tmp_path / "rootfs")  # mypy checks the shape
+    assert driver is not None
+    with pytest.raises(Exception, match="no sandbox box"):
+        driver.power_on(42)
