@@ -24,6 +24,7 @@ class FaultConfig:
     retry_after: the Retry-After seconds sent with burst 429s.
     locked_rate / conflict_rate: answer mutating requests with `locked` (423) / `conflict` (409).
     action_delay: seconds an asynchronous action stays `running` (None: the emulator default).
+    action_delays: per action command, e.g. {"create_server": 20.0}; wins over action_delay.
     action_error_rate: asynchronous actions that finish in `error`.
     """
 
@@ -36,6 +37,7 @@ class FaultConfig:
     locked_rate: float = 0.0
     conflict_rate: float = 0.0
     action_delay: float | None = None
+    action_delays: dict[str, float] = field(default_factory=dict)
     action_error_rate: float = 0.0
     seed: int | None = field(default=None)
 
@@ -50,6 +52,10 @@ class FaultConfig:
             raise ValueError("rate_limit_burst and retry_after must be >= 0")
         if self.action_delay is not None and self.action_delay < 0:
             raise ValueError("action_delay must be >= 0")
+        if not isinstance(self.action_delays, dict) or any(
+            not isinstance(v, int | float) or v < 0 for v in self.action_delays.values()
+        ):
+            raise ValueError("action_delays must map action commands to seconds >= 0")
 
     def updated(self, changes: dict[str, Any]) -> FaultConfig:
         """A copy with `changes` applied; unknown knobs are refused (ValueError)."""

@@ -73,6 +73,7 @@ class ActionRunner:
                 "pending",
                 {
                     "id": docs[0]["id"],
+                    "command": command,
                     "op": op,
                     "args": args or {},
                     "resources": list(resources),
@@ -100,8 +101,9 @@ class ActionRunner:
 
     def _execute(self, action_id: int) -> None:
         state = self.state
-        if state.shutting_down.wait(state.action_delay):
-            return  # the emulator is stopping; the pending job resumes on the next start
+        job = state.store.get("pending", action_id)
+        if job is None or state.shutting_down.wait(state.action_delay(job.get("command"))):
+            return  # done elsewhere, or the emulator is stopping (the job resumes next start)
         job = state.store.get("pending", action_id)
         if job is None:
             return

@@ -46,10 +46,11 @@ class HetznerState:
         self.default_action_delay = action_delay
         self.shutting_down = threading.Event()
 
-    @property
-    def action_delay(self) -> float:
-        knob = self.faults.config.action_delay
-        return self.default_action_delay if knob is None else knob
+    def action_delay(self, command: str | None = None) -> float:
+        config = self.faults.config
+        if command in config.action_delays:
+            return float(config.action_delays[command])
+        return self.default_action_delay if config.action_delay is None else config.action_delay
 
     def new_id(self, kind: str) -> int:
         return self.store.next_id(f"id:{kind}", _ID_BASE[kind])

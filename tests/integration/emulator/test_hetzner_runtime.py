@@ -43,7 +43,7 @@ def test_state_survives_restart_and_pending_actions_resume(tmp_path):
         assert second.token == token
         client = _client(second)
         assert sorted(s.name for s in client.servers.get_all()) == ["half-made", "kept"]
-        client.actions.get_by_id(pending.id).wait_until_finished()
+        client.servers.actions.get_by_id(pending.id).wait_until_finished()
         assert client.servers.get_by_name("half-made").status == "running"
         again = client.primary_ips.create(type="ipv4", name="v4b", location=Location(name="fsn1"))
         assert again.primary_ip.ip != first_ip  # the address counter persisted too
@@ -234,3 +234,19 @@ def test_busy_port_fails_cleanly_and_frees_the_state_dir(tmp_path):
         with pytest.raises(RuntimeError, match="failed to start"):
             start_emulator(tmp_path, port=taken.getsockname()[1])
     start_emulator(tmp_path).stop()
+
+
+def test_per_command_action_delays(hetzner_emulator, hcloud_client):
+    import time
+
+    hetzner_emulator.set_faults(action_delay=0.0, action_delays={"create_server": 1.5})
+    began = time.monotonic()
+    resp = _create(hcloud_client, "slow-create")
+    assert hcloud_client.servers.actions.get_by_id(resp.action.id).status == "running"
+    resp.action.wait_until_finished()
+    assert time.monotonic() - began >= 1.5  # a lower bound: the delay was applied
+    off = hcloud_client.servers.get_by_id(resp.server.id).power_off()
+    off.wait_until_finished()
+    assert off.status == "success"
+    with pytest.raises(ValueError):
+        hetzner_emulator.set_faults(action_delays={"create_server": -1})
