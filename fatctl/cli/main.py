@@ -21,7 +21,9 @@ from fatctl.cli import (
     keys,
     keys_ssh,
     placeholders,
+    provision,
     render,
+    sandbox,
     secrets_cmd,
     ssh,
 )
@@ -46,7 +48,9 @@ keys_ssh.register(keys.app)
 app.command("ssh")(ssh.ssh)
 app.command("exec")(exec_cmd.exec_)
 infra_cmd.register(app)
-placeholders.register(app, skip=frozenset({"ssh"}))
+provision.register(app)
+app.add_typer(sandbox.app, name="sandbox")
+placeholders.register(app, skip=frozenset({"ssh", "provision", "status", "destroy", "sandbox"}))
 
 
 def _unexpected(exc: BaseException) -> int:

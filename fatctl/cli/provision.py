@@ -1,0 +1,133 @@
+"""`fatctl provision`, `fatctl status`, `fatctl destroy`: thin commands over the services in
+`fatctl.services.provision|status|destroy`. Parse, call, render; nothing else.
+
+Progress: one line per step with its elapsed time for people, a JSON event per line with --json.
+`FATCTL_SANDBOX=1` (set by the sandbox's env file) marks boxes as the sandbox's: golden image,
+Caddy's internal CA.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from fatctl.cli.context import confirm, ctx
+from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.output import Output
+
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
+]
+
+
+def _progress(out: Output) -> Callable[..., None]:
+    def emit(kind: str, **fields: object) -> None:
+        if out.json_mode:
+            out.event(kind, **fields)
+            return
+        step, agent = fields.get("step", ""), fields.get("agent", "")
+        if kind == "step.start":
+            out.message(f"{agent}: {step} ...")
+        elif kind == "step.done":
+            out.message(f"{agent}: {step} done in {fields.get('elapsed_s')}s")
+        elif kind == "step.failed":
+            out.message(f"{agent}: {step} FAILED after {fields.get('elapsed_s')}s")
+        else:
+            out.message(f"{agent}: {step} {kind.removeprefix('step.')} ({fields.get('note', '')})")
+
+    return emit
+
+
+def sandbox_mode() -> bool:
+    return os.environ.get("FATCTL_SANDBOX", "") not in ("", "0")
+
+
+def provision(
+    agent: Annotated[str, typer.Argument(help="Agent name (a new one, or one to continue).")],
+    owner: Annotated[str, typer.Option("--owner", help="The customer's e-mail address.")],
+    plan: Annotated[str, typer.Option("--plan", help="managed or byok.")] = "managed",
+    server_type: Annotated[str | None, typer.Option("--type", help="Server type.")] = None,
+    location: Annotated[str | None, typer.Option("--location")] = None,
+    image: Annotated[str | None, typer.Option("--image")] = None,
+    engine: EngineOpt = None,
+    no_box: Annotated[
+        bool, typer.Option("--no-box", help="Stop after infra+DNS (API-only sandbox).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the agent's box and drive it to ready; a rerun continues where a run stopped."""
+    from fatctl.infra import make_engine
+    from fatctl.services.agents import NewAgent
+    from fatctl.services.provision import Options
+    from fatctl.services.provision import provision as run
+    from fatctl.services.steps import BOX_STEPS
+
+    c, out = ctx(), Output(json_out)
+    s = c.settings
+    request = NewAgent(agent, owner, plan, server_type or s.server_type, location or s.location,
+                       image or s.image, s.runtime_version)  # fmt: skip
+    opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=sandbox_mode(),
+                   emit=_progress(out))  # fmt: skip
+    result = run(c.engine, c.keyring, s, make_engine(s, engine), request, c.actor, opts)
+    record = {"agent": result.agent, "state": result.state, "fqdn": result.fqdn,
+              "server_id": result.server_id, "ipv4": result.ipv4, "ipv6": result.ipv6,
+              "elapsed_s": result.elapsed_s}  # fmt: skip
+    if json_out:
+        out.event("provision.result", **record)
+    else:
+        out.record(record, title=f"agent {result.agent}")
+
+
+def status(
+    agent: Annotated[str | None, typer.Argument(help="One agent (default: all).")] = None,
+    no_health: Annotated[
+        bool, typer.Option("--no-health", help="Skip the SSH health check.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Agents as the database, the cloud and the boxes see them."""
+    from fatctl.infra import make_engine
+    from fatctl.services.status import status as run
+
+    c = ctx()
+    infra = make_engine(c.settings) if c.settings.hcloud_token else None
+    rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health)
+    cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "error")
+    Output(json_out).table(rows, cols, title="agents")
+
+
+def destroy(
+    agent: Annotated[str, typer.Argument(help="Agent name.")],
+    release_ips: Annotated[
+        bool, typer.Option("--release-ips", help="Delete the primary IPs too.")
+    ] = False,
+    purge_data: Annotated[
+        bool, typer.Option("--purge-data", help="Delete the agent's R2 data.")
+    ] = False,
+    engine: EngineOpt = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked)."""
+    from fatctl.infra import make_engine
+    from fatctl.services.destroy import destroy as run
+
+    what = " and its R2 data" if purge_data else ""
+    confirm(f"Destroy agent {agent}{what}?", yes)
+    c, out = ctx(), Output(json_out)
+    s = c.settings
+    result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
+                 release_ips=release_ips, purge_data=purge_data, emit=_progress(out))  # fmt: skip
+    if json_out:
+        out.event("destroy.result", agent=result.agent, state=result.state)
+    else:
+        out.message(f"agent {result.agent}: {result.state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("provision")(provision)
+    app.command("status")(status)
+    app.command("destroy")(destroy)

@@ -1,0 +1,153 @@
+"""Recorded, resumable steps for long flows (provision, destroy), and polling with backoff.
+
+Every step is announced before its side effect and recorded after it (`Agent.last_step`, an
+audit event, a progress event with its elapsed time), so a rerun after a failure or a kill
+knows what already happened. Polling takes an injectable `Backoff` that tests set to zero.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from fatctl.errors import FatctlError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+T = TypeVar("T")
+Emit = Callable[..., None]  # emit(kind, **fields): progress for people or a JSON event stream
+
+PROVISION_STEPS = (
+    "validate",
+    "reserve",
+    "material",
+    "render",
+    "infra",
+    "dns",
+    "ssh",
+    "secrets",
+    "cloud_init",
+    "health",
+    "ready",
+)
+# Steps that talk to the box itself; the API-only sandbox (and the bench) skips them.
+BOX_STEPS = frozenset({"ssh", "secrets", "cloud_init", "health"})
+
+
+class WaitTimeout(FatctlError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential pacing for polls; `sleep` is injectable so tests never wait."""
+
+    initial: float = 1.0
+    factor: float = 1.5
+    cap: float = 10.0
+    timeout: float = 900.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    @classmethod
+    def instant(cls, timeout: float = 5.0) -> Backoff:
+        return cls(initial=0.0, factor=1.0, cap=0.0, timeout=timeout)
+
+    def wait_for(self, what: str, probe: Callable[[], T | None]) -> T:
+        """Call `probe` until it returns something other than None, or time out.
+
+        A probe signals "not yet" with None; a probe that raises ends the wait with that error.
+        """
+        deadline = self.clock() + self.timeout
+        delay = self.initial
+        while True:
+            found = probe()
+            if found is not None:
+                return found
+            if self.clock() >= deadline:
+                raise WaitTimeout(f"timed out after {self.timeout:g}s waiting for {what}")
+            self.sleep(min(delay, max(0.0, deadline - self.clock())))
+            delay = min(self.cap, delay * self.factor) if delay else self.initial
+
+
+def step_index(name: str) -> int:
+    return PROVISION_STEPS.index(name) if name in PROVISION_STEPS else -1
+
+
+@dataclass
+class StepLog:
+    """Records each step of one run for one agent: DB row, audit trail and progress events."""
+
+    engine: Engine
+    agent: str
+    actor: str
+    emit: Emit
+    flow: str = "provision"
+    results: list[dict[str, object]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def _audit(self, step: str, result: str, detail: dict[str, object]) -> None:
+        from fatctl.state import repo
+        from fatctl.state.db import session_scope
+
+        with session_scope(self.engine) as session:
+            repo.audit(
+                session,
+                actor=self.actor,
+                action=f"{self.flow}.{step}",
+                target=self.agent,
+                result=result,
+                detail=detail,
+            )
+
+    def _last_step(self, step: str, error: str = "") -> None:
+        from fatctl.state import repo
+        from fatctl.state.db import session_scope
+        from fatctl.state.models import utcnow
+
+        with session_scope(self.engine) as session:
+            row = repo.get_agent(session, self.agent)
+            # Only forward: rerunning a cheap early step must not hide later finished ones.
+            if not error and step_index(step) > step_index(row.last_step):
+                row.last_step = step
+            row.last_error = error[:500]
+            row.updated_at = utcnow()
+            session.add(row)
+
+    def run(self, step: str, action: Callable[[], dict[str, object] | None]) -> None:
+        """Announce, do, record. A failure is recorded (last_error, audit) and re-raised."""
+        self.emit("step.start", agent=self.agent, step=step)
+        t0 = time.monotonic()
+        try:
+            detail = action() or {}
+        except FatctlError as exc:
+            self.fail(step, exc.one_line(), time.monotonic() - t0)
+            raise
+        elapsed = round(time.monotonic() - t0, 3)
+        if self.flow == "provision" and step_index(step) >= 0:
+            self._last_step(step)
+        self._audit(step, "ok", {**detail, "elapsed_s": elapsed})
+        self.results.append({"step": step, "result": "ok", "elapsed_s": elapsed, **detail})
+        self.emit("step.done", agent=self.agent, step=step, elapsed_s=elapsed, **detail)
+
+    def fail(self, step: str, error: str, elapsed: float) -> None:
+        from fatctl.sensitive import redact
+
+        line = redact(error)
+        self._last_step(step, error=line or "failed")
+        self._audit(step, "failed", {"error": line})
+        self.results.append({"step": step, "result": "failed", "error": line})
+        self.emit(
+            "step.failed", agent=self.agent, step=step, elapsed_s=round(elapsed, 3), error=line
+        )
+
+    def note(self, step: str, result: str, why: str) -> None:
+        """A step not run this time (already done by an earlier run, or skipped by request)."""
+        self.results.append({"step": step, "result": result, "note": why})
+        self.emit(f"step.{result}", agent=self.agent, step=step, note=why)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 3)
