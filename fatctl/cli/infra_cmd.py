@@ -77,7 +77,9 @@ def plan_cmd(agent: AgentArg, engine: EngineOpt = None, json_out: JsonOpt = Fals
     from fatctl.infra.pulumi_preview import summary
     from fatctl.services.specs import spec_for_agent
 
-    plan = _engine(engine).plan(spec_for_agent(_agent(agent)))
+    name = _agent(agent)
+    chosen = _engine(engine)  # an unknown or missing engine fails before the database is read
+    plan = chosen.plan(spec_for_agent(name))
     payload = {**summary(plan), "changes": plan_rows(plan)}
     Output(json_out).table(
         plan_rows(plan), PLAN_COLUMNS, title=f"plan for {agent}", json_payload=payload
@@ -89,15 +91,16 @@ def status_cmd(agent: AgentArg, json_out: JsonOpt = False) -> None:
     """The box as Hetzner reports it now."""
     from fatctl.errors import NotFound
 
-    info = _engine("hcloud").status(_agent(agent))
+    name = _agent(agent)
+    info = _engine("hcloud").status(name)
     if info is None:
         raise NotFound(f"agent {agent} has no server at Hetzner")
     Output(json_out).record(_box_record(info), title=f"box {agent}")
 
 
 def _power(agent: str, verb: str, json_out: bool) -> None:
-    engine = _engine("hcloud")
-    getattr(engine, verb)(_agent(agent))
+    name = _agent(agent)  # bad input fails before settings or the API are touched
+    getattr(_engine("hcloud"), verb)(name)
     Output(json_out).event(verb, agent=agent)
 
 
@@ -148,8 +151,9 @@ def resize_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Change the server type (the box is powered off and on; the disk is kept)."""
-    confirm(f"resize {agent} to {server_type} (the agent restarts)?", yes)
-    info = _engine("hcloud").change_type(_agent(agent), server_type)
+    name = _agent(agent)
+    confirm(f"resize {name} to {server_type} (the agent restarts)?", yes)
+    info = _engine("hcloud").change_type(name, server_type)
     Output(json_out).record(_box_record(info), title=f"resized {agent}")
 
 
