@@ -1,10 +1,11 @@
 """`fatctl provision`: one agent from nothing to a healthy box, as recorded, resumable steps.
 
 validate -> reserve (lease, state `provisioning`) -> material -> render (+ validate) -> infra
-apply -> DNS A/AAAA -> SSH with the pinned host key -> secrets over SSH -> cloud-init done ->
+apply -> DNS A/AAAA -> SSH with the pinned host key -> cloud-init done -> secrets over SSH ->
 health gate -> `ready`. Each step is idempotent; `Agent.last_step` says which side effects are
 already done, so a rerun after a failure or a kill continues there (the API calls of a finished
-infra or DNS step are not repeated; cheap in-memory steps and checks are).
+infra or DNS step are not repeated; cheap in-memory steps and checks are). Secrets go after
+cloud-init (not before, as DESIGN.md lists them): their directories exist only once it is done.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def _steps(flow: Flow) -> list[tuple[str, object]]:
         ("infra", pc.infra_apply),
         ("dns", pc.dns_upsert),
         ("ssh", pb.wait_ssh),
-        ("secrets", pb.deliver_secrets),
         ("cloud_init", pb.wait_cloud_init),
+        ("secrets", pb.deliver_secrets),
         ("health", pb.health_gate),
     ]
 

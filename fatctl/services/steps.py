@@ -28,8 +28,8 @@ PROVISION_STEPS = (
     "infra",
     "dns",
     "ssh",
+    "cloud_init",  # before secrets: the files' directories exist once cloud-init is done
     "secrets",
-    "cloud_init",
     "health",
     "ready",
 )

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The README's first command: fatctl's main job on the embedded defaults, on a fresh Debian 12
+# machine (as root). Installs what it needs, starts the sandbox cloud (Hetzner and Cloudflare
+# API emulators, moto S3, real systemd-nspawn boxes from the cached golden image), provisions
+# one agent, shows its status and health, runs a command on it over SSH, and leaves it running.
+# Idempotent: a second run reuses packages, the image, the sandbox and the agent.
+#   DEMO_AGENT=name (default demo)   FATCTL_DATA_DIR=dir (default ~/.local/share/fatctl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+agent=${DEMO_AGENT:-demo}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/demo.sh: run as root (it installs packages and boots nspawn boxes)" >&2
+  exit 1
+fi
+
+log "apt packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2046  # one word per package is intended
+apt-get install -y -qq --no-install-recommends $(sed -e 's/#.*//' .ci/apt-packages.txt | xargs) >/dev/null
+
+log "python packages"
+if ! command -v fatctl >/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+fi
+
+data_dir=${FATCTL_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/fatctl}
+export FATCTL_DATA_DIR=$data_dir
+mkdir -p "$data_dir"
+chmod 700 "$data_dir"
+
+log "master key"
+if [ ! -s "$data_dir/master.key" ]; then
+  (umask 077 && fatctl secrets generate-master-key >"$data_dir/master.key")
+fi
+FATCTL_MASTER_KEY=$(cat "$data_dir/master.key")
+export FATCTL_MASTER_KEY
+
+log "state database"
+fatctl db upgrade
+
+log "sandbox cloud (the first run builds the golden image: several minutes)"
+fatctl sandbox up --boxes
+env_file=${FATCTL_SANDBOX_DIR:-$data_dir/sandbox}/sandbox.env
+set -a
+# shellcheck disable=SC1090  # written by `fatctl sandbox up`
+. "$env_file"
+set +a
+
+log "operator key"
+if ! fatctl keys list --json | grep -q fatctl-sandbox-operator; then
+  fatctl keys add --operator --file "$FATCTL_OPERATOR_KEY_FILE.pub" --label fatctl-sandbox-operator
+fi
+
+log "provision $agent"
+fatctl provision "$agent" --owner demo@example.com
+
+log "status"
+fatctl status "$agent"
+
+log "ssh"
+fatctl ssh "$agent" -- systemctl is-active openclaw-gateway
+
+cat <<MSG
+
+The agent $agent is running. Explore it with (in this shell, after sourcing the env file):
+  set -a; . $env_file; set +a; export FATCTL_DATA_DIR=$data_dir FATCTL_MASTER_KEY=\$(cat $data_dir/master.key)
+  fatctl ssh $agent
+  fatctl status
+Tear everything down with:
+  FATCTL_DATA_DIR=$data_dir fatctl sandbox down
+MSG
