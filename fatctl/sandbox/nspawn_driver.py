@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fatctl.errors import ConfigError
+from fatctl.sandbox import netns
 from fatctl.sandbox.box import Box, BoxError, BoxRecord
 
 ImageSource = Path | Callable[[], Path]
@@ -68,6 +69,9 @@ class NspawnBoxDriver:
                 server_id, name, ipv4, ipv6, str(self.image()), f"fatbox-{server_id}"
             )
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            # A new server starts on a fresh link: a namespace of the same name left by a killed
+            # run is unplugged from the bridge first, so two boxes never share an address.
+            netns.remove_box_net(netns.box_net(server_id, ipv4, ipv6))
             box = Box.create(box_dir, record, user_data)
             with self._guard:
                 self._boxes[server_id] = box

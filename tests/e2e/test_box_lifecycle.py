@@ -54,6 +54,8 @@ def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver
     assert probe.returncode != 0 and "unreachable" in probe.stderr.lower()
 
     box.run(["sh", "-c", "echo kept > /root/mark"])
+    machine_id = box.run(["cat", "/etc/machine-id"]).stdout.strip()
+    assert len(machine_id) == 32
     first_leader = box.leader()
     box_driver.power_off(server_id)
     assert not box.running() and box.leader() is None
@@ -68,6 +70,7 @@ def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver
     box.wait_booted(120)
     assert box.leader() not in (None, first_leader)
     assert box.run(["cat", "/root/mark"]).stdout == "kept\n"
+    assert box.run(["cat", "/etc/machine-id"]).stdout.strip() == machine_id  # same machine
 
     box_driver.delete(server_id)
     net = netns.box_net(server_id, ipv4, ipv6)
