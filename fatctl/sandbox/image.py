@@ -234,6 +234,22 @@ def _make_fresh(rootfs: Path, versions: dict[str, object]) -> None:
     (rootfs / "etc/fatctl-image.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def prune(cache_root: Path, keep: Path) -> list[Path]:
+    """Remove cached images and bases other than `keep` (a rootfs) and its base.
+
+    Only on request (`--prune`): a box still running on a removed image would lose its disk.
+    Builds in progress (`.tmp-*`) are left alone.
+    """
+    wanted = {keep.parent, cache_root / "base" / base_digest()}
+    removed = []
+    for stage in ("images", "base"):
+        for path in sorted((cache_root / stage).glob("*")):
+            if path not in wanted and ".tmp-" not in path.name and path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed
+
+
 def _extras(args: argparse.Namespace) -> Sequence[str]:
     if args.no_extra:
         return ()
@@ -251,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"also pre-install this version (default: {' '.join(DEFAULT_EXTRA_RUNTIMES)})",
     )
     parser.add_argument("--no-extra", action="store_true", help="no extra runtime versions")
+    parser.add_argument("--prune", action="store_true", help="remove other cached images")
     parser.add_argument("--cache-root", type=Path, default=None)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -270,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except subprocess.SubprocessError as exc:
         print(f"fatctl.sandbox.image: {exc}", file=sys.stderr)
         return 1
+    if args.prune:
+        root = Path(args.cache_root or os.environ.get("FATCTL_IMAGE_CACHE") or DEFAULT_CACHE_ROOT)
+        for gone in prune(root, path):
+            print(f"removed {gone}")
     print(f"{path} ({time.monotonic() - started:.1f}s)")
     return 0
 

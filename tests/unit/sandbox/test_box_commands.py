@@ -177,3 +177,15 @@ def test_nspawn_driver_satisfies_the_box_driver_protocol(tmp_path: Path) -> None
     assert driver is not None
     with pytest.raises(Exception, match="no sandbox box"):
         driver.power_on(42)
+
+
+def test_prune_keeps_the_current_image_its_base_and_running_builds(tmp_path: Path) -> None:
+    keep = tmp_path / "images" / "cur" / "rootfs"
+    base = tmp_path / "base" / image.base_digest()
+    stale = [tmp_path / "images" / "old", tmp_path / "base" / "oldbase"]
+    building = tmp_path / "images" / "new.tmp-123"
+    for path in (keep, base, building, *stale):
+        path.mkdir(parents=True)
+    assert sorted(image.prune(tmp_path, keep)) == sorted(stale)
+    assert keep.is_dir() and base.is_dir() and building.is_dir()
+    assert not any(p.exists() for p in stale)
