@@ -80,3 +80,23 @@ def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver
     assert host_mounts_of(box.paths.root) == []
     with pytest.raises(OSError):
         ssh_banner(ipv4)
+
+
+def test_extra_runtime_switches_offline(box_driver: NspawnBoxDriver) -> None:
+    """The image's extra OpenClaw version installs on a box with no route out (upgrade flows)."""
+    from cloud_init.render import render_install_script
+    from fatctl.sandbox import image
+
+    require_boxes()
+    server_id, ipv4, ipv6 = box_address(3)
+    box_driver.create(server_id, "offline", ipv4, ipv6, USER_DATA)
+    box = box_driver.box(server_id)
+    box.wait_booted(180)
+    for version in (*image.DEFAULT_EXTRA_RUNTIMES, image.DEFAULT_RUNTIME):
+        script = render_install_script(version, image.DEFAULT_NODE)
+        result = box.run(["bash", "-s"], input=script, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        assert f"openclaw {version} present" in result.stderr  # nothing downloaded
+        assert box.run(["readlink", "/opt/openclaw/current"]).stdout.strip() == version
+        got = box.run(["/usr/local/bin/openclaw", "--version"], timeout=120).stdout
+        assert version in got
