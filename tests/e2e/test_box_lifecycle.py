@@ -100,3 +100,25 @@ def test_extra_runtime_switches_offline(box_driver: NspawnBoxDriver) -> None:
         assert box.run(["readlink", "/opt/openclaw/current"]).stdout.strip() == version
         got = box.run(["/usr/local/bin/openclaw", "--version"], timeout=120).stdout
         assert version in got
+
+
+def test_a_restarted_driver_finds_and_stops_running_boxes(
+    box_driver: NspawnBoxDriver, golden_image: Path
+) -> None:
+    """After an emulator restart, a new driver on the same state dir controls the old boxes."""
+    require_boxes()
+    server_id, ipv4, ipv6 = box_address(4)
+    box_driver.create(server_id, "survivor", ipv4, ipv6, USER_DATA)
+    box_driver.box(server_id).wait_booted(180)
+    leader = box_driver.box(server_id).leader()
+
+    restarted = NspawnBoxDriver(box_driver.state_dir, golden_image)
+    again = restarted.box(server_id)
+    assert again.running() and again.leader() == leader
+    assert again.run(["hostname"]).stdout.strip() == "survivor"
+    restarted.power_off(server_id)
+    assert leader and not Path(f"/proc/{leader}").exists()
+    restarted.power_on(server_id)
+    again.wait_booted(120)
+    restarted.delete(server_id)
+    assert restarted.server_ids() == [] and not netns.link_exists(f"fvh{server_id}")
