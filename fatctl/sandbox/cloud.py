@@ -62,6 +62,8 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
     if boxes:
         s3_host = _prepare_boxes(state)
         flags += ["--driver", DRIVER]
+    else:
+        (state / "sandbox.json").write_text(json.dumps({"boxes": False}))
     hetzner = find_emulator("hetzner", state / "hetzner") or spawn_emulator(
         "hetzner", state / "hetzner", *flags, timeout=60
     )
@@ -151,8 +153,11 @@ def down(state: Path) -> list[str]:
         driver = NspawnBoxDriver(state / "boxes", Path(str(meta["image"])))
         count = len(driver.server_ids())
         driver.delete_all()
-        netns.remove_bridge()
         stopped.append(f"boxes ({count})")
+        try:
+            netns.remove_bridge()
+        except FatctlError:  # other boxes (e.g. a test's) still use the shared bridge
+            stopped.append("bridge kept (in use)")
     (state / ENV_FILE).unlink(missing_ok=True)
     return stopped
 
