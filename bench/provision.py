@@ -1,0 +1,103 @@
+"""Print what provisioning costs the control plane, against the sandbox's API emulators (API
+layer only: NullBoxDriver, the box steps skipped): per agent, the Hetzner and Cloudflare API
+calls (action polls excluded) and the control-plane time.
+
+Two phases: agents one at a time (emulator stats reset around each, so calls are exact per
+agent), then N agents at once (wall time per agent under concurrency). The emulators' rate
+budgets are raised for the bench: it counts calls, it does not test throttling.
+
+    python bench/provision.py [--agents 100] [--workers N] [--validate]
+Targets (issue 5): <= 10 Hetzner + 3 Cloudflare calls per provision, < 1 s per agent at N=100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fatctl.sandbox.cloudflare import start_cloudflare_emulator
+from fatctl.sandbox.hetzner import start_emulator
+from fatctl.services.agents import NewAgent
+from fatctl.services.provision import Options, provision
+from fatctl.services.steps import BOX_STEPS, Backoff
+from tests.integration.provision.conftest import make_plane
+
+
+def api_calls(stats: dict[str, Any]) -> int:
+    """Calls minus action polls (GETs of an action: the SDK's waiting, not work)."""
+    calls = stats["calls"]
+    return sum(n for k, n in calls.items() if not (k.startswith("GET ") and "/actions/" in k))
+
+
+def one(plane: Any, name: str, validate: bool) -> float:
+    req = NewAgent(name, f"{name}@example.com", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
+    opts = Options(skip=BOX_STEPS, backoff=Backoff.instant(), validate=validate)
+    t0 = time.perf_counter()
+    provision(plane.db, plane.ring, plane.settings, plane.infra(), req, "bench", opts)
+    return time.perf_counter() - t0
+
+
+def sequential(plane: Any, n: int, validate: bool) -> list[tuple[str, int, int, float]]:
+    rows = []
+    for i in range(n):
+        name = f"seq-{i:03d}"
+        plane.hetzner.reset_stats()
+        plane.cloudflare.reset_stats()
+        took = one(plane, name, validate)
+        hz, cf = api_calls(plane.hetzner.stats()), api_calls(plane.cloudflare.stats())
+        rows.append((name, hz, cf, took))
+    return rows
+
+
+def concurrent(plane: Any, n: int, workers: int, validate: bool) -> tuple[list[float], float]:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        times = list(pool.map(lambda i: one(plane, f"par-{i:03d}", validate), range(n)))
+    return times, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=0, help="default: one per agent")
+    parser.add_argument("--validate", action="store_true", help="run the user-data validators")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        hz = start_emulator(root / "hz", rate_limit=10_000_000)
+        cf = start_cloudflare_emulator(root / "cf", zones=("sandbox.test",), rate_limit=10_000_000)
+        try:
+            plane = make_plane(root, hz, cf)
+            report(plane, args)
+        finally:
+            hz.stop()
+            cf.stop()
+
+
+def report(plane: Any, args: argparse.Namespace) -> None:
+    rows = sequential(plane, args.agents, args.validate)
+    print(f"{'agent':10} {'hetzner':>8} {'cloudflare':>10} {'seconds':>8}")
+    for name, hz, cf, took in rows:
+        print(f"{name:10} {hz:8d} {cf:10d} {took:8.3f}")
+    hzs, cfs, secs = [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    print(f"sequential: hetzner calls max {max(hzs)} mean {statistics.mean(hzs):.1f}; "
+          f"cloudflare max {max(cfs)} mean {statistics.mean(cfs):.1f}; "
+          f"time median {statistics.median(secs):.3f}s max {max(secs):.3f}s")  # fmt: skip
+    workers = args.workers or args.agents
+    times, wall = concurrent(plane, args.agents, workers, args.validate)
+    print(f"concurrent N={args.agents} workers={workers}: wall {wall:.1f}s, "
+          f"{wall / args.agents:.3f}s of wall per agent, per-run median "
+          f"{statistics.median(times):.2f}s max {max(times):.2f}s")  # fmt: skip
+    print(f"validate={'on' if args.validate else 'off'}; box steps skipped (API layer only)")
+
+
+if __name__ == "__main__":
+    main()
