@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fatctl.sandbox import netns
+from fatctl.sandbox.box import Box
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
 from tests.fixtures.boxes import box_address, require_boxes
 
@@ -34,6 +35,16 @@ def host_mounts_of(path: Path) -> list[str]:
     ]
 
 
+def assert_reachable_from_host_only(box: Box, ipv4: str, ipv6: str) -> None:
+    """sshd answers the host on both addresses; the box has no route beyond the host."""
+    assert ssh_banner(ipv4).startswith("SSH-2.0-")
+    assert ssh_banner(ipv6).startswith("SSH-2.0-")
+    assert "default" not in box.run(["ip", "route"]).stdout
+    assert "default" not in box.run(["ip", "-6", "route"]).stdout
+    probe = box.run(["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80"], check=False, timeout=20)
+    assert probe.returncode != 0 and "unreachable" in probe.stderr.lower()
+
+
 def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver) -> None:
     require_boxes()
     server_id, ipv4, ipv6 = box_address(1)
@@ -45,13 +56,7 @@ def test_box_boots_keeps_its_disk_and_leaves_nothing(box_driver: NspawnBoxDriver
     assert box.run(["cat", "/root/from-user-data"]).stdout == "seeded by cloud-init"
     assert box.run(["hostname"]).stdout.strip() == "lifecycle"
 
-    # Reachable from the host on both addresses; no route beyond the host.
-    assert ssh_banner(ipv4).startswith("SSH-2.0-")
-    assert ssh_banner(ipv6).startswith("SSH-2.0-")
-    assert "default" not in box.run(["ip", "route"]).stdout
-    assert "default" not in box.run(["ip", "-6", "route"]).stdout
-    probe = box.run(["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80"], check=False, timeout=20)
-    assert probe.returncode != 0 and "unreachable" in probe.stderr.lower()
+    assert_reachable_from_host_only(box, ipv4, ipv6)
 
     box.run(["sh", "-c", "echo kept > /root/mark"])
     machine_id = box.run(["cat", "/etc/machine-id"]).stdout.strip()

@@ -95,6 +95,19 @@ def deliver(conn: Connection, path: str, content: str) -> None:
     assert result.ok, result.stderr
 
 
+def deliver_secrets(spec: AgentSpec, host_key: str, key_file: Path, host: str) -> None:
+    """Over SSH as the operator, pinned to the host key fatctl generated: R2 creds, then token."""
+    target = Target(spec.name, host, host_keys=(host_key,), key_file=str(key_file))
+    conn = connect(target)
+    try:
+        creds = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID={S3_KEY}\n"
+        creds += f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={S3_SECRET}\n"
+        deliver(conn, L.R2_ENV, creds)
+        deliver(conn, L.GATEWAY_ENV, f"OPENCLAW_GATEWAY_TOKEN={random_token().reveal()}\n")
+    finally:
+        conn.close()
+
+
 def cloud_init_failure(box: Box) -> str:
     """What CI should show when the boot fails: the status and the end of cloud-init's output."""
     status = box.run(["cloud-init", "status", "--long"], check=False).stdout
@@ -156,18 +169,7 @@ def test_rendered_user_data_boots_to_a_healthy_gateway(
     assert box.run(["systemctl", "is-active", L.GATEWAY_PATH_UNIT]).stdout.strip() == "active"
     assert box.run(["test", "-e", L.GATEWAY_ENV], check=False).returncode != 0
 
-    target = Target(
-        spec.name, ipv4, host_keys=(host_key.pair.public_key,), key_file=str(tmp_path / "operator")
-    )
-    conn = connect(target)
-    try:
-        creds = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID={S3_KEY}\n"
-        creds += f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={S3_SECRET}\n"
-        deliver(conn, L.R2_ENV, creds)
-        token = random_token().reveal()
-        deliver(conn, L.GATEWAY_ENV, f"OPENCLAW_GATEWAY_TOKEN={token}\n")
-    finally:
-        conn.close()
+    deliver_secrets(spec, host_key.pair.public_key, tmp_path / "operator", ipv4)
 
     report = wait_healthy(box, timeout=300)
     print(f"boot-to-healthy: {time.monotonic() - started:.1f}s")
