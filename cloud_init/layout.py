@@ -1,6 +1,7 @@
 """Where things live on a box: the names the rendered files and fatctl's SSH flows share.
 
-The provisioning flow delivers secrets to `GATEWAY_ENV` and `R2_ENV` after boot; health gates
+The provisioning flow delivers secrets to `GATEWAY_ENV` and `R2_ENV` after boot (root-owned,
+0600, in either order: the gateway starts once both exist and /data is mounted); health gates
 run `HEALTH_COMMAND`; upgrades run `INSTALL_SCRIPT`. Keeping the names here means the box's
 files and the code that talks to the box cannot drift apart.
 """

@@ -170,7 +170,10 @@ def test_rclone_mount_unit_for_the_agent_prefix() -> None:
     assert f"Before={L.GATEWAY_UNIT}" in unit
     assert f"EnvironmentFile={L.R2_ENV}" in unit
     gateway = files[UNIT + L.GATEWAY_UNIT].content
-    assert L.DATA_UNIT in gateway and f"ExecStartPre=/usr/bin/mountpoint -q {L.DATA_DIR}" in gateway
+    assert (
+        L.DATA_UNIT in gateway
+        and "ExecStartPre=/usr/bin/findmnt --mountpoint /data --types fuse.rclone" in gateway
+    )
     conf = files[L.RCLONE_CONFIG].content
     assert "provider = Cloudflare" in conf and "access_key" not in conf
 
