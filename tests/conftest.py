@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.emulators",
     "tests.fixtures.sshd",
     "tests.fixtures.boxes",
+    "tests.fixtures.figures",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ def wait_objects(url: str, timeout: float) -> set[str]:
 
 
 def test_rendered_user_data_boots_to_a_healthy_gateway(
-    box_driver: NspawnBoxDriver, s3_on_bridge: S3Handle, tmp_path: Path
+    box_driver: NspawnBoxDriver, s3_on_bridge: S3Handle, tmp_path: Path, figure: Callable[..., None]
 ) -> None:
     operator_key = keygen(tmp_path / "operator", "fatctl-e2e-operator")
     host_key = generate_host_key("firstboot")
@@ -158,7 +158,7 @@ def test_rendered_user_data_boots_to_a_healthy_gateway(
     box.wait_booted(300)
     status = box.run(["cloud-init", "status", "--wait", "--long"], timeout=600, check=False)
     assert status.returncode == 0 and "status: done" in status.stdout, cloud_init_failure(box)
-    print(f"cloud-init done: {time.monotonic() - started:.1f}s")
+    figure("cloud-init done", time.monotonic() - started, "s")
 
     # sshd answers with exactly the pinned host key, and nothing else.
     pinned = parse_public_key(host_key.pair.public_key)
@@ -172,7 +172,7 @@ def test_rendered_user_data_boots_to_a_healthy_gateway(
     deliver_secrets(spec, host_key.pair.public_key, tmp_path / "operator", ipv4)
 
     report = wait_healthy(box, timeout=300)
-    print(f"boot-to-healthy: {time.monotonic() - started:.1f}s")
+    figure("boot-to-healthy", time.monotonic() - started, "s")
     assert report["healthy"] is True
     assert report["runtime_version"] == spec.runtime_version
     assert report["data_mounted"] is True

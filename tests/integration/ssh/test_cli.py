@@ -216,7 +216,7 @@ def test_bastion_from_settings_for_fatctl_and_plain_ssh(sshd_hosts, fleet_db, tm
     assert bad.returncode == 1 and "ssh_jump must look like user@host[:port]" in bad.stderr
 
 
-def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db):
+def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db, figure):
     import signal
     import time
 
@@ -239,6 +239,6 @@ def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    print(f"exec stopped {time.monotonic() - start:.2f}s after SIGINT")
+    figure("exec stopped after SIGINT", time.monotonic() - start, "s")
     # typer turns KeyboardInterrupt into Exit(130) itself, so there is no message line.
     assert proc.returncode == 130, err

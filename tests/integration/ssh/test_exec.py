@@ -92,7 +92,7 @@ def test_no_pinned_key_is_refused(sshd_hosts):
         connect(host.target(host_keys=()))
 
 
-def test_unreachable_hosts_do_not_stall_others(sshd_hosts):
+def test_unreachable_hosts_do_not_stall_others(sshd_hosts, figure):
     hosts = sshd_hosts(4)
     # A host that accepts TCP but never speaks SSH (a hung box), and a closed port.
     silent = socket.socket()
@@ -116,7 +116,7 @@ def test_unreachable_hosts_do_not_stall_others(sshd_hosts):
     assert "connection refused" in (by_name["closed"].error or "")
     for h in hosts:
         assert by_name[h.name].ok and by_name[h.name].stdout == "ok\n"
-    print(f"fan-out with a hung and a closed host: {elapsed:.2f}s (connect timeout 2s)")
+    figure("fan-out with a hung and a closed host (connect timeout 2s)", elapsed, "s")
 
 
 def test_authentication_failure_is_one_line(sshd_hosts, tmp_path):
