@@ -28,10 +28,8 @@ pg_ctlcluster $cluster start 2>/dev/null || pg_ctlcluster $cluster status >/dev/
 su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 export FATCTL_TEST_DATABASE_URL=${FATCTL_TEST_DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/postgres}
 
-if [ -f fatctl/sandbox/image.py ]; then
-  log "golden image (cached under /var/cache/fatctl)"
-  python3 -m fatctl.sandbox.image
-fi
+log "golden image (built once, cached under /var/cache/fatctl by a digest of its inputs)"
+python3 -m fatctl.sandbox.image
 
 log "tests"
 python3 -m pytest -ra --durations=15 "$@"
