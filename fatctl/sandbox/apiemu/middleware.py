@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ class Dialect(Protocol):
     """How one cloud spells its API prefix, its auth and its error envelope."""
 
     prefix: str
+    request_id_header: bytes  # what the cloud calls its per-request id (logs, support tickets)
 
     def authorized(self, authorization: str | None) -> bool: ...
 
@@ -82,7 +84,10 @@ class EmulatorMiddleware:
             await self._error(send, 401, "unauthorized", "unable to authenticate", [])
             return
         verdict = self.bucket.take()
-        extra = ratelimit_headers(verdict)
+        extra = [
+            *ratelimit_headers(verdict),
+            (self.dialect.request_id_header, secrets.token_hex(8).encode()),
+        ]
         if not verdict.allowed:
             self.stats.event("rate_limited")
             retry = [(b"retry-after", str(max(verdict.retry_after, 1)).encode())]

@@ -58,6 +58,7 @@ def zone_missing() -> CfError:
 
 
 class CloudflareDialect(BearerAuth):
+    request_id_header = b"cf-ray"
     prefix = "/client/v4"
 
     def error_body(self, status: int, code: str, message: str) -> bytes:

@@ -61,6 +61,7 @@ def not_found(kind: str) -> ApiError:
 
 
 class HetznerDialect(BearerAuth):
+    request_id_header = b"x-correlation-id"
     prefix = "/v1"
 
     def error_body(self, status: int, code: str, message: str) -> bytes:

@@ -46,7 +46,9 @@ def test_uniqueness_invalid_and_not_found(hcloud_client):
     assert (
         _code(lambda: _create(hcloud_client, name="big", user_data="x" * 40000)) == "invalid_input"
     )
-    assert _code(lambda: hcloud_client.servers.get_by_id(424242)) == "not_found"
+    with pytest.raises(APIException) as err:
+        hcloud_client.servers.get_by_id(424242)
+    assert err.value.code == "not_found" and len(err.value.correlation_id) == 16
 
 
 def test_locked_while_an_action_runs(hetzner_emulator, hcloud_client):

@@ -11,8 +11,13 @@ import pytest
 
 
 def _http(handle) -> httpx.Client:
+    # a fresh connection per request: a pooled one the server just closed would turn into a
+    # client-side error that the emulator never saw, skewing the drop counts
     return httpx.Client(
-        base_url=handle.url, timeout=5.0, headers={"Authorization": f"Bearer {handle.token}"}
+        base_url=handle.url,
+        timeout=10.0,
+        headers={"Authorization": f"Bearer {handle.token}"},
+        limits=httpx.Limits(max_keepalive_connections=0),
     )
 
 
