@@ -26,6 +26,7 @@ from fatctl.cli import (
     sandbox,
     secrets_cmd,
     ssh,
+    upgrade,
 )
 from fatctl.cli.output import error_line
 from fatctl.errors import FatctlError
@@ -50,7 +51,10 @@ app.command("exec")(exec_cmd.exec_)
 infra_cmd.register(app)
 provision.register(app)
 app.add_typer(sandbox.app, name="sandbox")
-placeholders.register(app, skip=frozenset({"ssh", "provision", "status", "destroy", "sandbox"}))
+upgrade.register(app)
+placeholders.register(
+    app, skip=frozenset({"ssh", "provision", "status", "destroy", "sandbox", "upgrade"})
+)
 
 
 def _unexpected(exc: BaseException) -> int:

@@ -1,0 +1,167 @@
+"""`fatctl upgrade --to V` and `fatctl rollout show|resume|abort ID`: rolling runtime upgrades.
+
+Parse, call `fatctl.services.rollout`, render: progress as events (timestamped JSON with
+`--json`), then one table of every host's step. Exit 1 when the rollout halted.
+
+The box layout defaults to the one cloud-init builds; FATCTL_BOX_ROOT, FATCTL_BOX_INSTALL,
+FATCTL_BOX_TEST_BOOT, FATCTL_BOX_RESTART, FATCTL_BOX_HEALTH and FATCTL_BOX_SUDO (0/1) override
+it (the integration tests point it at a runtime in each test host's home directory).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fatctl.cli.context import ctx
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+from fatctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from fatctl.domain import RolloutPolicy
+    from fatctl.remote.commands.upgrade import BoxLayout
+    from fatctl.services.rollout import Report, Run
+
+COLUMNS = ("agent", "wave", "phase", "from", "to", "error")
+rollout_app = typer.Typer(help="Inspect, resume or abort a recorded rollout.", no_args_is_help=True)
+
+
+def layout_from_env() -> BoxLayout:
+    from dataclasses import replace
+
+    from fatctl.remote.commands.upgrade import BoxLayout
+
+    layout = BoxLayout()
+    names = {"root": "ROOT", "install": "INSTALL", "test_boot": "TEST_BOOT", "restart": "RESTART"}
+    names["health"] = "HEALTH"
+    changes: dict[str, object] = {
+        field: os.environ[f"FATCTL_BOX_{env}"]
+        for field, env in names.items()
+        if os.environ.get(f"FATCTL_BOX_{env}")
+    }
+    if os.environ.get("FATCTL_BOX_SUDO") in ("0", "1"):
+        changes["sudo"] = os.environ["FATCTL_BOX_SUDO"] == "1"
+    return replace(layout, **changes)  # type: ignore[arg-type]
+
+
+def parse_policy(
+    canary: int, batch: str, max_failures: int, health_timeout: float, keep: int
+) -> RolloutPolicy:
+    from fatctl.domain import RolloutPolicy
+
+    text = batch.strip()
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError
+            return RolloutPolicy(canary, 1, percent, max_failures, health_timeout, False, keep)
+        size = int(text)
+        if size < 1:
+            raise ValueError
+    except ValueError:
+        raise BadInput(
+            f"--batch wants a host count or a percentage like 10%, not {batch!r}"
+        ) from None
+    return RolloutPolicy(canary, size, None, max_failures, health_timeout, False, keep)
+
+
+def _run(out: Output) -> Run:
+    from fatctl.services.rollout import Run
+
+    return Run(ctx().engine, ctx().settings, layout_from_env(), ctx().actor, out.event)
+
+
+def _render(out: Output, report: Report) -> None:
+    title = f"rollout {report.rollout_id}: {report.state}"
+    payload = {"rollout": report.rollout_id, "state": report.state, "reason": report.reason}
+    out.table(report.rows, COLUMNS, title=title, json_payload={**payload, "steps": report.rows})
+    if report.halted:
+        raise typer.Exit(1)
+
+
+def upgrade(
+    to: Annotated[str, typer.Option("--to", help="The OpenClaw version to roll out.")],
+    all_agents: Annotated[bool, typer.Option("--all", help="Every reachable agent.")] = False,
+    agents: Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")] = "",
+    label: Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")] = None,
+    canary: Annotated[int, typer.Option("--canary", min=0, help="Hosts upgraded alone first.")] = 1,
+    batch: Annotated[str, typer.Option("--batch", help="Hosts per wave: N or N%.")] = "5",
+    max_failures: Annotated[int, typer.Option("--max-failures", min=0)] = 0,
+    health_timeout: Annotated[float, typer.Option("--health-timeout", min=1.0)] = 120.0,
+    keep: Annotated[int, typer.Option("--keep-versions", min=1)] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the waves only.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Roll a runtime version across the fleet: canaries, batches, health gates, rollback."""
+    from fatctl.remote.commands.upgrade import check_version
+    from fatctl.services import rollout
+    from fatctl.services.access import select_targets
+    from fatctl.services.rollout_plan import plan_waves
+
+    try:
+        check_version(to)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    policy = parse_policy(canary, batch, max_failures, health_timeout, keep)
+    names = [n.strip() for n in agents.split(",") if n.strip()]
+    targets = select_targets(
+        ctx().engine, ctx().settings, names=names, all_agents=all_agents, label=label
+    )
+    out = Output(json_out)
+    if not targets:
+        out.message("no agents selected")
+        return
+    targets.sort(key=lambda t: t.name)
+    if dry_run:
+        waves = plan_waves([t.name for t in targets], policy)
+        rows = [{"wave": w.index, "hosts": ", ".join(w.hosts)} for w in waves]
+        out.table(rows, ("wave", "hosts"), title=f"upgrade to {to} (dry run)")
+        return
+    _render(out, rollout.start(_run(out), targets, to, policy))
+
+
+@rollout_app.command("show")
+def show(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Every host step of a rollout, and where it stands."""
+    from fatctl.services import rollout_records as rec
+
+    rollout, steps = rec.load(ctx().engine, rollout_id)
+    out = Output(json_out)
+    if not json_out:
+        summary = {"kind": rollout.kind, "target": rollout.target, "state": rollout.state}
+        out.record({**summary, "reason": rollout.reason, "actor": rollout.actor})
+    rows = rec.step_rows(steps)
+    payload = {
+        "rollout": rollout.id,
+        "state": rollout.state,
+        "target": rollout.target,
+        "steps": rows,
+    }
+    out.table(rows, COLUMNS, title=f"rollout {rollout.id}", json_payload=payload)
+
+
+@rollout_app.command("resume")
+def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Continue an interrupted rollout: finished hosts are skipped, half-done ones re-verified."""
+    from fatctl.services import rollout
+
+    out = Output(json_out)
+    _render(out, rollout.resume(_run(out), rollout_id))
+
+
+@rollout_app.command("abort")
+def abort_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Stop a rollout and switch every upgraded host back to its previous version."""
+    from fatctl.services import rollout
+
+    out = Output(json_out)
+    _render(out, rollout.abort(_run(out), rollout_id))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upgrade")(upgrade)
+    app.add_typer(rollout_app, name="rollout")

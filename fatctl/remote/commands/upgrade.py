@@ -1,0 +1,116 @@
+"""Pure builders for one box's runtime upgrade: install beside, test-boot, switch, restart, health.
+
+Everything is parameterised by a `BoxLayout`: where versions live (`/opt/openclaw/<version>` and
+the `current` symlink on a real box), how the gateway is restarted and how health is asked. The
+production layout is the one cloud-init builds (`templates/`); integration tests pass a layout
+rooted in a test host's private /home, so these same commands run for real over real SSH there.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from fatctl.remote.commands.files import read_link, symlink_switch
+from fatctl.remote.commands.shell import maybe_sudo, script
+
+# A version names a directory: no slashes, no leading dot or dash, nothing for the shell.
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
+
+
+def check_version(version: str) -> str:
+    if not _VERSION_RE.match(version):
+        raise ValueError(f"bad runtime version {version!r}")
+    return version
+
+
+@dataclass(frozen=True)
+class BoxLayout:
+    """Where a box keeps its runtime versions and how its gateway is managed.
+
+    `install` and `test_boot` are shell templates with `{version}` and `{root}` placeholders,
+    so the same engine drives the real install script or a test host's one.
+    """
+
+    root: str = "/opt/openclaw"
+    install: str = "FAT_RUNTIME_VERSION={version} /usr/local/sbin/fat-install-runtime --no-switch"
+    test_boot: str = "{root}/{version}/bin/openclaw --version"
+    restart: str = "systemctl restart --no-pager openclaw-gateway.service"
+    health: str = "fat-health --json"
+    sudo: bool = True  # /opt and systemctl need root; a test layout in $HOME does not
+
+    def version_dir(self, version: str) -> str:
+        return f"{self.root}/{check_version(version)}"
+
+    @property
+    def current(self) -> str:
+        return f"{self.root}/current"
+
+    def _fill(self, template: str, version: str) -> str:
+        return template.format(version=check_version(version), root=shlex.quote(self.root))
+
+    def wrap(self, command: str) -> str:
+        return maybe_sudo(command, needed=self.sudo)
+
+
+def current_version(layout: BoxLayout) -> str:
+    """Print the version `current` points at (empty output when there is none)."""
+    return layout.wrap(f't=$({read_link(layout.current)}); basename "${{t:-}}" 2>/dev/null')
+
+
+def install(layout: BoxLayout, version: str) -> str:
+    """Install `version` beside the running one; `current` is not touched."""
+    return layout.wrap(
+        script(f"mkdir -p {shlex.quote(layout.root)}", layout._fill(layout.install, version))
+    )
+
+
+def verify(layout: BoxLayout, version: str) -> str:
+    """The new version is complete (its `.installed` marker) and boots on its own."""
+    marker = shlex.quote(f"{layout.version_dir(version)}/.installed")
+    return layout.wrap(
+        script(
+            f'[ -f {marker} ] || {{ echo "{version} is not fully installed" >&2; exit 3; }}',
+            layout._fill(layout.test_boot, version),
+        )
+    )
+
+
+def switch(layout: BoxLayout, version: str) -> str:
+    """Point `current` at `version` atomically (relative link, as the install script makes)."""
+    return layout.wrap(
+        script(
+            f"[ -d {shlex.quote(layout.version_dir(version))} ]",
+            symlink_switch(layout.current, check_version(version)),
+        )
+    )
+
+
+def restart(layout: BoxLayout) -> str:
+    return layout.wrap(layout.restart)
+
+
+def health(layout: BoxLayout) -> str:
+    return layout.wrap(layout.health)
+
+
+def prune(layout: BoxLayout, keep: int, protect: tuple[str, ...] = ()) -> str:
+    """Remove installed versions beyond the newest `keep`, never `current` nor `protect`.
+
+    Versions are ordered by their `.installed` marker's time (install order), so a hotfix of an
+    older number installed last is kept as the newest.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    root = shlex.quote(layout.root)
+    keep_names = " ".join(shlex.quote(check_version(v)) for v in protect)
+    return layout.wrap(
+        script(
+            f"cd {root}",
+            'cur=$(basename "$(readlink current 2>/dev/null || echo none)")',
+            f"n=0; for m in $(ls -1t */.installed 2>/dev/null); do v=${{m%/.installed}}; "
+            f'case " $cur {keep_names} " in *" $v "*) continue;; esac; '
+            f'n=$((n+1)); if [ "$n" -ge {keep} ]; then rm -rf -- "$v"; echo "pruned $v"; fi; done',
+        )
+    )

@@ -1,0 +1,203 @@
+"""The rollout engine: waves of per-host upgrades, recorded step by step, resumable and abortable.
+
+A rollout runs under the lease `rollout:<id>`, each host under `box:<name>`. Before a host is
+touched its step is `running` in the database; after, it is `succeeded`, `failed`, `rolled_back`
+or `unreachable`. `resume` skips finished steps and re-verifies `running` ones by reading the
+box's `current` link first, so no host is upgraded twice. After each wave the halt rule of
+`rollout_plan` decides whether to go on; `abort` switches upgraded hosts back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fatctl.domain import RolloutPolicy
+from fatctl.errors import FatctlError, StateError
+from fatctl.remote.commands.upgrade import BoxLayout
+from fatctl.services import rollout_records as rec
+from fatctl.services.rollout_host import HostOutcome, HostUpgrade
+from fatctl.services.rollout_plan import DONE_PHASES, plan_waves, should_halt
+from fatctl.state.leases import lease
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.config import Settings
+    from fatctl.remote.runner import Pool
+    from fatctl.remote.target import Target
+    from fatctl.state.models import RolloutStep
+
+EventFn = Callable[..., None]  # Output.event(kind, **fields)
+ROLLOUT_LEASE_TTL_S = 6 * 3600.0
+
+
+@dataclass
+class Run:
+    """What one invocation needs: where, how, and who to tell."""
+
+    engine: Engine
+    settings: Settings
+    layout: BoxLayout
+    actor: str
+    event: EventFn
+    poll_s: float = 0.5
+    targets: dict[str, Target] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    rollout_id: int
+    state: str
+    reason: str
+    rows: list[dict[str, Any]]
+
+    @property
+    def halted(self) -> bool:
+        return self.state == "halted"
+
+
+def start(run: Run, targets: Sequence[Target], version: str, policy: RolloutPolicy) -> Report:
+    """Record a new rollout of `version` over `targets` and drive it."""
+    waves = plan_waves([t.name for t in targets], policy)
+    run.targets = {t.name: t for t in targets}
+    rollout_id = rec.create(
+        run.engine, kind="upgrade", version=version, policy=policy, waves=waves, actor=run.actor
+    )
+    run.event(
+        "rollout.start", rollout=rollout_id, version=version, hosts=len(targets), waves=len(waves)
+    )
+    return _drive(run, rollout_id)
+
+
+def resume(run: Run, rollout_id: int) -> Report:
+    rollout, _ = rec.load(run.engine, rollout_id)
+    if rollout.state != "running":
+        raise StateError(f"rollout {rollout_id} is {rollout.state}: only a running one resumes")
+    run.event("rollout.resume", rollout=rollout_id, version=rollout.target)
+    return _drive(run, rollout_id)
+
+
+def _targets_for(run: Run, names: Sequence[str]) -> dict[str, Target]:
+    from fatctl.services.access import select_targets
+
+    missing = [n for n in names if n not in run.targets]
+    if missing:
+        found = select_targets(run.engine, run.settings, names=missing)
+        run.targets.update({t.name: t for t in found})
+    return run.targets
+
+
+def _drive(run: Run, rollout_id: int) -> Report:
+    from fatctl.remote.runner import Pool
+
+    with lease(run.engine, f"rollout:{rollout_id}", ttl_s=ROLLOUT_LEASE_TTL_S), Pool() as pool:
+        rollout, steps = rec.load(run.engine, rollout_id)
+        policy = rec.policy_of(rollout)
+        _targets_for(run, [name for _, name in steps])
+        for wave in sorted({s.wave for s, _ in steps}):
+            todo = [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
+            if todo:
+                run.event("wave.start", rollout=rollout_id, wave=wave, hosts=[n for _, n in todo])
+                _run_wave(run, pool, rollout.target, policy, todo)
+            rollout, steps = rec.load(run.engine, rollout_id)
+            if should_halt([s.phase for s, _ in steps], policy, canary_wave=wave == 0):
+                return _end(run, rollout_id, "halted", f"failures exceed policy after wave {wave}")
+        return _end(run, rollout_id, "completed", "")
+
+
+def _run_wave(
+    run: Run, pool: Pool, version: str, policy: RolloutPolicy, todo: list[tuple[RolloutStep, str]]
+) -> None:
+    with ThreadPoolExecutor(max_workers=len(todo)) as workers:
+        futures = [workers.submit(_host_step, run, pool, version, policy, s, n) for s, n in todo]
+        for future in futures:
+            future.result()
+
+
+def _host_step(
+    run: Run, pool: Pool, version: str, policy: RolloutPolicy, step: RolloutStep, name: str
+) -> None:
+    """One host under its box lease, recorded before and after the remote work."""
+    assert step.id is not None
+    step_id, agent_pk = step.id, step.agent_pk
+    work = HostUpgrade(
+        pool, run.layout, version, policy.health_timeout_s, policy.keep_versions, run.poll_s
+    )
+    try:
+        with lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800):
+            rec.update_step(run.engine, step_id, phase="running")
+            outcome = work.upgrade(
+                run.targets[name],
+                lambda old: rec.update_step(run.engine, step_id, from_version=old),
+                step.from_version,
+            )
+    except FatctlError as exc:  # the box lease is held by another run: not touched
+        outcome = HostOutcome("failed", step.from_version, exc.one_line())
+    rec.update_step(
+        run.engine,
+        step_id,
+        phase=outcome.phase,
+        from_version=outcome.from_version,
+        error=outcome.error,
+    )
+    if outcome.phase == "succeeded":
+        rec.set_runtime(run.engine, agent_pk, version)
+    run.event(
+        "host.done",
+        agent=name,
+        phase=outcome.phase,
+        from_version=outcome.from_version,
+        error=outcome.error,
+    )
+
+
+def _end(run: Run, rollout_id: int, state: str, reason: str) -> Report:
+    rec.finish(run.engine, rollout_id, state, reason, run.actor)
+    _, steps = rec.load(run.engine, rollout_id)
+    run.event(f"rollout.{state}", rollout=rollout_id, reason=reason)
+    return Report(rollout_id, state, reason, rec.step_rows(steps))
+
+
+def abort(run: Run, rollout_id: int) -> Report:
+    """Switch every upgraded (or half-upgraded) host back to its previous version."""
+    from fatctl.remote.runner import Pool
+
+    with lease(run.engine, f"rollout:{rollout_id}", ttl_s=ROLLOUT_LEASE_TTL_S), Pool() as pool:
+        rollout, steps = rec.load(run.engine, rollout_id)
+        if rollout.state in ("aborted", "completed") and not any(
+            s.phase == "succeeded" for s, _ in steps
+        ):
+            raise StateError(f"rollout {rollout_id} is {rollout.state}: nothing to roll back")
+        policy = rec.policy_of(rollout)
+        back = [(s, n) for s, n in steps if s.phase in ("succeeded", "running")]
+        _targets_for(run, [n for _, n in back])
+        run.event("rollout.abort", rollout=rollout_id, hosts=[n for _, n in back])
+        with ThreadPoolExecutor(max_workers=max(1, len(back))) as workers:
+            for future in [workers.submit(_undo, run, pool, policy, s, n) for s, n in back]:
+                future.result()
+        for step, _ in steps:
+            if step.phase == "pending" and step.id is not None:
+                rec.update_step(run.engine, step.id, phase="cancelled")
+        return _end(run, rollout_id, "aborted", "aborted by operator")
+
+
+def _undo(run: Run, pool: Pool, policy: RolloutPolicy, step: RolloutStep, name: str) -> None:
+    assert step.id is not None
+    work = HostUpgrade(
+        pool, run.layout, step.to_version, policy.health_timeout_s, policy.keep_versions, run.poll_s
+    )
+    with lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800):
+        outcome = work.roll_back_to(run.targets[name], step.from_version)
+    rec.update_step(run.engine, step.id, phase=outcome.phase, error=outcome.error)
+    if outcome.phase == "rolled_back":
+        rec.set_runtime(run.engine, step.agent_pk, step.from_version)
+    run.event(
+        "host.rollback",
+        agent=name,
+        phase=outcome.phase,
+        to_version=step.from_version,
+        error=outcome.error,
+    )

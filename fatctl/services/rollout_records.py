@@ -1,0 +1,167 @@
+"""The rollout's database side: create it with its steps, move steps between phases, read back.
+
+Each write is its own short transaction, so a step's `running` is durable before the box is
+touched and its outcome is durable right after: a crash leaves exactly the truth behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fatctl.domain import RolloutPolicy
+from fatctl.errors import NotFound
+from fatctl.services.rollout_plan import Wave
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.state.models import Rollout, RolloutStep
+
+
+def create(
+    engine: Engine,
+    *,
+    kind: str,
+    version: str,
+    policy: RolloutPolicy,
+    waves: Sequence[Wave],
+    actor: str,
+) -> int:
+    """The rollout row and one `pending` step per host, in one transaction."""
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Rollout, RolloutStep
+
+    with session_scope(engine) as session:
+        rollout = Rollout(
+            kind=kind,
+            target=version,
+            policy=json.dumps(dataclasses.asdict(policy)),
+            state="running",
+            actor=actor,
+        )
+        session.add(rollout)
+        session.flush()
+        assert rollout.id is not None
+        names = [h for w in waves for h in w.hosts]
+        agents = {a.name: a for a in repo.list_agents(session, names=names)}
+        for wave in waves:
+            for name in wave.hosts:
+                agent_pk = agents[name].id
+                assert agent_pk is not None
+                session.add(
+                    RolloutStep(
+                        rollout_id=rollout.id,
+                        agent_pk=agent_pk,
+                        wave=wave.index,
+                        phase="pending",
+                        to_version=version,
+                    )
+                )
+        repo.audit(
+            session,
+            actor=actor,
+            action=f"rollout.{kind}",
+            target=f"rollout:{rollout.id}",
+            result="ok",
+            detail={"version": version, "hosts": len(names)},
+        )
+        return rollout.id
+
+
+def load(engine: Engine, rollout_id: int) -> tuple[Rollout, list[tuple[RolloutStep, str]]]:
+    """The rollout and its steps with agent names, in wave then name order."""
+    from sqlmodel import col, select
+
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent, Rollout, RolloutStep
+
+    with session_scope(engine) as session:
+        rollout = session.get(Rollout, rollout_id)
+        if rollout is None:
+            raise NotFound(f"no rollout {rollout_id}")
+        rows = session.exec(
+            select(RolloutStep, Agent.name)
+            .join(Agent, col(Agent.id) == col(RolloutStep.agent_pk))
+            .where(col(RolloutStep.rollout_id) == rollout_id)
+            .order_by(col(RolloutStep.wave), col(Agent.name))
+        ).all()
+        return rollout, [(step, str(name)) for step, name in rows]
+
+
+def policy_of(rollout: Rollout) -> RolloutPolicy:
+    fields = {f.name for f in dataclasses.fields(RolloutPolicy)}
+    data = {k: v for k, v in json.loads(rollout.policy or "{}").items() if k in fields}
+    return RolloutPolicy(**data)
+
+
+def update_step(engine: Engine, step_id: int, **values: Any) -> None:
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import RolloutStep, utcnow
+
+    with session_scope(engine) as session:
+        step = session.get(RolloutStep, step_id)
+        assert step is not None
+        if values.get("phase") == "running" and step.started_at is None:
+            step.started_at = utcnow()
+        elif values.get("phase") not in (None, "running"):
+            step.finished_at = utcnow()
+        if "error" in values:
+            values["error"] = str(values["error"])[:500]
+        for key, value in values.items():
+            setattr(step, key, value)
+        session.add(step)
+
+
+def set_runtime(engine: Engine, agent_pk: int, version: str) -> None:
+    """The agent row says which version its box now serves."""
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent
+
+    with session_scope(engine) as session:
+        agent = session.get(Agent, agent_pk)
+        if agent is not None and version:
+            agent.runtime_version = version
+            session.add(agent)
+
+
+def finish(engine: Engine, rollout_id: int, state: str, reason: str = "", actor: str = "") -> None:
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Rollout, utcnow
+
+    with session_scope(engine) as session:
+        rollout = session.get(Rollout, rollout_id)
+        assert rollout is not None
+        rollout.state = state
+        rollout.reason = reason[:500]
+        if state != "running":
+            rollout.finished_at = utcnow()
+        session.add(rollout)
+        if actor:
+            repo.audit(
+                session,
+                actor=actor,
+                action=f"rollout.{state}",
+                target=f"rollout:{rollout_id}",
+                result="ok" if state == "completed" else "failed",
+                detail={"reason": reason},
+            )
+
+
+def step_rows(steps: Sequence[tuple[RolloutStep, str]]) -> list[dict[str, Any]]:
+    """What `rollout show` and the final table print, one row per host."""
+    return [
+        {
+            "agent": name,
+            "wave": step.wave,
+            "phase": step.phase,
+            "from": step.from_version,
+            "to": step.to_version,
+            "error": step.error,
+        }
+        for step, name in steps
+    ]
