@@ -102,7 +102,7 @@ def dns_upsert(flow: Flow) -> dict[str, object]:
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         ipv4, ipv6 = agent.ipv4, agent.ipv6
-    dns = CloudflareDns(flow.settings, timing=getattr(flow.infra, "timing", None))
+    dns = CloudflareDns(flow.settings)
     changes = dns.upsert(flow.name, ipv4, ipv6)
     record_dns(
         flow, dns.zone_id(), [(c.name.split()[0], c.name.split()[1], c.detail) for c in changes]

@@ -43,9 +43,8 @@ def sandbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
     saved = {k: os.environ.get(k) for k in ("FATCTL_BOX_STATE_DIR", "FATCTL_BOX_IMAGE")}
     try:
         env = cloud.up(state, boxes=True)
-        admin = {
-            n: find_emulator(n, state / n).info["admin_url"] for n in ("hetzner", "cloudflare")
-        }  # type: ignore[union-attr]
+        found = {n: find_emulator(n, state / n) for n in ("hetzner", "cloudflare")}
+        admin = {n: f.info["admin_url"] for n, f in found.items() if f is not None}
         yield {"env": env, "admin": admin, "state": state}
     finally:
         cloud.down(state)
@@ -108,7 +107,9 @@ def test_three_agents_end_to_end(sandbox: dict[str, Any], tmp_path: Path) -> Non
         print(f"{name}: boot-to-ready {took:.1f}s")
         assert state == "ready", name
 
-    rows = {r["agent"]: r for r in status(db, settings, make_engine(settings, "hcloud"))}
+    rows: dict[str, Any] = {
+        str(r["agent"]): r for r in status(db, settings, make_engine(settings, "hcloud"))
+    }
     assert all(str(rows[n]["health"]).startswith("healthy") for n in AGENTS), rows
     assert all(str(rows[n]["cloud"]).startswith("running") for n in AGENTS), rows
 
@@ -118,6 +119,7 @@ def test_three_agents_end_to_end(sandbox: dict[str, Any], tmp_path: Path) -> Non
     finally:
         conn.close()
 
+    _no_secrets_in_audit(db, ring, AGENTS[0])
     destroy(db, ring, settings, make_engine(settings, "hcloud"), AGENTS[1], "e2e")
     _check_inventory(hz_admin, cf_admin, rows)
 
@@ -137,3 +139,21 @@ def _check_inventory(hz_admin: str, cf_admin: str, rows: dict[str, Any]) -> None
         for t in ("A", "AAAA")
     )
     assert records == wanted
+
+
+def _no_secrets_in_audit(db: Any, ring: Any, name: str) -> None:
+    """The gateway token and the R2 secret went to the box, never into the audit trail."""
+    from sqlmodel import select
+
+    from fatctl.state import repo, secret_store
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import AuditEvent
+
+    with session_scope(db) as session:
+        agent = repo.get_agent(session, name)
+        values = [secret_store.get(session, ring, agent_pk=agent.id, name=n).reveal()
+                  for n in ("gateway-token", "r2_credentials")]  # fmt: skip
+        details = " ".join(e.detail for e in session.exec(select(AuditEvent)).all())
+    secrets = [line.split("=", 1)[1] for v in values for line in v.splitlines() if "=" in line]
+    secrets += [v for v in values if "=" not in v]
+    assert secrets and all(len(s) > 8 and s not in details for s in secrets)

@@ -7,6 +7,8 @@ request and run for real in tests/e2e/test_provision_e2e.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fatctl.domain import AgentState
@@ -21,7 +23,7 @@ def request(name: str, owner: str = "demo@example.com") -> NewAgent:
     return NewAgent(name, owner, "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
 
 
-def opts(events: list | None = None, validate: bool = False) -> Options:
+def opts(events: list[Any] | None = None, validate: bool = False) -> Options:
     sink = events if events is not None else []
     return Options(
         skip=BOX_STEPS,
@@ -31,7 +33,7 @@ def opts(events: list | None = None, validate: bool = False) -> Options:
     )
 
 
-def agent_row(plane, name):  # type: ignore[no-untyped-def]
+def agent_row(plane: Any, name: str) -> Any:
     from fatctl.state import repo
     from fatctl.state.db import session_scope
 
@@ -41,8 +43,8 @@ def agent_row(plane, name):  # type: ignore[no-untyped-def]
         return a
 
 
-def test_provision_creates_server_ips_and_dns_once(plane) -> None:  # type: ignore[no-untyped-def]
-    events: list = []
+def test_provision_creates_server_ips_and_dns_once(plane: Any) -> None:
+    events: list[Any] = []
     done = provision(plane.db, plane.ring, plane.settings, plane.infra(), request("alpha"),
                      "test", opts(events, validate=True))  # fmt: skip
     assert done.state == AgentState.PROVISIONING.value  # box steps skipped: not ready yet
@@ -66,14 +68,14 @@ def test_provision_creates_server_ips_and_dns_once(plane) -> None:  # type: igno
     assert len(plane.servers()) == 1 and len(plane.primary_ips()) == 2 and len(plane.dns()) == 2
 
 
-def test_other_owner_is_refused(plane) -> None:  # type: ignore[no-untyped-def]
+def test_other_owner_is_refused(plane: Any) -> None:
     provision(plane.db, plane.ring, plane.settings, plane.infra(), request("beta"), "t", opts())
     with pytest.raises(FatctlError, match="belongs to"):
         provision(plane.db, plane.ring, plane.settings, plane.infra(),
                   request("beta", "mallory@example.com"), "t", opts())  # fmt: skip
 
 
-def test_failed_dns_step_resumes_without_duplicates(plane) -> None:  # type: ignore[no-untyped-def]
+def test_failed_dns_step_resumes_without_duplicates(plane: Any) -> None:
     plane.cloudflare.set_faults(error_rate=1.0, error_statuses=[500])
     with pytest.raises(FatctlError):
         provision(plane.db, plane.ring, plane.settings, plane.infra(), request("gamma"), "t",
@@ -84,7 +86,7 @@ def test_failed_dns_step_resumes_without_duplicates(plane) -> None:  # type: ign
     assert plane.dns() == []
     plane.cloudflare.clear_faults()
     plane.hetzner.reset_stats()
-    events: list = []
+    events: list[Any] = []
     done = provision(plane.db, plane.ring, plane.settings, plane.infra(), request("gamma"), "t",
                      opts(events))  # fmt: skip
     assert ("step.done", "infra") not in events and ("step.done", "dns") in events
@@ -94,7 +96,7 @@ def test_failed_dns_step_resumes_without_duplicates(plane) -> None:  # type: ign
     assert agent_row(plane, "gamma").last_error == ""
 
 
-def test_dropped_create_response_converges(plane) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_create_response_converges(plane: Any) -> None:
     """The work is done but the answer is lost: the next apply adopts instead of duplicating."""
     plane.hetzner.set_faults(drop_response_rate=1.0)
     with pytest.raises(FatctlError):
@@ -108,7 +110,7 @@ def test_dropped_create_response_converges(plane) -> None:  # type: ignore[no-un
     assert str(plane.servers()["delta"]["id"]) == done.server_id
 
 
-def test_destroy_keeps_ips_unless_released(plane) -> None:  # type: ignore[no-untyped-def]
+def test_destroy_keeps_ips_unless_released(plane: Any) -> None:
     for name in ("keep", "drop"):
         provision(plane.db, plane.ring, plane.settings, plane.infra(), request(name), "t", opts())
     destroy(plane.db, plane.ring, plane.settings, plane.infra(), "keep", "t")
