@@ -1,4 +1,4 @@
-"""Validators for the files a box gets: shellcheck, systemd-analyze verify, caddy, sshd, JSON.
+"""Validators for the files a box gets: shellcheck, systemd-analyze, caddy, sshd, nft, JSON.
 
 Each check takes `{box path: content}` and returns problem lines ("<path>: <what>"); an empty
 list means the real tool accepted everything. Work happens in a temporary directory.
@@ -20,6 +20,7 @@ from cloud_init.tools import lines, require, run_tool
 UNIT_DIR = "/etc/systemd/system/"
 CADDYFILE = "/etc/caddy/Caddyfile"
 SSHD_DIR = "/etc/ssh/sshd_config"
+NFTABLES = "/etc/nftables.conf"
 _SHELLS = ("sh", "bash", "dash")
 _EXEC = re.compile(r"^Exec\w+=[-@:+!]*(/[^\s]+)", re.MULTILINE)
 _HOST_UNITS = Path("/usr/lib/systemd/system")
@@ -133,6 +134,27 @@ def check_sshd(files: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def check_nftables(files: Mapping[str, str]) -> list[str]:
+    """`nft -c` (parse and check against the kernel, commit nothing) on the firewall rules.
+
+    Run in a fresh network namespace, so even a mistaken commit could never touch the host's
+    own ruleset; without root, a user namespace grants the capability nft needs.
+    """
+    content = files.get(NFTABLES)
+    if content is None:
+        return []
+    with tempfile.TemporaryDirectory(prefix="fat-nft-") as tmp:
+        Path(tmp, "nftables.conf").write_text(content, encoding="utf-8")
+        isolate = ["--net"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--net"]
+        nft = require("nft")
+        result = run_tool(["unshare", *isolate, nft, "-c", "-f", f"{tmp}/nftables.conf"])
+    if result.returncode == 0:
+        return []
+    text = result.output.replace(f"{tmp}/nftables.conf", "")
+    errors = [ln for ln in text.splitlines() if "Error" in ln] or text.splitlines()
+    return lines("\n".join(errors), prefix=f"{NFTABLES}: ", limit=10)
+
+
 def check_json(files: Mapping[str, str]) -> list[str]:
     problems = []
     for path, content in sorted(files.items()):
@@ -146,7 +168,7 @@ def check_json(files: Mapping[str, str]) -> list[str]:
 
 def check_files(files: Mapping[str, str]) -> list[str]:
     """Every check on one set of box files (the external tools run concurrently)."""
-    checks = (check_scripts, check_units, check_caddyfile, check_sshd, check_json)
+    checks = (check_scripts, check_units, check_caddyfile, check_sshd, check_nftables, check_json)
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         futures = [pool.submit(check, files) for check in checks]
         return [problem for future in futures for problem in future.result()]

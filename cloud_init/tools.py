@@ -23,6 +23,7 @@ PACKAGES = {
     "sshd": "openssh-server",
     "ssh-keygen": "openssh-client",
     "unshare": "util-linux",
+    "nft": "nftables",
 }
 
 

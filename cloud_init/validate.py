@@ -3,7 +3,7 @@
 `cloud-init schema --config-file` (judged by its exit code) checks the document's shape;
 cloud-init 22.4 ignores unknown top-level keys, so those are checked against an allow-list of
 real module keys; then every file the document writes and its runcmd go through shellcheck,
-`systemd-analyze verify`, `caddy validate` and `sshd -t` (see `cloud_init.checks`).
+`systemd-analyze verify`, `caddy validate`, `sshd -t` and `nft -c` (see `cloud_init.checks`).
 """
 
 from __future__ import annotations

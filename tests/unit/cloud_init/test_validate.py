@@ -102,6 +102,12 @@ BREAKAGES = [
         "/etc/ssh/sshd_config.d/10-fat-hardening.conf:",
     ),
     (
+        "etc/nftables.conf.j2",
+        "tcp dport { 22, 80, 443 } accept",
+        "tcp dport { 22, 80, 443 } acept",
+        "/etc/nftables.conf:",
+    ),
+    (
         "etc/openclaw.json.j2",
         "{{ openclaw_config | tojson(indent=2) }}",
         "{gateway: 1}",
