@@ -36,21 +36,13 @@ def render(
     from cloud_init.export import write_render
     from cloud_init.render import render_files, render_user_data
     from cloud_init.specjson import redact_host_keys
-    from fatctl.errors import FatctlError
 
     spec = redact_host_keys(_load_spec(name, spec_json))
     user_data = render_user_data(spec)
     files = render_files(spec)
-    problems: list[str] = []
-    if validate:
-        from cloud_init.validate import validate_user_data
-
-        problems = validate_user_data(user_data)
     output = Output(json_out)
-    if problems:
-        for problem in problems:
-            output.message(f"problem: {problem}")
-        raise FatctlError(f"rendered user-data for {name} has {len(problems)} problem(s)")
+    if validate:
+        _validate(name, user_data, output)
     target = out if out is not None else Path("render") / name
     written = write_render(target, user_data, files)
     output.record(
@@ -63,6 +55,18 @@ def render(
         },
         title=f"rendered {name}",
     )
+
+
+def _validate(name: str, user_data: str, output: Output) -> None:
+    """Every problem on its own line, then one failure: nothing is written for a bad render."""
+    from cloud_init.validate import validate_user_data
+    from fatctl.errors import FatctlError
+
+    problems = validate_user_data(user_data)
+    for problem in problems:
+        output.message(f"problem: {problem}")
+    if problems:
+        raise FatctlError(f"rendered user-data for {name} has {len(problems)} problem(s)")
 
 
 def _load_spec(name: str, spec_json: Path | None) -> AgentSpec:

@@ -137,3 +137,26 @@ def test_render_from_the_state_database(tmp_path: Path) -> None:
     assert "image debian-13" in user_data and "alice.agents.example.com" in user_data
     assert (tmp_path / "op.pub").read_text().split()[1] in user_data
     assert "not rendered: fatctl provision passes the real key" in user_data
+
+
+def test_validation_problems_fail_and_write_nothing(
+    tmp_path: Path,
+    spec_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command's handling of a bad render (the validators' own bite is in test_validate)."""
+    import cloud_init.validate
+    from fatctl.cli.main import run
+
+    monkeypatch.setattr(
+        cloud_init.validate, "validate_user_data", lambda text: ["x.service: bad", "y.sh: worse"]
+    )
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        run(["render", "alice", "--spec-json", str(spec_file), "--out", str(out)])
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert "problem: x.service: bad" in captured.out and "problem: y.sh: worse" in captured.out
+    assert "has 2 problem(s)" in captured.err
+    assert not out.exists()
