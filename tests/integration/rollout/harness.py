@@ -40,7 +40,9 @@ echo "install $v" >> "$B/events.log"
 _SVC = """#!/bin/sh
 set -u
 B={box}
-if [ -f "$B/gateway.pid" ]; then kill "$(cat "$B/gateway.pid")" 2>/dev/null; rm -f "$B/gateway.pid"; fi
+if [ -f "$B/gateway.pid" ]; then
+  kill "$(cat "$B/gateway.pid")" 2>/dev/null; rm -f "$B/gateway.pid"
+fi
 v=$(basename "$(readlink "$B/opt/current")")
 echo "start $v" >> "$B/events.log"
 setsid "$B/opt/current/bin/openclaw" gateway run </dev/null >>"$B/gateway.log" 2>&1 &
@@ -56,7 +58,8 @@ if [ -n "$pid" ] && [ -n "$state" ] && [ "$state" != Z ]; then
   echo '{{"healthy": true, "gateway": "active", "runtime_version": "'"$v"'", "problems": []}}'
   exit 0
 fi
-echo '{{"healthy": false, "gateway": "failed", "runtime_version": "'"$v"'", "problems": ["gateway not running"]}}'
+echo '{{"healthy": false, "gateway": "failed", "runtime_version": "'"$v"'",' \
+  '"problems": ["gateway not running"]}}'
 exit 1
 """
 

@@ -1,0 +1,124 @@
+"""`fatctl upgrade` and `fatctl rollout` as subprocesses on real sshd hosts: halt, kill, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlmodel import col, func, select
+
+from fatctl.state.db import session_scope
+from fatctl.state.models import RolloutStep
+from tests.integration.rollout import harness
+from tests.integration.rollout.conftest import BoxFleet
+from tests.integration.rollout.harness import BAD, NEW, OLD
+
+
+def _fatctl(box: BoxFleet, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **box.env}
+    return subprocess.run(
+        [sys.executable, "-m", "fatctl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_bad_version_stops_at_the_canary_and_rolls_it_back(
+    box_fleet: Callable[[int], BoxFleet],
+) -> None:
+    box = box_fleet(3)
+    proc = _fatctl(
+        box, "upgrade", "--to", BAD, "--all", "--canary", "1", "--batch", "50%",
+        "--health-timeout", "3", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = _json_lines(proc.stdout)
+    events = [e for e in lines if "event" in e]
+    assert all("ts" in e for e in events)
+    assert [e["event"] for e in events] == [
+        "rollout.start", "wave.start", "host.done", "rollout.halted",
+    ]  # fmt: skip
+    final = lines[-1]
+    assert final["state"] == "halted"
+    steps = {s["agent"]: s for s in final["steps"]}  # type: ignore[attr-defined]
+    assert steps["box1"]["phase"] == "rolled_back"
+    assert "health gate failed" in steps["box1"]["error"]
+    assert steps["box2"]["phase"] == steps["box3"]["phase"] == "pending"
+    canary, *others = box.hosts
+    assert harness.current(canary) == OLD
+    assert harness.events(canary) == [
+        f"start {OLD}", f"install {BAD}", f"start {BAD}", f"start {OLD}",
+    ]  # fmt: skip
+    from fatctl.remote.commands.upgrade import health
+    from fatctl.remote.fanout import fan_out
+
+    (checked,) = fan_out([canary.target()], health(box.layout))
+    assert checked.ok and json.loads(checked.stdout)["runtime_version"] == OLD
+    for host in others:
+        assert harness.events(host) == [f"start {OLD}"]  # never touched
+        assert harness.current(host) == OLD
+
+
+def _succeeded(box: BoxFleet) -> int:
+    with session_scope(box.fleet.engine) as session:
+        query = select(func.count()).where(col(RolloutStep.phase) == "succeeded")
+        return int(session.exec(query).one())
+
+
+def _kill_between_waves(box: BoxFleet) -> bool:
+    return _succeeded(box) >= 2
+
+
+def _kill_after_switch(box: BoxFleet) -> bool:
+    """box3 restarted on NEW while its step is still `running` (inside its health gate)."""
+    return f"start {NEW}" in harness.events(box.hosts[2])
+
+
+@pytest.mark.parametrize("kill_when", [_kill_between_waves, _kill_after_switch])
+def test_killed_rollout_resumes_without_upgrading_any_host_twice(
+    box_fleet: Callable[[int], BoxFleet], kill_when: Callable[[BoxFleet], bool]
+) -> None:
+    box = box_fleet(5)
+    args = ["upgrade", "--to", NEW, "--all", "--canary", "1", "--batch", "1", "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fatctl", *args],
+        env={**os.environ, **box.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not kill_when(box) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the kill must land before the rollout ends"
+    assert 2 <= _succeeded(box) < 5
+
+    shown = _fatctl(box, "rollout", "show", "1", "--json")
+    assert json.loads(shown.stdout)["state"] == "running"
+
+    resumed = _fatctl(box, "rollout", "resume", "1", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    final = _json_lines(resumed.stdout)[-1]
+    assert final["state"] == "completed"
+    assert {s["phase"] for s in final["steps"]} == {"succeeded"}  # type: ignore[attr-defined]
+    assert {s["from"] for s in final["steps"]} == {OLD}  # type: ignore[attr-defined]
+    for host in box.hosts:
+        log = harness.events(host)
+        assert log.count(f"install {NEW}") == 1, (host.name, log)
+        assert log.count(f"start {NEW}") == 1, (host.name, log)
+        assert harness.current(host) == NEW
