@@ -28,6 +28,10 @@ pg_ctlcluster $cluster start 2>/dev/null || pg_ctlcluster $cluster status >/dev/
 su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 export FATCTL_TEST_DATABASE_URL=${FATCTL_TEST_DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/postgres}
 
+# Each booted box runs systemd with its own .path/inotify watchers; the default of 128
+# inotify instances per user runs out after two or three boxes ("Too many open files").
+sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288
+
 log "golden image (built once, cached under /var/cache/fatctl by a digest of its inputs)"
 python3 -m fatctl.sandbox.image
 
