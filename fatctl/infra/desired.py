@@ -6,11 +6,16 @@ Pure: no SDK, no I/O. Names are deterministic so a rerun finds what an earlier r
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from fatctl.domain import AgentSpec, KeyRole
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
+KEY_LABEL = "fatctl-key"  # a fleet key's fingerprint, so both engines find it by selector
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,18 @@ class Rule:
 
 @dataclass(frozen=True)
 class KeyDecl:
-    """One SSH public key uploaded to Hetzner for the box (root's first-boot keys, rescue)."""
+    """One SSH public key at Hetzner (root's first-boot keys, rescue). Keys are fleet-level:
+    Hetzner refuses a second upload of the same key, so agents sharing a key share one object,
+    which belongs to no agent's stack and survives any one agent's destroy."""
 
     name: str
     public_key: str
     role: KeyRole
+    fingerprint: str = ""
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"managed-by": "fatctl", KEY_LABEL: self.fingerprint, "role": self.role.value}
 
 
 @dataclass(frozen=True)
@@ -50,9 +62,6 @@ class DesiredBox:
     ipv6_name: str
     rdns: str
 
-    def key_labels(self, key: KeyDecl) -> dict[str, str]:
-        return {**self.labels, "role": key.role.value}
-
 
 def firewall_rules(spec: AgentSpec) -> tuple[Rule, ...]:
     """SSH only from the operators' networks; the web and ping from anywhere."""
@@ -64,6 +73,18 @@ def firewall_rules(spec: AgentSpec) -> tuple[Rule, ...]:
     )
 
 
+def key_fingerprint(public_key: str) -> str:
+    """Hetzner's MD5 fingerprint of the key blob without its colons (a valid label value)."""
+    parts = public_key.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True) if len(parts) > 1 else b""
+    except (binascii.Error, ValueError):
+        blob = b""
+    # A blob that is not base64 never reaches Hetzner (it refuses it); hash the text instead.
+    material = blob or " ".join(parts[:2]).encode()
+    return hashlib.md5(material, usedforsecurity=False).hexdigest()
+
+
 def ssh_keys(spec: AgentSpec) -> tuple[KeyDecl, ...]:
     """Operator keys first, then the customer's; de-duplicated so one key is uploaded once."""
     seen: set[str] = set()
@@ -72,13 +93,27 @@ def ssh_keys(spec: AgentSpec) -> tuple[KeyDecl, ...]:
         (KeyRole.OPERATOR, spec.operator_keys),
         (KeyRole.CUSTOMER, spec.customer_keys),
     ):
-        for index, key in enumerate(keys):
-            material = " ".join(key.split()[:2])  # the comment is not part of the identity
-            if material in seen:
+        for key in keys:
+            fp = key_fingerprint(key)  # the comment is not part of the identity
+            if fp in seen:
                 continue
-            seen.add(material)
-            out.append(KeyDecl(f"{spec.name}-{role.value}-{index}", key.strip(), role))
+            seen.add(fp)
+            out.append(KeyDecl(f"fatctl-key-{fp[:16]}", key.strip(), role, fp))
     return tuple(out)
+
+
+def fleet_key_labels(key: KeyDecl, current: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels a fleet key should carry. A key that is an operator's for any agent stays
+    `role=operator` (rescue is given operator keys), so agents never relabel back and forth."""
+    labels = key.labels
+    if (current or {}).get("role") == KeyRole.OPERATOR.value:
+        labels["role"] = KeyRole.OPERATOR.value
+    return labels
+
+
+def fleet_key_selector(keys: Iterable[KeyDecl]) -> str:
+    """The label selector that finds exactly these fleet keys at Hetzner."""
+    return f"managed-by=fatctl,{KEY_LABEL} in ({','.join(k.fingerprint for k in keys)})"
 
 
 def desired_box(spec: AgentSpec) -> DesiredBox:

@@ -15,7 +15,6 @@ from hcloud.server_types import ServerType
 from hcloud.servers import ServerCreatePublicNetwork
 
 from fatctl.domain import ResourceChange
-from fatctl.errors import CloudError
 from fatctl.infra.desired import DesiredBox
 from fatctl.infra.engine import ChangeSink
 from fatctl.infra.hcloud_client import Hcloud
@@ -25,45 +24,6 @@ from fatctl.infra.plan import rule_key
 
 def _report(emit: ChangeSink, kind: str, name: str, action: str, detail: str = "") -> None:
     emit(ResourceChange(kind=kind, name=name, action=action, detail=detail))
-
-
-def ensure_keys(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) -> list[Any]:
-    """The SSH keys for server creation; a key already uploaded elsewhere (same fingerprint) is
-    used as is: Hetzner refuses a second copy, and it is not this agent's to label or delete."""
-    out = []
-    for key in box.keys:
-        found = bound.keys.get(key.name)
-        labels = box.key_labels(key)
-        if found is not None:
-            if dict(found.labels or {}) != labels:
-                h.call("label ssh key", partial(found.update, labels=labels))
-                _report(emit, "ssh_key", key.name, "update", "labels")
-            else:
-                _report(emit, "ssh_key", key.name, "same")
-            out.append(found)
-            continue
-        try:
-            create = partial(h.client.ssh_keys.create, key.name, key.public_key, labels)
-            out.append(h.call(f"create ssh key {key.name}", create))
-            _report(emit, "ssh_key", key.name, "create")
-        except CloudError as exc:
-            if exc.code != "uniqueness_error":
-                raise
-            shared = _by_public_key(h, key.public_key)
-            _report(emit, "ssh_key", key.name, "same", f"shared key {shared.name}")
-            out.append(shared)
-    return out
-
-
-def _by_public_key(h: Hcloud, public_key: str) -> Any:
-    material = public_key.split()[:2]
-    keys = h.call("list ssh keys", h.client.ssh_keys.get_all)
-    for key in keys:
-        if (key.public_key or "").split()[:2] == material:
-            return key
-    raise CloudError(
-        "Hetzner API: ssh key exists under a name fatctl cannot find", code="uniqueness_error"
-    )
 
 
 def _sdk_rules(box: DesiredBox) -> list[FirewallRule]:

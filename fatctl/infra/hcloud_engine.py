@@ -26,8 +26,8 @@ from fatctl.infra.hcloud_converge import (
     create_server,
     ensure_firewall,
     ensure_ips,
-    ensure_keys,
 )
+from fatctl.infra.hcloud_keys import ensure_fleet_keys, operator_keys
 from fatctl.infra.hcloud_observe import Bound, observe, seen_server
 from fatctl.infra.plan import Observed, compute_plan
 from fatctl.infra.retry import RateBudget
@@ -93,7 +93,7 @@ class HcloudEngine:
         return info
 
     def _converge(self, box: DesiredBox, observed: Observed, bound: Bound, user_data: str) -> None:
-        keys = ensure_keys(self.h, box, bound, self.emit)
+        keys = ensure_fleet_keys(self.h, box.keys, bound.keys, self.emit)
         firewall = ensure_firewall(self.h, box, bound, self.emit)
         ips = ensure_ips(self.h, box, bound, self.emit)
         if bound.server is None:
@@ -144,7 +144,8 @@ class HcloudEngine:
         return box_info(name, observed)
 
     def destroy(self, spec: AgentSpec, *, release_ips: bool) -> None:
-        """Idempotent: whatever is already gone is skipped; IPs are kept unless released."""
+        """Idempotent: whatever is already gone is skipped; IPs are kept unless released.
+        SSH keys are fleet-level (other agents may use them): never deleted here."""
         _, bound = observe(self.h, spec.name)
         if bound.server is not None:
             ops.set_protection(self.h, bound.server, False)
@@ -153,9 +154,6 @@ class HcloudEngine:
         if bound.firewall is not None:
             self.h.call("delete firewall", bound.firewall.delete)
             self.emit(_change("firewall", bound.firewall.name, "delete"))
-        for key in bound.keys.values():
-            self.h.call("delete ssh key", key.delete)
-            self.emit(_change("ssh_key", key.name, "delete"))
         for ip in bound.ips.values():
             if release_ips:
                 if (ip.protection or {}).get("delete"):
@@ -182,7 +180,7 @@ class HcloudEngine:
 
     def enable_rescue(self, name: str) -> None:
         server, bound = self._server(name)
-        ops.enable_rescue(self.h, server, [int(k.id) for k in bound.keys.values()])
+        ops.enable_rescue(self.h, server, [int(k.id) for k in operator_keys(bound.keys)])
 
     def snapshot(self, name: str, description: str, labels: dict[str, str]) -> str:
         return ops.snapshot(self.h, self._server(name)[0], description, labels)

@@ -10,6 +10,7 @@ from typing import Any
 from fatctl.errors import CloudError
 from fatctl.infra.desired import ownership_selector
 from fatctl.infra.hcloud_client import Hcloud
+from fatctl.infra.hcloud_keys import list_keys
 from fatctl.infra.plan import Observed, RuleKey, SeenFirewall, SeenIp, SeenKey, SeenServer
 
 
@@ -19,7 +20,7 @@ class Bound:
 
     server: Any = None
     firewall: Any = None
-    keys: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, Any] = field(default_factory=dict)  # the project's keys, by fingerprint
     ips: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,12 +93,13 @@ def seen_server(srv: Any) -> SeenServer:
 
 
 def observe(h: Hcloud, name: str) -> tuple[Observed, Bound]:
-    """Everything labelled as this agent's; at most one server, firewall and IP per family."""
+    """Everything labelled as this agent's; at most one server, firewall and IP per family.
+    SSH keys are fleet-level: all of the project's are read, to be matched by fingerprint."""
     selector = ownership_selector(name)
     c = h.client
     servers = h.call("list servers", lambda: c.servers.get_all(label_selector=selector))
     fws = h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=selector))
-    keys = h.call("list ssh keys", lambda: c.ssh_keys.get_all(label_selector=selector))
+    keys = list_keys(h)
     ips = h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=selector))
     for kind, found in (("servers", servers), ("firewalls", fws)):
         if len(found) > 1:
@@ -108,14 +110,14 @@ def observe(h: Hcloud, name: str) -> tuple[Observed, Bound]:
     bound = Bound(
         server=servers[0] if servers else None,
         firewall=fws[0] if fws else None,
-        keys={str(k.name): k for k in keys},
+        keys=keys,
         ips={str(ip.type): ip for ip in ips},
     )
     observed = Observed(
         server=seen_server(bound.server) if bound.server else None,
         keys={
-            n: SeenKey(str(k.id), n, k.public_key, dict(k.labels or {}))
-            for n, k in bound.keys.items()
+            fp: SeenKey(str(k.id), str(k.name), k.public_key, dict(k.labels or {}))
+            for fp, k in bound.keys.items()
         },
         firewall=seen_firewall(bound.firewall) if bound.firewall else None,
         ips={family: seen_ip(ip) for family, ip in bound.ips.items()},

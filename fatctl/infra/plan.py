@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fatctl.domain import Plan, ResourceChange
-from fatctl.infra.desired import DesiredBox, Rule
+from fatctl.infra.desired import DesiredBox, Rule, fleet_key_labels
 
 RuleKey = tuple[str, str, str | None, tuple[str, ...], str]
 
@@ -78,7 +78,7 @@ class SeenServer:
 @dataclass(frozen=True)
 class Observed:
     server: SeenServer | None = None
-    keys: dict[str, SeenKey] = field(default_factory=dict)
+    keys: dict[str, SeenKey] = field(default_factory=dict)  # by fingerprint (fleet-level)
     firewall: SeenFirewall | None = None
     ips: dict[str, SeenIp] = field(default_factory=dict)  # "ipv4" / "ipv6"
 
@@ -88,19 +88,16 @@ def _change(kind: str, name: str, action: str, detail: str = "") -> ResourceChan
 
 
 def _key_changes(box: DesiredBox, seen: Observed) -> list[ResourceChange]:
+    """Fleet keys are found by fingerprint and adopted; never deleted for one agent."""
     out = []
     for key in box.keys:
-        found = seen.keys.get(key.name)
+        found = seen.keys.get(key.fingerprint)
         if found is None:
             out.append(_change("ssh_key", key.name, "create"))
-        elif found.public_key.split()[:2] != key.public_key.split()[:2]:
-            out.append(_change("ssh_key", key.name, "replace", "public key differs"))
-        elif found.labels != box.key_labels(key):
-            out.append(_change("ssh_key", key.name, "update", "labels"))
+        elif found.labels != fleet_key_labels(key, found.labels):
+            out.append(_change("ssh_key", key.name, "update", f"adopt {found.name}"))
         else:
             out.append(_change("ssh_key", key.name, "same"))
-    wanted = {k.name for k in box.keys}
-    out += [_change("ssh_key", n, "delete") for n in sorted(seen.keys) if n not in wanted]
     return out
 
 
@@ -180,9 +177,9 @@ def compute_plan(agent: str, box: DesiredBox, seen: Observed) -> Plan:
 
 
 def destroy_plan(agent: str, seen: Observed, *, release_ips: bool) -> Plan:
-    """What `destroy` removes; kept IPs are listed as `same` so the operator sees them stay."""
+    """What `destroy` removes; kept IPs are listed as `same` so the operator sees them stay.
+    SSH keys are fleet-level (other agents may use them) and are not listed."""
     changes = [_change("server", seen.server.name, "delete")] if seen.server else []
-    changes += [_change("ssh_key", k, "delete") for k in sorted(seen.keys)]
     if seen.firewall:
         changes.append(_change("firewall", seen.firewall.name, "delete"))
     for ip in seen.ips.values():

@@ -5,6 +5,8 @@ The only importer of `pulumi.automation`. State lives in the configured backend 
 under the data dir by default, `s3://` for teams); secrets are encrypted with a passphrase
 derived from the master key, never the key itself. Operational verbs (power, rescue, snapshot,
 rebuild, resize) and live status go through the hcloud engine: Pulumi has no verbs for them.
+The agent's SSH keys are fleet-level (shared by agents, owned by no stack): `apply` ensures
+them through fatctl/infra/hcloud_keys.py before `up`, and the program looks them up.
 """
 
 from __future__ import annotations
@@ -206,6 +208,9 @@ class PulumiEngine:
 
     def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
         stack = self._stack(spec, user_data)
+        from fatctl.infra.hcloud_keys import ensure_keys_for
+
+        ensure_keys_for(self.settings, spec, timing=self.timing, emit=self.emit)
         steps: list[dict[str, Any]] = []
         with self._guard("up", spec):
             result = stack.up(

@@ -3,6 +3,10 @@
 Called by the Automation API driver (fatctl/infra/pulumi_engine.py) and by `__main__.py` when an
 operator runs `pulumi preview` by hand. Every name, label and rule comes from
 `fatctl.infra.desired`, the same description the hcloud engine applies.
+
+SSH keys are not this stack's: Hetzner holds one key per fingerprint, shared by every agent that
+uses it, so fatctl ensures them fleet-wide before `up` (fatctl/infra/hcloud_keys.py) and the
+program only looks them up by label. Destroying this stack never deletes a key.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import pulumi
 import pulumi_hcloud as hcloud
 
 from fatctl.domain import AgentSpec
-from fatctl.infra.desired import DesiredBox, desired_box
+from fatctl.infra.desired import KEY_LABEL, DesiredBox, desired_box, fleet_key_selector
 from stacks.agent.options import primary_ip_resource_options, server_resource_options
 
 
@@ -19,17 +23,26 @@ def _opts(provider: hcloud.Provider | None, **kwargs: object) -> pulumi.Resource
     return pulumi.ResourceOptions(provider=provider, **kwargs)  # type: ignore[arg-type]
 
 
-def _keys(box: DesiredBox, provider: hcloud.Provider | None) -> list[hcloud.SshKey]:
-    return [
-        hcloud.SshKey(
-            key.name,
-            name=key.name,
-            public_key=key.public_key,
-            labels=box.key_labels(key),
-            opts=_opts(provider),
-        )
-        for key in box.keys
-    ]
+def _key_ids(box: DesiredBox, provider: hcloud.Provider | None) -> pulumi.Output[list[str]]:
+    """The fleet keys' ids in the box's order, looked up by fingerprint label."""
+    if not box.keys:
+        return pulumi.Output.from_input([])
+    found = hcloud.get_ssh_keys_output(
+        with_selector=fleet_key_selector(box.keys), opts=pulumi.InvokeOptions(provider=provider)
+    )
+
+    def ordered(keys: list[hcloud.outputs.GetSshKeysSshKeyResult]) -> list[str]:
+        ids = {k.labels.get(KEY_LABEL): str(k.id) for k in keys}
+        missing = [k.name for k in box.keys if k.fingerprint not in ids]
+        # A preview may run before fatctl uploaded a new key; an update must not go without it.
+        if missing and not pulumi.runtime.is_dry_run():
+            raise ValueError(
+                f"fleet ssh keys not found at Hetzner: {', '.join(missing)} "
+                "(fatctl uploads them before `up`; run `fatctl provision`)"
+            )
+        return [ids[k.fingerprint] for k in box.keys if k.fingerprint in ids]
+
+    return found.ssh_keys.apply(ordered)
 
 
 def _firewall(box: DesiredBox, provider: hcloud.Provider | None) -> hcloud.Firewall:
@@ -77,7 +90,7 @@ def _primary_ip(
 
 def _server(
     box: DesiredBox,
-    keys: list[hcloud.SshKey],
+    key_ids: pulumi.Output[list[str]],
     firewall: hcloud.Firewall,
     ips: tuple[hcloud.PrimaryIp, hcloud.PrimaryIp],
     provider: hcloud.Provider | None,
@@ -94,7 +107,7 @@ def _server(
         image=box.image,
         location=box.location,
         user_data=pulumi.Output.secret(user_data),
-        ssh_keys=[k.id for k in keys],
+        ssh_keys=key_ids,
         labels=box.labels,
         firewall_ids=[firewall.id.apply(int)],
         public_nets=[
@@ -144,12 +157,12 @@ def agent_program(
     """Declare the agent's resources; returns (and exports) the stack outputs."""
     box = desired_box(spec)
     provider = hcloud.Provider("hcloud", endpoint=provider_endpoint) if provider_endpoint else None
-    keys = _keys(box, provider)
+    key_ids = _key_ids(box, provider)
     firewall = _firewall(box, provider)
     flags = {"allow_destroy": allow_destroy, "release_ips": release_ips}
     ips = (_primary_ip(box, "ipv4", provider, **flags), _primary_ip(box, "ipv6", provider, **flags))
     server = _server(
-        box, keys, firewall, ips, provider, user_data=user_data, allow_destroy=allow_destroy
+        box, key_ids, firewall, ips, provider, user_data=user_data, allow_destroy=allow_destroy
     )
     _rdns(box, ips, server, provider)
     outputs: dict[str, pulumi.Output] = {

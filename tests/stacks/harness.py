@@ -3,11 +3,17 @@
 The stock MockMonitor hands mocks the inputs only; a thin subclass also records the resource
 options the engine would see (ignoreChanges, protect, retainOnDelete), so tests assert what
 Pulumi actually receives rather than what our helper function returned.
+
+The program looks fleet SSH keys up with the `getSshKeys` invoke; the mocks answer it from a
+`Lookup` (selector -> keys as Hetzner lists them): by default the keys fatctl would have
+uploaded for the spec, filtered with the emulator's label-selector parser, or the emulator's
+own answer (the parity test).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +21,11 @@ import pulumi
 from pulumi.runtime import mocks as pmocks
 
 from fatctl.domain import AgentSpec
+from fatctl.infra.desired import desired_box
+from fatctl.sandbox.hetzner.selectors import matches
+
+Lookup = Callable[[str], list[dict[str, Any]]]
+GET_SSH_KEYS = "hcloud:index/getSshKeys:getSshKeys"
 
 
 @dataclass
@@ -29,10 +40,24 @@ class Registered:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+def fleet_of(*specs: AgentSpec, first_id: int = 501) -> Lookup:
+    """A fleet holding each distinct key of `specs` once, as fatctl's key step uploads them."""
+    keys: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        for key in desired_box(spec).keys:
+            keys.setdefault(
+                key.fingerprint,
+                {"id": first_id + len(keys), "name": key.name, "labels": key.labels},
+            )
+    return lambda selector: [k for k in keys.values() if matches(selector, k["labels"])]
+
+
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, lookup: Lookup) -> None:
         self.ids = itertools.count(1001)
         self.v4 = itertools.count(10)
+        self.lookup = lookup
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         rid = str(next(self.ids))
@@ -46,8 +71,13 @@ class _Mocks(pulumi.runtime.Mocks):
             state.update(ipv6Address="2001:db8:1::1", status="running")
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        self.invokes.append((args.token, dict(args.args)))
+        if args.token != GET_SSH_KEYS:
+            raise AssertionError(f"the agent program made an unexpected invoke {args.token}")
+        selector = str(args.args.get("withSelector") or "")
+        keys = [{"fingerprint": "", "publicKey": "", **k} for k in self.lookup(selector)]
+        return {"id": selector, "withSelector": selector, "sshKeys": keys}, []
 
 
 class _RecordingMonitor(pmocks.MockMonitor):
@@ -74,13 +104,13 @@ class _RecordingMonitor(pmocks.MockMonitor):
         return response
 
 
-def run_main(config: dict[str, str]) -> list[Registered]:
+def run_main(config: dict[str, str], lookup: Lookup) -> list[Registered]:
     """Run the hand-run entry point (`__main__.py`) under mocks with `config` as stack config."""
     import runpy
     import sys
 
     sink: list[Registered] = []
-    mocks = _Mocks()
+    mocks = _Mocks(lookup)
     pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, sink))
     pulumi.runtime.set_all_config(config)
 
@@ -96,13 +126,21 @@ def run_main(config: dict[str, str]) -> list[Registered]:
     return sink
 
 
-def run_program(spec: AgentSpec, **kwargs: Any) -> tuple[list[Registered], dict[str, Any]]:
-    """Run `agent_program` under mocks; return the registrations and the resolved outputs."""
+def run_program(
+    spec: AgentSpec,
+    *,
+    lookup: Lookup | None = None,
+    invokes: list[tuple[str, dict[str, Any]]] | None = None,
+    preview: bool = False,
+    **kwargs: Any,
+) -> tuple[list[Registered], dict[str, Any]]:
+    """Run `agent_program` under mocks (fleet keys from `lookup`, by default the spec's own);
+    return the registrations and the resolved outputs. `invokes` collects what it looked up."""
     from stacks.agent.program import agent_program
 
     sink: list[Registered] = []
-    mocks = _Mocks()
-    pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, sink))
+    mocks = _Mocks(lookup or fleet_of(spec))
+    pulumi.runtime.set_mocks(mocks, preview=preview, monitor=_RecordingMonitor(mocks, sink))
     resolved: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -114,6 +152,8 @@ def run_program(spec: AgentSpec, **kwargs: Any) -> tuple[list[Registered], dict[
         )
 
     body()
+    if invokes is not None:
+        invokes.extend(mocks.invokes)
     return sink, resolved
 
 

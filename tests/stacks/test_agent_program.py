@@ -8,9 +8,17 @@ import pytest
 
 from fatctl.domain import AgentSpec, ServicePlan
 from fatctl.errors import ConfigError
+from fatctl.infra.desired import key_fingerprint
 from stacks.agent.options import primary_ip_resource_options, server_resource_options
 from stacks.agent.stack_config import spec_from_config
-from tests.stacks.harness import Registered, by_type, run_main, run_program
+from tests.stacks.harness import (
+    GET_SSH_KEYS,
+    Registered,
+    by_type,
+    fleet_of,
+    run_main,
+    run_program,
+)
 
 OP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyMaterial000000000000000000000 op@ops"
 Run = tuple[list[Registered], dict[str, Any]]
@@ -51,16 +59,25 @@ def test_resource_inventory(run: Run) -> None:
     counts = {
         t: len(by_type(regs, t)) for t in ("sshKey", "firewall", "primaryIp", "server", "rdns")
     }
-    assert counts == {"sshKey": 2, "firewall": 1, "primaryIp": 2, "server": 1, "rdns": 2}
+    # SSH keys are fleet-level: looked up, never owned (a destroy must not delete shared keys).
+    assert counts == {"sshKey": 0, "firewall": 1, "primaryIp": 2, "server": 1, "rdns": 2}
 
 
-def test_ssh_keys_per_role_with_labels(run: Run) -> None:
-    regs, _ = run
-    keys = {r.name: r.inputs for r in by_type(regs, "sshKey")}
-    assert keys["alice-operator-0"]["publicKey"] == OP_KEY
-    assert keys["alice-customer-0"]["publicKey"] == CU_KEY
-    assert keys["alice-operator-0"]["labels"]["role"] == "operator"
-    assert keys["alice-customer-0"]["labels"]["agent"] == "alice"
+def test_fleet_keys_are_looked_up_by_fingerprint_label() -> None:
+    invokes: list[tuple[str, dict[str, Any]]] = []
+    run_program(make_spec(), invokes=invokes)
+    ((token, args),) = invokes
+    assert token == GET_SSH_KEYS
+    fps = f"{key_fingerprint(OP_KEY)},{key_fingerprint(CU_KEY)}"
+    assert args["withSelector"] == f"managed-by=fatctl,fatctl-key in ({fps})"
+
+
+def test_missing_fleet_key_fails_the_update_but_not_a_preview() -> None:
+    only_operator = fleet_of(make_spec(customer_keys=()))
+    with pytest.raises(Exception, match="fleet ssh keys not found at Hetzner: fatctl-key-"):
+        run_program(make_spec(), lookup=only_operator)
+    regs, _ = run_program(make_spec(), lookup=only_operator, preview=True)
+    assert the(regs, "server").inputs["sshKeys"] == ["501"]
 
 
 def test_firewall_rules(run: Run) -> None:
@@ -120,7 +137,7 @@ def test_server_wiring_to_keys_firewall_and_primary_ips(run: Run) -> None:
     regs, _ = run
     server = the(regs, "server").inputs
     ips = {r.inputs["type"]: r for r in by_type(regs, "primaryIp")}
-    assert server["sshKeys"] == [_id(regs, "alice-operator-0"), _id(regs, "alice-customer-0")]
+    assert server["sshKeys"] == ["501", "502"]  # the fleet's operator key, then the customer's
     assert [int(x) for x in server["firewallIds"]] == [int(_id(regs, "fatctl-alice"))]
     net = server["publicNets"][0]
     assert net["ipv4Enabled"] and net["ipv6Enabled"]
@@ -156,7 +173,7 @@ def test_server_options_reach_the_engine(run: Run) -> None:
     server = the(regs, "server")
     assert sorted(server.ignore_changes) == ["image", "sshKeys", "userData"]
     assert server.protect is True
-    for other in by_type(regs, "firewall") + by_type(regs, "sshKey"):
+    for other in by_type(regs, "firewall") + by_type(regs, "rdns"):
         assert other.ignore_changes == [] and not other.protect
 
 
@@ -194,7 +211,7 @@ def test_byok_without_customer_keys_has_no_backups_and_one_key() -> None:
     spec = make_spec(plan=ServicePlan.BYOK, customer_keys=(), operator_keys=(OP_KEY, OP_KEY))
     regs, _ = run_program(spec)
     assert the(regs, "server").inputs["backups"] is False
-    assert [r.name for r in by_type(regs, "sshKey")] == ["alice-operator-0"]
+    assert the(regs, "server").inputs["sshKeys"] == ["501"]
 
 
 def test_explicit_provider_for_the_sandbox() -> None:
@@ -243,15 +260,15 @@ def test_hand_run_entry_point_declares_the_same_stack() -> None:
         "agent:customerKeys": CU_KEY,
         "agent:operatorCidrs": "198.51.100.0/24,2001:db8:ff::/48",
     }
-    by_main = run_main(config)
+    by_main = run_main(config, fleet_of(make_spec()))
     by_function, _ = run_program(make_spec())
 
     def shape(regs: list[Registered]) -> list[tuple[str, str, str]]:
-        ignore = {"userData", "sshKeys", "firewallIds", "publicNets", "primaryIpId", "ipAddress"}
+        ignore = {"userData", "firewallIds", "publicNets", "primaryIpId", "ipAddress"}
         return sorted(
             (r.typ, r.name, repr(sorted((k, v) for k, v in r.inputs.items() if k not in ignore)))
             for r in regs
         )
 
     assert shape(by_main) == shape(by_function)
-    assert len(by_main) == 8
+    assert len(by_main) == 6

@@ -15,6 +15,7 @@ from fatctl.infra.engine import Timing
 from fatctl.infra.hcloud_engine import HcloudEngine
 from fatctl.sensitive import Sensitive
 from tests.integration.ssh.conftest import fleet_db  # noqa: F401 (fixture reused here)
+from tests.stacks.harness import Lookup
 
 
 def public_key(comment: str) -> str:
@@ -53,6 +54,19 @@ def emulator_settings(emulator: Any, tmp_path: Path) -> Settings:
         hcloud_token=Sensitive(emulator.token),
         hcloud_endpoint=emulator.url,
     )
+
+
+def emulator_lookup(client: Any) -> Lookup:
+    """Answer the Pulumi program's getSshKeys invoke with what the emulator lists for its
+    selector (so the program's selector meets a real label-selector implementation)."""
+
+    def lookup(selector: str) -> list[dict[str, Any]]:
+        return [
+            {"id": k.id, "name": k.name, "publicKey": k.public_key, "labels": k.labels}
+            for k in client.ssh_keys.get_all(label_selector=selector)
+        ]
+
+    return lookup
 
 
 class Recorder:

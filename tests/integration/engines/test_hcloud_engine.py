@@ -25,7 +25,8 @@ def test_apply_creates_everything_then_adopts(
     assert len(hcloud_client.servers.get_all(label_selector=sel)) == 1
     assert len(hcloud_client.primary_ips.get_all(label_selector=sel)) == 2
     assert len(hcloud_client.firewalls.get_all(label_selector=sel)) == 1
-    assert len(hcloud_client.ssh_keys.get_all(label_selector=sel)) == 2
+    assert hcloud_client.ssh_keys.get_all(label_selector=sel) == []  # keys are the fleet's
+    assert len(hcloud_client.ssh_keys.get_all(label_selector="managed-by=fatctl,fatctl-key")) == 2
 
 
 def test_wiring_and_properties_at_hetzner(engine: HcloudEngine, hcloud_client: Any) -> None:
@@ -102,13 +103,6 @@ def test_destroy_is_idempotent_and_keeps_ips(engine: HcloudEngine, hcloud_client
     assert again.server_id != first.server_id
     engine.destroy(spec, release_ips=True)
     assert hcloud_client.primary_ips.get_all(label_selector=sel) == []
-
-
-def test_two_agents_share_an_operator_key(engine: HcloudEngine, hcloud_client: Any) -> None:
-    engine.apply(agent_spec("alice"))
-    bob = engine.apply(agent_spec("bob", customer_keys=()))
-    assert bob.status == "running"
-    assert len(hcloud_client.servers.get_all(label_selector="managed-by=fatctl")) == 2
 
 
 def test_operational_actions(engine: HcloudEngine, hcloud_client: Any) -> None:

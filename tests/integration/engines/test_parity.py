@@ -2,8 +2,10 @@
 the same resources for the same AgentSpec: types, names, labels, firewall rules, IP wiring,
 protection and reverse DNS. Both sides are normalised into one plain structure and compared.
 
-What Hetzner does not report back (the server's SSH keys and user_data) is left out here and
-covered by the stack tests and test_hcloud_engine.
+SSH keys are fleet-level: the hcloud engine ensures them at the emulator, and the program's
+`getSshKeys` lookup is answered by the emulator itself (its label-selector implementation), so
+both sides must boot the server with the same fleet keys. user_data, which Hetzner does not
+report back, is covered by the stack tests.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 from fatctl.domain import AgentSpec, ServicePlan
 from fatctl.infra.hcloud_engine import HcloudEngine
-from tests.integration.engines.conftest import agent_spec
+from tests.integration.engines.conftest import agent_spec, emulator_lookup
 from tests.stacks.harness import Registered, by_type, run_program
 
 
@@ -31,17 +33,19 @@ def _rules(rules: list[Any]) -> list[tuple[Any, ...]]:
     )
 
 
-def from_pulumi(regs: list[Registered]) -> dict[str, Any]:
+def _key_rows(keys: list[Any]) -> list[tuple[Any, ...]]:
+    return sorted((k.id, k.name, k.public_key, tuple(sorted(k.labels.items()))) for k in keys)
+
+
+def from_pulumi(regs: list[Registered], client: Any) -> dict[str, Any]:
     names = {r.id: r.name for r in regs}
     server = by_type(regs, "server")[0].inputs
     ips = {r.inputs["type"]: r for r in by_type(regs, "primaryIp")}
     net = server["publicNets"][0]
     fw = by_type(regs, "firewall")[0].inputs
+    assert by_type(regs, "sshKey") == []  # the program owns no key
     return {
-        "ssh_keys": sorted(
-            (r.inputs["name"], r.inputs["publicKey"], tuple(sorted(r.inputs["labels"].items())))
-            for r in by_type(regs, "sshKey")
-        ),
+        "ssh_keys": _key_rows([client.ssh_keys.get_by_id(int(i)) for i in server["sshKeys"]]),
         "firewall": {"name": fw["name"], "labels": fw["labels"], "rules": _rules(fw["rules"])},
         "primary_ips": {
             fam: {
@@ -81,9 +85,10 @@ def _ptr(ip: Any) -> str:
     return found[-1] if found else ""
 
 
-def from_hetzner(client: Any, name: str) -> dict[str, Any]:
+def from_hetzner(client: Any, emulator: Any, name: str) -> dict[str, Any]:
     sel = f"managed-by=fatctl,agent={name}"
     (server,) = client.servers.get_all(label_selector=sel)
+    (stored,) = [s for s in emulator.inventory()["servers"] if s["name"] == name]
     (fw,) = client.firewalls.get_all(label_selector=sel)
     ips = {ip.type: ip for ip in client.primary_ips.get_all(label_selector=sel)}
     ip_names = {ip.id: ip.name for ip in ips.values()}
@@ -98,10 +103,7 @@ def from_hetzner(client: Any, name: str) -> dict[str, Any]:
         for r in fw.rules
     ]
     return {
-        "ssh_keys": sorted(
-            (k.name, k.public_key, tuple(sorted(k.labels.items())))
-            for k in client.ssh_keys.get_all(label_selector=sel)
-        ),
+        "ssh_keys": _key_rows([client.ssh_keys.get_by_id(i) for i in stored["ssh_keys"]]),
         "firewall": {"name": fw.name, "labels": fw.labels, "rules": _rules(rules)},
         "primary_ips": {
             fam: {
@@ -142,12 +144,14 @@ def from_hetzner(client: Any, name: str) -> dict[str, Any]:
     ids=["managed", "byok-no-customer-key"],
 )
 def test_pulumi_program_and_hcloud_engine_agree(
-    engine: HcloudEngine, hcloud_client: Any, overrides: dict[str, Any]
+    engine: HcloudEngine, hcloud_client: Any, hetzner_emulator: Any, overrides: dict[str, Any]
 ) -> None:
     spec: AgentSpec = agent_spec(**overrides)
-    regs, _ = run_program(spec, user_data="#cloud-config\n")
-    engine.apply(spec, user_data="#cloud-config\n")
-    pulumi_side, hetzner_side = from_pulumi(regs), from_hetzner(hcloud_client, spec.name)
+    engine.apply(spec, user_data="#cloud-config\n")  # also ensures the fleet keys
+    regs, _ = run_program(spec, user_data="#cloud-config\n", lookup=emulator_lookup(hcloud_client))
+    pulumi_side = from_pulumi(regs, hcloud_client)
+    hetzner_side = from_hetzner(hcloud_client, hetzner_emulator, spec.name)
     for section in pulumi_side:
         assert pulumi_side[section] == hetzner_side[section], section
     assert pulumi_side["server"]["type"] == spec.server_type  # not trivially equal: both real
+    assert len(pulumi_side["ssh_keys"]) == len(spec.operator_keys) + len(spec.customer_keys)

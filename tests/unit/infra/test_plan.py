@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import replace
 
 from fatctl.domain import AgentSpec, ServicePlan
-from fatctl.infra.desired import desired_box, ownership_selector, ssh_keys
+from fatctl.infra.desired import desired_box, key_fingerprint, ownership_selector, ssh_keys
 from fatctl.infra.plan import (
     Observed,
     SeenFirewall,
@@ -56,7 +58,7 @@ def observed_for(s: AgentSpec) -> Observed:
             "1",
             "2",
         ),
-        keys={k.name: SeenKey("5", k.name, k.public_key, box.key_labels(k)) for k in box.keys},
+        keys={k.fingerprint: SeenKey("5", k.name, k.public_key, k.labels) for k in box.keys},
         firewall=SeenFirewall(
             "7", box.firewall_name, dict(box.labels), frozenset(rule_key(r) for r in box.rules)
         ),
@@ -98,18 +100,20 @@ def test_ignored_drift_and_real_drift() -> None:
     assert "backups False -> True" in changed["server"]
 
 
-def test_unprotected_or_rebound_server_and_stray_key() -> None:
+def test_unprotected_or_rebound_server_and_other_fleet_keys() -> None:
     s = spec()
     seen = observed_for(s)
     assert seen.server is not None
+    other = SeenKey("6", "fatctl-key-other", "ssh-ed25519 AAAAother x", {"role": "customer"})
     loose = replace(
         seen,
         server=replace(seen.server, delete_protection=False, ipv4_id="99"),
-        keys={**seen.keys, "carol-old": SeenKey("6", "carol-old", KEY, {})},
+        keys={**seen.keys, "other": other},
     )
     plan = compute_plan("carol", desired_box(s), loose)
     got = actions(plan.changes)
-    assert got["server:carol"] == "update" and got["ssh_key:carol-old"] == "delete"
+    assert got["server:carol"] == "update"
+    assert not any(c.kind == "ssh_key" and c.action != "same" for c in plan.changes)
     detail = next(c.detail for c in plan.changes if c.kind == "server")
     assert "protection" in detail and "ipv4 binding" in detail
 
@@ -117,13 +121,40 @@ def test_unprotected_or_rebound_server_and_stray_key() -> None:
 def test_destroy_plan_keeps_ips_unless_released() -> None:
     seen = observed_for(spec())
     kept = destroy_plan("carol", seen, release_ips=False)
-    assert kept.count("delete") == 3 and kept.count("same") == 2
-    assert destroy_plan("carol", seen, release_ips=True).count("delete") == 5
+    assert kept.count("delete") == 2 and kept.count("same") == 2  # fleet keys are not listed
+    assert {c.kind for c in kept.changes} == {"server", "firewall", "primary_ip"}
+    assert destroy_plan("carol", seen, release_ips=True).count("delete") == 4
+
+
+def test_fleet_keys_adopted_by_fingerprint_and_operator_role_sticks() -> None:
+    s = spec(customer_keys=("ssh-ed25519 AAAAother me@home",))
+    box = desired_box(s)
+    op, cu = box.keys
+    hand_made = SeenKey("8", "laptop", op.public_key, {})  # uploaded by hand, same blob
+    also_op = SeenKey("9", cu.name, cu.public_key, {**cu.labels, "role": "operator"})
+    plan = compute_plan(
+        "carol", box, Observed(keys={op.fingerprint: hand_made, cu.fingerprint: also_op})
+    )
+    got = {c.name: (c.action, c.detail) for c in plan.changes if c.kind == "ssh_key"}
+    assert got == {op.name: ("update", "adopt laptop"), cu.name: ("same", "")}
 
 
 def test_desired_names_rules_and_keys() -> None:
     s = spec(customer_keys=(KEY + " dup", "ssh-ed25519 AAAAother me@home"))
-    assert [k.name for k in ssh_keys(s)] == ["carol-operator-0", "carol-customer-1"]
+    keys = ssh_keys(s)
+    assert [(k.role.value, k.fingerprint) for k in keys] == [
+        ("operator", key_fingerprint(KEY)),
+        ("customer", key_fingerprint("ssh-ed25519 AAAAother")),
+    ]
+    assert keys[0].name == f"fatctl-key-{key_fingerprint(KEY)[:16]}"
+    assert keys[0].labels == {
+        "managed-by": "fatctl",
+        "fatctl-key": key_fingerprint(KEY),
+        "role": "operator",
+    }
+    # Hetzner's MD5 fingerprint of a real key, colons dropped.
+    real = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx2oVHXy0d9wxV7QvRQDhyGwS5SubiR7s0nqHo4Yz3V x"
+    assert key_fingerprint(real) == hashlib.md5(base64.b64decode(real.split()[1])).hexdigest()
     box = desired_box(s)
     assert (box.firewall_name, box.ipv4_name, box.rdns) == (
         "fatctl-carol",

@@ -1,0 +1,91 @@
+"""Fleet-level SSH keys at Hetzner: ensured once, found by fingerprint, shared by every agent.
+
+Hetzner refuses a second key with the same fingerprint (`uniqueness_error`), so an operator key
+(or a customer key of a customer with several agents) exists once per project. Both engines
+ensure the keys here before an agent's box is created: the hcloud engine inline, the Pulumi
+engine before `up` (its per-agent program only looks the keys up, so destroying one agent's
+stack never deletes a key another agent uses). A key uploaded by hand or by an older fatctl is
+adopted by fingerprint and labelled, never duplicated.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from fatctl.config import Settings
+from fatctl.domain import AgentSpec, KeyRole, ResourceChange
+from fatctl.errors import CloudError
+from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels
+from fatctl.infra.engine import ChangeSink, Timing
+from fatctl.infra.hcloud_client import Hcloud
+
+
+def hetzner_fingerprint(key: Any) -> str:
+    """An SDK key's fingerprint in fatctl's label form (Hetzner's, without the colons)."""
+    return str(key.fingerprint or "").replace(":", "")
+
+
+def list_keys(h: Hcloud) -> dict[str, Any]:
+    """Every SSH key of the project, by fingerprint: adoption must see unlabelled keys too."""
+    keys = h.call("list ssh keys", h.client.ssh_keys.get_all)
+    return {hetzner_fingerprint(k): k for k in keys}
+
+
+def operator_keys(keys: dict[str, Any]) -> list[Any]:
+    """The fleet's operator keys (what rescue mode is given)."""
+    return [
+        k
+        for k in keys.values()
+        if (k.labels or {}).get("managed-by") == "fatctl"
+        and (k.labels or {}).get("role") == KeyRole.OPERATOR.value
+        and (k.labels or {}).get(KEY_LABEL)
+    ]
+
+
+def _report(emit: ChangeSink, name: str, action: str, detail: str = "") -> None:
+    emit(ResourceChange(kind="ssh_key", name=name, action=action, detail=detail))
+
+
+def _adopt(h: Hcloud, key: KeyDecl, found: Any, emit: ChangeSink) -> Any:
+    labels = fleet_key_labels(key, found.labels)
+    if dict(found.labels or {}) != labels:
+        h.call("label ssh key", partial(found.update, labels=labels))
+        _report(emit, key.name, "update", f"adopt {found.name}")
+    else:
+        _report(emit, key.name, "same")
+    return found
+
+
+def ensure_fleet_keys(
+    h: Hcloud, keys: tuple[KeyDecl, ...], seen: dict[str, Any], emit: ChangeSink
+) -> list[Any]:
+    """The SDK keys for `keys`, in order: adopted by fingerprint, created only when absent."""
+    out = []
+    for key in keys:
+        found = seen.get(key.fingerprint)
+        if found is not None:
+            out.append(_adopt(h, key, found, emit))
+            continue
+        try:
+            create = partial(h.client.ssh_keys.create, key.name, key.public_key, key.labels)
+            out.append(h.call(f"create ssh key {key.name}", create))
+            _report(emit, key.name, "create")
+        except CloudError as exc:
+            # Another run uploaded it since we listed (or its create response was lost).
+            if exc.code != "uniqueness_error":
+                raise
+            again = list_keys(h).get(key.fingerprint)
+            if again is None:
+                raise
+            out.append(_adopt(h, key, again, emit))
+    return out
+
+
+def ensure_keys_for(
+    settings: Settings, spec: AgentSpec, *, timing: Timing, emit: ChangeSink
+) -> list[str]:
+    """For the Pulumi engine before `up`: ensure the agent's fleet keys; returns their ids."""
+    h = Hcloud(settings, timing)
+    keys = ensure_fleet_keys(h, desired_box(spec).keys, list_keys(h), emit)
+    return [str(k.id) for k in keys]
