@@ -29,6 +29,7 @@ from fatctl.errors import CloudError, ConfigError, ToolMissing
 from fatctl.infra.engine import ChangeSink, InfraEngine, Timing, _ignore
 from fatctl.infra.pulumi_locks import clear_stale_locks, describe, file_backend_root
 from fatctl.infra.pulumi_preview import plan_from_steps
+from fatctl.infra.pulumi_state import release_owned_keys
 from fatctl.sensitive import Sensitive, redact
 
 PROJECT = "fatctl-agents"
@@ -187,7 +188,21 @@ class PulumiEngine:
             # Inline programs do not tell the CLI which provider they use: install it explicitly
             # (a no-op when that version is already in the plugin cache).
             stack.workspace.install_plugin("hcloud", f"v{version('pulumi_hcloud')}")
+            self._release_owned_keys(stack, spec)
             return stack
+
+    def _release_owned_keys(self, stack: Any, spec: AgentSpec) -> None:
+        """An older program owned SSH keys: forget them in state so no `up`/`destroy` of this
+        stack deletes a key that is now the fleet's (adopted by fingerprint before `up`)."""
+        import pulumi.automation as auto
+
+        exported = stack.export_stack()
+        cleaned, dropped = release_owned_keys(dict(exported.deployment or {}))
+        if dropped:
+            stack.import_stack(auto.Deployment(version=exported.version, deployment=cleaned))
+            self.notices.append(
+                f"stack {spec.stack_name}: {len(dropped)} ssh key(s) handed over to the fleet"
+            )
 
     @property
     def ops(self) -> InfraEngine:
