@@ -151,6 +151,7 @@ def _host_step(
         phase=outcome.phase,
         from_version=outcome.from_version,
         error=outcome.error,
+        notes=list(outcome.notes),
     )
 
 

@@ -96,21 +96,23 @@ def health(layout: BoxLayout) -> str:
 
 
 def prune(layout: BoxLayout, keep: int, protect: tuple[str, ...] = ()) -> str:
-    """Remove installed versions beyond the newest `keep`, never `current` nor `protect`.
+    """Keep `keep` installed versions: `current` and `protect` always, then the newest others.
 
     Versions are ordered by their `.installed` marker's time (install order), so a hotfix of an
-    older number installed last is kept as the newest.
+    older number installed last counts as the newest.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
-    root = shlex.quote(layout.root)
-    keep_names = " ".join(shlex.quote(check_version(v)) for v in protect)
+    must = " ".join(shlex.quote(check_version(v)) for v in protect)
     return layout.wrap(
         script(
-            f"cd {root}",
+            f"cd {shlex.quote(layout.root)}",
             'cur=$(basename "$(readlink current 2>/dev/null || echo none)")',
-            f"n=0; for m in $(ls -1t */.installed 2>/dev/null); do v=${{m%/.installed}}; "
-            f'case " $cur {keep_names} " in *" $v "*) continue;; esac; '
-            f'n=$((n+1)); if [ "$n" -ge {keep} ]; then rm -rf -- "$v"; echo "pruned $v"; fi; done',
+            f"must=\" $(printf '%s\\n' \"$cur\" {must} | sort -u | tr '\\n' ' ')\"",
+            'n=0; for v in $must; do if [ -f "$v/.installed" ]; then n=$((n+1)); fi; done',
+            # `current` is itself a link to a version dir: the glob sees it as one more version.
+            "for m in $(ls -1t */.installed 2>/dev/null); do v=${m%/.installed}; "
+            '[ -L "$v" ] && continue; case "$must" in *" $v "*) continue;; esac; '
+            f'n=$((n+1)); if [ "$n" -gt {keep} ]; then rm -rf -- "$v"; echo "pruned $v"; fi; done',
         )
     )

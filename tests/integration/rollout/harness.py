@@ -123,11 +123,11 @@ def install_box(host: SshHost, artifacts: Path) -> Path:
     shutil.copytree(artifacts / OLD, local / "opt" / OLD)
     (local / "opt" / OLD / ".installed").write_text(OLD + "\n")
     (local / "opt" / "current").symlink_to(OLD)
-    _chown_tree(local, op)
+    chown_tree(local, op)
     return local
 
 
-def _chown_tree(root: Path, owner: str) -> None:
+def chown_tree(root: Path, owner: str) -> None:
     import pwd
 
     entry = pwd.getpwnam(owner)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -46,18 +48,27 @@ def _healthy(box: BoxFleet) -> dict[str, bool]:
 
 def test_good_version_rolls_across_all_hosts(box_fleet: Callable[[int], BoxFleet]) -> None:
     box = box_fleet(5)
+    for host in box.hosts:  # an older install the retention count must prune
+        opt = host.home(host.identity.operator) / "box" / "opt"
+        shutil.copytree(opt / OLD, opt / "2026.9.4", symlinks=True)
+        os.utime(opt / "2026.9.4" / ".installed", (time.time() - 3600,) * 2)
+        harness.chown_tree(opt / "2026.9.4", host.identity.operator)
     seen: list[tuple[str, dict[str, Any]]] = []
-    policy = RolloutPolicy(canary=1, batch=2, health_timeout_s=10)
+    policy = RolloutPolicy(canary=1, batch=2, health_timeout_s=10, keep_versions=2)
     report = rollout.start(_run(box, seen), [h.target() for h in box.hosts], NEW, policy)
 
     assert report.state == "completed", report.rows
     assert {r["phase"] for r in report.rows} == {"succeeded"}
     assert {(r["from"], r["to"]) for r in report.rows} == {(OLD, NEW)}
     waves = [f["hosts"] for k, f in seen if k == "wave.start"]
+    notes = [f["notes"] for k, f in seen if k == "host.done"]
+    assert notes == [["pruned 2026.9.4"]] * 5
     assert waves == [["box1"], ["box2", "box3"], ["box4", "box5"]]
     for host in box.hosts:
         assert harness.current(host) == NEW
         assert harness.events(host) == [f"start {OLD}", f"install {NEW}", f"start {NEW}"]
+        opt = host.home(host.identity.operator) / "box" / "opt"
+        assert sorted(p.name for p in opt.iterdir()) == [OLD, NEW, "current"]
     assert set(_healthy(box).values()) == {True}
     with session_scope(box.fleet.engine) as session:
         assert {a.runtime_version for a in session.exec(select(Agent)).all()} == {NEW}
