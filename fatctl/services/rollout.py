@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -123,11 +124,9 @@ def _host_step(
     """One host under its box lease, recorded before and after the remote work."""
     assert step.id is not None
     step_id, agent_pk = step.id, step.agent_pk
-    work = HostUpgrade(
-        pool, run.layout, version, policy.health_timeout_s, policy.keep_versions, run.poll_s
-    )
+    work = _work(run, pool, version, policy)
     try:
-        with lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800):
+        with _box_lease(run, name, policy):
             rec.update_step(run.engine, step_id, phase="running")
             outcome = work.upgrade(
                 run.targets[name],
@@ -185,13 +184,26 @@ def abort(run: Run, rollout_id: int) -> Report:
         return _end(run, rollout_id, "aborted", "aborted by operator")
 
 
+def _work(run: Run, pool: Pool, version: str, policy: RolloutPolicy) -> HostUpgrade:
+    return HostUpgrade(
+        pool, run.layout, version, policy.health_timeout_s, policy.keep_versions, run.poll_s
+    )
+
+
+def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
+    """One rollout at a time per box; the TTL outlives the slowest step (install + two gates)."""
+    return lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
+
+
 def _undo(run: Run, pool: Pool, policy: RolloutPolicy, step: RolloutStep, name: str) -> None:
     assert step.id is not None
-    work = HostUpgrade(
-        pool, run.layout, step.to_version, policy.health_timeout_s, policy.keep_versions, run.poll_s
-    )
-    with lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800):
-        outcome = work.roll_back_to(run.targets[name], step.from_version)
+    try:
+        with _box_lease(run, name, policy):
+            outcome = _work(run, pool, step.to_version, policy).roll_back_to(
+                run.targets[name], step.from_version
+            )
+    except FatctlError as exc:  # another run holds the box: leave it as recorded
+        outcome = HostOutcome(step.phase, step.from_version, exc.one_line())
     rec.update_step(run.engine, step.id, phase=outcome.phase, error=outcome.error)
     if outcome.phase == "rolled_back":
         rec.set_runtime(run.engine, step.agent_pk, step.from_version)

@@ -30,7 +30,10 @@ class BoxLayout:
     """Where a box keeps its runtime versions and how its gateway is managed.
 
     `install` and `test_boot` are shell templates with `{version}` and `{root}` placeholders,
-    so the same engine drives the real install script or a test host's one.
+    so the same engine drives the real install script or a test host's one. Caveat: the
+    rendered `fat-install-runtime` pins the version it was rendered for and does not read
+    FAT_RUNTIME_VERSION yet (a one-line template change); until then the production install
+    needs the target version's script on the box first (what `converge` is meant to deliver).
     """
 
     root: str = "/opt/openclaw"

@@ -39,6 +39,15 @@ def test_bad_version_stops_at_the_canary_and_rolls_it_back(
     box_fleet: Callable[[int], BoxFleet],
 ) -> None:
     box = box_fleet(3)
+    dry = _fatctl(box, "upgrade", "--to", BAD, "--all", "--batch", "50%", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout) == [
+        {"wave": 0, "hosts": "box1"},
+        {"wave": 1, "hosts": "box2"},
+        {"wave": 2, "hosts": "box3"},
+    ]
+    assert _fatctl(box, "rollout", "show", "1").returncode == 1  # a dry run records nothing
+    assert all(harness.events(h) == [f"start {OLD}"] for h in box.hosts)
     proc = _fatctl(
         box, "upgrade", "--to", BAD, "--all", "--canary", "1", "--batch", "50%",
         "--health-timeout", "3", "--json",
@@ -66,6 +75,8 @@ def test_bad_version_stops_at_the_canary_and_rolls_it_back(
 
     (checked,) = fan_out([canary.target()], health(box.layout))
     assert checked.ok and json.loads(checked.stdout)["runtime_version"] == OLD
+    again = _fatctl(box, "rollout", "resume", "1")
+    assert again.returncode == 1 and "halted" in again.stderr
     for host in others:
         assert harness.events(host) == [f"start {OLD}"]  # never touched
         assert harness.current(host) == OLD

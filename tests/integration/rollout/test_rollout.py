@@ -127,3 +127,18 @@ def test_abort_rolls_upgraded_hosts_back(box_fleet: Callable[[int], BoxFleet]) -
     assert set(_healthy(box).values()) == {True}
     with session_scope(box.fleet.engine) as session:
         assert {a.runtime_version for a in session.exec(select(Agent)).all()} == {OLD}
+
+
+def test_a_box_held_by_another_run_is_not_touched(box_fleet: Callable[[int], BoxFleet]) -> None:
+    from fatctl.state.leases import lease
+
+    box = box_fleet(3)
+    policy = RolloutPolicy(canary=1, batch=5, max_failures=1, health_timeout_s=10)
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with lease(box.fleet.engine, "box:box2"):
+        report = rollout.start(_run(box, seen), [h.target() for h in box.hosts], NEW, policy)
+    rows = {r["agent"]: r for r in report.rows}
+    assert rows["box2"]["phase"] == "failed" and "busy" in rows["box2"]["error"]
+    assert (rows["box1"]["phase"], rows["box3"]["phase"]) == ("succeeded", "succeeded")
+    assert harness.events(box.hosts[1]) == [f"start {OLD}"]
+    assert harness.current(box.hosts[1]) == OLD
