@@ -86,9 +86,17 @@ def status(
     no_health: Annotated[
         bool, typer.Option("--no-health", help="Skip the SSH health check.")
     ] = False,
+    api: Annotated[
+        bool, typer.Option("--api", help="Show the Hetzner API rate budget instead.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Agents as the database, the cloud and the boxes see them."""
+    if api:
+        from fatctl.cli.infra_cmd import api_cmd
+
+        api_cmd(json_out)  # same view as `fatctl box api`
+        return
     from fatctl.infra import make_engine
     from fatctl.services.status import status as run
 

@@ -114,6 +114,8 @@ def test_box_commands_end_to_end(env: dict[str, str], quick_emulator: Any, tmp_p
     assert events[0]["event"] == "snapshot" and events[-1]["ipv4"] == status["ipv4"]
     budget = json.loads(fatctl(env, "box", "api", "--json").stdout)
     assert budget[0]["api"] == "hetzner" and budget[0]["limit"] == 3600
+    via_status = json.loads(fatctl(env, "status", "--api", "--json").stdout)
+    assert via_status[0]["api"] == "hetzner" and via_status[0]["remaining"] < 3600
     assert quick_emulator.token not in rebuilt.stdout + rebuilt.stderr
 
 
