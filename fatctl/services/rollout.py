@@ -9,6 +9,7 @@ box's `current` link first, so no host is upgraded twice. After each wave the ha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -46,6 +47,14 @@ class Run:
     event: EventFn
     poll_s: float = 0.5
     targets: dict[str, Target] = field(default_factory=dict)
+    progress: list[int] = field(default_factory=lambda: [0, 0])  # hosts done, hosts in rollout
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> str:
+        """`done/total` for the overall progress shown with each host's outcome."""
+        with self.lock:
+            self.progress[0] += 1
+            return f"{self.progress[0]}/{self.progress[1]}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ def _drive(run: Run, rollout_id: int) -> Report:
         rollout, steps = rec.load(run.engine, rollout_id)
         policy = rec.policy_of(rollout)
         _targets_for(run, [name for _, name in steps])
+        run.progress = [sum(s.phase in DONE_PHASES for s, _ in steps), len(steps)]
         for wave in sorted({s.wave for s, _ in steps}):
             todo = [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
             if todo:
@@ -151,6 +161,7 @@ def _host_step(
         from_version=outcome.from_version,
         error=outcome.error,
         notes=list(outcome.notes),
+        progress=run.tick(),
     )
 
 

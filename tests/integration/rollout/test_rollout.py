@@ -62,6 +62,9 @@ def test_good_version_rolls_across_all_hosts(box_fleet: Callable[[int], BoxFleet
     assert {(r["from"], r["to"]) for r in report.rows} == {(OLD, NEW)}
     waves = [f["hosts"] for k, f in seen if k == "wave.start"]
     notes = [f["notes"] for k, f in seen if k == "host.done"]
+    assert sorted(f["progress"] for k, f in seen if k == "host.done") == [
+        f"{i}/5" for i in range(1, 6)
+    ]
     assert notes == [["pruned 2026.9.4"]] * 5
     assert waves == [["box1"], ["box2", "box3"], ["box4", "box5"]]
     for host in box.hosts:
