@@ -113,8 +113,10 @@ def prune(layout: BoxLayout, keep: int, protect: tuple[str, ...] = ()) -> str:
             'cur=$(basename "$(readlink current 2>/dev/null || echo none)")',
             f"must=\" $(printf '%s\\n' \"$cur\" {must} | sort -u | tr '\\n' ' ')\"",
             'n=0; for v in $must; do if [ -f "$v/.installed" ]; then n=$((n+1)); fi; done',
+            # Newest first by marker time (the loop runs in the pipe's subshell, `n` with it);
             # `current` is itself a link to a version dir: the glob sees it as one more version.
-            "for m in $(ls -1t */.installed 2>/dev/null); do v=${m%/.installed}; "
+            "ls -1t -- ./*/.installed 2>/dev/null | while IFS= read -r m; do "
+            "v=${m%/.installed}; v=${v#./}; "
             '[ -L "$v" ] && continue; case "$must" in *" $v "*) continue;; esac; '
             f'n=$((n+1)); if [ "$n" -gt {keep} ]; then rm -rf -- "$v"; echo "pruned $v"; fi; done',
         )

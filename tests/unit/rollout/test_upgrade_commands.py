@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -99,3 +100,26 @@ def test_prune_with_room_removes_nothing(layout: cmd.BoxLayout) -> None:
     done = sh(cmd.prune(layout, keep=2))
     assert (done.returncode, done.stdout) == (0, "")
     assert sorted(p.name for p in root.iterdir()) == ["2026.9.5", "2026.9.6", "current"]
+
+
+def test_every_builder_passes_shellcheck() -> None:
+    import shutil
+
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    prod = cmd.BoxLayout()
+    for line in (
+        cmd.current_version(prod),
+        cmd.install(prod, "2026.9.6"),
+        cmd.verify(prod, "2026.9.6"),
+        cmd.switch(prod, "2026.9.6"),
+        cmd.prune(prod, 3, ("2026.9.5",)),
+    ):
+        (script,) = shlex.split(line.removeprefix("sudo -n -- sh -c "))
+        checked = subprocess.run(
+            ["shellcheck", "-s", "sh", "-S", "warning", "-"],
+            input=script,
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stdout
