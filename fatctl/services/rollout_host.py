@@ -175,4 +175,15 @@ class HostUpgrade:
                 return HostOutcome("rolled_back", previous, "aborted before the switch")
         except (_StepFailed, _Unreachable) as exc:
             return HostOutcome("unreachable", previous, str(exc))
-        return self.rollback(target, previous, "aborted by operator")
+        back = self.rollback(target, previous, "aborted by operator")
+        if back.phase != "failed":
+            return back
+        # The old version will not serve (e.g. OpenClaw refuses a state schema the new one
+        # migrated): an abort must not leave the box down, so go forward to what was healthy.
+        try:
+            again = self.activate(target, self.version)
+        except (_StepFailed, _Unreachable) as exc:
+            return HostOutcome("failed", previous, f"{back.error}; restoring failed: {exc}")
+        if again is not None:
+            return HostOutcome("failed", previous, f"{back.error}; {self.version}: {again}")
+        return HostOutcome("succeeded", previous, f"{back.error}; kept {self.version}")

@@ -145,3 +145,25 @@ def test_a_box_held_by_another_run_is_not_touched(box_fleet: Callable[[int], Box
     assert (rows["box1"]["phase"], rows["box3"]["phase"]) == ("succeeded", "succeeded")
     assert harness.events(box.hosts[1]) == [f"start {OLD}"]
     assert harness.current(box.hosts[1]) == OLD
+
+
+def test_abort_keeps_the_new_version_when_the_old_one_no_longer_serves(
+    box_fleet: Callable[[int], BoxFleet],
+) -> None:
+    box = box_fleet(2)
+    policy = RolloutPolicy(canary=1, batch=5, health_timeout_s=3)
+    seen: list[tuple[str, dict[str, Any]]] = []
+    done = rollout.start(_run(box, seen), [h.target() for h in box.hosts], NEW, policy)
+    assert done.state == "completed"
+    broken = box.hosts[1]  # its old version now exits at once (as OpenClaw does on a newer schema)
+    gw = broken.home(broken.identity.operator) / "box" / "opt" / OLD / "bin" / "openclaw"
+    gw.write_text(gw.read_text().replace("exec sleep 100000", "exit 78"))
+
+    report = rollout.abort(_run(box, seen), done.rollout_id)
+    rows = {r["agent"]: r for r in report.rows}
+    assert rows["box1"]["phase"] == "rolled_back"
+    assert rows["box2"]["phase"] == "succeeded"
+    assert f"kept {NEW}" in rows["box2"]["error"]
+    assert (harness.current(box.hosts[0]), harness.current(broken)) == (OLD, NEW)
+    assert harness.events(broken)[-2:] == [f"start {OLD}", f"start {NEW}"]
+    assert set(_healthy(box).values()) == {True}
