@@ -42,6 +42,9 @@ export FATCTL_MASTER_KEY
 log "state database"
 fatctl db upgrade
 
+# Each box runs systemd with .path/inotify watchers; the default 128 instances run out fast.
+sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288
+
 log "sandbox cloud (the first run builds the golden image: several minutes)"
 fatctl sandbox up --boxes
 env_file=${FATCTL_SANDBOX_DIR:-$data_dir/sandbox}/sandbox.env
