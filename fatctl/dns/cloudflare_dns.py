@@ -1,8 +1,10 @@
 """Idempotent A/AAAA records for `<agent>.<domain>` in Cloudflare, owned by tags.
 
-Each run looks records up by name and type, adopts ours (tags `fatctl` and `agent:<name>`),
-creates what is missing, fixes what drifted, removes duplicates of ours, and refuses to touch a
-record someone else made. DNS-only by default; `proxied=True` puts Cloudflare in front.
+Each run lists the name's records once (A and AAAA come back together), adopts ours (tags
+`fatctl` and `agent:<name>`), creates what is missing, fixes what drifted, removes duplicates of
+ours, and refuses to touch a record someone else made. DNS-only by default; `proxied=True`
+puts Cloudflare in front. The zone id is looked up once per process (first page, exact name)
+and then reused, so a fresh agent costs one list and two creates.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from fatctl.domain import ResourceChange
 from fatctl.errors import ConfigError
 from fatctl.infra.engine import ChangeSink, Timing, _ignore
 from fatctl.infra.retry import RateBudget
+
+# (endpoint, token, domain) -> zone id: a zone's id never changes while the zone exists, and
+# the token (kept wrapped) tells accounts (and sandbox emulators on a reused port) apart.
+_ZONES: dict[tuple[str, object, str], str] = {}
 
 
 class CloudflareDns:
@@ -42,19 +48,28 @@ class CloudflareDns:
 
     def zone_id(self) -> str:
         if self._zone is None:
-            zones = self.cf.call(
-                "find zone", lambda: list(self.cf.client.zones.list(name=self.domain))
-            )
-            if not zones:
-                raise ConfigError(f"Cloudflare has no zone {self.domain} for this token")
-            self._zone = str(zones[0].id)
+            key = (self.cf.settings.cloudflare_base_url, self.cf.settings.cloudflare_api_token,
+                   self.domain)  # fmt: skip
+            if key not in _ZONES:
+                _ZONES[key] = self._find_zone()
+            self._zone = _ZONES[key]
         return self._zone
 
-    def _existing(self, fqdn: str, rtype: str) -> list[dict[str, Any]]:
+    def _find_zone(self) -> str:
+        # Only the first page: iterating the paginator would fetch an empty second page.
+        page = self.cf.call("find zone", lambda: self.cf.client.zones.list(name=self.domain))
+        zones = [z for z in page.result if z.name == self.domain]
+        if not zones:
+            raise ConfigError(f"Cloudflare has no zone {self.domain} for this token")
+        return str(zones[0].id)
+
+    def _existing(self, fqdn: str) -> dict[str, list[dict[str, Any]]]:
+        """The name's A and AAAA records by type, oldest first, from one listing."""
         records = self.cf.client.dns.records
-        listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn}, type=rtype)  # type: ignore[arg-type]
-        found = self.cf.call(f"list {rtype} {fqdn}", lambda: [r.to_dict() for r in listing()])
-        return sorted(found, key=lambda r: str(r.get("created_on", "")))  # oldest first
+        listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn})
+        found = self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
+        found.sort(key=lambda r: str(r.get("created_on", "")))
+        return {t: [r for r in found if r.get("type") == t] for t in ("A", "AAAA")}
 
     def _write(self, wanted: WantedRecord, record_id: str) -> None:
         records = self.cf.client.dns.records
@@ -84,9 +99,9 @@ class CloudflareDns:
     ) -> list[ResourceChange]:
         """Make A/AAAA `<agent>.<domain>` point at the box; returns what was done per record."""
         changes = []
+        present = self._existing(f"{agent}.{self.domain}")
         for wanted in wanted_records(agent, self.domain, ipv4, ipv6, proxied=proxied):
-            existing = self._existing(wanted.name, wanted.type)
-            action, record_id, duplicates = decide(wanted, existing, agent)
+            action, record_id, duplicates = decide(wanted, present[wanted.type], agent)
             for extra in duplicates:  # first, so the write cannot collide with one of them
                 self._delete(extra, f"duplicate {wanted.type} {wanted.name}")
             if action != "same":
@@ -102,8 +117,8 @@ class CloudflareDns:
         """Remove our records for the agent (idempotent); records we do not own are left alone."""
         fqdn = f"{agent}.{self.domain}"
         changes = []
-        for rtype in ("A", "AAAA"):
-            for record in self._existing(fqdn, rtype):
+        for rtype, present in self._existing(fqdn).items():
+            for record in present:
                 if not is_owned(record, agent):
                     continue
                 self._delete(str(record["id"]), f"{rtype} {fqdn}")

@@ -100,6 +100,8 @@ class Hcloud:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timing = timing
+        # Which project this client talks to (for per-process caches; the token stays wrapped).
+        self.project: tuple[str, object] = (settings.hcloud_endpoint, settings.hcloud_token)
         self.budget = budget or budget_for("hetzner")
         self.sleep = sleep
         self.client = make_client(settings, timing, self.budget)

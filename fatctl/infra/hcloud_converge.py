@@ -100,8 +100,17 @@ def ensure_ips(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) -> di
 
 
 def create_server(
-    h: Hcloud, box: DesiredBox, keys: list[Any], fw: Any, ips: dict[str, Any], user_data: str
+    h: Hcloud,
+    box: DesiredBox,
+    keys: list[Any],
+    fw: Any,
+    ips: dict[str, Any],
+    user_data: str,
+    *,
+    read_back: bool = True,
 ) -> Any:
+    """The new server, once created and started; `read_back=False` spares the GET when the
+    caller needs only its id and methods (the create response's copy predates the start)."""
     resp = h.call(
         "create server",
         lambda: h.client.servers.create(
@@ -119,6 +128,8 @@ def create_server(
     h.wait("create server", resp)
     for action in resp.next_actions or []:
         h.wait("create server", action)
+    if not read_back:
+        return resp.server
     return h.call("read server", partial(h.client.servers.get_by_id, int(resp.server.id or 0)))
 
 

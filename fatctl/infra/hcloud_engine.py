@@ -27,7 +27,14 @@ from fatctl.infra.hcloud_converge import (
     ensure_firewall,
     ensure_ips,
 )
-from fatctl.infra.hcloud_keys import ensure_fleet_keys, operator_keys
+from fatctl.infra.hcloud_fresh import FALL_BACK_ON, create_fresh
+from fatctl.infra.hcloud_keys import (
+    cached_keys,
+    ensure_fleet_keys,
+    forget_keys,
+    list_keys,
+    operator_keys,
+)
 from fatctl.infra.hcloud_observe import Bound, observe, seen_server
 from fatctl.infra.plan import Observed, compute_plan
 from fatctl.infra.retry import RateBudget
@@ -63,6 +70,25 @@ class HcloudEngine:
             if exc.code != "uniqueness_error":
                 raise
             return self._apply(spec, user_data)
+
+    def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """`apply` for an agent no earlier run touched at Hetzner: create without lookups (see
+        hcloud_fresh). Anything already there makes a create fail before it duplicates, and
+        the full adopt-or-create `apply` takes over from what exists."""
+        box = desired_box(spec)
+        keys = cached_keys(self.h, box.keys)
+        try:
+            if keys is None:
+                keys = ensure_fleet_keys(self.h, box.keys, list_keys(self.h), self.emit)
+            else:
+                for key in box.keys:
+                    self.emit(_change("ssh_key", key.name, "same"))
+            return create_fresh(self.h, spec.name, box, keys, user_data, self.emit)
+        except CloudError as exc:
+            if exc.code not in FALL_BACK_ON:
+                raise
+            forget_keys(self.h)  # a cached key may be the thing that is gone
+            return self.apply(spec, user_data=user_data)
 
     def _apply(self, spec: AgentSpec, user_data: str) -> BoxInfo:
         box = desired_box(spec)

@@ -5,7 +5,8 @@ Hetzner refuses a second key with the same fingerprint (`uniqueness_error`), so 
 ensure the keys here before an agent's box is created: the hcloud engine inline, the Pulumi
 engine before `up` (its per-agent program only looks the keys up, so destroying one agent's
 stack never deletes a key another agent uses). A key uploaded by hand or by an older fatctl is
-adopted by fingerprint and labelled, never duplicated.
+adopted by fingerprint and labelled, never duplicated. The keys ensured are remembered for
+the process, so a fresh agent's box can be created without listing them again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,21 @@ from fatctl.errors import CloudError
 from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels
 from fatctl.infra.engine import ChangeSink, Timing
 from fatctl.infra.hcloud_client import Hcloud
+
+# (project, fingerprint) -> SDK key ensured by this process. A key deleted since then makes the
+# server create fail, and the engine then ensures the keys again the long way.
+_ENSURED: dict[tuple[tuple[str, object], str], Any] = {}
+
+
+def cached_keys(h: Hcloud, keys: tuple[KeyDecl, ...]) -> list[Any] | None:
+    """The SDK keys for `keys` if this process ensured every one of them already."""
+    found = [_ENSURED.get((h.project, k.fingerprint)) for k in keys]
+    return None if any(k is None for k in found) else found
+
+
+def forget_keys(h: Hcloud) -> None:
+    for cached in [c for c in _ENSURED if c[0] == h.project]:
+        del _ENSURED[cached]
 
 
 def hetzner_fingerprint(key: Any) -> str:
@@ -79,6 +95,8 @@ def ensure_fleet_keys(
             if again is None:
                 raise
             out.append(_adopt(h, key, again, emit))
+    for key, sdk in zip(keys, out, strict=True):
+        _ENSURED[(h.project, key.fingerprint)] = sdk
     return out
 
 

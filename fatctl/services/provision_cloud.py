@@ -83,7 +83,13 @@ def infra_apply(flow: Flow) -> dict[str, object]:
     from fatctl.state.db import session_scope
 
     assert flow.spec is not None
-    info = flow.infra.apply(flow.spec, user_data=flow.user_data)
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        # Only a hint: the fresh path is duplicate-safe even when it is wrong (Hetzner names are
+        # unique, a taken one sends it down the adopt path); the hint spares the lookups.
+        fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
+    apply = getattr(flow.infra, "apply_fresh", None) if fresh else None
+    info = (apply or flow.infra.apply)(flow.spec, user_data=flow.user_data)
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         agent.server_id, agent.ipv4, agent.ipv6 = info.server_id, info.ipv4, info.ipv6
