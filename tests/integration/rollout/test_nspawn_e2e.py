@@ -1,0 +1,73 @@
+"""End to end on the sandbox's real nspawn boxes (root): an agent serving OpenClaw 2026.9.5
+(the image's extra version, fresh state) is rolled to 2026.9.6 with the production box layout
+(sudo, systemctl, `fat-health --json`); the abort finds 2026.9.5 refusing the migrated state
+and keeps the healthy 2026.9.6 rather than leave the box down; a rollout back down to 2026.9.5
+halts at its canary, which is rolled back and healthy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fatctl.domain import RolloutPolicy
+from fatctl.remote.commands.upgrade import BoxLayout
+from fatctl.remote.fanout import fan_out
+from fatctl.services import rollout
+from tests.e2e.test_provision_e2e import _plane, _provision, sandbox
+
+__all__ = ["sandbox"]  # the fixture, re-used from the provisioning e2e test
+
+
+def _start_fresh_on(targets: list[Any], version: str) -> None:
+    """Set-up: the box serves `version` from an empty state directory (as a box first
+    provisioned on it would), since provisioning on the image's extra version is not supported."""
+    steps = (
+        "sudo -n systemctl stop openclaw-gateway.service",
+        "sudo -n rm -rf /var/lib/openclaw/state",
+        f"sudo -n ln -sfn {version} /opt/openclaw/current",
+        "sudo -n systemctl start openclaw-gateway.service",
+    )
+    for line in steps:
+        (done,) = fan_out(targets, line)
+        assert done.ok, done.as_dict()
+
+
+def test_real_openclaw_versions_roll_and_abort(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    from fatctl.sandbox import image
+    from fatctl.services.access import select_targets
+
+    (old,) = image.DEFAULT_EXTRA_RUNTIMES  # the image pre-installs it: no route out needed
+    new = image.DEFAULT_RUNTIME
+    settings, db, ring = _plane(sandbox, tmp_path)
+    assert _provision(settings, db, ring, "e2e-roll")[0] == "ready"
+    targets = select_targets(db, settings, names=["e2e-roll"])
+    _start_fresh_on(targets, old)
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    run = rollout.Run(db, settings, BoxLayout(), "e2e", lambda k, **f: seen.append((k, f)))
+    report = rollout.start(run, targets, new, RolloutPolicy(canary=1, health_timeout_s=90))
+    if report.state != "completed":
+        (log,) = fan_out(targets, "sudo -n journalctl -u openclaw-gateway -n 40 --no-pager")
+        print(log.stdout[-4000:])
+    assert report.state == "completed", report.rows
+    assert (report.rows[0]["from"], report.rows[0]["to"]) == (old, new)
+
+    # 2026.9.6 migrated the state database to a schema 2026.9.5 refuses to open: the abort
+    # tries the old version, sees it fail the gate, and puts the healthy new one back.
+    undone = rollout.abort(run, report.rollout_id)
+    assert undone.state == "aborted"
+    (row,) = undone.rows
+    assert row["phase"] == "succeeded", undone.rows
+    assert "unhealthy after rollback" in row["error"] and f"kept {new}" in row["error"]
+    (health,) = fan_out(targets, "sudo -n fat-health --json")
+    assert health.ok and json.loads(health.stdout)["runtime_version"] == new
+
+    # Going back down is a version whose gateway will not start: halted, rolled back, serving.
+    down = rollout.start(run, targets, old, RolloutPolicy(canary=1, health_timeout_s=60))
+    assert down.state == "halted"
+    assert down.rows[0]["phase"] == "rolled_back" and "health gate" in down.rows[0]["error"]
+    (health,) = fan_out(targets, "sudo -n fat-health --json")
+    assert health.ok and json.loads(health.stdout)["runtime_version"] == new
+    print([k for k, _ in seen])
