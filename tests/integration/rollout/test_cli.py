@@ -128,6 +128,9 @@ def test_killed_rollout_resumes_without_upgrading_any_host_twice(
     assert final["state"] == "completed"
     assert {s["phase"] for s in final["steps"]} == {"succeeded"}  # type: ignore[attr-defined]
     assert {s["from"] for s in final["steps"]} == {OLD}  # type: ignore[attr-defined]
+    table = _fatctl(box, "rollout", "show", "1")  # the people's view
+    assert table.returncode == 0 and "completed" in table.stdout
+    assert all(h.name in table.stdout for h in box.hosts)
     for host in box.hosts:
         log = harness.events(host)
         assert log.count(f"install {NEW}") == 1, (host.name, log)
