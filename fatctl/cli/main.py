@@ -1,4 +1,4 @@
-"""The `fatctl` entry point: assembles one Typer sub-app per noun and maps errors to exit codes.
+"""The `fatctl` entry point: builds the app for the invoked command and maps errors to exit codes.
 
 Exit codes: 0 ok, 1 failed, 2 bad input. Every failure is one line on stderr with no secret in it;
 set FATCTL_DEBUG=1 to see a traceback for an unexpected error.
@@ -9,52 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
-from fatctl.cli import (
-    agents,
-    audit,
-    config_cmd,
-    db,
-    exec_cmd,
-    infra_cmd,
-    keys,
-    keys_ssh,
-    placeholders,
-    provision,
-    render,
-    sandbox,
-    secrets_cmd,
-    ssh,
-    upgrade,
-)
 from fatctl.cli.output import error_line
 from fatctl.errors import FatctlError
-
-app = typer.Typer(
-    name="fatctl",
-    help="Control plane for the fleet of dedicated OpenClaw agent boxes.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(agents.app, name="agents")
-app.add_typer(keys.app, name="keys")
-app.add_typer(secrets_cmd.app, name="secrets")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(db.app, name="db")
-app.command("audit")(audit.audit)
-app.command("render")(render.render)
-keys_ssh.register(keys.app)
-app.command("ssh")(ssh.ssh)
-app.command("exec")(exec_cmd.exec_)
-infra_cmd.register(app)
-provision.register(app)
-app.add_typer(sandbox.app, name="sandbox")
-upgrade.register(app)
-placeholders.register(
-    app, skip=frozenset({"ssh", "provision", "status", "destroy", "sandbox", "upgrade"})
-)
 
 
 def _unexpected(exc: BaseException) -> int:
@@ -91,8 +47,13 @@ def _click_failure(exc: Exception) -> int | None:
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app and exit with fatctl's exit codes."""
+    from fatctl.cli.commands import build_app, invoked_command
+
+    args = sys.argv[1:] if argv is None else argv
+    completing = any(k.startswith("_FATCTL_COMPLETE") for k in os.environ)
+    app = build_app(None if completing else invoked_command(args))
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="fatctl")
+        rv = app(args=args, standalone_mode=False, prog_name="fatctl")
         code = rv if isinstance(rv, int) else 0  # non-standalone click returns Exit codes
     except FatctlError as exc:
         error_line(exc.one_line())

@@ -1,0 +1,141 @@
+"""The table of top-level commands, and how to build the Typer app for one invocation.
+
+Typer turns every registered function into a click command up front (signatures, type hints),
+which for fatctl's ~45 commands costs more than the rest of start-up. So the app is built for
+the command actually invoked: that command's module is imported and registered for real, and
+every other top-level name is a parameterless stub carrying only its one-line help (enough for
+`fatctl --help`). A test keeps each stub's help equal to the real command's.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import typer
+
+
+@dataclass(frozen=True)
+class Loader:
+    """Registers one module's commands on the root app; several names may share a loader."""
+
+    module: str
+    register: Callable[[typer.Typer, object], None]
+
+
+def _sub_app(name: str, attr: str = "app") -> Callable[[typer.Typer, object], None]:
+    return lambda app, mod: app.add_typer(getattr(mod, attr), name=name)
+
+
+def _command(name: str, attr: str) -> Callable[[typer.Typer, object], None]:
+    return lambda app, mod: app.command(name)(getattr(mod, attr))
+
+
+def _module_register(app: typer.Typer, mod: object) -> None:
+    mod.register(app)  # type: ignore[attr-defined]
+
+
+def _keys(app: typer.Typer, mod: object) -> None:
+    from fatctl.cli import keys_ssh
+
+    keys_ssh.register(mod.app)  # type: ignore[attr-defined]
+    app.add_typer(mod.app, name="keys")  # type: ignore[attr-defined]
+
+
+def _pending(app: typer.Typer, mod: object) -> None:
+    real = frozenset(name for name, (key, _) in COMMANDS.items() if key != "pending")
+    mod.register(app, skip=real)  # type: ignore[attr-defined]
+
+
+LOADERS: dict[str, Loader] = {
+    "agents": Loader("fatctl.cli.agents", _sub_app("agents")),
+    "keys": Loader("fatctl.cli.keys", _keys),
+    "secrets": Loader("fatctl.cli.secrets_cmd", _sub_app("secrets")),
+    "config": Loader("fatctl.cli.config_cmd", _sub_app("config")),
+    "db": Loader("fatctl.cli.db", _sub_app("db")),
+    "audit": Loader("fatctl.cli.audit", _command("audit", "audit")),
+    "render": Loader("fatctl.cli.render", _command("render", "render")),
+    "ssh": Loader("fatctl.cli.ssh", _command("ssh", "ssh")),
+    "exec": Loader("fatctl.cli.exec_cmd", _command("exec", "exec_")),
+    "infra": Loader("fatctl.cli.infra_cmd", _module_register),
+    "provision": Loader("fatctl.cli.provision", _module_register),
+    "sandbox": Loader("fatctl.cli.sandbox", _sub_app("sandbox")),
+    "upgrade": Loader("fatctl.cli.upgrade", _module_register),
+    "pending": Loader("fatctl.cli.placeholders", _pending),
+}
+
+# name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "agents": ("agents", "Agents known to fatctl (one box each)."),
+    "provision": (
+        "provision",
+        "Create the agent's box and drive it to ready; a rerun continues where a run stopped.",
+    ),
+    "status": ("provision", "Agents as the database, the cloud and the boxes see them."),
+    "destroy": (
+        "provision",
+        "Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked).",
+    ),
+    "ssh": (
+        "ssh",
+        "Open a shell on AGENT's box as the operator user, or run `-- CMD` and exit with its code.",
+    ),
+    "exec": ("exec", "Run one command on many boxes at once."),
+    "keys": ("keys", "SSH public keys allowed onto boxes."),
+    "upgrade": (
+        "upgrade",
+        "Roll a runtime version across the fleet: canaries, batches, health gates, rollback.",
+    ),
+    "rollout": ("upgrade", "Inspect, resume or abort a recorded rollout."),
+    "box": ("infra", "An agent's box at Hetzner: plan, status, power, rescue, snapshot, resize."),
+    "rebuild": (
+        "infra",
+        "Reinstall the box from an image, keeping the server and its IPs (the disk is wiped).",
+    ),
+    "creds": ("infra", "Credentials on the boxes (R2 storage)."),
+    "render": ("render", "Render an agent's cloud-init user-data and every file its box gets."),
+    "secrets": ("secrets", "Encrypted secrets (values are never shown)."),
+    "config": ("config", "Configuration (environment variables and fatctl.toml)."),
+    "db": ("db", "The state database's schema."),
+    "audit": ("audit", "Show the audit trail, newest first."),
+    "sandbox": ("sandbox", "The local sandbox cloud (emulators, S3, nspawn boxes)."),
+    "preview": ("pending", "Not yet available: fleet previews (issue 9)."),
+    "reconcile": ("pending", "Not yet available: reconcile (issue 8)."),
+}
+
+
+def _stub(help_text: str) -> Callable[[], None]:
+    def stub() -> None:  # never runs: the invoked command is always registered for real
+        raise RuntimeError("command stub invoked")
+
+    stub.__doc__ = help_text
+    return stub
+
+
+def build_app(selected: str | None) -> typer.Typer:
+    """The root app with `selected` registered for real: every command when None (completion
+    needs them all), none when "" (root help needs only the stubs' one-liners)."""
+    app = typer.Typer(
+        name="fatctl",
+        help="Control plane for the fleet of dedicated OpenClaw agent boxes.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    wanted = {key for name, (key, _) in COMMANDS.items() if selected in (None, name)}
+    for key in LOADERS:
+        if key in wanted:
+            LOADERS[key].register(app, importlib.import_module(LOADERS[key].module))
+    for name, (key, help_text) in COMMANDS.items():
+        if key not in wanted:
+            app.command(name, help=help_text)(_stub(help_text))
+    return app
+
+
+def invoked_command(argv: list[str]) -> str:
+    """The top-level command named on the command line, or "" when none is a known one."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else ""
+    return ""
