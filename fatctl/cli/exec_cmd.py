@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.options import JsonOpt, selected_targets
 from fatctl.cli.output import Output
 
 if TYPE_CHECKING:
@@ -35,12 +34,8 @@ def exec_(
     """Run one command on many boxes at once."""
     from fatctl.remote.commands.shell import run
     from fatctl.remote.fanout import fan_out, prefix_printer
-    from fatctl.services.access import select_targets
 
-    names = [n.strip() for n in agents.split(",") if n.strip()]
-    targets = select_targets(
-        ctx().engine, ctx().settings, names=names, all_agents=all_agents, label=label
-    )
+    targets = selected_targets(agents, all_agents, label)
     out = Output(json_out)
     if not targets:
         out.message("no agents selected")

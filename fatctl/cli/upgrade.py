@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.options import JsonOpt, selected_targets
 from fatctl.cli.output import Output
 from fatctl.errors import BadInput
 
@@ -99,7 +99,6 @@ def upgrade(
     """Roll a runtime version across the fleet: canaries, batches, health gates, rollback."""
     from fatctl.remote.commands.upgrade import check_version
     from fatctl.services import rollout
-    from fatctl.services.access import select_targets
     from fatctl.services.rollout_plan import plan_waves
 
     try:
@@ -107,10 +106,7 @@ def upgrade(
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     policy = parse_policy(canary, batch, max_failures, health_timeout, keep)
-    names = [n.strip() for n in agents.split(",") if n.strip()]
-    targets = select_targets(
-        ctx().engine, ctx().settings, names=names, all_agents=all_agents, label=label
-    )
+    targets = selected_targets(agents, all_agents, label)
     out = Output(json_out)
     if not targets:
         out.message("no agents selected")
