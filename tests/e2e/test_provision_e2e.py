@@ -10,7 +10,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,9 @@ def _provision(settings: Any, db: Any, ring: Any, name: str) -> tuple[str, float
     return done.state, time.monotonic() - t0
 
 
-def test_three_agents_end_to_end(sandbox: dict[str, Any], tmp_path: Path) -> None:
+def test_three_agents_end_to_end(
+    sandbox: dict[str, Any], tmp_path: Path, figure: Callable[..., None]
+) -> None:
     from fatctl.infra import make_engine
     from fatctl.remote.runner import connect
     from fatctl.services.access import agent_target
@@ -104,7 +106,7 @@ def test_three_agents_end_to_end(sandbox: dict[str, Any], tmp_path: Path) -> Non
             zip(AGENTS, pool.map(lambda n: _provision(settings, db, ring, n), AGENTS), strict=True)
         )
     for name, (state, took) in results.items():
-        print(f"{name}: boot-to-ready {took:.1f}s")
+        figure(f"{name} boot-to-ready (three at once)", took, "s")
         assert state == "ready", name
 
     rows: dict[str, Any] = {

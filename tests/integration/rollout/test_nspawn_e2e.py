@@ -70,4 +70,3 @@ def test_real_openclaw_versions_roll_and_abort(sandbox: dict[str, Any], tmp_path
     assert down.rows[0]["phase"] == "rolled_back" and "health gate" in down.rows[0]["error"]
     (health,) = fan_out(targets, "sudo -n fat-health --json")
     assert health.ok and json.loads(health.stdout)["runtime_version"] == new
-    print([k for k, _ in seen])
