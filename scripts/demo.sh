@@ -8,19 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+# shellcheck source=scripts/machine.sh
+. scripts/machine.sh
 agent=${DEMO_AGENT:-demo}
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/demo.sh: run as root (it installs packages and boots nspawn boxes)" >&2
-  exit 1
-fi
+require_root scripts/demo.sh
 
-log "apt packages"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2046  # one word per package is intended
-apt-get install -y -qq --no-install-recommends $(sed -e 's/#.*//' .ci/apt-packages.txt | xargs) >/dev/null
+install_system_packages
 
 log "python packages"
 if ! command -v fatctl >/dev/null; then
@@ -42,8 +36,7 @@ export FATCTL_MASTER_KEY
 log "state database"
 fatctl db upgrade
 
-# Each box runs systemd with .path/inotify watchers; the default 128 instances run out fast.
-sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288
+raise_box_limits
 
 log "sandbox cloud (the first run builds the golden image: several minutes)"
 fatctl sandbox up --boxes

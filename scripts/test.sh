@@ -5,18 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+# shellcheck source=scripts/machine.sh
+. scripts/machine.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/test.sh: run as root (it installs packages and boots nspawn boxes)" >&2
-  exit 1
-fi
+require_root scripts/test.sh
 
-log "apt packages"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2046  # one word per package is intended
-apt-get install -y -qq --no-install-recommends $(sed -e 's/#.*//' .ci/apt-packages.txt | xargs) >/dev/null
+install_system_packages
 
 log "python packages"
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
@@ -28,9 +22,7 @@ pg_ctlcluster $cluster start 2>/dev/null || pg_ctlcluster $cluster status >/dev/
 su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 export FATCTL_TEST_DATABASE_URL=${FATCTL_TEST_DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/postgres}
 
-# Each booted box runs systemd with its own .path/inotify watchers; the default of 128
-# inotify instances per user runs out after two or three boxes ("Too many open files").
-sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288
+raise_box_limits
 
 log "golden image (built once, cached under /var/cache/fatctl by a digest of its inputs)"
 python3 -m fatctl.sandbox.image
