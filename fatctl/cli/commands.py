@@ -62,6 +62,11 @@ LOADERS: dict[str, Loader] = {
     "provision": Loader("fatctl.cli.provision", _module_register),
     "sandbox": Loader("fatctl.cli.sandbox", _sub_app("sandbox")),
     "upgrade": Loader("fatctl.cli.upgrade", _module_register),
+    "converge": Loader("fatctl.cli.converge", _module_register),
+    "reconcile": Loader("fatctl.cli.reconcile", _module_register),
+    "preview": Loader("fatctl.cli.preview", _module_register),
+    "cost": Loader("fatctl.cli.cost", _module_register),
+    "image": Loader("fatctl.cli.image", _module_register),
     "pending": Loader("fatctl.cli.placeholders", _pending),
 }
 
@@ -100,8 +105,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("db", "The state database's schema."),
     "audit": ("audit", "Show the audit trail, newest first."),
     "sandbox": ("sandbox", "The local sandbox cloud (emulators, S3, nspawn boxes)."),
-    "preview": ("pending", "Not yet available: fleet previews (issue 9)."),
-    "reconcile": ("pending", "Not yet available: reconcile (issue 8)."),
+    "converge": (
+        "converge",
+        "Re-render boxes' configuration and roll it out over SSH (per-box diff with --dry-run).",
+    ),
+    "preview": (
+        "preview",
+        "Show per agent what applying infra would change (exit 0: nothing, 3: changes pending).",
+    ),
+    "apply": (
+        "preview",
+        "Apply infra changes (type, firewall, labels) across the fleet in batches.",
+    ),
+    "reconcile": (
+        "reconcile",
+        "Compare the database, Hetzner, Cloudflare and the boxes: orphans, drift, missing pieces.",
+    ),
+    "image": (
+        "image",
+        "Golden images: snapshots with a runtime version preinstalled (build, list).",
+    ),
+    "cost": (
+        "cost",
+        "Monthly Hetzner cost per agent and in total, beside the plan's price (the margin).",
+    ),
 }
 
 

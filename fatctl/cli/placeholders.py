@@ -14,8 +14,6 @@ PENDING: dict[str, str] = {
     "destroy": "destroy (issue 5)",
     "upgrade": "rolling upgrades (issue 7)",
     "ssh": "SSH access (issue 6)",
-    "preview": "fleet previews (issue 9)",
-    "reconcile": "reconcile (issue 8)",
     "sandbox": "the sandbox cloud (issue 5)",
 }
 
