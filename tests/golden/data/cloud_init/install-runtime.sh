@@ -5,10 +5,11 @@
 # the golden-image builders run this same script.
 #   FAT_NPM_REGISTRY  registry base URL (default https://registry.npmjs.org)
 #   FAT_TARBALL_DIR   directory with pre-fetched `npm pack` tarballs (still checksum-verified)
+#   FAT_RUNTIME_VERSION  another OpenClaw version than the rendered one (rolling upgrades)
 #   --no-switch       install only; leave `current` where it is (for staged upgrades)
 set -euo pipefail
 
-RUNTIME_VERSION="2026.9.6"
+RUNTIME_VERSION="${FAT_RUNTIME_VERSION:-2026.9.6}"
 NODE_VERSION="24.21.0"
 NODE_INTEGRITY="sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q=="
 NPM_VERSION="11.21.2"
@@ -26,6 +27,9 @@ fi
 
 log() { printf 'fat-install: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# The version lands in paths and an npm spec: accept only what a version can look like.
+[[ "$RUNTIME_VERSION" =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "bad runtime version: ${RUNTIME_VERSION}"
 
 for tool in curl jq sha512sum base64 od tar; do
   command -v "$tool" >/dev/null 2>&1 || die "missing $tool (install the box packages first)"
