@@ -73,6 +73,10 @@ class SshKey(SQLModel, table=True):
     fingerprint: str = Field(max_length=128, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The key's id at Hetzner and which project it is in (a digest, never the token), recorded
+    # when fatctl uploads or adopts it, so a fresh box is created without listing the keys.
+    hcloud_id: str | None = Field(default=None, max_length=32)
+    hcloud_project: str | None = Field(default=None, max_length=32)
 
 
 class HostKey(SQLModel, table=True):
