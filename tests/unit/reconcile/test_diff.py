@@ -33,8 +33,9 @@ def agent(name: str = "alpha", **kw: object) -> DbAgent:
 
 
 def server(name: str = "alpha", **kw: object) -> CloudServer:
+    labels = {**LABELS, "agent": name}
     base = CloudServer(id="10", name=name, server_type="cx23", status="running",
-                       ipv4="192.0.2.10", ipv6="2001:db8::1", labels={**LABELS, "agent": name})  # fmt: skip
+                       ipv4="192.0.2.10", ipv6="2001:db8::1", labels=labels)  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -121,7 +122,8 @@ def test_missing_and_elsewhere_dns_are_upserted_to_recorded_addresses() -> None:
     assert [(f.kind, f.action) for f in found] == [("drift", DNS_UPSERT)]
     assert "points at 203.0.113.7" in found[0].detail
     assert dict(found[0].params) == {"ipv4": "192.0.2.10", "ipv6": "2001:db8::1"}
-    dup = records() + (DnsRecord("r3", "A", f"alpha.{D}", "192.0.2.10", ("fatctl", "agent:alpha")),)
+    extra = DnsRecord("r3", "A", f"alpha.{D}", "192.0.2.10", ("fatctl", "agent:alpha"))
+    dup = (*records(), extra)
     assert summary(views(records=dup)) == [("drift", f"dns A alpha.{D}", "alpha", DNS_UPSERT)]
 
 
