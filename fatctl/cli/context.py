@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import sys
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -81,11 +80,18 @@ def reset_context() -> None:
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Go on when `--yes` was given or a person says yes; never wait on a pipe or in CI."""
+    """Go on when `--yes` was given or a person says yes; never wait on a pipe or in CI.
+
+    Asking needs a terminal on both stdin and stdout (a prompt written into a pipe is one
+    nobody sees) and CI unset; otherwise a missing `--yes` is a bad-input error that says so.
+    """
     if yes:
         return
-    if not sys.stdin.isatty() or os.environ.get("CI"):
-        raise BadInput(f"{question.rstrip('?')}: refusing without --yes (no terminal to ask on)")
+    from fatctl.cli.output import in_ci, is_interactive
+
+    if not is_interactive():
+        why = "CI is set" if in_ci() else "no terminal to ask on"
+        raise BadInput(f"{question.rstrip('?')}: refusing without --yes ({why})")
     import typer
 
     if not typer.confirm(question, default=False):

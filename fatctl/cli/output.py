@@ -1,7 +1,10 @@
 """The one output helper: tables for people, JSON for pipelines, one-line errors for both.
 
-Every command renders through `Output`, so `--json` behaves the same everywhere. rich is
-imported only when a table is actually drawn, and colours are off when stdout is not a TTY.
+Every command renders through `Output`, so `--json` behaves the same everywhere. Unattended
+use is first-class: when stdout is not a terminal (pipes, CI logs) tables are plain aligned
+text with no colour, no box drawing and no escape sequence, and nothing ever animates; rich is
+imported only to draw a table for a person at a terminal, and then without colour when
+NO_COLOR or CI is set. JSON events carry an ISO-8601 UTC timestamp `ts`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,9 +33,51 @@ def to_json(data: object) -> str:
     return json.dumps(data, default=_default, sort_keys=False)
 
 
+def _flag(name: str) -> bool:
+    """An environment flag is on unless unset, empty, 0, false or no (CI=false is not CI)."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def in_ci() -> bool:
+    return _flag("CI")
+
+
 def is_interactive() -> bool:
-    """True when a person is at a terminal and we are not in CI."""
-    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+    """True when a person is at a terminal and we are not in CI: only then may we ask."""
+    return _isatty(sys.stdin) and _isatty(sys.stdout) and not in_ci()
+
+
+def colour_allowed(stream: Any = None) -> bool:
+    """Colour only on a terminal, and not when NO_COLOR (https://no-color.org) or CI is set."""
+    return _isatty(stream or sys.stdout) and "NO_COLOR" not in os.environ and not in_ci()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed streams are not terminals
+        return False
+
+
+def utc_timestamp() -> str:
+    """Now as ISO-8601 in UTC with milliseconds, e.g. 2026-11-21T21:00:00.123+00:00."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def plain_table(rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
+    """Aligned columns with a dashed rule under the header: greppable, diffable, no escapes."""
+    widths = [len(c) for c in columns]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [columns, ["-" * w for w in widths], *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else " ".join(str(value).split("\n"))
 
 
 class Output:
@@ -51,23 +96,33 @@ class Output:
         columns: Sequence[str],
         title: str | None = None,
         json_payload: object | None = None,
+        highlight: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
-        """A table for people, or the rows (or `json_payload`) as JSON."""
+        """A table for people, or the rows (or `json_payload`) as JSON. Rows for which
+        `highlight` is true stand out at a terminal (the caller also says why in a column, so
+        nothing is lost in a log)."""
         if self.json_mode:
             self.data(list(rows) if json_payload is None else json_payload)
             return
         if not rows:
             self.message(f"no {title or 'rows'}")
             return
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        if not _isatty(sys.stdout):
+            text = plain_table(cells, columns)
+            sys.stdout.write(f"{title}\n{text}\n" if title else f"{text}\n")
+            return
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, show_lines=False)
         for col in columns:
             table.add_column(col)
-        for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-        Console(no_color=not sys.stdout.isatty(), soft_wrap=True).print(table)
+        for row, line in zip(rows, cells, strict=True):
+            marked = highlight is not None and highlight(row)
+            table.add_row(*(Text(c) for c in line), style="bold red" if marked else None)
+        Console(no_color=not colour_allowed(), highlight=False, soft_wrap=True).print(table)
 
     def record(self, item: Mapping[str, Any], title: str | None = None) -> None:
         """One object: key/value lines for people, a JSON object for pipelines."""
@@ -88,7 +143,7 @@ class Output:
     def event(self, kind: str, **fields: object) -> None:
         """A timestamped JSON event (JSON mode) or a short line (people)."""
         if self.json_mode:
-            payload = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
+            payload = {"ts": utc_timestamp(), "event": kind, **fields}
             sys.stdout.write(to_json(payload) + "\n")
             sys.stdout.flush()
         else:

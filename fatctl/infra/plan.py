@@ -8,6 +8,7 @@ in-place update (resize), a location change is a replacement.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from fatctl.domain import Plan, ResourceChange
@@ -185,3 +186,25 @@ def destroy_plan(agent: str, seen: Observed, *, release_ips: bool) -> Plan:
     for ip in seen.ips.values():
         changes.append(_change("primary_ip", ip.name, "delete" if release_ips else "same", "kept"))
     return Plan(agent=agent, changes=tuple(changes))
+
+
+# -- reading a plan (both engines' plans have the same shape) ---------------------------------
+
+DESTRUCTIVE_KINDS = frozenset({"server", "primary_ip"})
+_TYPE_CHANGE = re.compile(r"server_type (\S+) -> (\S+)")
+
+
+def replaces_live_box(plan: Plan) -> bool:
+    """A replacement of the server or of a primary IP: the customer's box (its disk, or the IP
+    its webhooks and OAuth callbacks point at) would be destroyed and made anew."""
+    return any(c.action == "replace" and c.kind in DESTRUCTIVE_KINDS for c in plan.changes)
+
+
+def resize_of(plan: Plan) -> tuple[str, str] | None:
+    """(old, new) server type when the plan resizes the server in place, else None."""
+    for change in plan.changes:
+        if change.kind == "server" and change.action == "update":
+            found = _TYPE_CHANGE.search(change.detail)
+            if found:
+                return found.group(1), found.group(2)
+    return None
