@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from fatctl.config import Settings
-from fatctl.domain import AgentSpec, BoxInfo, Plan
+from fatctl.domain import AgentSpec, BoxInfo, Plan, ResourceChange
 from fatctl.errors import CloudError, ConfigError, ToolMissing
 from fatctl.infra.engine import ChangeSink, InfraEngine, Timing, _ignore
 from fatctl.infra.pulumi_locks import clear_stale_locks, describe, file_backend_root
@@ -69,6 +69,40 @@ def step_from_event(event: Any) -> dict[str, Any] | None:
         "urn": meta.urn,
         "oldState": {"inputs": dict(meta.old.inputs or {})} if meta.old else None,
         "newState": {"inputs": dict(meta.new.inputs or {})} if meta.new else None,
+        "diffReasons": list(meta.diffs or []),
+        "detailedDiff": {k: {} for k in (meta.detailed_diff or {})},
+    }
+
+
+# The CLI's words when `--expect-no-changes` is not met ("... but changes occurred/were proposed").
+NO_CHANGES_EXPECTED = re.compile(r"no changes were expected", re.IGNORECASE)
+
+
+def refresh_step_from_event(event: Any) -> dict[str, Any] | None:
+    """A refresh's drift as a preview-shaped step, or None for an unchanged resource.
+
+    A refresh reports each resource as op `refresh`; what changed at the cloud comes back as an
+    update (with the changed properties in `diffs`) or a delete (gone). Drift is in the
+    resource's outputs (what the provider read), so those stand in for the inputs of a preview.
+    """
+    found = getattr(event, "res_outputs_event", None) or getattr(event, "resource_pre_event", None)
+    if found is None:
+        return None
+    meta = found.metadata
+    op = str(getattr(meta.op, "value", meta.op))
+    if op == "refresh" and (meta.diffs or meta.detailed_diff):
+        op = "update"
+    if op in ("refresh", "same", "read"):
+        return None
+
+    def state(seen: Any) -> dict[str, Any] | None:
+        return {"inputs": dict(seen.outputs or seen.inputs or {})} if seen else None
+
+    return {
+        "op": op,
+        "urn": meta.urn,
+        "oldState": state(meta.old),
+        "newState": state(meta.new),
         "diffReasons": list(meta.diffs or []),
         "detailedDiff": {k: {} for k in (meta.detailed_diff or {})},
     }
@@ -239,6 +273,31 @@ class PulumiEngine:
         stack = self._stack(spec)
         with self._guard("refresh", spec):
             stack.refresh()
+
+    def drift(self, spec: AgentSpec) -> Plan:
+        """What changed at the cloud behind the stack's back, by `pulumi refresh --preview-only
+        --expect-no-changes` (writes no state): an empty plan when nothing did."""
+        import pulumi.automation as auto
+
+        stack = self._stack(spec)
+        steps: dict[str, dict[str, Any]] = {}
+
+        def collect(event: Any) -> None:
+            if step := refresh_step_from_event(event):
+                steps[step["urn"]] = step
+
+        with self._guard("refresh", spec):
+            try:
+                stack.preview_refresh(expect_no_changes=True, on_event=collect)
+            except auto.CommandError as exc:
+                if isinstance(exc, auto.ConcurrentUpdateError):
+                    raise
+                if not NO_CHANGES_EXPECTED.search(str(exc)):
+                    raise
+                if not steps:  # the CLI saw changes the event stream did not name
+                    change = ResourceChange("stack", spec.stack_name, "update", "changes at cloud")
+                    return Plan(agent=spec.name, changes=(change,))
+        return plan_from_steps(steps.values(), spec.name)
 
     def destroy(self, spec: AgentSpec, *, release_ips: bool) -> None:
         """Lift protection (an `up` in destroy mode), destroy, then remove the stack."""

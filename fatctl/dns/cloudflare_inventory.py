@@ -1,0 +1,35 @@
+"""Every DNS record fatctl owns in the zone (tag `fatctl`), for `fatctl reconcile`, and the
+deletion of one that no agent owns any more. Paged by hand: the SDK's iterator always asks for
+one more (empty) page, and a large page makes a whole fleet one request.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from fatctl.dns.cloudflare_dns import CloudflareDns
+from fatctl.dns.records import OWNER_TAG
+
+PER_PAGE = 5000
+
+
+def tagged_records(dns: CloudflareDns) -> list[dict[str, Any]]:
+    """Records carrying the `fatctl` tag, whatever their name or agent."""
+    records = dns.cf.client.dns.records
+    zone = dns.zone_id()
+    out: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        listing = partial(records.list, zone_id=zone, tag={"present": OWNER_TAG},
+                          per_page=PER_PAGE, page=page)  # fmt: skip
+        found = dns.cf.call("list fatctl records", lambda: listing().result)  # noqa: B023
+        out += [r.to_dict() for r in found]
+        if len(found) < PER_PAGE:
+            return out
+        page += 1
+
+
+def delete_record(dns: CloudflareDns, record_id: str, what: str) -> None:
+    records = dns.cf.client.dns.records
+    dns.cf.call(f"delete {what}", partial(records.delete, record_id, zone_id=dns.zone_id()))
