@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +14,37 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (non-interactive use).")
 ]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        max=86400,
+        help="If another fatctl run holds this agent, wait up to SECONDS for it to finish "
+        "(one 'waiting for' line on stderr), then go on; fail if it is still busy. "
+        "Default 0: fail at once, naming the holder.",
+    ),
+]
+
+
+@contextmanager
+def lease_wait(seconds: float) -> Iterator[None]:
+    """Leases the command takes inside this block wait up to `seconds` (`--wait`)."""
+    from fatctl.errors import BadInput
+    from fatctl.state.leases import LeaseRow, waiting
+
+    if not math.isfinite(seconds):
+        raise BadInput(f"--wait must be a number of seconds, not {seconds}")
+
+    def told(row: LeaseRow) -> None:
+        sys.stderr.write(
+            f"fatctl: waiting for {row.name}, held by {row.describe()} (up to {seconds:g}s) ...\n"
+        )
+        sys.stderr.flush()
+
+    with waiting(seconds, told):
+        yield
 
 
 def selected_targets(agents: str, all_agents: bool, label: str | None) -> list[Any]:

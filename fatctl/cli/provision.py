@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, lease_wait
 from fatctl.cli.output import Output
 
 EngineOpt = Annotated[
@@ -56,6 +56,7 @@ def provision(
     no_box: Annotated[
         bool, typer.Option("--no-box", help="Stop after infra+DNS (API-only sandbox).")
     ] = False,
+    wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Create the agent's box and drive it to ready; a rerun continues where a run stopped."""
@@ -71,7 +72,8 @@ def provision(
                        image or s.image, s.runtime_version)  # fmt: skip
     opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=sandbox_mode(),
                    emit=_progress(out))  # fmt: skip
-    result = run(c.engine, c.keyring, s, make_engine(s, engine), request, c.actor, opts)
+    with lease_wait(wait):
+        result = run(c.engine, c.keyring, s, make_engine(s, engine), request, c.actor, opts)
     record = {"agent": result.agent, "state": result.state, "fqdn": result.fqdn,
               "server_id": result.server_id, "ipv4": result.ipv4, "ipv6": result.ipv6,
               "elapsed_s": result.elapsed_s}  # fmt: skip
@@ -117,6 +119,7 @@ def destroy(
     ] = False,
     engine: EngineOpt = None,
     yes: YesOpt = False,
+    wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked)."""
@@ -127,8 +130,10 @@ def destroy(
     confirm(f"Destroy agent {agent}{what}?", yes)
     c, out = ctx(), Output(json_out)
     s = c.settings
-    result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
-                 release_ips=release_ips, purge_data=purge_data, emit=_progress(out))  # fmt: skip
+    with lease_wait(wait):
+        result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
+                     release_ips=release_ips, purge_data=purge_data,
+                     emit=_progress(out))  # fmt: skip
     if json_out:
         out.event("destroy.result", agent=result.agent, state=result.state)
     else:

@@ -1,26 +1,89 @@
 """Named, expiring leases in the state database, so two runs on one agent cannot race.
 
-Taking a lease is one INSERT (the primary key makes a second taker fail) or, for an expired
-lease or one whose holder process is dead on this host, one conditional UPDATE that only the
-first of several contenders can win. This is correct on PostgreSQL and on SQLite alike because
-both serialise writes to the row. Each lease commits in its own short transaction.
+A lease is a row in `leases` (name, holder `host:pid:nonce`, since, expires). Taking it is one
+short transaction that reads the row and then inserts it, or takes it over when it is free:
+expired, or held by a process that is dead on this host. A holder on another host is trusted
+until its lease expires, since we cannot see its processes.
+
+The read-decide-write must be exclusive per name:
+- PostgreSQL: `pg_advisory_xact_lock(hash(name))` first. Chosen over `SELECT ... FOR UPDATE`
+  because the first taker finds no row to lock (two INSERTs would race, and the loser's
+  transaction aborts); the advisory key exists whether or not the row does. It is held for
+  milliseconds, not for the lease's life: leases last minutes to hours, and pinning a
+  connection per lease (rollouts hold many) would tie correctness to connection lifetime and
+  break behind transaction-pooling proxies. Liveness comes from the heartbeat instead.
+- SQLite: `BEGIN IMMEDIATE` takes the database's write lock before the read, which is the
+  single-host equivalent (other writers queue on the busy timeout).
+
+A holder renews its lease from a heartbeat thread (every third of the expiry window, at most
+every 30 s), so the window only has to cover a silent holder: callers' TTLs are capped at
+`MAX_SILENCE_S`. A holder that finds its lease taken over (it was stopped past expiry) fails
+at the end of its block rather than claiming a run that may have overlapped another.
+
+Waiting: a command's `--wait SECONDS` installs a `WaitPolicy` for leases taken below it, so
+services need not thread the option through. Waiters poll (every `poll_s`); they are not
+served in arrival order, which two CI jobs on one agent do not need.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fatctl.errors import LeaseHeld
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
+
+MAX_SILENCE_S = 300.0  # a live holder renews well within this; a silent one loses it after
+MAX_BEAT_S = 30.0
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who holds a lease, since when, until when (unless renewed)."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+    def describe(self) -> str:
+        """`pid 123 on host h since 2026-11-21 21:03:05Z`, for one-line messages."""
+        host, pid, _ = _split(self.holder)
+        since = self.acquired_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return f"pid {pid or '?'} on host {host or '?'} since {since}"
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long a busy lease is waited for, and who is told about the wait."""
+
+    wait_s: float = 0.0
+    on_wait: Callable[[LeaseRow], None] | None = None
+
+
+_POLICY: ContextVar[WaitPolicy | None] = ContextVar("fatctl_lease_wait", default=None)
+
+
+@contextmanager
+def waiting(wait_s: float, on_wait: Callable[[LeaseRow], None] | None = None) -> Iterator[None]:
+    """Leases taken inside this block wait up to `wait_s` for a busy holder."""
+    token = _POLICY.set(WaitPolicy(wait_s, on_wait))
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
 
 
 def new_holder() -> str:
@@ -28,14 +91,18 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _split(holder: str) -> tuple[str, int | None, str]:
+    try:
+        host, pid_text, nonce = holder.rsplit(":", 2)
+        return host, int(pid_text), nonce
+    except ValueError:
+        return "", None, ""
+
+
 def holder_is_dead(holder: str) -> bool:
     """True only when the holder ran on this host and its process is gone."""
-    try:
-        host, pid_text, _ = holder.rsplit(":", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
+    host, pid, _ = _split(holder)
+    if pid is None or host != socket.gethostname():
         return False
     try:
         os.kill(pid, 0)
@@ -50,49 +117,133 @@ def _as_aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def try_acquire(engine: Engine, name: str, holder: str, ttl_s: float) -> str | None:
-    """Take the lease; return None on success, else the current holder."""
-    from sqlalchemy import insert, select, update
-    from sqlalchemy.exc import IntegrityError
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for `name` (Python's hash() is salted per process)."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
+
+@contextmanager
+def _exclusive(engine: Engine, name: str) -> Iterator[Connection]:
+    """One transaction in which no other taker of `name` can read or write its row."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+            yield conn
+        return
+    # pysqlite would open a deferred transaction by itself: run it in autocommit and say
+    # BEGIN IMMEDIATE, so the write lock is held from before the read.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
+
+
+def _table() -> Any:
     from fatctl.state.models import Lease
 
-    table = Lease.__table__  # type: ignore[attr-defined]
-    now = datetime.now(UTC)
-    expires = now + timedelta(seconds=ttl_s)
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(table).values(name=name, holder=holder, acquired_at=now, expires_at=expires)
-            )
-        return None
-    except IntegrityError:
-        pass
-    with engine.begin() as conn:
+    return Lease.__table__  # type: ignore[attr-defined]
+
+
+def _window(ttl_s: float) -> timedelta:
+    return timedelta(seconds=max(1.0, min(ttl_s, MAX_SILENCE_S)))
+
+
+def read(engine: Engine, name: str) -> LeaseRow | None:
+    from sqlalchemy import select
+
+    table = _table()
+    with engine.connect() as conn:
         row = conn.execute(select(table).where(table.c.name == name)).first()
-        if row is None:  # released between our insert and select: try once more later
-            return "(released)"
-        stale = _as_aware(row.expires_at) < now or holder_is_dead(row.holder)
-        if not stale and row.holder != holder:
-            return str(row.holder)
-        taken = conn.execute(
-            update(table)
-            .where(table.c.name == name, table.c.holder == row.holder)
-            .values(holder=holder, acquired_at=now, expires_at=expires)
-        )
-        if taken.rowcount == 1:
+    return None if row is None else _row(row)
+
+
+def _row(row: Any) -> LeaseRow:
+    return LeaseRow(row.name, row.holder, _as_aware(row.acquired_at), _as_aware(row.expires_at))
+
+
+def try_acquire(engine: Engine, name: str, holder: str, ttl_s: float) -> LeaseRow | None:
+    """Take the lease; return None on success, else who holds it."""
+    from sqlalchemy import insert, select, update
+
+    table = _table()
+    now = datetime.now(UTC)
+    values = {"holder": holder, "acquired_at": now, "expires_at": now + _window(ttl_s)}
+    with _exclusive(engine, name) as conn:
+        row = conn.execute(select(table).where(table.c.name == name)).first()
+        if row is None:
+            conn.execute(insert(table).values(name=name, **values))
             return None
-        return str(row.holder)
+        current = _row(row)
+        live = current.expires_at > now and not holder_is_dead(current.holder)
+        if live and current.holder != holder:
+            return current
+        conn.execute(update(table).where(table.c.name == name).values(**values))
+        return None
+
+
+def renew(engine: Engine, name: str, holder: str, ttl_s: float) -> bool:
+    """Push the expiry forward; False when the lease is no longer ours."""
+    from sqlalchemy import update
+
+    table = _table()
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(table)
+            .where(table.c.name == name, table.c.holder == holder)
+            .values(expires_at=datetime.now(UTC) + _window(ttl_s))
+        )
+    return done.rowcount == 1
 
 
 def release(engine: Engine, name: str, holder: str) -> None:
     from sqlalchemy import delete
 
-    from fatctl.state.models import Lease
-
-    table = Lease.__table__  # type: ignore[attr-defined]
+    table = _table()
     with engine.begin() as conn:
         conn.execute(delete(table).where(table.c.name == name, table.c.holder == holder))
+
+
+class _Heartbeat(threading.Thread):
+    """Renews one lease until stopped; remembers whether it was lost meanwhile."""
+
+    def __init__(self, engine: Engine, name: str, holder: str, ttl_s: float) -> None:
+        super().__init__(name=f"lease-heartbeat:{name}", daemon=True)
+        self.engine, self.lease_name, self.holder, self.ttl_s = engine, name, holder, ttl_s
+        self.every = min(_window(ttl_s).total_seconds() / 3, MAX_BEAT_S)
+        self.stopped = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                if not renew(self.engine, self.lease_name, self.holder, self.ttl_s):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: S112  a database hiccup: the next beat tries again
+                continue
+
+
+def _acquire(engine: Engine, name: str, holder: str, ttl_s: float, policy: WaitPolicy,
+             poll_s: float) -> None:  # fmt: skip
+    deadline = time.monotonic() + policy.wait_s
+    told = False
+    while (other := try_acquire(engine, name, holder, ttl_s)) is not None:
+        if time.monotonic() >= deadline:
+            waited = f"; gave up after {policy.wait_s:g}s" if policy.wait_s else ""
+            hint = None if policy.wait_s else "pass --wait SECONDS to queue behind it"
+            raise LeaseHeld(f"{name} is busy: held by {other.describe()}{waited}", hint=hint)
+        if policy.on_wait and not told:
+            policy.on_wait(other)
+            told = True
+        time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
 
 
 @contextmanager
@@ -101,24 +252,28 @@ def lease(
     name: str,
     *,
     ttl_s: float = 900.0,
-    wait_s: float = 0.0,
+    wait_s: float | None = None,
     poll_s: float = 0.5,
-    on_wait: Callable[[str], None] | None = None,
+    on_wait: Callable[[LeaseRow], None] | None = None,
 ) -> Iterator[str]:
-    """Hold `name` for the duration of the block; wait up to `wait_s` for another holder."""
+    """Hold `name` for the block, renewing it; wait for a busy holder as the policy says.
+
+    `wait_s`/`on_wait` override the policy installed by `waiting()` (default: fail at once).
+    """
+    policy = _POLICY.get() or WaitPolicy()
+    if wait_s is not None or on_wait is not None:
+        policy = WaitPolicy(policy.wait_s if wait_s is None else wait_s, on_wait or policy.on_wait)
     holder = new_holder()
-    deadline = time.monotonic() + wait_s
-    told = False
-    while (other := try_acquire(engine, name, holder, ttl_s)) is not None:
-        if time.monotonic() >= deadline:
-            raise LeaseHeld(
-                f"{name} is busy: held by {other}", hint="retry later or pass --wait SECONDS"
-            )
-        if on_wait and not told:
-            on_wait(other)
-            told = True
-        time.sleep(poll_s)
+    _acquire(engine, name, holder, ttl_s, policy, poll_s)
+    beat = _Heartbeat(engine, name, holder, ttl_s)
+    beat.start()
     try:
         yield holder
     finally:
+        beat.stopped.set()
+        beat.join()
         release(engine, name, holder)
+    if beat.lost:
+        current = read(engine, name)
+        who = current.describe() if current else "another run"
+        raise LeaseHeld(f"{name} was taken over by {who} while this run held it")
