@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cloudflare_api_token", "CLOUDFLARE_API_TOKEN", "cloudflare.api_token", True),
     Setting("cloudflare_base_url", "CLOUDFLARE_BASE_URL", "cloudflare.base_url"),
     Setting("cloudflare_account_id", "CLOUDFLARE_ACCOUNT_ID", "cloudflare.account_id"),
+    Setting(
+        "cloudflare_zone_id",
+        "CLOUDFLARE_ZONE_ID",
+        "cloudflare.zone_id",
+        help="the domain's zone id (spares a zone lookup per process; looked up when unset)",
+    ),
     Setting("domain", "FATCTL_DOMAIN", "domain", help="agents are served at <agent>.<domain>"),
     Setting("engine", "FATCTL_ENGINE", "engine", help="pulumi, hcloud or auto"),
     Setting("pulumi_backend_url", "FATCTL_PULUMI_BACKEND", "pulumi.backend_url"),
@@ -68,6 +74,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("customer_user", "FATCTL_CUSTOMER_USER", "ssh.customer_user"),
     Setting("ssh_jump", "FATCTL_SSH_JUMP", "ssh.jump", help="bastion as user@host[:port]"),
     Setting("ssh_jump_host_key", "FATCTL_SSH_JUMP_HOST_KEY", "ssh.jump_host_key"),
+    Setting(
+        "price_managed",
+        "FATCTL_PRICE_MANAGED",
+        "plans.managed_price",
+        help="what a managed customer pays, EUR/month net (fatctl cost)",
+    ),
+    Setting(
+        "price_byok",
+        "FATCTL_PRICE_BYOK",
+        "plans.byok_price",
+        help="what a BYOK customer pays, EUR/month net (fatctl cost)",
+    ),
+    Setting(
+        "pricing_ttl",
+        "FATCTL_PRICING_TTL",
+        "api.pricing_ttl",
+        help="seconds the Hetzner price list is cached on disk",
+    ),
+    Setting(
+        "image_build_type",
+        "FATCTL_IMAGE_BUILD_TYPE",
+        "image.build_server_type",
+        help="server type of the golden-image builder",
+    ),
 )
 
 
@@ -92,6 +122,7 @@ class Settings:
     cloudflare_api_token: Sensitive | None = None
     cloudflare_base_url: str = "https://api.cloudflare.com/client/v4"
     cloudflare_account_id: str = ""
+    cloudflare_zone_id: str = ""
     domain: str = ""
     engine: str = "auto"
     pulumi_backend_url: str = ""
@@ -111,6 +142,10 @@ class Settings:
     customer_user: str = "customer"  # cloud_init.layout.CUSTOMER_USER
     ssh_jump: str = ""  # optional bastion, user@host[:port]
     ssh_jump_host_key: str = ""  # its pinned OpenSSH public key line
+    price_managed: str = "29.00"  # EUR/month net, what a managed customer pays
+    price_byok: str = "12.00"  # EUR/month net, what a BYOK customer pays
+    pricing_ttl: str = "86400"  # seconds; Hetzner changes prices rarely
+    image_build_type: str = "cx23"  # the builder only installs packages
     config_file: Path | None = None
 
     def require(self, attr: str) -> Any:

@@ -1,22 +1,34 @@
-"""`fatctl cost`: monthly Hetzner cost per agent beside its plan's price.
-
-Skeleton: the command exists (scripts, completion and `fatctl --help` see it) and fails with
-one clear line until its capability lands (issue 9).
-"""
+"""`fatctl cost`: monthly Hetzner cost per agent beside its plan's price."""
 
 from __future__ import annotations
 
 import typer
 
-from fatctl.cli.placeholders import NotYetAvailable
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+
+COLUMNS = ("agent", "plan", "type", "server", "ips", "backups", "cost", "price", "margin", "source")
 
 
-def cost_(
-    args: list[str] = typer.Argument(None, help="arguments (not yet accepted)"),  # noqa: B008
-) -> None:
+def cost_(json_out: JsonOpt = False) -> None:
     """Monthly Hetzner cost per agent and in total, beside the plan's price (the margin)."""
-    raise NotYetAvailable("`fatctl cost` is not available in this build yet (issue 9)")
+    from fatctl.cli.context import ctx
+    from fatctl.services.cost import cost_document, cost_rows, fleet_cost
+    from fatctl.services.cost_math import cents
+
+    c = ctx()
+    report = fleet_cost(c.engine, c.settings)
+    out = Output(json_out)
+    if json_out:
+        out.data(cost_document(report))
+        return
+    rows = cost_rows(report)
+    t = report.totals
+    if rows:
+        rows.append({"agent": f"TOTAL ({t.agents})", "cost": cents(t.cost),
+                     "price": cents(t.revenue), "margin": cents(t.margin)})  # fmt: skip
+    out.table(rows, COLUMNS, title=f"monthly cost, {report.book.currency} net")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("cost", context_settings={"ignore_unknown_options": True})(cost_)
+    app.command("cost")(cost_)
