@@ -10,6 +10,7 @@ the old version between measured runs, and running a command sequence on one hos
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -112,6 +113,18 @@ def reset(fleet: BenchFleet, hosts: list[SshHost]) -> None:
         (box / "events.log").unlink(missing_ok=True)
     restart_all(fleet, hosts)
     time.sleep(0.2)  # let the restarted gateways settle before the next measured run
+
+
+def set_install_time(fleet: BenchFleet, seconds: float) -> None:
+    """Make every install take `seconds` longer (the harness's `slow-install` knob), to model a
+    real package install instead of the harness's copy of a tiny directory."""
+    for host in fleet.hosts:
+        knob = host.home(fleet.identity.operator) / "box" / "slow-install"
+        if seconds > 0:
+            knob.write_text(f"{seconds:g}\n")
+            os.chmod(knob, 0o644)
+        else:
+            knob.unlink(missing_ok=True)
 
 
 def upgraded(hosts: list[SshHost]) -> int:

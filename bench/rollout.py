@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import _ansible
-from bench._hosts import BenchFleet, bench_fleet, reset, run_direct, upgraded
+from bench._hosts import (
+    BenchFleet,
+    bench_fleet,
+    reset,
+    run_direct,
+    set_install_time,
+    upgraded,
+)
 from bench._work import Step, as_script, steps
 from fatctl.domain import RolloutPolicy
 from tests.integration.rollout.harness import NEW, OLD
@@ -46,6 +53,7 @@ class Size:
     waves: int
     fatctl: list[float] = field(default_factory=list)
     ansible: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
     lower: list[float] = field(default_factory=list)
     per_host_median: list[float] = field(default_factory=list)
 
@@ -78,6 +86,27 @@ def run_ansible(fleet: BenchFleet, project: _ansible.Project, n: int, tag: str) 
         why = [line for line in lines if "UNREACHABLE" in line or "FAILED" in line][:2]
         raise RuntimeError(f"ansible-playbook exited {code}: {' | '.join(why or lines[-3:])}")
     return took
+
+
+def run_one_script(fleet: BenchFleet, n: int, parallel: int, work: list[Step]) -> float:
+    """fatctl's SSH runner alone: per wave, connect and run the whole work as one script.
+
+    Not a rollout (nothing recorded, no gate logic): the floor that connection setup and one
+    session per host put under any paramiko-based engine, for locating the engine's overhead.
+    """
+    from fatctl.remote.fanout import fan_out
+    from fatctl.remote.runner import Pool
+
+    targets = [h.target(connect_timeout=30.0) for h in fleet.hosts[:n]]
+    script = as_script(work)
+    start = time.monotonic()
+    with Pool() as pool:
+        for first in range(0, n, parallel):
+            wave = targets[first : first + parallel]
+            bad = [r for r in fan_out(wave, script, parallel=parallel, pool=pool) if not r.ok]
+            if bad:
+                raise RuntimeError(f"one-script run failed: {bad[0].as_dict()}")
+    return time.monotonic() - start
 
 
 def lower_bound(fleet: BenchFleet, n: int, work: list[Step]) -> tuple[float, float]:
@@ -126,6 +155,7 @@ def rounds(
         tools: list[tuple[list[float], Callable[..., float]]] = [
             (size.fatctl, lambda: run_fatctl(fleet, n, args.parallel, args.poll, args.keep)),
             (size.ansible, lambda tag=str(r): run_ansible(fleet, project, n, tag)),
+            (size.floor, lambda: run_one_script(fleet, n, args.parallel, work)),
         ]
         for into, what in tools if r % 2 == 0 else tools[::-1]:
             into.append(measured(fleet, n, what))
@@ -135,21 +165,22 @@ def rounds(
         size.per_host_median.append(typical)
         print(
             f"  N={n} round {r + 1}: fatctl {size.fatctl[-1]:.2f}s  ansible "
-            f"{size.ansible[-1]:.2f}s  slowest host {slowest:.2f}s (median {typical:.2f}s)",
+            f"{size.ansible[-1]:.2f}s  one-script {size.floor[-1]:.2f}s  "
+            f"slowest host {slowest:.2f}s (median {typical:.2f}s)",
             flush=True,
         )
 
 
 def report(sizes: list[Size]) -> None:
     head = f"{'N':>4} {'waves':>5} {'fatctl s':>9} {'ansible s':>10} {'ans/fat':>8}"
-    print(f"\n{head} {'lower s':>8} {'fat/lower':>9}")
+    print(f"\n{head} {'lower s':>8} {'fat/lower':>9} {'1-script s':>10}")
     ok = True
     for s in sizes:
         fat, ans = statistics.median(s.fatctl), statistics.median(s.ansible)
         low = statistics.median(s.lower)
         print(
             f"{s.n:>4} {s.waves:>5} {fat:>9.2f} {ans:>10.2f} {ans / fat:>8.2f}"
-            f" {low:>8.2f} {fat / low:>9.2f}"
+            f" {low:>8.2f} {fat / low:>9.2f} {statistics.median(s.floor):>10.2f}"
         )
         half, near = fat <= 0.5 * ans, fat <= 1.3 * low
         ok = ok and half and near
@@ -167,6 +198,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--poll", type=float, default=0.5, help="health gate interval (s)")
     parser.add_argument("--keep", type=int, default=3, help="versions kept by prune")
+    parser.add_argument(
+        "--install-s", type=float, default=0.0, help="extra seconds per install (default 0)"
+    )
     parser.add_argument("--strategy", choices=("free", "linear"), default="free")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -177,10 +211,11 @@ def main() -> None:
         raise SystemExit("--sizes, --parallel and --rounds must be positive, --poll not negative")
     print(
         f"cpus={os.cpu_count()} parallel={args.parallel} rounds={args.rounds} poll={args.poll}s"
-        f" strategy={args.strategy} load={os.getloadavg()[0]:.2f}",
+        f" install+={args.install_s:g}s strategy={args.strategy} load={os.getloadavg()[0]:.2f}",
         flush=True,
     )
     with bench_fleet(max(args.sizes)) as fleet:
+        set_install_time(fleet, args.install_s)
         sizes = [bench_size(fleet, args, n) for n in args.sizes]
     report(sizes)
     sys.stdout.flush()
