@@ -152,7 +152,7 @@ def _agent(run: ApplyRun, spec: AgentSpec, plan: Plan, wave: int) -> Outcome:
     def sink(change: ResourceChange) -> None:
         if change.action != "same":
             done.append(_describe(change))
-            run.event("apply.change", agent=spec.name, kind=change.kind, name=change.name,
+            run.event("apply.change", agent=spec.name, resource=change.kind, name=change.name,
                       action=change.action, detail=change.detail)  # fmt: skip
 
     phase, error = "succeeded", ""
