@@ -3,8 +3,9 @@
 Each run lists the name's records once (A and AAAA come back together), adopts ours (tags
 `fatctl` and `agent:<name>`), creates what is missing, fixes what drifted, removes duplicates of
 ours, and refuses to touch a record someone else made. DNS-only by default; `proxied=True`
-puts Cloudflare in front. The zone id is looked up once per process (first page, exact name)
-and then reused, so a fresh agent costs one list and two creates.
+puts Cloudflare in front. The zone id comes from the `cloudflare_zone_id` setting, else from a
+hint (the zone of records fatctl already keeps in its database), else it is looked up once per
+process (first page, exact name); so a fresh agent costs one list and two creates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
 from fatctl.dns.records import WantedRecord, decide, is_owned, wanted_records
 from fatctl.domain import ResourceChange
-from fatctl.errors import ConfigError
+from fatctl.errors import CloudError, ConfigError
 from fatctl.infra.engine import ChangeSink, Timing, _ignore
 from fatctl.infra.retry import RateBudget
 
@@ -36,6 +37,7 @@ class CloudflareDns:
         on_change: ChangeSink | None = None,
         budget: RateBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        zone_hint: str = "",
     ) -> None:
         if not settings.domain:
             raise ConfigError(
@@ -44,15 +46,16 @@ class CloudflareDns:
         self.domain = settings.domain
         self.cf = Cf(settings, timing, budget=budget, sleep=sleep)
         self.emit = on_change or _ignore
-        self._zone: str | None = None
+        self._zone: str | None = settings.cloudflare_zone_id or None
+        self._hint = "" if self._zone else zone_hint
 
     def zone_id(self) -> str:
         if self._zone is None:
             key = (self.cf.settings.cloudflare_base_url, self.cf.settings.cloudflare_api_token,
                    self.domain)  # fmt: skip
-            if key not in _ZONES:
-                _ZONES[key] = self._find_zone()
-            self._zone = _ZONES[key]
+            self._zone = _ZONES.get(key) or self._hint or None
+            if self._zone is None:
+                self._zone = _ZONES[key] = self._find_zone()
         return self._zone
 
     def _find_zone(self) -> str:
@@ -65,11 +68,21 @@ class CloudflareDns:
 
     def _existing(self, fqdn: str) -> dict[str, list[dict[str, Any]]]:
         """The name's A and AAAA records by type, oldest first, from one listing."""
-        records = self.cf.client.dns.records
-        listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn})
-        found = self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
+        try:
+            found = self._list(fqdn)
+        except CloudError as exc:
+            # A hinted zone may be gone (zone re-created, another account): look it up instead.
+            if not (self._hint and self._zone == self._hint and exc.code in ("400", "404")):
+                raise
+            self._hint, self._zone = "", None
+            found = self._list(fqdn)
         found.sort(key=lambda r: str(r.get("created_on", "")))
         return {t: [r for r in found if r.get("type") == t] for t in ("A", "AAAA")}
+
+    def _list(self, fqdn: str) -> list[dict[str, Any]]:
+        records = self.cf.client.dns.records
+        listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn})
+        return self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
 
     def _write(self, wanted: WantedRecord, record_id: str) -> None:
         records = self.cf.client.dns.records

@@ -9,6 +9,7 @@ timing) is the only one.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,6 +30,14 @@ from fatctl.infra.retry import (
 )
 
 T = TypeVar("T")
+
+
+def project_tag(settings: Settings) -> str:
+    """A short digest naming the Hetzner project (endpoint + token) for ids stored in the
+    database: one-way, so the token itself is never written anywhere."""
+    token = settings.hcloud_token.reveal() if settings.hcloud_token else ""
+    material = f"{settings.hcloud_endpoint}\n{token}".encode()
+    return hashlib.sha256(material).hexdigest()[:16]
 
 
 def make_client(settings: Settings, timing: Timing, budget: RateBudget) -> Client:
@@ -102,6 +111,7 @@ class Hcloud:
         self.timing = timing
         # Which project this client talks to (for per-process caches; the token stays wrapped).
         self.project: tuple[str, object] = (settings.hcloud_endpoint, settings.hcloud_token)
+        self.project_tag = project_tag(settings)
         self.budget = budget or budget_for("hetzner")
         self.sleep = sleep
         self.client = make_client(settings, timing, self.budget)

@@ -10,7 +10,7 @@ change is refused (a rebuild elsewhere is an explicit, separate operation).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -29,11 +29,12 @@ from fatctl.infra.hcloud_converge import (
 )
 from fatctl.infra.hcloud_fresh import FALL_BACK_ON, create_fresh
 from fatctl.infra.hcloud_keys import (
-    cached_keys,
     ensure_fleet_keys,
+    ensured_ids,
     forget_keys,
-    list_keys,
+    fresh_keys,
     operator_keys,
+    remember_ids,
 )
 from fatctl.infra.hcloud_observe import Bound, observe, seen_server
 from fatctl.infra.plan import Observed, compute_plan
@@ -76,19 +77,28 @@ class HcloudEngine:
         hcloud_fresh). Anything already there makes a create fail before it duplicates, and
         the full adopt-or-create `apply` takes over from what exists."""
         box = desired_box(spec)
-        keys = cached_keys(self.h, box.keys)
         try:
-            if keys is None:
-                keys = ensure_fleet_keys(self.h, box.keys, list_keys(self.h), self.emit)
-            else:
-                for key in box.keys:
-                    self.emit(_change("ssh_key", key.name, "same"))
+            keys = fresh_keys(self.h, box.keys, self.emit)
             return create_fresh(self.h, spec.name, box, keys, user_data, self.emit)
         except CloudError as exc:
             if exc.code not in FALL_BACK_ON:
                 raise
             forget_keys(self.h)  # a cached key may be the thing that is gone
             return self.apply(spec, user_data=user_data)
+
+    # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
+
+    @property
+    def project_tag(self) -> str:
+        return self.h.project_tag
+
+    def seed_key_ids(self, ids: Mapping[str, str]) -> None:
+        """Key ids (fingerprint -> Hetzner id) recorded in this project by an earlier run."""
+        remember_ids(self.h, ids)
+
+    def key_ids(self, spec: AgentSpec) -> dict[str, str]:
+        """The Hetzner ids of the spec's fleet keys, as far as this engine has ensured them."""
+        return ensured_ids(self.h, desired_box(spec).keys)
 
     def _apply(self, spec: AgentSpec, user_data: str) -> BoxInfo:
         box = desired_box(spec)

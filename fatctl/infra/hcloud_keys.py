@@ -6,13 +6,17 @@ ensure the keys here before an agent's box is created: the hcloud engine inline,
 engine before `up` (its per-agent program only looks the keys up, so destroying one agent's
 stack never deletes a key another agent uses). A key uploaded by hand or by an older fatctl is
 adopted by fingerprint and labelled, never duplicated. The keys ensured are remembered for
-the process, so a fresh agent's box can be created without listing them again.
+the process, and their ids handed to the caller to keep (the database's `ssh_keys.hcloud_id`)
+and seed a later process with, so a fresh agent's box is created without listing them again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
+
+from hcloud.ssh_keys import SSHKey
 
 from fatctl.config import Settings
 from fatctl.domain import AgentSpec, KeyRole, ResourceChange
@@ -26,10 +30,18 @@ from fatctl.infra.hcloud_client import Hcloud
 _ENSURED: dict[tuple[tuple[str, object], str], Any] = {}
 
 
-def cached_keys(h: Hcloud, keys: tuple[KeyDecl, ...]) -> list[Any] | None:
-    """The SDK keys for `keys` if this process ensured every one of them already."""
-    found = [_ENSURED.get((h.project, k.fingerprint)) for k in keys]
-    return None if any(k is None for k in found) else found
+def remember_ids(h: Hcloud, ids: Mapping[str, str]) -> None:
+    """Seed the cache with ids recorded earlier (fingerprint -> Hetzner id). A key ensured by
+    this process wins; a stale id fails the server create, which then ensures the long way."""
+    for fingerprint, key_id in ids.items():
+        if key_id.isdigit():
+            _ENSURED.setdefault((h.project, fingerprint), SSHKey(id=int(key_id)))
+
+
+def ensured_ids(h: Hcloud, keys: tuple[KeyDecl, ...]) -> dict[str, str]:
+    """fingerprint -> Hetzner id of those of `keys` this process has ensured (or was told)."""
+    found = {k.fingerprint: _ENSURED.get((h.project, k.fingerprint)) for k in keys}
+    return {fp: str(sdk.id) for fp, sdk in found.items() if sdk is not None and sdk.id}
 
 
 def forget_keys(h: Hcloud) -> None:
@@ -98,6 +110,18 @@ def ensure_fleet_keys(
     for key, sdk in zip(keys, out, strict=True):
         _ENSURED[(h.project, key.fingerprint)] = sdk
     return out
+
+
+def fresh_keys(h: Hcloud, keys: tuple[KeyDecl, ...], emit: ChangeSink) -> list[Any]:
+    """The keys for a fresh box without listing: known ones as they are, the others uploaded
+    (a key that exists after all is adopted when its upload hits `uniqueness_error`)."""
+    missing = tuple(k for k in keys if (h.project, k.fingerprint) not in _ENSURED)
+    if missing:
+        ensure_fleet_keys(h, missing, {}, emit)
+    for key in keys:
+        if key not in missing:
+            _report(emit, key.name, "same")
+    return [_ENSURED[(h.project, k.fingerprint)] for k in keys]
 
 
 def ensure_keys_for(

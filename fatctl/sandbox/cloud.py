@@ -78,6 +78,8 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
         "CLOUDFLARE_BASE_URL": cloudflare.info["url"],
         "CLOUDFLARE_API_TOKEN": cloudflare.info["token"],
         "CLOUDFLARE_ACCOUNT_ID": str(cloudflare.info.get("account_id", "")),
+        # Known now, so no provisioning process has to look the zone up (issue 5's budget).
+        "CLOUDFLARE_ZONE_ID": str(dict(cloudflare.info.get("zones") or {}).get(DOMAIN, "")),
         "FATCTL_DOMAIN": DOMAIN,
         "FATCTL_R2_ENDPOINT": s3.url,
         "FATCTL_R2_BUCKET": BUCKET,

@@ -6,7 +6,7 @@ ids only, never secret values).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fatctl.errors import FatctlError
 
@@ -79,6 +79,7 @@ def render(flow: Flow) -> dict[str, object]:
 
 def infra_apply(flow: Flow) -> dict[str, object]:
     """Create or adopt the server and its primary IPs; remember ids and addresses."""
+    from fatctl.services import fleet_key_ids
     from fatctl.state import repo
     from fatctl.state.db import session_scope
 
@@ -89,7 +90,9 @@ def infra_apply(flow: Flow) -> dict[str, object]:
         # unique, a taken one sends it down the adopt path); the hint spares the lookups.
         fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
     apply = getattr(flow.infra, "apply_fresh", None) if fresh else None
+    fleet_key_ids.seed(flow.db, flow.infra)  # so the fleet keys need no listing (issue 5)
     info = (apply or flow.infra.apply)(flow.spec, user_data=flow.user_data)
+    fleet_key_ids.record(flow.db, flow.infra, flow.spec)
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         agent.server_id, agent.ipv4, agent.ipv6 = info.server_id, info.ipv4, info.ipv6
@@ -108,12 +111,23 @@ def dns_upsert(flow: Flow) -> dict[str, object]:
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         ipv4, ipv6 = agent.ipv4, agent.ipv6
-    dns = CloudflareDns(flow.settings)
+        hint = known_zone(session, flow.settings.domain)
+    dns = CloudflareDns(flow.settings, zone_hint=hint)
     changes = dns.upsert(flow.name, ipv4, ipv6)
     record_dns(
         flow, dns.zone_id(), [(c.name.split()[0], c.name.split()[1], c.detail) for c in changes]
     )
     return {"records": ", ".join(f"{c.name} {c.action}" for c in changes)}
+
+
+def known_zone(session: Any, domain: str) -> str:
+    """The zone of records we already keep under `domain`: spares a zone lookup per process."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import DnsRecord
+
+    query = select(DnsRecord.zone_id).where(col(DnsRecord.name).endswith(f".{domain}"))
+    return str(session.exec(query.limit(1)).first() or "")
 
 
 def record_dns(flow: Flow, zone_id: str, records: list[tuple[str, str, str]]) -> None:

@@ -1,20 +1,50 @@
 """What one provision costs at the emulators' APIs (issue 5: <= 10 Hetzner and 3 Cloudflare
-calls for a fresh agent, action polls excluded), and that the lookup-free fresh path still
-adopts, never duplicates, whatever an earlier run left behind."""
+calls per provision, action polls excluded), pinned call by call so an added call fails a test;
+in one process and in fresh CLI processes (fleet key ids and the zone id come from the database
+or the settings, not from lookups); and that the lookup-free fresh path still adopts, never
+duplicates, whatever an earlier run left behind."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from fatctl.services.provision import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
+from tests.fixtures.sshd import keygen
 from tests.integration.provision.test_provision_flow import opts, request
+
+# Every call a fresh agent's box costs at Hetzner, and nothing else: firewall, two primary IPs
+# and their protection, the server, its backups and protection, two PTRs.
+FRESH_HETZNER = {
+    "POST /v1/firewalls": 1,
+    "POST /v1/primary_ips": 2,
+    "POST /v1/primary_ips/{id}/actions/change_protection": 2,
+    "POST /v1/servers": 1,
+    "POST /v1/servers/{id}/actions/enable_backup": 1,
+    "POST /v1/servers/{id}/actions/change_protection": 1,
+    "POST /v1/servers/{id}/actions/change_dns_ptr": 2,
+}
+# One listing of the name's records (to adopt, and to refuse foreign ones) and two creates.
+FRESH_CLOUDFLARE = {
+    "GET /client/v4/zones/{id}/dns_records": 1,
+    "POST /client/v4/zones/{id}/dns_records": 2,
+}
 
 
 def api_calls(emulator: Any) -> dict[str, int]:
     calls = emulator.stats()["calls"]
     return {k: n for k, n in calls.items() if not (k.startswith("GET ") and "/actions/" in k)}
+
+
+def reset(*emulators: Any) -> None:
+    for emulator in emulators:
+        emulator.reset_stats()
 
 
 def run(plane: Any, name: str) -> Any:
@@ -23,20 +53,15 @@ def run(plane: Any, name: str) -> Any:
 
 
 def test_fresh_agent_costs_ten_hetzner_and_three_cloudflare_calls(plane: Any) -> None:
-    run(plane, "first")  # the first of the process also finds the zone and ensures fleet keys
+    assert sum(FRESH_HETZNER.values()) == 10 and sum(FRESH_CLOUDFLARE.values()) == 3
+    run(plane, "first")  # uploads the new fleet key (no listing first); finds the zone once
     first_hz, first_cf = api_calls(plane.hetzner), api_calls(plane.cloudflare)
-    assert first_hz.get("GET /v1/ssh_keys") == 1 and first_cf.get("GET /client/v4/zones") == 1
-    assert sum(first_hz.values()) <= 12 and sum(first_cf.values()) == 4, (first_hz, first_cf)
-    plane.hetzner.reset_stats()
-    plane.cloudflare.reset_stats()
+    assert first_hz == {**FRESH_HETZNER, "POST /v1/ssh_keys": 1}, first_hz
+    assert first_cf == {**FRESH_CLOUDFLARE, "GET /client/v4/zones": 1}, first_cf
+    reset(plane.hetzner, plane.cloudflare)
     done = run(plane, "second")
-    hz, cf = api_calls(plane.hetzner), api_calls(plane.cloudflare)
-    assert sum(hz.values()) == 10, hz
-    assert not [k for k in hz if k.startswith("GET ")], hz  # no lookups at all
-    assert cf == {
-        "GET /client/v4/zones/{id}/dns_records": 1,
-        "POST /client/v4/zones/{id}/dns_records": 2,
-    }
+    assert api_calls(plane.hetzner) == FRESH_HETZNER
+    assert api_calls(plane.cloudflare) == FRESH_CLOUDFLARE
     # Fewer calls, same box: protected, backed up, kept IPs with our PTR, inside its firewall.
     server = plane.servers()["second"]
     assert str(server["id"]) == done.server_id
@@ -49,6 +74,71 @@ def test_fresh_agent_costs_ten_hetzner_and_three_cloudflare_calls(plane: Any) ->
         assert ip["assignee_id"] == server["id"]
     fws = [fw for fw in plane.hetzner.inventory()["firewalls"] if fw["labels"]["agent"] == "second"]
     assert [a["server"]["id"] for a in fws[0]["applied_to"]] == [server["id"]]
+    key_ids = {str(k["id"]) for k in plane.hetzner.inventory()["ssh_keys"]}
+    assert set(recorded_key_ids(plane)) == key_ids  # what the next process is seeded with
+
+
+def recorded_key_ids(plane: Any) -> list[str]:
+    """The Hetzner ids the database recorded for the fleet keys."""
+    from sqlmodel import select
+
+    from fatctl.state.models import SshKey
+
+    with session_scope(plane.db) as session:
+        return [str(k.hcloud_id) for k in session.exec(select(SshKey)).all() if k.hcloud_id]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "fatctl", *args], env=env, text=True,
+                          capture_output=True, timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def cli_env(tmp_path: Path, hetzner: Any, cloudflare: Any) -> dict[str, str]:
+    from fatctl.secrets import generate_master_key
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
+    env.update(
+        FATCTL_DATA_DIR=str(tmp_path / "cli"), FATCTL_MASTER_KEY=generate_master_key(),
+        HCLOUD_TOKEN=hetzner.token, HCLOUD_ENDPOINT=hetzner.url, CLOUDFLARE_API_TOKEN=
+        cloudflare.token, CLOUDFLARE_BASE_URL=cloudflare.url, FATCTL_DOMAIN="sandbox.test",
+        FATCTL_ENGINE="hcloud", FATCTL_POLL_INTERVAL="0.02", CI="1",
+    )  # fmt: skip
+    return env
+
+
+def cli_provision(
+    env: dict[str, str], name: str, hetzner: Any, cloudflare: Any
+) -> tuple[dict[str, int], dict[str, int]]:
+    reset(hetzner, cloudflare)
+    out = cli(env, "provision", name, "--owner", f"{name}@example.com", "--no-box", "--json")
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["event"] == "provision.result" and result["ipv4"], out.stdout
+    return api_calls(hetzner), api_calls(cloudflare)
+
+
+def test_fresh_cli_process_costs_ten_hetzner_and_three_cloudflare_calls(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any
+) -> None:
+    """One `fatctl provision` process per agent, as operators run it: nothing is cached in
+    memory, so the fleet key ids come from the database, the zone id from CLOUDFLARE_ZONE_ID
+    (as `fatctl sandbox up` writes it) or from the records the database already keeps."""
+    hz, cf = hetzner_emulator, cloudflare_emulator
+    env = cli_env(tmp_path, hz, cf)
+    cli(env, "db", "upgrade")
+    keygen(tmp_path / "op", "operator@test")  # writes op.pub
+    cli(env, "keys", "add", "--operator", "--file", str(tmp_path / "op.pub"))
+    zoned = {**env, "CLOUDFLARE_ZONE_ID": cf.zone_id("sandbox.test")}
+    # The first provision after a key is added uploads it: one call, once per key.
+    assert cli_provision(zoned, "cli-one", hz, cf) == (
+        {**FRESH_HETZNER, "POST /v1/ssh_keys": 1}, FRESH_CLOUDFLARE)  # fmt: skip
+    # A fresh process without the setting: key ids and the zone from the database.
+    assert cli_provision(env, "cli-two", hz, cf) == (FRESH_HETZNER, FRESH_CLOUDFLARE)
+    inv = hz.inventory()
+    assert len(inv["ssh_keys"]) == 1 and len(inv["servers"]) == 2
+    assert len(inv["primary_ips"]) == 4 and len(cf.records()) == 4
 
 
 def forget_infra(plane: Any, name: str) -> None:
