@@ -185,3 +185,23 @@ class Lease(SQLModel, table=True):
     holder: str = Field(max_length=200)
     acquired_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     expires_at: datetime = Field(sa_column=_ts())
+
+
+class GoldenImage(SQLModel, table=True):
+    """A golden Hetzner snapshot built by `fatctl image build`: a row per build, failed builds
+    included (state `failed` with the error), so the history says what was tried and when."""
+
+    __tablename__ = "golden_images"
+
+    id: int | None = Field(default=None, primary_key=True)
+    runtime_version: str = Field(max_length=32, index=True)
+    node_version: str = Field(max_length=32)
+    base_image: str = Field(max_length=64)  # the stock image the builder started from
+    architecture: str = Field(max_length=8)  # x86, arm
+    builder: str = Field(max_length=64)  # the builder server's name
+    image_id: str = Field(default="", max_length=32)  # Hetzner's id, once the snapshot exists
+    state: str = Field(max_length=16, index=True)  # building, available, failed
+    actor: str = Field(max_length=100)
+    error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
