@@ -12,8 +12,8 @@ what provisioning looks images up by; this table is the history and the audit of
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = "0003"
 down_revision = "0002"
@@ -21,8 +21,8 @@ branch_labels = None
 depends_on = None
 
 
-def _text(length: int) -> sqlmodel.sql.sqltypes.AutoString:
-    return sqlmodel.sql.sqltypes.AutoString(length=length)
+def _text(length: int) -> AutoString:
+    return AutoString(length=length)
 
 
 def upgrade() -> None:
