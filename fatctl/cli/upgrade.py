@@ -6,11 +6,15 @@ Parse, call `fatctl.services.rollout`, render: progress as events (timestamped J
 The box layout defaults to the one cloud-init builds; FATCTL_BOX_ROOT, FATCTL_BOX_INSTALL,
 FATCTL_BOX_TEST_BOOT, FATCTL_BOX_RESTART, FATCTL_BOX_HEALTH and FATCTL_BOX_SUDO (0/1) override
 it (the integration tests point it at a runtime in each test host's home directory).
+`fatctl converge` adds FATCTL_BOX_FS_ROOT, FATCTL_BOX_CONVERGE_STATE, FATCTL_BOX_DAEMON_RELOAD,
+FATCTL_BOX_SERVICE and FATCTL_BOX_OWNERS (0/1) for where files live (see `files_layout_from_env`).
+With a terminal on stderr (and no --json), an overall bar and the current batch are drawn there.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,14 +22,27 @@ import typer
 from fatctl.cli.context import ctx
 from fatctl.cli.options import JsonOpt, selected_targets
 from fatctl.cli.output import Output
+from fatctl.cli.rollout_progress import RolloutProgress
 from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
     from fatctl.domain import RolloutPolicy
+    from fatctl.remote.commands.converge import ConvergeLayout
     from fatctl.remote.commands.upgrade import BoxLayout
     from fatctl.services.rollout import Report, Run
 
-COLUMNS = ("agent", "wave", "phase", "from", "to", "error")
+COLUMNS = ("agent", "wave", "phase", "from", "to", "snapshot", "error")
+# Options shared by every rollout command (`upgrade`, `converge`).
+SnapshotOpt = Annotated[
+    bool, typer.Option("--snapshot", help="Snapshot each box at Hetzner before touching it.")
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
+AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
+LabelOpt = Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")]
+CanaryOpt = Annotated[int, typer.Option("--canary", min=0, help="Hosts changed alone first.")]
+BatchOpt = Annotated[str, typer.Option("--batch", help="Hosts per wave: N or N%.")]
+MaxFailuresOpt = Annotated[int, typer.Option("--max-failures", min=0)]
+HealthTimeoutOpt = Annotated[float, typer.Option("--health-timeout", min=1.0)]
 rollout_app = typer.Typer(help="Inspect, resume or abort a recorded rollout.", no_args_is_help=True)
 
 
@@ -47,8 +64,31 @@ def layout_from_env() -> BoxLayout:
     return replace(layout, **changes)  # type: ignore[arg-type]
 
 
+def files_layout_from_env() -> ConvergeLayout:
+    from dataclasses import replace
+
+    from fatctl.remote.commands.converge import ConvergeLayout
+
+    names = {"root": "FS_ROOT", "state": "CONVERGE_STATE", "daemon_reload": "DAEMON_RELOAD"}
+    names["service"] = "SERVICE"
+    changes: dict[str, object] = {
+        field: os.environ[f"FATCTL_BOX_{env}"]
+        for field, env in names.items()
+        if os.environ.get(f"FATCTL_BOX_{env}")
+    }
+    for field, env in (("owners", "OWNERS"), ("sudo", "SUDO")):
+        if os.environ.get(f"FATCTL_BOX_{env}") in ("0", "1"):
+            changes[field] = os.environ[f"FATCTL_BOX_{env}"] == "1"
+    return replace(ConvergeLayout(), **changes)  # type: ignore[arg-type]
+
+
 def parse_policy(
-    canary: int, batch: str, max_failures: int, health_timeout: float, keep: int
+    canary: int,
+    batch: str,
+    max_failures: int,
+    health_timeout: float,
+    keep: int,
+    snapshot: bool = False,
 ) -> RolloutPolicy:
     from fatctl.domain import RolloutPolicy
 
@@ -58,7 +98,7 @@ def parse_policy(
             percent = float(text[:-1])
             if not 0 < percent <= 100:
                 raise ValueError
-            return RolloutPolicy(canary, 1, percent, max_failures, health_timeout, False, keep)
+            return RolloutPolicy(canary, 1, percent, max_failures, health_timeout, snapshot, keep)
         size = int(text)
         if size < 1:
             raise ValueError
@@ -66,16 +106,31 @@ def parse_policy(
         raise BadInput(
             f"--batch wants a host count or a percentage like 10%, not {batch!r}"
         ) from None
-    return RolloutPolicy(canary, size, None, max_failures, health_timeout, False, keep)
+    return RolloutPolicy(canary, size, None, max_failures, health_timeout, snapshot, keep)
 
 
-def _run(out: Output) -> Run:
+def run_for(out: Output) -> tuple[Run, RolloutProgress]:
+    """The engine's Run, its events going through the progress view (call `close` after)."""
     from fatctl.services.rollout import Run
 
-    return Run(ctx().engine, ctx().settings, layout_from_env(), ctx().actor, out.event)
+    view = RolloutProgress(out.event, json_mode=out.json_mode)
+    c = ctx()
+    run = Run(c.engine, c.settings, layout_from_env(), c.actor, view)
+    run.files = files_layout_from_env()
+    return run, view
 
 
-def _render(out: Output, report: Report) -> None:
+def drive(out: Output, go: Callable[[Run], Report]) -> None:
+    """Run a rollout with the progress view, then render its table (exit 1 when halted)."""
+    run, view = run_for(out)
+    try:
+        report = go(run)
+    finally:
+        view.close()
+    render_report(out, report)
+
+
+def render_report(out: Output, report: Report) -> None:
     title = f"rollout {report.rollout_id}: {report.state}"
     payload = {"rollout": report.rollout_id, "state": report.state, "reason": report.reason}
     out.table(report.rows, COLUMNS, title=title, json_payload={**payload, "steps": report.rows})
@@ -85,14 +140,15 @@ def _render(out: Output, report: Report) -> None:
 
 def upgrade(
     to: Annotated[str, typer.Option("--to", help="The OpenClaw version to roll out.")],
-    all_agents: Annotated[bool, typer.Option("--all", help="Every reachable agent.")] = False,
-    agents: Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")] = "",
-    label: Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")] = None,
-    canary: Annotated[int, typer.Option("--canary", min=0, help="Hosts upgraded alone first.")] = 1,
-    batch: Annotated[str, typer.Option("--batch", help="Hosts per wave: N or N%.")] = "5",
-    max_failures: Annotated[int, typer.Option("--max-failures", min=0)] = 0,
-    health_timeout: Annotated[float, typer.Option("--health-timeout", min=1.0)] = 120.0,
+    all_agents: AllOpt = False,
+    agents: AgentsOpt = "",
+    label: LabelOpt = None,
+    canary: CanaryOpt = 1,
+    batch: BatchOpt = "5",
+    max_failures: MaxFailuresOpt = 0,
+    health_timeout: HealthTimeoutOpt = 120.0,
     keep: Annotated[int, typer.Option("--keep-versions", min=1)] = 3,
+    snapshot: SnapshotOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the waves only.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -105,7 +161,7 @@ def upgrade(
         check_version(to)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    policy = parse_policy(canary, batch, max_failures, health_timeout, keep)
+    policy = parse_policy(canary, batch, max_failures, health_timeout, keep, snapshot)
     targets = selected_targets(agents, all_agents, label)
     out = Output(json_out)
     if not targets:
@@ -117,7 +173,7 @@ def upgrade(
         rows = [{"wave": w.index, "hosts": ", ".join(w.hosts)} for w in waves]
         out.table(rows, ("wave", "hosts"), title=f"upgrade to {to} (dry run)")
         return
-    _render(out, rollout.start(_run(out), targets, to, policy))
+    drive(out, lambda run: rollout.start(run, targets, to, policy))
 
 
 @rollout_app.command("show")
@@ -145,17 +201,15 @@ def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt =
     """Continue an interrupted rollout: finished hosts are skipped, half-done ones re-verified."""
     from fatctl.services import rollout
 
-    out = Output(json_out)
-    _render(out, rollout.resume(_run(out), rollout_id))
+    drive(Output(json_out), lambda run: rollout.resume(run, rollout_id))
 
 
 @rollout_app.command("abort")
 def abort_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
-    """Stop a rollout and switch every upgraded host back to its previous version."""
+    """Stop a rollout and put every changed host back (previous version or files)."""
     from fatctl.services import rollout
 
-    out = Output(json_out)
-    _render(out, rollout.abort(_run(out), rollout_id))
+    drive(Output(json_out), lambda run: rollout.abort(run, rollout_id))
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,11 @@ touched its step is `running` in the database; after, it is `succeeded`, `failed
 or `unreachable`. `resume` skips finished steps and re-verifies `running` ones by reading the
 box's `current` link first, so no host is upgraded twice. After each wave the halt rule of
 `rollout_plan` decides whether to go on; `abort` switches upgraded hosts back.
+
+Two kinds share this engine: `upgrade` (a runtime version, `rollout_host`) and `converge`
+(re-rendered configuration, `converge_host`; its per-host target is a digest of the files). With
+`RolloutPolicy.snapshot`, each box is snapshotted at Hetzner before it is touched and the image
+id is recorded on its step.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from fatctl.domain import RolloutPolicy
 from fatctl.errors import FatctlError, StateError
+from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.services import rollout_records as rec
+from fatctl.services.rollout_gate import Gate
 from fatctl.services.rollout_host import HostOutcome, HostUpgrade
 from fatctl.services.rollout_plan import DONE_PHASES, plan_waves, should_halt
 from fatctl.state.leases import lease
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.remote.runner import Pool
     from fatctl.remote.target import Target
+    from fatctl.services.converge_host import HostConverge
     from fatctl.state.models import RolloutStep
 
 EventFn = Callable[..., None]  # Output.event(kind, **fields)
@@ -49,12 +57,25 @@ class Run:
     targets: dict[str, Target] = field(default_factory=dict)
     progress: list[int] = field(default_factory=lambda: [0, 0])  # hosts done, hosts in rollout
     lock: threading.Lock = field(default_factory=threading.Lock)
+    files: ConvergeLayout = field(default_factory=ConvergeLayout)  # converge: where files live
+    https: bool = True  # the HTTPS half of the gate, where `<agent>.<domain>` resolves
 
     def tick(self) -> str:
         """`done/total` for the overall progress shown with each host's outcome."""
         with self.lock:
             self.progress[0] += 1
             return f"{self.progress[0]}/{self.progress[1]}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """The recorded rollout as the host steps need it."""
+
+    rollout_id: int
+    kind: str
+    target: str
+    policy: RolloutPolicy
+    extra: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -71,13 +92,38 @@ class Report:
 
 def start(run: Run, targets: Sequence[Target], version: str, policy: RolloutPolicy) -> Report:
     """Record a new rollout of `version` over `targets` and drive it."""
+    return begin(run, targets, "upgrade", version, policy)
+
+
+def begin(
+    run: Run,
+    targets: Sequence[Target],
+    kind: str,
+    target: str,
+    policy: RolloutPolicy,
+    per_host: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Report:
+    """Record a new rollout of any kind (`per_host`: each host's own target) and drive it."""
     waves = plan_waves([t.name for t in targets], policy)
     run.targets = {t.name: t for t in targets}
     rollout_id = rec.create(
-        run.engine, kind="upgrade", version=version, policy=policy, waves=waves, actor=run.actor
+        run.engine,
+        kind=kind,
+        version=target,
+        policy=policy,
+        waves=waves,
+        actor=run.actor,
+        per_host=per_host,
+        extra=extra,
     )
     run.event(
-        "rollout.start", rollout=rollout_id, version=version, hosts=len(targets), waves=len(waves)
+        "rollout.start",
+        rollout=rollout_id,
+        change=kind,
+        version=target,
+        hosts=len(targets),
+        waves=len(waves),
     )
     return _drive(run, rollout_id)
 
@@ -106,54 +152,59 @@ def _drive(run: Run, rollout_id: int) -> Report:
     with lease(run.engine, f"rollout:{rollout_id}", ttl_s=ROLLOUT_LEASE_TTL_S), Pool() as pool:
         rollout, steps = rec.load(run.engine, rollout_id)
         policy = rec.policy_of(rollout)
+        job = _job(rollout)
         _targets_for(run, [name for _, name in steps])
         run.progress = [sum(s.phase in DONE_PHASES for s, _ in steps), len(steps)]
         for wave in sorted({s.wave for s, _ in steps}):
             todo = [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
             if todo:
                 run.event("wave.start", rollout=rollout_id, wave=wave, hosts=[n for _, n in todo])
-                _run_wave(run, pool, rollout.target, policy, todo)
+                _run_wave(run, pool, job, todo)
             rollout, steps = rec.load(run.engine, rollout_id)
             if should_halt([s.phase for s, _ in steps], policy, canary_wave=wave == 0):
                 return _end(run, rollout_id, "halted", f"failures exceed policy after wave {wave}")
         return _end(run, rollout_id, "completed", "")
 
 
-def _run_wave(
-    run: Run, pool: Pool, version: str, policy: RolloutPolicy, todo: list[tuple[RolloutStep, str]]
-) -> None:
+def _job(rollout: Any) -> Job:
+    assert rollout.id is not None
+    policy = rec.policy_of(rollout)
+    return Job(rollout.id, rollout.kind, rollout.target, policy, rec.extra_of(rollout))
+
+
+def _run_wave(run: Run, pool: Pool, job: Job, todo: list[tuple[RolloutStep, str]]) -> None:
     with ThreadPoolExecutor(max_workers=len(todo)) as workers:
-        futures = [workers.submit(_host_step, run, pool, version, policy, s, n) for s, n in todo]
+        futures = [workers.submit(_host_step, run, pool, job, s, n) for s, n in todo]
         for future in futures:
             future.result()
 
 
-def _host_step(
-    run: Run, pool: Pool, version: str, policy: RolloutPolicy, step: RolloutStep, name: str
-) -> None:
+def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
     """One host under its box lease, recorded before and after the remote work."""
     assert step.id is not None
     step_id, agent_pk = step.id, step.agent_pk
-    work = _work(run, pool, version, policy)
     try:
-        with _box_lease(run, name, policy):
+        with _box_lease(run, name, job.policy):
             rec.update_step(run.engine, step_id, phase="running")
-            outcome = work.upgrade(
+            work = _worker(run, pool, job, step, name)
+            _snapshot_first(run, job, step, name)
+            outcome = work.apply(
                 run.targets[name],
                 lambda old: rec.update_step(run.engine, step_id, from_version=old),
                 step.from_version,
             )
-    except FatctlError as exc:  # the box lease is held by another run: not touched
+    except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config
         outcome = HostOutcome("failed", step.from_version, exc.one_line())
+    note = "; ".join(outcome.notes) if outcome.phase == "succeeded" else ""
     rec.update_step(
         run.engine,
         step_id,
         phase=outcome.phase,
         from_version=outcome.from_version,
-        error=outcome.error,
+        error=outcome.error or note,
     )
-    if outcome.phase == "succeeded":
-        rec.set_runtime(run.engine, agent_pk, version)
+    if outcome.phase == "succeeded" and job.kind == "upgrade":
+        rec.set_runtime(run.engine, agent_pk, job.target)
     run.event(
         "host.done",
         agent=name,
@@ -163,6 +214,25 @@ def _host_step(
         notes=list(outcome.notes),
         progress=run.tick(),
     )
+
+
+def _snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
+    """With --snapshot: a Hetzner snapshot before the box is touched (once, even on resume)."""
+    if not job.policy.snapshot or step.snapshot_id:
+        return
+    from fatctl.infra import make_engine
+
+    labels = {"managed-by": "fatctl", "agent": name, "kind": f"pre-{job.kind}"}
+    labels["rollout"] = str(job.rollout_id)
+    try:
+        image = make_engine(run.settings, "hcloud").snapshot(
+            name, f"fatctl: {name} before {job.kind} rollout {job.rollout_id}", labels
+        )
+    except FatctlError as exc:
+        raise FatctlError(f"snapshot before {job.kind} failed: {exc.one_line()}") from None
+    assert step.id is not None
+    rec.update_step(run.engine, step.id, snapshot_id=image)
+    run.event("host.snapshot", agent=name, image=image)
 
 
 def _end(run: Run, rollout_id: int, state: str, reason: str) -> Report:
@@ -182,12 +252,12 @@ def abort(run: Run, rollout_id: int) -> Report:
             s.phase == "succeeded" for s, _ in steps
         ):
             raise StateError(f"rollout {rollout_id} is {rollout.state}: nothing to roll back")
-        policy = rec.policy_of(rollout)
+        job = _job(rollout)
         back = [(s, n) for s, n in steps if s.phase in ("succeeded", "running")]
         _targets_for(run, [n for _, n in back])
         run.event("rollout.abort", rollout=rollout_id, hosts=[n for _, n in back])
         with ThreadPoolExecutor(max_workers=max(1, len(back))) as workers:
-            for future in [workers.submit(_undo, run, pool, policy, s, n) for s, n in back]:
+            for future in [workers.submit(_undo, run, pool, job, s, n) for s, n in back]:
                 future.result()
         for step, _ in steps:
             if step.phase == "pending" and step.id is not None:
@@ -195,10 +265,30 @@ def abort(run: Run, rollout_id: int) -> Report:
         return _end(run, rollout_id, "aborted", "aborted by operator")
 
 
-def _work(run: Run, pool: Pool, version: str, policy: RolloutPolicy) -> HostUpgrade:
-    return HostUpgrade(
-        pool, run.layout, version, policy.health_timeout_s, policy.keep_versions, run.poll_s
-    )
+def _gate(run: Run, pool: Pool, policy: RolloutPolicy) -> Gate:
+    from fatctl.remote.commands.upgrade import health
+
+    domain = run.settings.domain if run.https else ""
+    return Gate(pool, health(run.layout), policy.health_timeout_s, domain, run.poll_s)
+
+
+def _worker(
+    run: Run, pool: Pool, job: Job, step: RolloutStep, name: str
+) -> HostUpgrade | HostConverge:
+    """The per-host work of the rollout's kind; converge re-renders (and checks) the files."""
+    if job.kind == "upgrade":
+        return HostUpgrade(
+            pool,
+            run.layout,
+            step.to_version or job.target,
+            job.policy.health_timeout_s,
+            job.policy.keep_versions,
+            run.poll_s,
+            domain=run.settings.domain if run.https else "",
+        )
+    from fatctl.services.converge import host_worker
+
+    return host_worker(run, pool, _gate(run, pool, job.policy), job, step, name)
 
 
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
@@ -206,17 +296,20 @@ def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextMan
     return lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
 
 
-def _undo(run: Run, pool: Pool, policy: RolloutPolicy, step: RolloutStep, name: str) -> None:
+def _undo(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
     assert step.id is not None
     try:
-        with _box_lease(run, name, policy):
-            outcome = _work(run, pool, step.to_version, policy).roll_back_to(
-                run.targets[name], step.from_version
-            )
+        with _box_lease(run, name, job.policy):
+            work = _worker(run, pool, job, step, name) if job.kind == "upgrade" else None
+            if work is None:
+                from fatctl.services.converge import undo_worker
+
+                work = undo_worker(run, pool, _gate(run, pool, job.policy), job)
+            outcome = work.roll_back_to(run.targets[name], step.from_version)
     except FatctlError as exc:  # another run holds the box: leave it as recorded
         outcome = HostOutcome(step.phase, step.from_version, exc.one_line())
     rec.update_step(run.engine, step.id, phase=outcome.phase, error=outcome.error)
-    if outcome.phase == "rolled_back":
+    if outcome.phase == "rolled_back" and job.kind == "upgrade":
         rec.set_runtime(run.engine, step.agent_pk, step.from_version)
     run.event(
         "host.rollback",

@@ -8,26 +8,16 @@ version the box ran before, and that version must pass the gate again to count a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fatctl.remote.commands import upgrade as cmd
-from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
+from fatctl.services.rollout_gate import STEP_TIMEOUT_S, Gate, StepFailed, Unreachable, run_checked
 
 INSTALL_TIMEOUT_S = 900.0
-STEP_TIMEOUT_S = 60.0
-
-
-class _Unreachable(Exception):
-    pass
-
-
-class _StepFailed(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -40,7 +30,9 @@ class HostOutcome:
 
 @dataclass
 class HostUpgrade:
-    """The work for one host towards `version`; `sleep`/`clock` injectable for tests."""
+    """The work for one host towards `version`; `sleep`/`clock` injectable for tests.
+
+    `domain` turns on the HTTPS half of the gate (see `rollout_gate`)."""
 
     pool: Pool
     layout: cmd.BoxLayout
@@ -51,47 +43,32 @@ class HostUpgrade:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     notes: list[str] = field(default_factory=list)
+    domain: str = ""
 
     def _run(
         self, target: Target, command: str, what: str, timeout: float = STEP_TIMEOUT_S
     ) -> Result:
-        result = run_one(self.pool, target, command, timeout=timeout)
-        if result.error is not None:
-            raise _Unreachable(f"{what}: {result.error}")
-        if result.exit_code != 0:
-            last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
-            raise _StepFailed(f"{what} failed: {last[0][:200]}")
-        return result
+        return run_checked(self.pool, target, command, what, timeout)
+
+    def _gate(self) -> Gate:
+        return Gate(
+            self.pool,
+            cmd.health(self.layout),
+            self.health_timeout_s,
+            self.domain,
+            self.poll_s,
+            self.sleep,
+            self.clock,
+            notes=self.notes,
+        )
 
     def healthy_once(self, target: Target, version: str) -> str | None:
         """None when healthy on `version`, else why not."""
-        result = run_one(self.pool, target, cmd.health(self.layout), timeout=STEP_TIMEOUT_S)
-        if result.error is not None:
-            raise _Unreachable(f"health: {result.error}")
-        try:
-            report = json.loads(result.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            report = {}
-        if result.exit_code != 0 or report.get("healthy") is False:
-            problems = report.get("problems") or [result.stderr.strip()[-200:] or "unhealthy"]
-            return "; ".join(str(p) for p in problems)
-        running = report.get("runtime_version")
-        if running and running != version:
-            return f"box reports runtime {running}, expected {version}"
-        return None
+        return self._gate().healthy_once(target, version)
 
     def gate(self, target: Target, version: str) -> str | None:
-        """Healthy twice in a row within the timeout (one pass can catch a crashing start)."""
-        deadline = self.clock() + self.health_timeout_s
-        passes, why = 0, "no health check ran"
-        while self.clock() < deadline:
-            why_now = self.healthy_once(target, version)
-            passes = passes + 1 if why_now is None else 0
-            if passes >= 2:
-                return None
-            why = why_now or why
-            self.sleep(self.poll_s)
-        return f"health gate failed within {self.health_timeout_s:g}s: {why}"
+        """`fat-health` healthy twice in a row within the timeout, then HTTPS where it resolves."""
+        return self._gate().wait(target, version)
 
     def current(self, target: Target) -> str:
         return self._run(target, cmd.current_version(self.layout), "reading current").stdout.strip()
@@ -107,7 +84,7 @@ class HostUpgrade:
             return HostOutcome("failed", previous, f"{why}; no earlier version to switch back to")
         try:
             back = self.activate(target, previous)
-        except (_StepFailed, _Unreachable) as exc:
+        except (StepFailed, Unreachable) as exc:
             return HostOutcome("failed", previous, f"{why}; rollback failed: {exc}")
         if back is not None:
             return HostOutcome(
@@ -139,16 +116,18 @@ class HostUpgrade:
                 return self.rollback(target, previous, why)
             self.prune(target, previous)
             return HostOutcome("succeeded", previous, notes=tuple(self.notes))
-        except _Unreachable as exc:
+        except Unreachable as exc:
             return HostOutcome("unreachable", previous, str(exc))
-        except _StepFailed as exc:
+        except StepFailed as exc:
             return self.rollback_if_switched(target, previous, str(exc))
+
+    apply = upgrade  # the name the rollout engine calls on every kind of host work
 
     def rollback_if_switched(self, target: Target, previous: str, why: str) -> HostOutcome:
         """A step failed: roll back only if `current` already moved off the old version."""
         try:
             now = self.current(target)
-        except (_StepFailed, _Unreachable) as exc:
+        except (StepFailed, Unreachable) as exc:
             return HostOutcome("unreachable", previous, f"{why}; then {exc}")
         if now == self.version:
             return self.rollback(target, previous, why)
@@ -165,7 +144,7 @@ class HostUpgrade:
             self.notes.extend(
                 line for line in done.stdout.splitlines() if line.startswith("pruned")
             )
-        except (_StepFailed, _Unreachable) as exc:
+        except (StepFailed, Unreachable) as exc:
             self.notes.append(str(exc))
 
     def roll_back_to(self, target: Target, previous: str) -> HostOutcome:
@@ -173,7 +152,7 @@ class HostUpgrade:
         try:
             if self.current(target) == previous:
                 return HostOutcome("rolled_back", previous, "aborted before the switch")
-        except (_StepFailed, _Unreachable) as exc:
+        except (StepFailed, Unreachable) as exc:
             return HostOutcome("unreachable", previous, str(exc))
         back = self.rollback(target, previous, "aborted by operator")
         if back.phase != "failed":
@@ -182,7 +161,7 @@ class HostUpgrade:
         # migrated): an abort must not leave the box down, so go forward to what was healthy.
         try:
             again = self.activate(target, self.version)
-        except (_StepFailed, _Unreachable) as exc:
+        except (StepFailed, Unreachable) as exc:
             return HostOutcome("failed", previous, f"{back.error}; restoring failed: {exc}")
         if again is not None:
             return HostOutcome("failed", previous, f"{back.error}; {self.version}: {again}")

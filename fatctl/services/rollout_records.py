@@ -29,8 +29,13 @@ def create(
     policy: RolloutPolicy,
     waves: Sequence[Wave],
     actor: str,
+    per_host: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
-    """The rollout row and one `pending` step per host, in one transaction."""
+    """The rollout row and one `pending` step per host, in one transaction.
+
+    `per_host` gives a host its own target (converge: the digest of its files); `extra` is kept
+    beside the policy (converge: the template source) for `resume` and `abort`."""
     from fatctl.state import repo
     from fatctl.state.db import session_scope
     from fatctl.state.models import Rollout, RolloutStep
@@ -39,7 +44,7 @@ def create(
         rollout = Rollout(
             kind=kind,
             target=version,
-            policy=json.dumps(dataclasses.asdict(policy)),
+            policy=json.dumps({**dataclasses.asdict(policy), "extra": extra or {}}),
             state="running",
             actor=actor,
         )
@@ -58,7 +63,7 @@ def create(
                         agent_pk=agent_pk,
                         wave=wave.index,
                         phase="pending",
-                        to_version=version,
+                        to_version=(per_host or {}).get(name, version),
                     )
                 )
         repo.audit(
@@ -96,6 +101,11 @@ def policy_of(rollout: Rollout) -> RolloutPolicy:
     fields = {f.name for f in dataclasses.fields(RolloutPolicy)}
     data = {k: v for k, v in json.loads(rollout.policy or "{}").items() if k in fields}
     return RolloutPolicy(**data)
+
+
+def extra_of(rollout: Rollout) -> dict[str, Any]:
+    extra = json.loads(rollout.policy or "{}").get("extra")
+    return extra if isinstance(extra, dict) else {}
 
 
 def update_step(engine: Engine, step_id: int, **values: Any) -> None:
@@ -161,6 +171,7 @@ def step_rows(steps: Sequence[tuple[RolloutStep, str]]) -> list[dict[str, Any]]:
             "phase": step.phase,
             "from": step.from_version,
             "to": step.to_version,
+            "snapshot": step.snapshot_id,
             "error": step.error,
         }
         for step, name in steps

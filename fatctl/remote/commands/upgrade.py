@@ -30,10 +30,11 @@ class BoxLayout:
     """Where a box keeps its runtime versions and how its gateway is managed.
 
     `install` and `test_boot` are shell templates with `{version}` and `{root}` placeholders,
-    so the same engine drives the real install script or a test host's one. Caveat: the
-    rendered `fat-install-runtime` pins the version it was rendered for and does not read
-    FAT_RUNTIME_VERSION yet (a one-line template change); until then the production install
-    needs the target version's script on the box first (what `converge` is meant to deliver).
+    so the same engine drives the real install script or a test host's one. The rendered
+    `fat-install-runtime` installs FAT_RUNTIME_VERSION when it is set (the version it was
+    rendered for otherwise), so any box's script installs any target version. A box provisioned
+    before that script change still has the pinned one: `fatctl converge` delivers the current
+    script (it is one of the rendered box files) before such a box can be upgraded.
     """
 
     root: str = "/opt/openclaw"

@@ -6,6 +6,12 @@ the host's "package mirror"), `bin/svc` (the supervisor: stops the pidfile's pro
 `current/bin/openclaw` detached) and `bin/health` (fat-health's JSON shape: healthy only when the
 started process is still alive). `events.log` records every real install and start, which is how
 tests count upgrades per host. A `bad` version's gateway exits at once, so it must fail the gate.
+
+For converge, `box/fs/` stands for the box's `/`: it holds the agent's rendered files, the
+gateway is started with OPENCLAW_CONFIG_PATH pointing into it and (like OpenClaw's strict config
+validation) exits when that file is not valid JSON with an integer `gateway.port`; `bin/unit`
+and `bin/daemon-reload` stand for systemctl, logging each call to `events.log` (a gateway
+restart runs `bin/svc`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,14 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from cloud_init.files import RenderedFile
+from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
 from tests.fixtures.sshd import SshHost
 
@@ -23,7 +35,23 @@ OLD, NEW, BAD = "2026.9.5", "2026.9.6", "2026.9.7-bad"
 
 _GATEWAY = """#!/bin/sh
 if [ "${{1:-}}" = "--version" ]; then echo {version}; exit 0; fi
+c=${{OPENCLAW_CONFIG_PATH:-}}
+if [ -n "$c" ] && [ -f "$c" ]; then
+  python3 -c 'import json, sys
+port = json.load(open(sys.argv[1]))["gateway"]["port"]
+sys.exit(0 if isinstance(port, int) else 1)' "$c" || {{ echo "invalid config $c" >&2; exit 78; }}
+fi
 {body}
+"""
+
+_UNIT = """#!/bin/sh
+set -eu
+echo "$1 $2" >> {box}/events.log
+if [ "$2" = openclaw-gateway.service ]; then exec {box}/bin/svc; fi
+"""
+
+_DAEMON_RELOAD = """#!/bin/sh
+echo daemon-reload >> {box}/events.log
 """
 
 _INSTALL = """#!/bin/sh
@@ -45,7 +73,8 @@ if [ -f "$B/gateway.pid" ]; then
 fi
 v=$(basename "$(readlink "$B/opt/current")")
 echo "start $v" >> "$B/events.log"
-setsid "$B/opt/current/bin/openclaw" gateway run </dev/null >>"$B/gateway.log" 2>&1 &
+OPENCLAW_CONFIG_PATH="$B/fs/etc/openclaw/openclaw.json" \
+  setsid "$B/opt/current/bin/openclaw" gateway run </dev/null >>"$B/gateway.log" 2>&1 &
 echo $! > "$B/gateway.pid"
 """
 
@@ -112,6 +141,45 @@ def layout_env(operator: str) -> dict[str, str]:
     }
 
 
+def files_layout(operator: str) -> ConvergeLayout:
+    box = box_dir(operator)
+    return ConvergeLayout(
+        root=f"{box}/fs",
+        state=f"{box}/converge",
+        daemon_reload=f"{box}/bin/daemon-reload",
+        service=f"{box}/bin/unit {{action}} {{unit}}",
+        owners=False,
+        sudo=False,
+    )
+
+
+def files_env(operator: str) -> dict[str, str]:
+    lay = files_layout(operator)
+    return {
+        "FATCTL_BOX_FS_ROOT": lay.root,
+        "FATCTL_BOX_CONVERGE_STATE": lay.state,
+        "FATCTL_BOX_DAEMON_RELOAD": lay.daemon_reload,
+        "FATCTL_BOX_SERVICE": lay.service,
+        "FATCTL_BOX_OWNERS": "0",
+    }
+
+
+def seed_files(host: SshHost, files: dict[str, RenderedFile]) -> None:
+    """What provisioning left on the box: the rendered files, in the host's `box/fs`."""
+    op = host.identity.operator
+    fs = host.home(op) / "box" / "fs"
+    for path, f in files.items():
+        local = fs / path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(f.content)
+        os.chmod(local, f.mode)
+    chown_tree(fs, op)
+
+
+def box_file(host: SshHost, path: str) -> str:
+    return (host.home(host.identity.operator) / "box" / "fs" / path.lstrip("/")).read_text()
+
+
 def install_box(host: SshHost, artifacts: Path) -> Path:
     """Lay out the box in the host's /home, with OLD installed and `current` pointing at it."""
     op = host.identity.operator
@@ -120,6 +188,8 @@ def install_box(host: SshHost, artifacts: Path) -> Path:
     _write(local / "bin" / "install", _INSTALL.format(**fill), op)
     _write(local / "bin" / "svc", _SVC.format(**fill), op)
     _write(local / "bin" / "health", _HEALTH.format(**fill), op)
+    _write(local / "bin" / "unit", _UNIT.format(**fill), op)
+    _write(local / "bin" / "daemon-reload", _DAEMON_RELOAD.format(**fill), op)
     shutil.copytree(artifacts / OLD, local / "opt" / OLD)
     (local / "opt" / OLD / ".installed").write_text(OLD + "\n")
     (local / "opt" / "current").symlink_to(OLD)
@@ -151,3 +221,21 @@ def stop_gateway(host: SshHost) -> None:
         pid = int(pidfile.read_text().strip())
         if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
             os.kill(pid, signal.SIGTERM)
+
+
+def run_until_killed(args: list[str], env: dict[str, str], until: Callable[[], bool]) -> int:
+    """Start `fatctl ARGS`, SIGKILL it once `until()` holds (or after 60 s); its return code."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fatctl", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return proc.returncode

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -103,20 +102,8 @@ def test_killed_rollout_resumes_without_upgrading_any_host_twice(
 ) -> None:
     box = box_fleet(5)
     args = ["upgrade", "--to", NEW, "--all", "--canary", "1", "--batch", "1", "--json"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fatctl", *args],
-        env={**os.environ, **box.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not kill_when(box) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the kill must land before the rollout ends"
+    code = harness.run_until_killed(args, box.env, lambda: kill_when(box))
+    assert code == -signal.SIGKILL, "the kill must land before the rollout ends"
     assert 2 <= _succeeded(box) < 5
 
     shown = _fatctl(box, "rollout", "show", "1", "--json")
