@@ -1,22 +1,87 @@
-"""`fatctl image build|list`: golden Hetzner snapshots with the runtime preinstalled.
-
-Skeleton: the command exists (scripts, completion and `fatctl --help` see it) and fails with
-one clear line until its capability lands (issue 9).
-"""
+"""`fatctl image build|list`: golden Hetzner snapshots with the runtime preinstalled."""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated
+
 import typer
 
-from fatctl.cli.placeholders import NotYetAvailable
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+
+app = typer.Typer(
+    help="Golden images: snapshots with a runtime version preinstalled (build, list).",
+    no_args_is_help=True,
+)
+
+LIST_COLUMNS = ("image_id", "runtime", "node", "base", "architecture", "created", "status")
 
 
-def image_(
-    args: list[str] = typer.Argument(None, help="arguments (not yet accepted)"),  # noqa: B008
+@app.command("build")
+def build_cmd(
+    version: Annotated[str, typer.Option("--version", help="OpenClaw version to preinstall.")],
+    node: Annotated[str, typer.Option("--node", help="Node version.")] = "24.21.0",
+    base: Annotated[str, typer.Option("--base", help="Stock image to start from.")] = "",
+    server_type: Annotated[str, typer.Option("--server-type", help="Builder type.")] = "",
+    location: Annotated[str, typer.Option("--location", help="Builder location.")] = "",
+    json_out: JsonOpt = False,
 ) -> None:
-    """Golden images: snapshots with a runtime version preinstalled (build, list)."""
-    raise NotYetAvailable("`fatctl image` is not available in this build yet (issue 9)")
+    """Build a golden snapshot: builder from a stock image, install, clean, snapshot, delete."""
+    from fatctl.cli.context import ctx
+    from fatctl.infra.hcloud_images import GoldenImages
+    from fatctl.remote.runner import connect, load_public_key
+    from fatctl.services.access import _port
+    from fatctl.services.image_build import BuildOptions, build_golden, record_build
+    from fatctl.services.image_recipe import GoldenRecipe, builder_name
+
+    c = ctx()
+    s = c.settings
+    recipe = GoldenRecipe(version, node, base or s.image, server_type or s.image_build_type,
+                          location or s.location)  # fmt: skip
+    key_file = s.require("operator_key_file")
+    opts = BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
+                        ssh_port=_port(s.ssh_port, "ssh_port"),
+                        stamp=time.strftime("%Y%m%d%H%M%S"))  # fmt: skip
+    out = Output(json_out)
+
+    def emit(event: str, **fields: object) -> None:
+        out.event(event, **fields)
+
+    cloud = GoldenImages(s)
+    result = record_build(
+        c.engine, c.actor, recipe, builder_name(recipe, opts.stamp),
+        lambda: build_golden(cloud, connect, recipe, opts, emit),
+    )  # fmt: skip
+    out.record(
+        {"image_id": result.image_id, "runtime": result.runtime_version,
+         "reported": result.reported_version, "builder": result.builder,
+         "labels": ",".join(f"{k}={v}" for k, v in recipe.labels.items()),
+         "elapsed_s": result.elapsed_s},
+        title="golden image built",
+    )  # fmt: skip
 
 
-def register(app: typer.Typer) -> None:
-    app.command("image", context_settings={"ignore_unknown_options": True})(image_)
+@app.command("list")
+def list_cmd(
+    version: Annotated[str, typer.Option("--version", help="Only this runtime version.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Golden snapshots at Hetzner, newest first."""
+    from fatctl.cli.context import ctx
+    from fatctl.infra.hcloud_images import GoldenImages
+    from fatctl.services.image_recipe import ROLE
+
+    selector = f"managed-by=fatctl,role={ROLE}" + (f",runtime={version}" if version else "")
+    rows = []
+    for ref in GoldenImages(ctx().settings).list(selector):
+        labels = dict(ref.labels)
+        rows.append({"image_id": ref.image_id, "runtime": labels.get("runtime", ""),
+                     "node": labels.get("node", ""), "base": labels.get("base", ""),
+                     "architecture": ref.architecture, "created": ref.created,
+                     "status": ref.status})  # fmt: skip
+    Output(json_out).table(rows, LIST_COLUMNS, title="golden images")
+
+
+def register(app_: typer.Typer) -> None:
+    app_.add_typer(app, name="image")
