@@ -1,22 +1,89 @@
 """`fatctl reconcile [--fix]`: database vs Hetzner vs Cloudflare vs boxes.
 
-Skeleton: the command exists (scripts, completion and `fatctl --help` see it) and fails with
-one clear line until its capability lands (issue 8).
+Parse, call `fatctl.services.reconcile`, render: a table of findings for people (each with
+the repair `--fix` would make, or what a person should do), one JSON document with `--json`.
+Exit 0 when nothing is wrong, 1 when findings remain (after `--fix`: when anything is still
+wrong once the repairs are done and the fleet looked at again), 2 on bad input.
+
+The health command is the box layout's (`fat-health --json`; FATCTL_BOX_HEALTH and
+FATCTL_BOX_SUDO override it, as for `fatctl upgrade`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-from fatctl.cli.placeholders import NotYetAvailable
+from fatctl.cli.context import ctx
+from fatctl.cli.options import JsonOpt
+from fatctl.cli.output import Output
+from fatctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from fatctl.services.reconcile import Report
+
+FINDING_COLUMNS = ("kind", "resource", "agent", "detail", "fix")
+FIX_COLUMNS = ("agent", "resource", "action", "result", "detail")
+
+
+def _rows(report: Report) -> list[dict[str, object]]:
+    rows = []
+    for finding in report.findings:
+        row = finding.row()
+        row["fix"] = f"--fix: {finding.action}" if finding.fixable else finding.advice
+        rows.append(row)
+    return rows
+
+
+def render(out: Output, report: Report, fixed: bool) -> None:
+    if out.json_mode:
+        out.data({"clean": report.clean, "findings": [f.row() for f in report.findings],
+                  "fixes": report.fixes})  # fmt: skip
+        return
+    if fixed:
+        out.table(report.fixes, FIX_COLUMNS, title="repairs")
+    if report.clean:
+        out.message("reconcile: clean (database, Hetzner, Cloudflare and boxes agree)")
+        return
+    out.table(_rows(report), FINDING_COLUMNS, title="findings")
+    fixable = sum(f.fixable for f in report.findings)
+    people = len(report.findings) - fixable
+    tail = f"; {fixable} repairable with --fix" if fixable and not fixed else ""
+    out.message(f"reconcile: {len(report.findings)} findings, {people} need a person{tail}")
 
 
 def reconcile_(
-    args: list[str] = typer.Argument(None, help="arguments (not yet accepted)"),  # noqa: B008
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Repair what is safe (DNS, labels); list the rest.")
+    ] = False,
+    all_agents: Annotated[bool, typer.Option("--all", help="Every agent (the default).")] = False,
+    agents: Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")] = "",
+    label: Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")] = None,
+    no_health: Annotated[
+        bool, typer.Option("--no-health", help="Do not ask the boxes over SSH.")
+    ] = False,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, max=100, help="Boxes asked at once.")
+    ] = 10,
+    json_out: JsonOpt = False,
 ) -> None:
     """Compare the database, Hetzner, Cloudflare and the boxes: orphans, drift, missing pieces."""
-    raise NotYetAvailable("`fatctl reconcile` is not available in this build yet (issue 8)")
+    from fatctl.cli.upgrade import layout_from_env
+    from fatctl.remote.commands.upgrade import health
+    from fatctl.services.reconcile import Options, reconcile
+
+    names = tuple(n.strip() for n in agents.split(",") if n.strip())
+    if sum((bool(names), all_agents, label is not None)) > 1:
+        raise BadInput("choose at most one of --all, --agents a,b or --label k=v")
+    c, out = ctx(), Output(json_out)
+    opts = Options(names=names, label=label, health=not no_health,
+                   health_command=health(layout_from_env()), parallel=parallel)  # fmt: skip
+    report = reconcile(c.engine, c.settings, opts, fix=fix, actor=c.actor)
+    render(out, report, fix)
+    if not report.clean:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("reconcile", context_settings={"ignore_unknown_options": True})(reconcile_)
+    app.command("reconcile")(reconcile_)
