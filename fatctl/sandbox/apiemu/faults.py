@@ -4,9 +4,11 @@ is seedable so a reliability run can be replayed."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 _SERVER_ERRORS = (500, 502, 503, 504)
@@ -26,6 +28,11 @@ class FaultConfig:
     action_delay: seconds an asynchronous action stays `running` (None: the emulator default).
     action_delays: per action command, e.g. {"create_server": 20.0}; wins over action_delay.
     action_error_rate: asynchronous actions that finish in `error`.
+    hold_match: a regex searched in "METHOD /path" of mutating requests ("" = off); the
+        `hold_nth` match is applied, then its answer is held back for up to `hold_seconds`
+        (or until the client goes away) and the connection closed. `hold_marker`, a file
+        path, is touched once the work is done: a crash harness kills the client then, the
+        moment a side effect has happened but its caller has not learnt of it.
     """
 
     error_rate: float = 0.0
@@ -40,6 +47,10 @@ class FaultConfig:
     action_delays: dict[str, float] = field(default_factory=dict)
     action_error_rate: float = 0.0
     seed: int | None = field(default=None)
+    hold_match: str = ""
+    hold_nth: int = 1
+    hold_seconds: float = 30.0
+    hold_marker: str = ""
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "drop_rate", "drop_response_rate", "locked_rate"):
@@ -56,6 +67,7 @@ class FaultConfig:
             not isinstance(v, int | float) or v < 0 for v in self.action_delays.values()
         ):
             raise ValueError("action_delays must map action commands to seconds >= 0")
+        _check_hold(self)
 
     def updated(self, changes: dict[str, Any]) -> FaultConfig:
         """A copy with `changes` applied; unknown knobs are refused (ValueError)."""
@@ -79,6 +91,15 @@ def _check_rate(name: str, value: float) -> None:
         raise ValueError(f"{name} must be between 0 and 1, got {value}")
 
 
+def _check_hold(cfg: FaultConfig) -> None:
+    if cfg.hold_nth < 1 or cfg.hold_seconds < 0:
+        raise ValueError("hold_nth must be >= 1 and hold_seconds >= 0")
+    try:
+        re.compile(cfg.hold_match)
+    except re.error as exc:
+        raise ValueError(f"hold_match is not a regex: {exc}") from None
+
+
 class Fault(Enum):
     NONE = "none"
     RATE_LIMIT = "rate_limit"
@@ -97,11 +118,13 @@ class FaultState:
         self.config = config or FaultConfig()
         self._burst_left = self.config.rate_limit_burst
         self._rng = random.Random(self.config.seed)
+        self._hold_seen = 0
 
     def set(self, config: FaultConfig) -> None:
         with self._lock:
             self.config = config
             self._burst_left = config.rate_limit_burst
+            self._hold_seen = 0
             if config.seed is not None:
                 self._rng = random.Random(config.seed)
 
@@ -113,6 +136,8 @@ class FaultState:
             self.config = config
             if "rate_limit_burst" in changes:
                 self._burst_left = config.rate_limit_burst
+            if any(k.startswith("hold_") for k in changes):
+                self._hold_seen = 0  # a new hold counts its matches afresh
             if "seed" in changes and config.seed is not None:
                 self._rng = random.Random(config.seed)
             return config
@@ -140,3 +165,18 @@ class FaultState:
     def action_fails(self) -> bool:
         with self._lock:
             return self._rng.random() < self.config.action_error_rate
+
+    def hold_now(self, method: str, path: str, mutating: bool) -> bool:
+        """Whether this request is the one to hold (the `hold_nth` mutating match)."""
+        with self._lock:
+            cfg = self.config
+            if not (cfg.hold_match and mutating and re.search(cfg.hold_match, f"{method} {path}")):
+                return False
+            self._hold_seen += 1
+            return self._hold_seen == cfg.hold_nth
+
+    def mark_held(self) -> None:
+        """Touch `hold_marker`: the held request's work is done, its answer not yet sent."""
+        marker = self.config.hold_marker
+        if marker:
+            Path(marker).write_text("held\n")

@@ -95,6 +95,10 @@ class EmulatorMiddleware:
                 send, 429, "rate_limit_exceeded", "limit of requests exceeded", extra + retry
             )
             return
+        if self.faults.hold_now(method, scope["path"], method in _MUTATING):
+            self.stats.event("injected_hold")
+            await self._hold(scope, receive, send)
+            return
         fault, status = self.faults.decide(method in _MUTATING)
         if fault is not Fault.NONE:
             self.stats.event(f"injected_{fault.value}")
@@ -134,6 +138,17 @@ class EmulatorMiddleware:
             await drop_connection(send)
         else:
             await self.app(scope, receive, self._with_headers(send, extra))
+
+    async def _hold(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Do the work, say so through the marker, then keep the answer back until the client
+        is gone (killed by a crash harness) or `hold_seconds` pass, and close the connection."""
+        await self.app(scope, receive, _swallow)
+        self.faults.mark_held()
+        cycle = getattr(send, "__self__", None)
+        deadline = time.monotonic() + self.faults.config.hold_seconds
+        while time.monotonic() < deadline and not getattr(cycle, "disconnected", False):
+            await asyncio.sleep(0.05)
+        await drop_connection(send)
 
     def _with_headers(self, send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
         async def wrapped(message: Message) -> None:
