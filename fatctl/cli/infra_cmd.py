@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, lease_wait
+from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_lease, lease_wait
 from fatctl.cli.output import Output
 
 if TYPE_CHECKING:
@@ -182,13 +182,12 @@ def rebuild(
     """Reinstall the box from an image, keeping the server and its IPs (the disk is wiped)."""
     from cloud_init.render import render_user_data
     from fatctl.services.specs import spec_for_agent
-    from fatctl.state.leases import lease
 
     spec = spec_for_agent(_agent(agent), ring=ctx().keyring)
     user_data = render_user_data(spec)  # bad input fails here, before anything is touched
     confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
     # The agent's lease, as provision and destroy take it: a rebuild never races them.
-    with lease_wait(wait), lease(ctx().engine, f"agent:{agent}", ttl_s=1800.0):
+    with lease_wait(wait), agent_lease(agent, ttl_s=1800.0):
         _rebuild(spec, agent, image, snapshot, user_data, Output(json_out))
 
 

@@ -47,6 +47,19 @@ def lease_wait(seconds: float) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
+    """Hold `agent:<name>` (the lease provision, destroy and rebuild share) for the block."""
+    if not name:  # a generated name is this run's own: nobody can race for it
+        yield
+        return
+    from fatctl.cli.context import ctx
+    from fatctl.state.leases import lease
+
+    with lease(ctx().engine, f"agent:{name}", ttl_s=ttl_s):
+        yield
+
+
 def selected_targets(agents: str, all_agents: bool, label: str | None) -> list[Any]:
     """The boxes named by `--agents a,b | --all | --label k=v`, as SSH targets."""
     from fatctl.cli.context import ctx

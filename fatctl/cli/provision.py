@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, lease_wait
+from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_lease, lease_wait
 from fatctl.cli.output import Output
 
 EngineOpt = Annotated[
@@ -69,11 +69,13 @@ def provision(
     c, out = ctx(), Output(json_out)
     s = c.settings
     request = NewAgent(agent, owner, plan, server_type or s.server_type, location or s.location,
-                       image or s.image, s.runtime_version)  # fmt: skip
+                       image or s.image, s.runtime_version).validated()  # fmt: skip
     opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=sandbox_mode(),
                    emit=_progress(out))  # fmt: skip
-    with lease_wait(wait):
-        result = run(c.engine, c.keyring, s, make_engine(s, engine), request, c.actor, opts)
+    infra = make_engine(s, engine)
+    # Held from before the agent's row exists: two runs of a new name must not both create it.
+    with lease_wait(wait), agent_lease(request.name):
+        result = run(c.engine, c.keyring, s, infra, request, c.actor, opts)
     record = {"agent": result.agent, "state": result.state, "fqdn": result.fqdn,
               "server_id": result.server_id, "ipv4": result.ipv4, "ipv6": result.ipv6,
               "elapsed_s": result.elapsed_s}  # fmt: skip

@@ -20,6 +20,10 @@ every 30 s), so the window only has to cover a silent holder: callers' TTLs are 
 `MAX_SILENCE_S`. A holder that finds its lease taken over (it was stopped past expiry) fails
 at the end of its block rather than claiming a run that may have overlapped another.
 
+Re-entrant per context: `fatctl provision` holds the agent's lease from before the agent's row
+is created (two runs of a new name would otherwise race to insert it) around the service,
+which takes the same lease again.
+
 Waiting: a command's `--wait SECONDS` installs a `WaitPolicy` for leases taken below it, so
 services need not thread the option through. Waiters poll (every `poll_s`); they are not
 served in arrival order, which two CI jobs on one agent do not need.
@@ -74,6 +78,9 @@ class WaitPolicy:
 
 
 _POLICY: ContextVar[WaitPolicy | None] = ContextVar("fatctl_lease_wait", default=None)
+# Leases this context already holds (name, holder): taking one again is a no-op, so a command
+# can hold its agent's lease around a service that takes the same lease itself.
+_HELD: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("fatctl_leases_held", default=())
 
 
 @contextmanager
@@ -259,7 +266,11 @@ def lease(
     """Hold `name` for the block, renewing it; wait for a busy holder as the policy says.
 
     `wait_s`/`on_wait` override the policy installed by `waiting()` (default: fail at once).
+    Re-entrant within one context: an inner `lease` of a name already held yields its holder.
     """
+    if held := dict(_HELD.get()).get(name):
+        yield held
+        return
     policy = _POLICY.get() or WaitPolicy()
     if wait_s is not None or on_wait is not None:
         policy = WaitPolicy(policy.wait_s if wait_s is None else wait_s, on_wait or policy.on_wait)
@@ -267,9 +278,11 @@ def lease(
     _acquire(engine, name, holder, ttl_s, policy, poll_s)
     beat = _Heartbeat(engine, name, holder, ttl_s)
     beat.start()
+    token = _HELD.set((*_HELD.get(), (name, holder)))
     try:
         yield holder
     finally:
+        _HELD.reset(token)
         beat.stopped.set()
         beat.join()
         release(engine, name, holder)
