@@ -45,7 +45,8 @@ def check_spec(spec: AgentSpec) -> None:
         raise BadInput(f"domain {spec.domain!r} is not a DNS name")
     if not _AGENT_ID.match(spec.agent_id):
         raise BadInput(f"agent id {spec.agent_id!r} has characters outside [A-Za-z0-9_-]")
-    if spec.image not in IMAGES:
+    # A golden image is booted by its snapshot id (`fatctl image build`); stock ones by name.
+    if spec.image not in IMAGES and not (spec.golden_image and spec.image.isdigit()):
         raise BadInput(f"image {spec.image!r} is not one of {', '.join(sorted(IMAGES))}")
     check_version("runtime version", spec.runtime_version)
     check_version("node version", spec.node_version)

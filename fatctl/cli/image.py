@@ -67,20 +67,27 @@ def list_cmd(
     version: Annotated[str, typer.Option("--version", help="Only this runtime version.")] = "",
     json_out: JsonOpt = False,
 ) -> None:
-    """Golden snapshots at Hetzner, newest first."""
+    """Golden snapshots at Hetzner, newest first (recorded ones deleted there are marked gone)."""
     from fatctl.cli.context import ctx
     from fatctl.infra.hcloud_images import GoldenImages
+    from fatctl.services.image_build import mark_gone
     from fatctl.services.image_recipe import ROLE
 
     selector = f"managed-by=fatctl,role={ROLE}" + (f",runtime={version}" if version else "")
+    refs = GoldenImages(ctx().settings).list(selector)
+    gone = mark_gone(ctx().engine, {r.image_id for r in refs}, version)
     rows = []
-    for ref in GoldenImages(ctx().settings).list(selector):
+    for ref in refs:
         labels = dict(ref.labels)
         rows.append({"image_id": ref.image_id, "runtime": labels.get("runtime", ""),
                      "node": labels.get("node", ""), "base": labels.get("base", ""),
                      "architecture": ref.architecture, "created": ref.created,
                      "status": ref.status})  # fmt: skip
-    Output(json_out).table(rows, LIST_COLUMNS, title="golden images")
+    out = Output(json_out)
+    out.table(rows, LIST_COLUMNS, title="golden images",
+              json_payload={"images": rows, "marked_gone": gone})  # fmt: skip
+    if gone and not json_out:
+        out.message(f"recorded but deleted at Hetzner, now marked gone: {', '.join(gone)}")
 
 
 def register(app_: typer.Typer) -> None:

@@ -216,3 +216,25 @@ def record_build(
                        target=f"golden:{recipe.runtime_version}",
                        result="ok" if result else "failed",
                        detail={"image_id": found.image_id, "error": error[:300]})  # fmt: skip
+
+
+def mark_gone(db: Any, present: set[str], runtime_version: str = "") -> list[str]:
+    """Recorded available images that Hetzner no longer lists become `gone`, so provisioning
+    stops choosing them; returns their ids. `present` must be every golden image listed (for
+    `runtime_version` when given)."""
+    from sqlmodel import select
+
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import GoldenImage
+
+    gone = []
+    with session_scope(db) as session:
+        query = select(GoldenImage).where(GoldenImage.state == "available")
+        if runtime_version:
+            query = query.where(GoldenImage.runtime_version == runtime_version)
+        for row in session.exec(query).all():
+            if row.image_id not in present:
+                row.state = "gone"
+                session.add(row)
+                gone.append(row.image_id)
+    return gone

@@ -3,10 +3,17 @@
 This is the one place that turns stored state into the pure input of the renderers, stacks
 and engines. The host key's private half is included only when a key ring is given (it is
 needed to render user-data, and nowhere else).
+
+Golden images: when `fatctl image build` recorded an available snapshot for the agent's
+runtime and Node versions, stock image and architecture, the spec boots the newest of them
+(`image` = its id, `golden_image` = True: nothing installed at first boot); otherwise the stock
+image with the install path. The choice reads the database, not Hetzner, so a provision costs
+no extra API call (issue 5's budget); `fatctl image list` marks snapshots deleted at Hetzner.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from fatctl.config import Settings
@@ -23,8 +30,41 @@ if TYPE_CHECKING:
     from fatctl.state.models import Agent
 
 
+def newest_golden_image(session: Session, spec: AgentSpec) -> str | None:
+    """The id of the newest available golden snapshot that fits `spec`, if any."""
+    from sqlmodel import col, select
+
+    from fatctl.services.image_recipe import architecture_of
+    from fatctl.state.models import GoldenImage
+
+    query = (
+        select(GoldenImage)
+        .where(GoldenImage.state == "available", GoldenImage.image_id != "")
+        .where(GoldenImage.runtime_version == spec.runtime_version)
+        .where(GoldenImage.node_version == spec.node_version)
+        .where(GoldenImage.base_image == spec.image)
+        .where(GoldenImage.architecture == architecture_of(spec.server_type))
+        .order_by(col(GoldenImage.created_at).desc(), col(GoldenImage.id).desc())
+    )
+    found = session.exec(query).first()
+    return found.image_id if found else None
+
+
+def with_golden_image(session: Session, spec: AgentSpec) -> AgentSpec:
+    """`spec` booting the newest fitting golden snapshot, or unchanged when there is none."""
+    if spec.golden_image:
+        return spec
+    image_id = newest_golden_image(session, spec)
+    return replace(spec, image=image_id, golden_image=True) if image_id else spec
+
+
 def build_spec(
-    session: Session, agent: Agent, settings: Settings, ring: KeyRing | None = None
+    session: Session,
+    agent: Agent,
+    settings: Settings,
+    ring: KeyRing | None = None,
+    *,
+    golden: bool = True,
 ) -> AgentSpec:
     owner = repo.owner_of(session, agent)
     host_keys = []
@@ -46,7 +86,7 @@ def build_spec(
             bucket=settings.r2_bucket,
             prefix=f"agents/{agent.agent_id}/",
         )
-    return AgentSpec(
+    spec = AgentSpec(
         name=agent.name,
         agent_id=agent.agent_id,
         owner_email=owner.email,
@@ -62,6 +102,7 @@ def build_spec(
         host_keys=tuple(host_keys),
         r2=r2,
     )
+    return with_golden_image(session, spec) if golden else spec
 
 
 def spec_for_agent(

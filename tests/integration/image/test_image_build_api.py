@@ -149,7 +149,7 @@ def test_unreachable_builder_is_deleted_too(hetzner_emulator: Any, tmp_path: Pat
 def test_builds_are_recorded_with_their_outcome(
     hetzner_emulator: Any, tmp_path: Path, migrated_engine: Any
 ) -> None:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from fatctl.state.db import session_scope
     from fatctl.state.models import AuditEvent, GoldenImage
@@ -169,7 +169,7 @@ def test_builds_are_recorded_with_their_outcome(
             cloud, Builders(hetzner_emulator, fail_on="cloud-init status").connect, RECIPE,
             _opts(), lambda kind, **f: None))  # fmt: skip
     with session_scope(migrated_engine) as session:
-        rows = session.exec(select(GoldenImage).order_by(GoldenImage.id)).all()
+        rows = session.exec(select(GoldenImage).order_by(col(GoldenImage.id))).all()
         assert [(r.state, r.image_id, r.builder) for r in rows] == [
             ("available", ok.image_id, "b-ok"), ("failed", "", "b-bad")]  # fmt: skip
         assert "cloud-init failed" in rows[1].error and rows[1].finished_at is not None
@@ -195,6 +195,7 @@ def test_newest_golden_image_for_a_runtime_in_one_call(
     found = cloud.newest(golden_selector("2026.9.6", "debian-12"), "x86")
     assert found is not None and found.image_id == newer and newer != older
     assert hetzner_emulator.stats()["total"] == 1
-    assert cloud.newest(golden_selector("2026.9.5", "debian-12"), "x86").image_id == other
+    found_other = cloud.newest(golden_selector("2026.9.5", "debian-12"), "x86")
+    assert found_other is not None and found_other.image_id == other
     assert cloud.newest(golden_selector("2026.9.6", "debian-12"), "arm") is None
     assert cloud.newest(golden_selector("2026.9.4", "debian-12"), "x86") is None
