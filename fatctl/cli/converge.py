@@ -52,8 +52,10 @@ def converge_(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-render boxes' configuration and roll it out over SSH (per-box diff with --dry-run)."""
+    from fatctl.cli.provision import sandbox_mode
     from fatctl.services import converge
 
+    sandbox = sandbox_mode()  # the sandbox's boxes are rendered as provisioning rendered them
     policy = parse_policy(canary, batch, max_failures, health_timeout, keep, snapshot)
     _check_templates(templates)
     targets = selected_targets(agents, all_agents, label)
@@ -64,9 +66,9 @@ def converge_(
     targets.sort(key=lambda t: t.name)
     if dry_run:
         run, _ = run_for(out)
-        _show_preview(out, converge.preview(run, targets, templates))
+        _show_preview(out, converge.preview(run, targets, templates, sandbox))
         return
-    drive(out, lambda run: converge.start(run, targets, policy, templates))
+    drive(out, lambda run: converge.start(run, targets, policy, templates, sandbox))
 
 
 def _check_templates(templates: str | None) -> None:

@@ -51,17 +51,21 @@ def source_of(templates: str | None) -> TemplateSource:
     return Path(templates) if templates else TEMPLATE_PACKAGE
 
 
-def render_for(run: Run, name: str, templates: TemplateSource) -> dict[str, RenderedFile]:
+def render_for(
+    run: Run, name: str, templates: TemplateSource, sandbox: bool = False
+) -> dict[str, RenderedFile]:
     """The agent's box files from its spec now (no secrets: see `converge_diff`).
 
     Host private keys only go into user-data, never into these files: the spec is rendered
-    with them redacted, so converge never decrypts them."""
+    with them redacted, so converge never decrypts them. `sandbox` renders as provisioning
+    does for the sandbox's boxes (golden image, Caddy's internal CA)."""
     from cloud_init.render import render_files
     from cloud_init.specjson import redact_host_keys
+    from fatctl.services.provision import sandbox_spec
     from fatctl.services.specs import spec_for_agent
 
     spec = redact_host_keys(spec_for_agent(name, engine=run.engine, settings=run.settings))
-    return diff.desired_files(render_files(spec, templates))
+    return diff.desired_files(render_files(sandbox_spec(spec, sandbox), templates))
 
 
 def _fleet_digest(per_host: dict[str, str]) -> str:
@@ -70,14 +74,18 @@ def _fleet_digest(per_host: dict[str, str]) -> str:
 
 
 def start(
-    run: Run, targets: Sequence[Target], policy: RolloutPolicy, templates: str | None = None
+    run: Run,
+    targets: Sequence[Target],
+    policy: RolloutPolicy,
+    templates: str | None = None,
+    sandbox: bool = False,
 ) -> Report:
     """Render every selected box first (bad templates fail here, before any box is touched)."""
     from fatctl.services import rollout
 
     source = source_of(templates)
-    per_host = {t.name: diff.digest(render_for(run, t.name, source)) for t in targets}
-    extra = {"templates": templates or ""}
+    per_host = {t.name: diff.digest(render_for(run, t.name, source, sandbox)) for t in targets}
+    extra = {"templates": templates or "", "sandbox": sandbox}
     return rollout.begin(run, targets, "converge", _fleet_digest(per_host), policy, per_host, extra)
 
 
@@ -85,7 +93,8 @@ def host_worker(
     run: Run, pool: Pool, gate: Gate, job: Job, step: RolloutStep, name: str
 ) -> HostConverge:
     """Re-render for a (possibly resumed) step; refuse when the configuration moved since."""
-    files = render_for(run, name, source_of(job.extra.get("templates") or None))
+    source = source_of(job.extra.get("templates") or None)
+    files = render_for(run, name, source, bool(job.extra.get("sandbox")))
     if step.to_version and diff.digest(files) != step.to_version:
         raise StateError(
             f"configuration of {name} changed since rollout {job.rollout_id} started; "
@@ -99,12 +108,14 @@ def undo_worker(run: Run, pool: Pool, gate: Gate, job: Job) -> HostConverge:
     return HostConverge(pool, run.files, gate, job.rollout_id)
 
 
-def preview(run: Run, targets: Sequence[Target], templates: str | None = None) -> list[BoxPreview]:
+def preview(
+    run: Run, targets: Sequence[Target], templates: str | None = None, sandbox: bool = False
+) -> list[BoxPreview]:
     """The dry run: read every box in parallel and diff it against its rendering."""
     from fatctl.remote.runner import Pool
 
     source = source_of(templates)
-    wanted = {t.name: render_for(run, t.name, source) for t in targets}
+    wanted = {t.name: render_for(run, t.name, source, sandbox) for t in targets}
     with Pool() as pool, ThreadPoolExecutor(max_workers=min(10, len(targets) or 1)) as workers:
         futures = [workers.submit(_preview_one, run, pool, t, wanted[t.name]) for t in targets]
         return [f.result() for f in futures]

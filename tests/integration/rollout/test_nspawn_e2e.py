@@ -2,7 +2,11 @@
 (the image's extra version, fresh state) is rolled to 2026.9.6 with the production box layout
 (sudo, systemctl, `fat-health --json`); the abort finds 2026.9.5 refusing the migrated state
 and keeps the healthy 2026.9.6 rather than leave the box down; a rollout back down to 2026.9.5
-halts at its canary, which is rolled back and healthy.
+halts at its canary, which is rolled back and healthy. Then `converge` on the same real box:
+its dry run finds nothing to change on a freshly provisioned box (provisioning and converge
+render the same files), and a domain move rewrites the Caddyfile and the gateway's config as
+root-owned files, reloads Caddy and restarts the gateway through real systemd, and passes the
+real `fat-health` gate.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from fatctl.domain import RolloutPolicy
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.remote.fanout import fan_out
-from fatctl.services import rollout
+from fatctl.services import converge, rollout
 from tests.e2e.test_provision_e2e import _plane, _provision, sandbox
 
 __all__ = ["sandbox"]  # the fixture, re-used from the provisioning e2e test
@@ -70,3 +74,31 @@ def test_real_openclaw_versions_roll_and_abort(sandbox: dict[str, Any], tmp_path
     assert down.rows[0]["phase"] == "rolled_back" and "health gate" in down.rows[0]["error"]
     (health,) = fan_out(targets, "sudo -n fat-health --json")
     assert health.ok and json.loads(health.stdout)["runtime_version"] == new
+
+    _converge_a_domain_move(run, targets)
+
+
+def _converge_a_domain_move(run: rollout.Run, targets: list[Any]) -> None:
+    from dataclasses import replace
+
+    fresh = converge.preview(run, targets, sandbox=True)
+    assert [(b.error, [c.path for c in b.changes]) for b in fresh] == [("", [])]
+
+    moved = replace(run, settings=replace(run.settings, domain="moved.test"), targets={})
+    (plan,) = converge.preview(moved, targets, sandbox=True)
+    assert [c.path for c in plan.changes] == ["/etc/caddy/Caddyfile", "/etc/openclaw/openclaw.json"]
+    report = converge.start(
+        moved, targets, RolloutPolicy(canary=1, health_timeout_s=90), None, True
+    )
+    assert report.state == "completed", report.rows
+    assert report.rows[0]["phase"] == "succeeded"
+    (box,) = fan_out(
+        targets,
+        "sudo -n stat -c '%a %U:%G' /etc/caddy/Caddyfile /etc/openclaw/openclaw.json; "
+        "sudo -n grep -c e2e-roll.moved.test /etc/caddy/Caddyfile; systemctl is-active caddy",
+    )
+    assert box.ok, box.as_dict()
+    assert box.stdout.split() == ["644", "root:root", "644", "root:root", "1", "active"]
+    (health,) = fan_out(targets, "sudo -n fat-health --json")
+    assert health.ok and json.loads(health.stdout)["healthy"] is True
+    assert converge.preview(moved, targets, sandbox=True)[0].changes == ()
