@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from cloud_init import layout as L
-from cloud_init.inputs import check_version
+from cloud_init.inputs import IMAGES, check_version
 from cloud_init.packages import packages_for_image
 from cloud_init.render import render_install_script
 from fatctl.domain import HostKeyPair
@@ -40,8 +40,9 @@ class GoldenRecipe:
     def __post_init__(self) -> None:
         check_version("runtime version", self.runtime_version)
         check_version("node version", self.node_version)
-        if not self.base_image.replace("-", "").replace(".", "").isalnum():
-            raise BadInput(f"base image {self.base_image!r} is not an image name")
+        if self.base_image not in IMAGES:
+            known = ", ".join(sorted(IMAGES))
+            raise BadInput(f"base image {self.base_image!r} is not one of {known}")
 
     @property
     def architecture(self) -> str:
