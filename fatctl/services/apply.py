@@ -98,12 +98,23 @@ def guard(fleet: FleetPreview, allow_replace: Collection[str]) -> None:
     unknown = sorted(set(allow_replace) - {a.agent for a in fleet.agents})
     if unknown:
         raise BadInput(f"--allow-replace names agents not selected: {', '.join(unknown)}")
+    missing = [a.agent for a in fleet.agents if a.plan and _creates_server(a.plan)]
+    if missing:
+        # A server made here would boot without its user-data, secrets or DNS: not a box.
+        raise BadInput(
+            f"no server exists for {', '.join(missing)}: apply changes existing boxes only "
+            "(run `fatctl provision` for them, or leave them out of the selection)"
+        )
     refused = [a.agent for a in fleet.agents if a.replaces_live and a.agent not in allow_replace]
     if refused:
         raise BadInput(
             f"apply would replace the live box of {', '.join(refused)}: refused "
             "(review `fatctl preview`, then name each with --allow-replace AGENT)"
         )
+
+
+def _creates_server(plan: Plan) -> bool:
+    return any(c.kind == "server" and c.action == "create" for c in plan.changes)
 
 
 def apply_fleet(run: ApplyRun, fleet: FleetPreview, specs: Sequence[AgentSpec]) -> Report:

@@ -100,6 +100,12 @@ def test_guard_refuses_unnamed_live_replacements_with_one_line() -> None:
         guard(preview, {"a", "c", "zed"})
 
 
+def test_guard_refuses_to_create_servers() -> None:
+    preview, _ = fleet({"a": plan("a", ("server", "create", "cx23 fsn1")), "b": plan("b", LABELS)})
+    with pytest.raises(BadInput, match=r"no server exists for a: .*fatctl provision"):
+        guard(preview, set())
+
+
 def test_guard_refuses_when_an_agent_could_not_be_previewed() -> None:
     preview = FleetPreview("hcloud", (AgentPreview("a", plan("a", LABELS)),
                                       AgentPreview("b", error="Hetzner API: 503")))  # fmt: skip
