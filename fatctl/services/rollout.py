@@ -26,9 +26,9 @@ from fatctl.errors import FatctlError, StateError
 from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.services import rollout_records as rec
-from fatctl.services.rollout_gate import Gate
-from fatctl.services.rollout_host import HostOutcome, HostUpgrade
+from fatctl.services.rollout_host import HostOutcome
 from fatctl.services.rollout_plan import DONE_PHASES, plan_waves, should_halt
+from fatctl.services.rollout_work import snapshot_first, work_for
 from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.remote.runner import Pool
     from fatctl.remote.target import Target
-    from fatctl.services.converge_host import HostConverge
     from fatctl.state.models import RolloutStep
 
 EventFn = Callable[..., None]  # Output.event(kind, **fields)
@@ -186,8 +185,8 @@ def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> 
     try:
         with _box_lease(run, name, job.policy):
             rec.update_step(run.engine, step_id, phase="running")
-            work = _worker(run, pool, job, step, name)
-            _snapshot_first(run, job, step, name)
+            work = work_for(run, pool, job, step, name)
+            snapshot_first(run, job, step, name)
             outcome = work.apply(
                 run.targets[name],
                 lambda old: rec.update_step(run.engine, step_id, from_version=old),
@@ -214,25 +213,6 @@ def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> 
         notes=list(outcome.notes),
         progress=run.tick(),
     )
-
-
-def _snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
-    """With --snapshot: a Hetzner snapshot before the box is touched (once, even on resume)."""
-    if not job.policy.snapshot or step.snapshot_id:
-        return
-    from fatctl.infra import make_engine
-
-    labels = {"managed-by": "fatctl", "agent": name, "kind": f"pre-{job.kind}"}
-    labels["rollout"] = str(job.rollout_id)
-    try:
-        image = make_engine(run.settings, "hcloud").snapshot(
-            name, f"fatctl: {name} before {job.kind} rollout {job.rollout_id}", labels
-        )
-    except FatctlError as exc:
-        raise FatctlError(f"snapshot before {job.kind} failed: {exc.one_line()}") from None
-    assert step.id is not None
-    rec.update_step(run.engine, step.id, snapshot_id=image)
-    run.event("host.snapshot", agent=name, image=image)
 
 
 def _end(run: Run, rollout_id: int, state: str, reason: str) -> Report:
@@ -265,32 +245,6 @@ def abort(run: Run, rollout_id: int) -> Report:
         return _end(run, rollout_id, "aborted", "aborted by operator")
 
 
-def _gate(run: Run, pool: Pool, policy: RolloutPolicy) -> Gate:
-    from fatctl.remote.commands.upgrade import health
-
-    domain = run.settings.domain if run.https else ""
-    return Gate(pool, health(run.layout), policy.health_timeout_s, domain, run.poll_s)
-
-
-def _worker(
-    run: Run, pool: Pool, job: Job, step: RolloutStep, name: str
-) -> HostUpgrade | HostConverge:
-    """The per-host work of the rollout's kind; converge re-renders (and checks) the files."""
-    if job.kind == "upgrade":
-        return HostUpgrade(
-            pool,
-            run.layout,
-            step.to_version or job.target,
-            job.policy.health_timeout_s,
-            job.policy.keep_versions,
-            run.poll_s,
-            domain=run.settings.domain if run.https else "",
-        )
-    from fatctl.services.converge import host_worker
-
-    return host_worker(run, pool, _gate(run, pool, job.policy), job, step, name)
-
-
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
     """One rollout at a time per box; the TTL outlives the slowest step (install + two gates)."""
     return lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
@@ -300,11 +254,7 @@ def _undo(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
     assert step.id is not None
     try:
         with _box_lease(run, name, job.policy):
-            work = _worker(run, pool, job, step, name) if job.kind == "upgrade" else None
-            if work is None:
-                from fatctl.services.converge import undo_worker
-
-                work = undo_worker(run, pool, _gate(run, pool, job.policy), job)
+            work = work_for(run, pool, job, step, name, undo=True)
             outcome = work.roll_back_to(run.targets[name], step.from_version)
     except FatctlError as exc:  # another run holds the box: leave it as recorded
         outcome = HostOutcome(step.phase, step.from_version, exc.one_line())
