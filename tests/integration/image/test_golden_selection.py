@@ -21,7 +21,7 @@ from fatctl.state import repo
 from fatctl.state.db import make_engine, session_scope
 from fatctl.state.models import Agent, GoldenImage
 from tests.integration.engines.conftest import OP_KEY, emulator_settings
-from tests.integration.engines.test_infra_cli import env, fatctl, quick_emulator  # noqa: F401
+from tests.integration.engines.test_infra_cli import fatctl
 from tests.integration.image.test_image_build_api import Builders
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -69,8 +69,8 @@ def test_spec_picks_the_newest_fitting_golden_image(migrated_engine: Any) -> Non
 
 
 def test_provision_and_rebuild_use_the_golden_image(
-    env: dict[str, str],  # noqa: F811
-    quick_emulator: Any,  # noqa: F811
+    env: dict[str, str],
+    quick_emulator: Any,
     cloudflare_emulator: Any,
     tmp_path: Path,
 ) -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.engines.test_infra_cli import env, fatctl, one_line, quick_emulator  # noqa: F401
+from tests.integration.engines.test_infra_cli import fatctl, one_line
 
 
-def test_bad_version_is_bad_input(env: dict[str, str], quick_emulator: Any) -> None:  # noqa: F811
+def test_bad_version_is_bad_input(env: dict[str, str], quick_emulator: Any) -> None:
     proc = fatctl(env, "image", "build", "--version", "latest; rm -rf /")
     one_line(proc, 2, "runtime version")
     assert quick_emulator.stats()["total"] == 0
 
 
-def test_missing_operator_key_is_one_line(env: dict[str, str], quick_emulator: Any) -> None:  # noqa: F811
+def test_missing_operator_key_is_one_line(env: dict[str, str], quick_emulator: Any) -> None:
     proc = fatctl(env, "image", "build", "--version", "2026.9.6", "--json")
     one_line(proc, 1, "FATCTL_OPERATOR_KEY_FILE")
     assert proc.stdout == "" and quick_emulator.stats()["total"] == 0
@@ -23,7 +23,7 @@ def test_missing_operator_key_is_one_line(env: dict[str, str], quick_emulator: A
 def test_unknown_base_image_is_bad_input(
     env: dict[str, str],
     quick_emulator: Any,
-    tmp_path: Any,  # noqa: F811
+    tmp_path: Any,
 ) -> None:
     from fatctl.services.material import generate_host_key
 
@@ -36,7 +36,7 @@ def test_unknown_base_image_is_bad_input(
     assert quick_emulator.stats()["total"] == 0
 
 
-def test_list_is_empty_json_without_images(env: dict[str, str]) -> None:  # noqa: F811
+def test_list_is_empty_json_without_images(env: dict[str, str]) -> None:
     import json
 
     proc = fatctl(env, "image", "list", "--json")
