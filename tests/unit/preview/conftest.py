@@ -63,9 +63,11 @@ def engine_event(step: dict[str, Any]) -> Any:
 
 @dataclass
 class FakeStack:
+    """A selected stack: `preview` and `up` replay the recorded steps as engine events."""
+
     name: str
     doc: dict[str, Any] | None
-    previews: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
 
     @property
     def workspace(self) -> Any:
@@ -77,17 +79,27 @@ class FakeStack:
     def export_stack(self) -> Any:
         return type("Exported", (), {"version": 3, "deployment": {}})()
 
-    def preview(self, on_event: Callable[[Any], None] | None = None, **kw: Any) -> Any:
+    def _replay(self, verb: str, on_event: Callable[[Any], None] | None) -> None:
         import pulumi.automation as auto
         from pulumi.automation._cmd import CommandResult
 
-        self.previews.append(self.name)
+        self.calls.append(verb)
         if self.doc is None:  # what the CLI reports when the backend refuses
             raise auto.CommandError(CommandResult("", "error: failed to load checkpoint", 255))
         for step in self.doc["steps"]:
             if on_event:
                 on_event(engine_event(step))
+
+    def preview(self, on_event: Callable[[Any], None] | None = None, **kw: Any) -> Any:
+        self._replay("preview", on_event)
         return None
+
+    def up(self, on_event: Callable[[Any], None] | None = None, **kw: Any) -> Any:
+        self._replay("up", on_event)
+        return type("UpResult", (), {"outputs": {}})()
+
+    def refresh(self, **kw: Any) -> None:
+        self.calls.append("refresh")
 
 
 @dataclass

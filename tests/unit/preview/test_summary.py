@@ -35,7 +35,7 @@ def fleet_of(rec: Recorded, settings: Settings, docs: dict[str, Any]) -> FleetPr
 def test_unchanged_stack_exits_0(recorded_pulumi: Recorded, settings: Settings) -> None:
     fleet = fleet_of(recorded_pulumi, settings, {"alice": recorded("unchanged")})
     assert [s.name for s in recorded_pulumi.stacks] == ["agent-alice"]
-    assert recorded_pulumi.stacks[0].previews == ["agent-alice"]  # the preview really ran
+    assert recorded_pulumi.stacks[0].calls == ["preview"]  # the preview really ran
     assert fleet.exit_code == EXIT_NO_CHANGES == 0
     doc = fleet.payload()
     assert doc["engine"] == "pulumi" and doc["changes_pending"] is False
