@@ -39,12 +39,14 @@ def _rows(report: Report) -> list[dict[str, object]]:
 def render(out: Output, report: Report, fixed: bool) -> None:
     if out.json_mode:
         out.data({"clean": report.clean, "findings": [f.row() for f in report.findings],
-                  "fixes": report.fixes})  # fmt: skip
+                  "fixes": report.fixes, "not_checked": report.not_checked})  # fmt: skip
         return
+    if report.not_checked:
+        out.message(f"not checked: {', '.join(report.not_checked)}")
     if fixed:
         out.table(report.fixes, FIX_COLUMNS, title="repairs")
     if report.clean:
-        out.message("reconcile: clean (database, Hetzner, Cloudflare and boxes agree)")
+        out.message("reconcile: clean")
         return
     out.table(_rows(report), FINDING_COLUMNS, title="findings")
     fixable = sum(f.fixable for f in report.findings)

@@ -60,6 +60,7 @@ class Options:
 class Report:
     findings: list[Finding]
     fixes: list[dict[str, object]] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)  # views skipped, and why
 
     @property
     def clean(self) -> bool:
@@ -251,9 +252,21 @@ def reconcile(
     views = gather(db, settings, opts)
     findings = diff(views)
     if not fix or not any(f.fixable for f in findings):
-        return Report(findings)
+        return Report(findings, not_checked=skipped(views))
     from fatctl.services.reconcile_fix import apply_fixes
 
     fixes = apply_fixes(db, settings, findings, actor)
     after = diff(gather(db, settings, opts, health=views.health))
-    return Report(after, fixes)
+    return Report(after, fixes, skipped(views))
+
+
+def skipped(views: Views) -> list[str]:
+    """What this run did not look at: a clean report covers only the rest."""
+    out = []
+    if views.servers is None:
+        out.append("Hetzner (HCLOUD_TOKEN unset)")
+    if views.records is None:
+        out.append("Cloudflare (CLOUDFLARE_API_TOKEN or FATCTL_DOMAIN unset)")
+    if views.health is None:
+        out.append("box health (--no-health)")
+    return out

@@ -50,8 +50,11 @@ def test_box_health_findings(box_fleet: Any, figure: Any) -> None:
     assert not any(f["fixable"] for f in doc["findings"])  # nothing on a box is automatic
 
     clean = json.loads(fatctl(env, "reconcile", "--json", "--agents", "box1", code=0).stdout)
-    assert clean == {"clean": True, "findings": [], "fixes": []}
+    assert clean == {"clean": True, "findings": [], "fixes": [], "not_checked": [
+        "Hetzner (HCLOUD_TOKEN unset)", "Cloudflare (CLOUDFLARE_API_TOKEN or FATCTL_DOMAIN unset)"
+    ]}  # fmt: skip
     fixed = json.loads(fatctl(env, "reconcile", "--json", "--fix", code=1).stdout)
     assert fixed["fixes"] == [] and len(fixed["findings"]) == 3
     skipped = fatctl(env, "reconcile", "--no-health", code=0).stdout
-    assert "clean" in skipped
+    assert "not checked: Hetzner" in skipped and "box health (--no-health)" in skipped
+    assert "reconcile: clean" in skipped
