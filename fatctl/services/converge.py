@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource
 from cloud_init.files import RenderedFile
 from fatctl.domain import RolloutPolicy
-from fatctl.errors import FatctlError, StateError
+from fatctl.errors import FatctlError
 from fatctl.services import converge_diff as diff
 from fatctl.services.converge_host import HostConverge
 from fatctl.services.rollout_gate import StepFailed, Unreachable
@@ -95,13 +95,15 @@ def host_worker(
     """Re-render for a (possibly resumed) step; refuse when the configuration moved since."""
     source = source_of(job.extra.get("templates") or None)
     files = render_for(run, name, source, bool(job.extra.get("sandbox")))
+    keep = max(1, job.policy.keep_versions)
+    work = HostConverge(pool, run.files, gate, job.rollout_id, files, keep)
     if step.to_version and diff.digest(files) != step.to_version:
-        raise StateError(
+        # Never write another configuration than the one recorded; a half-done box goes back.
+        work.refuse = (
             f"configuration of {name} changed since rollout {job.rollout_id} started; "
             "start a new converge"
         )
-    keep = max(1, job.policy.keep_versions)
-    return HostConverge(pool, run.files, gate, job.rollout_id, files, keep)
+    return work
 
 
 def undo_worker(run: Run, pool: Pool, gate: Gate, job: Job) -> HostConverge:

@@ -31,6 +31,7 @@ class HostConverge:
     files: dict[str, RenderedFile] | None = None
     keep_backups: int = 3
     notes: list[str] = field(default_factory=list)
+    refuse: str = ""  # set when the step must not apply (its configuration moved on)
 
     def read(self, target: Target) -> dict[str, diff.BoxFile | None]:
         assert self.files is not None
@@ -52,6 +53,8 @@ class HostConverge:
         self, target: Target, record_from: Callable[[str], None], resumed_from: str
     ) -> HostOutcome:
         """The whole step; `record_from` stores the box's config digest before any write."""
+        if self.refuse:
+            return self.put_back(target, resumed_from, self.refuse)
         assert self.files is not None
         previous = resumed_from
         wrote = False
@@ -105,13 +108,18 @@ class HostConverge:
 
     def roll_back_to(self, target: Target, previous: str) -> HostOutcome:
         """Abort: restore this rollout's backup, if the box has one."""
+        return self.put_back(target, previous, "aborted by operator")
+
+    def put_back(self, target: Target, previous: str, why: str) -> HostOutcome:
+        """Restore this rollout's backup if the box has one (a half-done step leaves one)."""
         try:
             touched = self.touched(target)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("unreachable", previous, str(exc))
+            return HostOutcome("unreachable", previous, f"{why}; {exc}")
         if not touched:
-            return HostOutcome("rolled_back", previous, "aborted before any file changed")
-        return self.rollback(target, previous, touched, "aborted by operator")
+            phase = "rolled_back" if why.startswith("aborted") else "failed"
+            return HostOutcome(phase, previous, f"{why} (no file had changed)")
+        return self.rollback(target, previous, touched, why)
 
     def prune(self, target: Target) -> None:
         """Best effort: old backups that fail to go are a note, not a failed step."""

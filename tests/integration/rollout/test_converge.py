@@ -211,3 +211,50 @@ def test_killed_converge_resumes_without_touching_a_box_twice(
         assert log.count("restart openclaw-gateway.service") == 1, (host.name, log)
         assert log.count("reload-or-restart caddy.service") == 1, (host.name, log)
         assert f"box{host.index}.{NEW_DOMAIN} {{" in harness.box_file(host, CADDY)
+
+
+def test_resume_never_applies_a_configuration_other_than_the_recorded_one(
+    converge_fleet: Callable[[int], BoxFleet],
+) -> None:
+    """A converge killed inside box1's step (files written, services not yet told), resumed
+    after the fleet's configuration moved again: box1 goes back to its files, nothing else."""
+    from fatctl.remote.commands import converge as cmd
+    from fatctl.remote.fanout import fan_out
+    from fatctl.services import converge_diff, rollout_records
+    from fatctl.services.rollout_plan import plan_waves
+
+    box = converge_fleet(2)
+    assert box.files is not None
+    seen: list[tuple[str, dict[str, Any]]] = []
+    run = _run(box, seen, NEW_DOMAIN)
+    wanted = {h.name: converge.render_for(run, h.name, "templates") for h in box.hosts}
+    policy = RolloutPolicy(canary=1, batch=1, health_timeout_s=10)
+    rollout_id = rollout_records.create(
+        box.fleet.engine,
+        kind="converge",
+        version="config:test",
+        policy=policy,
+        waves=plan_waves([h.name for h in box.hosts], policy),
+        actor="test@ci",
+        per_host={n: converge_diff.digest(f) for n, f in wanted.items()},
+    )
+    canary = box.hosts[0]
+    before = harness.box_file(canary, CADDY)
+    (backed,) = fan_out([canary.target()], cmd.backup(box.files, rollout_id, [CADDY]))
+    assert backed.ok, backed.as_dict()
+    new = wanted[canary.name][CADDY]
+    write = cmd.write_file(box.files, CADDY, new.mode, new.owner)
+    (written,) = fan_out([canary.target()], write, stdin=new.content.encode())
+    assert written.ok and harness.box_file(canary, CADDY) != before
+    _, steps = rollout_records.load(box.fleet.engine, rollout_id)
+    assert steps[0][0].id is not None
+    rollout_records.update_step(box.fleet.engine, steps[0][0].id, phase="running")
+
+    report = rollout.resume(_run(box, seen, "elsewhere.example.net"), rollout_id)
+    assert report.state == "halted"
+    row = report.rows[0]
+    assert row["phase"] == "rolled_back" and "changed since rollout" in row["error"]
+    assert harness.box_file(canary, CADDY) == before
+    assert report.rows[1]["phase"] == "pending"
+    assert harness.events(box.hosts[1]) == [f"start {OLD}"]
+    assert _healthy(box)[canary.name]
