@@ -29,6 +29,7 @@ def build_cmd(
 ) -> None:
     """Build a golden snapshot: builder from a stock image, install, clean, snapshot, delete."""
     from fatctl.cli.context import ctx
+    from fatctl.cli.provision import sandbox_mode
     from fatctl.infra.hcloud_images import GoldenImages
     from fatctl.remote.runner import connect, load_public_key
     from fatctl.services.access import _port
@@ -41,7 +42,7 @@ def build_cmd(
                           location or s.location)  # fmt: skip
     key_file = s.require("operator_key_file")
     opts = BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
-                        ssh_port=_port(s.ssh_port, "ssh_port"),
+                        ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not sandbox_mode(),
                         stamp=time.strftime("%Y%m%d%H%M%S"))  # fmt: skip
     out = Output(json_out)
 

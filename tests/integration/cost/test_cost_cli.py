@@ -74,7 +74,7 @@ def fatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
-def test_cost_json_matches_the_price_list(env: dict[str, str], emulator: Any) -> None:
+def test_cost_json_matches_the_price_list(env: dict[str, str], emulator: Any, figure: Any) -> None:
     emulator.reset_stats()
     proc = fatctl(env, "cost", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -94,12 +94,16 @@ def test_cost_json_matches_the_price_list(env: dict[str, str], emulator: Any) ->
                             "margin": "50.5360"}  # fmt: skip
     assert doc["currency"] == "EUR" and doc["basis"] == "net per month"
     assert emulator.stats()["calls"].get("GET /v1/pricing") == 1
+    figure("Hetzner calls for `fatctl cost` (3 agents, price list not cached)",
+           emulator.stats()["total"])  # fmt: skip
+    emulator.reset_stats()
 
     # A second run reads the cached price list: no second call to /pricing.
     table = fatctl(env, "cost")
     assert table.returncode == 0, table.stderr
     assert "TOTAL (3)" in table.stdout and "19.46" in table.stdout and "50.54" in table.stdout
-    assert emulator.stats()["calls"].get("GET /v1/pricing") == 1
+    assert "GET /v1/pricing" not in emulator.stats()["calls"]
+    figure("Hetzner calls for `fatctl cost` (price list cached)", emulator.stats()["total"])
 
 
 def test_bad_plan_price_is_one_line_before_any_api_call(env: dict[str, str], emulator: Any) -> None:
