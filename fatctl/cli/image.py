@@ -32,7 +32,7 @@ def build_cmd(
     from fatctl.cli.provision import sandbox_mode
     from fatctl.infra.hcloud_images import GoldenImages
     from fatctl.remote.runner import connect, load_public_key
-    from fatctl.services.access import _port
+    from fatctl.services.access import _port, jump_target
     from fatctl.services.image_build import BuildOptions, build_golden, record_build
     from fatctl.services.image_recipe import GoldenRecipe, builder_name
 
@@ -43,7 +43,8 @@ def build_cmd(
     key_file = s.require("operator_key_file")
     opts = BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
                         ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not sandbox_mode(),
-                        stamp=time.strftime("%Y%m%d%H%M%S"))  # fmt: skip
+                        stamp=time.strftime("%Y%m%d%H%M%S"),
+                        jump=jump_target(s, key_file))  # fmt: skip
     out = Output(json_out)
 
     def emit(event: str, **fields: object) -> None:

@@ -71,6 +71,7 @@ class BuildOptions:
     shutdown_timeout: float = 120.0
     clean_seed: bool = True  # the sandbox's NoCloud seed is a read-only mount: it keeps it
     stamp: str = ""
+    jump: Target | None = None  # the operators' bastion, as for agents' boxes
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _target(builder: Builder, host_key: str, opts: BuildOptions) -> Target:
 
     return Target(name=builder.name, host=builder.ipv4, port=opts.ssh_port, user="root",
                   host_keys=(host_key,), key_file=opts.key_file,
-                  use_agent=opts.key_file is None)  # fmt: skip
+                  use_agent=opts.key_file is None, jump=opts.jump)  # fmt: skip
 
 
 def build_golden(
