@@ -98,3 +98,27 @@ def test_extractor_finds_calls_after_operators_and_ignores_mentions() -> None:
         ["status", "--json"],
         ["upgrade", "--to", "1", "--all", "--canary", "1"],
     ]
+
+
+def test_preview_summary_renders_the_documented_preview_json() -> None:
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (the pipelines' runners have it)")
+    exit_codes = (p.DOCS_CI.parent / "exit-codes.md").read_text()
+    example = re.search(r"`fatctl preview --json`.*?```json\n(.*?)```", exit_codes, re.S)
+    assert example, "docs/exit-codes.md lost its preview JSON example"
+    doc = json.loads(example.group(1))
+    doc["agents"].append({**doc["agents"][0], "agent": "beta", "replaces": 1,
+                          "replaces_live_box": True})  # fmt: skip
+    summary = subprocess.run(
+        ["jq", "-r", "-f", str(p.DOCS_CI / "fatctl-preview-summary.jq")],
+        input=json.dumps(doc), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = summary.splitlines()
+    assert lines[2].startswith("| alpha | 0 | 1 | 0 | 0 |")
+    assert lines[3].startswith("| beta |") and "replaces the live box" in lines[3]
+    assert "with changes" in lines[-1]
