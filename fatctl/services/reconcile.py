@@ -230,18 +230,19 @@ def stack_view(settings: Settings, db: Engine, agents: Sequence[DbAgent]) -> tup
     return tuple(out)
 
 
-def gather(
-    db: Engine, settings: Settings, opts: Options, *, health: tuple[BoxHealth, ...] | None = None
-) -> Views:
-    """All views; `health` given reuses an earlier look (repairs never touch the boxes)."""
+def gather(db: Engine, settings: Settings, opts: Options, *, earlier: Views | None = None) -> Views:
+    """All views. After repairs, `earlier` lends its box health and Pulumi stack views: the
+    repairs touch neither boxes nor stacks, and asking again would only cost time."""
     agents = db_view(db, settings, opts)
     servers, ips = cloud_view(settings) if settings.hcloud_token else (None, None)
     records = dns_view(settings) if settings.cloudflare_api_token and settings.domain else None
-    if health is None and opts.health:
-        health = health_view(db, settings, agents, opts)
+    if earlier is not None:
+        health, stacks = earlier.health, earlier.stacks
+    else:
+        health = health_view(db, settings, agents, opts) if opts.health else None
+        stacks = stack_view(settings, db, agents)
     return Views(domain=settings.domain, agents=agents, servers=servers, ips=ips,
-                 records=records, health=health, stacks=stack_view(settings, db, agents),
-                 scoped=opts.scoped)  # fmt: skip
+                 records=records, health=health, stacks=stacks, scoped=opts.scoped)  # fmt: skip
 
 
 def reconcile(
@@ -256,7 +257,7 @@ def reconcile(
     from fatctl.services.reconcile_fix import apply_fixes
 
     fixes = apply_fixes(db, settings, findings, actor)
-    after = diff(gather(db, settings, opts, health=views.health))
+    after = diff(gather(db, settings, opts, earlier=views))
     return Report(after, fixes, skipped(views))
 
 

@@ -40,3 +40,26 @@ def test_api_calls_stay_flat_with_fleet_size(plane: Any, hcloud_client: Any, fig
     }, cf  # fmt: skip
     orphans = [f for f in report.findings if f.kind == ORPHAN]
     assert len(orphans) == 55 and len(report.findings) == 55
+
+
+def test_pulumi_agents_without_the_cli_say_why_their_stack_was_not_checked(
+    plane: Any, monkeypatch: Any
+) -> None:
+    import shutil
+
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    if shutil.which("pulumi"):
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("HOME", str(plane.settings.data_dir))  # no ~/.pulumi/bin/pulumi
+    fleet(plane, "alpha", "beta")
+    with session_scope(plane.db) as session:
+        repo.get_agent(session, "beta").engine = "pulumi"
+    report = reconcile(plane.db, plane.settings, Options(health=False))
+    assert [(f.kind, f.resource, f.agent) for f in report.findings] == [
+        ("drift", "stack agent-beta", "beta")
+    ]  # fmt: skip
+    assert report.findings[0].detail.startswith(
+        "drift check failed: the Pulumi CLI is not installed"
+    )
