@@ -15,7 +15,8 @@ import pytest
 
 from fatctl.config import Settings
 from fatctl.errors import CloudError
-from fatctl.infra.pulumi_engine import PROJECT, PulumiEngine, refresh_step_from_event
+from fatctl.infra.pulumi_engine import PROJECT, PulumiEngine
+from fatctl.infra.pulumi_refresh import refresh_step_from_event
 from fatctl.sensitive import Sensitive
 from fatctl.services.reconcile_diff import diff
 from fatctl.services.reconcile_views import StackDrift, Views
