@@ -183,7 +183,8 @@ def rebuild(
     from cloud_init.render import render_user_data
     from fatctl.services.specs import spec_for_agent
 
-    spec = spec_for_agent(_agent(agent), ring=ctx().keyring)
+    # Without --image: the newest golden image recorded for its runtime, else the stock one.
+    spec = spec_for_agent(_agent(agent), ring=ctx().keyring, golden=image is None)
     user_data = render_user_data(spec)  # bad input fails here, before anything is touched
     confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
     # The agent's lease, as provision and destroy take it: a rebuild never races them.
