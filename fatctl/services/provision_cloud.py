@@ -65,7 +65,9 @@ def render(flow: Flow) -> dict[str, object]:
     from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
-        spec = build_spec(session, repo.get_agent(session, flow.name), flow.settings, flow.ring)
+        agent = repo.get_agent(session, flow.name)
+        # The newest golden image recorded for the agent's runtime, else the stock install path.
+        spec = build_spec(session, agent, flow.settings, flow.ring, golden=True)
     flow.spec = sandbox_spec(spec, flow.opts.sandbox)
     flow.user_data = render_user_data(flow.spec)
     if flow.opts.validate:

@@ -7,8 +7,9 @@ needed to render user-data, and nowhere else).
 Golden images: when `fatctl image build` recorded an available snapshot for the agent's
 runtime and Node versions, stock image and architecture, the spec boots the newest of them
 (`image` = its id, `golden_image` = True: nothing installed at first boot); otherwise the stock
-image with the install path. The choice reads the database, not Hetzner, so a provision costs
-no extra API call (issue 5's budget); `fatctl image list` marks snapshots deleted at Hetzner.
+image with the install path; only provisioning and rebuilds ask for this (`golden=True`). The
+choice reads the database, not Hetzner, so a provision costs no extra API call (issue 5's
+budget); `fatctl image list` marks snapshots deleted at Hetzner gone.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def build_spec(
     settings: Settings,
     ring: KeyRing | None = None,
     *,
-    golden: bool = True,
+    golden: bool = False,
 ) -> AgentSpec:
+    """The agent's spec. `golden`: boot the newest fitting golden image when one is recorded
+    (provisioning and rebuilds ask for it; converge, render and plan describe the box as
+    configured, so a new golden image never shows up as drift on existing boxes)."""
     owner = repo.owner_of(session, agent)
     host_keys = []
     for hk in repo.host_keys(session, agent):
@@ -111,6 +115,7 @@ def spec_for_agent(
     engine: Engine | None = None,
     settings: Settings | None = None,
     ring: KeyRing | None = None,
+    golden: bool = False,
 ) -> AgentSpec:
     """Convenience for commands: defaults come from the current CLI context."""
     if engine is None or settings is None:
@@ -119,4 +124,4 @@ def spec_for_agent(
         engine = engine or ctx().engine
         settings = settings or ctx().settings
     with session_scope(engine) as session:
-        return build_spec(session, repo.get_agent(session, name), settings, ring)
+        return build_spec(session, repo.get_agent(session, name), settings, ring, golden=golden)

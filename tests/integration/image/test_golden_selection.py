@@ -45,7 +45,7 @@ def test_spec_picks_the_newest_fitting_golden_image(migrated_engine: Any) -> Non
                           image="debian-12", runtime_version="2026.9.6"))  # fmt: skip
         session.flush()
         agent = repo.get_agent(session, "alice")
-        stock = build_spec(session, agent, settings)
+        stock = build_spec(session, agent, settings, golden=True)
         assert (stock.image, stock.golden_image) == ("debian-12", False)
         session.add_all([
             _golden("101", 5),
@@ -58,11 +58,12 @@ def test_spec_picks_the_newest_fitting_golden_image(migrated_engine: Any) -> Non
             _golden("108", 0, node_version="24.20.0"),
         ])  # fmt: skip
         session.flush()
-        golden = build_spec(session, agent, settings)
+        golden = build_spec(session, agent, settings, golden=True)
         assert (golden.image, golden.golden_image) == ("102", True)
-        assert build_spec(session, agent, settings, golden=False).image == "debian-12"
+        # Converge, render and plan describe the box as configured: no golden by default.
+        assert build_spec(session, agent, settings).image == "debian-12"
         agent.server_type = "cax11"
-        assert build_spec(session, agent, settings).image == "104"
+        assert build_spec(session, agent, settings, golden=True).image == "104"
     # A golden spec's user-data installs nothing and checks the runtime is there.
     text = render_user_data(replace(golden, operator_keys=(OP_KEY,)))
     assert "packages:" not in text and "golden image lacks openclaw 2026.9.6" in text
