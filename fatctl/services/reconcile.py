@@ -1,8 +1,9 @@
 """`fatctl reconcile`: gather the four views (database, Hetzner, Cloudflare, boxes), diff them
 (`reconcile_diff`), and with `--fix` apply the safe repairs (`reconcile_fix`) and look again.
 
-API cost is independent of the fleet's size: Hetzner is read with two label-selector listings
-(servers, primary IPs; paged by 50), Cloudflare with one tag-filtered listing (5000 a page).
+API cost is independent of the fleet's size: Hetzner is read with three label-selector
+listings (servers, primary IPs, firewalls; paged by 50), Cloudflare with one tag-filtered
+listing (5000 a page).
 Health is asked of every live box at once (bounded fan-out over SSH). Pulumi stacks are
 checked with `refresh --preview-only --expect-no-changes`, which writes no state.
 A read-only run writes nothing, not even an audit event.
@@ -20,6 +21,7 @@ from fatctl.services.reconcile_diff import diff
 from fatctl.services.reconcile_views import (
     LIVE,
     BoxHealth,
+    CloudFirewall,
     CloudIp,
     CloudServer,
     DbAgent,
@@ -101,7 +103,10 @@ def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...
         )
 
 
-def cloud_view(settings: Settings) -> tuple[tuple[CloudServer, ...], tuple[CloudIp, ...]]:
+CloudView = tuple[tuple[CloudServer, ...], tuple[CloudIp, ...], tuple[CloudFirewall, ...]]
+
+
+def cloud_view(settings: Settings) -> CloudView:
     from fatctl.infra.hcloud_inventory import fleet_inventory
 
     inv = fleet_inventory(hcloud(settings))
@@ -112,7 +117,11 @@ def cloud_view(settings: Settings) -> tuple[tuple[CloudServer, ...], tuple[Cloud
     ips = tuple(
         CloudIp(i.id, i.name, i.family, i.ip, i.assignee_id, dict(i.labels)) for i in inv.ips
     )
-    return servers, ips
+    fws = tuple(
+        CloudFirewall(f.id, f.name, tuple(sorted(f.applied_to)), dict(f.labels))
+        for f in inv.firewalls
+    )
+    return servers, ips, fws
 
 
 def dns_view(settings: Settings) -> tuple[DnsRecord, ...]:
@@ -234,14 +243,14 @@ def gather(db: Engine, settings: Settings, opts: Options, *, earlier: Views | No
     """All views. After repairs, `earlier` lends its box health and Pulumi stack views: the
     repairs touch neither boxes nor stacks, and asking again would only cost time."""
     agents = db_view(db, settings, opts)
-    servers, ips = cloud_view(settings) if settings.hcloud_token else (None, None)
+    servers, ips, fws = cloud_view(settings) if settings.hcloud_token else (None, None, None)
     records = dns_view(settings) if settings.cloudflare_api_token and settings.domain else None
     if earlier is not None:
         health, stacks = earlier.health, earlier.stacks
     else:
         health = health_view(db, settings, agents, opts) if opts.health else None
         stacks = stack_view(settings, db, agents)
-    return Views(domain=settings.domain, agents=agents, servers=servers, ips=ips,
+    return Views(domain=settings.domain, agents=agents, servers=servers, ips=ips, firewalls=fws,
                  records=records, health=health, stacks=stacks, scoped=opts.scoped)  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from fatctl.services.reconcile_diff_dns import dns_findings, health_findings, st
 from fatctl.services.reconcile_views import (
     DOC,
     DRIFT,
+    FW_DELETE,
     IN_FLIGHT,
     KINDS,
     LIVE,
@@ -27,6 +28,7 @@ from fatctl.services.reconcile_views import (
     ORPHAN,
     RELABEL,
     UNHEALTHY,
+    CloudFirewall,
     CloudIp,
     CloudServer,
     DbAgent,
@@ -44,6 +46,8 @@ def diff(views: Views) -> list[Finding]:
         found += server_findings(agents, views.servers, views.scoped)
     if views.ips is not None:
         found += ip_findings(agents, views.ips, views.servers, views.scoped)
+    if views.firewalls is not None:
+        found += firewall_findings(agents, views.firewalls, views.servers or (), views.scoped)
     if views.records is not None:
         found += dns_findings(agents, views, views.records)
     if views.health is not None:
@@ -164,4 +168,46 @@ def ip_findings(
                 out.append(
                     Finding(MISSING, f"primary_ip {family}", agent.name, detail, advice=advice)
                 )
+    return out
+
+
+def _orphan_firewall(fw: CloudFirewall, owner: DbAgent | None) -> Finding:
+    """Deleted when it protects nothing (it holds no data); else the servers come first."""
+    res = f"firewall {fw.id} ({fw.name})"
+    why = f"agent {fw.agent} is {owner.state}" if owner else "no agent in the database"
+    if owner is not None and owner.state == "destroying":
+        advice = f"`fatctl destroy {owner.name} --yes` finishes it"
+        return Finding(ORPHAN, res, owner.name, why, advice=advice)
+    if not fw.applied_to:
+        return Finding(ORPHAN, res, fw.agent, why, action=FW_DELETE, ref=fw.id)
+    servers = ", ".join(fw.applied_to)
+    advice = f"still applied to server {servers}: deal with that server first"
+    return Finding(ORPHAN, res, fw.agent, why, advice=advice)
+
+
+def firewall_findings(
+    agents: Mapping[str, DbAgent],
+    firewalls: Iterable[CloudFirewall],
+    servers: Iterable[CloudServer],
+    scoped: bool,
+) -> list[Finding]:
+    """Orphan firewalls; per agent with a box: a firewall exists and is applied to its server."""
+    server_of = {s.agent: s.id for s in servers}
+    covered: set[str] = set()
+    out: list[Finding] = []
+    for fw in firewalls:
+        owner = agents.get(fw.agent)
+        if owner is not None and has_box(owner):
+            covered.add(owner.name)
+            server = server_of.get(owner.name)
+            if server and server not in fw.applied_to:
+                detail = f"not applied to server {server}"
+                advice = f"`fatctl apply --agents {owner.name}` applies it"
+                out.append(Finding(DRIFT, f"firewall {fw.id}", owner.name, detail, advice=advice))
+        elif (owner is None or owner.state not in IN_FLIGHT) and (not scoped or owner is not None):
+            out.append(_orphan_firewall(fw, owner))
+    for agent in agents.values():
+        if has_box(agent) and agent.name not in covered:
+            advice = f"`fatctl preview --agents {agent.name}`, then `fatctl apply` recreates it"
+            out.append(Finding(MISSING, "firewall", agent.name, "no firewall", advice=advice))
     return out

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from fatctl.errors import FatctlError
-from fatctl.services.reconcile_views import DNS_DELETE, DNS_UPSERT, RELABEL, Finding
+from fatctl.services.reconcile_views import DNS_DELETE, DNS_UPSERT, FW_DELETE, RELABEL, Finding
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -79,6 +79,11 @@ class Fixer:
 
             relabel_server(self.h, finding.ref, dict(finding.params))
             return f"relabelled server {finding.ref}"
+        if finding.action == FW_DELETE:
+            from fatctl.infra.hcloud_inventory import delete_firewall
+
+            delete_firewall(self.h, finding.ref)
+            return f"deleted {finding.resource}"
         raise ValueError(f"not a safe action: {finding.action!r}")
 
 

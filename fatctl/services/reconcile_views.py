@@ -17,7 +17,8 @@ KINDS = (ORPHAN, MISSING, DRIFT, UNHEALTHY)
 
 # Fix actions reconcile may apply by itself (everything else needs a person).
 DNS_DELETE, DNS_UPSERT, RELABEL = "dns.delete", "dns.upsert", "server.relabel"
-SAFE_ACTIONS = (DNS_DELETE, DNS_UPSERT, RELABEL)
+FW_DELETE = "firewall.delete"
+SAFE_ACTIONS = (DNS_DELETE, DNS_UPSERT, RELABEL, FW_DELETE)
 LIVE = frozenset({"ready", "degraded", "upgrading"})
 IN_FLIGHT = frozenset({"requested", "provisioning"})
 DOC = "docs/operations.md"
@@ -61,6 +62,18 @@ class CloudIp:
     family: str  # ipv4 | ipv6
     ip: str
     assignee_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def agent(self) -> str:
+        return self.labels.get("agent", "")
+
+
+@dataclass(frozen=True)
+class CloudFirewall:
+    id: str
+    name: str
+    applied_to: tuple[str, ...] = ()  # server ids
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -115,6 +128,7 @@ class Views:
     agents: tuple[DbAgent, ...]
     servers: tuple[CloudServer, ...] | None = None
     ips: tuple[CloudIp, ...] | None = None
+    firewalls: tuple[CloudFirewall, ...] | None = None
     records: tuple[DnsRecord, ...] | None = None
     health: tuple[BoxHealth, ...] | None = None
     stacks: tuple[StackDrift, ...] = ()

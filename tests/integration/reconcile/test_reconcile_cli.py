@@ -82,12 +82,16 @@ def resize(hcloud_client: Any, server_id: int, server_type: str) -> None:
     server.power_on().wait_until_finished()
 
 
-def behind_our_back(plane: Any, hcloud_client: Any, cloudflare_client: Any) -> str:
-    """Orphans and drift made straight in the emulators; returns the orphan server's id."""
+def behind_our_back(plane: Any, hcloud_client: Any, cloudflare_client: Any) -> tuple[str, str]:
+    """Orphans and drift made straight in the emulators; returns the orphan server's and
+    firewall's ids."""
     from hcloud.images import Image
     from hcloud.locations import Location
     from hcloud.server_types import ServerType
 
+    fw = hcloud_client.firewalls.create(
+        name="fatctl-ghost", labels={"managed-by": "fatctl", "agent": "ghost"}
+    ).firewall  # protects nothing: safe to delete
     ghost = hcloud_client.servers.create(
         name="ghost", server_type=ServerType(name="cx23"), image=Image(name="debian-12"),
         location=Location(name="fsn1"), labels={"managed-by": "fatctl", "agent": "ghost"},
@@ -104,7 +108,7 @@ def behind_our_back(plane: Any, hcloud_client: Any, cloudflare_client: Any) -> s
     resize(hcloud_client, gamma["id"], "cx33")
     hcloud_client.servers.get_by_id(gamma["id"]).update(labels={"managed-by": "fatctl",
                                                                 "agent": "gamma"})  # fmt: skip
-    return str(ghost.id)
+    return str(ghost.id), str(fw.id)
 
 
 def test_reconcile_reports_then_fixes_the_safe_findings(
@@ -113,7 +117,7 @@ def test_reconcile_reports_then_fixes_the_safe_findings(
     servers = fleet(plane, "alpha", "beta", "gamma")
     env = cli_env(plane)
     assert report(env, code=0) == {"clean": True, "findings": [], "fixes": []}
-    ghost_id = behind_our_back(plane, hcloud_client, cloudflare_client)
+    ghost_id, fw_id = behind_our_back(plane, hcloud_client, cloudflare_client)
 
     plane.hetzner.reset_stats()
     plane.cloudflare.reset_stats()
@@ -121,10 +125,11 @@ def test_reconcile_reports_then_fixes_the_safe_findings(
     hz = sum(plane.hetzner.stats()["calls"].values())
     cf = sum(plane.cloudflare.stats()["calls"].values())
     figure("reconcile API calls (3 agents + orphans)", f"{hz} Hetzner + {cf} Cloudflare")
-    assert hz <= 2 and cf <= 2, (plane.hetzner.stats()["calls"], plane.cloudflare.stats()["calls"])
+    assert hz <= 3 and cf <= 2, (plane.hetzner.stats()["calls"], plane.cloudflare.stats()["calls"])
     assert brief(before) == {
         ("orphan", f"server {ghost_id}", "ghost", False),
         ("orphan", "dns A ghost.sandbox.test", "ghost", True),
+        ("orphan", f"firewall {fw_id}", "ghost", True),
         ("missing", "dns A alpha.sandbox.test", "alpha", True),
         ("drift", "dns A beta.sandbox.test", "beta", True),
         ("drift", f"server {servers['gamma']['id']}", "gamma", False),  # type cx33
@@ -138,9 +143,11 @@ def test_reconcile_reports_then_fixes_the_safe_findings(
     assert cf_records(plane, "ghost.sandbox.test", "A")  # nothing changed without --fix
 
     fixed = report(env, "--fix", code=1)
-    assert {(f["agent"], f["result"]) for f in fixed["fixes"]} == {
-        ("ghost", "ok"), ("alpha", "ok"), ("beta", "ok"), ("gamma", "ok")
-    }  # fmt: skip
+    assert sorted((f["agent"], f["action"], f["result"]) for f in fixed["fixes"]) == [
+        ("alpha", "dns.upsert", "ok"), ("beta", "dns.upsert", "ok"),
+        ("gamma", "server.relabel", "ok"), ("ghost", "dns.delete", "ok"),
+        ("ghost", "firewall.delete", "ok"),
+    ]  # fmt: skip
     assert brief(fixed) == {
         ("orphan", f"server {ghost_id}", "ghost", False),
         ("drift", f"server {servers['gamma']['id']}", "gamma", False),
@@ -148,6 +155,8 @@ def test_reconcile_reports_then_fixes_the_safe_findings(
     # The emulators' inventories: repaired exactly as recorded, nothing else touched.
     agents = {a: agent_row(plane, a) for a in ("alpha", "beta")}
     assert cf_records(plane, "ghost.sandbox.test", "A") == []
+    fws = {fw["name"] for fw in plane.hetzner.inventory()["firewalls"]}
+    assert "fatctl-ghost" not in fws and {"fatctl-alpha", "fatctl-beta", "fatctl-gamma"} <= fws
     assert [r["content"] for r in cf_records(plane, "alpha.sandbox.test", "A")] == [
         agents["alpha"].ipv4
     ]  # fmt: skip
@@ -159,7 +168,7 @@ def test_reconcile_reports_then_fixes_the_safe_findings(
     assert "ghost" in plane.servers()  # never deleted by --fix
     trail = audit(plane, "reconcile.fix")
     assert sorted((e.target, e.result) for e in trail) == [
-        ("alpha", "ok"), ("beta", "ok"), ("fleet", "ok"), ("gamma", "ok")
+        ("alpha", "ok"), ("beta", "ok"), ("fleet", "ok"), ("fleet", "ok"), ("gamma", "ok")
     ]  # fmt: skip
 
     # A person deals with the rest; then the fleet is clean again.

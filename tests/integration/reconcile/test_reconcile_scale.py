@@ -1,7 +1,7 @@
 """What reconcile costs at the APIs does not grow with the fleet: 60 labelled servers (5 real
-agents, 55 orphans made behind fatctl's back) are read with two pages of servers and one of
-primary IPs at Hetzner, and one listing at Cloudflare. Counts are asserted; the wall time is
-only reported (a figure)."""
+agents, 55 orphans made behind fatctl's back) are read with two pages of servers, one of
+primary IPs and one of firewalls at Hetzner, and one listing at Cloudflare. Counts are
+asserted; the wall time is only reported (a figure)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_api_calls_stay_flat_with_fleet_size(plane: Any, hcloud_client: Any, fig
     figure("reconcile of 60 servers: Hetzner calls", sum(hz.values()))
     figure("reconcile of 60 servers: Cloudflare calls", sum(cf.values()))
     figure("reconcile of 60 servers (in process, no health)", elapsed, "s")
-    assert hz == {"GET /v1/servers": 2, "GET /v1/primary_ips": 1}, hz
+    assert hz == {"GET /v1/servers": 2, "GET /v1/primary_ips": 1, "GET /v1/firewalls": 1}, hz
     assert cf.pop("GET /client/v4/zones", 0) <= 1 and cf == {
         "GET /client/v4/zones/{id}/dns_records": 1
     }, cf  # fmt: skip

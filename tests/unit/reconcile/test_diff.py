@@ -4,6 +4,7 @@ that keep reconcile from touching what a person must decide (servers, IPs, unhea
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from fatctl.services.reconcile_diff import diff
 from fatctl.services.reconcile_views import (
@@ -203,3 +204,26 @@ def test_every_finding_row_is_json_ready() -> None:
     assert {r["kind"] for r in rows} == {"missing", "drift"}
     assert all(set(r) == {"kind", "resource", "agent", "detail", "fixable", "action", "advice"}
                for r in rows)  # fmt: skip
+
+
+def firewall(name: str = "alpha", applied: tuple[str, ...] = ("10",), **kw: object) -> Any:
+    from fatctl.services.reconcile_views import CloudFirewall
+
+    labels = {"managed-by": "fatctl", "agent": name}
+    return replace(CloudFirewall("70", f"fatctl-{name}", applied, labels), **kw)  # type: ignore[arg-type]
+
+
+def test_firewalls_orphan_missing_and_not_applied() -> None:
+    from fatctl.services.reconcile_views import FW_DELETE
+
+    assert diff(views(firewalls=(firewall(),))) == []
+    idle = firewall("ghost", applied=(), id="71")
+    guarding = firewall("ghost2", applied=("99",), id="72")
+    found = {f.resource: f for f in diff(views(firewalls=(firewall(), idle, guarding)))}
+    assert found["firewall 71 (fatctl-ghost)"].action == FW_DELETE  # protects nothing
+    assert not found["firewall 72 (fatctl-ghost2)"].fixable  # still guards a server
+    assert "server 99" in found["firewall 72 (fatctl-ghost2)"].advice
+    assert summary(views(firewalls=())) == [("missing", "firewall", "alpha", "")]
+    loose = diff(views(firewalls=(firewall(applied=()),)))
+    assert [(f.kind, f.detail) for f in loose] == [("drift", "not applied to server 10")]
+    assert "fatctl apply --agents alpha" in loose[0].advice
