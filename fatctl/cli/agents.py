@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.options import JsonOpt, YesOpt, agent_arg
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="Agents known to fatctl (one box each).", no_args_is_help=True)
@@ -58,8 +58,12 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """List agents."""
+    from fatctl.domain import AgentState
     from fatctl.state.fastread import list_agent_rows
+    from fatctl.validation import one_of
 
+    known = frozenset(s.value for s in AgentState)
+    state = [one_of("state", s, known) for s in state or ()]
     rows = list_agent_rows(ctx().database_url, states=tuple(state or ()))
     Output(json_out).table(rows, LIST_COLUMNS, title="agents")
 
@@ -73,6 +77,7 @@ def show(
     from fatctl.state import repo, secret_store
     from fatctl.state.db import session_scope
 
+    name = agent_arg(name) or ""
     with session_scope(ctx().engine) as session:
         agent = repo.get_agent(session, name)
         owner = repo.owner_of(session, agent)
@@ -93,6 +98,7 @@ def delete(
     """Forget an agent that owns no cloud resources (requested or destroyed)."""
     from fatctl.services.agents import delete_agent
 
+    name = agent_arg(name) or ""
     engine = ctx().engine
     confirm(f"Delete agent {name} from the database?", yes)
     delete_agent(engine, name, ctx().actor)

@@ -44,11 +44,9 @@ def _engine(name: str | None = None) -> InfraEngine:
 
 
 def _agent(name: str) -> str:
-    from fatctl.errors import BadInput
+    from fatctl.validation import agent_name
 
-    if not name or not all(ch.isalnum() or ch == "-" for ch in name) or len(name) > 63:
-        raise BadInput(f"{name!r} is not an agent name")
-    return name
+    return agent_name(name)
 
 
 def _box_record(info: BoxInfo) -> dict[str, object]:
@@ -222,9 +220,11 @@ def rotate_cmd(
     from fatctl.remote.runner import Pool
     from fatctl.services.access import select_targets
     from fatctl.services.r2_rotation import rotate_r2
+    from fatctl.validation import agent_name
 
+    names = [agent_name(a) for a in agents or []]
     c = ctx()
-    targets = select_targets(c.engine, c.settings, names=agents or [], all_agents=all_agents)
+    targets = select_targets(c.engine, c.settings, names=names, all_agents=all_agents)
     with Pool() as pool:
         done = rotate_r2(
             c.engine,

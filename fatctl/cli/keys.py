@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.options import JsonOpt, agent_arg
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="SSH public keys allowed onto boxes.", no_args_is_help=True)
@@ -54,6 +54,7 @@ def add(
     from fatctl.errors import BadInput
     from fatctl.services.keys import add_key
 
+    agent = agent_arg(agent)
     if operator == bool(agent):
         raise BadInput("say whose key it is: --agent NAME or --operator")
     text = read_public_key(file, key)
@@ -85,6 +86,7 @@ def list_(
     """List keys (operator keys and, with --agent, that agent's customer keys)."""
     from fatctl.services.keys import list_keys
 
+    agent = agent_arg(agent)
     rows = [
         {
             "fingerprint": k.fingerprint,
@@ -108,8 +110,16 @@ def revoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a key (kept in the audit trail)."""
+    import re
+
+    from fatctl.errors import BadInput
     from fatctl.services.keys import revoke_key
 
+    agent = agent_arg(agent)
+    if not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", fingerprint):
+        raise BadInput(
+            f"{fingerprint[:60]!r} is not a key fingerprint (SHA256:... from `keys list`)"
+        )
     revoke_key(ctx().engine, fingerprint=fingerprint, agent=agent, actor=ctx().actor)
     Output(json_out).record({"fingerprint": fingerprint, "revoked": True}, title="key revoked")
     if agent and not no_push:

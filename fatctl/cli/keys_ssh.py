@@ -36,8 +36,10 @@ def push(
     json_out: JsonOpt = False,
 ) -> None:
     """Make the box's customer authorized_keys match the database (managed block only)."""
+    from fatctl.cli.options import agent_arg
     from fatctl.services.access import push_customer_keys
 
+    agent = agent_arg(agent) or ""
     fps = push_customer_keys(ctx().engine, ctx().settings, agent, actor=ctx().actor)
     Output(json_out).record({"agent": agent, "keys": ", ".join(fps) or "(none)"}, title="pushed")
 

@@ -60,12 +60,23 @@ def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
         yield
 
 
+def agent_arg(value: str | None) -> str | None:
+    """An agent named on the command line: a malformed name is bad input (exit 2) before any
+    lookup, so it never reads as "no such agent" (exit 1)."""
+    from fatctl.validation import agent_name
+
+    return None if value is None else agent_name(value)
+
+
 def selected_targets(agents: str, all_agents: bool, label: str | None) -> list[Any]:
     """The boxes named by `--agents a,b | --all | --label k=v`, as SSH targets."""
     from fatctl.cli.context import ctx
     from fatctl.services.access import select_targets
+    from fatctl.validation import agent_name, label_selector
 
-    names = [n.strip() for n in agents.split(",") if n.strip()]
+    names = [agent_name(n.strip()) for n in agents.split(",") if n.strip()]
+    if label is not None:
+        label_selector(label)
     return select_targets(
         ctx().engine, ctx().settings, names=names, all_agents=all_agents, label=label
     )

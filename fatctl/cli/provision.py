@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_lease, lease_wait
+from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_arg, agent_lease, lease_wait
 from fatctl.cli.output import Output
 
 EngineOpt = Annotated[
@@ -72,10 +72,12 @@ def provision(
                        image or s.image, s.runtime_version).validated()  # fmt: skip
     opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=sandbox_mode(),
                    emit=_progress(out))  # fmt: skip
-    infra = make_engine(s, engine)
-    # Held from before the agent's row exists: two runs of a new name must not both create it.
-    with lease_wait(wait), agent_lease(request.name):
-        result = run(c.engine, c.keyring, s, infra, request, c.actor, opts)
+    with lease_wait(wait):  # checks --wait before the settings are
+        infra = make_engine(s, engine)
+        # Held from before the agent's row exists: two runs of a new name must not both
+        # create it.
+        with agent_lease(request.name):
+            result = run(c.engine, c.keyring, s, infra, request, c.actor, opts)
     record = {"agent": result.agent, "state": result.state, "fqdn": result.fqdn,
               "server_id": result.server_id, "ipv4": result.ipv4, "ipv6": result.ipv6,
               "elapsed_s": result.elapsed_s}  # fmt: skip
@@ -104,6 +106,7 @@ def status(
     from fatctl.infra import make_engine
     from fatctl.services.status import status as run
 
+    agent = agent_arg(agent)
     c = ctx()
     infra = make_engine(c.settings) if c.settings.hcloud_token else None
     rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health)
@@ -128,6 +131,7 @@ def destroy(
     from fatctl.infra import make_engine
     from fatctl.services.destroy import destroy as run
 
+    agent = agent_arg(agent) or ""
     what = " and its R2 data" if purge_data else ""
     confirm(f"Destroy agent {agent}{what}?", yes)
     c, out = ctx(), Output(json_out)

@@ -36,7 +36,9 @@ def render(
     from cloud_init.export import write_render
     from cloud_init.render import render_files, render_user_data
     from cloud_init.specjson import redact_host_keys
+    from fatctl.cli.options import agent_arg
 
+    name = agent_arg(name) or ""
     spec = redact_host_keys(_load_spec(name, spec_json))
     user_data = render_user_data(spec)
     files = render_files(spec)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.options import JsonOpt, YesOpt, agent_arg
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="Encrypted secrets (values are never shown).", no_args_is_help=True)
@@ -38,6 +38,7 @@ def set_(
     from fatctl.state import repo, secret_store
     from fatctl.state.db import session_scope
 
+    agent = agent_arg(agent)
     if not re.fullmatch(r"[a-z0-9][a-z0-9._:-]{0,99}", name):
         raise BadInput(f"secret name {name[:40]!r} must be lowercase letters, digits, . _ : -")
     if sys.stdin.isatty():
@@ -69,6 +70,7 @@ def list_(
     from fatctl.state import secret_store
     from fatctl.state.db import session_scope
 
+    agent = agent_arg(agent)
     with session_scope(ctx().engine) as session:
         rows = [
             {

@@ -60,9 +60,10 @@ def ssh(
     ] = False,
 ) -> None:
     """Open a shell on AGENT's box as the operator user, or run `-- CMD` and exit with its code."""
+    from fatctl.cli.options import agent_arg
     from fatctl.services.access import agent_target
 
-    target = agent_target(ctx().engine, ctx().settings, agent)
+    target = agent_target(ctx().engine, ctx().settings, agent_arg(agent) or "")
     if print_config:
         from fatctl.remote.openssh_config import config_stanza, known_hosts_lines
 
