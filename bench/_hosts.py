@@ -11,6 +11,7 @@ the old version between measured runs, and running a command sequence on one hos
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import tempfile
 import time
@@ -140,8 +141,10 @@ def upgraded(hosts: list[SshHost]) -> int:
 def run_direct(host: SshHost, script: str, timeout: float = 120.0) -> float:
     """Run `script` on `host` as the operator inside its mount namespace; seconds it took."""
     assert host.proc is not None
-    argv = ["nsenter", "-t", str(host.proc.pid), "-m", "--"]
-    argv += ["runuser", "-u", host.identity.operator, "--", "sh", "-c", script]
+    user = pwd.getpwnam(host.identity.operator)
+    # nsenter sets the ids itself: no PAM session (runuser/su) in the measured time.
+    argv = ["nsenter", "-t", str(host.proc.pid), "-m", "-S", str(user.pw_uid)]
+    argv += ["-G", str(user.pw_gid), "--", "sh", "-c", script]
     start = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     took = time.monotonic() - start
