@@ -216,9 +216,34 @@ def problems(ran: Ran) -> list[str]:
     return found
 
 
+def json_problems(ran: Ran) -> list[str]:
+    """stdout of a `--json` run: one JSON document, or JSON lines whose events carry `ts`."""
+    import json
+
+    if ran.code != 0:
+        return []
+    text = ran.out.strip()
+    try:
+        json.loads(text)
+        return []
+    except ValueError:
+        pass
+    found = []
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            return [f"not JSON on stdout: {line[:80]!r}"]
+        if isinstance(item, dict) and "event" in item and "ts" not in item:
+            found.append(f"event without ts: {line[:80]}")
+    return found
+
+
 def test_every_command_runs_unattended(ci_env: dict[str, str], tmp_path: Path, figure: Any) -> None:
     pub = Path(ci_env["FATCTL_PUB_KEY"])
-    commands = [minimal_args(path, cmd, pub) for path, cmd in leaf_commands()]
+    leaves = leaf_commands()
+    commands = [minimal_args(path, cmd, pub) for path, cmd in leaves]
+    with_json = {path for path, cmd in leaves if any("--json" in p.opts for p in cmd.params)}
     assert len(commands) > 40, "the command tree was not walked"
     parallel = [tuple(c) for c in commands if tuple(c[:2]) not in SEQUENTIAL]
     ordered = [tuple(c) for s in SEQUENTIAL for c in commands if tuple(c[:2]) == s]
@@ -227,7 +252,16 @@ def test_every_command_runs_unattended(ci_env: dict[str, str], tmp_path: Path, f
     results += [run(ci_env, argv, tmp_path) for argv in ordered]
     bad = {" ".join(r.argv): p for r in results if (p := problems(r))}
     assert not bad, bad
+    # What completed must also complete with --json, and print nothing but JSON on stdout.
+    again = [(*r.argv, "--json") for r in results
+             if r.code == 0 and tuple(r.argv[:2]) not in SEQUENTIAL
+             and any(tuple(r.argv[: len(p)]) == p for p in with_json)]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        as_json = list(pool.map(lambda argv: run(ci_env, argv, tmp_path), again))
+    bad_json = {" ".join(r.argv): p for r in as_json if (p := problems(r) + json_problems(r))}
+    assert not bad_json, bad_json
     figure("commands run unattended", len(results))
+    figure("of them re-run with --json", len(as_json))
     figure("of them completed (exit 0)", sum(r.code == 0 for r in results))
     by_code: dict[int, int] = {}
     for r in results:
@@ -257,3 +291,7 @@ def test_problems_catches_what_it_should() -> None:
     assert problems(Ran(("x",), 2, "", "Usage: fatctl x\nTry --help\n"))
     assert problems(Ran(("x",), 1, "table\n", "fatctl: error: one clear line\n")) == []
     assert problems(Ran(("x",), 0, "done\n", "")) == []
+    assert json_problems(Ran(("x",), 0, '{"a": 1}\n', "")) == []
+    assert json_problems(Ran(("x",), 0, '{"ts": "t", "event": "e"}\n{"rows": []}\n', "")) == []
+    assert json_problems(Ran(("x",), 0, "a table\n", ""))
+    assert json_problems(Ran(("x",), 0, '{"event": "e"}\n{"rows": []}\n', ""))
