@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.options import JsonOpt, WaitOpt, lease_wait
 from fatctl.cli.output import Output
 from fatctl.errors import BadInput
 
@@ -68,6 +68,7 @@ def reconcile_(
     parallel: Annotated[
         int, typer.Option("--parallel", min=1, max=100, help="Boxes asked at once.")
     ] = 10,
+    wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the database, Hetzner, Cloudflare and the boxes: orphans, drift, missing pieces."""
@@ -81,7 +82,8 @@ def reconcile_(
     c, out = ctx(), Output(json_out)
     opts = Options(names=names, label=label, health=not no_health,
                    health_command=health(layout_from_env()), parallel=parallel)  # fmt: skip
-    report = reconcile(c.engine, c.settings, opts, fix=fix, actor=c.actor)
+    with lease_wait(wait):  # a repair on an agent another run holds waits up to --wait
+        report = reconcile(c.engine, c.settings, opts, fix=fix, actor=c.actor)
     render(out, report, fix)
     if not report.clean:
         raise typer.Exit(1)

@@ -53,3 +53,30 @@ def test_a_busy_agent_is_skipped_not_raced(plane: Any, cloudflare_client: Any) -
     assert cf_records(plane, "alpha.sandbox.test", "A") == []
     again = reconcile(plane.db, plane.settings, Options(health=False), fix=True, actor="t")
     assert again.findings == [] and [f["result"] for f in again.fixes] == ["ok"]
+
+
+def test_with_wait_a_repair_queues_behind_the_holder(plane: Any, cloudflare_client: Any) -> None:
+    import threading
+
+    from fatctl.state.leases import waiting
+
+    fleet(plane, "alpha")
+    drop_a(plane, cloudflare_client, "alpha")
+    other = f"{socket.gethostname()}:1:another-run"
+    assert try_acquire(plane.db, "agent:alpha", other, 60) is None
+    seen: list[str] = []
+    done = threading.Timer(0.5, release, (plane.db, "agent:alpha", other))
+
+    def told(row: Any) -> None:  # the holder finishes half a second after we start waiting
+        seen.append(row.holder)
+        done.start()
+
+    try:
+        with waiting(30.0, told):  # what --wait 30 installs
+            report = reconcile(plane.db, plane.settings, Options(health=False), fix=True,
+                               actor="t")  # fmt: skip
+    finally:
+        done.cancel()
+        release(plane.db, "agent:alpha", other)
+    assert seen == [other] and [f["result"] for f in report.fixes] == ["ok"]
+    assert report.findings == []
