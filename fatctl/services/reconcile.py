@@ -12,7 +12,7 @@ A read-only run writes nothing, not even an audit event.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from fatctl.remote.target import Target
 
 HEALTH_TIMEOUT_S = 30.0
-Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
