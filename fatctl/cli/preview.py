@@ -54,7 +54,7 @@ def _fleet(
     specs, failed = select_specs(
         c.engine, c.settings, names=_names(agents), all_agents=all_agents, label=label
     )
-    return preview(chosen, specs, failed), specs
+    return preview(chosen, specs, failed, whole_fleet=not agents), specs
 
 
 def _note(agent: AgentPreview) -> str:

@@ -9,7 +9,7 @@ Part of the hcloud engine family (the SDK objects never leave it).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ from fatctl.infra.hcloud_observe import seen_firewall, seen_ip, seen_server
 from fatctl.infra.plan import Observed, SeenKey
 
 FLEET_SELECTOR = "managed-by=fatctl"
+NARROW_UP_TO = 20  # named agents listed by name in the selector; more: list them all
 StepFn = Callable[[str, str], None]  # (step, detail)
 
 
@@ -44,17 +45,21 @@ def _by_agent(items: Iterable[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def observe_fleet(h: Hcloud, names: Iterable[str]) -> FleetView:
+def fleet_selector(names: Sequence[str], whole_fleet: bool) -> str:
+    """Every fatctl resource, or only the named agents' when a few are named (smaller pages)."""
+    if whole_fleet or not names or len(names) > NARROW_UP_TO:
+        return FLEET_SELECTOR
+    return f"{FLEET_SELECTOR},agent in ({','.join(sorted(names))})"
+
+
+def observe_fleet(h: Hcloud, names: Sequence[str], *, whole_fleet: bool = True) -> FleetView:
     """One paged list per kind for the whole fleet, grouped by the `agent` label."""
     c = h.client
-    servers = _by_agent(
-        h.call("list servers", lambda: c.servers.get_all(label_selector=FLEET_SELECTOR))
-    )
-    fws = _by_agent(
-        h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=FLEET_SELECTOR))
-    )
+    selector = fleet_selector(names, whole_fleet)
+    servers = _by_agent(h.call("list servers", lambda: c.servers.get_all(label_selector=selector)))
+    fws = _by_agent(h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=selector)))
     ips = _by_agent(
-        h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=FLEET_SELECTOR))
+        h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=selector))
     )
     keys = {
         fp: SeenKey(str(k.id), str(k.name), k.public_key, dict(k.labels or {}))

@@ -150,10 +150,13 @@ def select_specs(
     return specs, failed
 
 
-def plan_fleet(engine: InfraEngine, specs: Sequence[AgentSpec]) -> dict[str, AgentPreview]:
-    """Every spec's plan by the engine's cheapest route; failures become that agent's row."""
+def plan_fleet(
+    engine: InfraEngine, specs: Sequence[AgentSpec], *, whole_fleet: bool = True
+) -> dict[str, AgentPreview]:
+    """Every spec's plan by the engine's cheapest route; failures become that agent's row.
+    `whole_fleet=False` (agents named) lets the hcloud route ask for those agents only."""
     if engine.name == "hcloud" and hasattr(engine, "h"):
-        return _hcloud_fleet(engine, specs)
+        return _hcloud_fleet(engine, specs, whole_fleet)
     out: dict[str, AgentPreview] = {}
     for spec in specs:
         try:
@@ -163,14 +166,16 @@ def plan_fleet(engine: InfraEngine, specs: Sequence[AgentSpec]) -> dict[str, Age
     return out
 
 
-def _hcloud_fleet(engine: Any, specs: Sequence[AgentSpec]) -> dict[str, AgentPreview]:
+def _hcloud_fleet(
+    engine: Any, specs: Sequence[AgentSpec], whole_fleet: bool
+) -> dict[str, AgentPreview]:
     from fatctl.infra.desired import desired_box
     from fatctl.infra.hcloud_fleet import observe_fleet
     from fatctl.infra.plan import compute_plan
 
     if not specs:
         return {}
-    view = observe_fleet(engine.h, [s.name for s in specs])
+    view = observe_fleet(engine.h, [s.name for s in specs], whole_fleet=whole_fleet)
     out: dict[str, AgentPreview] = {}
     for spec in specs:
         if spec.name in view.problems:
@@ -182,8 +187,12 @@ def _hcloud_fleet(engine: Any, specs: Sequence[AgentSpec]) -> dict[str, AgentPre
 
 
 def preview(
-    engine: InfraEngine, specs: Sequence[AgentSpec], failed: Sequence[AgentPreview] = ()
+    engine: InfraEngine,
+    specs: Sequence[AgentSpec],
+    failed: Sequence[AgentPreview] = (),
+    *,
+    whole_fleet: bool = True,
 ) -> FleetPreview:
     """The fleet's preview, rows sorted by agent name."""
-    rows = {**plan_fleet(engine, specs), **{f.agent: f for f in failed}}
+    rows = {**plan_fleet(engine, specs, whole_fleet=whole_fleet), **{f.agent: f for f in failed}}
     return FleetPreview(engine.name, tuple(rows[name] for name in sorted(rows)))

@@ -61,6 +61,12 @@ def test_fresh_fleet_is_clean_in_one_list_per_kind(fleet_plane: Plane, figure: A
         fleet_plane.infra().status(name)
     per_agent = fleet_plane.hetzner.stats()["total"]
     assert per_agent == 4 * len(FLEET)
+    # Named agents: the same four calls, asking Hetzner for those agents only.
+    fleet_plane.hetzner.reset_stats()
+    specs, _ = select_specs(fleet_plane.db, fleet_plane.settings, names=["beta"])
+    named = preview(fleet_plane.infra(), specs, whole_fleet=False)
+    assert [a.agent for a in named.agents] == ["beta"] and named.exit_code == 0
+    assert fleet_plane.hetzner.stats()["total"] == 4
     figure("preview API calls, 3 agents", 4)
     figure("per-agent lookups, 3 agents", per_agent)
 
