@@ -52,6 +52,12 @@ def colour_allowed(stream: Any = None) -> bool:
     return _isatty(stream or sys.stdout) and "NO_COLOR" not in os.environ and not in_ci()
 
 
+def progress_allowed(stream: Any = None) -> bool:
+    """Redrawn progress lines only for a person: a terminal, not CI, not TERM=dumb."""
+    target = stream or sys.stderr
+    return _isatty(target) and not in_ci() and os.environ.get("TERM") != "dumb"
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())

@@ -11,7 +11,14 @@ import pytest
 
 from fatctl.cli import output
 from fatctl.cli.context import confirm
-from fatctl.cli.output import Output, colour_allowed, in_ci, is_interactive, plain_table
+from fatctl.cli.output import (
+    Output,
+    colour_allowed,
+    in_ci,
+    is_interactive,
+    plain_table,
+    progress_allowed,
+)
 from fatctl.errors import BadInput
 
 
@@ -99,3 +106,14 @@ def test_confirm_never_asks_in_ci_even_at_a_terminal(monkeypatch: pytest.MonkeyP
         confirm("apply?", False)
     monkeypatch.setenv("CI", "false")
     assert output.is_interactive()  # CI=false is a person
+
+
+def test_progress_only_for_a_person(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert progress_allowed(Tty()) and not progress_allowed(io.StringIO())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not progress_allowed(Tty())
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("CI", "true")
+    assert not progress_allowed(Tty())
