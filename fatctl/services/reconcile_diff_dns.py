@@ -3,6 +3,7 @@ the rules on what is repaired automatically and why)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -52,10 +53,18 @@ def dns_findings(
     return out
 
 
+def same_address(a: str, b: str) -> bool:
+    """Equal as addresses (`2001:DB8:0::1` is `2001:db8::1`), else as text."""
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
 def _problem(present: list[DnsRecord], rtype: str, want: str) -> tuple[str, str] | None:
     if not present:
         return MISSING, f"no {rtype} record (want {want})"
-    elsewhere = sorted({r.content for r in present if r.content != want})
+    elsewhere = sorted({r.content for r in present if not same_address(r.content, want)})
     if elsewhere:
         return DRIFT, f"points at {', '.join(elsewhere)}, recorded address is {want}"
     if len(present) > 1:
@@ -76,7 +85,7 @@ def agent_dns(agent: DbAgent, views: Views, mine: RecordsByAgent) -> list[Findin
             continue
         kind, detail = problem
         have = getattr(cloud, family) if cloud is not None else want
-        if have != want:
+        if not same_address(have, want):
             advice = (
                 f"database and Hetzner disagree ({want} vs {have or 'none'}): see {DOC}#ip-drift"
             )

@@ -227,3 +227,8 @@ def test_firewalls_orphan_missing_and_not_applied() -> None:
     loose = diff(views(firewalls=(firewall(applied=()),)))
     assert [(f.kind, f.detail) for f in loose] == [("drift", "not applied to server 10")]
     assert "fatctl apply --agents alpha" in loose[0].advice
+
+
+def test_addresses_compare_as_addresses() -> None:
+    spelled = (records()[0], replace(records()[1], content="2001:DB8:0:0::1"))
+    assert diff(views(records=spelled)) == []
