@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fatctl.cli.options import JsonOpt
 from fatctl.cli.output import Output
+
+if TYPE_CHECKING:
+    from fatctl.config import Settings
+    from fatctl.services.image_build import BuildOptions
 
 app = typer.Typer(
     help="Golden images: snapshots with a runtime version preinstalled (build, list).",
@@ -29,31 +33,21 @@ def build_cmd(
 ) -> None:
     """Build a golden snapshot: builder from a stock image, install, clean, snapshot, delete."""
     from fatctl.cli.context import ctx
-    from fatctl.cli.provision import sandbox_mode
     from fatctl.infra.hcloud_images import GoldenImages
-    from fatctl.remote.runner import connect, load_public_key
-    from fatctl.services.access import _port, jump_target
-    from fatctl.services.image_build import BuildOptions, build_golden, record_build
+    from fatctl.remote.runner import connect
+    from fatctl.services.image_build import build_golden, record_build
     from fatctl.services.image_recipe import GoldenRecipe, builder_name
 
     c = ctx()
     s = c.settings
     recipe = GoldenRecipe(version, node, base or s.image, server_type or s.image_build_type,
                           location or s.location)  # fmt: skip
-    key_file = s.require("operator_key_file")
-    opts = BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
-                        ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not sandbox_mode(),
-                        stamp=time.strftime("%Y%m%d%H%M%S"),
-                        jump=jump_target(s, key_file))  # fmt: skip
+    opts = _build_options(s)
     out = Output(json_out)
-
-    def emit(event: str, **fields: object) -> None:
-        out.event(event, **fields)
-
     cloud = GoldenImages(s)
     result = record_build(
         c.engine, c.actor, recipe, builder_name(recipe, opts.stamp),
-        lambda: build_golden(cloud, connect, recipe, opts, emit),
+        lambda: build_golden(cloud, connect, recipe, opts, out.event),
     )  # fmt: skip
     out.record(
         {"image_id": result.image_id, "runtime": result.runtime_version,
@@ -62,6 +56,20 @@ def build_cmd(
          "elapsed_s": result.elapsed_s},
         title="golden image built",
     )  # fmt: skip
+
+
+def _build_options(s: Settings) -> BuildOptions:
+    """SSH to the builder as the operator (key file required: its public half goes in)."""
+    from fatctl.cli.provision import sandbox_mode
+    from fatctl.remote.runner import load_public_key
+    from fatctl.services.access import _port, jump_target
+    from fatctl.services.image_build import BuildOptions
+
+    key_file = s.require("operator_key_file")
+    return BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
+                        ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not sandbox_mode(),
+                        stamp=time.strftime("%Y%m%d%H%M%S"),
+                        jump=jump_target(s, key_file))  # fmt: skip
 
 
 @app.command("list")
