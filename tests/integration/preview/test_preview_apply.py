@@ -217,3 +217,28 @@ def test_hetzner_down_is_one_line_exit_1(
     finally:
         hetzner_emulator.clear_faults()
         plane.db.dispose()
+
+
+def test_cli_resize_of_a_box_that_does_not_come_back_halts(
+    fleet_plane: Plane, tmp_path: Path
+) -> None:
+    """The resize happens, then the gate finds no SSH: unreachable, halted, exit 1, one line."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_agent(fleet_plane, "beta", server_type="cx33", ipv4="127.0.0.1")
+    env = {**cli_env(fleet_plane, tmp_path), "FATCTL_SSH_PORT": str(port)}
+    proc = fatctl(env, "apply", "--agents", "beta", "--yes", "--health-timeout", "2", "--json")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().splitlines() == [
+        "fatctl: error: apply halted: beta failed (failures exceed policy after wave 0)"
+    ]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    steps = [e["step"] for e in lines if e.get("event") == "apply.step"]
+    assert steps == ["power_off", "change_type", "power_on", "health_gate"]
+    (row,) = lines[-1]["agents"]
+    assert row["phase"] == "unreachable" and "did not come back on SSH" in row["error"]
+    server = fleet_plane.servers()["beta"]
+    assert server["server_type"] == "cx33" and server["status"] == "running"
