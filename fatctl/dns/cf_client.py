@@ -16,12 +16,33 @@ import httpx
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
 from fatctl.infra.engine import Timing
-from fatctl.infra.retry import RateBudget, Transient, budget_for, call_with_retry, server_wait
+from fatctl.infra.ratebudget import retry_hint
+from fatctl.infra.retry import RateBudget, Transient, budget_for, call_with_retry
 
 T = TypeVar("T")
 
 
-def make_client(settings: Settings, budget: RateBudget) -> cloudflare.Cloudflare:
+class PacedTransport(httpx.BaseTransport):
+    """Every request (pages included) waits for its slot in the rate budget first."""
+
+    def __init__(self, budget: RateBudget, sleep: Callable[[float], None]) -> None:
+        self.budget, self.sleep = budget, sleep
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.budget.pace(self.sleep)
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            self.budget.landed()  # before the response hook lets the budget observe it
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_client(
+    settings: Settings, budget: RateBudget, sleep: Callable[[float], None] = time.sleep
+) -> cloudflare.Cloudflare:
     token = settings.cloudflare_api_token
     if not token:
         raise ConfigError("missing setting cloudflare_api_token: set CLOUDFLARE_API_TOKEN")
@@ -29,7 +50,9 @@ def make_client(settings: Settings, budget: RateBudget) -> cloudflare.Cloudflare
     def observe(response: httpx.Response) -> None:
         budget.observe(response.status_code, response.headers)
 
-    http = httpx.Client(event_hooks={"response": [observe]}, timeout=30.0)
+    http = httpx.Client(
+        transport=PacedTransport(budget, sleep), event_hooks={"response": [observe]}, timeout=30.0
+    )
     # max_retries=0: one retry policy (ours, with injectable timing), not two stacked.
     return cloudflare.Cloudflare(
         api_token=token.reveal(),
@@ -44,7 +67,7 @@ def classify(exc: BaseException) -> Transient | None:
         status = exc.status_code
         if status == 429 or status >= 500:
             return Transient(
-                str(status), _message(exc), server_wait(exc.response.headers, time.time())
+                str(status), _message(exc), retry_hint(status, exc.response.headers, time.time())
             )
         return None
     if isinstance(exc, cloudflare.APIConnectionError):
@@ -72,15 +95,18 @@ class Cf:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.timing = timing or Timing()
+        self.timing = timing or Timing.from_settings(settings.api_retries, settings.poll_interval)
         self.budget = budget or budget_for("cloudflare")
         self.sleep = sleep
-        self.client = make_client(settings, self.budget)
+        self.client = make_client(settings, self.budget, sleep)
 
-    def call(self, doing: str, fn: Callable[[], T]) -> T:
-        self.budget.pace(self.sleep)
+    def call(
+        self, doing: str, fn: Callable[[], T], recover: Callable[[], T | None] | None = None
+    ) -> T:
+        """One SDK call with retries; creates pass `recover` (see `call_with_retry`)."""
         try:
-            return call_with_retry(fn, timing=self.timing, classify=classify, sleep=self.sleep)
+            return call_with_retry(fn, timing=self.timing, classify=classify, sleep=self.sleep,
+                                   recover=recover)  # fmt: skip
         except Transient as exc:
             raise CloudError(
                 f"Cloudflare API: {doing}: {exc.message} (gave up after retries)", code=exc.code

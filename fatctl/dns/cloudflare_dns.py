@@ -101,11 +101,31 @@ class CloudflareDns:
                 f"update {wanted.type} {wanted.name}", partial(records.update, record_id, **body)
             )
         else:
-            self.cf.call(f"create {wanted.type} {wanted.name}", partial(records.create, **body))
+            create = partial(records.create, **body)
+            self.cf.call(f"create {wanted.type} {wanted.name}", create, self._made(wanted))
+
+    def _made(self, wanted: WantedRecord) -> Callable[[], dict[str, Any] | None]:
+        """For a create retried after a lost answer: the record if the lost call made it."""
+
+        def find() -> dict[str, Any] | None:
+            found = self._list(wanted.name)
+            for r in found:
+                tags = {str(t).lower() for t in r.get("tags") or []}
+                mine = set(wanted.tags) <= tags
+                if mine and (r.get("type"), r.get("content")) == (wanted.type, wanted.content):
+                    return r
+            return None
+
+        return find
 
     def _delete(self, record_id: str, what: str) -> None:
         records = self.cf.client.dns.records
-        self.cf.call(f"delete {what}", partial(records.delete, record_id, zone_id=self.zone_id()))
+        delete = partial(records.delete, record_id, zone_id=self.zone_id())
+        try:
+            self.cf.call(f"delete {what}", delete)
+        except CloudError as exc:
+            if exc.code != "404":  # gone already (say, a lost answer's retry): what we wanted
+                raise
 
     def upsert(
         self, agent: str, ipv4: str, ipv6: str, *, proxied: bool = False

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import requests
 from hcloud import APIException, Client, HCloudException
+from requests.adapters import HTTPAdapter
 
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
@@ -40,7 +41,28 @@ def project_tag(settings: Settings) -> str:
     return hashlib.sha256(material).hexdigest()[:16]
 
 
-def make_client(settings: Settings, timing: Timing, budget: RateBudget) -> Client:
+class PacedAdapter(HTTPAdapter):
+    """Every HTTP request the SDK sends (action polls and pages included) waits for its slot
+    in the rate budget first."""
+
+    def __init__(self, budget: RateBudget, sleep: Callable[[float], None]) -> None:
+        super().__init__()
+        self.budget, self.sleep = budget, sleep
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        self.budget.pace(self.sleep)
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            self.budget.landed()  # before the response hook lets the budget observe it
+
+
+def make_client(
+    settings: Settings,
+    timing: Timing,
+    budget: RateBudget,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Client:
     token = settings.hcloud_token
     if not token:
         raise ConfigError("missing setting hcloud_token: set HCLOUD_TOKEN or 'hcloud.token'")
@@ -59,6 +81,9 @@ def make_client(settings: Settings, timing: Timing, budget: RateBudget) -> Clien
         budget.observe(response.status_code, response.headers)
 
     inner._session.hooks["response"].append(observe)
+    adapter = PacedAdapter(budget, sleep)
+    inner._session.mount("http://", adapter)
+    inner._session.mount("https://", adapter)
     return client
 
 
@@ -114,21 +139,26 @@ class Hcloud:
         self.project_tag = project_tag(settings)
         self.budget = budget or budget_for("hetzner")
         self.sleep = sleep
-        self.client = make_client(settings, timing, self.budget)
+        self.client = make_client(settings, timing, self.budget, sleep)
         self._classify = classify(self.budget)
 
-    def call(self, doing: str, fn: Callable[[], T]) -> T:
-        """Run one SDK call with pacing and retries; failures become one-line CloudErrors."""
-        self.budget.pace(self.sleep)
+    def call(
+        self, doing: str, fn: Callable[[], T], recover: Callable[[], T | None] | None = None
+    ) -> T:
+        """Run one SDK call with retries (each request paced by the budget); failures become
+        one-line CloudErrors. Creates pass `recover` (see `call_with_retry`)."""
         try:
-            return call_with_retry(
-                fn, timing=self.timing, classify=self._classify, sleep=self.sleep
-            )
+            return call_with_retry(fn, timing=self.timing, classify=self._classify,
+                                   sleep=self.sleep, recover=recover)  # fmt: skip
         except (Transient, HCloudException, requests.RequestException) as exc:
             raise to_cloud_error(exc, doing) from None
 
     def wait(self, doing: str, action: Any) -> None:
         """Wait for an action (or a response carrying `.action`) to finish."""
         found = getattr(action, "action", action)
-        if found is not None:
-            self.call(doing, found.wait_until_finished)
+        if found is None:
+            return
+        if getattr(found, "status", None) == "running" and self.timing.poll_interval:
+            # Just started, so still running: the SDK's first poll would only say so.
+            self.sleep(self.timing.poll_interval)
+        self.call(doing, found.wait_until_finished)

@@ -15,6 +15,7 @@ from hcloud.server_types import ServerType
 from hcloud.servers import ServerCreatePublicNetwork
 
 from fatctl.domain import ResourceChange
+from fatctl.infra import hcloud_recover as recover
 from fatctl.infra.desired import DesiredBox
 from fatctl.infra.engine import ChangeSink
 from fatctl.infra.hcloud_client import Hcloud
@@ -45,7 +46,7 @@ def ensure_firewall(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) 
         # The SDK annotates `labels` as str but sends what it is given; the API wants a map.
         labels: Any = box.labels
         create = partial(h.client.firewalls.create, box.firewall_name, _sdk_rules(box), labels)
-        resp = h.call("create firewall", create)
+        resp = h.call("create firewall", create, recover.firewall(h, box))
         for action in resp.actions or []:
             h.wait("create firewall", action)
         _report(emit, "firewall", box.firewall_name, "create")
@@ -88,7 +89,7 @@ def ensure_ips(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) -> di
                 auto_delete=False,
                 labels=box.labels,
             )
-            resp = h.call(f"create primary {family}", create)
+            resp = h.call(f"create primary {family}", create, recover.primary_ip(h, box, name))
             h.wait(f"create primary {family}", resp)
             ip = resp.primary_ip
             _report(emit, "primary_ip", name, "create")
@@ -124,6 +125,7 @@ def create_server(
             location=Location(name=box.location),
             public_net=ServerCreatePublicNetwork(ipv4=ips["ipv4"], ipv6=ips["ipv6"]),
         ),
+        recover.server(h, box),
     )
     h.wait("create server", resp)
     for action in resp.next_actions or []:

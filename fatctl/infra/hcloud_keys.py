@@ -21,6 +21,7 @@ from hcloud.ssh_keys import SSHKey
 from fatctl.config import Settings
 from fatctl.domain import AgentSpec, KeyRole, ResourceChange
 from fatctl.errors import CloudError
+from fatctl.infra import hcloud_recover as recover
 from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels
 from fatctl.infra.engine import ChangeSink, Timing
 from fatctl.infra.hcloud_client import Hcloud
@@ -97,7 +98,7 @@ def ensure_fleet_keys(
             continue
         try:
             create = partial(h.client.ssh_keys.create, key.name, key.public_key, key.labels)
-            out.append(h.call(f"create ssh key {key.name}", create))
+            out.append(h.call(f"create ssh key {key.name}", create, recover.ssh_key(h, key)))
             _report(emit, key.name, "create")
         except CloudError as exc:
             # Another run uploaded it since we listed (or its create response was lost).

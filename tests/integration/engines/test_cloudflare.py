@@ -120,7 +120,8 @@ def test_rate_limit_waits_what_cloudflare_says(cloudflare_emulator: Any, tmp_pat
     )
     cloudflare_emulator.set_faults(rate_limit_burst=2, retry_after=11)
     assert [c.action for c in dns.upsert("carol", V4, V6)] == ["create", "create"]
-    assert sleeps[:2] == [11.0, 11.0]
+    # Each retry waits Retry-After; the budget's pacing (time stands still here) never longer.
+    assert sleeps.count(11.0) == 2 and max(sleeps) <= 11.0, sleeps
 
 
 def test_missing_domain_is_a_config_error(cloudflare_emulator: Any, tmp_path: Path) -> None:

@@ -34,7 +34,9 @@ def test_rate_limited_calls_wait_what_the_server_says(
     hetzner_emulator.set_faults(rate_limit_burst=3, retry_after=7)
     info = engine.apply(agent_spec())
     assert info.status == "running"
-    assert sleeps[:3] == [7.0, 7.0, 7.0]  # Retry-After honoured, not our exponential backoff
+    # Retry-After honoured, not our exponential backoff; the budget's pacing (time stands
+    # still here) never waits longer than the server said.
+    assert sleeps.count(7.0) == 3 and max(sleeps) <= 7.0, sleeps
 
 
 def test_server_errors_and_locks_are_retried(

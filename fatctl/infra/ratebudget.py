@@ -1,0 +1,210 @@
+"""The client's side of an API's rate budget: a mirror of the server's token bucket, fed by the
+`RateLimit-*` headers, that hands every outgoing request a slot.
+
+Both clouds meter requests with a bucket that refills continuously (Hetzner: 3600 per hour,
+Cloudflare: 1200 per 5 minutes). Reacting to 429s is too late when fifty threads share one
+budget: they all fire, all get refused and all retry together. So each request takes a token
+from a local estimate *before* it is sent; every answer resets the estimate to the server's
+count less the requests still in flight, and between answers it refills at the rate the
+headers imply. Once it falls below `reserve` of the limit callers get successive slots spaced
+at that refill rate: a fleet-wide run degrades into a slower run instead of a wall
+of 429s. Pure apart from the injectable clock; callers do the sleeping.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return lowered.get(name.lower())
+
+
+def server_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else
+    RateLimit-Reset."""
+    if (raw := header(headers, "Retry-After")) is not None:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - now)
+            except (TypeError, ValueError):
+                return None
+    return reset_seconds(header(headers, "RateLimit-Reset"), now)
+
+
+def retry_hint(status: int, headers: Mapping[str, str], now: float) -> float | None:
+    """How long a failed request's answer asks us to wait: its Retry-After, or for a 429 the
+    budget's reset (on a 5xx the reset says when the bucket is full, not when to retry)."""
+    if status not in RETRY_STATUSES:
+        return None
+    if status == 429:
+        return server_wait(headers, now)
+    return server_wait({k: v for k, v in headers.items() if k.lower() == "retry-after"}, now)
+
+
+def reset_seconds(raw: str | None, now: float) -> float | None:
+    """`RateLimit-Reset` as seconds from now: Hetzner sends a UNIX time, the IETF draft seconds."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return max(0.0, value - now) if value > 1e9 else max(0.0, value)
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """A snapshot for `fatctl status --api` and the reliability tests."""
+
+    api: str
+    limit: int | None
+    remaining: int | None
+    reset_in_s: float | None
+    requests_seen: int
+    throttled_s: float
+    refill_per_s: float | None = None
+    paced_requests: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
+class RateBudget:
+    """One API's budget as this process sees it; thread-safe."""
+
+    def __init__(self, api: str, *, reserve: float = 0.05, clock: Callable[[], float] = time.time):
+        self.api = api
+        self.reserve = reserve
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None  # what the server said last
+        self.reset_at: float | None = None
+        self.rate: float | None = None  # tokens per second, from the headers
+        self._local = threading.local()  # each thread's last answer's wait hint
+        self.requests_seen = 0
+        self.throttled_s = 0.0
+        self.paced_requests = 0
+        self._tokens: float | None = None  # local estimate, minus requests in flight
+        self._in_flight = 0  # requests given a token whose answer (or failure) is not back
+        self._stamp = 0.0
+        self._rate_from = 0  # the deficit the rate was estimated from (bigger: more precise)
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from one answer's headers (any status; 429s included)."""
+        now = self.clock()
+        with self._lock:
+            self.requests_seen += 1
+            limit = _int(header(headers, "RateLimit-Limit"))
+            remaining = _int(header(headers, "RateLimit-Remaining"))
+            reset = reset_seconds(header(headers, "RateLimit-Reset"), now)
+            if limit and limit != self.limit:
+                self.limit, self.rate, self._rate_from = limit, None, 0  # a new plan: relearn
+            if reset is not None:
+                self.reset_at = now + reset
+            if status != 429 and limit and remaining is not None and reset:
+                self._learn_rate(limit - remaining, reset)
+            if remaining is not None:
+                self.remaining = remaining
+                self._refill(now)
+                # The server's count is the truth, less what we sent that it has not seen yet.
+                self._tokens = float(remaining - self._in_flight)
+            self._local.hint = retry_hint(status, headers, now)
+
+    @property
+    def last_wait_hint(self) -> float | None:
+        """What the last answer this thread received asked it to wait (None: nothing). Per
+        thread: the SDK's errors do not carry headers, and fifty threads share one budget."""
+        return getattr(self._local, "hint", None)
+
+    def _learn_rate(self, deficit: int, reset: float) -> None:
+        # Time-to-full over tokens missing is the refill rate; the header's whole seconds make
+        # small deficits imprecise, so the estimate from the largest deficit seen is kept. 429s
+        # are skipped: a burst's headers describe a window, not the bucket's refill.
+        if deficit > 0 and deficit >= self._rate_from:
+            self.rate, self._rate_from = deficit / reset, deficit
+
+    def _refill(self, now: float) -> None:
+        if self._tokens is not None and self.rate and self.limit:
+            self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def take(self) -> float:
+        """Take a token for one request; returns how long to wait before sending it."""
+        now = self.clock()
+        with self._lock:
+            self._in_flight += 1
+            if self._tokens is None or not self.limit:
+                return 0.0  # nothing known yet: the first answer will tell
+            self._refill(now)
+            self._tokens -= 1.0
+            floor = self.limit * self.reserve
+            if self._tokens >= floor:
+                return 0.0
+            if self.rate:
+                wait = (floor - self._tokens) / self.rate
+            else:
+                wait = max(0.0, (self.reset_at or now) - now)
+            self.throttled_s += wait
+            self.paced_requests += 1
+            return wait
+
+    def landed(self) -> None:
+        """The request `take` was for is answered (or failed): call before `observe`."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def delay(self) -> float:
+        """How long a request sent now would wait, without taking a token."""
+        now = self.clock()
+        with self._lock:
+            if self._tokens is None or not self.limit:
+                return 0.0
+            self._refill(now)
+            floor = self.limit * self.reserve
+            if self._tokens - 1.0 >= floor:
+                return 0.0
+            if self.rate:
+                return (floor - self._tokens + 1.0) / self.rate
+            return max(0.0, (self.reset_at or now) - now)
+
+    def pace(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Take a token and wait for its slot; once per HTTP request, paired with `landed`."""
+        wait = self.take()
+        if wait > 0:
+            sleep(wait)
+
+    def view(self) -> BudgetView:
+        with self._lock:
+            reset_in = None if self.reset_at is None else max(0.0, self.reset_at - self.clock())
+            return BudgetView(self.api, self.limit, self.remaining, reset_in, self.requests_seen,
+                              self.throttled_s, self.rate, self.paced_requests)  # fmt: skip
+
+
+_BUDGETS: dict[str, RateBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def budget_for(api: str) -> RateBudget:
+    """One tracker per API per process, so every client (and thread) shares one budget."""
+    with _BUDGETS_LOCK:
+        return _BUDGETS.setdefault(api, RateBudget(api))
+
+
+def budget_view() -> list[dict[str, object]]:
+    """Every API budget this process has observed, for `fatctl status --api`."""
+    return [b.view().as_dict() for b in _BUDGETS.values()]
