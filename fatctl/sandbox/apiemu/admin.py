@@ -22,6 +22,8 @@ def stats_with_budget(stats: Stats, bucket: TokenBucket) -> dict[str, Any]:
             "limit": budget.limit,
             "remaining": budget.remaining,
             "reset_at": budget.reset_at,
+            "refused": bucket.refused,
+            "lowest_remaining": bucket.lowest,
         },
     }
 

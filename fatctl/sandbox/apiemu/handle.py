@@ -23,6 +23,10 @@ class BaseHandle:
         """Change fault knobs at runtime (see FaultConfig); unknown knobs raise ValueError."""
         return self._emulator.faults.update(knobs)
 
+    def set_rate_limit(self, capacity: int, window_seconds: float) -> None:
+        """Replace the API's rate budget (a full bucket of `capacity`, refilled over the window)."""
+        self._emulator.bucket.reconfigure(capacity, window_seconds)
+
     def clear_faults(self) -> None:
         self._emulator.faults.set(FaultConfig())
 

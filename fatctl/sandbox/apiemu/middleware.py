@@ -78,6 +78,13 @@ class EmulatorMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(self.dialect.prefix):
             await self.app(scope, receive, send)
             return
+        self.stats.enter()
+        try:
+            await self._api(scope, receive, send)
+        finally:
+            self.stats.leave()
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         self.stats.call(method, scope["path"])
         if not self.dialect.authorized(_headers(scope).get("authorization")):

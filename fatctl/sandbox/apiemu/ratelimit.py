@@ -33,6 +33,19 @@ class TokenBucket:
         self._tokens = float(capacity)
         self._stamp = clock()
         self._lock = threading.Lock()
+        # How close clients came to the limit: requests refused for want of a token, and the
+        # fewest tokens ever left after a request (reliability tests check both).
+        self.refused = 0
+        self.lowest = capacity
+
+    def reconfigure(self, capacity: int, window_seconds: float) -> None:
+        """A new limit (a full bucket) for tests that need the budget to bind within minutes."""
+        if capacity < 1 or window_seconds <= 0:
+            raise ValueError("rate limit needs capacity >= 1 and a positive window")
+        with self._lock:
+            self.capacity, self.rate = capacity, capacity / window_seconds
+            self._tokens, self._stamp = float(capacity), self._clock()
+            self.refused, self.lowest = 0, capacity
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
@@ -52,6 +65,9 @@ class TokenBucket:
             allowed = self._tokens >= 1.0
             if allowed and consume:
                 self._tokens -= 1.0
+                self.lowest = min(self.lowest, int(self._tokens))
+            elif consume:
+                self.refused += 1
             missing = self.capacity - self._tokens
             reset_at = math.ceil(now + missing / self.rate)
             wait = 0 if allowed else math.ceil((1.0 - self._tokens) / self.rate)

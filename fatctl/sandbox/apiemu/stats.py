@@ -22,10 +22,22 @@ class Stats:
         self._calls: Counter[str] = Counter()
         self._statuses: Counter[int] = Counter()
         self._events: Counter[str] = Counter()
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     def call(self, method: str, path: str) -> None:
         with self._lock:
             self._calls[endpoint_key(method, path)] += 1
+
+    def enter(self) -> None:
+        """An API request started (paired with `leave`): how many clients had in flight."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def status(self, code: int) -> None:
         with self._lock:
@@ -44,6 +56,7 @@ class Stats:
                 "statuses": {str(k): v for k, v in self._statuses.items()},
                 "events": dict(self._events),
                 "rate_limited": self._statuses.get(429, 0),
+                "max_in_flight": self._max_in_flight,
             }
 
     def reset(self) -> None:
@@ -51,3 +64,4 @@ class Stats:
             self._calls.clear()
             self._statuses.clear()
             self._events.clear()
+            self._max_in_flight = self._in_flight
