@@ -170,6 +170,9 @@ def test_replacement_is_refused_unless_named(fleet_plane: Plane, tmp_path: Path)
     alpha = next(line for line in shown.stdout.splitlines() if line.startswith("alpha"))
     assert "REPLACES LIVE BOX" in alpha and "location fsn1 -> hel1" in alpha
 
+    dry = fatctl(env, "apply", "--agents", "alpha,beta", "--dry-run", "--json")
+    assert dry.returncode == 3 and json.loads(dry.stdout)["totals"]["replacing_live_boxes"] == 1
+
     refused = fatctl(env, "apply", "--agents", "alpha,beta", "--yes")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
