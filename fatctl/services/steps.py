@@ -118,7 +118,11 @@ class StepLog:
             session.add(row)
 
     def run(self, step: str, action: Callable[[], dict[str, object] | None]) -> None:
-        """Announce, do, record. A failure is recorded (last_error, audit) and re-raised."""
+        """Record, do, record. A failure is recorded (last_error, audit) and re-raised.
+
+        The `started` audit row is written before the side effect, so a run killed inside it
+        leaves a started step with no outcome: what a rerun (and an operator) must check."""
+        self._audit(step, "started", {})
         self.emit("step.start", agent=self.agent, step=step)
         t0 = time.monotonic()
         try:
