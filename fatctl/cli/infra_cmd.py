@@ -44,9 +44,16 @@ def _engine(name: str | None = None) -> InfraEngine:
 
 
 def _agent(name: str) -> str:
+    from fatctl.errors import BadInput
     from fatctl.validation import agent_name
 
-    return agent_name(name)
+    try:
+        return agent_name(name)
+    except BadInput:
+        shown = repr(name if len(name) <= 40 else name[:40] + "...")
+        raise BadInput(
+            f"{shown} is not an agent name: 3-40 of a-z, 0-9 and '-', starting with a letter"
+        ) from None
 
 
 def _box_record(info: BoxInfo) -> dict[str, object]:

@@ -56,7 +56,7 @@ def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
     from fatctl.cli.context import ctx
     from fatctl.state.leases import lease
 
-    with lease(ctx().engine, f"agent:{name}", ttl_s=ttl_s):
+    with lease(ctx().engine, f"agent:{name}", ttl_s=ttl_s, shared=True):
         yield
 
 

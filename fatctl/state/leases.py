@@ -20,7 +20,7 @@ every 30 s), so the window only has to cover a silent holder: callers' TTLs are 
 `MAX_SILENCE_S`. A holder that finds its lease taken over (it was stopped past expiry) fails
 at the end of its block rather than claiming a run that may have overlapped another.
 
-Re-entrant per context: `fatctl provision` holds the agent's lease from before the agent's row
+Shared per context: `fatctl provision` holds the agent's lease from before the agent's row
 is created (two runs of a new name would otherwise race to insert it) around the service,
 which takes the same lease again.
 
@@ -78,8 +78,8 @@ class WaitPolicy:
 
 
 _POLICY: ContextVar[WaitPolicy | None] = ContextVar("fatctl_lease_wait", default=None)
-# Leases this context already holds (name, holder): taking one again is a no-op, so a command
-# can hold its agent's lease around a service that takes the same lease itself.
+# Leases this context holds with `shared=True` (name, holder): taking one of them again is a
+# no-op, so a command can hold its agent's lease around a service that takes it itself.
 _HELD: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("fatctl_leases_held", default=())
 
 
@@ -262,11 +262,14 @@ def lease(
     wait_s: float | None = None,
     poll_s: float = 0.5,
     on_wait: Callable[[LeaseRow], None] | None = None,
+    shared: bool = False,
 ) -> Iterator[str]:
     """Hold `name` for the block, renewing it; wait for a busy holder as the policy says.
 
     `wait_s`/`on_wait` override the policy installed by `waiting()` (default: fail at once).
-    Re-entrant within one context: an inner `lease` of a name already held yields its holder.
+    `shared=True` lends the lease to inner `lease()` calls of the same name in this context
+    (they yield its holder and take nothing); a plain lease is never re-entered, so a second
+    run in one process is still refused.
     """
     if held := dict(_HELD.get()).get(name):
         yield held
@@ -278,7 +281,7 @@ def lease(
     _acquire(engine, name, holder, ttl_s, policy, poll_s)
     beat = _Heartbeat(engine, name, holder, ttl_s)
     beat.start()
-    token = _HELD.set((*_HELD.get(), (name, holder)))
+    token = _HELD.set((*_HELD.get(), (name, holder)) if shared else _HELD.get())
     try:
         yield holder
     finally:

@@ -230,6 +230,16 @@ def test_heartbeat_renews_and_a_takeover_is_reported(migrated_engine: Any) -> No
         time.sleep(1.5)
 
 
+def test_shared_lease_is_lent_to_inner_takers_a_plain_one_is_not(migrated_engine: Any) -> None:
+    with lease(migrated_engine, "agent:outer", shared=True) as outer:
+        with lease(migrated_engine, "agent:outer") as inner:
+            assert inner == outer
+        assert read(migrated_engine, "agent:outer") is not None  # the inner exit kept it
+    busy = pytest.raises(LeaseHeld, match="agent:plain is busy")
+    with lease(migrated_engine, "agent:plain"), busy, lease(migrated_engine, "agent:plain"):
+        pass
+
+
 def test_provision_contention_without_and_with_wait(
     cli: Any, spawn: Callable[..., Spawned], figure: Figure
 ) -> None:
