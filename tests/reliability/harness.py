@@ -34,11 +34,12 @@ class KillAt:
     event: int | None = None
     cloud: str = ""
     nth: int = 0
+    match: str = "^(POST|PUT|PATCH|DELETE) "  # which writes count (regex on "METHOD /path")
 
     def label(self) -> str:
         if self.event is not None:
             return f"event #{self.event}"
-        return f"{self.cloud} write #{self.nth}"
+        return f"{self.cloud} write #{self.nth} matching {self.match!r}"
 
 
 @dataclass
@@ -72,10 +73,9 @@ class Lab:
         marker = self.tmp / "held.marker"
         marker.unlink(missing_ok=True)
         if kill is not None and kill.cloud:
-            self.cloud(kill.cloud).set_faults(
-                hold_match="^(" + "|".join(MUTATING) + ") ", hold_nth=kill.nth,
-                hold_marker=str(marker), hold_seconds=RUN_TIMEOUT_S,
-            )  # fmt: skip
+            self.cloud(kill.cloud).set_faults(hold_match=kill.match, hold_nth=kill.nth,
+                                              hold_marker=str(marker),
+                                              hold_seconds=RUN_TIMEOUT_S)  # fmt: skip
         out, err = self.tmp / "run.out", self.tmp / "run.err"
         try:
             with out.open("w") as fo, err.open("w") as fe:
@@ -83,8 +83,8 @@ class Lab:
                                         env=self.env, stdout=fo, stderr=fe, text=True)  # fmt: skip
                 killed = _watch(proc, out, marker, kill)
         finally:
-            if kill is not None and kill.cloud:
-                self.cloud(kill.cloud).clear_faults()
+            if kill is not None and kill.cloud:  # other knobs (slow actions) stay as set
+                self.cloud(kill.cloud).set_faults(hold_match="")
         events = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
         return Run(None if killed else proc.returncode, events, err.read_text(), killed)
 

@@ -71,3 +71,23 @@ def test_destroy_killed_anywhere_leaves_only_what_it_keeps(
     tally.report(figure, "destroy")
     assert not tally.failures, "\n".join(tally.failures)
     assert tally.killed >= tally.runs - 1  # the last boundary kill may race the exit
+
+
+def test_destroy_after_a_provision_killed_inside_the_server_create(
+    lab: Lab, figure: Callable[..., None]
+) -> None:
+    """The server exists at Hetzner but no run recorded its id: destroy finds it by its labels
+    (and the DNS by its tags) instead of trusting the row, and leaves only the kept IPs."""
+    tally = Tally(set())
+    name = "half-made"
+    run = lab.fatctl("provision", name, "--owner", "crash@example.com", "--no-box",
+                     kill=KillAt(cloud="hetzner", nth=1, match="^POST /v1/servers$"))  # fmt: skip
+    assert run.killed and unfinished_step(lab, name, "provision") == "infra"
+    assert len(lab.hetzner.inventory()["servers"]) == 1  # made, but its id never recorded
+    gone = lab.fatctl(*destroy_args(name, False))
+    verdict = destroyed(lab, name)
+    verdict.expect(gone.rc == 0, f"destroy exit {gone.rc}: {gone.stderr.strip()[-300:]}")
+    tally.add(name, "provision's server create, then destroy", run.killed, verdict)
+    tally.absorb(strays(lab, tally.agents))
+    tally.report(figure, "destroy after a killed provision")
+    assert not tally.failures, "\n".join(tally.failures)

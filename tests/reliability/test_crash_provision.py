@@ -66,3 +66,26 @@ def test_provision_killed_inside_every_cloud_write(lab: Lab, figure: Callable[..
             crash_and_rerun(lab, tally, f"write-{cloud[:2]}-{k:02d}", KillAt(cloud=cloud, nth=k))
     finish(lab, tally, figure, "provision, inside writes")
     assert tally.killed == tally.runs
+
+
+def test_provision_killed_twice_while_the_server_is_still_being_created(
+    lab: Lab, figure: Callable[..., None]
+) -> None:
+    """The operator kills a run inside the server's create, reruns at once while Hetzner still
+    runs the create action (the server `locked`), kills that rerun inside its first write too,
+    and runs again: still one of everything."""
+    lab.hetzner.set_faults(action_delays={"create_server": 4.0})
+    tally = Tally(set())
+    name = "slow-create"
+    first = lab.fatctl(*provision_args(name), kill=KillAt(cloud="hetzner", nth=1,
+                                                         match="^POST /v1/servers$"))  # fmt: skip
+    assert first.killed and unfinished_step(lab, name, "provision") == "infra"
+    before = secrets_of(lab, name)
+    second = lab.fatctl(*provision_args(name), kill=KillAt(cloud="hetzner", nth=1))
+    again = lab.fatctl(*provision_args(name))
+    lab.hetzner.clear_faults()
+    verdict = provisioned(lab, name, before)
+    verdict.expect(again.rc == 0, f"rerun exit {again.rc}: {again.stderr.strip()[-300:]}")
+    tally.add(name, f"server create, then {second.steps()[-1:]}", first.killed, verdict)
+    tally.killed += second.killed
+    finish(lab, tally, figure, "provision, killed twice during a slow create")
