@@ -98,3 +98,46 @@ def test_image_build_on_a_real_builder(boxed_emulator: Any, tmp_path: Path, figu
     inventory = boxed_emulator.inventory()
     assert inventory["servers"] == []
     assert [i["id"] for i in inventory["images"]] == [int(result.image_id)]
+
+
+def test_image_build_cli_on_a_real_builder(
+    boxed_emulator: Any, tmp_path: Path, sqlite_url: str, figure: Any
+) -> None:
+    """`fatctl image build` as operators (and CI) run it: a process, no TTY, JSON events."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from sqlmodel import select
+
+    from fatctl.state.db import make_engine, session_scope
+    from fatctl.state.migrate import upgrade
+    from fatctl.state.models import GoldenImage
+
+    upgrade(sqlite_url)
+    key_file = tmp_path / "operator_ed25519"
+    key_file.write_text(generate_host_key("operator@test").private.reveal())
+    key_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD"))}
+    env.update(FATCTL_DATA_DIR=str(tmp_path / "data"), FATCTL_DATABASE_URL=sqlite_url,
+               HCLOUD_TOKEN=boxed_emulator.token, HCLOUD_ENDPOINT=boxed_emulator.url,
+               FATCTL_OPERATOR_KEY_FILE=str(key_file), FATCTL_POLL_INTERVAL="0.2",
+               FATCTL_SANDBOX="1", XDG_CONFIG_HOME=str(tmp_path / "cfg"), CI="true")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "fatctl", "image", "build", "--version",
+                           "2026.9.5", "--json"], env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    events = [doc.get("event") for doc in lines[:-1]]
+    assert events == ["builder", "installed", "cleaned", "snapshot", "builder.deleted"]
+    assert all("ts" in doc for doc in lines[:-1])
+    result = lines[-1]
+    assert "2026.9.5" in result["reported"] and "runtime=2026.9.5" in result["labels"]
+    figure("fatctl image build (CLI) on a sandbox box", result["elapsed_s"], " s")
+    db = make_engine(sqlite_url)
+    with session_scope(db) as session:
+        (row,) = session.exec(select(GoldenImage)).all()
+        assert (row.state, row.image_id) == ("available", result["image_id"])
+    db.dispose()
+    assert boxed_emulator.inventory()["servers"] == []
