@@ -40,6 +40,7 @@ def test_sandbox_up_provision_status_destroy_down(tmp_path: Path) -> None:
         assert oct(env_file.stat().st_mode & 0o777) == "0o600"
         sandbox = read_env(env_file)
         assert sandbox["FATCTL_DOMAIN"] == "sandbox.test" and sandbox["FATCTL_ENGINE"] == "hcloud"
+        assert len(sandbox["CLOUDFLARE_ZONE_ID"]) == 32  # no process has to look the zone up
         running = json.loads(fatctl(env, "sandbox", "status", "--json").stdout)
         started = {r["component"]: r["pid"] for r in running}
         assert all(isinstance(started[c], int) for c in ("hetzner", "cloudflare", "s3")), started
