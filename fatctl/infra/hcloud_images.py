@@ -79,18 +79,26 @@ class GoldenImages:
     ) -> Builder:  # fmt: skip
         """A started server with auto-deleted addresses (a builder keeps no IP)."""
         sdk_labels: Any = labels  # the SDK annotates a str; the API wants the map
-        resp = self.h.call(
-            "create image builder",
-            lambda: self.h.client.servers.create(
-                name=name,
-                server_type=ServerType(name=server_type),
-                image=Image(name=image),
-                user_data=user_data,
-                labels=sdk_labels,
-                location=Location(name=location),
-                public_net=ServerCreatePublicNetwork(enable_ipv4=True, enable_ipv6=True),
-            ),
+        create = partial(
+            self.h.client.servers.create,
+            name=name,
+            server_type=ServerType(name=server_type),
+            image=Image(name=image),
+            user_data=user_data,
+            labels=sdk_labels,
+            location=Location(name=location),
+            public_net=ServerCreatePublicNetwork(enable_ipv4=True, enable_ipv6=True),
         )
+        try:
+            resp = self.h.call("create image builder", create)
+        except CloudError as exc:
+            # A create whose answer was lost may still have made the server (its retry then
+            # hits the name): hand its id over so the builder is deleted, not left running.
+            find = partial(self.h.client.servers.get_by_name, name)
+            made = self.h.call("find image builder", find)
+            if made is not None:
+                raise BuilderFailed(str(made.id), exc) from None
+            raise
         # The builder exists from here on: the caller must be able to delete it even if the
         # wait below fails, so its id is known before waiting.
         server_id = str(resp.server.id)
@@ -102,8 +110,7 @@ class GoldenImages:
         except CloudError as exc:
             raise BuilderFailed(server_id, exc) from None
         net = srv.public_net
-        ipv4 = net.ipv4.ip if net and net.ipv4 else ""
-        return Builder(server_id, name, ipv4)
+        return Builder(server_id, name, net.ipv4.ip if net and net.ipv4 else "")
 
     def shutdown(self, server_id: str, timeout: float) -> None:
         """ACPI shutdown, waiting until the server is off; a hard power-off after `timeout`

@@ -199,3 +199,15 @@ def test_newest_golden_image_for_a_runtime_in_one_call(
     assert found_other is not None and found_other.image_id == other
     assert cloud.newest(golden_selector("2026.9.6", "debian-12"), "arm") is None
     assert cloud.newest(golden_selector("2026.9.4", "debian-12"), "x86") is None
+
+
+def test_builder_made_by_a_lost_create_is_deleted(hetzner_emulator: Any, tmp_path: Path) -> None:
+    # The first create does its work, but its answer never arrives; the retry hits the name.
+    hetzner_emulator.set_faults(hold_match=r"^POST /v1/servers$", hold_nth=1, hold_seconds=0.2)
+    shell = Builders(hetzner_emulator)
+    with pytest.raises(FatctlError, match="create image builder"):
+        build_golden(_cloud(hetzner_emulator, tmp_path), shell.connect, RECIPE, _opts(),
+                     lambda kind, **f: None)  # fmt: skip
+    hetzner_emulator.clear_faults()
+    assert hetzner_emulator.inventory()["servers"] == []
+    assert shell.commands == []  # nothing ran: there was no builder to trust
