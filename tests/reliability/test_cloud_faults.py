@@ -193,9 +193,11 @@ def report(
     for cloud, stats, (limit, window) in (("hetzner", hz, HETZNER_BUDGET),
                                           ("cloudflare", cf, CLOUDFLARE_BUDGET)):  # fmt: skip
         injected = {k: v for k, v in stats["events"].items() if k.startswith("injected_")}
-        figure(f"{cloud} requests vs budget", f"{stats['total']} vs {limit} per {window:.0f}s")
-        figure(f"{cloud} 429s received", stats["rate_limited"])
-        figure(f"{cloud} refused for want of budget", stats["budget"]["refused"])
+        refused = stats["budget"]["refused"]
+        figure(f"{cloud} 429s received vs budget", f"{stats['rate_limited']} received "
+               f"({refused} for want of budget, the rest injected bursts) over {stats['total']} "
+               f"requests, budget {limit} per {window:.0f}s")  # fmt: skip
+        figure(f"{cloud} refused for want of budget", refused)
         figure(f"{cloud} fewest tokens left", stats["budget"]["lowest_remaining"])
         figure(f"{cloud} max requests in flight", stats["max_in_flight"])
         figure(f"{cloud} faults injected", ", ".join(f"{k[9:]} {v}" for k, v in injected.items()))
@@ -203,3 +205,9 @@ def report(
     figure("hetzner client throttled (sum over threads)", view.throttled_s, "s")
     figure("hetzner refill rate the client learnt", f"{view.refill_per_s or 0:.1f}/s")
     figure("429 bursts armed", armed)
+    # The fresh path makes no lookups: these are the creates retried after a lost answer
+    # that first looked for what the lost call had made (and the fallback adopt path).
+    lookups = sum(
+        hz["calls"].get(f"GET /v1/{k}", 0) for k in ("servers", "firewalls", "primary_ips")
+    )
+    figure("hetzner lookups after lost creates", lookups)

@@ -166,12 +166,17 @@ def test_fresh_path_adopts_what_a_lost_run_made(plane: Any) -> None:
     assert "POST /v1/primary_ips" not in calls and "POST /v1/servers" not in calls
 
 
-def test_fresh_path_recovers_from_a_deleted_fleet_key(plane: Any) -> None:
-    """A key this process cached is gone: the server create fails before anything duplicates,
-    the adopt path keeps the firewall and IPs just made and uploads the key again."""
+def test_fresh_path_recovers_from_a_deleted_fleet_key(plane: Any, monkeypatch: Any) -> None:
+    """A key whose id the database recorded is gone: the server create fails before anything
+    duplicates, the adopt path keeps the firewall and IPs just made, uploads the key again and
+    the database records its new id."""
+    from fatctl.infra import hcloud_keys
+
     run(plane, "keyed")
+    old_ids = recorded_key_ids(plane)
     for key in plane.hetzner.inventory()["ssh_keys"]:
         plane.infra().h.client.ssh_keys.get_by_id(key["id"]).delete()
+    monkeypatch.setattr(hcloud_keys, "_ENSURED", {})  # a fresh process: ids from the database
     plane.hetzner.reset_stats()
     done = run(plane, "rekeyed")
     calls = plane.hetzner.stats()["calls"]
@@ -182,3 +187,5 @@ def test_fresh_path_recovers_from_a_deleted_fleet_key(plane: Any) -> None:
     assert str(plane.servers()["rekeyed"]["id"]) == done.server_id
     assert len([ip for ip in inv["primary_ips"] if ip["name"].startswith("rekeyed")]) == 2
     assert len([fw for fw in inv["firewalls"] if fw["labels"]["agent"] == "rekeyed"]) == 1
+    new_ids = recorded_key_ids(plane)
+    assert new_ids == [str(k["id"]) for k in inv["ssh_keys"]] and new_ids != old_ids
