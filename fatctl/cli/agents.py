@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt, agent_arg
+from fatctl.cli.options import JsonOpt, YesOpt, agent_arg, agent_lease
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="Agents known to fatctl (one box each).", no_args_is_help=True)
@@ -101,5 +101,6 @@ def delete(
     name = agent_arg(name) or ""
     engine = ctx().engine
     confirm(f"Delete agent {name} from the database?", yes)
-    delete_agent(engine, name, ctx().actor)
+    with agent_lease(name):  # never under a provision that is still starting on it
+        delete_agent(engine, name, ctx().actor)
     Output(json_out).record({"name": name, "deleted": True}, title=f"deleted agent {name}")

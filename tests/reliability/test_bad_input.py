@@ -237,6 +237,8 @@ class World:
     key_file: str
     baseline: str = ""
     baseline_files: tuple[tuple[str, int], ...] = ()
+    checked: int = 0
+    commands: int = 0
 
     def invoke(self, argv: list[str]) -> tuple[int, str, str]:
         from fatctl.cli.main import run
@@ -255,6 +257,7 @@ class World:
         return code, out.getvalue(), err.getvalue()
 
     def check(self, argv: list[str]) -> None:
+        self.checked += 1
         code, _, err = self.invoke(argv)
         lines = err.splitlines()
         shown = f"{argv!r} -> exit {code}: {err!r}"[:800]
@@ -266,6 +269,7 @@ class World:
         assert tuple(files(self.data)) == self.baseline_files, f"files changed by {argv!r}"
 
     def snapshot(self) -> None:
+        self.commands += 1
         self.baseline = dump(self.url)
         self.baseline_files = tuple(files(self.data))
 
@@ -356,6 +360,15 @@ SUBPROCESS_CASES = [
     (["audit", "--limit", "-5"], 2),
     (["box", "resize", "BAD", "cx33", "--yes"], 2),
 ]
+
+
+def test_figures(world: World, figure: Callable[..., None]) -> None:
+    """Runs after the sweep above (file order): how much it checked."""
+    figure("commands swept", world.commands)
+    figure(
+        "malformed invocations checked (each: one line, exit 1/2, nothing written)", world.checked
+    )
+    assert world.commands == 0 or world.checked > world.commands
 
 
 def test_real_processes_on_both_databases(db_url: str, tmp_path: Path) -> None:
