@@ -35,8 +35,11 @@ class KillAt:
     cloud: str = ""
     nth: int = 0
     match: str = "^(POST|PUT|PATCH|DELETE) "  # which writes count (regex on "METHOD /path")
+    on: str = ""  # or at the first event named so, e.g. "step.start:secrets"
 
     def label(self) -> str:
+        if self.on:
+            return self.on
         if self.event is not None:
             return f"event #{self.event}"
         return f"{self.cloud} write #{self.nth} matching {self.match!r}"
@@ -50,7 +53,7 @@ class Run:
     killed: bool
 
     def steps(self) -> list[str]:
-        return [f"{e['event']}:{e.get('step', '')}" for e in self.events]
+        return [_named(e) for e in self.events]
 
 
 @dataclass
@@ -118,7 +121,13 @@ def _moment(out: Path, marker: Path, kill: KillAt) -> bool:
     if kill.cloud:
         return marker.exists()
     lines = [ln for ln in out.read_text().split("\n")[:-1] if ln.strip()]  # complete lines only
+    if kill.on:
+        return any(_named(json.loads(ln)) == kill.on for ln in lines)
     return kill.event is not None and len(lines) > kill.event
+
+
+def _named(event: dict[str, Any]) -> str:
+    return f"{event['event']}:{event.get('step', '')}"
 
 
 def make_lab(tmp: Path, hetzner: Any, cloudflare: Any) -> Lab:

@@ -1,0 +1,123 @@
+"""The box steps under kills, on the real sandbox (root): one agent provisioned by the CLI onto
+a real nspawn box (real cloud-init, sshd, gateway, Caddy), killed as each box step starts (SSH,
+cloud-init, secrets, health gate) and inside the issue of its R2 credentials, rerun each time;
+the last run ends `ready` with one of everything and the secrets (gateway token, R2
+credentials) as they were before the kills.
+
+One box for all five kills: booting one per kill would take minutes each on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.boxes import require_boxes
+from tests.reliability.checks import Tally, provisioned, secrets_of, strays
+from tests.reliability.harness import KillAt, Lab
+
+NAME = "crash-box"
+# Each run is killed at the next of these: as a box step starts, or (the R2 one) inside the
+# secrets step, once Cloudflare has issued the agent's R2 credentials but before fatctl stored
+# or delivered them.
+KILLS = (
+    KillAt(on="step.start:ssh"),
+    KillAt(on="step.start:cloud_init"),
+    KillAt(on="step.start:secrets"),
+    KillAt(cloud="cloudflare", nth=1, match="^POST .*/r2/temp-access-credentials$"),
+    KillAt(on="step.start:health"),
+)
+
+
+class Admin:
+    """An emulator process seen through its admin endpoints (inventory only)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def inventory(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/inventory", timeout=10) as resp:
+            return dict(json.loads(resp.read()))
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.inventory()["dns_records"])
+
+    def set_faults(self, **knobs: Any) -> None:
+        req = urllib.request.Request(f"{self.url}/faults", data=json.dumps(knobs).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        urllib.request.urlopen(req, timeout=10).close()
+
+
+@pytest.fixture
+def box_lab(tmp_path: Path) -> Iterator[Lab]:
+    require_boxes()
+    from fatctl.sandbox import cloud
+    from fatctl.sandbox.apiemu.spawn import find_emulator
+
+    state = tmp_path / "sandbox"
+    saved = {k: os.environ.get(k) for k in ("FATCTL_BOX_STATE_DIR", "FATCTL_BOX_IMAGE")}
+    try:
+        env = cloud.up(state, boxes=True)
+        found = {n: find_emulator(n, state / n) for n in ("hetzner", "cloudflare")}
+        admin = {n: Admin(str(f.info["admin_url"])) for n, f in found.items() if f is not None}
+        lab = _lab(tmp_path, env, admin["hetzner"], admin["cloudflare"])
+        yield lab
+        lab.db.dispose()
+    finally:
+        cloud.down(state)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _lab(tmp: Path, sandbox: dict[str, str], hetzner: Admin, cloudflare: Admin) -> Lab:
+    from fatctl.config import load_settings
+    from fatctl.domain import KeyRole
+    from fatctl.secrets import generate_master_key, keyring_from
+    from fatctl.sensitive import Sensitive
+    from fatctl.services.keys import add_key
+    from fatctl.state import migrate
+    from fatctl.state.db import make_engine
+
+    master = generate_master_key()
+    settings = load_settings({**sandbox, "FATCTL_DATA_DIR": str(tmp)})
+    migrate.upgrade(settings.database_url)
+    db = make_engine(settings.database_url)
+    pub = Path(settings.operator_key_file + ".pub").read_text()
+    add_key(db, role=KeyRole.OPERATOR, public_key=pub, label="op", agent=None, actor="test")
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
+    env = {**keep, **sandbox, "CI": "1", "FATCTL_DATA_DIR": str(tmp),
+           "FATCTL_DATABASE_URL": settings.database_url, "FATCTL_MASTER_KEY": master}  # fmt: skip
+    ring = keyring_from(Sensitive(master))
+    return Lab(tmp, hetzner, cloudflare, db, ring, settings, env)
+
+
+def test_box_steps_killed_one_by_one_end_ready(box_lab: Lab, figure: Callable[..., None]) -> None:
+    lab, tally = box_lab, Tally({NAME})
+    args = ("provision", NAME, "--owner", "crash@example.com")
+    before: dict[str, str] = {}
+    for kill in KILLS:
+        step = kill.label()
+        run = lab.fatctl(*args, kill=kill)
+        assert run.killed, (step, run.steps(), run.stderr[-500:])
+        tally.killed += 1
+        now = secrets_of(lab, NAME)
+        changed = [k for k in before if before[k] != now.get(k)]
+        assert not changed, f"a rerun killed at {step} changed secrets {changed}"
+        before = now
+    done = lab.fatctl(*args)
+    verdict = provisioned(lab, NAME, before, end=("ready", "ready"))
+    verdict.expect(done.rc == 0, f"last run exit {done.rc}: {done.stderr.strip()[-300:]}")
+    verdict.expect("step.done:health" in done.steps(), f"health not gated: {done.steps()}")
+    tally.add(NAME, "each box step in turn", False, verdict)
+    tally.absorb(strays(lab, tally.agents))
+    tally.report(figure, "provision on a real box")
+    assert not tally.failures, "\n".join(tally.failures)
