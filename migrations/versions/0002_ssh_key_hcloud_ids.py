@@ -12,8 +12,8 @@ columns are nullable: a key never seen at Hetzner, or seen in another project, h
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = "0002"
 down_revision = "0001"
@@ -23,12 +23,8 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("ssh_keys", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("hcloud_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("hcloud_project", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
-        )
+        batch_op.add_column(sa.Column("hcloud_id", AutoString(length=32), nullable=True))
+        batch_op.add_column(sa.Column("hcloud_project", AutoString(length=32), nullable=True))
 
 
 def downgrade() -> None:
