@@ -282,7 +282,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     tmp = tmp_path_factory.mktemp("badinput")
     saved = dict(os.environ)
-    for k in [k for k in os.environ if k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))]:
+    for k in [k for k in os.environ if k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))
+              and not k.startswith("FATCTL_TEST_")]:  # fmt: skip
         del os.environ[k]
     url = f"sqlite:///{tmp / 'data' / 'state.sqlite'}"
     os.environ.update(FATCTL_DATA_DIR=str(tmp / "data"), FATCTL_DATABASE_URL=url, CI="1",
