@@ -100,7 +100,9 @@ class HostUpgrade:
         try:
             current = self.current(target)
             if current == self.version:
-                # Already switched (a resumed step, or a box at the version): verify only.
+                # Already switched (a resumed step, or a box at the version): restart only a
+                # gateway still running from before the switch, then verify.
+                self.restart_if_stale(target)
                 why = self.gate(target, self.version)
                 if why is None:
                     return HostOutcome(
@@ -120,6 +122,12 @@ class HostUpgrade:
             return HostOutcome("unreachable", previous, str(exc))
         except StepFailed as exc:
             return self.rollback_if_switched(target, previous, str(exc))
+
+    def restart_if_stale(self, target: Target) -> None:
+        done = self._run(target, cmd.restarted_since_switch(self.layout), "checking restart")
+        if done.stdout.strip() != "fresh":
+            self._run(target, cmd.restart(self.layout), "restart")
+            self.notes.append("restarted: the gateway predated the switch")
 
     apply = upgrade  # the name the rollout engine calls on every kind of host work
 

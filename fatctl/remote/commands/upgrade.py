@@ -42,6 +42,11 @@ class BoxLayout:
     test_boot: str = "{root}/{version}/bin/openclaw --version"
     restart: str = "systemctl restart --no-pager openclaw-gateway.service"
     health: str = "fat-health --json"
+    # Prints when (epoch seconds) the running gateway started; empty when it is not running.
+    started: str = (
+        "t=$(systemctl show -p ExecMainStartTimestamp --value openclaw-gateway.service); "
+        '[ -z "$t" ] || date -d "$t" +%s'
+    )
     sudo: bool = True  # /opt and systemctl need root; a test layout in $HOME does not
 
     def version_dir(self, version: str) -> str:
@@ -87,6 +92,19 @@ def switch(layout: BoxLayout, version: str) -> str:
         script(
             f"[ -d {shlex.quote(layout.version_dir(version))} ]",
             symlink_switch(layout.current, check_version(version)),
+        )
+    )
+
+
+def restarted_since_switch(layout: BoxLayout) -> str:
+    """Print `fresh` when the gateway started at or after `current` was last switched, else
+    `stale` (also when it is not running or its start time is unknown): a step resumed after
+    the switch restarts only a stale gateway, which still runs the old version's code."""
+    return layout.wrap(
+        script(
+            f"l=$(stat -c %Y {shlex.quote(layout.current)})",
+            f"s=$({layout.started}) || s=",
+            'if [ -n "$s" ] && [ "$s" -ge "$l" ]; then echo fresh; else echo stale; fi',
         )
     )
 

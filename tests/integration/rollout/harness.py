@@ -76,6 +76,7 @@ echo "start $v" >> "$B/events.log"
 OPENCLAW_CONFIG_PATH="$B/fs/etc/openclaw/openclaw.json" \
   setsid "$B/opt/current/bin/openclaw" gateway run </dev/null >>"$B/gateway.log" 2>&1 &
 echo $! > "$B/gateway.pid"
+date +%s > "$B/gateway.started"
 """
 
 _HEALTH = """#!/bin/sh
@@ -126,6 +127,7 @@ def layout(operator: str) -> BoxLayout:
         install=f"{box}/bin/install {{version}}",
         restart=f"{box}/bin/svc",
         health=f"{box}/bin/health",
+        started=f"cat {box}/gateway.started",
         sudo=False,
     )
 
@@ -137,6 +139,7 @@ def layout_env(operator: str) -> dict[str, str]:
         "FATCTL_BOX_INSTALL": lay.install,
         "FATCTL_BOX_RESTART": lay.restart,
         "FATCTL_BOX_HEALTH": lay.health,
+        "FATCTL_BOX_STARTED": lay.started,
         "FATCTL_BOX_SUDO": "0",
     }
 

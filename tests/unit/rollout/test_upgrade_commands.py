@@ -114,6 +114,7 @@ def test_every_builder_passes_shellcheck() -> None:
         cmd.verify(prod, "2026.9.6"),
         cmd.switch(prod, "2026.9.6"),
         cmd.prune(prod, 3, ("2026.9.5",)),
+        cmd.restarted_since_switch(prod),
     ):
         (script,) = shlex.split(line.removeprefix("sudo -n -- sh -c "))
         checked = subprocess.run(
@@ -123,3 +124,17 @@ def test_every_builder_passes_shellcheck() -> None:
             text=True,
         )
         assert checked.returncode == 0, checked.stdout
+
+
+def test_restart_is_needed_only_for_a_gateway_older_than_the_switch(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    layout = cmd.BoxLayout(root=str(tmp_path / "opt"), started=f"cat {started}", sudo=False)
+    installed(tmp_path / "opt", "2026.9.6", time.time())
+    assert sh(cmd.switch(layout, "2026.9.6")).returncode == 0
+    switched = os.lstat(layout.current).st_mtime
+    for at, expected in ((switched - 60, "stale"), (switched + 1, "fresh"), (None, "stale")):
+        started.write_text("" if at is None else f"{int(at)}\n")
+        done = sh(cmd.restarted_since_switch(layout))
+        assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
+    started.unlink()  # start time unknown: restart rather than trust it
+    assert sh(cmd.restarted_since_switch(layout)).stdout.strip() == "stale"
