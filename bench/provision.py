@@ -8,8 +8,8 @@ budgets are raised for the bench: it counts calls, it does not test throttling.
 
     python bench/provision.py [--agents 100] [--workers N] [--validate]
 Targets (issue 5): <= 10 Hetzner + 3 Cloudflare calls per provision, < 1 s per agent at N=100.
-The first agent of a fresh database also uploads the operator's key (one Hetzner call, once
-per key); later ones, in this or any process, create their box from the key's recorded id.
+The operator's key is uploaded before the first agent, as `fatctl keys add` does when a Hetzner
+token is set; every agent, in this or any process, creates its box from the key's recorded id.
 """
 
 from __future__ import annotations
@@ -33,6 +33,21 @@ from fatctl.services.agents import NewAgent
 from fatctl.services.provision import Options, provision
 from fatctl.services.steps import BOX_STEPS, Backoff
 from tests.integration.provision.conftest import make_plane
+
+
+def upload_fleet_keys(plane: Any) -> None:
+    """As `fatctl keys add` does with a Hetzner token set: the key is at Hetzner before any
+    provision, so every agent (the first too) costs the same calls."""
+    from sqlmodel import select
+
+    from fatctl.services.fleet_key_ids import upload_added
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import SshKey
+
+    with session_scope(plane.db) as session:
+        fingerprints = [k.fingerprint for k in session.exec(select(SshKey)).all()]
+    for fingerprint in fingerprints:
+        upload_added(plane.settings, plane.db, fingerprint)
 
 
 def api_calls(stats: dict[str, Any]) -> int:
@@ -97,6 +112,7 @@ def main() -> None:
             # As `fatctl sandbox up` writes it to sandbox.env: no zone lookup in any process.
             zone = cf.zone_id("sandbox.test")
             plane.settings = replace(plane.settings, cloudflare_zone_id=zone)
+            upload_fleet_keys(plane)
             report(plane, args)
         finally:
             hz.stop()

@@ -68,6 +68,7 @@ def add(
             "role": added.role,
             "agent": agent or "",
             "label": added.label,
+            "hetzner_id": _upload_to_hetzner(added.fingerprint) or "",
         },
         title="key added",
     )
@@ -75,6 +76,19 @@ def add(
         from fatctl.cli.keys_ssh import push_after_change
 
         push_after_change(agent, Output(json_out))
+
+
+def _upload_to_hetzner(fingerprint: str) -> str | None:
+    """Fleet keys go to Hetzner when added, so provisions never pay for the upload. A cloud
+    failure leaves the key recorded (one warning line): the next provision uploads it."""
+    from fatctl.errors import FatctlError
+    from fatctl.services.fleet_key_ids import upload_added
+
+    try:
+        return upload_added(ctx().settings, ctx().engine, fingerprint)
+    except FatctlError as exc:
+        sys.stderr.write(f"fatctl: warning: key recorded, not at Hetzner yet: {exc.one_line()}\n")
+        return None
 
 
 @app.command("list")

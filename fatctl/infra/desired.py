@@ -94,12 +94,18 @@ def ssh_keys(spec: AgentSpec) -> tuple[KeyDecl, ...]:
         (KeyRole.CUSTOMER, spec.customer_keys),
     ):
         for key in keys:
-            fp = key_fingerprint(key)  # the comment is not part of the identity
-            if fp in seen:
+            decl = key_decl(key, role)  # the comment is not part of the identity
+            if decl.fingerprint in seen:
                 continue
-            seen.add(fp)
-            out.append(KeyDecl(f"fatctl-key-{fp[:16]}", key.strip(), role, fp))
+            seen.add(decl.fingerprint)
+            out.append(decl)
     return tuple(out)
+
+
+def key_decl(public_key: str, role: KeyRole) -> KeyDecl:
+    """The fleet object for one public key (named and labelled by its Hetzner fingerprint)."""
+    fp = key_fingerprint(public_key)
+    return KeyDecl(f"fatctl-key-{fp[:16]}", public_key.strip(), role, fp)
 
 
 def fleet_key_labels(key: KeyDecl, current: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from fatctl.config import Settings
 from fatctl.domain import AgentSpec, KeyRole, ResourceChange
 from fatctl.errors import CloudError
 from fatctl.infra import hcloud_recover as recover
-from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels
+from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels, key_decl
 from fatctl.infra.engine import ChangeSink, Timing
 from fatctl.infra.hcloud_client import Hcloud
 
@@ -132,3 +132,11 @@ def ensure_keys_for(
     h = Hcloud(settings, timing)
     keys = ensure_fleet_keys(h, desired_box(spec).keys, list_keys(h), emit)
     return [str(k.id) for k in keys]
+
+
+def upload_key(settings: Settings, public_key: str, role: KeyRole, *, timing: Timing) -> str:
+    """Upload (or adopt) one fleet key as soon as it is added, so no provision pays for it;
+    returns its Hetzner id. One call when it is new, one more when it exists already."""
+    h = Hcloud(settings, timing)
+    sdk = fresh_keys(h, (key_decl(public_key, role),), lambda change: None)[0]
+    return str(sdk.id)

@@ -9,10 +9,12 @@ creates the server without listing the project's keys. Engines without ids are l
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from fatctl.domain import KeyRole
 from fatctl.infra.desired import key_fingerprint
 from fatctl.state.db import session_scope
 from fatctl.state.models import SshKey
@@ -20,6 +22,7 @@ from fatctl.state.models import SshKey
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from fatctl.config import Settings
     from fatctl.domain import AgentSpec
 
 
@@ -56,3 +59,32 @@ def record(db: Engine, infra: Any, spec: AgentSpec) -> None:
             if found and (key.hcloud_id, key.hcloud_project) != (found, project):
                 key.hcloud_id, key.hcloud_project = found, project
                 session.add(key)
+
+
+def upload_added(settings: Settings, db: Engine, fingerprint: str) -> str | None:
+    """Upload a key the moment it is added, when a Hetzner token is configured, and record its
+    id: the provisions after it then create boxes without any key call. Returns the Hetzner id,
+    or None when no token is set (the next provision uploads it instead)."""
+    if settings.hcloud_token is None:
+        return None
+    from fatctl.infra.engine import Timing
+    from fatctl.infra.hcloud_client import project_tag
+    from fatctl.infra.hcloud_keys import upload_key
+
+    # Opportunistic: a short retry budget, since the next provision uploads it anyway.
+    usual = Timing.from_settings(settings.api_retries, settings.poll_interval)
+    timing = replace(usual, retry_attempts=2, retry_cap=2.0)
+    active = select(SshKey).where(
+        SshKey.fingerprint == fingerprint, col(SshKey.revoked_at).is_(None)
+    )
+    with session_scope(db) as session:
+        key = session.exec(active).first()
+        if key is None:
+            return None
+        public_key, role = key.public_key, KeyRole(key.role)
+    hcloud_id = upload_key(settings, public_key, role, timing=timing)
+    with session_scope(db) as session:
+        for row in session.exec(active).all():
+            row.hcloud_id, row.hcloud_project = hcloud_id, project_tag(settings)
+            session.add(row)
+    return hcloud_id

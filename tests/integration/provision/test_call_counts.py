@@ -129,11 +129,11 @@ def test_fresh_cli_process_costs_ten_hetzner_and_three_cloudflare_calls(
     env = cli_env(tmp_path, hz, cf)
     cli(env, "db", "upgrade")
     keygen(tmp_path / "op", "operator@test")  # writes op.pub
-    cli(env, "keys", "add", "--operator", "--file", str(tmp_path / "op.pub"))
+    added = cli(env, "keys", "add", "--operator", "--file", str(tmp_path / "op.pub"), "--json")
+    # `keys add` uploads the fleet key at once, so not even the first provision pays for it.
+    assert json.loads(added.stdout)["hetzner_id"] == str(hz.inventory()["ssh_keys"][0]["id"])
     zoned = {**env, "CLOUDFLARE_ZONE_ID": cf.zone_id("sandbox.test")}
-    # The first provision after a key is added uploads it: one call, once per key.
-    assert cli_provision(zoned, "cli-one", hz, cf) == (
-        {**FRESH_HETZNER, "POST /v1/ssh_keys": 1}, FRESH_CLOUDFLARE)  # fmt: skip
+    assert cli_provision(zoned, "cli-one", hz, cf) == (FRESH_HETZNER, FRESH_CLOUDFLARE)
     # A fresh process without the setting: key ids and the zone from the database.
     assert cli_provision(env, "cli-two", hz, cf) == (FRESH_HETZNER, FRESH_CLOUDFLARE)
     inv = hz.inventory()
@@ -189,3 +189,19 @@ def test_fresh_path_recovers_from_a_deleted_fleet_key(plane: Any, monkeypatch: A
     assert len([fw for fw in inv["firewalls"] if fw["labels"]["agent"] == "rekeyed"]) == 1
     new_ids = recorded_key_ids(plane)
     assert new_ids == [str(k["id"]) for k in inv["ssh_keys"]] and new_ids != old_ids
+
+
+def test_key_added_while_hetzner_is_down_is_kept_and_uploaded_by_the_next_provision(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any
+) -> None:
+    hz, cf = hetzner_emulator, cloudflare_emulator
+    env = cli_env(tmp_path, hz, cf)
+    cli(env, "db", "upgrade")
+    keygen(tmp_path / "op", "operator@test")
+    down = {**env, "HCLOUD_ENDPOINT": "http://127.0.0.1:9/v1"}  # nothing listens on port 9
+    added = cli(down, "keys", "add", "--operator", "--file", str(tmp_path / "op.pub"), "--json")
+    assert json.loads(added.stdout)["hetzner_id"] == ""
+    warning = [line for line in added.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and warning[0].startswith("fatctl: warning: key recorded"), warning
+    assert hz.inventory()["ssh_keys"] == []
+    assert cli_provision(env, "late-key", hz, cf)[0] == {**FRESH_HETZNER, "POST /v1/ssh_keys": 1}
