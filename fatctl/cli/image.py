@@ -81,10 +81,9 @@ def list_cmd(
     from fatctl.cli.context import ctx
     from fatctl.infra.hcloud_images import GoldenImages
     from fatctl.services.image_build import mark_gone
-    from fatctl.services.image_recipe import ROLE
+    from fatctl.services.image_recipe import golden_selector
 
-    selector = f"managed-by=fatctl,role={ROLE}" + (f",runtime={version}" if version else "")
-    refs = GoldenImages(ctx().settings).list(selector)
+    refs = GoldenImages(ctx().settings).list(golden_selector(version))
     gone = mark_gone(ctx().engine, {r.image_id for r in refs}, version)
     rows = []
     for ref in refs:

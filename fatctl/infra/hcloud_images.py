@@ -49,12 +49,6 @@ def _ref(image: Any) -> GoldenRef:
                      tuple(sorted((image.labels or {}).items())))  # fmt: skip
 
 
-def _ref_of(doc: dict[str, Any]) -> GoldenRef:
-    return GoldenRef(str(doc["id"]), doc.get("description") or "", str(doc.get("created") or ""),
-                     str(doc.get("architecture") or ""), str(doc.get("status") or ""),
-                     tuple(sorted((doc.get("labels") or {}).items())))  # fmt: skip
-
-
 class GoldenImages:
     """The Hetzner calls `fatctl image build` and the golden-image lookup need."""
 
@@ -139,24 +133,6 @@ class GoldenImages:
             raise
         ops.act(self.h, f"delete {srv.name}", srv.delete)
         return True
-
-    def newest(self, selector: str, architecture: str) -> GoldenRef | None:
-        """The newest available snapshot matching `selector`: one list call. Raw, because
-        hcloud 2.27's `images.get_list` sends `per_page` as the `status` filter."""
-        params = {
-            "label_selector": selector,
-            "type": "snapshot",
-            "architecture": architecture,
-            "status": "available",
-            "sort": ["created:desc", "id:desc"],
-            "per_page": 1,
-        }
-        body = self.h.call(
-            "find golden image",
-            lambda: self.h.client.request("GET", "/images", params=params),
-        )
-        images = body.get("images") or []
-        return _ref_of(images[0]) if images else None
 
     def list(self, selector: str) -> list[GoldenRef]:
         images = self.h.call(

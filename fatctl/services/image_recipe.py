@@ -71,9 +71,12 @@ def architecture_of(server_type: str) -> str:
     return "arm" if server_type.startswith(_ARM_PREFIXES) else "x86"
 
 
-def golden_selector(runtime_version: str, base_image: str) -> str:
-    """Finds the golden images carrying a runtime version, built from a stock image."""
-    return f"managed-by=fatctl,role={ROLE},runtime={runtime_version},base={base_image}"
+def golden_selector(runtime_version: str = "", base_image: str = "") -> str:
+    """Finds golden images at Hetzner: all, or those of a runtime version / stock image."""
+    terms = ["managed-by=fatctl", f"role={ROLE}"]
+    terms += [f"runtime={runtime_version}"] if runtime_version else []
+    terms += [f"base={base_image}"] if base_image else []
+    return ",".join(terms)
 
 
 def builder_name(recipe: GoldenRecipe, stamp: str) -> str:

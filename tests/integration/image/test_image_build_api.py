@@ -26,7 +26,7 @@ from fatctl.infra.hcloud_images import GoldenImages
 from fatctl.remote.runner import Result
 from fatctl.remote.target import Target
 from fatctl.services.image_build import BuildOptions, ImageBuildFailed, build_golden, record_build
-from fatctl.services.image_recipe import PACKAGES_SCRIPT, GoldenRecipe, golden_selector
+from fatctl.services.image_recipe import PACKAGES_SCRIPT, GoldenRecipe
 from fatctl.services.steps import Backoff
 from tests.integration.engines.conftest import OP_KEY, emulator_settings
 
@@ -175,30 +175,6 @@ def test_builds_are_recorded_with_their_outcome(
         assert "cloud-init failed" in rows[1].error and rows[1].finished_at is not None
         audits = session.exec(select(AuditEvent).where(AuditEvent.action == "image.build"))
         assert sorted(a.result for a in audits) == ["failed", "ok"]
-
-
-def test_newest_golden_image_for_a_runtime_in_one_call(
-    hetzner_emulator: Any, tmp_path: Path
-) -> None:
-    cloud = _cloud(hetzner_emulator, tmp_path)
-    opts = _opts()
-
-    def build(recipe: GoldenRecipe, stamp: str) -> str:
-        shell = Builders(hetzner_emulator)
-        o = BuildOptions(**{**opts.__dict__, "stamp": stamp})
-        return build_golden(cloud, shell.connect, recipe, o, lambda kind, **f: None).image_id
-
-    older = build(RECIPE, "a")
-    newer = build(RECIPE, "b")
-    other = build(GoldenRecipe("2026.9.5", "24.21.0"), "c")
-    hetzner_emulator.reset_stats()
-    found = cloud.newest(golden_selector("2026.9.6", "debian-12"), "x86")
-    assert found is not None and found.image_id == newer and newer != older
-    assert hetzner_emulator.stats()["total"] == 1
-    found_other = cloud.newest(golden_selector("2026.9.5", "debian-12"), "x86")
-    assert found_other is not None and found_other.image_id == other
-    assert cloud.newest(golden_selector("2026.9.6", "debian-12"), "arm") is None
-    assert cloud.newest(golden_selector("2026.9.4", "debian-12"), "x86") is None
 
 
 def test_builder_made_by_a_lost_create_is_deleted(hetzner_emulator: Any, tmp_path: Path) -> None:

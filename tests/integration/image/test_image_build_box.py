@@ -13,6 +13,10 @@ the cleanup keeps `/var/lib/cloud/seed` there (`clean_seed=False`; on Hetzner it
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,11 +108,6 @@ def test_image_build_cli_on_a_real_builder(
     boxed_emulator: Any, tmp_path: Path, sqlite_url: str, figure: Any
 ) -> None:
     """`fatctl image build` as operators (and CI) run it: a process, no TTY, JSON events."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     from sqlmodel import select
 
     from fatctl.state.db import make_engine, session_scope

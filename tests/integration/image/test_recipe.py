@@ -60,6 +60,7 @@ def test_names_labels_and_bad_input() -> None:
     assert golden_selector("2026.9.6", "debian-12") == (
         "managed-by=fatctl,role=golden,runtime=2026.9.6,base=debian-12"
     )
+    assert golden_selector() == "managed-by=fatctl,role=golden"
     with pytest.raises(BadInput, match="runtime version"):
         GoldenRecipe("2026.9.6 && reboot", "24.21.0")
     with pytest.raises(BadInput, match="base image"):
