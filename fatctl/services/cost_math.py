@@ -72,7 +72,8 @@ def _money(value: Any, where: str) -> Decimal:
     try:
         return Decimal(str(value["net"] if isinstance(value, Mapping) else value))
     except (InvalidOperation, KeyError, TypeError):
-        raise CloudError(f"Hetzner price list: unreadable price at {where}") from None
+        shown = repr(value)[:80]
+        raise CloudError(f"Hetzner price list: unreadable price at {where}: {shown}") from None
 
 
 def _monthly(prices: Iterable[Mapping[str, Any]], where: str) -> dict[str, Decimal]:
