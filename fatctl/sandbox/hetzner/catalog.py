@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 VAT = 0.19
@@ -202,8 +203,10 @@ def pricing() -> dict[str, Any]:
                 },
             ],
             "server_backup": {"percentage": "20.00"},
+            # Copies: a caller editing its document must not change the served catalog.
             "server_types": [
-                {"id": t["id"], "name": t["name"], "prices": t["prices"]} for t in SERVER_TYPES
+                {"id": t["id"], "name": t["name"], "prices": copy.deepcopy(t["prices"])}
+                for t in SERVER_TYPES
             ],
             "volume": {"price_per_gb_month": _money(0.044)},
             "load_balancer_types": [],

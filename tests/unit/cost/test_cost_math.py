@@ -3,6 +3,7 @@ decimals, location-dependent prices, backups as a percentage, margins and totals
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from decimal import Decimal
@@ -80,7 +81,7 @@ def test_totals_sum_exact_values_and_round_once(book: PriceBook) -> None:
 def test_malformed_price_list_is_one_clear_error() -> None:
     with pytest.raises(CloudError, match="unexpected document shape"):
         parse_pricing({"pricing": {"currency": "EUR"}})
-    doc = pricing()
+    doc = copy.deepcopy(pricing())  # the emulator's catalog must stay as it is
     doc["pricing"]["server_types"][0]["prices"][0]["price_monthly"]["net"] = "n/a"
     with pytest.raises(CloudError, match="unreadable price at server_types/cx23/fsn1"):
         parse_pricing(doc)
