@@ -92,16 +92,9 @@ def fatctl(box: BoxFleet, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
-# Found by this test, in fatctl/services/rollout_host.py (not ours to change): a step resumed
-# on a box whose `current` link already names the new version is only gated, never restarted;
-# the gate reads the version from the link, so the old process passes as the new version.
-RESUME_SKIPS_RESTART = pytest.mark.xfail(
-    strict=True, reason="resume after switch-before-restart never restarts the gateway"
-)
-
-
-# Fixed in rollout_host (a resumed step restarts a gateway that predates the switch): the
-# marker above no longer applies to any phase.
+# This test found that a step resumed after switch-before-restart was only gated, never
+# restarted (the gate reads the version from the `current` link, so the old process passed);
+# fixed in rollout_host by restarting a gateway that predates the switch (14f7c19).
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_upgrade_killed_in_a_host_phase_resumes_without_double_upgrades(
     box_fleet: Callable[[int], BoxFleet],  # noqa: F811
