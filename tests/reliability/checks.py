@@ -114,6 +114,10 @@ def provisioned(
     families = Counter(ip["type"] for ip in found["primary_ips"])
     v.count(f"ipv4 of {name}", families["ipv4"], 1)
     v.count(f"ipv6 of {name}", families["ipv6"], 1)
+    after = secrets_of(lab, name)
+    lost = [k for k in before if before[k] != after.get(k)]
+    v.expect(not lost, f"secrets changed by the rerun: {lost}")
+    v.expect(not leases(lab), f"leases left: {leases(lab)}")
     row = agent_row(lab, name)
     if row is None or len(found["servers"]) != 1:
         v.expect(row is not None, f"no agent row {name}")
@@ -129,10 +133,6 @@ def provisioned(
     # `end`: (state, last step); with --no-box the flow ends after DNS, short of `ready`.
     v.expect((row.state, row.last_step, row.last_error) == (*end, ""),
              f"row is {row.state}/{row.last_step} error={row.last_error!r}")  # fmt: skip
-    after = secrets_of(lab, name)
-    lost = [k for k in before if before[k] != after.get(k)]
-    v.expect(not lost, f"secrets changed by the rerun: {lost}")
-    v.expect(not leases(lab), f"leases left: {leases(lab)}")
     return v
 
 
