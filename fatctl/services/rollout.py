@@ -186,12 +186,14 @@ def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> 
         with _box_lease(run, name, job.policy):
             rec.update_step(run.engine, step_id, phase="running")
             work = work_for(run, pool, job, step, name)
-            snapshot_first(run, job, step, name)
-            outcome = work.apply(
-                run.targets[name],
-                lambda old: rec.update_step(run.engine, step_id, from_version=old),
-                step.from_version,
-            )
+
+            def before_change(old: str) -> None:
+                # Called once the box is known to change, before anything on it does: record
+                # where it was, then snapshot it (a box with nothing to change costs nothing).
+                rec.update_step(run.engine, step_id, from_version=old)
+                snapshot_first(run, job, step, name)
+
+            outcome = work.apply(run.targets[name], before_change, step.from_version)
     except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config
         outcome = HostOutcome("failed", step.from_version, exc.one_line())
     note = "; ".join(outcome.notes) if outcome.phase == "succeeded" else ""

@@ -2,8 +2,9 @@
 
 `upgrade` steps are `rollout_host.HostUpgrade`, `converge` steps `converge_host.HostConverge`;
 both get the same health gate (`rollout_gate`). With `RolloutPolicy.snapshot`, the box is
-snapshotted through the hcloud engine (the service behind `fatctl box snapshot`) before it is
-touched, once per step even across resumes, and the image id is recorded on the step.
+snapshotted through the hcloud engine (the service behind `fatctl box snapshot`) once it is
+known to change and before it is touched (a converge that finds a box unchanged takes none),
+once per step even across resumes, and the image id is recorded on the step.
 """
 
 from __future__ import annotations

@@ -106,3 +106,15 @@ def test_converge_snapshot_flag(
     (image,) = hcloud_client.images.get_all(type=["snapshot"], label_selector="kind=pre-converge")
     assert str(image.id) == step["snapshot"]
     assert hetzner_emulator.token not in done.stdout + done.stderr
+
+    again = subprocess.run(
+        [sys.executable, "-m", "fatctl", "converge", "--all", "--snapshot", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    (step,) = json.loads(again.stdout.splitlines()[-1])["steps"]
+    assert (step["error"], step["snapshot"]) == ("unchanged", "")  # nothing to change: no image
+    assert len(hcloud_client.images.get_all(type=["snapshot"])) == 1
