@@ -76,7 +76,11 @@ def reconcile_(
     from fatctl.remote.commands.upgrade import health
     from fatctl.services.reconcile import Options, reconcile
 
-    names = tuple(n.strip() for n in agents.split(",") if n.strip())
+    from fatctl.validation import agent_name, label_selector
+
+    names = tuple(agent_name(n.strip()) for n in agents.split(",") if n.strip())
+    if label is not None:
+        label_selector(label)
     if sum((bool(names), all_agents, label is not None)) > 1:
         raise BadInput("choose at most one of --all, --agents a,b or --label k=v")
     c, out = ctx(), Output(json_out)

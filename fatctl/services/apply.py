@@ -168,7 +168,7 @@ def _agent(run: ApplyRun, spec: AgentSpec, plan: Plan, wave: int) -> Outcome:
 
     phase, error = "succeeded", ""
     try:
-        with lease(run.db, f"box:{spec.name}", ttl_s=run.policy.health_timeout_s * 4 + 1800):
+        with lease(run.db, f"agent:{spec.name}", ttl_s=run.policy.health_timeout_s * 4 + 1800):
             _work(run, spec, plan, run.make_engine(sink), done)
     except RemoteError as exc:
         phase, error = "unreachable", exc.one_line()

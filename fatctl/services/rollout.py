@@ -248,8 +248,9 @@ def abort(run: Run, rollout_id: int) -> Report:
 
 
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
-    """One rollout at a time per box; the TTL outlives the slowest step (install + two gates)."""
-    return lease(run.engine, f"box:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
+    """One run at a time per agent: the same `agent:<name>` lease provision, destroy, rebuild and
+    apply take, so a rollout never overlaps a destroy. The TTL outlives the slowest step."""
+    return lease(run.engine, f"agent:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
 
 
 def _undo(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:

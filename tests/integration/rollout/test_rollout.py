@@ -139,7 +139,7 @@ def test_a_box_held_by_another_run_is_not_touched(box_fleet: Callable[[int], Box
     box = box_fleet(3)
     policy = RolloutPolicy(canary=1, batch=5, max_failures=1, health_timeout_s=10)
     seen: list[tuple[str, dict[str, Any]]] = []
-    with lease(box.fleet.engine, "box:box2"):
+    with lease(box.fleet.engine, "agent:box2"):
         report = rollout.start(_run(box, seen), [h.target() for h in box.hosts], NEW, policy)
     rows = {r["agent"]: r for r in report.rows}
     assert rows["box2"]["phase"] == "failed" and "busy" in rows["box2"]["error"]

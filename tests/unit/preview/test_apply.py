@@ -195,7 +195,7 @@ def test_a_box_held_by_a_rollout_is_not_touched(db: Any) -> None:
 
     preview, specs = fleet({"a": plan("a", LABELS)})
     engines = Engines()
-    with lease(db, "box:a", ttl_s=60):
+    with lease(db, "agent:a", ttl_s=60):
         report = apply_fleet(run_of(db, engines, RolloutPolicy(canary=1)), preview, specs)
     assert engines.applied == [] and report.rows()[0]["phase"] == "failed"
     assert report.halted
