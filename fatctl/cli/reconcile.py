@@ -75,7 +75,6 @@ def reconcile_(
     from fatctl.cli.upgrade import layout_from_env
     from fatctl.remote.commands.upgrade import health
     from fatctl.services.reconcile import Options, reconcile
-
     from fatctl.validation import agent_name, label_selector
 
     names = tuple(agent_name(n.strip()) for n in agents.split(",") if n.strip())
