@@ -18,6 +18,7 @@ from cloud_init import layout as L
 from cloud_init.inputs import IMAGES, check_version
 from cloud_init.packages import packages_for_image
 from cloud_init.render import render_install_script
+from fatctl import validation
 from fatctl.domain import HostKeyPair
 from fatctl.errors import BadInput
 
@@ -40,6 +41,8 @@ class GoldenRecipe:
     def __post_init__(self) -> None:
         check_version("runtime version", self.runtime_version)
         check_version("node version", self.node_version)
+        validation.server_type(self.server_type)
+        validation.location(self.location)
         if self.base_image not in IMAGES:
             known = ", ".join(sorted(IMAGES))
             raise BadInput(f"base image {self.base_image!r} is not one of {known}")

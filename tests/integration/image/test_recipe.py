@@ -63,5 +63,9 @@ def test_names_labels_and_bad_input() -> None:
     assert golden_selector() == "managed-by=fatctl,role=golden"
     with pytest.raises(BadInput, match="runtime version"):
         GoldenRecipe("2026.9.6 && reboot", "24.21.0")
+    with pytest.raises(BadInput, match="server type"):
+        GoldenRecipe("2026.9.6", "24.21.0", server_type="cx999")
+    with pytest.raises(BadInput, match="location"):
+        GoldenRecipe("2026.9.6", "24.21.0", location="mars")
     with pytest.raises(BadInput, match="base image"):
         GoldenRecipe("2026.9.6", "24.21.0", base_image="../etc")
