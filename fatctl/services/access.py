@@ -95,6 +95,21 @@ def parse_label(label: str) -> tuple[str, str]:
     return key, value
 
 
+def select_agents(session: Session, names: Sequence[str], label: str | None) -> list[Agent]:
+    """The agents named (all when none is), every name required to exist, then narrowed to
+    `label` (k=v on an agent column). The one selection rule of every fleet command."""
+    from fatctl.state import repo
+
+    selector = parse_label(label) if label is not None else None
+    agents = repo.list_agents(session, names=list(names))
+    missing = set(names) - {a.name for a in agents}
+    if missing:
+        raise NotFound(f"no agent named {', '.join(sorted(missing))}")
+    if selector:
+        agents = [a for a in agents if str(getattr(a, selector[0])) == selector[1]]
+    return list(agents)
+
+
 def select_targets(
     engine: Engine,
     settings: Settings,
@@ -105,19 +120,12 @@ def select_targets(
     key_file: str | None = None,
 ) -> list[Target]:
     """Targets for `--all`, `--agents a,b` or `--label k=v` (exactly one of them)."""
-    from fatctl.state import repo
     from fatctl.state.db import session_scope
 
     if sum((bool(names), all_agents, label is not None)) != 1:
         raise BadInput("choose exactly one of --all, --agents a,b or --label k=v")
-    selector = parse_label(label) if label is not None else None
     with session_scope(engine) as session:
-        agents = repo.list_agents(session, names=list(names))
-        missing = set(names) - {a.name for a in agents}
-        if missing:
-            raise NotFound(f"no agent named {', '.join(sorted(missing))}")
-        if selector:
-            agents = [a for a in agents if str(getattr(a, selector[0])) == selector[1]]
+        agents = select_agents(session, names, label)
         if not names:
             agents = [a for a in agents if a.ipv4 and a.state not in _UNREACHABLE_STATES]
         return [target_for(session, a, settings, key_file=key_file) for a in agents]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fatctl.domain import AgentSpec, AgentState, Plan
-from fatctl.errors import BadInput, FatctlError, NotFound
+from fatctl.errors import BadInput, FatctlError
 from fatctl.infra.plan import replaces_live_box
 
 if TYPE_CHECKING:
@@ -124,22 +124,15 @@ def select_specs(
     label: str | None = None,
 ) -> tuple[list[AgentSpec], list[AgentPreview]]:
     """The selected agents' specs (sorted by name), and a failed row for each that has none."""
-    from fatctl.services.access import parse_label
+    from fatctl.services.access import select_agents
     from fatctl.services.specs import build_spec
-    from fatctl.state import repo
     from fatctl.state.db import session_scope
 
     how = selection(names, all_agents, label)
-    selector = parse_label(label) if label is not None else None
     specs: list[AgentSpec] = []
     failed: list[AgentPreview] = []
     with session_scope(db) as session:
-        agents = repo.list_agents(session, names=list(names))
-        missing = sorted(set(names) - {a.name for a in agents})
-        if missing:
-            raise NotFound(f"no agent named {', '.join(missing)}")
-        if selector:
-            agents = [a for a in agents if str(getattr(a, selector[0])) == selector[1]]
+        agents = select_agents(session, names, label)
         if how != "agents":
             agents = [a for a in agents if AgentState(a.state) not in NO_INFRA]
         for agent in agents:

@@ -71,20 +71,12 @@ class Report:
 def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...]:
     """The selected agents (every state: destroyed ones tell orphans apart) with the labels
     their servers should carry."""
-    from fatctl.errors import NotFound
-    from fatctl.services.access import parse_label
+    from fatctl.services.access import select_agents
     from fatctl.services.specs import build_spec
-    from fatctl.state import repo
     from fatctl.state.db import session_scope
 
-    selector = parse_label(opts.label) if opts.label is not None else None
     with session_scope(db) as session:
-        rows = repo.list_agents(session, names=list(opts.names))
-        missing = set(opts.names) - {a.name for a in rows}
-        if missing:
-            raise NotFound(f"no agent named {', '.join(sorted(missing))}")
-        if selector:
-            rows = [a for a in rows if str(getattr(a, selector[0])) == selector[1]]
+        rows = select_agents(session, opts.names, opts.label)
         return tuple(
             DbAgent(
                 name=a.name,
