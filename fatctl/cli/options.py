@@ -60,6 +60,13 @@ def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
         yield
 
 
+# The wave policy of every fleet change (`upgrade`, `converge`, `apply`): one spelling, one check.
+CanaryOpt = Annotated[int, typer.Option("--canary", min=0, help="Boxes changed alone first.")]
+BatchOpt = Annotated[str, typer.Option("--batch", help="Boxes per wave: N or N%.")]
+MaxFailuresOpt = Annotated[int, typer.Option("--max-failures", min=0)]
+HealthTimeoutOpt = Annotated[float, typer.Option("--health-timeout", min=1.0)]
+
+
 def agent_arg(value: str | None) -> str | None:
     """An agent named on the command line: a malformed name is bad input (exit 2) before any
     lookup, so it never reads as "no such agent" (exit 1)."""

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt
+from fatctl.cli.options import (
+    BatchOpt,
+    CanaryOpt,
+    HealthTimeoutOpt,
+    JsonOpt,
+    MaxFailuresOpt,
+    YesOpt,
+)
 from fatctl.cli.output import Output
 from fatctl.errors import BadInput, FatctlError
 
@@ -151,10 +158,10 @@ def apply_(
         list[str] | None,
         typer.Option("--allow-replace", help="Agent whose live box may be replaced (repeat)."),
     ] = None,
-    canary: Annotated[int, typer.Option("--canary", min=0, help="Agents applied alone first.")] = 1,
-    batch: Annotated[str, typer.Option("--batch", help="Agents per wave: N or N%.")] = "5",
-    max_failures: Annotated[int, typer.Option("--max-failures", min=0)] = 0,
-    health_timeout: Annotated[float, typer.Option("--health-timeout", min=1.0)] = 300.0,
+    canary: CanaryOpt = 1,
+    batch: BatchOpt = "5",
+    max_failures: MaxFailuresOpt = 0,
+    health_timeout: HealthTimeoutOpt = 300.0,
     upgrade_disk: Annotated[
         bool, typer.Option("--upgrade-disk", help="Grow the disk on resize (no way back down).")
     ] = False,

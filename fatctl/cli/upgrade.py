@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt, selected_targets
+from fatctl.cli.options import (
+    BatchOpt,
+    CanaryOpt,
+    HealthTimeoutOpt,
+    JsonOpt,
+    MaxFailuresOpt,
+    selected_targets,
+)
 from fatctl.cli.output import Output
 from fatctl.cli.rollout_progress import RolloutProgress
 from fatctl.errors import BadInput
@@ -40,10 +47,6 @@ SnapshotOpt = Annotated[
 AllOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
 AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")]
-CanaryOpt = Annotated[int, typer.Option("--canary", min=0, help="Hosts changed alone first.")]
-BatchOpt = Annotated[str, typer.Option("--batch", help="Hosts per wave: N or N%.")]
-MaxFailuresOpt = Annotated[int, typer.Option("--max-failures", min=0)]
-HealthTimeoutOpt = Annotated[float, typer.Option("--health-timeout", min=1.0)]
 rollout_app = typer.Typer(help="Inspect, resume or abort a recorded rollout.", no_args_is_help=True)
 
 
