@@ -7,10 +7,9 @@ and its rerun converges without duplicates. Prints boot-to-ready times.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import pytest
 from fatctl.config import load_settings
 from fatctl.errors import FatctlError
 from fatctl.services.agents import NewAgent
-from tests.fixtures.boxes import require_boxes
 
 AGENTS = ("e2e-one", "e2e-two", "e2e-three")
 
@@ -31,28 +29,6 @@ def _admin(info_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
                                  headers={"Content-Type": "application/json"})  # fmt: skip
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    require_boxes()
-    from fatctl.sandbox import cloud
-    from fatctl.sandbox.apiemu.spawn import find_emulator
-
-    state = tmp_path / "sandbox"
-    saved = {k: os.environ.get(k) for k in ("FATCTL_BOX_STATE_DIR", "FATCTL_BOX_IMAGE")}
-    try:
-        env = cloud.up(state, boxes=True)
-        found = {n: find_emulator(n, state / n) for n in ("hetzner", "cloudflare")}
-        admin = {n: f.info["admin_url"] for n, f in found.items() if f is not None}
-        yield {"env": env, "admin": admin, "state": state}
-    finally:
-        cloud.down(state)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Any:

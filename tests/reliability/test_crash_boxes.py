@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.boxes import require_boxes
 from tests.reliability.checks import Tally, provisioned, secrets_of, strays
 from tests.reliability.harness import KillAt, Lab
 
@@ -54,27 +53,11 @@ class Admin:
 
 
 @pytest.fixture
-def box_lab(tmp_path: Path) -> Iterator[Lab]:
-    require_boxes()
-    from fatctl.sandbox import cloud
-    from fatctl.sandbox.apiemu.spawn import find_emulator
-
-    state = tmp_path / "sandbox"
-    saved = {k: os.environ.get(k) for k in ("FATCTL_BOX_STATE_DIR", "FATCTL_BOX_IMAGE")}
-    try:
-        env = cloud.up(state, boxes=True)
-        found = {n: find_emulator(n, state / n) for n in ("hetzner", "cloudflare")}
-        admin = {n: Admin(str(f.info["admin_url"])) for n, f in found.items() if f is not None}
-        lab = _lab(tmp_path, env, admin["hetzner"], admin["cloudflare"])
-        yield lab
-        lab.db.dispose()
-    finally:
-        cloud.down(state)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def box_lab(sandbox: dict[str, Any], tmp_path: Path) -> Iterator[Lab]:
+    admin = {name: Admin(str(url)) for name, url in sandbox["admin"].items()}
+    lab = _lab(tmp_path, sandbox["env"], admin["hetzner"], admin["cloudflare"])
+    yield lab
+    lab.db.dispose()
 
 
 def _lab(tmp: Path, sandbox: dict[str, str], hetzner: Admin, cloudflare: Admin) -> Lab:

@@ -21,9 +21,8 @@ from fatctl.domain import RolloutPolicy
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.remote.fanout import fan_out
 from fatctl.services import converge, rollout
-from tests.e2e.test_provision_e2e import _plane, _provision, sandbox
+from tests.e2e.test_provision_e2e import _plane, _provision
 
-__all__ = ["sandbox"]
 GATE_S = 240.0  # the fixture, re-used from the provisioning e2e test
 
 
