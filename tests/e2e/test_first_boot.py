@@ -82,11 +82,13 @@ def make_spec(operator_key: str, host_key_pair: object, s3_url: str) -> AgentSpe
     )
 
 
-def keyscan(host: str) -> list[str]:
-    out = subprocess.run(
+def keyscan(host: str) -> tuple[list[str], str]:
+    """The host keys sshd offers, and ssh-keyscan's stderr for the failure message."""
+    result = subprocess.run(
         ["ssh-keyscan", "-T", "10", host], capture_output=True, text=True, check=False
-    ).stdout
-    return [line.split(None, 1)[1] for line in out.splitlines() if line and line[0] != "#"]
+    )
+    keys = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line[:1] not in "#"]
+    return keys, result.stderr.strip()
 
 
 def deliver(conn: Connection, path: str, content: str) -> None:
@@ -160,9 +162,11 @@ def test_rendered_user_data_boots_to_a_healthy_gateway(
     assert status.returncode == 0 and "status: done" in status.stdout, cloud_init_failure(box)
     figure("cloud-init done", time.monotonic() - started, "s")
 
-    # sshd answers with exactly the pinned host key, and nothing else.
+    # At once after "done", sshd answers with exactly the pinned host key and nothing else (the
+    # first-boot script's sshd reload once left a moment where connections were refused).
     pinned = parse_public_key(host_key.pair.public_key)
-    assert [parse_public_key(k) for k in keyscan(ipv4)] == [pinned]
+    offered, scan_errors = keyscan(ipv4)
+    assert [parse_public_key(k) for k in offered] == [pinned], scan_errors
 
     gateway = box.run(["systemctl", "is-active", L.GATEWAY_UNIT], check=False).stdout.strip()
     assert gateway != "active"

@@ -27,7 +27,9 @@ NFTABLES = "nftables.service"
 # (path or directory prefix, units to restart, units to reload): what a changed file affects.
 _EFFECTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("/etc/caddy/", (), (CADDY,)),
-    ("/etc/ssh/sshd_config.d/", (), (SSH,)),
+    # sshd is restarted, not reloaded: on SIGHUP it re-execs and refuses new connections for a
+    # moment (the health gate's among them); a restart returns once it listens, sessions survive.
+    ("/etc/ssh/sshd_config.d/", (SSH,), ()),
     ("/etc/nftables.conf", (), (NFTABLES,)),
     (L.RCLONE_CONFIG, (L.DATA_UNIT, L.GATEWAY_UNIT), ()),
     (UNIT_DIR + L.DATA_UNIT, (L.DATA_UNIT, L.GATEWAY_UNIT), ()),
@@ -37,8 +39,9 @@ _EFFECTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     # The gateway reads its skills when it starts.
     (L.SKILLS_DIR + "/", (L.GATEWAY_UNIT,), ()),
 )
-# Restart order: storage before the gateway that needs it, the gateway before its path unit.
-_ORDER = (L.DATA_UNIT, L.GATEWAY_UNIT, L.GATEWAY_PATH_UNIT)
+# Restart order: sshd first, storage before the gateway that needs it, the gateway before its path
+# unit.
+_ORDER = (SSH, L.DATA_UNIT, L.GATEWAY_UNIT, L.GATEWAY_PATH_UNIT)
 
 
 @dataclass(frozen=True)

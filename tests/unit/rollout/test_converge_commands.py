@@ -42,6 +42,10 @@ def test_only_affected_services_are_touched() -> None:
         "openclaw-gateway.service",
     )
     assert cmd.actions_for(["/usr/local/bin/fat-health"]).empty
+    # sshd is restarted (returns once it listens), never reloaded (re-execs, refuses for a moment).
+    hardening = cmd.actions_for(["/etc/ssh/sshd_config.d/50-fat.conf", "/etc/rclone/rclone.conf"])
+    assert hardening.restart[:2] == ("ssh.service", "rclone-data.service")
+    assert "ssh.service" not in hardening.reload
     assert cmd.actions_for(["/etc/systemd/system/fat-swap.service"]) == cmd.Actions(True)
 
 
