@@ -16,6 +16,7 @@ from fatctl.errors import RemoteError
 
 OutputFn = Callable[[str, str], None]
 _CHUNK = 32768
+EOF_GRACE_S = 0.5
 
 
 class LineSplitter:
@@ -65,16 +66,23 @@ def collect(
     """Wait for the command to exit, gathering stdout and stderr; return them and the exit code."""
     out, err = LineSplitter("out", on_output, raw), LineSplitter("err", on_output, raw)
     deadline = None if timeout is None else time.monotonic() + timeout
-    fd = chan.fileno()  # becomes readable on stdout, stderr or close
+    fd = chan.fileno()  # becomes readable on stdout, stderr, EOF or close
+    exited_at: float | None = None
     while True:
         _drain(chan, out, err)
         if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            break
+            # sshd sends the exit status when it reaps the command, which can be before it has
+            # forwarded the last output (a final stderr line went missing that way): the end is
+            # EOF. A command that leaves a background process holding its output open never
+            # gets one, so EOF is waited for only briefly.
+            now = time.monotonic()
+            exited_at = exited_at or now
+            if chan.eof_received or chan.closed or now - exited_at >= EOF_GRACE_S:
+                break
         wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
         if wait <= 0:
             raise RemoteError(f"{label}: command timed out after {timeout:g}s")
-        select.select([fd], [], [], wait)
-    # The exit status can arrive before the last bytes; a final drain after close gets them.
+        select.select([fd], [], [], wait if exited_at is None else min(wait, 0.02))
     code = chan.recv_exit_status()
     _drain(chan, out, err)
     return out.finish(), err.finish(), code

@@ -136,3 +136,35 @@ def test_pinned_key_of_another_type_is_asked_for_and_checked(sshd_hosts):
         assert pool.get(a.target(host_keys=(a.ecdsa_key,))).run("true").ok
     with pytest.raises(HostKeyMismatch, match=re.escape(fingerprint(b.ecdsa_key))):
         connect(a.target(host_keys=(b.ecdsa_key,)))
+
+
+def test_warm_connects_in_the_background_and_a_failed_warm_up_is_retried(sshd_hosts):
+    import dataclasses
+
+    live = [h.target() for h in sshd_hosts(2)]
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = dataclasses.replace(live[0], name="dead", port=probe.getsockname()[1])
+    with Pool() as pool:
+        pool.warm([*live, dead])
+        deadline = time.monotonic() + 30
+        while len(list(pool)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        warmed = list(pool)
+        assert sorted(c.target.name for c in warmed) == sorted(t.name for t in live)
+        # The first command finds its connection ready: the same transport, no new handshake.
+        assert {id(pool.get(t)) for t in live} == {id(c) for c in warmed}
+        assert pool.get(live[0]).run("true").ok
+        # The dead host's failed warm-up was forgotten: its own attempt fails on its own terms.
+        with pytest.raises(RemoteError, match="connection refused"):
+            pool.get(dead)
+
+
+def test_output_written_just_before_exit_is_never_lost(sshd_hosts):
+    # sshd may send the exit status before it forwards the last output; the runner waits for
+    # EOF, so a failing step's final stderr line (its reason) always arrives.
+    (host,) = sshd_hosts(1)
+    with Pool() as pool:
+        conn = pool.get(host.target())
+        results = [conn.run("echo reason >&2; printf out; exit 3") for _ in range(100)]
+    assert [(r.exit_code, r.stdout, r.stderr) for r in results] == [(3, "out", "reason\n")] * 100
