@@ -240,6 +240,7 @@ class Pool:
         self._conns: dict[tuple[object, ...], Connection] = {}
         self._locks: dict[tuple[object, ...], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._closed = False
 
     def get(self, target: Target) -> Connection:
         with self._guard:
@@ -253,6 +254,26 @@ class Pool:
             self._conns[target.key] = conn
             return conn
 
+    def warm(self, targets: Sequence[Target]) -> None:
+        """Connect to `targets` in the background, so their first command skips the handshake
+        (a rollout warms the next wave while the current one waits on its health gates). A
+        failed warm-up is forgotten: the host's own first command connects again, so a host
+        that was down a minute earlier is not written off, and it waits no longer than it
+        would have without warming."""
+
+        def one(target: Target) -> None:
+            try:
+                self.get(target)
+            except Exception:  # the host's own `get` meets and reports it
+                return
+            with self._guard:  # closed meanwhile: this connection came too late to be used
+                late = self._conns.pop(target.key, None) if self._closed else None
+            if late is not None:
+                late.close()
+
+        for target in targets:
+            threading.Thread(target=one, args=(target,), name="ssh-warm", daemon=True).start()
+
     def drop(self, target: Target) -> None:
         with self._guard:
             conn = self._conns.pop(target.key, None)
@@ -260,7 +281,10 @@ class Pool:
             conn.close()
 
     def close(self) -> None:
+        # Warm-ups still connecting are not waited for (a dead host would hold the exit for its
+        # whole timeout): each closes its own connection when it finds the pool closed.
         with self._guard:
+            self._closed = True
             conns, self._conns = list(self._conns.values()), {}
         for conn in conns:
             conn.close()

@@ -154,8 +154,15 @@ def _drive(run: Run, rollout_id: int) -> Report:
         job = _job(rollout)
         _targets_for(run, [name for _, name in steps])
         run.progress = [sum(s.phase in DONE_PHASES for s, _ in steps), len(steps)]
-        for wave in sorted({s.wave for s, _ in steps}):
+        waves = sorted({s.wave for s, _ in steps})
+        for index, wave in enumerate(waves):
             todo = [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
+            if index + 1 < len(waves):
+                # Handshakes for the next wave overlap this one's health-gate waits.
+                later = [
+                    n for s, n in steps if s.wave == waves[index + 1] and s.phase not in DONE_PHASES
+                ]
+                pool.warm([run.targets[n] for n in later if n in run.targets])
             if todo:
                 run.event("wave.start", rollout=rollout_id, wave=wave, hosts=[n for _, n in todo])
                 _run_wave(run, pool, job, todo)
@@ -197,15 +204,15 @@ def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> 
     except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config
         outcome = HostOutcome("failed", step.from_version, exc.one_line())
     note = "; ".join(outcome.notes) if outcome.phase == "succeeded" else ""
+    upgraded = outcome.phase == "succeeded" and job.kind == "upgrade"
     rec.update_step(
         run.engine,
         step_id,
+        runtime=(agent_pk, job.target) if upgraded else None,
         phase=outcome.phase,
         from_version=outcome.from_version,
         error=outcome.error or note,
     )
-    if outcome.phase == "succeeded" and job.kind == "upgrade":
-        rec.set_runtime(run.engine, agent_pk, job.target)
     run.event(
         "host.done",
         agent=name,

@@ -108,11 +108,18 @@ def extra_of(rollout: Rollout) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
-def update_step(engine: Engine, step_id: int, **values: Any) -> None:
+def update_step(
+    engine: Engine, step_id: int, runtime: tuple[int, str] | None = None, **values: Any
+) -> None:
+    """Set the step's fields (and the times its phase implies); with `runtime` (agent pk,
+    version), also the agent's runtime in the same transaction: one write, not two, when a
+    wave's hosts finish together."""
     from fatctl.state.db import session_scope
     from fatctl.state.models import RolloutStep, utcnow
 
     with session_scope(engine) as session:
+        if runtime is not None:
+            _set_runtime(session, *runtime)
         step = session.get(RolloutStep, step_id)
         assert step is not None
         if values.get("phase") == "running" and step.started_at is None:
@@ -129,13 +136,18 @@ def update_step(engine: Engine, step_id: int, **values: Any) -> None:
 def set_runtime(engine: Engine, agent_pk: int, version: str) -> None:
     """The agent row says which version its box now serves."""
     from fatctl.state.db import session_scope
-    from fatctl.state.models import Agent
 
     with session_scope(engine) as session:
-        agent = session.get(Agent, agent_pk)
-        if agent is not None and version:
-            agent.runtime_version = version
-            session.add(agent)
+        _set_runtime(session, agent_pk, version)
+
+
+def _set_runtime(session: Any, agent_pk: int, version: str) -> None:
+    from fatctl.state.models import Agent
+
+    agent = session.get(Agent, agent_pk)
+    if agent is not None and version:
+        agent.runtime_version = version
+        session.add(agent)
 
 
 def finish(engine: Engine, rollout_id: int, state: str, reason: str = "", actor: str = "") -> None:
