@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fatctl.remote.commands.staged import parse, then_if_ok
 from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
@@ -49,6 +50,26 @@ def run_checked(
         last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
         raise StepFailed(f"{what} failed: {last[0][:200]}")
     return result
+
+
+def judge_health(
+    exit_code: int | None, stdout: str, stderr: str, version: str | None
+) -> str | None:
+    """None when `fat-health --json` said healthy (on `version`, when one is expected), else why
+    not: its `problems`, or its stderr when it printed no report."""
+    try:
+        report = json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        report = {}
+    if not isinstance(report, dict):
+        report = {}
+    if exit_code != 0 or report.get("healthy") is False:
+        problems = report.get("problems") or [stderr.strip()[-200:] or "unhealthy"]
+        return "; ".join(str(p) for p in problems)
+    running = report.get("runtime_version")
+    if version and running and running != version:
+        return f"box reports runtime {running}, expected {version}"
+    return None
 
 
 def resolves(name: str, timeout: float = RESOLVE_TIMEOUT_S) -> bool:
@@ -92,30 +113,39 @@ class Gate:
     resolve: Callable[[str], bool] = resolves
     https: Callable[[str], str | None] = https_answer
     notes: list[str] = field(default_factory=list)
+    after_output: str | None = None  # what `after` printed, once it ran
 
-    def healthy_once(self, target: Target, version: str | None) -> str | None:
-        """None when healthy (on `version`, when one is expected), else why not."""
-        result = run_one(self.pool, target, self.health_command, timeout=STEP_TIMEOUT_S)
+    def healthy_once(
+        self, target: Target, version: str | None, after: tuple[str, str] | None = None
+    ) -> str | None:
+        """None when healthy (on `version`, when one is expected), else why not. `after`
+        (name, command) runs in the same session once `fat-health` exits 0; its output is kept
+        in `after_output`."""
+        command = self.health_command
+        if after is not None:
+            command = then_if_ok(command, *after)
+        result = run_one(self.pool, target, command, timeout=STEP_TIMEOUT_S)
         if result.error is not None:
             raise Unreachable(f"health: {result.error}")
-        try:
-            report = json.loads(result.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            report = {}
-        if result.exit_code != 0 or report.get("healthy") is False:
-            problems = report.get("problems") or [result.stderr.strip()[-200:] or "unhealthy"]
-            return "; ".join(str(p) for p in problems)
-        running = report.get("runtime_version")
-        if version and running and running != version:
-            return f"box reports runtime {running}, expected {version}"
-        return None
+        if after is None:
+            return judge_health(result.exit_code, result.stdout, result.stderr, version)
+        printed = parse(result.stdout)
+        if after[0] in printed.started:
+            self.after_output = printed.of(after[0])
+        return judge_health(result.exit_code, printed.before, result.stderr, version)
 
-    def wait(self, target: Target, version: str | None = None) -> str | None:
-        """Healthy twice in a row, then HTTPS where the name resolves; None when passed."""
+    def wait(
+        self, target: Target, version: str | None = None, after: tuple[str, str] | None = None
+    ) -> str | None:
+        """Healthy twice in a row, then HTTPS where the name resolves; None when passed.
+
+        `after` (name, command) rides along with the pass that would be the second healthy one
+        in a row, running only if that pass's `fat-health` exits 0: a follow-up command (the
+        prune) without a session of its own."""
         deadline = self.clock() + self.timeout_s
         passes, why = 0, "no health check ran"
         while self.clock() < deadline:
-            why_now = self.healthy_once(target, version)
+            why_now = self.healthy_once(target, version, after if passes == 1 else None)
             passes = passes + 1 if why_now is None else 0
             if passes >= 2:
                 return self._https(target, deadline)

@@ -4,6 +4,9 @@ Runs the pure builders of `fatctl.remote.commands.upgrade` through the runner an
 `HostOutcome`; it never touches the database (the engine records before and after). A host that
 cannot be reached is `unreachable`, a gate that fails after the switch is rolled back to the
 version the box ran before, and that version must pass the gate again to count as rolled back.
+
+Sessions: the prune of old versions rides in the session of the gate's last health pass rather
+than a session of its own (bench/rollout.py measured 50-90 ms per session on a loaded host).
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from dataclasses import dataclass, field
 from fatctl.remote.commands import upgrade as cmd
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
-from fatctl.services.rollout_gate import STEP_TIMEOUT_S, Gate, StepFailed, Unreachable, run_checked
+from fatctl.services.rollout_gate import (
+    STEP_TIMEOUT_S,
+    Gate,
+    StepFailed,
+    Unreachable,
+    run_checked,
+)
 
 INSTALL_TIMEOUT_S = 900.0
 
@@ -73,11 +82,26 @@ class HostUpgrade:
     def current(self, target: Target) -> str:
         return self._run(target, cmd.current_version(self.layout), "reading current").stdout.strip()
 
-    def activate(self, target: Target, version: str) -> str | None:
-        """Switch, restart, gate: None when `version` serves healthily."""
+    def activate(self, target: Target, version: str, prune: str | None = None) -> str | None:
+        """Switch, restart, gate: None when `version` serves healthily. With `prune` (the
+        version to keep besides `current`), old versions are pruned in the session of the
+        gate's last health pass, only once that pass's `fat-health` succeeded."""
         self._run(target, cmd.switch(self.layout, version), f"switch to {version}")
         self._run(target, cmd.restart(self.layout), "restart")
-        return self.gate(target, version)
+        gate = self._gate()
+        after = None
+        if prune is not None:
+            protect = (prune,) if prune else ()
+            after = ("prune", cmd.prune(self.layout, self.keep_versions, protect))
+        why = gate.wait(target, version, after=after)
+        if why is None and gate.after_output is not None:
+            self.notes.extend(self._pruned(gate.after_output))
+        return why
+
+    @staticmethod
+    def _pruned(output: str) -> list[str]:
+        """The notes a prune leaves: what it removed, or that it failed (never fatal)."""
+        return [line for line in output.splitlines() if line.startswith(("pruned", "prune failed"))]
 
     def rollback(self, target: Target, previous: str, why: str) -> HostOutcome:
         if not previous or previous == self.version:
@@ -113,10 +137,9 @@ class HostUpgrade:
             record_from(previous)
             self._run(target, cmd.install(self.layout, self.version), "install", INSTALL_TIMEOUT_S)
             self._run(target, cmd.verify(self.layout, self.version), "test boot")
-            why = self.activate(target, self.version)
+            why = self.activate(target, self.version, prune=previous)
             if why is not None:
                 return self.rollback(target, previous, why)
-            self.prune(target, previous)
             return HostOutcome("succeeded", previous, notes=tuple(self.notes))
         except Unreachable as exc:
             return HostOutcome("unreachable", previous, str(exc))
@@ -140,20 +163,6 @@ class HostUpgrade:
         if now == self.version:
             return self.rollback(target, previous, why)
         return HostOutcome("failed", previous, why)
-
-    def prune(self, target: Target, previous: str) -> None:
-        """Best effort: a failed prune is a note, not a failed upgrade."""
-        try:
-            done = self._run(
-                target,
-                cmd.prune(self.layout, self.keep_versions, (previous,) if previous else ()),
-                "prune",
-            )
-            self.notes.extend(
-                line for line in done.stdout.splitlines() if line.startswith("pruned")
-            )
-        except (StepFailed, Unreachable) as exc:
-            self.notes.append(str(exc))
 
     def roll_back_to(self, target: Target, previous: str) -> HostOutcome:
         """Abort: put `previous` back unless the box never left it."""

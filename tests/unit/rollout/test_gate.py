@@ -102,3 +102,26 @@ def test_https_must_answer_within_the_same_deadline(answers: list[Result]) -> No
 
 def test_resolves_is_false_for_a_reserved_name() -> None:
     assert rollout_gate.resolves("box1.agents.invalid") is False
+
+
+def test_after_rides_only_with_the_pass_that_would_be_the_second_healthy_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fatctl.remote.commands.staged import MARK
+
+    answers = [report(False), report(True), report(True)]
+    commands: list[str] = []
+
+    def fake_run_one(pool: Any, target: Target, command: str, **kw: Any) -> Result:
+        commands.append(command)
+        answer = answers.pop(0)
+        if "prune-cmd" in command and answer.exit_code == 0:  # as then_if_ok runs it
+            out = answer.stdout + f"\n{MARK}prune\npruned 2026.9.4\n"
+            return Result("box1", "127.0.0.1", 0, out, "", 0.01)
+        return answer
+
+    monkeypatch.setattr(rollout_gate, "run_one", fake_run_one)
+    g = gate(Clock())
+    assert g.wait(BOX, "2026.9.6", after=("prune", "prune-cmd")) is None
+    assert ["prune-cmd" in c for c in commands] == [False, False, True]
+    assert g.after_output == "pruned 2026.9.4\n"
