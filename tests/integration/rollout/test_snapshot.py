@@ -42,6 +42,15 @@ def _cloud_env(emulator: Any) -> dict[str, str]:
     }
 
 
+def _fatctl(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fatctl", *args], env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
 def test_upgrade_snapshots_each_box_first_and_records_it(
     box_fleet: Callable[[int], BoxFleet], hetzner_emulator: Any, hcloud_client: Any
 ) -> None:
@@ -74,13 +83,7 @@ def test_upgrade_snapshots_each_box_first_and_records_it(
     assert [f["agent"] for k, f in seen if k == "host.snapshot"] == ["box1", "box2"]
 
     env = {**os.environ, **box.env}
-    shown = subprocess.run(
-        [sys.executable, "-m", "fatctl", "rollout", "show", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = _fatctl(env, "rollout", "show", "1", timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "snapshot" in shown.stdout and rows["box1"]["snapshot"] in shown.stdout
 
@@ -92,13 +95,7 @@ def test_converge_snapshot_flag(
     _servers(hcloud_client, ["box1"])
     env = {**os.environ, **box.env, **_cloud_env(hetzner_emulator)}
     env["FATCTL_DOMAIN"] = "fleet.example.net"
-    done = subprocess.run(
-        [sys.executable, "-m", "fatctl", "converge", "--all", "--snapshot", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _fatctl(env, "converge", "--all", "--snapshot", "--json")
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout.splitlines()[-1])
     (step,) = final["steps"]
@@ -107,13 +104,7 @@ def test_converge_snapshot_flag(
     assert str(image.id) == step["snapshot"]
     assert hetzner_emulator.token not in done.stdout + done.stderr
 
-    again = subprocess.run(
-        [sys.executable, "-m", "fatctl", "converge", "--all", "--snapshot", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = _fatctl(env, "converge", "--all", "--snapshot", "--json")
     assert again.returncode == 0, again.stderr
     (step,) = json.loads(again.stdout.splitlines()[-1])["steps"]
     assert (step["error"], step["snapshot"]) == ("unchanged", "")  # nothing to change: no image
