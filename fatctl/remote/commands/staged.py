@@ -30,15 +30,12 @@ def then_if_ok(first: str, name: str, then: str) -> str:
 
 @dataclass(frozen=True)
 class Stages:
-    """What a staged script printed: the steps that started, in order, and each one's stdout."""
+    """What the session printed: the announced follow-ups that started, in order, each one's
+    stdout, and what came before them (the first command's own output)."""
 
     started: tuple[str, ...]
     output: dict[str, str]
-    before: str  # stdout before the first marker (a login banner, a shell's noise)
-
-    @property
-    def last(self) -> str:
-        return self.started[-1] if self.started else ""
+    before: str
 
     def of(self, name: str) -> str:
         return self.output.get(name, "")

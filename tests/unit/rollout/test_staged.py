@@ -37,5 +37,5 @@ def test_the_follow_up_starts_afresh_and_its_output_is_its_own() -> None:
 
 
 def test_parse_keeps_what_came_before_any_marker_and_copes_with_none() -> None:
-    assert parse("banner\n").before == "banner\n" and parse("banner\n").last == ""
+    assert parse("banner\n").before == "banner\n" and parse("banner\n").started == ()
     assert parse(f"x\n\n{MARK}s\ny").of("s") == "y"
