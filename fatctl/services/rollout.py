@@ -156,13 +156,11 @@ def _drive(run: Run, rollout_id: int) -> Report:
         run.progress = [sum(s.phase in DONE_PHASES for s, _ in steps), len(steps)]
         waves = sorted({s.wave for s, _ in steps})
         for index, wave in enumerate(waves):
-            todo = [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
+            todo = _pending(steps, wave)
             if index + 1 < len(waves):
                 # Handshakes for the next wave overlap this one's health-gate waits.
-                later = [
-                    n for s, n in steps if s.wave == waves[index + 1] and s.phase not in DONE_PHASES
-                ]
-                pool.warm([run.targets[n] for n in later if n in run.targets])
+                later = _pending(steps, waves[index + 1])
+                pool.warm([run.targets[n] for _, n in later if n in run.targets])
             if todo:
                 run.event("wave.start", rollout=rollout_id, wave=wave, hosts=[n for _, n in todo])
                 _run_wave(run, pool, job, todo)
@@ -170,6 +168,11 @@ def _drive(run: Run, rollout_id: int) -> Report:
             if should_halt([s.phase for s, _ in steps], policy, canary_wave=wave == 0):
                 return _end(run, rollout_id, "halted", f"failures exceed policy after wave {wave}")
         return _end(run, rollout_id, "completed", "")
+
+
+def _pending(steps: list[tuple[RolloutStep, str]], wave: int) -> list[tuple[RolloutStep, str]]:
+    """The wave's steps not yet finished (a resumed rollout skips the rest)."""
+    return [(s, n) for s, n in steps if s.wave == wave and s.phase not in DONE_PHASES]
 
 
 def _job(rollout: Any) -> Job:
