@@ -5,7 +5,7 @@ Parse, call `fatctl.services.rollout`, render: progress as events (timestamped J
 
 The box layout defaults to the one cloud-init builds; FATCTL_BOX_ROOT, FATCTL_BOX_INSTALL,
 FATCTL_BOX_TEST_BOOT, FATCTL_BOX_RESTART, FATCTL_BOX_HEALTH, FATCTL_BOX_STARTED (prints the
-gateway's start time) and FATCTL_BOX_SUDO (0/1) override
+gateway's start time), FATCTL_BOX_LOCK (the rollout lock file) and FATCTL_BOX_SUDO (0/1) override
 it (the integration tests point it at a runtime in each test host's home directory).
 `fatctl converge` adds FATCTL_BOX_FS_ROOT, FATCTL_BOX_CONVERGE_STATE, FATCTL_BOX_DAEMON_RELOAD,
 FATCTL_BOX_SERVICE and FATCTL_BOX_OWNERS (0/1) for where files live (see `files_layout_from_env`).
@@ -57,7 +57,7 @@ def layout_from_env() -> BoxLayout:
 
     layout = BoxLayout()
     names = {"root": "ROOT", "install": "INSTALL", "test_boot": "TEST_BOOT", "restart": "RESTART"}
-    names.update(health="HEALTH", started="STARTED")
+    names.update(health="HEALTH", started="STARTED", lock="LOCK")
     changes: dict[str, object] = {
         field: os.environ[f"FATCTL_BOX_{env}"]
         for field, env in names.items()

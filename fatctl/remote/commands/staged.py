@@ -1,10 +1,12 @@
-"""A follow-up command in the same SSH session as a first one, and the parse of what both printed.
+"""Several commands in one SSH session, each announced by a marker line, and the parse of that.
 
 Every session costs a channel, a forked shell and a round trip (50-90 ms each on this loaded
-host, measured by bench/rollout.py). A follow-up that needs only the first command's success
-(the prune after the health gate's last pass) rides along: a marker line announces it on
-stdout, it runs in its own subshell (its `set -e` or `cd` does not leak), its failure is
-printed rather than returned, and the parser splits the first command's output from its own.
+host, measured by bench/rollout.py). Two shapes: `in_order` runs stages that must all succeed
+(the activation: install, test boot, switch, restart), ending at the first failure, whose name
+is then the last marker printed; `then_if_ok` lets a follow-up that needs only the first
+command's success (the prune after the health gate's last pass) ride along, its failure printed
+rather than returned. Each command runs in its own subshell (its `set -e` or `cd` does not
+leak), and the parser splits the output at the markers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ def then_if_ok(first: str, name: str, then: str) -> str:
     return (
         f'( {first}\n) || exit $?\n{_announce(name)}\n( {then}\n) || echo "{name} failed: exit $?"'
     )
+
+
+def in_order(*stages: tuple[str, str]) -> str:
+    """Each (name, command) announced, then run in its own subshell; the first that fails ends
+    the script with its status, so the last announced name is the stage that failed."""
+    lines: list[str] = []
+    for name, command in stages:
+        lines += [_announce(name), f"( {command}\n) || exit $?"]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ def layout(operator: str) -> BoxLayout:
         health=f"{box}/bin/health",
         started=f"cat {box}/gateway.started",
         sudo=False,
+        lock=f"{box}/rollout.lock",
     )
 
 
@@ -140,6 +141,7 @@ def layout_env(operator: str) -> dict[str, str]:
         "FATCTL_BOX_RESTART": lay.restart,
         "FATCTL_BOX_HEALTH": lay.health,
         "FATCTL_BOX_STARTED": lay.started,
+        "FATCTL_BOX_LOCK": lay.lock,
         "FATCTL_BOX_SUDO": "0",
     }
 

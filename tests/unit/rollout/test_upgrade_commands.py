@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def installed(root: Path, version: str, at: float) -> None:
 
 @pytest.fixture
 def layout(tmp_path: Path) -> cmd.BoxLayout:
-    return cmd.BoxLayout(root=str(tmp_path / "opt"), sudo=False)
+    return cmd.BoxLayout(root=str(tmp_path / "opt"), sudo=False, lock=str(tmp_path / "lock"))
 
 
 @pytest.mark.parametrize("bad", ["../etc", "a b", "-rf", "", "1;reboot", ".hidden", "x/y"])
@@ -41,10 +42,10 @@ def test_bad_versions_are_refused(layout: cmd.BoxLayout, bad: str) -> None:
 
 def test_production_layout_runs_through_sudo_and_systemd() -> None:
     prod = cmd.BoxLayout()
-    assert cmd.restart(prod) == (
-        "sudo -n -- sh -c 'systemctl restart --no-pager openclaw-gateway.service'"
-    )
-    assert cmd.health(prod) == "sudo -n -- sh -c 'fat-health --json'"
+    restart = cmd.restart(prod)
+    assert restart.startswith("sudo -n -- sh -c 'flock -o -w 900 -E 175 /run/lock/fat-rollout.lock")
+    assert "systemctl restart --no-pager openclaw-gateway.service" in restart
+    assert cmd.health(prod) == "sudo -n -- sh -c 'fat-health --json'"  # read-only: no lock
     assert "/opt/openclaw/current.fatctl-new" in cmd.switch(prod, "2026.9.6")
     assert "--no-switch" in cmd.install(prod, "2026.9.6")
 
@@ -102,39 +103,135 @@ def test_prune_with_room_removes_nothing(layout: cmd.BoxLayout) -> None:
     assert sorted(p.name for p in root.iterdir()) == ["2026.9.5", "2026.9.6", "current"]
 
 
+def _scripts(line: str) -> list[str]:
+    """The script a builder runs and every `sh -c` script nested in it (sudo's, flock's)."""
+    words = shlex.split(line)
+    found = [line] if words[:2] != ["sudo", "-n"] else []
+    for at, word in enumerate(words[:-2]):
+        if word == "sh" and words[at + 1] == "-c":
+            found += _scripts(words[at + 2])
+    return found
+
+
 def test_every_builder_passes_shellcheck() -> None:
     import shutil
 
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed")
     prod = cmd.BoxLayout()
+    checked_scripts = 0
     for line in (
         cmd.current_version(prod),
         cmd.install(prod, "2026.9.6"),
         cmd.verify(prod, "2026.9.6"),
         cmd.switch(prod, "2026.9.6"),
+        cmd.activation(prod, "2026.9.6", install_first=True),
         cmd.prune(prod, 3, ("2026.9.5",)),
-        cmd.restarted_since_switch(prod),
+        cmd.restart_if_stale(prod),
     ):
-        (script,) = shlex.split(line.removeprefix("sudo -n -- sh -c "))
-        checked = subprocess.run(
-            ["shellcheck", "-s", "sh", "-S", "warning", "-"],
-            input=script,
-            capture_output=True,
-            text=True,
-        )
-        assert checked.returncode == 0, checked.stdout
+        for script in _scripts(line):
+            checked = subprocess.run(
+                ["shellcheck", "-s", "sh", "-S", "warning", "-"],
+                input=script,
+                capture_output=True,
+                text=True,
+            )
+            assert checked.returncode == 0, (script, checked.stdout)
+            checked_scripts += 1
+    assert checked_scripts >= 13  # six locked builders checked outside and inside the lock
 
 
 def test_restart_is_needed_only_for_a_gateway_older_than_the_switch(tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    layout = cmd.BoxLayout(root=str(tmp_path / "opt"), started=f"cat {started}", sudo=False)
+    started, restarts = tmp_path / "started", tmp_path / "restarts"
+    layout = cmd.BoxLayout(
+        root=str(tmp_path / "opt"),
+        started=f"cat {started}",
+        restart=f"echo restart >> {restarts}",
+        sudo=False,
+        lock=str(tmp_path / "lock"),
+    )
     installed(tmp_path / "opt", "2026.9.6", time.time())
     assert sh(cmd.switch(layout, "2026.9.6")).returncode == 0
     switched = os.lstat(layout.current).st_mtime
-    for at, expected in ((switched - 60, "stale"), (switched + 1, "fresh"), (None, "stale")):
+    cases = ((switched - 60, "restarted"), (switched + 1, "fresh"), (None, "restarted"))
+    for at, expected in cases:
         started.write_text("" if at is None else f"{int(at)}\n")
-        done = sh(cmd.restarted_since_switch(layout))
+        done = sh(cmd.restart_if_stale(layout))
         assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
     started.unlink()  # start time unknown: restart rather than trust it
-    assert sh(cmd.restarted_since_switch(layout)).stdout.strip() == "stale"
+    assert sh(cmd.restart_if_stale(layout)).stdout.strip() == "restarted"
+    assert restarts.read_text().split() == ["restart"] * 3
+
+
+def test_activation_runs_its_stages_in_order_and_stops_at_the_first_failure(
+    layout: cmd.BoxLayout, tmp_path: Path
+) -> None:
+    from fatctl.remote.commands.staged import parse
+
+    events = tmp_path / "events"
+    layout = replace(
+        layout,
+        install=f"echo install {{version}} >> {events}",
+        restart=f"echo restart >> {events}",
+    )
+    installed(Path(layout.root), "2026.9.5", time.time())
+    (Path(layout.root) / "current").symlink_to("2026.9.5")
+    # The install "installs" nothing: the marker check of the test boot fails, nothing moves.
+    failed = sh(cmd.activation(layout, "2026.9.6", install_first=True))
+    assert failed.returncode == 3 and "not fully installed" in failed.stderr
+    assert parse(failed.stdout).started == ("install", "test boot")
+    assert os.readlink(layout.current) == "2026.9.5"
+    assert events.read_text().split() == ["install", "2026.9.6"]
+
+    installed(Path(layout.root), "2026.9.6", time.time())
+    done = sh(cmd.activation(layout, "2026.9.6", install_first=True))
+    assert done.returncode == 0, done.stderr
+    names = cmd.activation_stages(layout, "2026.9.6", install_first=True)
+    assert parse(done.stdout).started == tuple(names)
+    assert names == ["install", "test boot", "switch to 2026.9.6", "restart"]
+    assert parse(done.stdout).of("test boot").strip() == "2026.9.6"  # the binary's --version
+    assert os.readlink(layout.current) == "2026.9.6"
+    assert events.read_text().split()[-3:] == ["install", "2026.9.6", "restart"]
+
+    back = sh(cmd.activation(layout, "2026.9.5", install_first=False))  # a rollback: no install
+    assert parse(back.stdout).started == ("switch to 2026.9.5", "restart"), back.stderr
+    assert os.readlink(layout.current) == "2026.9.5"
+
+
+def test_a_locked_command_waits_for_the_holder_and_says_when_it_gave_up(
+    layout: cmd.BoxLayout, tmp_path: Path
+) -> None:
+    """An orphan of a killed fatctl holds the lock: the next command waits for it, and a holder
+    that never lets go ends the wait with a one-line reason. What the holder starts in the
+    background (a gateway) does not inherit the lock."""
+    mark = tmp_path / "orphan-done"
+    orphan = subprocess.Popen(
+        ["sh", "-c", cmd.locked(layout, f"sleep 1; touch {mark}")],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.3)  # the orphan holds the lock now
+        waited = sh(cmd.locked(layout, f"test -e {mark} && echo saw-it"))
+        assert (waited.returncode, waited.stdout.strip()) == (0, "saw-it"), waited.stderr
+    finally:
+        orphan.wait(timeout=10)
+
+    daemon = cmd.locked(layout, "setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!")
+    pid = int(sh(daemon).stdout)
+    try:
+        free = sh(cmd.locked(layout, "echo free", wait_s=2))
+        assert (free.returncode, free.stdout.strip()) == (0, "free"), free.stderr
+    finally:
+        os.kill(pid, 9)
+
+    holder = subprocess.Popen(["flock", layout.lock, "sleep", "5"])
+    try:
+        time.sleep(0.3)
+        gave_up = sh(cmd.locked(layout, "echo never", wait_s=1))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert gave_up.returncode == cmd.LOCK_TIMEOUT_EXIT and gave_up.stdout == ""
+    assert gave_up.stderr.strip() == (
+        f"rollout lock {layout.lock} still held after 1s (an earlier fatctl's command?)"
+    )
