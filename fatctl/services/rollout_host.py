@@ -5,8 +5,11 @@ Runs the pure builders of `fatctl.remote.commands.upgrade` through the runner an
 cannot be reached is `unreachable`, a gate that fails after the switch is rolled back to the
 version the box ran before, and that version must pass the gate again to count as rolled back.
 
-Sessions: the prune of old versions rides in the session of the gate's last health pass rather
-than a session of its own (bench/rollout.py measured 50-90 ms per session on a loaded host).
+Sessions (bench/rollout.py measured 50-90 ms each on a loaded host): install, test boot, switch
+and restart are one session (`cmd.activation`), the prune of old versions rides in the session of
+the gate's last health pass; a healthy upgrade takes four: read, activation, two health passes.
+Every command that reads or moves the runtime holds the box's rollout lock (`cmd.locked`), so a
+resumed step waits for the remote command a killed fatctl left running and then sees its result.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fatctl.remote.commands import upgrade as cmd
+from fatctl.remote.commands.staged import parse
+from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
 from fatctl.services.rollout_gate import (
@@ -27,6 +32,8 @@ from fatctl.services.rollout_gate import (
 )
 
 INSTALL_TIMEOUT_S = 900.0
+# A locked command may first wait for the lock (an orphan of a killed fatctl still holding it).
+LOCKED_STEP_TIMEOUT_S = STEP_TIMEOUT_S + cmd.LOCK_WAIT_S
 
 
 @dataclass(frozen=True)
@@ -80,14 +87,16 @@ class HostUpgrade:
         return self._gate().wait(target, version)
 
     def current(self, target: Target) -> str:
-        return self._run(target, cmd.current_version(self.layout), "reading current").stdout.strip()
+        read = cmd.current_version(self.layout)
+        return self._run(target, read, "reading current", LOCKED_STEP_TIMEOUT_S).stdout.strip()
 
-    def activate(self, target: Target, version: str, prune: str | None = None) -> str | None:
-        """Switch, restart, gate: None when `version` serves healthily. With `prune` (the
-        version to keep besides `current`), old versions are pruned in the session of the
-        gate's last health pass, only once that pass's `fat-health` succeeded."""
-        self._run(target, cmd.switch(self.layout, version), f"switch to {version}")
-        self._run(target, cmd.restart(self.layout), "restart")
+    def activate(
+        self, target: Target, version: str, prune: str | None = None, install: bool = False
+    ) -> str | None:
+        """[Install and test-boot,] switch, restart, gate: None when `version` serves healthily.
+        With `prune` (the version to keep besides `current`), old versions are pruned in the
+        session of the gate's last health pass, only once that pass's `fat-health` succeeded."""
+        self._activation(target, version, install)
         gate = self._gate()
         after = None
         if prune is not None:
@@ -97,6 +106,21 @@ class HostUpgrade:
         if why is None and gate.after_output is not None:
             self.notes.extend(self._pruned(gate.after_output))
         return why
+
+    def _activation(self, target: Target, version: str, install: bool) -> None:
+        """Run `cmd.activation`; a failure is named by the stage it happened in."""
+        timeout = LOCKED_STEP_TIMEOUT_S + 3 * STEP_TIMEOUT_S
+        if install:
+            timeout += INSTALL_TIMEOUT_S
+        command = cmd.activation(self.layout, version, install_first=install)
+        result = run_one(self.pool, target, command, timeout=timeout)
+        started = parse(result.stdout).started
+        stage = started[-1] if started else "waiting for the rollout lock"
+        if result.error is not None:
+            raise Unreachable(f"{stage}: {result.error}")
+        if result.exit_code != 0:
+            last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
+            raise StepFailed(f"{stage} failed: {last[0][:200]}")
 
     @staticmethod
     def _pruned(output: str) -> list[str]:
@@ -135,9 +159,7 @@ class HostUpgrade:
                 return self.rollback(target, previous, why)
             previous = current
             record_from(previous)
-            self._run(target, cmd.install(self.layout, self.version), "install", INSTALL_TIMEOUT_S)
-            self._run(target, cmd.verify(self.layout, self.version), "test boot")
-            why = self.activate(target, self.version, prune=previous)
+            why = self.activate(target, self.version, prune=previous, install=True)
             if why is not None:
                 return self.rollback(target, previous, why)
             return HostOutcome("succeeded", previous, notes=tuple(self.notes))
@@ -147,9 +169,9 @@ class HostUpgrade:
             return self.rollback_if_switched(target, previous, str(exc))
 
     def restart_if_stale(self, target: Target) -> None:
-        done = self._run(target, cmd.restarted_since_switch(self.layout), "checking restart")
-        if done.stdout.strip() != "fresh":
-            self._run(target, cmd.restart(self.layout), "restart")
+        check = cmd.restart_if_stale(self.layout)
+        done = self._run(target, check, "checking restart", LOCKED_STEP_TIMEOUT_S)
+        if done.stdout.strip().splitlines()[-1:] == ["restarted"]:
             self.notes.append("restarted: the gateway predated the switch")
 
     apply = upgrade  # the name the rollout engine calls on every kind of host work

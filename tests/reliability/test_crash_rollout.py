@@ -3,9 +3,11 @@
 one install and one start of the new version, and serves it).
 
 Three hosts, canary 1 then batches of 1; the kills land in the second host's step. Wrappers
-around the harness runtime's install and restart pause 1 s after the install and before the
+around the harness runtime's install and restart pause 1 s after the install and 4 s before the
 restart, so the kill lands inside the phase it names and not a few ms later (checked after the
-kill). Reuses tests/integration/rollout (runtime harness, `box_fleet`)."""
+kill), and a restart the killed fatctl left running on the box is still pending when the resumed
+step looks (this test fails without the box's rollout lock, `cmd.locked`: the gateway started
+twice). Reuses tests/integration/rollout (runtime harness, `box_fleet`)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ from tests.integration.rollout.conftest import BoxFleet, box_fleet  # noqa: F401
 from tests.integration.rollout.harness import NEW, OLD
 
 HOST = 1  # index of the host whose step is killed (box2, the first after the canary)
+# Longer than `fatctl rollout resume` takes to reach the box, so a restart left running by the
+# killed fatctl (sshd does not stop a session's processes when the client dies) is still pending
+# when the resumed step looks: without the box's rollout lock both would start the gateway.
+RESTART_PAUSE_S = 4
 
 _PAUSE_AFTER = '#!/bin/sh\nset -e\n"{real}" "$@"\nsleep {pause}\n'
 _PAUSE_BEFORE = '#!/bin/sh\nsleep {pause}\nexec "{real}" "$@"\n'
@@ -68,7 +74,7 @@ PHASES: dict[str, tuple[Probe, Probe]] = {
 
 
 def slow_down(box: BoxFleet) -> None:
-    """Wrap install and restart with a 1 s pause (after the install, before the restart)."""
+    """Wrap install and restart with pauses (1 s after the install, 4 s before the restart)."""
     op = box.hosts[0].identity.operator
     layout = harness.layout(op)
     real_install, real_restart = layout.install.split(" ")[0], layout.restart
@@ -76,7 +82,7 @@ def slow_down(box: BoxFleet) -> None:
         bin_dir = host.home(op) / "box" / "bin"
         for name, text in (
             ("install-paused", _PAUSE_AFTER.format(real=real_install, pause=1)),
-            ("svc-paused", _PAUSE_BEFORE.format(real=real_restart, pause=1)),
+            ("svc-paused", _PAUSE_BEFORE.format(real=real_restart, pause=RESTART_PAUSE_S)),
         ):
             path = bin_dir / name
             path.write_text(text)
