@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from fatctl.services import rollout_records as rec
 from fatctl.services.rollout_host import HostOutcome
 from fatctl.services.rollout_plan import DONE_PHASES, plan_waves, should_halt
 from fatctl.services.rollout_work import snapshot_first, work_for
-from fatctl.state.leases import lease
+from fatctl.state.leases import free_ones, lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -155,6 +155,8 @@ def _drive(run: Run, rollout_id: int) -> Report:
         _targets_for(run, [name for _, name in steps])
         run.progress = [sum(s.phase in DONE_PHASES for s, _ in steps), len(steps)]
         waves = sorted({s.wave for s, _ in steps})
+        if waves:  # handshakes for the first wave overlap the writes that open it
+            pool.warm([run.targets[n] for _, n in _pending(steps, waves[0]) if n in run.targets])
         for index, wave in enumerate(waves):
             todo = _pending(steps, wave)
             if index + 1 < len(waves):
@@ -182,19 +184,34 @@ def _job(rollout: Any) -> Job:
 
 
 def _run_wave(run: Run, pool: Pool, job: Job, todo: list[tuple[RolloutStep, str]]) -> None:
-    with ThreadPoolExecutor(max_workers=len(todo)) as workers:
-        futures = [workers.submit(_host_step, run, pool, job, s, n) for s, n in todo]
-        for future in futures:
-            future.result()
+    """The wave's hosts at once. The free box leases are taken, and those steps marked
+    `running`, in two transactions for the whole wave (one per box before: with SQLite they
+    queue, and the last box started its work a quarter second after the first); a busy box
+    takes its lease alone in its own step, waiting as the policy says."""
+    by_lease = {f"agent:{name}": (step, name) for step, name in todo}
+    with free_ones(run.engine, list(by_lease), ttl_s=_box_lease_ttl(job.policy)) as taken:
+        running = [by_lease[lease_name][0].id for lease_name in sorted(taken)]
+        rec.mark_running(run.engine, [i for i in running if i is not None])
+        with ThreadPoolExecutor(max_workers=len(todo)) as workers:
+            futures = [
+                workers.submit(_host_step, run, pool, job, s, n, f"agent:{n}" in taken)
+                for s, n in todo
+            ]
+            for future in futures:
+                future.result()
 
 
-def _host_step(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
-    """One host under its box lease, recorded before and after the remote work."""
+def _host_step(
+    run: Run, pool: Pool, job: Job, step: RolloutStep, name: str, leased: bool = False
+) -> None:
+    """One host under its box lease (`leased`: taken, and the step marked running, with the
+    wave's), recorded before and after the remote work."""
     assert step.id is not None
     step_id, agent_pk = step.id, step.agent_pk
     try:
-        with _box_lease(run, name, job.policy):
-            rec.update_step(run.engine, step_id, phase="running")
+        with nullcontext() if leased else _box_lease(run, name, job.policy):
+            if not leased:
+                rec.update_step(run.engine, step_id, phase="running")
             work = work_for(run, pool, job, step, name)
 
             def before_change(old: str) -> None:
@@ -259,8 +276,13 @@ def abort(run: Run, rollout_id: int) -> Report:
 
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
     """One run at a time per agent: the same `agent:<name>` lease provision, destroy, rebuild and
-    apply take, so a rollout never overlaps a destroy. The TTL outlives the slowest step."""
-    return lease(run.engine, f"agent:{name}", ttl_s=policy.health_timeout_s * 4 + 1800)
+    apply take, so a rollout never overlaps a destroy."""
+    return lease(run.engine, f"agent:{name}", ttl_s=_box_lease_ttl(policy))
+
+
+def _box_lease_ttl(policy: RolloutPolicy) -> float:
+    """Outlives the slowest step (the heartbeat renews it meanwhile)."""
+    return policy.health_timeout_s * 4 + 1800
 
 
 def _undo(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:

@@ -133,6 +133,23 @@ def update_step(
         session.add(step)
 
 
+def mark_running(engine: Engine, step_ids: list[int]) -> None:
+    """Mark a wave's steps `running` (started now, unless a resumed one started earlier) in one
+    transaction."""
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import RolloutStep, utcnow
+
+    if not step_ids:
+        return
+    with session_scope(engine) as session:
+        for step_id in step_ids:
+            step = session.get(RolloutStep, step_id)
+            assert step is not None
+            step.phase = "running"
+            step.started_at = step.started_at or utcnow()
+            session.add(step)
+
+
 def set_runtime(engine: Engine, agent_pk: int, version: str) -> None:
     """The agent row says which version its box now serves."""
     from fatctl.state.db import session_scope

@@ -132,13 +132,15 @@ def advisory_key(name: str) -> int:
 
 
 @contextmanager
-def _exclusive(engine: Engine, name: str) -> Iterator[Connection]:
-    """One transaction in which no other taker of `name` can read or write its row."""
+def _exclusive(engine: Engine, *names: str) -> Iterator[Connection]:
+    """One transaction in which no other taker of `names` can read or write their rows."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy import text
 
         with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+            # In key order: two takers of overlapping sets cannot each hold what the other waits on.
+            for key in sorted({advisory_key(name) for name in names}):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
             yield conn
         return
     # pysqlite would open a deferred transaction by itself: run it in autocommit and say
@@ -178,52 +180,79 @@ def _row(row: Any) -> LeaseRow:
 
 def try_acquire(engine: Engine, name: str, holder: str, ttl_s: float) -> LeaseRow | None:
     """Take the lease; return None on success, else who holds it."""
+    with _exclusive(engine, name) as conn:
+        return _take(conn, name, holder, ttl_s)
+
+
+def try_acquire_many(
+    engine: Engine, names: list[str], holder: str, ttl_s: float
+) -> dict[str, LeaseRow]:
+    """Take every free lease among `names` in one transaction (a wave of a rollout: one write
+    instead of one per box); return the busy ones, each with who holds it."""
+    busy: dict[str, LeaseRow] = {}
+    with _exclusive(engine, *names) as conn:
+        for name in names:
+            if (other := _take(conn, name, holder, ttl_s)) is not None:
+                busy[name] = other
+    return busy
+
+
+def _take(conn: Connection, name: str, holder: str, ttl_s: float) -> LeaseRow | None:
+    """Inside `_exclusive`: insert or take over the row of `name`, or return its live holder."""
     from sqlalchemy import insert, select, update
 
     table = _table()
     now = datetime.now(UTC)
     values = {"holder": holder, "acquired_at": now, "expires_at": now + _window(ttl_s)}
-    with _exclusive(engine, name) as conn:
-        row = conn.execute(select(table).where(table.c.name == name)).first()
-        if row is None:
-            conn.execute(insert(table).values(name=name, **values))
-            return None
-        current = _row(row)
-        live = current.expires_at > now and not holder_is_dead(current.holder)
-        if live and current.holder != holder:
-            return current
-        conn.execute(update(table).where(table.c.name == name).values(**values))
+    row = conn.execute(select(table).where(table.c.name == name)).first()
+    if row is None:
+        conn.execute(insert(table).values(name=name, **values))
         return None
+    current = _row(row)
+    live = current.expires_at > now and not holder_is_dead(current.holder)
+    if live and current.holder != holder:
+        return current
+    conn.execute(update(table).where(table.c.name == name).values(**values))
+    return None
 
 
 def renew(engine: Engine, name: str, holder: str, ttl_s: float) -> bool:
     """Push the expiry forward; False when the lease is no longer ours."""
+    return _renew(engine, [name], holder, ttl_s) == 1
+
+
+def _renew(engine: Engine, names: list[str], holder: str, ttl_s: float) -> int:
+    """Push the expiry of our leases among `names` forward; how many are still ours."""
     from sqlalchemy import update
 
     table = _table()
     with engine.begin() as conn:
         done = conn.execute(
             update(table)
-            .where(table.c.name == name, table.c.holder == holder)
+            .where(table.c.name.in_(names), table.c.holder == holder)
             .values(expires_at=datetime.now(UTC) + _window(ttl_s))
         )
-    return done.rowcount == 1
+    return int(done.rowcount)
 
 
 def release(engine: Engine, name: str, holder: str) -> None:
+    _release(engine, [name], holder)
+
+
+def _release(engine: Engine, names: list[str], holder: str) -> None:
     from sqlalchemy import delete
 
     table = _table()
     with engine.begin() as conn:
-        conn.execute(delete(table).where(table.c.name == name, table.c.holder == holder))
+        conn.execute(delete(table).where(table.c.name.in_(names), table.c.holder == holder))
 
 
 class _Heartbeat(threading.Thread):
-    """Renews one lease until stopped; remembers whether it was lost meanwhile."""
+    """Renews leases held together until stopped; remembers whether one was lost meanwhile."""
 
-    def __init__(self, engine: Engine, name: str, holder: str, ttl_s: float) -> None:
-        super().__init__(name=f"lease-heartbeat:{name}", daemon=True)
-        self.engine, self.lease_name, self.holder, self.ttl_s = engine, name, holder, ttl_s
+    def __init__(self, engine: Engine, names: list[str], holder: str, ttl_s: float) -> None:
+        super().__init__(name=f"lease-heartbeat:{names[0]}", daemon=True)
+        self.engine, self.names, self.holder, self.ttl_s = engine, names, holder, ttl_s
         self.every = min(_window(ttl_s).total_seconds() / 3, MAX_BEAT_S)
         self.stopped = threading.Event()
         self.lost = False
@@ -231,7 +260,7 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.every):
             try:
-                if not renew(self.engine, self.lease_name, self.holder, self.ttl_s):
+                if _renew(self.engine, self.names, self.holder, self.ttl_s) < len(self.names):
                     self.lost = True
                     return
             except Exception:  # noqa: S112  a database hiccup: the next beat tries again
@@ -279,7 +308,7 @@ def lease(
         policy = WaitPolicy(policy.wait_s if wait_s is None else wait_s, on_wait or policy.on_wait)
     holder = new_holder()
     _acquire(engine, name, holder, ttl_s, policy, poll_s)
-    beat = _Heartbeat(engine, name, holder, ttl_s)
+    beat = _Heartbeat(engine, [name], holder, ttl_s)
     beat.start()
     token = _HELD.set((*_HELD.get(), (name, holder)) if shared else _HELD.get())
     try:
@@ -293,3 +322,33 @@ def lease(
         current = read(engine, name)
         who = current.describe() if current else "another run"
         raise LeaseHeld(f"{name} was taken over by {who} while this run held it")
+
+
+@contextmanager
+def free_ones(engine: Engine, names: list[str], *, ttl_s: float = 900.0) -> Iterator[set[str]]:
+    """Hold every lease among `names` that is free now, for the block; yields the names taken.
+
+    One transaction takes them all, one heartbeat renews them and one releases them: a rollout
+    wave's boxes cost three writes instead of three per box. The busy ones are left to the
+    caller, which takes each with `lease()` (and its wait policy) or reports it. As with
+    `lease()`, a lease taken over meanwhile fails the block at its end.
+    """
+    if not names:
+        yield set()
+        return
+    holder = new_holder()
+    busy = try_acquire_many(engine, names, holder, ttl_s)
+    taken = [name for name in names if name not in busy]
+    if not taken:
+        yield set()
+        return
+    beat = _Heartbeat(engine, taken, holder, ttl_s)
+    beat.start()
+    try:
+        yield set(taken)
+    finally:
+        beat.stopped.set()
+        beat.join()
+        _release(engine, taken, holder)
+    if beat.lost:
+        raise LeaseHeld(f"one of {', '.join(taken)} was taken over while this run held it")

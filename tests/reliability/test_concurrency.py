@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from fatctl.errors import LeaseHeld
-from fatctl.state.leases import lease, read
+from fatctl.state.leases import free_ones, lease, read
 
 N = 8
 WAIT = "300"  # generous: 2 shared cores, 8 Python start-ups
@@ -227,6 +227,39 @@ def test_heartbeat_renews_and_a_takeover_is_reported(migrated_engine: Any) -> No
     with lost, lease(migrated_engine, "agent:stolen", ttl_s=3):
         with migrated_engine.begin() as conn:  # as if we had been stopped past expiry
             conn.execute(update(table).values(holder="elsewhere:1:x"))
+        time.sleep(1.5)
+
+
+def test_a_wave_takes_its_free_box_leases_together_and_leaves_the_busy_ones(
+    migrated_engine: Any,
+) -> None:
+    names = ["agent:w1", "agent:w2", "agent:w3"]
+    with lease(migrated_engine, "agent:w2") as other:
+        with free_ones(migrated_engine, names, ttl_s=3) as taken:
+            assert taken == {"agent:w1", "agent:w3"}
+            rows = {n: read(migrated_engine, n) for n in names}
+            assert all(rows.values())
+            holders = {n: row.holder for n, row in rows.items() if row}
+            assert holders["agent:w2"] == other  # the busy one is untouched
+            assert holders["agent:w1"] == holders["agent:w3"] != other
+            with (
+                pytest.raises(LeaseHeld, match="agent:w3 is busy"),
+                lease(migrated_engine, "agent:w3"),
+            ):
+                pass
+            time.sleep(4.5)  # past the 3 s window: one heartbeat renews both
+            assert read(migrated_engine, "agent:w1") is not None
+        left = [n for n in names if read(migrated_engine, n) is not None]
+        assert left == ["agent:w2"]  # released together, the busy one still its holder's
+    from sqlalchemy import update
+
+    from fatctl.state.models import Lease
+
+    table = Lease.__table__  # type: ignore[attr-defined]
+    lost = pytest.raises(LeaseHeld, match="one of agent:w1, agent:w2, agent:w3 was taken over")
+    with lost, free_ones(migrated_engine, names, ttl_s=3):  # all free now: all taken
+        with migrated_engine.begin() as conn:  # as if we had been stopped past expiry
+            conn.execute(update(table).where(table.c.name == "agent:w3").values(holder="x:1:y"))
         time.sleep(1.5)
 
 
