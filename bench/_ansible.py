@@ -11,6 +11,7 @@ The shell commands are fatctl's own builders' output, marked `!unsafe` so Jinja 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -105,8 +106,9 @@ def config(project: Path, control_dir: Path, forks: int) -> str:
 
 
 def _health_check(register: str, version: str) -> str:
-    last = f"({register}.stdout_lines | last | default('{{}}') | from_json)"
-    return f"{register}.rc != 0 or {last}.runtime_version | default('') != '{version}'"
+    # fat-health's report is the first line; a prune riding along prints after it.
+    report = f"({register}.stdout_lines | first | default('{{}}') | from_json)"
+    return f"{register}.rc != 0 or {report}.runtime_version | default('') != '{version}'"
 
 
 def _task(step: Step, version: str) -> dict[str, Any]:
@@ -115,9 +117,9 @@ def _task(step: Step, version: str) -> dict[str, Any]:
         command = f"sleep {step.pause_before_s:g}; {command}"
     task: dict[str, Any] = {"name": step.name, "ansible.builtin.shell": {"cmd": _Unsafe(command)}}
     if step.name.startswith("health"):
-        register = step.name.replace(" ", "_")
+        register = re.sub(r"\W+", "_", step.name)
         task |= {"register": register, "failed_when": _health_check(register, version)}
-    if step.name in ("read current", "test boot") or step.name.startswith("health"):
+    if step.name == "read current" or step.name.startswith("health"):
         task["changed_when"] = False
     return task
 

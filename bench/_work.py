@@ -1,9 +1,10 @@
 """The per-host upgrade work of one rollout, as the ordered commands fatctl's engine runs.
 
-Built only from `fatctl.remote.commands.upgrade`, in the order `HostUpgrade.upgrade` runs them
-on a healthy host: read `current`, install beside, test-boot, switch, restart, the health gate
-(two passes `poll_s` apart, as `HostUpgrade.gate` needs) and prune. The Ansible playbook and the
-direct lower-bound run execute exactly these strings, so all three measure the same work.
+Built only from fatctl's command builders, as `HostUpgrade.upgrade` runs them on a healthy host:
+read `current`, the activation (install beside, test-boot, switch, restart, under the box's
+rollout lock), the health gate's two passes `poll_s` apart, the prune riding with the second.
+The Ansible playbook and the direct lower-bound run execute exactly these strings, so all three
+measure the same work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 
 from fatctl.remote.commands import upgrade as cmd
+from fatctl.remote.commands.staged import then_if_ok
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,12 @@ def steps(
     layout: cmd.BoxLayout, version: str, previous: str, poll_s: float, keep: int
 ) -> list[Step]:
     """The commands of one host's upgrade from `previous` to `version`."""
+    prune = cmd.prune(layout, keep, (previous,))
     return [
         Step("read current", cmd.current_version(layout)),
-        Step("install", cmd.install(layout, version)),
-        Step("test boot", cmd.verify(layout, version)),
-        Step("switch", cmd.switch(layout, version)),
-        Step("restart", cmd.restart(layout)),
+        Step("install, test boot, switch, restart", cmd.activation(layout, version, True)),
         Step("health 1", cmd.health(layout)),
-        Step("health 2", cmd.health(layout), pause_before_s=poll_s),
-        Step("prune", cmd.prune(layout, keep, (previous,))),
+        Step("health 2, prune", then_if_ok(cmd.health(layout), "prune", prune), poll_s),
     ]
 
 
