@@ -134,20 +134,21 @@ def update_step(
 
 
 def mark_running(engine: Engine, step_ids: list[int]) -> None:
-    """Mark a wave's steps `running` (started now, unless a resumed one started earlier) in one
-    transaction."""
-    from fatctl.state.db import session_scope
+    """Mark a wave's steps `running` (started now, unless a resumed one started earlier): one
+    UPDATE statement, since it runs while the wave's SSH handshakes compete for the GIL."""
+    from sqlalchemy import func, update
+
     from fatctl.state.models import RolloutStep, utcnow
 
     if not step_ids:
         return
-    with session_scope(engine) as session:
-        for step_id in step_ids:
-            step = session.get(RolloutStep, step_id)
-            assert step is not None
-            step.phase = "running"
-            step.started_at = step.started_at or utcnow()
-            session.add(step)
+    table = RolloutStep.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(step_ids))
+            .values(phase="running", started_at=func.coalesce(table.c.started_at, utcnow()))
+        )
 
 
 def set_runtime(engine: Engine, agent_pk: int, version: str) -> None:

@@ -119,3 +119,40 @@ def test_lease_excludes_another_process_and_frees_on_death(db_url, migrated_engi
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def test_a_wave_is_marked_running_in_one_write_keeping_earlier_start_times(
+    migrated_engine, keyring
+) -> None:
+    """`mark_running` on both databases: pending steps get a start time, a resumed step that
+    was already running keeps its first one, steps of other waves are left alone."""
+    import dataclasses
+    from datetime import UTC
+
+    from fatctl.domain import RolloutPolicy
+    from fatctl.services import rollout_records as rec
+    from fatctl.services.rollout_plan import Wave
+
+    for name in ("wave-1", "wave-2", "wave-3"):
+        create_agent(migrated_engine, keyring, dataclasses.replace(REQ, name=name), "tester")
+    waves = [Wave(0, ("wave-1", "wave-2")), Wave(1, ("wave-3",))]
+    rid = rec.create(migrated_engine, kind="upgrade", version="2026.9.7",
+                     policy=RolloutPolicy(), waves=waves, actor="tester")  # fmt: skip
+    _, steps = rec.load(migrated_engine, rid)
+    ids = {name: step.id for step, name in steps}
+    rec.update_step(migrated_engine, ids["wave-1"], phase="running")  # started before a crash
+    _, steps = rec.load(migrated_engine, rid)
+    first = {name: step.started_at for step, name in steps}["wave-1"]
+    time.sleep(0.05)
+    rec.mark_running(migrated_engine, [ids["wave-1"], ids["wave-2"]])
+    _, steps = rec.load(migrated_engine, rid)
+    by_name = {name: step for step, name in steps}
+    assert [by_name[n].phase for n in ("wave-1", "wave-2", "wave-3")] == [
+        "running",
+        "running",
+        "pending",
+    ]
+    assert by_name["wave-1"].started_at == first
+    later = by_name["wave-2"].started_at
+    assert first is not None and later is not None and by_name["wave-3"].started_at is None
+    assert later.replace(tzinfo=later.tzinfo or UTC) > first.replace(tzinfo=first.tzinfo or UTC)
