@@ -3,8 +3,12 @@
 # machine (as root). Installs what it needs, starts the sandbox cloud (Hetzner and Cloudflare
 # API emulators, moto S3, real systemd-nspawn boxes from the cached golden image), provisions
 # one agent, shows its status and health, runs a command on it over SSH, and leaves it running.
-# Idempotent: a second run reuses packages, the image, the sandbox and the agent.
-#   DEMO_AGENT=name (default demo)   FATCTL_DATA_DIR=dir (default ~/.local/share/fatctl)
+# Idempotent: a second run reuses packages, the image, the sandbox and the agent. Its state
+# (master key, state database, sandbox) lives in a directory of its own, so the teardown it
+# prints removes all of it and the next run starts clean: the sandbox's cloud and fatctl's
+# database disappear together (a database that outlived its cloud would list agents whose
+# servers are gone, and a destroyed agent's name is never reused).
+#   DEMO_AGENT=name (default demo)   FATCTL_DATA_DIR=dir (default ~/.local/share/fatctl-demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +25,7 @@ if ! command -v fatctl >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 fi
 
-data_dir=${FATCTL_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/fatctl}
+data_dir=${FATCTL_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/fatctl-demo}
 export FATCTL_DATA_DIR=$data_dir
 mkdir -p "$data_dir"
 chmod 700 "$data_dir"
@@ -66,6 +70,6 @@ The agent $agent is running. Explore it with (in this shell, after sourcing the 
   set -a; . $env_file; set +a; export FATCTL_DATA_DIR=$data_dir FATCTL_MASTER_KEY=\$(cat $data_dir/master.key)
   fatctl ssh $agent
   fatctl status
-Tear everything down with:
-  FATCTL_DATA_DIR=$data_dir fatctl sandbox down
+Tear everything down (the sandbox, and the demo's key, database and sandbox state) with:
+  FATCTL_DATA_DIR=$data_dir fatctl sandbox down && rm -rf $data_dir
 MSG
