@@ -43,7 +43,11 @@ def run_checked(
     stdin: bytes | None = None,
 ) -> Result:
     """Run one remote command; unreachable and non-zero exits become the two exceptions."""
-    result = run_one(pool, target, command, timeout=timeout, stdin=stdin)
+    return checked(run_one(pool, target, command, timeout=timeout, stdin=stdin), what)
+
+
+def checked(result: Result, what: str) -> Result:
+    """`result`, or `Unreachable` / `StepFailed` (with stderr's last line) named by `what`."""
     if result.error is not None:
         raise Unreachable(f"{what}: {result.error}")
     if result.exit_code != 0:

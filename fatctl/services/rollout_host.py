@@ -28,6 +28,7 @@ from fatctl.services.rollout_gate import (
     Gate,
     StepFailed,
     Unreachable,
+    checked,
     run_checked,
 )
 
@@ -115,12 +116,7 @@ class HostUpgrade:
         command = cmd.activation(self.layout, version, install_first=install)
         result = run_one(self.pool, target, command, timeout=timeout)
         started = parse(result.stdout).started
-        stage = started[-1] if started else "waiting for the rollout lock"
-        if result.error is not None:
-            raise Unreachable(f"{stage}: {result.error}")
-        if result.exit_code != 0:
-            last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_code}"]
-            raise StepFailed(f"{stage} failed: {last[0][:200]}")
+        checked(result, started[-1] if started else "waiting for the rollout lock")
 
     @staticmethod
     def _pruned(output: str) -> list[str]:

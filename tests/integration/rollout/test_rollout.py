@@ -168,3 +168,25 @@ def test_abort_keeps_the_new_version_when_the_old_one_no_longer_serves(
     assert (harness.current(box.hosts[0]), harness.current(broken)) == (OLD, NEW)
     assert harness.events(broken)[-2:] == [f"start {OLD}", f"start {NEW}"]
     assert set(_healthy(box).values()) == {True}
+
+
+def test_a_failed_install_names_its_stage_and_leaves_the_box_serving(
+    box_fleet: Callable[[int], BoxFleet],
+) -> None:
+    """Install, test boot, switch and restart are one session: a version the box cannot install
+    (no artifact in its "mirror") fails in the `install` stage with the install's own last
+    line, `current` never moves and the gateway is not restarted."""
+    box = box_fleet(1)
+    missing = "2026.9.8"
+    seen: list[tuple[str, dict[str, Any]]] = []
+    policy = RolloutPolicy(canary=1, health_timeout_s=10)
+    report = rollout.start(_run(box, seen), [h.target() for h in box.hosts], missing, policy)
+
+    assert report.state == "halted", report.rows
+    (row,) = report.rows
+    assert (row["phase"], row["from"]) == ("failed", OLD)
+    assert row["error"] == f"install failed: no artifact for {missing}"
+    (host,) = box.hosts
+    assert harness.current(host) == OLD
+    assert harness.events(host) == [f"start {OLD}"]  # no install, no restart
+    assert _healthy(box) == {"box1": True}
