@@ -119,16 +119,6 @@ def current_version(layout: BoxLayout) -> str:
     return layout.wrap(locked(layout, _read_current(layout)))
 
 
-def install(layout: BoxLayout, version: str) -> str:
-    """Install `version` beside the running one; `current` is not touched."""
-    return layout.wrap(locked(layout, _install(layout, version)))
-
-
-def verify(layout: BoxLayout, version: str) -> str:
-    """The new version is complete (its `.installed` marker) and boots on its own."""
-    return layout.wrap(locked(layout, _verify(layout, version)))
-
-
 def switch(layout: BoxLayout, version: str) -> str:
     """Point `current` at `version` atomically (relative link, as the install script makes)."""
     return layout.wrap(locked(layout, _switch(layout, version)))
@@ -138,10 +128,13 @@ def restart(layout: BoxLayout) -> str:
     return layout.wrap(locked(layout, layout.restart))
 
 
-def activation_stages(layout: BoxLayout, version: str, install_first: bool) -> list[str]:
-    """The stage names `activation` announces, in order (how a failure is attributed)."""
-    first = ["install", "test boot"] if install_first else []
-    return [*first, f"switch to {check_version(version)}", "restart"]
+def activation_steps(layout: BoxLayout, version: str, install_first: bool) -> list[tuple[str, str]]:
+    """The activation's stages in order, each (name, shell command) as `activation` runs it
+    (bare: no lock, no sudo); a failure is attributed by the name."""
+    version = check_version(version)
+    first = [("install", _install(layout, version)), ("test boot", _verify(layout, version))]
+    then = [(f"switch to {version}", _switch(layout, version)), ("restart", layout.restart)]
+    return [*first, *then] if install_first else then
 
 
 def activation(layout: BoxLayout, version: str, install_first: bool) -> str:
@@ -149,10 +142,8 @@ def activation(layout: BoxLayout, version: str, install_first: bool) -> str:
     lock: each stage announced on stdout (`staged`), the first failing one ends it with its
     status, so `current` moves only after a good test boot and the caller knows which stage
     failed. One SSH session instead of four (bench/rollout.py: a session costs 50-90 ms here)."""
-    bodies = [_install(layout, version), _verify(layout, version)] if install_first else []
-    bodies += [_switch(layout, version), layout.restart]
-    names = activation_stages(layout, version, install_first)
-    return layout.wrap(locked(layout, in_order(*zip(names, bodies, strict=True))))
+    steps = activation_steps(layout, version, install_first)
+    return layout.wrap(locked(layout, in_order(*steps)))
 
 
 def restart_if_stale(layout: BoxLayout) -> str:

@@ -35,9 +35,11 @@ def layout(tmp_path: Path) -> cmd.BoxLayout:
 
 @pytest.mark.parametrize("bad", ["../etc", "a b", "-rf", "", "1;reboot", ".hidden", "x/y"])
 def test_bad_versions_are_refused(layout: cmd.BoxLayout, bad: str) -> None:
-    for build in (cmd.install, cmd.verify, cmd.switch):
+    for build in (cmd.activation_steps, cmd.activation):
         with pytest.raises(ValueError, match="bad runtime version"):
-            build(layout, bad)
+            build(layout, bad, True)
+    with pytest.raises(ValueError, match="bad runtime version"):
+        cmd.switch(layout, bad)
 
 
 def test_production_layout_runs_through_sudo_and_systemd() -> None:
@@ -47,7 +49,7 @@ def test_production_layout_runs_through_sudo_and_systemd() -> None:
     assert "systemctl restart --no-pager openclaw-gateway.service" in restart
     assert cmd.health(prod) == "sudo -n -- sh -c 'fat-health --json'"  # read-only: no lock
     assert "/opt/openclaw/current.fatctl-new" in cmd.switch(prod, "2026.9.6")
-    assert "--no-switch" in cmd.install(prod, "2026.9.6")
+    assert "--no-switch" in cmd.activation(prod, "2026.9.6", install_first=True)
 
 
 def test_switch_and_read_current(layout: cmd.BoxLayout) -> None:
@@ -65,13 +67,14 @@ def test_switch_and_read_current(layout: cmd.BoxLayout) -> None:
 def test_verify_needs_the_marker_and_a_booting_binary(layout: cmd.BoxLayout) -> None:
     root = Path(layout.root)
     installed(root, "2026.9.6", time.time())
-    assert sh(cmd.verify(layout, "2026.9.6")).stdout.strip() == "2026.9.6"
+    verify = dict(cmd.activation_steps(layout, "2026.9.6", install_first=True))["test boot"]
+    assert sh(verify).stdout.strip() == "2026.9.6"
     (root / "2026.9.6" / ".installed").unlink()
-    half = sh(cmd.verify(layout, "2026.9.6"))
+    half = sh(verify)
     assert half.returncode == 3 and "not fully installed" in half.stderr
     (root / "2026.9.6" / ".installed").write_text("x")
     (root / "2026.9.6" / "bin" / "openclaw").write_text("#!/bin/sh\nexit 4\n")
-    assert sh(cmd.verify(layout, "2026.9.6")).returncode == 4
+    assert sh(verify).returncode == 4
 
 
 def test_prune_keeps_newest_current_and_protected(layout: cmd.BoxLayout) -> None:
@@ -120,14 +123,14 @@ def test_every_builder_passes_shellcheck() -> None:
         pytest.skip("shellcheck is not installed")
     prod = cmd.BoxLayout()
     checked_scripts = 0
+    stages = [body for _, body in cmd.activation_steps(prod, "2026.9.6", install_first=True)]
     for line in (
         cmd.current_version(prod),
-        cmd.install(prod, "2026.9.6"),
-        cmd.verify(prod, "2026.9.6"),
         cmd.switch(prod, "2026.9.6"),
         cmd.activation(prod, "2026.9.6", install_first=True),
         cmd.prune(prod, 3, ("2026.9.5",)),
         cmd.restart_if_stale(prod),
+        *stages,
     ):
         for script in _scripts(line):
             checked = subprocess.run(
@@ -138,7 +141,8 @@ def test_every_builder_passes_shellcheck() -> None:
             )
             assert checked.returncode == 0, (script, checked.stdout)
             checked_scripts += 1
-    assert checked_scripts >= 13  # six locked builders checked outside and inside the lock
+    # four locked builders outside and inside the lock, the prune, the four stages on their own
+    assert checked_scripts >= 13
 
 
 def test_restart_is_needed_only_for_a_gateway_older_than_the_switch(tmp_path: Path) -> None:
@@ -186,7 +190,7 @@ def test_activation_runs_its_stages_in_order_and_stops_at_the_first_failure(
     installed(Path(layout.root), "2026.9.6", time.time())
     done = sh(cmd.activation(layout, "2026.9.6", install_first=True))
     assert done.returncode == 0, done.stderr
-    names = cmd.activation_stages(layout, "2026.9.6", install_first=True)
+    names = [name for name, _ in cmd.activation_steps(layout, "2026.9.6", install_first=True)]
     assert parse(done.stdout).started == tuple(names)
     assert names == ["install", "test boot", "switch to 2026.9.6", "restart"]
     assert parse(done.stdout).of("test boot").strip() == "2026.9.6"  # the binary's --version
