@@ -188,14 +188,13 @@ def _run_wave(run: Run, pool: Pool, job: Job, todo: list[tuple[RolloutStep, str]
     `running`, in two transactions for the whole wave (one per box before: with SQLite they
     queue, and the last box started its work a quarter second after the first); a busy box
     takes its lease alone in its own step, waiting as the policy says."""
-    by_lease = {f"agent:{name}": (step, name) for step, name in todo}
-    with free_ones(run.engine, list(by_lease), ttl_s=_box_lease_ttl(job.policy)) as taken:
-        running = [by_lease[lease_name][0].id for lease_name in sorted(taken)]
-        rec.mark_running(run.engine, [i for i in running if i is not None])
+    lease_of = {name: _box_lease_name(name) for _, name in todo}
+    with free_ones(run.engine, list(lease_of.values()), ttl_s=_box_lease_ttl(job.policy)) as taken:
+        leased = {name for name, lease_name in lease_of.items() if lease_name in taken}
+        rec.mark_running(run.engine, [s.id for s, n in todo if n in leased and s.id is not None])
         with ThreadPoolExecutor(max_workers=len(todo)) as workers:
             futures = [
-                workers.submit(_host_step, run, pool, job, s, n, f"agent:{n}" in taken)
-                for s, n in todo
+                workers.submit(_host_step, run, pool, job, s, n, n in leased) for s, n in todo
             ]
             for future in futures:
                 future.result()
@@ -277,7 +276,11 @@ def abort(run: Run, rollout_id: int) -> Report:
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
     """One run at a time per agent: the same `agent:<name>` lease provision, destroy, rebuild and
     apply take, so a rollout never overlaps a destroy."""
-    return lease(run.engine, f"agent:{name}", ttl_s=_box_lease_ttl(policy))
+    return lease(run.engine, _box_lease_name(name), ttl_s=_box_lease_ttl(policy))
+
+
+def _box_lease_name(agent: str) -> str:
+    return f"agent:{agent}"
 
 
 def _box_lease_ttl(policy: RolloutPolicy) -> float:

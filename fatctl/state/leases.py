@@ -267,6 +267,20 @@ class _Heartbeat(threading.Thread):
                 continue
 
 
+@contextmanager
+def _renewed(engine: Engine, names: list[str], holder: str, ttl_s: float) -> Iterator[_Heartbeat]:
+    """Keep `holder`'s leases `names` renewed for the block and release them after it; the
+    yielded heartbeat says, once the block is over, whether one was taken over meanwhile."""
+    beat = _Heartbeat(engine, names, holder, ttl_s)
+    beat.start()
+    try:
+        yield beat
+    finally:
+        beat.stopped.set()
+        beat.join()
+        _release(engine, names, holder)
+
+
 def _acquire(engine: Engine, name: str, holder: str, ttl_s: float, policy: WaitPolicy,
              poll_s: float) -> None:  # fmt: skip
     deadline = time.monotonic() + policy.wait_s
@@ -308,16 +322,12 @@ def lease(
         policy = WaitPolicy(policy.wait_s if wait_s is None else wait_s, on_wait or policy.on_wait)
     holder = new_holder()
     _acquire(engine, name, holder, ttl_s, policy, poll_s)
-    beat = _Heartbeat(engine, [name], holder, ttl_s)
-    beat.start()
-    token = _HELD.set((*_HELD.get(), (name, holder)) if shared else _HELD.get())
-    try:
-        yield holder
-    finally:
-        _HELD.reset(token)
-        beat.stopped.set()
-        beat.join()
-        release(engine, name, holder)
+    with _renewed(engine, [name], holder, ttl_s) as beat:
+        token = _HELD.set((*_HELD.get(), (name, holder)) if shared else _HELD.get())
+        try:
+            yield holder
+        finally:
+            _HELD.reset(token)
     if beat.lost:
         current = read(engine, name)
         who = current.describe() if current else "another run"
@@ -342,13 +352,7 @@ def free_ones(engine: Engine, names: list[str], *, ttl_s: float = 900.0) -> Iter
     if not taken:
         yield set()
         return
-    beat = _Heartbeat(engine, taken, holder, ttl_s)
-    beat.start()
-    try:
+    with _renewed(engine, taken, holder, ttl_s) as beat:
         yield set(taken)
-    finally:
-        beat.stopped.set()
-        beat.join()
-        _release(engine, taken, holder)
     if beat.lost:
         raise LeaseHeld(f"one of {', '.join(taken)} was taken over while this run held it")
