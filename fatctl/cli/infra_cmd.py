@@ -241,6 +241,7 @@ def rotate_cmd(
             pool,
             window=timedelta(days=within_days),
             force=force,
+            actor=c.actor,
         )
     rows = [
         {"agent": r.agent, "action": r.action, "expires_at": r.expires_at, "detail": r.detail}

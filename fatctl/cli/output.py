@@ -13,9 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from fatctl.clock import wall_clock
 from fatctl.sensitive import Sensitive
 
 
@@ -67,7 +68,7 @@ def _isatty(stream: Any) -> bool:
 
 def utc_timestamp() -> str:
     """Now as ISO-8601 in UTC with milliseconds, e.g. 2026-11-21T21:00:00.123+00:00."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return wall_clock().isoformat(timespec="milliseconds")
 
 
 def plain_table(rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from fatctl.clock import Clock, wall_clock
 from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
 from fatctl.errors import BadInput, CloudError, ConfigError
@@ -69,12 +70,16 @@ def issue_r2_credentials(
     timing: Timing | None = None,
     budget: RateBudget | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = wall_clock,
 ) -> R2Credentials:
-    """Read/write object credentials for the agent's prefix only, valid for `ttl` (<= 7 days)."""
+    """Read/write object credentials for the agent's prefix only, valid for `ttl` (<= 7 days).
+
+    The expiry is stamped from `clock`, read before the request: the caller's clock, so the
+    freshness it later checks against and the expiry it stored come from one time line.
+    """
     account, parent, prefix = _checked(settings, agent_id, ttl)
     cf = Cf(settings, timing, budget=budget, sleep=sleep)
-    issued_at = now()
+    issued_at = clock()
     response = cf.call(
         f"issue R2 credentials for {prefix}",
         lambda: cf.client.r2.temporary_credentials.create(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput, FatctlError, StateError
 from fatctl.services.steps import BOX_STEPS, Backoff, Emit, StepLog, step_index
@@ -44,6 +45,7 @@ class Options:
     validate: bool = True
     sandbox: bool = False  # golden image + Caddy's internal CA (the sandbox has no internet)
     emit: Emit = lambda kind, **fields: None
+    clock: Clock = wall_clock  # calendar time of the run: credential freshness and expiry
 
 
 @dataclass

@@ -112,8 +112,7 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
 
 def _r2_env(flow: Flow) -> object | None:
     """Stored credentials while fresh, else new ones from the R2 temporary-credentials API."""
-    from datetime import UTC, datetime
-
+    from fatctl.clock import fixed
     from fatctl.dns.r2_credentials import issue_r2_credentials, needs_rotation
     from fatctl.services.r2_rotation import SECRET_NAME, r2_env, stored_expiry
     from fatctl.state import secret_store
@@ -123,10 +122,11 @@ def _r2_env(flow: Flow) -> object | None:
     if not (settings.r2_endpoint and settings.cloudflare_account_id):
         return None
     agent_pk, agent_id, expiry = stored_expiry(flow.db, flow.name)
+    now = flow.opts.clock()  # one reading: the freshness check and the new expiry agree
     with session_scope(flow.db) as session:
-        if expiry is not None and not needs_rotation(expiry, datetime.now(UTC)):
+        if expiry is not None and not needs_rotation(expiry, now):
             return secret_store.get(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME)
-    creds = issue_r2_credentials(settings, agent_id)
+    creds = issue_r2_credentials(settings, agent_id, clock=fixed(now))
     env = r2_env(creds)
     with session_scope(flow.db) as session:
         secret_store.put(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME, value=env,

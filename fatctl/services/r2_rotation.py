@@ -4,7 +4,8 @@ R2 per-prefix credentials live at most 7 days. For every selected agent whose st
 credentials expire within the window (or were never issued), this issues new ones scoped to
 `agents/<id>/`, delivers them over SSH to the box's rclone env file (0600, content on stdin),
 restarts the storage mount so rclone reads them, and only then stores them encrypted with
-their expiry: a run that dies half-way is simply redone by the next one.
+their expiry: a run that dies half-way is simply redone by the next one. Every rotation, done
+or failed, leaves an audit entry. One clock, read once per run, decides all of it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cloud_init.layout import DATA_UNIT, R2_ENV
+from fatctl.clock import Clock, fixed, wall_clock
 from fatctl.dns.r2_credentials import (
     ROTATE_BEFORE,
     R2Credentials,
@@ -69,19 +71,36 @@ def stored_expiry(engine: Engine, agent: str) -> tuple[int, str, datetime | None
         return row.id, row.agent_id, expiry
 
 
-def _store(engine: Engine, ring: KeyRing, agent_pk: int, creds: R2Credentials) -> None:
-    from fatctl.state import secret_store
+def _record(
+    engine: Engine,
+    ring: KeyRing,
+    agent_pk: int,
+    rotation: Rotation,
+    *,
+    creds: R2Credentials | None,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Store the new credentials (when there are any) and audit the outcome, in one transaction."""
+    from fatctl.state import repo, secret_store
     from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
-        secret_store.put(
-            session,
-            ring,
-            agent_pk=agent_pk,
-            name=SECRET_NAME,
-            value=r2_env(creds),
-            expires_at=creds.expires_at,
-        )
+        if creds is not None:
+            secret_store.put(
+                session,
+                ring,
+                agent_pk=agent_pk,
+                name=SECRET_NAME,
+                value=r2_env(creds),
+                expires_at=creds.expires_at,
+            )
+        detail: dict[str, object] = {"expires_at": rotation.expires_at}
+        if rotation.detail:
+            detail["reason"] = rotation.detail
+        result = "ok" if rotation.action == "rotated" else "failed"
+        repo.audit(session, actor=actor, action="creds.rotate", target=rotation.agent,
+                   result=result, detail=detail, at=at)  # fmt: skip
 
 
 def rotate_one(
@@ -91,29 +110,40 @@ def rotate_one(
     pool: Pool,
     target: Target,
     *,
+    now: datetime,
     window: timedelta = ROTATE_BEFORE,
     force: bool = False,
-    now: datetime,
+    actor: str = "fatctl",
     issue: Callable[..., R2Credentials] = issue_r2_credentials,
     env_path: str = R2_ENV,
     after: str | None = None,
 ) -> Rotation:
+    """Rotate one box's credentials when they expire within `window` of `now` (or `force`).
+
+    `now` is the single instant of the run: freshness, the new expiry and the audit entry are
+    all measured from it, whatever the wall clock says.
+    """
     from fatctl.services.access import deliver_file
 
     agent_pk, agent_id, expiry = stored_expiry(engine, target.name)
     if not force and expiry is not None and not needs_rotation(expiry, now, window):
         return Rotation(target.name, "fresh", expiry)
+    creds: R2Credentials | None = None
     try:
-        creds = issue(settings, agent_id)
+        creds = issue(settings, agent_id, clock=fixed(now))
         deliver_file(pool, target, env_path, r2_env(creds))
         restart = after if after is not None else systemctl("restart", DATA_UNIT)
         result = pool.get(target).run(maybe_sudo(restart, needed=target.user != "root"))
-        if not result.ok:
-            return Rotation(target.name, "failed", expiry, f"restarting {DATA_UNIT} failed")
+        done = (
+            Rotation(target.name, "rotated", creds.expires_at)
+            if result.ok
+            else Rotation(target.name, "failed", expiry, f"restarting {DATA_UNIT} failed")
+        )
     except FatctlError as exc:
-        return Rotation(target.name, "failed", expiry, exc.one_line())
-    _store(engine, ring, agent_pk, creds)
-    return Rotation(target.name, "rotated", creds.expires_at)
+        done = Rotation(target.name, "failed", expiry, exc.one_line())
+    stored = creds if done.action == "rotated" else None
+    _record(engine, ring, agent_pk, done, creds=stored, actor=actor, at=now)
+    return done
 
 
 def rotate_r2(
@@ -125,12 +155,32 @@ def rotate_r2(
     *,
     window: timedelta = ROTATE_BEFORE,
     force: bool = False,
-    now: datetime | None = None,
-    **kw: object,
+    clock: Clock = wall_clock,
+    actor: str = "fatctl",
+    issue: Callable[..., R2Credentials] = issue_r2_credentials,
+    env_path: str = R2_ENV,
+    after: str | None = None,
 ) -> list[Rotation]:
-    """Rotate each target in turn; one box failing does not stop the others."""
-    when = now or datetime.now(UTC)
+    """Rotate each target in turn; one box failing does not stop the others.
+
+    The clock is read once: every box of the run is judged, stamped and audited against the
+    same instant (a run across many boxes must not drift into a different answer).
+    """
+    now = clock()
     return [
-        rotate_one(engine, ring, settings, pool, t, window=window, force=force, now=when, **kw)  # type: ignore[arg-type]
+        rotate_one(
+            engine,
+            ring,
+            settings,
+            pool,
+            t,
+            now=now,
+            window=window,
+            force=force,
+            actor=actor,
+            issue=issue,
+            env_path=env_path,
+            after=after,
+        )
         for t in targets
     ]

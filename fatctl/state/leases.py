@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fatctl.clock import wall_clock
 from fatctl.errors import LeaseHeld
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def _take(conn: Connection, name: str, holder: str, ttl_s: float) -> LeaseRow | 
     from sqlalchemy import insert, select, update
 
     table = _table()
-    now = datetime.now(UTC)
+    now = wall_clock()
     values = {"holder": holder, "acquired_at": now, "expires_at": now + _window(ttl_s)}
     row = conn.execute(select(table).where(table.c.name == name)).first()
     if row is None:
@@ -230,7 +231,7 @@ def _renew(engine: Engine, names: list[str], holder: str, ttl_s: float) -> int:
         done = conn.execute(
             update(table)
             .where(table.c.name.in_(names), table.c.holder == holder)
-            .values(expires_at=datetime.now(UTC) + _window(ttl_s))
+            .values(expires_at=wall_clock() + _window(ttl_s))
         )
     return int(done.rowcount)
 

@@ -7,14 +7,17 @@ Secret values are only ever stored as AES-256-GCM ciphertext (see `fatctl.secret
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from fatctl.clock import wall_clock
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Column defaults read the one wall clock (`fatctl.clock`)."""
+    return wall_clock()
 
 
 def _ts(nullable: bool = False) -> Column:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -88,14 +89,20 @@ def audit(
     target: str,
     result: str = "ok",
     detail: dict[str, object] | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an audit event. `detail` must not hold secrets: callers pass names, never values."""
+    """Append an audit event. `detail` must not hold secrets: callers pass names, never values.
+
+    `at` is the flow's own instant when it decided by an injected clock, so the trail says
+    the time the decision was made against; without it the event takes the wall clock.
+    """
     event = AuditEvent(
         actor=actor,
         action=action,
         target=target,
         result=result,
         detail=json.dumps(detail or {}, sort_keys=True, default=str)[:2000],
+        at=at or utcnow(),
     )
     session.add(event)
     return event

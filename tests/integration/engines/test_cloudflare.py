@@ -136,7 +136,7 @@ def test_r2_credentials_scoped_to_the_prefix(cloudflare_emulator: Any, tmp_path:
         "a-42",
         ttl=timedelta(days=7),
         timing=Timing.instant(),
-        now=lambda: fixed,
+        clock=lambda: fixed,
     )
     assert creds.prefix == "agents/a-42/" and creds.bucket == "fat-agents"
     assert creds.expires_at == fixed + timedelta(days=7)

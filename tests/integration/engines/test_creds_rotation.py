@@ -1,5 +1,9 @@
 """`creds rotate` end to end: credentials from the Cloudflare emulator, delivered over real SSH
-to real sshd hosts, stored encrypted with their expiry; fresh ones are left alone."""
+to real sshd hosts, stored encrypted with their expiry; fresh ones are left alone.
+
+The run's clock is injected and set years away from the wall clock on either side: if any part
+of the path (issuance, expiry, freshness, audit) read the real date instead, the "fresh a day
+later" or the "due six days later" answer flips for one of the two (the 2026-11 CI failure)."""
 
 from __future__ import annotations
 
@@ -9,17 +13,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from fatctl.clock import fixed
 from fatctl.remote.runner import Pool
 from fatctl.secrets import keyring_from
 from fatctl.sensitive import Sensitive
 from fatctl.services.access import select_targets
 from fatctl.services.r2_rotation import rotate_r2, stored_expiry
+from fatctl.state import repo
+from fatctl.state.db import session_scope
 from tests.integration.engines.test_cloudflare import cf_settings
 
+DAY = timedelta(days=1)
 MASTER = Sensitive(base64.b64encode(b"k" * 32).decode())
 
 
+FAR_PAST = datetime(2019, 3, 1, 8, 30, tzinfo=UTC)
+FAR_FUTURE = datetime(2041, 6, 30, 23, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("now", [FAR_PAST, FAR_FUTURE], ids=["years-before", "years-after"])
 def test_rotate_delivers_stores_and_skips_fresh(
+    now: datetime,
     sshd_hosts: Any,
     fleet_db: Any,
     cloudflare_emulator: Any,
@@ -28,25 +44,15 @@ def test_rotate_delivers_stores_and_skips_fresh(
     hosts = sshd_hosts(2)
     fleet = fleet_db(hosts)
     op = hosts[0].identity.operator
-    settings = replace(
-        cf_settings(cloudflare_emulator, tmp_path),
-        database_url=fleet.settings.database_url,
-        master_key=MASTER,
-        operator_user=fleet.settings.operator_user,
-        operator_key_file=fleet.settings.operator_key_file,
-        ssh_port=fleet.settings.ssh_port,
-    )
+    settings = _settings(fleet, cloudflare_emulator, tmp_path)
     ring = keyring_from(MASTER)
-    now = datetime(2026, 11, 21, 19, 0, tzinfo=UTC)
     targets = select_targets(fleet.engine, settings, all_agents=True)
     kw: dict[str, Any] = {"env_path": f"/home/{op}/r2.env", "after": f"touch /home/{op}/restarted"}
     with Pool() as pool:
-        first = rotate_r2(fleet.engine, ring, settings, targets, pool, now=now, **kw)
-        again = rotate_r2(
-            fleet.engine, ring, settings, targets, pool, now=now + timedelta(days=1), **kw
-        )
+        first = rotate_r2(fleet.engine, ring, settings, targets, pool, clock=fixed(now), **kw)
+        again = rotate_r2(fleet.engine, ring, settings, targets, pool, clock=fixed(now + DAY), **kw)
         later = rotate_r2(
-            fleet.engine, ring, settings, targets[:1], pool, now=now + timedelta(days=6), **kw
+            fleet.engine, ring, settings, targets[:1], pool, clock=fixed(now + 6 * DAY), **kw
         )
     assert [r.action for r in first] == ["rotated", "rotated"], first
     assert [r.action for r in again] == ["fresh", "fresh"]
@@ -59,8 +65,18 @@ def test_rotate_delivers_stores_and_skips_fresh(
         )
         assert (host.home(op) / "r2.env").stat().st_mode & 0o777 == 0o600
         assert (host.home(op) / "restarted").exists()
+    # Expiry is the run's instant plus the TTL: the second box from the first run, the first
+    # box from the run six days later.
+    assert stored_expiry(fleet.engine, hosts[0].name)[2] == now + 13 * DAY
     _, agent_id, expiry = stored_expiry(fleet.engine, hosts[1].name)
-    assert expiry is not None and expiry > now + timedelta(days=6)
+    assert expiry == now + 7 * DAY
+    assert [r.expires_at for r in later] == [now + 13 * DAY]
+    # Each rotation is audited at the run's instant, not at the wall clock's.
+    with session_scope(fleet.engine) as session:
+        trail = [e for e in repo.audit_trail(session) if e.action == "creds.rotate"]
+        stamps = sorted(_aware(e.at) for e in trail)
+        assert [(e.result, e.actor) for e in trail] == [("ok", "fatctl")] * 3
+    assert stamps == [now, now, now + 6 * DAY]
     issued = cloudflare_emulator._emulator.store.all("r2_credential")
     assert len(issued) == 3
     assert {tuple(i["prefixes"]) for i in issued} == {
@@ -71,3 +87,43 @@ def test_rotate_delivers_stores_and_skips_fresh(
     db_file = Path(settings.database_url.removeprefix("sqlite:///"))
     assert secret.encode() not in db_file.read_bytes()
     assert agent_id == "id0002"
+
+
+def test_failed_restart_is_audited_and_stores_nothing(
+    sshd_hosts: Any, fleet_db: Any, cloudflare_emulator: Any, tmp_path: Path
+) -> None:
+    hosts = sshd_hosts(1)
+    fleet = fleet_db(hosts)
+    op = hosts[0].identity.operator
+    settings = _settings(fleet, cloudflare_emulator, tmp_path)
+    targets = select_targets(fleet.engine, settings, all_agents=True)
+    with Pool() as pool:
+        (done,) = rotate_r2(fleet.engine, keyring_from(MASTER), settings, targets, pool,
+                            clock=fixed(FAR_FUTURE), env_path=f"/home/{op}/r2.env",
+                            after="false", actor="ops@example")  # fmt: skip
+    assert done.action == "failed" and "restarting" in done.detail
+    # Not stored: the next run must try again rather than trust credentials rclone never read.
+    assert stored_expiry(fleet.engine, hosts[0].name)[2] is None
+    with session_scope(fleet.engine) as session:
+        (event,) = [e for e in repo.audit_trail(session) if e.action == "creds.rotate"]
+        assert (event.result, event.actor, _aware(event.at)) == (
+            "failed",
+            "ops@example",
+            FAR_FUTURE,
+        )
+        assert "restarting" in event.detail
+
+
+def _settings(fleet: Any, cloudflare_emulator: Any, tmp_path: Path) -> Any:
+    return replace(
+        cf_settings(cloudflare_emulator, tmp_path),
+        database_url=fleet.settings.database_url,
+        master_key=MASTER,
+        operator_user=fleet.settings.operator_user,
+        operator_key_file=fleet.settings.operator_key_file,
+        ssh_port=fleet.settings.ssh_port,
+    )
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)  # SQLite hands back naive UTC
