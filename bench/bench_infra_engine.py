@@ -14,9 +14,9 @@ from pathlib import Path
 
 from fatctl.config import Settings
 from fatctl.domain import AgentSpec, ServicePlan
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
-from fatctl.infra.retry import RateBudget
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.pacing.retry import RateBudget
+from fatctl.pacing.timing import Timing
 from fatctl.sandbox.hetzner import start_emulator
 from fatctl.sensitive import Sensitive
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fatctl.sandbox.cloudflare import start_cloudflare_emulator
 from fatctl.sandbox.hetzner import start_emulator
-from fatctl.services.agents import NewAgent
-from fatctl.services.provision import Options, provision
-from fatctl.services.steps import BOX_STEPS, Backoff
+from fatctl.services.agents.records import NewAgent
+from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.provision.flow import Options, provision
 from tests.integration.provision.conftest import make_plane
 
 
@@ -40,7 +40,7 @@ def upload_fleet_keys(plane: Any) -> None:
     provision, so every agent (the first too) costs the same calls."""
     from sqlmodel import select
 
-    from fatctl.services.fleet_key_ids import upload_added
+    from fatctl.services.access.fleet_key_ids import upload_added
     from fatctl.state.db import session_scope
     from fatctl.state.models import SshKey
 

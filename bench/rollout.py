@@ -8,7 +8,7 @@ Every host runs the rollout harness runtime (tests/integration/rollout/harness.p
 the old version. The per-host work is the same for all three measurements (bench/_work.py):
 fatctl's own command builders - read `current`, install beside, test-boot, atomic symlink
 switch, restart, health gate (two passes `--poll` apart) and prune.
-- fatctl: `fatctl.services.rollout.start` (what `fatctl upgrade` calls), canary 0,
+- fatctl: `fatctl.services.rollout.engine.start` (what `fatctl upgrade` calls), canary 0,
   batch = `--parallel`, recording every host step in a SQLite state database.
 - Ansible: a generated playbook with `serial` = `forks` = `--parallel`, `strategy: free`,
   pipelining, ControlPersist, pinned known_hosts, no fact gathering (bench/_ansible.py).
@@ -72,7 +72,7 @@ class Size:
 
 
 def run_fatctl(fleet: BenchFleet, n: int, parallel: int, poll: float, keep: int) -> float:
-    from fatctl.services import rollout
+    from fatctl.services.rollout import engine as rollout
 
     run = rollout.Run(
         fleet.engine, fleet.settings, fleet.layout, "bench@local", lambda *a, **k: None, poll

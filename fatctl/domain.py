@@ -8,6 +8,7 @@ take these, so an engine can be swapped without the rest of fatctl noticing (the
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -176,6 +177,14 @@ class ResourceChange:
     name: str
     action: str  # create, update, replace, delete, same
     detail: str = ""
+
+
+ChangeSink = Callable[[ResourceChange], None]  # where engines report each change as it happens
+
+
+def ignore_change(change: ResourceChange) -> None:
+    """The default `ChangeSink`: nobody is listening."""
+    return None
 
 
 @dataclass(frozen=True)

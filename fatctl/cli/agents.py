@@ -30,7 +30,7 @@ def create(
 ) -> None:
     """Record a new agent (state `requested`) with its host key and gateway token."""
     from fatctl.errors import BadInput
-    from fatctl.services.agents import NewAgent, create_agent
+    from fatctl.services.agents.records import NewAgent, create_agent
 
     if not owner:
         raise BadInput("--owner EMAIL is required")
@@ -96,7 +96,7 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Forget an agent that owns no cloud resources (requested or destroyed)."""
-    from fatctl.services.agents import delete_agent
+    from fatctl.services.agents.records import delete_agent
 
     name = agent_arg(name) or ""
     engine = ctx().engine

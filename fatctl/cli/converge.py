@@ -1,6 +1,6 @@
 """`fatctl converge`: re-rendered configuration applied to live boxes as a rollout.
 
-Parse, call `fatctl.services.converge`, render. `--dry-run` prints, per box, the files that
+Parse, call `fatctl.services.converge.job`, render. `--dry-run` prints, per box, the files that
 would be added or changed with a unified diff (secrets are never read, diffs are redacted) and
 exits 0 having written and recorded nothing. Otherwise the change is a rollout of kind
 `converge`: same policy, events, progress view, final table and `rollout show|resume|abort`
@@ -31,7 +31,7 @@ from fatctl.cli.upgrade import (
 )
 
 if TYPE_CHECKING:
-    from fatctl.services.converge import BoxPreview
+    from fatctl.services.converge.job import BoxPreview
 
 
 def converge_(
@@ -53,7 +53,7 @@ def converge_(
 ) -> None:
     """Re-render boxes' configuration and roll it out over SSH (per-box diff with --dry-run)."""
     from fatctl.cli.provision import sandbox_mode
-    from fatctl.services import converge
+    from fatctl.services.converge import job as converge
 
     sandbox = sandbox_mode()  # the sandbox's boxes are rendered as provisioning rendered them
     policy = parse_policy(canary, batch, max_failures, health_timeout, keep, snapshot)

@@ -13,8 +13,8 @@ COLUMNS = ("agent", "plan", "type", "server", "ips", "backups", "cost", "price",
 def cost_(json_out: JsonOpt = False) -> None:
     """Monthly Hetzner cost per agent and in total, beside the plan's price (the margin)."""
     from fatctl.cli.context import ctx
-    from fatctl.services.cost import cost_document, cost_rows, fleet_cost
-    from fatctl.services.cost_math import cents
+    from fatctl.services.cost.prices import cents
+    from fatctl.services.cost.report import cost_document, cost_rows, fleet_cost
 
     c = ctx()
     report = fleet_cost(c.engine, c.settings)

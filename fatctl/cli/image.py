@@ -12,7 +12,7 @@ from fatctl.cli.output import Output
 
 if TYPE_CHECKING:
     from fatctl.config import Settings
-    from fatctl.services.image_build import BuildOptions
+    from fatctl.services.image.build import BuildOptions
 
 app = typer.Typer(
     help="Golden images: snapshots with a runtime version preinstalled (build, list).",
@@ -33,10 +33,10 @@ def build_cmd(
 ) -> None:
     """Build a golden snapshot: builder from a stock image, install, clean, snapshot, delete."""
     from fatctl.cli.context import ctx
-    from fatctl.infra.hcloud_images import GoldenImages
+    from fatctl.infra.hcloud.images import GoldenImages
     from fatctl.remote.runner import connect
-    from fatctl.services.image_build import build_golden, record_build
-    from fatctl.services.image_recipe import GoldenRecipe, builder_name
+    from fatctl.services.image.build import build_golden, record_build
+    from fatctl.services.image.recipe import GoldenRecipe, builder_name
 
     c = ctx()
     s = c.settings
@@ -62,8 +62,8 @@ def _build_options(s: Settings) -> BuildOptions:
     """SSH to the builder as the operator (key file required: its public half goes in)."""
     from fatctl.cli.provision import sandbox_mode
     from fatctl.remote.runner import load_public_key
-    from fatctl.services.access import _port, jump_target
-    from fatctl.services.image_build import BuildOptions
+    from fatctl.services.common.targets import _port, jump_target
+    from fatctl.services.image.build import BuildOptions
 
     key_file = s.require("operator_key_file")
     return BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
@@ -79,9 +79,9 @@ def list_cmd(
 ) -> None:
     """Golden snapshots at Hetzner, newest first (recorded ones deleted there are marked gone)."""
     from fatctl.cli.context import ctx
-    from fatctl.infra.hcloud_images import GoldenImages
-    from fatctl.services.image_build import mark_gone
-    from fatctl.services.image_recipe import golden_selector
+    from fatctl.infra.hcloud.images import GoldenImages
+    from fatctl.services.image.build import mark_gone
+    from fatctl.services.image.recipe import golden_selector
 
     refs = GoldenImages(ctx().settings).list(golden_selector(version))
     gone = mark_gone(ctx().engine, {r.image_id for r in refs}, version)

@@ -79,8 +79,8 @@ def plan_rows(plan: Plan) -> list[dict[str, str]]:
 @box_app.command("plan")
 def plan_cmd(agent: AgentArg, engine: EngineOpt = None, json_out: JsonOpt = False) -> None:
     """What an apply would change for the agent's box (nothing is changed)."""
-    from fatctl.infra.pulumi_preview import summary
-    from fatctl.services.specs import spec_for_agent
+    from fatctl.infra.pulumi.preview import summary
+    from fatctl.services.common.specs import spec_for_agent
 
     name = _agent(agent)
     chosen = _engine(engine)  # an unknown or missing engine fails before the database is read
@@ -165,7 +165,7 @@ def resize_cmd(
 @box_app.command("api")
 def api_cmd(json_out: JsonOpt = False) -> None:
     """The API rate budgets seen by this process (one cheap Hetzner call to read them)."""
-    from fatctl.infra.retry import budget_view
+    from fatctl.pacing.retry import budget_view
 
     _engine("hcloud").status("fatctl-budget-probe")
     rows = budget_view()
@@ -186,7 +186,7 @@ def rebuild(
 ) -> None:
     """Reinstall the box from an image, keeping the server and its IPs (the disk is wiped)."""
     from cloud_init.render import render_user_data
-    from fatctl.services.specs import spec_for_agent
+    from fatctl.services.common.specs import spec_for_agent
 
     # Without --image: the newest golden image recorded for its runtime, else the stock one.
     spec = spec_for_agent(_agent(agent), ring=ctx().keyring, golden=image is None)
@@ -225,8 +225,8 @@ def rotate_cmd(
     from datetime import timedelta
 
     from fatctl.remote.runner import Pool
-    from fatctl.services.access import select_targets
-    from fatctl.services.r2_rotation import rotate_r2
+    from fatctl.services.common.targets import select_targets
+    from fatctl.services.storage.r2_rotation import rotate_r2
     from fatctl.validation import agent_name
 
     names = [agent_name(a) for a in agents or []]

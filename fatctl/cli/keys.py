@@ -52,7 +52,7 @@ def add(
     """Allow a public key: `--agent NAME` for a customer, `--operator` for the fleet."""
     from fatctl.domain import KeyRole
     from fatctl.errors import BadInput
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
 
     agent = agent_arg(agent)
     if operator == bool(agent):
@@ -82,7 +82,7 @@ def _upload_to_hetzner(fingerprint: str) -> str | None:
     """Fleet keys go to Hetzner when added, so provisions never pay for the upload. A cloud
     failure leaves the key recorded (one warning line): the next provision uploads it."""
     from fatctl.errors import FatctlError
-    from fatctl.services.fleet_key_ids import upload_added
+    from fatctl.services.access.fleet_key_ids import upload_added
 
     try:
         return upload_added(ctx().settings, ctx().engine, fingerprint)
@@ -98,7 +98,7 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """List keys (operator keys and, with --agent, that agent's customer keys)."""
-    from fatctl.services.keys import list_keys
+    from fatctl.services.agents.keys import list_keys
 
     agent = agent_arg(agent)
     rows = [
@@ -127,7 +127,7 @@ def revoke(
     import re
 
     from fatctl.errors import BadInput
-    from fatctl.services.keys import revoke_key
+    from fatctl.services.agents.keys import revoke_key
 
     agent = agent_arg(agent)
     if not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", fingerprint):

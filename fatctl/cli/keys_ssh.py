@@ -19,7 +19,7 @@ from fatctl.cli.output import Output
 def push_after_change(agent: str, out: Output) -> None:
     """Push `agent`'s customer keys after a database change; a failure names the retry command."""
     from fatctl.errors import RemoteError
-    from fatctl.services.access import push_customer_keys
+    from fatctl.services.access.authorized_keys import push_customer_keys
 
     try:
         push_customer_keys(ctx().engine, ctx().settings, agent, actor=ctx().actor)
@@ -37,7 +37,7 @@ def push(
 ) -> None:
     """Make the box's customer authorized_keys match the database (managed block only)."""
     from fatctl.cli.options import agent_arg
-    from fatctl.services.access import push_customer_keys
+    from fatctl.services.access.authorized_keys import push_customer_keys
 
     agent = agent_arg(agent) or ""
     fps = push_customer_keys(ctx().engine, ctx().settings, agent, actor=ctx().actor)
@@ -57,7 +57,7 @@ def rotate_operator(
     key stays valid in the database until every box is rotated.
     """
     from fatctl.remote.runner import Pool
-    from fatctl.services.rotation import rotate_operator as rotate
+    from fatctl.services.access.rotation import rotate_operator as rotate
 
     out = Output(json_out)
     with Pool() as pool:

@@ -78,7 +78,7 @@ def agent_arg(value: str | None) -> str | None:
 def selected_targets(agents: str, all_agents: bool, label: str | None) -> list[Any]:
     """The boxes named by `--agents a,b | --all | --label k=v`, as SSH targets."""
     from fatctl.cli.context import ctx
-    from fatctl.services.access import select_targets
+    from fatctl.services.common.targets import select_targets
     from fatctl.validation import agent_name, label_selector
 
     names = [agent_name(n.strip()) for n in agents.split(",") if n.strip()]

@@ -1,6 +1,6 @@
 """`fatctl preview` and `fatctl apply`: fleet infra previews and batched infra changes.
 
-Parse, call fatctl.services.preview / fatctl.services.apply, render. Exit codes are part of the
+Parse, call `fatctl.services.fleet` (preview, apply), render. Exit codes are part of the
 contract (docs/exit-codes.md): preview exits 0 when nothing would change, 3 when changes are
 pending, 1 when an agent could not be previewed, 2 on bad input; apply exits 0 when done, 1 when
 an agent failed or the run halted, 2 on bad input or a refused replacement.
@@ -26,8 +26,8 @@ from fatctl.errors import BadInput, FatctlError
 
 if TYPE_CHECKING:
     from fatctl.domain import AgentSpec
-    from fatctl.services.apply import Report
-    from fatctl.services.preview import AgentPreview, FleetPreview
+    from fatctl.services.fleet.apply import Report
+    from fatctl.services.fleet.preview import AgentPreview, FleetPreview
 
 PREVIEW_COLUMNS = ("agent", "creates", "updates", "replaces", "deletes", "note")
 LIVE_MARK = "REPLACES LIVE BOX"
@@ -54,7 +54,7 @@ def _fleet(
     agents: str, all_agents: bool, label: str | None, engine: str | None
 ) -> tuple[FleetPreview, list[AgentSpec]]:
     from fatctl.infra import make_engine
-    from fatctl.services.preview import preview, select_specs
+    from fatctl.services.fleet.preview import preview, select_specs
 
     c = ctx()
     chosen = make_engine(c.settings, engine)  # a bad engine name fails before the database
@@ -126,7 +126,7 @@ def _allowed(values: list[str] | None) -> set[str]:
 
 
 def _render_apply(out: Output, report: Report, fleet: FleetPreview) -> None:
-    from fatctl.services.apply import COLUMNS
+    from fatctl.services.fleet.apply import COLUMNS
 
     payload = {
         "state": report.state,
@@ -180,7 +180,7 @@ def apply_(
     replaced without --allow-replace AGENT. --dry-run is `fatctl preview` (0/3/1).
     """
     from fatctl.cli.upgrade import parse_policy
-    from fatctl.services.apply import guard
+    from fatctl.services.fleet.apply import guard
 
     if not (agents or all_agents or label is not None):
         raise BadInput("apply needs --all, --agents a,b or --label k=v (preview defaults to all)")
@@ -210,8 +210,8 @@ def _run_apply(
 ) -> Report:
     from fatctl.cli.upgrade import layout_from_env
     from fatctl.infra import make_engine
-    from fatctl.services.apply import ApplyRun, apply_fleet
-    from fatctl.services.apply_gate import ssh_health_gate
+    from fatctl.services.fleet.apply import ApplyRun, apply_fleet
+    from fatctl.services.fleet.apply_gate import ssh_health_gate
 
     c = ctx()
     run = ApplyRun(

@@ -1,5 +1,5 @@
 """`fatctl provision`, `fatctl status`, `fatctl destroy`: thin commands over the services in
-`fatctl.services.provision|status|destroy`. Parse, call, render; nothing else.
+`fatctl.services.provision.flow|status|destroy`. Parse, call, render; nothing else.
 
 Progress: one line per step with its elapsed time for people, a JSON event per line with --json.
 `FATCTL_SANDBOX=1` (set by the sandbox's env file) marks boxes as the sandbox's: golden image,
@@ -61,10 +61,10 @@ def provision(
 ) -> None:
     """Create the agent's box and drive it to ready; a rerun continues where a run stopped."""
     from fatctl.infra import make_engine
-    from fatctl.services.agents import NewAgent
-    from fatctl.services.provision import Options
-    from fatctl.services.provision import provision as run
-    from fatctl.services.steps import BOX_STEPS
+    from fatctl.services.agents.records import NewAgent
+    from fatctl.services.common.steps import BOX_STEPS
+    from fatctl.services.provision.flow import Options
+    from fatctl.services.provision.flow import provision as run
 
     c, out = ctx(), Output(json_out)
     s = c.settings
@@ -104,7 +104,7 @@ def status(
         api_cmd(json_out)  # same view as `fatctl box api`
         return
     from fatctl.infra import make_engine
-    from fatctl.services.status import status as run
+    from fatctl.services.fleet.status import status as run
 
     agent = agent_arg(agent)
     c = ctx()
@@ -129,7 +129,7 @@ def destroy(
 ) -> None:
     """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked)."""
     from fatctl.infra import make_engine
-    from fatctl.services.destroy import destroy as run
+    from fatctl.services.provision.destroy import destroy as run
 
     agent = agent_arg(agent) or ""
     what = " and its R2 data" if purge_data else ""

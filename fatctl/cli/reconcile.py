@@ -1,6 +1,6 @@
 """`fatctl reconcile [--fix]`: database vs Hetzner vs Cloudflare vs boxes.
 
-Parse, call `fatctl.services.reconcile`, render: a table of findings for people (each with
+Parse, call `fatctl.services.reconcile.run`, render: a table of findings for people (each with
 the repair `--fix` would make, or what a person should do), one JSON document with `--json`.
 Exit 0 when nothing is wrong, 1 when findings remain (after `--fix`: when anything is still
 wrong once the repairs are done and the fleet looked at again), 2 on bad input.
@@ -21,7 +21,7 @@ from fatctl.cli.output import Output
 from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
-    from fatctl.services.reconcile import Report
+    from fatctl.services.reconcile.run import Report
 
 FINDING_COLUMNS = ("kind", "resource", "agent", "detail", "fix")
 FIX_COLUMNS = ("agent", "resource", "action", "result", "detail")
@@ -74,7 +74,7 @@ def reconcile_(
     """Compare the database, Hetzner, Cloudflare and the boxes: orphans, drift, missing pieces."""
     from fatctl.cli.upgrade import layout_from_env
     from fatctl.remote.commands.upgrade import health
-    from fatctl.services.reconcile import Options, reconcile
+    from fatctl.services.reconcile.run import Options, reconcile
     from fatctl.validation import agent_name, label_selector
 
     names = tuple(agent_name(n.strip()) for n in agents.split(",") if n.strip())

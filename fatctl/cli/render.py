@@ -75,7 +75,7 @@ def _load_spec(name: str, spec_json: Path | None) -> AgentSpec:
     from fatctl.errors import BadInput
 
     if spec_json is None:
-        from fatctl.services.specs import spec_for_agent
+        from fatctl.services.common.specs import spec_for_agent
 
         return spec_for_agent(name)
     from cloud_init.specjson import spec_from_json

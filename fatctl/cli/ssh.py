@@ -61,7 +61,7 @@ def ssh(
 ) -> None:
     """Open a shell on AGENT's box as the operator user, or run `-- CMD` and exit with its code."""
     from fatctl.cli.options import agent_arg
-    from fatctl.services.access import agent_target
+    from fatctl.services.common.targets import agent_target
 
     target = agent_target(ctx().engine, ctx().settings, agent_arg(agent) or "")
     if print_config:

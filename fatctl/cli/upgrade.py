@@ -1,6 +1,6 @@
 """`fatctl upgrade --to V` and `fatctl rollout show|resume|abort ID`: rolling runtime upgrades.
 
-Parse, call `fatctl.services.rollout`, render: progress as events (timestamped JSON with
+Parse, call `fatctl.services.rollout.engine`, render: progress as events (timestamped JSON with
 `--json`), then one table of every host's step. Exit 1 when the rollout halted.
 
 The box layout defaults to the one cloud-init builds; FATCTL_BOX_ROOT, FATCTL_BOX_INSTALL,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from fatctl.domain import RolloutPolicy
     from fatctl.remote.commands.converge import ConvergeLayout
     from fatctl.remote.commands.upgrade import BoxLayout
-    from fatctl.services.rollout import Report, Run
+    from fatctl.services.rollout.engine import Report, Run
 
 COLUMNS = ("agent", "wave", "phase", "from", "to", "snapshot", "error")
 # Options shared by every rollout command (`upgrade`, `converge`).
@@ -115,7 +115,7 @@ def parse_policy(
 
 def run_for(out: Output) -> tuple[Run, RolloutProgress]:
     """The engine's Run, its events going through the progress view (call `close` after)."""
-    from fatctl.services.rollout import Run
+    from fatctl.services.rollout.engine import Run
 
     view = RolloutProgress(out.event, json_mode=out.json_mode)
     c = ctx()
@@ -158,8 +158,8 @@ def upgrade(
 ) -> None:
     """Roll a runtime version across the fleet: canaries, batches, health gates, rollback."""
     from fatctl.remote.commands.upgrade import check_version
-    from fatctl.services import rollout
-    from fatctl.services.rollout_plan import plan_waves
+    from fatctl.services.rollout import engine as rollout
+    from fatctl.services.rollout.plan import plan_waves
 
     try:
         check_version(to)
@@ -183,7 +183,7 @@ def upgrade(
 @rollout_app.command("show")
 def show(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Every host step of a rollout, and where it stands."""
-    from fatctl.services import rollout_records as rec
+    from fatctl.services.rollout import records as rec
 
     rollout, steps = rec.load(ctx().engine, rollout_id)
     out = Output(json_out)
@@ -203,7 +203,7 @@ def show(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False
 @rollout_app.command("resume")
 def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Continue an interrupted rollout: finished hosts are skipped, half-done ones re-verified."""
-    from fatctl.services import rollout
+    from fatctl.services.rollout import engine as rollout
 
     drive(Output(json_out), lambda run: rollout.resume(run, rollout_id))
 
@@ -211,7 +211,7 @@ def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt =
 @rollout_app.command("abort")
 def abort_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Stop a rollout and put every changed host back (previous version or files)."""
-    from fatctl.services import rollout
+    from fatctl.services.rollout import engine as rollout
 
     drive(Output(json_out), lambda run: rollout.abort(run, rollout_id))
 

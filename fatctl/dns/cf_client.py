@@ -15,9 +15,9 @@ import httpx
 
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
-from fatctl.infra.engine import Timing
-from fatctl.infra.ratebudget import retry_hint
-from fatctl.infra.retry import RateBudget, Transient, budget_for, call_with_retry
+from fatctl.pacing.budget import retry_hint
+from fatctl.pacing.retry import RateBudget, Transient, budget_for, call_with_retry
+from fatctl.pacing.timing import Timing
 
 T = TypeVar("T")
 

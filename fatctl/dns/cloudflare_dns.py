@@ -18,10 +18,11 @@ from typing import Any
 from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
 from fatctl.dns.records import WantedRecord, decide, is_owned, wanted_records
-from fatctl.domain import ResourceChange
+from fatctl.domain import ChangeSink, ResourceChange
+from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, ConfigError
-from fatctl.infra.engine import ChangeSink, Timing, _ignore
-from fatctl.infra.retry import RateBudget
+from fatctl.pacing.retry import RateBudget
+from fatctl.pacing.timing import Timing
 
 # (endpoint, token, domain) -> zone id: a zone's id never changes while the zone exists, and
 # the token (kept wrapped) tells accounts (and sandbox emulators on a reused port) apart.

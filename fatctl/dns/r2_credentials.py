@@ -17,8 +17,8 @@ from fatctl.clock import Clock, wall_clock
 from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
 from fatctl.errors import BadInput, CloudError, ConfigError
-from fatctl.infra.engine import Timing
-from fatctl.infra.retry import RateBudget
+from fatctl.pacing.retry import RateBudget
+from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive
 
 MAX_TTL = timedelta(days=7)

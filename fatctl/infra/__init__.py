@@ -12,7 +12,9 @@ from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
     from fatctl.config import Settings
-    from fatctl.infra.engine import ChangeSink, InfraEngine, Timing
+    from fatctl.domain import ChangeSink
+    from fatctl.infra.engine import InfraEngine
+    from fatctl.pacing.timing import Timing
 
 ENGINES = ("auto", "pulumi", "hcloud")
 
@@ -27,19 +29,19 @@ def make_engine(
     """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud)."""
     choice = (name or settings.engine or "auto").lower()
     if timing is None:
-        from fatctl.infra.engine import Timing
+        from fatctl.pacing.timing import Timing
 
         timing = Timing.from_settings(settings.api_retries, settings.poll_interval)
     if choice not in ENGINES:
         raise BadInput(f"unknown engine {choice!r}: use one of {', '.join(ENGINES)}")
     if choice == "auto":
-        from fatctl.infra.pulumi_engine import find_cli
+        from fatctl.infra.pulumi.engine import find_cli
 
         choice = "pulumi" if find_cli() else "hcloud"
     if choice == "pulumi":
-        from fatctl.infra.pulumi_engine import PulumiEngine
+        from fatctl.infra.pulumi.engine import PulumiEngine
 
         return PulumiEngine(settings, timing=timing, on_change=on_change)
-    from fatctl.infra.hcloud_engine import HcloudEngine
+    from fatctl.infra.hcloud.engine import HcloudEngine
 
     return HcloudEngine(settings, timing=timing, on_change=on_change)

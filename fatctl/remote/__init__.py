@@ -2,7 +2,7 @@
 
 Entry points for services (rollouts, provisioning, access):
 - `target.Target`: host, port, user, pinned host key lines, key file / agent, optional jump.
-  `fatctl.services.access.select_targets` / `agent_target` build them from the database.
+  `fatctl.services.common.targets.select_targets` / `agent_target` build them from the database.
 - `runner.Pool`: connections reused for one command; `pool.get(t).run(cmd, stdin=..., timeout=...)`
   returns a `runner.Result` (exit code, stdout, stderr, duration); `Result.check(what)` raises.
 - `fanout.fan_out(targets, cmd, parallel=N, pool=..., on_line=prefix_printer())`: per-host

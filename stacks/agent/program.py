@@ -1,11 +1,11 @@
 """The agent stack as a plain function of an `AgentSpec`: what `pulumi up` makes for one box.
 
-Called by the Automation API driver (fatctl/infra/pulumi_engine.py) and by `__main__.py` when an
+Called by the Automation API driver (fatctl/infra/pulumi/engine.py) and by `__main__.py` when an
 operator runs `pulumi preview` by hand. Every name, label and rule comes from
 `fatctl.infra.desired`, the same description the hcloud engine applies.
 
 SSH keys are not this stack's: Hetzner holds one key per fingerprint, shared by every agent that
-uses it, so fatctl ensures them fleet-wide before `up` (fatctl/infra/hcloud_keys.py) and the
+uses it, so fatctl ensures them fleet-wide before `up` (fatctl/infra/hcloud/keys.py) and the
 program only looks them up by label. Destroying this stack never deletes a key.
 """
 

@@ -29,7 +29,7 @@ from fatctl.sandbox.box import Box
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
 from fatctl.sandbox.s3 import S3Handle, start_s3
 from fatctl.secrets import random_token
-from fatctl.services.material import generate_host_key
+from fatctl.services.agents.material import generate_host_key
 from tests.fixtures.boxes import box_address, require_boxes
 from tests.fixtures.sshd import keygen
 

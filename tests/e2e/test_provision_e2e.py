@@ -18,7 +18,7 @@ import pytest
 
 from fatctl.config import load_settings
 from fatctl.errors import FatctlError
-from fatctl.services.agents import NewAgent
+from fatctl.services.agents.records import NewAgent
 
 AGENTS = ("e2e-one", "e2e-two", "e2e-three")
 
@@ -35,7 +35,7 @@ def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Any:
     from fatctl.domain import KeyRole
     from fatctl.secrets import generate_master_key, keyring_from
     from fatctl.sensitive import Sensitive
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
 
@@ -49,8 +49,8 @@ def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Any:
 
 def _provision(settings: Any, db: Any, ring: Any, name: str) -> tuple[str, float]:
     from fatctl.infra import make_engine
-    from fatctl.services.provision import Options, provision
-    from fatctl.services.steps import Backoff
+    from fatctl.services.common.steps import Backoff
+    from fatctl.services.provision.flow import Options, provision
 
     req = NewAgent(name, f"{name}@example.com", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
     opts = Options(sandbox=True, backoff=Backoff(initial=1.0, cap=3.0, timeout=600))
@@ -64,9 +64,9 @@ def test_three_agents_end_to_end(
 ) -> None:
     from fatctl.infra import make_engine
     from fatctl.remote.runner import connect
-    from fatctl.services.access import agent_target
-    from fatctl.services.destroy import destroy
-    from fatctl.services.status import status
+    from fatctl.services.common.targets import agent_target
+    from fatctl.services.fleet.status import status
+    from fatctl.services.provision.destroy import destroy
 
     settings, db, ring = _plane(sandbox, tmp_path)
     cf_admin, hz_admin = sandbox["admin"]["cloudflare"], sandbox["admin"]["hetzner"]

@@ -133,7 +133,7 @@ def _named(event: dict[str, Any]) -> str:
 def make_lab(tmp: Path, hetzner: Any, cloudflare: Any) -> Lab:
     from fatctl.domain import KeyRole
     from fatctl.secrets import generate_master_key, keyring_from
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
     from tests.fixtures.sshd import keygen

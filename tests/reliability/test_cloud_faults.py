@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from fatctl.infra.engine import Timing
-from fatctl.infra.ratebudget import RateBudget
-from fatctl.services.agents import NewAgent
-from fatctl.services.provision import Options, provision
-from fatctl.services.steps import BOX_STEPS, Backoff
+from fatctl.pacing.budget import RateBudget
+from fatctl.pacing.timing import Timing
+from fatctl.services.agents.records import NewAgent
+from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.provision.flow import Options, provision
 from tests.integration.provision.conftest import make_plane
 
 AGENTS = 50
@@ -75,7 +75,7 @@ def bursts(*emulators: tuple[Any, int]) -> Iterator[list[int]]:
 
 def provision_all(plane: Any, names: list[str], budget: RateBudget) -> dict[str, str]:
     """Provision every agent at once (a thread each); returns the failures by agent."""
-    from fatctl.infra.hcloud_engine import HcloudEngine
+    from fatctl.infra.hcloud.engine import HcloudEngine
 
     def one(name: str) -> str:
         engine = HcloudEngine(plane.settings, timing=TIMING, budget=budget)
@@ -143,7 +143,7 @@ def check_rows(plane: Any, names: list[str]) -> None:
 def faulty_plane(
     tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, monkeypatch: Any
 ) -> Iterator[Any]:
-    from fatctl.infra import ratebudget
+    from fatctl.pacing import budget as ratebudget
 
     # A fresh process-wide Cloudflare budget: nothing learnt from other tests' emulators.
     monkeypatch.setitem(ratebudget._BUDGETS, "cloudflare", RateBudget("cloudflare"))

@@ -98,7 +98,7 @@ def cli(tmp_path: Path, db_url: str, hetzner_emulator: Any, cloudflare_emulator:
     """Environment for `fatctl` on `db_url` against the emulators, with an operator key."""
     from fatctl.domain import KeyRole
     from fatctl.secrets import generate_master_key
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
     from tests.fixtures.sshd import keygen

@@ -65,7 +65,7 @@ def _lab(tmp: Path, sandbox: dict[str, str], hetzner: Admin, cloudflare: Admin) 
     from fatctl.domain import KeyRole
     from fatctl.secrets import generate_master_key, keyring_from
     from fatctl.sensitive import Sensitive
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
 

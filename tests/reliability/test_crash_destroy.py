@@ -14,11 +14,11 @@ from tests.reliability.harness import KillAt, Lab
 
 
 def provision_in_process(lab: Lab, name: str) -> None:
-    from fatctl.infra.engine import Timing
-    from fatctl.infra.hcloud_engine import HcloudEngine
-    from fatctl.services.agents import NewAgent
-    from fatctl.services.provision import Options, provision
-    from fatctl.services.steps import BOX_STEPS, Backoff
+    from fatctl.infra.hcloud.engine import HcloudEngine
+    from fatctl.pacing.timing import Timing
+    from fatctl.services.agents.records import NewAgent
+    from fatctl.services.common.steps import BOX_STEPS, Backoff
+    from fatctl.services.provision.flow import Options, provision
 
     infra = HcloudEngine(lab.settings, timing=Timing.instant(), sleep=lambda s: None)
     request = NewAgent(name, "crash@example.com", "managed", "cx23", "fsn1", "debian-12",

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from fatctl.domain import AgentState, ServicePlan
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.pacing.timing import Timing
 from tests.integration.engines.conftest import agent_spec, emulator_settings
 
 

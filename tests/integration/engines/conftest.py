@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fatctl.config import Settings
 from fatctl.domain import AgentSpec, ResourceChange, ServicePlan
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive
 from tests.integration.ssh.conftest import fleet_db  # noqa: F401 (fixture reused here)
 from tests.stacks.harness import Lookup

@@ -12,8 +12,8 @@ from fatctl.config import Settings
 from fatctl.dns.cloudflare_dns import CloudflareDns
 from fatctl.dns.r2_credentials import agent_prefix, issue_r2_credentials, needs_rotation
 from fatctl.errors import BadInput, CloudError, ConfigError
-from fatctl.infra.engine import Timing
-from fatctl.infra.retry import RateBudget
+from fatctl.pacing.retry import RateBudget
+from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive
 
 V4, V6 = "203.0.113.7", "2001:db8:7::1"

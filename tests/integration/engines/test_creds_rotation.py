@@ -19,8 +19,8 @@ from fatctl.clock import fixed
 from fatctl.remote.runner import Pool
 from fatctl.secrets import keyring_from
 from fatctl.sensitive import Sensitive
-from fatctl.services.access import select_targets
-from fatctl.services.r2_rotation import rotate_r2, stored_expiry
+from fatctl.services.common.targets import select_targets
+from fatctl.services.storage.r2_rotation import rotate_r2, stored_expiry
 from fatctl.state import repo
 from fatctl.state.db import session_scope
 from tests.integration.engines.test_cloudflare import cf_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fatctl.infra.hcloud_engine import HcloudEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
 from tests.integration.engines.conftest import Recorder, agent_spec
 
 

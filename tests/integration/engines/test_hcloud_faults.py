@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from fatctl.errors import CloudError
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
-from fatctl.infra.retry import RateBudget
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.pacing.retry import RateBudget
+from fatctl.pacing.timing import Timing
 from tests.integration.engines.conftest import agent_spec, emulator_settings
 
 PATIENT = Timing(poll_interval=0.0, retry_base=0.5, retry_cap=120.0, retry_attempts=8)

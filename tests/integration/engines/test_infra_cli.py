@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.pacing.timing import Timing
 from fatctl.secrets import generate_master_key
 from tests.integration.engines.conftest import OP_KEY, emulator_settings
 
@@ -87,7 +87,7 @@ def test_box_commands_end_to_end(env: dict[str, str], quick_emulator: Any, tmp_p
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
     assert doc["create"] >= 5 and doc["changes"]  # nothing exists yet
-    from fatctl.services.specs import spec_for_agent
+    from fatctl.services.common.specs import spec_for_agent
     from fatctl.state.db import make_engine
 
     db = make_engine(env["FATCTL_DATABASE_URL"])

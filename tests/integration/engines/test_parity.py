@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fatctl.domain import AgentSpec, ServicePlan
-from fatctl.infra.hcloud_engine import HcloudEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
 from tests.integration.engines.conftest import agent_spec, emulator_lookup
 from tests.stacks.harness import Registered, by_type, run_program
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from fatctl.domain import AgentSpec, BoxInfo
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
-from fatctl.infra.hcloud_keys import ensure_keys_for
-from fatctl.infra.pulumi_engine import PulumiEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.infra.hcloud.keys import ensure_keys_for
+from fatctl.infra.pulumi.engine import PulumiEngine
+from fatctl.pacing.timing import Timing
 from tests.integration.engines.conftest import (
     CU_KEY,
     OP_KEY,

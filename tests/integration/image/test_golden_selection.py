@@ -11,12 +11,12 @@ from typing import Any
 
 from cloud_init.render import render_user_data
 from fatctl.config import Settings
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_images import GoldenImages
-from fatctl.services.image_build import BuildOptions, build_golden, mark_gone, record_build
-from fatctl.services.image_recipe import GoldenRecipe
-from fatctl.services.specs import build_spec
-from fatctl.services.steps import Backoff
+from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.timing import Timing
+from fatctl.services.common.specs import build_spec
+from fatctl.services.common.steps import Backoff
+from fatctl.services.image.build import BuildOptions, build_golden, mark_gone, record_build
+from fatctl.services.image.recipe import GoldenRecipe
 from fatctl.state import repo
 from fatctl.state.db import make_engine, session_scope
 from fatctl.state.models import Agent, GoldenImage

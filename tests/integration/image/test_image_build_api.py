@@ -21,13 +21,13 @@ from cloud_init.packages import BOX_PACKAGES
 from cloud_init.render import render_install_script
 from cloud_init.validate import validate_user_data
 from fatctl.errors import FatctlError
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_images import GoldenImages
+from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.timing import Timing
 from fatctl.remote.runner import Result
 from fatctl.remote.target import Target
-from fatctl.services.image_build import BuildOptions, ImageBuildFailed, build_golden, record_build
-from fatctl.services.image_recipe import PACKAGES_SCRIPT, GoldenRecipe
-from fatctl.services.steps import Backoff
+from fatctl.services.common.steps import Backoff
+from fatctl.services.image.build import BuildOptions, ImageBuildFailed, build_golden, record_build
+from fatctl.services.image.recipe import PACKAGES_SCRIPT, GoldenRecipe
 from tests.integration.engines.conftest import OP_KEY, emulator_settings
 
 RECIPE = GoldenRecipe("2026.9.6", "24.21.0")

@@ -24,15 +24,15 @@ from typing import Any
 
 import pytest
 
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_images import GoldenImages
+from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.timing import Timing
 from fatctl.remote.runner import Connection, Result, connect
 from fatctl.remote.target import Target
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
-from fatctl.services.image_build import BuildOptions, build_golden
-from fatctl.services.image_recipe import GoldenRecipe
-from fatctl.services.material import generate_host_key
-from fatctl.services.steps import Backoff
+from fatctl.services.agents.material import generate_host_key
+from fatctl.services.common.steps import Backoff
+from fatctl.services.image.build import BuildOptions, build_golden
+from fatctl.services.image.recipe import GoldenRecipe
 from tests.fixtures.boxes import require_boxes
 from tests.integration.engines.conftest import emulator_settings
 

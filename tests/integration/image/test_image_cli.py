@@ -25,7 +25,7 @@ def test_unknown_base_image_is_bad_input(
     quick_emulator: Any,
     tmp_path: Any,
 ) -> None:
-    from fatctl.services.material import generate_host_key
+    from fatctl.services.agents.material import generate_host_key
 
     key = tmp_path / "op"
     key.write_text(generate_host_key("op").private.reveal())

@@ -14,7 +14,8 @@ from cloud_init.render import render_install_script
 from cloud_init.validate import validate_script, validate_user_data
 from fatctl.errors import BadInput
 from fatctl.sandbox.image import image_packages
-from fatctl.services.image_recipe import (
+from fatctl.services.agents.material import generate_host_key
+from fatctl.services.image.recipe import (
     PACKAGES_SCRIPT,
     GoldenRecipe,
     builder_name,
@@ -23,7 +24,6 @@ from fatctl.services.image_recipe import (
     golden_selector,
     packages_script,
 )
-from fatctl.services.material import generate_host_key
 from tests.integration.engines.conftest import OP_KEY
 
 

@@ -18,9 +18,9 @@ FLEET = ("alpha", "beta", "gamma")
 
 
 def provision_fleet(plane: Plane, names: tuple[str, ...] = FLEET) -> None:
-    from fatctl.services.agents import NewAgent
-    from fatctl.services.provision import Options, provision
-    from fatctl.services.steps import BOX_STEPS, Backoff
+    from fatctl.services.agents.records import NewAgent
+    from fatctl.services.common.steps import BOX_STEPS, Backoff
+    from fatctl.services.provision.flow import Options, provision
 
     for name in names:
         request = NewAgent(name, f"{name}@example.com", "managed", "cx23", "fsn1", "debian-12",

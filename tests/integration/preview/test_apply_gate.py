@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from fatctl.errors import RemoteError
-from fatctl.services.apply_gate import ssh_health_gate
+from fatctl.services.fleet.apply_gate import ssh_health_gate
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet, box_fleet  # noqa: F401 (fixture)
 

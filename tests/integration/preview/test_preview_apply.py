@@ -13,8 +13,8 @@ from typing import Any
 import requests
 
 from fatctl.domain import RolloutPolicy
-from fatctl.services.apply import ApplyRun, apply_fleet, guard
-from fatctl.services.preview import FleetPreview, preview, select_specs
+from fatctl.services.fleet.apply import ApplyRun, apply_fleet, guard
+from fatctl.services.fleet.preview import FleetPreview, preview, select_specs
 from tests.integration.preview.conftest import FLEET, cli_env, fatctl, provision_fleet
 from tests.integration.provision.conftest import Plane
 
@@ -106,8 +106,8 @@ def test_resize_previews_3_applies_through_power_cycle_then_0(fleet_plane: Plane
 
 
 def _engine(plane: Plane, sink: Any) -> Any:
-    from fatctl.infra.engine import Timing
-    from fatctl.infra.hcloud_engine import HcloudEngine
+    from fatctl.infra.hcloud.engine import HcloudEngine
+    from fatctl.pacing.timing import Timing
 
     return HcloudEngine(plane.settings, timing=Timing.instant(), on_change=sink,
                         sleep=lambda s: None)  # fmt: skip

@@ -12,12 +12,12 @@ import pytest
 
 from fatctl.config import Settings
 from fatctl.domain import RolloutPolicy
-from fatctl.infra.engine import Timing
-from fatctl.infra.hcloud_engine import HcloudEngine
-from fatctl.infra.pulumi_engine import PulumiEngine
+from fatctl.infra.hcloud.engine import HcloudEngine
+from fatctl.infra.pulumi.engine import PulumiEngine
+from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive
-from fatctl.services.apply import ApplyRun, apply_fleet, guard
-from fatctl.services.preview import preview
+from fatctl.services.fleet.apply import ApplyRun, apply_fleet, guard
+from fatctl.services.fleet.preview import preview
 from tests.integration.engines.conftest import agent_spec
 from tests.unit.preview.conftest import Recorded, recorded, recorded_pulumi  # noqa: F401
 

@@ -11,7 +11,7 @@ import pytest
 
 from fatctl.config import Settings
 from fatctl.domain import KeyRole
-from fatctl.infra.engine import Timing
+from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive
 from tests.fixtures.sshd import keygen
 
@@ -25,7 +25,7 @@ class Plane:
     cloudflare: Any
 
     def infra(self) -> Any:
-        from fatctl.infra.hcloud_engine import HcloudEngine
+        from fatctl.infra.hcloud.engine import HcloudEngine
 
         return HcloudEngine(self.settings, timing=Timing.instant(), sleep=lambda s: None)
 
@@ -59,7 +59,7 @@ def plane_settings(tmp_path: Path, hetzner: Any, cloudflare: Any, r2: str = "") 
 
 def make_plane(tmp_path: Path, hetzner: Any, cloudflare: Any, r2: str = "") -> Plane:
     from fatctl.secrets import generate_master_key, keyring_from
-    from fatctl.services.keys import add_key
+    from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
 

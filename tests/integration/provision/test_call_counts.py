@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fatctl.services.provision import provision
+from fatctl.services.provision.flow import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
 from tests.fixtures.sshd import keygen
@@ -170,7 +170,7 @@ def test_fresh_path_recovers_from_a_deleted_fleet_key(plane: Any, monkeypatch: A
     """A key whose id the database recorded is gone: the server create fails before anything
     duplicates, the adopt path keeps the firewall and IPs just made, uploads the key again and
     the database records its new id."""
-    from fatctl.infra import hcloud_keys
+    from fatctl.infra.hcloud import keys as hcloud_keys
 
     run(plane, "keyed")
     old_ids = recorded_key_ids(plane)

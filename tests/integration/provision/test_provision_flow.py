@@ -13,10 +13,10 @@ import pytest
 
 from fatctl.domain import AgentState
 from fatctl.errors import FatctlError
-from fatctl.services.agents import NewAgent
-from fatctl.services.destroy import destroy
-from fatctl.services.provision import Options, provision
-from fatctl.services.steps import BOX_STEPS, Backoff
+from fatctl.services.agents.records import NewAgent
+from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.provision.destroy import destroy
+from fatctl.services.provision.flow import Options, provision
 
 
 def request(name: str, owner: str = "demo@example.com") -> NewAgent:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from fatctl.errors import LeaseHeld
-from fatctl.services.provision import provision
-from fatctl.services.steps import Backoff, WaitTimeout
+from fatctl.services.common.steps import Backoff, WaitTimeout
+from fatctl.services.provision.flow import provision
 from fatctl.state.leases import lease
 from tests.integration.provision.test_provision_flow import opts, request
 

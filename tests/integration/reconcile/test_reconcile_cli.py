@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fatctl.services.provision import provision
+from fatctl.services.provision.flow import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
 from tests.integration.provision.test_provision_flow import opts, request

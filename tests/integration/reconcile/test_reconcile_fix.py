@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from fatctl.services.reconcile import Options, reconcile
+from fatctl.services.reconcile.run import Options, reconcile
 from fatctl.state.leases import release, try_acquire
 from tests.integration.reconcile.test_reconcile_cli import audit, cf_records, fleet
 

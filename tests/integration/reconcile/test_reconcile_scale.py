@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fatctl.services.reconcile import Options, reconcile
-from fatctl.services.reconcile_views import ORPHAN
+from fatctl.services.reconcile.run import Options, reconcile
+from fatctl.services.reconcile.views import ORPHAN
 from tests.integration.provision.test_call_counts import api_calls
 from tests.integration.reconcile.test_reconcile_cli import fleet
 

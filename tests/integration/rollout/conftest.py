@@ -85,8 +85,8 @@ def converge_fleet(
     box_fleet: Callable[[int], BoxFleet], ssh_identity: SshIdentity
 ) -> Callable[[int], BoxFleet]:
     """`converge_fleet(n)`: n boxes holding their rendered files, gateways serving them."""
-    from fatctl.services.converge import render_for
-    from fatctl.services.rollout import Run
+    from fatctl.services.converge.job import render_for
+    from fatctl.services.rollout.engine import Run
 
     def make(n: int) -> BoxFleet:
         box = box_fleet(n)

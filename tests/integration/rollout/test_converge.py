@@ -21,7 +21,8 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from fatctl.domain import RolloutPolicy
-from fatctl.services import converge, rollout
+from fatctl.services.converge import job as converge
+from fatctl.services.rollout import engine as rollout
 from fatctl.state.db import session_scope
 from fatctl.state.models import RolloutStep
 from tests.integration.rollout import harness
@@ -220,8 +221,9 @@ def test_resume_never_applies_a_configuration_other_than_the_recorded_one(
     after the fleet's configuration moved again: box1 goes back to its files, nothing else."""
     from fatctl.remote.commands import converge as cmd
     from fatctl.remote.fanout import fan_out
-    from fatctl.services import converge_diff, rollout_records
-    from fatctl.services.rollout_plan import plan_waves
+    from fatctl.services.converge import diff as converge_diff
+    from fatctl.services.rollout import records as rollout_records
+    from fatctl.services.rollout.plan import plan_waves
 
     box = converge_fleet(2)
     assert box.files is not None

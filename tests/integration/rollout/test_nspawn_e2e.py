@@ -20,7 +20,8 @@ import pytest
 from fatctl.domain import RolloutPolicy
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.remote.fanout import fan_out
-from fatctl.services import converge, rollout
+from fatctl.services.converge import job as converge
+from fatctl.services.rollout import engine as rollout
 from tests.e2e.test_provision_e2e import _plane, _provision
 
 GATE_S = 240.0  # the fixture, re-used from the provisioning e2e test
@@ -45,7 +46,7 @@ def _start_fresh_on(targets: list[Any], version: str) -> None:
 @pytest.mark.timeout(1800)
 def test_real_openclaw_versions_roll_and_abort(sandbox: dict[str, Any], tmp_path: Path) -> None:
     from fatctl.sandbox import image
-    from fatctl.services.access import select_targets
+    from fatctl.services.common.targets import select_targets
 
     (old,) = image.DEFAULT_EXTRA_RUNTIMES  # the image pre-installs it: no route out needed
     new = image.DEFAULT_RUNTIME

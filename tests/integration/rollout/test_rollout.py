@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from fatctl.domain import RolloutPolicy
-from fatctl.services import rollout
+from fatctl.services.rollout import engine as rollout
 from fatctl.state.db import session_scope
 from fatctl.state.models import Agent, RolloutStep
 from tests.integration.rollout import harness

@@ -13,7 +13,7 @@ from typing import Any
 
 from fatctl.domain import RolloutPolicy
 from fatctl.sensitive import Sensitive
-from fatctl.services import rollout
+from fatctl.services.rollout import engine as rollout
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet
 from tests.integration.rollout.harness import NEW, OLD

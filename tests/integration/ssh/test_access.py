@@ -11,9 +11,10 @@ from fatctl.errors import RemoteError
 from fatctl.remote.commands.authorized_keys import BEGIN, END, merge_managed_block
 from fatctl.remote.runner import Connection, Pool, connect
 from fatctl.sensitive import Sensitive
-from fatctl.services import access
-from fatctl.services import keys as key_service
-from fatctl.services.rotation import rotate_operator
+from fatctl.services.access import authorized_keys as access
+from fatctl.services.access.rotation import rotate_operator
+from fatctl.services.agents import keys as key_service
+from fatctl.services.common import delivery
 from tests.fixtures.sshd import keygen
 
 
@@ -32,17 +33,19 @@ def test_deliver_file_mode_owner_content(sshd_hosts, monkeypatch):
     path = f"/home/{ident.customer}/gateway.env"
     with Pool() as pool:
         target = host.target()
-        access.deliver_file(pool, target, path, secret, owner=ident.customer, group=ident.customer)
+        delivery.deliver_file(
+            pool, target, path, secret, owner=ident.customer, group=ident.customer
+        )
         res = pool.get(target).run(
             f"sudo -n stat -c '%a %U %G' {path}; sudo -n cat {path}; ls -a /home/{ident.customer}"
         )
         # Overwrite: atomic replace keeps mode and leaves no temp files behind.
-        access.deliver_file(pool, target, path, Sensitive("new\n"), owner=ident.customer)
+        delivery.deliver_file(pool, target, path, Sensitive("new\n"), owner=ident.customer)
         again = pool.get(target).run(f"sudo -n cat {path}; ls -a /home/{ident.customer}")
         # The command line never carried the secret: sshd's own log shows the commands only
         # at DEBUG, so check our side: a failing write must not echo the content.
         with pytest.raises(RemoteError) as err:
-            access.deliver_file(pool, target, "/nonexistent-dir/x", secret)
+            delivery.deliver_file(pool, target, "/nonexistent-dir/x", secret)
     lines = res.stdout.splitlines()
     assert lines[0] == f"600 {ident.customer} {ident.customer}"
     assert "\n".join(lines[1:3]) + "\n" == secret.reveal()

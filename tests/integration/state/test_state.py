@@ -12,8 +12,8 @@ from fatctl.domain import AgentState
 from fatctl.errors import BadInput, LeaseHeld, SecretError, StateError
 from fatctl.secrets import generate_master_key, keyring_from
 from fatctl.sensitive import Sensitive
-from fatctl.services.agents import NewAgent, create_agent, delete_agent
-from fatctl.services.material import GATEWAY_TOKEN_SECRET
+from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET
+from fatctl.services.agents.records import NewAgent, create_agent, delete_agent
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
 from fatctl.state.fastread import list_agent_rows
@@ -130,8 +130,8 @@ def test_a_wave_is_marked_running_in_one_write_keeping_earlier_start_times(
     from datetime import UTC
 
     from fatctl.domain import RolloutPolicy
-    from fatctl.services import rollout_records as rec
-    from fatctl.services.rollout_plan import Wave
+    from fatctl.services.rollout import records as rec
+    from fatctl.services.rollout.plan import Wave
 
     for name in ("wave-1", "wave-2", "wave-3"):
         create_agent(migrated_engine, keyring, dataclasses.replace(REQ, name=name), "tester")

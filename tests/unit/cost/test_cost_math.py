@@ -13,7 +13,8 @@ import pytest
 
 from fatctl.errors import CloudError, ConfigError
 from fatctl.sandbox.hetzner.catalog import pricing
-from fatctl.services.cost_math import (
+from fatctl.services.cost.price_cache import cached_pricing
+from fatctl.services.cost.prices import (
     AgentInput,
     PriceBook,
     agent_cost,
@@ -23,7 +24,6 @@ from fatctl.services.cost_math import (
     plan_prices,
     totals,
 )
-from fatctl.services.pricing_cache import cached_pricing
 
 PRICES = {"managed": Decimal("29.00"), "byok": Decimal("12.00")}
 

@@ -46,7 +46,7 @@ def test_timing_from_settings(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from fatctl.errors import ConfigError
-    from fatctl.infra.engine import Timing
+    from fatctl.pacing.timing import Timing
 
     assert Timing.from_settings("3", "0.5") == Timing(poll_interval=0.5, retry_attempts=3)
     engine = make_engine(replace(settings(tmp_path), api_retries="2", poll_interval="0"), "hcloud")

@@ -16,14 +16,14 @@ import pytest
 from fatctl.config import Settings
 from fatctl.domain import ServicePlan
 from fatctl.errors import CloudError, ConfigError, ToolMissing
-from fatctl.infra.pulumi_engine import (
+from fatctl.infra.pulumi.engine import (
     PROJECT,
     PulumiEngine,
     command_error_line,
     derive_passphrase,
     step_from_event,
 )
-from fatctl.infra.pulumi_locks import clear_stale_locks, lock_dir, read_locks
+from fatctl.infra.pulumi.locks import clear_stale_locks, lock_dir, read_locks
 from fatctl.sensitive import Sensitive
 from tests.stacks.test_agent_program import make_spec
 
@@ -208,7 +208,7 @@ def test_engine_events_fold_into_a_plan() -> None:
     ]
     steps = [s for e in stream if (s := step_from_event(e))]
     assert len(steps) == 2
-    from fatctl.infra.pulumi_preview import plan_from_steps
+    from fatctl.infra.pulumi.preview import plan_from_steps
 
     plan = plan_from_steps(steps)
     assert plan.agent == "alice"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fatctl.errors import BadInput
-from fatctl.infra.pulumi_preview import kind_of, plan_from_preview_json, split_urn, summary
+from fatctl.infra.pulumi.preview import kind_of, plan_from_preview_json, split_urn, summary
 
 DATA = Path(__file__).parent / "data"
 

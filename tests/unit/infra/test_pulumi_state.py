@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from fatctl.config import Settings
-from fatctl.infra.pulumi_engine import PulumiEngine
-from fatctl.infra.pulumi_state import SSH_KEY_TYPE, release_owned_keys
+from fatctl.infra.pulumi.engine import PulumiEngine
+from fatctl.infra.pulumi.state import SSH_KEY_TYPE, release_owned_keys
 from tests.stacks.test_agent_program import make_spec
 
 PREFIX = "urn:pulumi:agent-alice::fatctl-agents::"

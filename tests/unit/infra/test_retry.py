@@ -8,8 +8,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from fatctl.infra.engine import Timing
-from fatctl.infra.retry import RateBudget, Transient, backoff, call_with_retry, server_wait
+from fatctl.pacing.retry import RateBudget, Transient, backoff, call_with_retry, server_wait
+from fatctl.pacing.timing import Timing
 
 NOW = 1_800_000_000.0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fatctl.config import Settings
-from fatctl.infra.pulumi_engine import PulumiEngine
+from fatctl.infra.pulumi.engine import PulumiEngine
 from fatctl.sensitive import Sensitive
 
 DATA = Path(__file__).parents[1] / "infra" / "data"

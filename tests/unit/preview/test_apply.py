@@ -13,9 +13,9 @@ import pytest
 
 from fatctl.domain import BoxInfo, Plan, ResourceChange, RolloutPolicy
 from fatctl.errors import BadInput, CloudError
-from fatctl.infra import hcloud_fleet
-from fatctl.services.apply import ApplyFailed, ApplyRun, apply_fleet, guard
-from fatctl.services.preview import AgentPreview, FleetPreview
+from fatctl.infra.hcloud import fleet as hcloud_fleet
+from fatctl.services.fleet.apply import ApplyFailed, ApplyRun, apply_fleet, guard
+from fatctl.services.fleet.preview import AgentPreview, FleetPreview
 from tests.stacks.test_agent_program import make_spec
 
 

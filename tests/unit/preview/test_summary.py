@@ -13,7 +13,7 @@ from fatctl.cli.output import Output
 from fatctl.config import Settings
 from fatctl.errors import BadInput
 from fatctl.infra.plan import replaces_live_box, resize_of
-from fatctl.services.preview import (
+from fatctl.services.fleet.preview import (
     EXIT_CHANGES_PENDING,
     EXIT_FAILED,
     EXIT_NO_CHANGES,
@@ -159,7 +159,7 @@ def test_totals_count_every_action() -> None:
 
 
 def test_fleet_selector_narrows_only_for_a_few_named_agents() -> None:
-    from fatctl.infra.hcloud_fleet import NARROW_UP_TO, fleet_selector
+    from fatctl.infra.hcloud.fleet import NARROW_UP_TO, fleet_selector
 
     assert fleet_selector(["b", "a"], whole_fleet=False) == "managed-by=fatctl,agent in (a,b)"
     assert fleet_selector(["a"], whole_fleet=True) == "managed-by=fatctl"

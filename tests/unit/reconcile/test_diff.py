@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fatctl.services.reconcile_diff import diff
-from fatctl.services.reconcile_views import (
+from fatctl.services.reconcile.diff import diff
+from fatctl.services.reconcile.views import (
     DNS_DELETE,
     DNS_UPSERT,
     RELABEL,
@@ -207,14 +207,14 @@ def test_every_finding_row_is_json_ready() -> None:
 
 
 def firewall(name: str = "alpha", applied: tuple[str, ...] = ("10",), **kw: object) -> Any:
-    from fatctl.services.reconcile_views import CloudFirewall
+    from fatctl.services.reconcile.views import CloudFirewall
 
     labels = {"managed-by": "fatctl", "agent": name}
     return replace(CloudFirewall("70", f"fatctl-{name}", applied, labels), **kw)  # type: ignore[arg-type]
 
 
 def test_firewalls_orphan_missing_and_not_applied() -> None:
-    from fatctl.services.reconcile_views import FW_DELETE
+    from fatctl.services.reconcile.views import FW_DELETE
 
     assert diff(views(firewalls=(firewall(),))) == []
     idle = firewall("ghost", applied=(), id="71")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fatctl.services.reconcile import parse_health
+from fatctl.services.reconcile.run import parse_health
 
 
 def report(**kw: object) -> str:

@@ -15,11 +15,11 @@ import pytest
 
 from fatctl.config import Settings
 from fatctl.errors import CloudError
-from fatctl.infra.pulumi_engine import PROJECT, PulumiEngine
-from fatctl.infra.pulumi_refresh import refresh_step_from_event
+from fatctl.infra.pulumi.engine import PROJECT, PulumiEngine
+from fatctl.infra.pulumi.refresh import refresh_step_from_event
 from fatctl.sensitive import Sensitive
-from fatctl.services.reconcile_diff import diff
-from fatctl.services.reconcile_views import StackDrift, Views
+from fatctl.services.reconcile.diff import diff
+from fatctl.services.reconcile.views import StackDrift, Views
 from tests.stacks.test_agent_program import make_spec
 
 URN = f"urn:pulumi:agent-alice::{PROJECT}::"

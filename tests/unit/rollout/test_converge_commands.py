@@ -10,7 +10,7 @@ import pytest
 
 from cloud_init.files import RenderedFile
 from fatctl.remote.commands import converge as cmd
-from fatctl.services import converge_diff as diff
+from fatctl.services.converge import diff
 
 
 def sh(command: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

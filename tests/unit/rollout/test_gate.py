@@ -11,8 +11,8 @@ import pytest
 
 from fatctl.remote.runner import Result
 from fatctl.remote.target import Target
-from fatctl.services import rollout_gate
-from fatctl.services.rollout_gate import Gate, Unreachable
+from fatctl.services.rollout import gate as rollout_gate
+from fatctl.services.rollout.gate import Gate, Unreachable
 
 BOX = Target("box1", "127.0.0.1")
 

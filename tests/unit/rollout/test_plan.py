@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fatctl.domain import RolloutPolicy
-from fatctl.services.rollout_plan import plan_waves, should_halt
+from fatctl.services.rollout.plan import plan_waves, should_halt
 
 
 def names(n: int) -> list[str]:

@@ -1,0 +1,65 @@
+"""Read-only fleet-wide lookups at Hetzner for `fatctl cost`: the price list document and what
+every fatctl-managed server and primary IP is (type, location, backups), in three calls
+however large the fleet (list calls page through 50 at a time inside the SDK).
+
+One of the hcloud modules: SDK objects never leave it; callers get `FleetItem`s and dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fatctl.infra.hcloud.client import Hcloud
+from fatctl.infra.hcloud.observe import seen_server
+
+FLEET_SELECTOR = "managed-by=fatctl,agent"
+
+
+@dataclass(frozen=True)
+class FleetItem:
+    """One agent's billable things as Hetzner sees them."""
+
+    agent: str
+    server_type: str = ""  # "" when the agent has no server (its IPs are still billed)
+    location: str = ""
+    backups: bool = False
+    ipv4: bool = False
+    ipv6: bool = False
+
+
+def pricing_document(h: Hcloud) -> dict[str, Any]:
+    """The raw `GET /pricing` body, as Hetzner sends it (decimal strings kept as strings)."""
+    return h.call("read the price list", lambda: h.client.request("GET", "/pricing"))
+
+
+def fleet(h: Hcloud) -> dict[str, FleetItem]:
+    """Every agent's server and primary IPs at Hetzner, by agent name."""
+    servers = h.call(
+        "list servers", lambda: h.client.servers.get_all(label_selector=FLEET_SELECTOR)
+    )
+    ips = h.call(
+        "list primary IPs", lambda: h.client.primary_ips.get_all(label_selector=FLEET_SELECTOR)
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for srv in servers:
+        seen = seen_server(srv)
+        found.setdefault(seen.labels["agent"], {}).update(
+            server_type=seen.server_type, location=seen.location, backups=seen.backups
+        )
+    for ip in ips:
+        agent = dict(ip.labels or {})["agent"]
+        entry = found.setdefault(agent, {})
+        entry[str(ip.type)] = True
+        if not entry.get("location"):
+            entry["location"] = _ip_location(ip)
+    return {agent: FleetItem(agent=agent, **fields) for agent, fields in found.items()}
+
+
+def _ip_location(ip: Any) -> str:
+    # hcloud 2.x reports a primary IP's place as `location`; older answers had `datacenter`.
+    where = getattr(ip, "location", None) or getattr(ip, "datacenter", None)
+    if where is None:
+        return ""
+    loc = getattr(where, "location", where)
+    return str(getattr(loc, "name", "") or "")

@@ -1,0 +1,127 @@
+"""Agent records: create (with per-agent material), list, show, delete — the database side.
+
+Cloud work (servers, DNS, boxes) belongs to provisioning and destroy; this module only decides
+what fatctl knows about an agent, and audits every change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fatctl import validation
+from fatctl.domain import AgentState, ServicePlan
+from fatctl.errors import BadInput, StateError
+from fatctl.names import friendly_name
+from fatctl.secrets import KeyRing, random_token
+from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET, generate_host_key
+from fatctl.state import repo, secret_store
+from fatctl.state.db import session_scope
+from fatctl.state.models import Agent, DnsRecord, HostKey, RolloutStep, SshKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    """Validated input for `agents create` / `provision`."""
+
+    name: str | None
+    owner_email: str
+    plan: str
+    server_type: str
+    location: str
+    image: str
+    runtime_version: str
+
+    def validated(self) -> NewAgent:
+        try:
+            plan = ServicePlan(self.plan).value
+        except ValueError:
+            raise BadInput(f"unknown plan {self.plan!r}: use managed or byok") from None
+        return NewAgent(
+            name=None if self.name is None else validation.agent_name(self.name),
+            owner_email=validation.email(self.owner_email),
+            plan=plan,
+            server_type=validation.server_type(self.server_type),
+            location=validation.location(self.location),
+            image=validation.image(self.image),
+            runtime_version=validation.version(self.runtime_version),
+        )
+
+
+def create_agent(engine: Engine, ring: KeyRing, request: NewAgent, actor: str) -> Agent:
+    """Record a new agent in state `requested`, with its host key and gateway token sealed.
+
+    All of it happens in one transaction: a failure leaves no partial agent behind.
+    """
+    req = request.validated()
+    with session_scope(engine) as session:
+        name = req.name or friendly_name(lambda n: repo.agent_exists(session, n))
+        if repo.agent_exists(session, name):
+            raise BadInput(f"an agent named {name!r} already exists")
+        owner = repo.get_or_create_owner(session, req.owner_email, req.plan)
+        agent = Agent(
+            name=name,
+            agent_id=uuid.uuid4().hex[:16],
+            owner_id=owner.id or 0,
+            state=AgentState.REQUESTED.value,
+            server_type=req.server_type,
+            location=req.location,
+            image=req.image,
+            runtime_version=req.runtime_version,
+        )
+        session.add(agent)
+        session.flush()
+        host_key = generate_host_key(f"fatctl-host-{name}")
+        session.add(
+            HostKey(
+                agent_pk=agent.id or 0,
+                key_type=host_key.pair.key_type,
+                public_key=host_key.pair.public_key,
+                fingerprint=host_key.fingerprint,
+            )
+        )
+        secret_store.put(
+            session, ring, agent_pk=agent.id, name=HOST_KEY_SECRET, value=host_key.private
+        )
+        secret_store.put(
+            session, ring, agent_pk=agent.id, name=GATEWAY_TOKEN_SECRET, value=random_token()
+        )
+        repo.audit(
+            session,
+            actor=actor,
+            action="agent.create",
+            target=name,
+            detail={"owner": req.owner_email, "plan": req.plan, "type": req.server_type},
+        )
+    return agent
+
+
+DELETABLE = frozenset({AgentState.REQUESTED.value, AgentState.DESTROYED.value})
+
+
+def delete_agent(engine: Engine, name: str, actor: str) -> None:
+    """Forget an agent that has no cloud resources (never provisioned, or destroyed)."""
+    with session_scope(engine) as session:
+        agent = repo.get_agent(session, name)
+        if agent.state not in DELETABLE:
+            raise StateError(
+                f"agent {name} is {agent.state}: it may own cloud resources",
+                hint=f"run `fatctl destroy {name}` first",
+            )
+        for model in (HostKey, SshKey, DnsRecord, RolloutStep):
+            for row in session.exec(_rows_of(model, agent.id or 0)).all():
+                session.delete(row)
+        secret_store.delete_for_agent(session, agent.id or 0)
+        session.flush()
+        session.delete(agent)
+        repo.audit(session, actor=actor, action="agent.delete", target=name)
+
+
+def _rows_of(model: type, agent_pk: int):
+    from sqlmodel import select
+
+    return select(model).where(model.agent_pk == agent_pk)  # type: ignore[attr-defined]

@@ -1,0 +1,10 @@
+"""What every flow shares; imports no feature package.
+
+- `steps.StepLog`, `steps.Backoff`: recorded, resumable steps and polling with backoff.
+- `specs.spec_for_agent` / `build_spec`: an agent's `AgentSpec` from the database and settings.
+- `targets.select_targets` / `select_agents` / `agent_target` / `target_for`: which boxes a
+  command reaches, with their pinned host keys.
+- `delivery.deliver_file`: a secret file onto a box (stdin only, atomic, 0600).
+- `audit.audit_change`: one audit event in its own transaction.
+- `https_probe.https_status`: the verified HTTPS request of the health gates.
+"""

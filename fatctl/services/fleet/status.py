@@ -1,0 +1,99 @@
+"""`fatctl status`: the database's view, the cloud's view and the box's own health, side by side.
+
+Cloud and box views are best effort per agent: an unreachable box or a failed API call shows
+up in that agent's row (`cloud`/`health` columns), never as a failure of the whole command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from fatctl.errors import FatctlError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.config import Settings
+    from fatctl.infra.engine import InfraEngine
+
+BOX_STATES = frozenset({"ready", "degraded", "upgrading", "provisioning"})
+
+
+def agent_rows(db: Engine, names: Sequence[str]) -> list[dict[str, object]]:
+    from fatctl.errors import NotFound
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(db) as session:
+        agents = repo.list_agents(session, names=list(names))
+        missing = set(names) - {a.name for a in agents}
+        if missing:
+            raise NotFound(f"no agent named {', '.join(sorted(missing))}")
+        return [
+            {
+                "agent": a.name,
+                "state": a.state,
+                "last_step": a.last_step,
+                "server_id": a.server_id,
+                "ipv4": a.ipv4,
+                "ipv6": a.ipv6,
+                "engine": a.engine,
+                "error": a.last_error,
+            }
+            for a in agents
+        ]
+
+
+def cloud_view(infra: InfraEngine, name: str) -> str:
+    try:
+        info = infra.status(name)
+    except FatctlError as exc:
+        return f"error: {exc.one_line()}"
+    return "absent" if info is None else f"{info.status} ({info.server_id})"
+
+
+def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0) -> str:
+    """The box's `fat-health --json` verdict, or why it could not be asked."""
+    from dataclasses import replace
+
+    from fatctl.remote.commands.services import fat_health
+    from fatctl.remote.runner import connect
+    from fatctl.services.common.targets import agent_target
+
+    try:
+        target = replace(agent_target(db, settings, name), connect_timeout=timeout)
+        conn = connect(target)
+    except FatctlError as exc:
+        return f"unreachable: {exc.one_line()}"
+    try:
+        result = conn.run(fat_health(), timeout=30)
+    finally:
+        conn.close()
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        return f"no report (exit {result.exit_code})"
+    if report.get("healthy"):
+        return f"healthy {report.get('runtime_version', '')}".strip()
+    return "unhealthy: " + "; ".join(str(p) for p in report.get("problems", []))[:200]
+
+
+def status(
+    db: Engine,
+    settings: Settings,
+    infra: InfraEngine | None,
+    names: Sequence[str] = (),
+    *,
+    health: bool = True,
+) -> list[dict[str, object]]:
+    """One row per agent: database columns plus `cloud` and `health`."""
+    rows = agent_rows(db, names)
+    for row in rows:
+        name = str(row["agent"])
+        has_box = bool(row["server_id"])
+        row["cloud"] = cloud_view(infra, name) if infra is not None and has_box else "-"
+        wanted = health and has_box and row["state"] in BOX_STATES
+        row["health"] = health_view(db, settings, name) if wanted else "-"
+    return rows

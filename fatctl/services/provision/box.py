@@ -1,0 +1,193 @@
+"""Provisioning steps on the box, over SSH with the pinned host key: reach it, deliver the
+secrets (0600, on stdin, never in user-data), wait for cloud-init, and gate on health.
+
+The health gate runs the box's own `fat-health --json`, then checks HTTPS on `<agent>.<domain>`:
+with real DNS through the name; in the sandbox (no public DNS, Caddy's internal CA) through the
+box's address with the name as SNI/Host, trusting the CA root read from the box over SSH.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from fatctl.errors import FatctlError, RemoteError
+
+if TYPE_CHECKING:
+    from fatctl.remote.runner import Pool
+    from fatctl.remote.target import Target
+    from fatctl.services.provision.flow import Flow
+
+CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt"
+
+
+class BoxNotHealthy(FatctlError):
+    exit_code = 1
+
+
+def _pool(flow: Flow) -> Pool:
+    from fatctl.remote.runner import Pool
+
+    pool = flow.box.get("pool")
+    if pool is None:
+        pool = flow.box["pool"] = Pool()
+    return pool  # type: ignore[return-value]
+
+
+def close_pool(flow: Flow) -> None:
+    pool = flow.box.pop("pool", None)
+    if pool is not None:
+        pool.close()  # type: ignore[attr-defined]
+
+
+def _target(flow: Flow) -> Target:
+    from fatctl.services.common.targets import target_for
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        return target_for(session, repo.get_agent(session, flow.name), flow.settings)
+
+
+def _box_target(flow: Flow) -> Target:
+    """The target `wait_ssh` reached, or a fresh one when that step ran in an earlier run."""
+    from fatctl.remote.target import Target
+
+    found = flow.box.get("target")
+    return found if isinstance(found, Target) else _target(flow)
+
+
+def _sudo(target: Target, command: str) -> str:
+    from fatctl.remote.commands.shell import maybe_sudo
+
+    return maybe_sudo(command, needed=target.user != "root")
+
+
+def wait_ssh(flow: Flow) -> dict[str, object]:
+    """Poll until sshd answers with the pinned host key and lets the operator in."""
+    target = _target(flow)
+    pool = _pool(flow)
+    last = [""]
+
+    def probe() -> bool | None:
+        try:
+            pool.get(target)
+            return True
+        except RemoteError as exc:
+            last[0] = exc.one_line()
+            pool.drop(target)
+            return None
+
+    try:
+        flow.opts.backoff.wait_for(f"SSH on {target.label()}", probe)
+    except FatctlError as exc:
+        raise RemoteError(f"{exc.one_line()} (last: {last[0]})") from None
+    flow.box["target"] = target
+    return {"host": target.host, "user": target.user}
+
+
+def deliver_secrets(flow: Flow) -> dict[str, object]:
+    """The gateway token and, when R2 is configured, the agent's prefix-scoped credentials."""
+    from cloud_init import layout as L
+    from fatctl.sensitive import Sensitive
+    from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET
+    from fatctl.services.common.delivery import deliver_file
+    from fatctl.state import repo, secret_store
+    from fatctl.state.db import session_scope
+
+    target, pool = _box_target(flow), _pool(flow)
+    delivered = []
+    r2 = _r2_env(flow)
+    if r2 is not None:  # first: the data mount must be ready before the gateway starts
+        deliver_file(pool, target, L.R2_ENV, r2)  # type: ignore[arg-type]
+        delivered.append(L.R2_ENV)
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        token = secret_store.get(session, flow.ring, agent_pk=agent.id, name=GATEWAY_TOKEN_SECRET)
+    env = Sensitive(f"OPENCLAW_GATEWAY_TOKEN={token.reveal()}\n")
+    deliver_file(pool, target, L.GATEWAY_ENV, env)
+    delivered.append(L.GATEWAY_ENV)
+    return {"files": ",".join(delivered), "r2": "delivered" if r2 else "not configured"}
+
+
+def _r2_env(flow: Flow) -> object | None:
+    """Stored credentials while fresh, else new ones from the R2 temporary-credentials API."""
+    from fatctl.clock import fixed
+    from fatctl.dns.r2_credentials import issue_r2_credentials, needs_rotation
+    from fatctl.services.storage.r2_rotation import SECRET_NAME, r2_env, stored_expiry
+    from fatctl.state import secret_store
+    from fatctl.state.db import session_scope
+
+    settings = flow.settings
+    if not (settings.r2_endpoint and settings.cloudflare_account_id):
+        return None
+    agent_pk, agent_id, expiry = stored_expiry(flow.db, flow.name)
+    now = flow.opts.clock()  # one reading: the freshness check and the new expiry agree
+    with session_scope(flow.db) as session:
+        if expiry is not None and not needs_rotation(expiry, now):
+            return secret_store.get(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME)
+    creds = issue_r2_credentials(settings, agent_id, clock=fixed(now))
+    env = r2_env(creds)
+    with session_scope(flow.db) as session:
+        secret_store.put(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME, value=env,
+                         expires_at=creds.expires_at)  # fmt: skip
+    return env
+
+
+def wait_cloud_init(flow: Flow) -> dict[str, object]:
+    """Poll `cloud-init status` until done; an `error` status ends the wait at once."""
+    target, pool = _box_target(flow), _pool(flow)
+
+    def probe() -> str | None:
+        result = pool.get(target).run("cloud-init status", timeout=60)
+        text = result.stdout.strip()
+        if "status: error" in text:
+            raise BoxNotHealthy(f"cloud-init failed on {flow.name}: {text.splitlines()[-1]}")
+        return "done" if "status: done" in text else None
+
+    return {"cloud_init": flow.opts.backoff.wait_for(f"cloud-init on {flow.name}", probe)}
+
+
+def health_gate(flow: Flow) -> dict[str, object]:
+    """`fat-health --json` reports healthy, then HTTPS answers on the agent's name."""
+    from fatctl.remote.commands.services import fat_health
+
+    target, pool = _box_target(flow), _pool(flow)
+    last = [""]
+
+    def probe() -> dict[str, object] | None:
+        result = pool.get(target).run(fat_health(), timeout=60)
+        last[0] = (result.stdout.strip() or result.stderr.strip())[-300:]
+        if result.ok:
+            report = json.loads(result.stdout)
+            return report if report.get("healthy") else None
+        return None
+
+    try:
+        report = flow.opts.backoff.wait_for(f"health of {flow.name}", probe)
+    except FatctlError as exc:
+        raise BoxNotHealthy(f"{exc.one_line()} (last report: {last[0]})") from None
+    https = check_https(flow, target, pool)
+    return {"runtime_version": report.get("runtime_version", ""), "https": https}
+
+
+def check_https(flow: Flow, target: Target, pool: Pool) -> str:
+    """HTTPS on the fqdn; in the sandbox via the box's IP with the fqdn as SNI and Host."""
+    from fatctl.services.common.https_probe import https_status
+
+    assert flow.spec is not None
+    fqdn = flow.spec.fqdn
+    if not flow.opts.sandbox:
+        return f"HTTP {https_status(fqdn, fqdn)}"
+    cat = pool.get(target).run(_sudo(target, f"cat {CADDY_ROOT_CA}"), timeout=30)
+    if not cat.ok:
+        raise BoxNotHealthy(f"cannot read Caddy's internal CA on {flow.name}")
+
+    def probe() -> int | None:
+        try:
+            return https_status(target.host, fqdn, ca_pem=cat.stdout)
+        except OSError:
+            return None
+
+    status = flow.opts.backoff.wait_for(f"HTTPS on {fqdn}", probe)
+    return f"HTTP {status} (sandbox: via {target.host}, Caddy internal CA)"

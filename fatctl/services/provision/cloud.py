@@ -1,0 +1,151 @@
+"""Provisioning steps on the control plane's side: material, render, infra apply, DNS.
+
+Each takes the run's `Flow` and returns a small detail dict for the step's record (names and
+ids only, never secret values).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fatctl.errors import FatctlError
+
+if TYPE_CHECKING:
+    from fatctl.services.provision.flow import Flow
+
+
+class RenderFailed(FatctlError):
+    exit_code = 1
+
+
+def material(flow: Flow) -> dict[str, object]:
+    """Host key and gateway token exist (create_agent made them); make what is missing."""
+    from fatctl.secrets import random_token
+    from fatctl.services.agents.material import (
+        GATEWAY_TOKEN_SECRET,
+        HOST_KEY_SECRET,
+        generate_host_key,
+    )
+    from fatctl.state import repo, secret_store
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import HostKey
+
+    made = []
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        pk = agent.id or 0
+        have = {s.name for s in secret_store.names(session, agent_pk=pk)}
+        if not repo.host_keys(session, agent) or HOST_KEY_SECRET not in have:
+            key = generate_host_key(f"fatctl-host-{agent.name}")
+            for old in repo.host_keys(session, agent):
+                session.delete(old)
+            session.flush()
+            pair = key.pair
+            session.add(HostKey(agent_pk=pk, key_type=pair.key_type, public_key=pair.public_key,
+                                fingerprint=key.fingerprint))  # fmt: skip
+            secret_store.put(
+                session, flow.ring, agent_pk=pk, name=HOST_KEY_SECRET, value=key.private
+            )
+            made.append("host-key")
+        if GATEWAY_TOKEN_SECRET not in have:
+            token = random_token()
+            secret_store.put(
+                session, flow.ring, agent_pk=pk, name=GATEWAY_TOKEN_SECRET, value=token
+            )
+            made.append("gateway-token")
+    return {"generated": ",".join(made) or "none (reused)"}
+
+
+def render(flow: Flow) -> dict[str, object]:
+    """The spec from the database, user-data from the spec, checked by the real validators."""
+    from cloud_init.render import render_user_data
+    from fatctl.services.common.specs import build_spec
+    from fatctl.services.provision.flow import sandbox_spec
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        # The newest golden image recorded for the agent's runtime, else the stock install path.
+        spec = build_spec(session, agent, flow.settings, flow.ring, golden=True)
+    flow.spec = sandbox_spec(spec, flow.opts.sandbox)
+    flow.user_data = render_user_data(flow.spec)
+    if flow.opts.validate:
+        from cloud_init.validate import validate_user_data
+
+        problems = validate_user_data(flow.user_data)
+        if problems:
+            raise RenderFailed(f"rendered user-data is invalid: {problems[0]}")
+    return {"user_data_bytes": len(flow.user_data.encode()), "validated": flow.opts.validate}
+
+
+def infra_apply(flow: Flow) -> dict[str, object]:
+    """Create or adopt the server and its primary IPs; remember ids and addresses."""
+    from fatctl.services.access import fleet_key_ids
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    assert flow.spec is not None
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        # Only a hint: the fresh path is duplicate-safe even when it is wrong (Hetzner names are
+        # unique, a taken one sends it down the adopt path); the hint spares the lookups.
+        fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
+    apply = getattr(flow.infra, "apply_fresh", None) if fresh else None
+    fleet_key_ids.seed(flow.db, flow.infra)  # so the fleet keys need no listing (issue 5)
+    info = (apply or flow.infra.apply)(flow.spec, user_data=flow.user_data)
+    fleet_key_ids.record(flow.db, flow.infra, flow.spec)
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        agent.server_id, agent.ipv4, agent.ipv6 = info.server_id, info.ipv4, info.ipv6
+        agent.primary_ipv4_id, agent.primary_ipv6_id = info.primary_ipv4_id, info.primary_ipv6_id
+        agent.firewall_id = info.firewall_id
+        session.add(agent)
+    return {"server_id": info.server_id, "ipv4": info.ipv4, "ipv6": info.ipv6}
+
+
+def dns_upsert(flow: Flow) -> dict[str, object]:
+    """A/AAAA `<agent>.<domain>` at the box's primary IPs, tagged as ours; rows kept in state."""
+    from fatctl.dns.cloudflare_dns import CloudflareDns
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        ipv4, ipv6 = agent.ipv4, agent.ipv6
+        hint = known_zone(session, flow.settings.domain)
+    dns = CloudflareDns(flow.settings, zone_hint=hint)
+    changes = dns.upsert(flow.name, ipv4, ipv6)
+    record_dns(
+        flow, dns.zone_id(), [(c.name.split()[0], c.name.split()[1], c.detail) for c in changes]
+    )
+    return {"records": ", ".join(f"{c.name} {c.action}" for c in changes)}
+
+
+def known_zone(session: Any, domain: str) -> str:
+    """The zone of records we already keep under `domain`: spares a zone lookup per process."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import DnsRecord
+
+    query = select(DnsRecord.zone_id).where(col(DnsRecord.name).endswith(f".{domain}"))
+    return str(session.exec(query.limit(1)).first() or "")
+
+
+def record_dns(flow: Flow, zone_id: str, records: list[tuple[str, str, str]]) -> None:
+    """Mirror the records in `dns_records` (type, name, content), replacing older rows."""
+    from sqlmodel import select
+
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import DnsRecord
+
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        old = session.exec(select(DnsRecord).where(DnsRecord.agent_pk == agent.id)).all()
+        for row in old:
+            session.delete(row)
+        session.flush()
+        for rtype, name, content in records:
+            session.add(DnsRecord(agent_pk=agent.id or 0, zone_id=zone_id, name=name,
+                                  record_type=rtype, content=content))  # fmt: skip

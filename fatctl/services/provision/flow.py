@@ -1,0 +1,214 @@
+"""`fatctl provision`: one agent from nothing to a healthy box, as recorded, resumable steps.
+
+validate -> reserve (lease, state `provisioning`) -> material -> render (+ validate) -> infra
+apply -> DNS A/AAAA -> SSH with the pinned host key -> cloud-init done -> secrets over SSH ->
+health gate -> `ready`. Each step is idempotent; `Agent.last_step` says which side effects are
+already done, so a rerun after a failure or a kill continues there (the API calls of a finished
+infra or DNS step are not repeated; cheap in-memory steps and checks are). Secrets go after
+cloud-init (not before, as DESIGN.md lists them): their directories exist only once it is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from fatctl.clock import Clock, wall_clock
+from fatctl.domain import AgentState
+from fatctl.errors import BadInput, FatctlError, StateError
+from fatctl.services.common.steps import BOX_STEPS, Backoff, Emit, StepLog, step_index
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.config import Settings
+    from fatctl.domain import AgentSpec
+    from fatctl.infra.engine import InfraEngine
+    from fatctl.secrets import KeyRing
+    from fatctl.services.agents.records import NewAgent
+
+LEASE_TTL_S = 3600.0
+# Side effects a rerun does not repeat once recorded as done.
+RESUMABLE = ("infra", "dns", "secrets")
+
+
+class ProvisionFailed(FatctlError):
+    exit_code = 1
+
+
+@dataclass
+class Options:
+    """How a run behaves; tests and the bench inject backoff, engines and skipped steps."""
+
+    skip: frozenset[str] = frozenset()
+    backoff: Backoff = field(default_factory=Backoff)
+    validate: bool = True
+    sandbox: bool = False  # golden image + Caddy's internal CA (the sandbox has no internet)
+    emit: Emit = lambda kind, **fields: None
+    clock: Clock = wall_clock  # calendar time of the run: credential freshness and expiry
+
+
+@dataclass
+class Flow:
+    """Everything the steps share for one agent's run."""
+
+    db: Engine
+    ring: KeyRing
+    settings: Settings
+    infra: InfraEngine
+    actor: str
+    name: str
+    opts: Options
+    log: StepLog
+    resume_from: int = -1
+    spec: AgentSpec | None = None
+    user_data: str = ""
+    box: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def resume_from_name(self) -> str:
+        from fatctl.services.common.steps import PROVISION_STEPS
+
+        return PROVISION_STEPS[self.resume_from] if self.resume_from >= 0 else "nothing"
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    agent: str
+    state: str
+    server_id: str
+    ipv4: str
+    ipv6: str
+    fqdn: str
+    steps: tuple[dict[str, object], ...]
+    elapsed_s: float
+
+
+def provision(
+    db: Engine,
+    ring: KeyRing,
+    settings: Settings,
+    infra: InfraEngine,
+    request: NewAgent,
+    actor: str,
+    opts: Options | None = None,
+) -> Provisioned:
+    """Create (or continue) the agent and drive it to `ready`; raises on the first failed step."""
+    from fatctl.state.leases import lease
+
+    opts = opts or Options()
+    name = _validate(db, ring, request, actor)
+    log = StepLog(db, name, actor, opts.emit)
+    log.note("validate", "ok", "input valid, agent recorded")
+    with lease(db, f"agent:{name}", ttl_s=LEASE_TTL_S):
+        flow = Flow(db, ring, settings, infra, actor, name, opts, log)
+        if _reserve(flow):
+            _run_steps(flow)
+    return _result(flow)
+
+
+def _validate(db: Engine, ring: KeyRing, request: NewAgent, actor: str) -> str:
+    """The agent's name: an existing row (same owner) is continued, a new one is created."""
+    from fatctl.services.agents.records import create_agent
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    req = request.validated()
+    if req.name is not None:
+        with session_scope(db) as session:
+            if repo.agent_exists(session, req.name):
+                agent = repo.get_agent(session, req.name)
+                owner = repo.owner_of(session, agent).email
+                if owner != req.owner_email:
+                    raise BadInput(f"agent {req.name} belongs to {owner}, not {req.owner_email}")
+                if agent.state in (AgentState.DESTROYING.value, AgentState.DESTROYED.value):
+                    raise StateError(f"agent {req.name} is {agent.state}: use a new name")
+                return agent.name
+    return create_agent(db, ring, req, actor).name
+
+
+def _reserve(flow: Flow) -> bool:
+    """State `provisioning` under the lease; False when the agent is already ready."""
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        if agent.state == AgentState.READY.value and agent.last_step == "ready":
+            flow.log.note("reserve", "unchanged", "agent is already ready")
+            return False
+        flow.resume_from = step_index(agent.last_step)
+        repo.set_state(session, agent, AgentState.PROVISIONING)
+        agent.engine = flow.infra.name
+        session.add(agent)
+    flow.log.note("reserve", "ok", f"lease held; resuming after {flow.resume_from_name}")
+    return True
+
+
+def _steps(flow: Flow) -> list[tuple[str, object]]:
+    from fatctl.services.provision import box as pb
+    from fatctl.services.provision import cloud as pc
+
+    return [
+        ("material", pc.material),
+        ("render", pc.render),
+        ("infra", pc.infra_apply),
+        ("dns", pc.dns_upsert),
+        ("ssh", pb.wait_ssh),
+        ("cloud_init", pb.wait_cloud_init),
+        ("secrets", pb.deliver_secrets),
+        ("health", pb.health_gate),
+    ]
+
+
+def _run_steps(flow: Flow) -> None:
+    try:
+        for step, fn in _steps(flow):
+            if step in flow.opts.skip:
+                flow.log.note(step, "skipped", "skipped by request")
+                continue
+            if step in RESUMABLE and step_index(step) <= flow.resume_from:
+                flow.log.note(step, "kept", "done by an earlier run")
+                continue
+            flow.log.run(step, lambda fn=fn: fn(flow))  # type: ignore[misc]
+        if flow.opts.skip & BOX_STEPS:
+            flow.log.note("ready", "skipped", "box steps skipped: state stays provisioning")
+            return
+        flow.log.run("ready", lambda: _ready(flow))
+    finally:
+        from fatctl.services.provision.box import close_pool
+
+        close_pool(flow)
+
+
+def _ready(flow: Flow) -> dict[str, object]:
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        repo.set_state(session, repo.get_agent(session, flow.name), AgentState.READY)
+    return {"state": AgentState.READY.value}
+
+
+def _result(flow: Flow) -> Provisioned:
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(flow.db) as session:
+        agent = repo.get_agent(session, flow.name)
+        fqdn = f"{agent.name}.{flow.settings.domain or 'agents.invalid'}"
+        return Provisioned(
+            agent=agent.name,
+            state=agent.state,
+            server_id=agent.server_id,
+            ipv4=agent.ipv4,
+            ipv6=agent.ipv6,
+            fqdn=fqdn,
+            steps=tuple(flow.log.results),
+            elapsed_s=flow.log.elapsed(),
+        )
+
+
+def sandbox_spec(spec: AgentSpec, sandbox: bool) -> AgentSpec:
+    """The sandbox's boxes boot a golden image and have no ACME: say so in the spec."""
+    return replace(spec, golden_image=True, tls_internal=True) if sandbox else spec
