@@ -27,10 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fatctl.pacing.poll import Backoff
 from fatctl.sandbox.cloudflare import start_cloudflare_emulator
 from fatctl.sandbox.hetzner import start_emulator
 from fatctl.services.agents.records import NewAgent
-from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.common.steps import BOX_STEPS
 from fatctl.services.provision.flow import Options, provision
 from tests.integration.provision.conftest import make_plane
 

@@ -72,10 +72,16 @@ class Size:
 
 
 def run_fatctl(fleet: BenchFleet, n: int, parallel: int, poll: float, keep: int) -> float:
+    from fatctl.pacing.poll import Poll
     from fatctl.services.rollout import engine as rollout
 
     run = rollout.Run(
-        fleet.engine, fleet.settings, fleet.layout, "bench@local", lambda *a, **k: None, poll
+        fleet.engine,
+        fleet.settings,
+        fleet.layout,
+        "bench@local",
+        lambda *a, **k: None,
+        Poll(poll),
     )
     policy = RolloutPolicy(canary=0, batch=parallel, health_timeout_s=60, keep_versions=keep)
     targets = [h.target(connect_timeout=30.0) for h in fleet.hosts[:n]]

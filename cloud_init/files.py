@@ -13,6 +13,7 @@ from typing import Any
 from cloud_init import layout as L
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
 from cloud_init.inputs import check_spec, host_key_kinds
+from cloud_init.install_script import render_install_script
 from fatctl.domain import AgentSpec
 
 
@@ -112,8 +113,6 @@ def render_files(
     The install script is included (at `layout.INSTALL_SCRIPT`) so that upgrades and the
     converge flow find the same script on every box, golden or stock.
     """
-    from cloud_init.render import render_install_script
-
     check_spec(spec)
     context = template_context(spec)
     out: dict[str, RenderedFile] = {}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
 from cloud_init.files import RenderedFile, render_files, template_context
-from cloud_init.inputs import check_version, host_key_kinds
-from cloud_init.packages import NODE_INTEGRITY, NPM_INTEGRITY, NPM_VERSION, packages_for_image
+from cloud_init.inputs import host_key_kinds
+from cloud_init.install_script import render_install_script
+from cloud_init.packages import packages_for_image
 from fatctl.domain import AgentSpec
 from fatctl.errors import BadInput
 
@@ -18,27 +19,6 @@ __all__ = ["MAX_USER_DATA", "RenderedFile", "render_files", "render_install_scri
 __all__ += ["render_user_data"]
 
 MAX_USER_DATA = 32 * 1024  # Hetzner's limit on user_data, in bytes
-
-
-def render_install_script(
-    runtime_version: str, node_version: str, templates: TemplateSource = TEMPLATE_PACKAGE
-) -> str:
-    """The bash script installing Node `node_version` and OpenClaw `runtime_version`.
-
-    Idempotent and chroot-safe; Node's tarball is checked against the pinned sha512 (or the
-    registry's `dist.integrity` for versions not pinned in `cloud_init.packages`).
-    """
-    check_version("runtime version", runtime_version)
-    check_version("node version", node_version)
-    return render(
-        "install-runtime.sh.j2",
-        templates,
-        runtime_version=runtime_version,
-        node_version=node_version,
-        node_integrity=NODE_INTEGRITY.get(node_version, ""),
-        npm_version=NPM_VERSION,
-        npm_integrity=NPM_INTEGRITY,
-    )
 
 
 def render_user_data(spec: AgentSpec, templates: TemplateSource = TEMPLATE_PACKAGE) -> str:

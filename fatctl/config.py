@@ -2,6 +2,17 @@
 
 One immutable `Settings` object is built per CLI invocation and passed down; nothing reads the
 environment later. Secrets are wrapped in `Sensitive` the moment they are read.
+
+A few environment reads are deliberately not settings, because they describe the invocation or
+the terminal rather than the fleet, and a shared `fatctl.toml` must not set them:
+- `NO_COLOR`, `TERM` and `CI` (fatctl.cli.output; `TERM` also for a remote shell's pty): how
+  to draw on this terminal, and whether a person can be asked at all.
+- `FATCTL_ACTOR` (fatctl.cli.context): who the audit trail names, this person or this CI job.
+- `FATCTL_DEBUG` and click's `_FATCTL_COMPLETE` (fatctl.cli.main): a traceback for an
+  unexpected error (also one raised while loading settings) and shell completion, both
+  decided before any command runs.
+- The sandbox cloud's own processes (fatctl.sandbox: `FATCTL_SANDBOX_DIR`, the box driver's
+  `FATCTL_BOX_STATE_DIR`, `FATCTL_BOX_IMAGE`, ...): they are the outside world, not fatctl.
 """
 
 from __future__ import annotations
@@ -26,6 +37,26 @@ class Setting:
     secret: bool = False
     help: str = ""
 
+
+# Where the runtime and the rendered files live on a box, for `upgrade`, `converge`, `apply`
+# and `reconcile`; unset keeps the layout cloud-init builds (fatctl.remote.commands.upgrade
+# BoxLayout, .converge ConvergeLayout). The integration tests point them at a runtime in each
+# test host's home directory. The 0/1 ones are ignored unless 0 or 1.
+BOX_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("root", "where runtime versions are installed"),
+    ("install", "install command template ({version}, {root})"),
+    ("test_boot", "command proving an installed version starts ({version}, {root})"),
+    ("restart", "command restarting the gateway"),
+    ("health", "health command (prints fat-health's JSON)"),
+    ("started", "command printing the gateway's start time (epoch seconds)"),
+    ("lock", "the rollout lock file"),
+    ("sudo", "0/1: run the box commands with sudo"),
+    ("fs_root", "prefix of every converged file's path"),
+    ("converge_state", "where converge keeps its backups"),
+    ("daemon_reload", "command reloading systemd after unit changes"),
+    ("service", "service command template ({action}, {unit})"),
+    ("owners", "0/1: give converged files their rendered owner"),
+)
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "FATCTL_DATABASE_URL", "database_url", help="SQLAlchemy URL"),
@@ -98,6 +129,16 @@ SETTINGS: tuple[Setting, ...] = (
         "image.build_server_type",
         help="server type of the golden-image builder",
     ),
+    Setting(
+        "sandbox",
+        "FATCTL_SANDBOX",
+        "sandbox",
+        help="1: boxes are the sandbox's (golden image, internal CA); its env file sets it",
+    ),
+    *(
+        Setting(f"box_{name}", f"FATCTL_BOX_{name.upper()}", f"box.{name}", help=text)
+        for name, text in BOX_LAYOUT
+    ),
 )
 
 
@@ -146,7 +187,27 @@ class Settings:
     price_byok: str = "12.00"  # EUR/month net, what a BYOK customer pays
     pricing_ttl: str = "86400"  # seconds; Hetzner changes prices rarely
     image_build_type: str = "cx23"  # the builder only installs packages
+    sandbox: str = ""  # see `in_sandbox`
+    # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
+    box_root: str = ""
+    box_install: str = ""
+    box_test_boot: str = ""
+    box_restart: str = ""
+    box_health: str = ""
+    box_started: str = ""
+    box_lock: str = ""
+    box_sudo: str = ""
+    box_fs_root: str = ""
+    box_converge_state: str = ""
+    box_daemon_reload: str = ""
+    box_service: str = ""
+    box_owners: str = ""
     config_file: Path | None = None
+
+    @property
+    def in_sandbox(self) -> bool:
+        """The boxes are the sandbox's: `sandbox` is set to anything but 0."""
+        return self.sandbox not in ("", "0")
 
     def require(self, attr: str) -> Any:
         """Return a setting or fail with a line naming the env var and the toml key to set."""
@@ -221,6 +282,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             found = _toml_lookup(doc, spec.toml)
             if isinstance(found, list):
                 found = ",".join(str(x) for x in found)
+            elif isinstance(found, bool):  # the environment's spelling of a switch
+                found = "1" if found else "0"
             raw = None if found is None else str(found)
         if raw is None or raw == "":
             continue

@@ -53,6 +53,28 @@ def can_transition(current: AgentState, target: AgentState) -> bool:
     return current == target or target in ALLOWED_TRANSITIONS[current]
 
 
+class StepPhase(enum.StrEnum):
+    """Where one host's step of a rollout (or apply) stands; stored as its value."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"  # the change failed its gate and the box is back where it was
+    UNREACHABLE = "unreachable"
+    CANCELLED = "cancelled"  # never started: the rollout was aborted first
+    SKIPPED = "skipped"  # apply: a later wave after a halt
+
+
+class RolloutState(enum.StrEnum):
+    """A whole rollout (or apply run); stored as its value."""
+
+    RUNNING = "running"
+    HALTED = "halted"  # failures exceeded the policy; resumable after a fix
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
 class KeyRole(enum.StrEnum):
     """Who an SSH public key belongs to."""
 
@@ -128,12 +150,9 @@ class AgentSpec:
     @property
     def labels(self) -> dict[str, str]:
         """Hetzner labels; `managed-by=fatctl` is how reconcile finds what is ours."""
-        base = {
-            "managed-by": "fatctl",
-            "agent": self.name,
-            "owner": owner_label(self.owner_email),
-            "plan": self.plan.value,
-        }
+        base = managed_labels(
+            agent=self.name, owner=owner_label(self.owner_email), plan=self.plan.value
+        )
         base.update(dict(self.extra_labels))
         return base
 
@@ -177,6 +196,31 @@ class ResourceChange:
     name: str
     action: str  # create, update, replace, delete, same
     detail: str = ""
+
+
+# How every cloud resource, DNS record and snapshot fatctl makes says it is fatctl's: reconcile,
+# adoption and cleanup look for exactly this label (Hetzner) or tag/comment (Cloudflare).
+MANAGED_BY = "managed-by"
+MANAGER = "fatctl"
+MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"  # a Hetzner label selector for all of it
+
+
+def managed_labels(**more: str) -> dict[str, str]:
+    """`managed-by=fatctl` plus `more`: the labels of anything fatctl creates."""
+    return {MANAGED_BY: MANAGER, **more}
+
+
+def snapshot_labels(agent: str, kind: str) -> dict[str, str]:
+    """The labels of a snapshot of `agent`'s box (`kind`: manual, pre-rebuild, pre-upgrade...)."""
+    return managed_labels(agent=agent, kind=kind)
+
+
+_ARM_PREFIXES = ("cax",)  # Hetzner's Ampere types; the rest are x86
+
+
+def architecture_of(server_type: str) -> str:
+    """`arm` or `x86`: what a golden image must have been built on to boot on this type."""
+    return "arm" if server_type.startswith(_ARM_PREFIXES) else "x86"
 
 
 ChangeSink = Callable[[ResourceChange], None]  # where engines report each change as it happens

@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt, agent_arg, agent_lease
+from fatctl.cli.options import (
+    AgentArg,
+    ImageOpt,
+    JsonOpt,
+    LocationOpt,
+    OwnerOpt,
+    PlanOpt,
+    ServerTypeOpt,
+    YesOpt,
+    agent_arg,
+    agent_lease,
+)
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="Agents known to fatctl (one box each).", no_args_is_help=True)
@@ -20,11 +31,11 @@ def create(
     name: Annotated[
         str | None, typer.Argument(help="Agent name; a friendly one if omitted.")
     ] = None,
-    owner: Annotated[str, typer.Option("--owner", help="Customer e-mail address.")] = "",
-    plan: Annotated[str, typer.Option("--plan", help="managed or byok.")] = "managed",
-    server_type: Annotated[str | None, typer.Option("--type", help="Hetzner server type.")] = None,
-    location: Annotated[str | None, typer.Option("--location")] = None,
-    image: Annotated[str | None, typer.Option("--image")] = None,
+    owner: OwnerOpt = "",
+    plan: PlanOpt = "managed",
+    server_type: ServerTypeOpt = None,
+    location: LocationOpt = None,
+    image: ImageOpt = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help="OpenClaw version.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -70,7 +81,7 @@ def list_(
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Agent name.")],
+    name: AgentArg,
     json_out: JsonOpt = False,
 ) -> None:
     """Everything the database knows about one agent (no secret values)."""
@@ -91,7 +102,7 @@ def show(
 
 @app.command("delete")
 def delete(
-    name: Annotated[str, typer.Argument(help="Agent name.")],
+    name: AgentArg,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:

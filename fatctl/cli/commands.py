@@ -43,11 +43,6 @@ def _keys(app: typer.Typer, mod: object) -> None:
     app.add_typer(mod.app, name="keys")  # type: ignore[attr-defined]
 
 
-def _pending(app: typer.Typer, mod: object) -> None:
-    real = frozenset(name for name, (key, _) in COMMANDS.items() if key != "pending")
-    mod.register(app, skip=real)  # type: ignore[attr-defined]
-
-
 LOADERS: dict[str, Loader] = {
     "agents": Loader("fatctl.cli.agents", _sub_app("agents")),
     "keys": Loader("fatctl.cli.keys", _keys),
@@ -67,7 +62,6 @@ LOADERS: dict[str, Loader] = {
     "preview": Loader("fatctl.cli.preview", _module_register),
     "cost": Loader("fatctl.cli.cost", _module_register),
     "image": Loader("fatctl.cli.image", _module_register),
-    "pending": Loader("fatctl.cli.placeholders", _pending),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.

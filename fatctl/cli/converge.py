@@ -4,7 +4,7 @@ Parse, call `fatctl.services.converge.job`, render. `--dry-run` prints, per box,
 would be added or changed with a unified diff (secrets are never read, diffs are redacted) and
 exits 0 having written and recorded nothing. Otherwise the change is a rollout of kind
 `converge`: same policy, events, progress view, final table and `rollout show|resume|abort`
-as `fatctl upgrade` (the box layout comes from the same FATCTL_BOX_* overrides).
+as `fatctl upgrade` (the box layout comes from the same `box_*` settings, FATCTL_BOX_*).
 """
 
 from __future__ import annotations
@@ -14,28 +14,28 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fatctl.cli.options import JsonOpt, selected_targets
-from fatctl.cli.output import Output
-from fatctl.cli.upgrade import (
+from fatctl.cli.context import ctx
+from fatctl.cli.options import (
     AgentsOpt,
-    AllOpt,
+    AllReachableOpt,
     BatchOpt,
     CanaryOpt,
     HealthTimeoutOpt,
+    JsonOpt,
     LabelOpt,
     MaxFailuresOpt,
     SnapshotOpt,
-    drive,
-    parse_policy,
-    run_for,
+    selected_targets,
 )
+from fatctl.cli.output import Output
+from fatctl.cli.upgrade import drive, parse_policy, run_for
 
 if TYPE_CHECKING:
     from fatctl.services.converge.job import BoxPreview
 
 
 def converge_(
-    all_agents: AllOpt = False,
+    all_agents: AllReachableOpt = False,
     agents: AgentsOpt = "",
     label: LabelOpt = None,
     canary: CanaryOpt = 1,
@@ -52,13 +52,12 @@ def converge_(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-render boxes' configuration and roll it out over SSH (per-box diff with --dry-run)."""
-    from fatctl.cli.provision import sandbox_mode
     from fatctl.services.converge import job as converge
 
-    sandbox = sandbox_mode()  # the sandbox's boxes are rendered as provisioning rendered them
     policy = parse_policy(canary, batch, max_failures, health_timeout, keep, snapshot)
     _check_templates(templates)
     targets = selected_targets(agents, all_agents, label)
+    sandbox = ctx().settings.in_sandbox  # its boxes are rendered as provisioning rendered them
     out = Output(json_out)
     if not targets:
         out.message("no agents selected")

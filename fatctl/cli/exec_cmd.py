@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fatctl.cli.options import JsonOpt, selected_targets
+from fatctl.cli.options import (
+    AgentsOpt,
+    AllReachableOpt,
+    JsonOpt,
+    LabelOpt,
+    ParallelOpt,
+    selected_targets,
+)
 from fatctl.cli.output import Output
 
 if TYPE_CHECKING:
@@ -20,12 +27,10 @@ if TYPE_CHECKING:
 
 def exec_(
     command: Annotated[list[str], typer.Argument(help="The command, after --.")],
-    all_agents: Annotated[bool, typer.Option("--all", help="Every reachable agent.")] = False,
-    agents: Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")] = "",
-    label: Annotated[
-        str | None, typer.Option("--label", help="k=v on state, location, server_type, ...")
-    ] = None,
-    parallel: Annotated[int, typer.Option("--parallel", min=1, max=200)] = 10,
+    all_agents: AllReachableOpt = False,
+    agents: AgentsOpt = "",
+    label: LabelOpt = None,
+    parallel: ParallelOpt = 10,
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0.1, help="Per-host command timeout (s).")
     ] = None,

@@ -60,14 +60,13 @@ def build_cmd(
 
 def _build_options(s: Settings) -> BuildOptions:
     """SSH to the builder as the operator (key file required: its public half goes in)."""
-    from fatctl.cli.provision import sandbox_mode
     from fatctl.remote.runner import load_public_key
     from fatctl.services.common.targets import _port, jump_target
     from fatctl.services.image.build import BuildOptions
 
     key_file = s.require("operator_key_file")
     return BuildOptions(operator_key=load_public_key(key_file), key_file=key_file,
-                        ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not sandbox_mode(),
+                        ssh_port=_port(s.ssh_port, "ssh_port"), clean_seed=not s.in_sandbox,
                         stamp=time.strftime("%Y%m%d%H%M%S"),
                         jump=jump_target(s, key_file))  # fmt: skip
 

@@ -12,8 +12,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_lease, lease_wait
+from fatctl.cli.options import (
+    AgentArg,
+    AllReachableOpt,
+    EngineOpt,
+    JsonOpt,
+    WaitOpt,
+    YesOpt,
+    agent_lease,
+    lease_wait,
+)
 from fatctl.cli.output import Output
+from fatctl.domain import snapshot_labels
+from fatctl.services.common.leases import DESTROY_TTL_S
 
 if TYPE_CHECKING:
     from fatctl.domain import BoxInfo, Plan
@@ -25,10 +36,6 @@ box_app = typer.Typer(
 )
 creds_app = typer.Typer(help="Credentials on the boxes (R2 storage).", no_args_is_help=True)
 
-AgentArg = Annotated[str, typer.Argument(help="Agent name.")]
-EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
-]
 PLAN_COLUMNS = ("kind", "name", "action", "detail")
 
 
@@ -84,7 +91,7 @@ def plan_cmd(agent: AgentArg, engine: EngineOpt = None, json_out: JsonOpt = Fals
 
     name = _agent(agent)
     chosen = _engine(engine)  # an unknown or missing engine fails before the database is read
-    plan = chosen.plan(spec_for_agent(name))
+    plan = chosen.plan(spec_for_agent(name, engine=ctx().engine, settings=ctx().settings))
     payload = {**summary(plan), "changes": plan_rows(plan)}
     Output(json_out).table(
         plan_rows(plan), PLAN_COLUMNS, title=f"plan for {agent}", json_payload=payload
@@ -143,7 +150,7 @@ def snapshot_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Snapshot the box's disk (before risky changes); prints the image id."""
-    labels = {"managed-by": "fatctl", "agent": _agent(agent), "kind": "manual"}
+    labels = snapshot_labels(_agent(agent), "manual")
     image = _engine("hcloud").snapshot(agent, description or f"fatctl snapshot of {agent}", labels)
     Output(json_out).record({"agent": agent, "image": image}, title="snapshot taken")
 
@@ -189,11 +196,14 @@ def rebuild(
     from fatctl.services.common.specs import spec_for_agent
 
     # Without --image: the newest golden image recorded for its runtime, else the stock one.
-    spec = spec_for_agent(_agent(agent), ring=ctx().keyring, golden=image is None)
+    c = ctx()
+    spec = spec_for_agent(
+        _agent(agent), engine=c.engine, settings=c.settings, ring=c.keyring, golden=image is None
+    )
     user_data = render_user_data(spec)  # bad input fails here, before anything is touched
     confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
     # The agent's lease, as provision and destroy take it: a rebuild never races them.
-    with lease_wait(wait), agent_lease(agent, ttl_s=1800.0):
+    with lease_wait(wait), agent_lease(agent, ttl_s=DESTROY_TTL_S):
         _rebuild(spec, agent, image, snapshot, user_data, Output(json_out))
 
 
@@ -204,7 +214,7 @@ def _rebuild(spec: Any, agent: str, image: str | None, snapshot: bool, user_data
         taken = engine.snapshot(
             agent,
             f"before rebuild of {agent}",
-            {"managed-by": "fatctl", "agent": agent, "kind": "pre-rebuild"},
+            snapshot_labels(agent, "pre-rebuild"),
         )
         out.event("snapshot", agent=agent, image=taken)
     info = engine.rebuild(spec, image or spec.image, user_data=user_data)
@@ -214,7 +224,7 @@ def _rebuild(spec: Any, agent: str, image: str | None, snapshot: bool, user_data
 @creds_app.command("rotate")
 def rotate_cmd(
     agents: Annotated[list[str] | None, typer.Argument(help="Agents (or --all).")] = None,
-    all_agents: Annotated[bool, typer.Option("--all", help="Every reachable agent.")] = False,
+    all_agents: AllReachableOpt = False,
     within_days: Annotated[
         float, typer.Option("--within-days", help="Rotate when expiring within.")
     ] = 2.0,

@@ -9,10 +9,13 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt, agent_arg
+from fatctl.cli.options import AgentScopeOpt, JsonOpt, agent_arg
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="SSH public keys allowed onto boxes.", no_args_is_help=True)
+NoPushOpt = Annotated[
+    bool, typer.Option("--no-push", help="Only record it; push later with `keys push`.")
+]
 
 
 def read_public_key(file: Path | None, key: str | None) -> str:
@@ -44,9 +47,7 @@ def add(
     ] = None,
     key: Annotated[str | None, typer.Option("--key", help="The public key text.")] = None,
     label: Annotated[str, typer.Option("--label")] = "",
-    no_push: Annotated[
-        bool, typer.Option("--no-push", help="Only record it; push later with `keys push`.")
-    ] = False,
+    no_push: NoPushOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Allow a public key: `--agent NAME` for a customer, `--operator` for the fleet."""
@@ -93,7 +94,7 @@ def _upload_to_hetzner(fingerprint: str) -> str | None:
 
 @app.command("list")
 def list_(
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    agent: AgentScopeOpt = None,
     revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked keys.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -117,10 +118,8 @@ def list_(
 @app.command("revoke")
 def revoke(
     fingerprint: Annotated[str, typer.Argument(help="SHA256:... as shown by `keys list`.")],
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
-    no_push: Annotated[
-        bool, typer.Option("--no-push", help="Only record it; push later with `keys push`.")
-    ] = False,
+    agent: AgentScopeOpt = None,
+    no_push: NoPushOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a key (kept in the audit trail)."""

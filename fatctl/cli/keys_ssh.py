@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.options import JsonOpt, ParallelOpt
 from fatctl.cli.output import Output
 
 
@@ -48,7 +48,7 @@ def rotate_operator(
     new_key: Annotated[
         Path, typer.Option("--new-key", help="Private key file of the new operator key.")
     ],
-    parallel: Annotated[int, typer.Option("--parallel", min=1, max=200)] = 10,
+    parallel: ParallelOpt = 10,
     json_out: JsonOpt = False,
 ) -> None:
     """Add the new operator key on every box, verify a login with it, remove the old one.

@@ -1,4 +1,7 @@
-"""Options every command shares, declared once so they read the same everywhere."""
+"""Options and arguments more than one command takes, declared once so they read the same
+everywhere. Where one flag means different things to different commands (`--all`), each meaning
+has its own name here rather than a copy with another help text.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from fatctl.services.common import leases
+
+AgentArg = Annotated[str, typer.Argument(help="Agent name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (non-interactive use).")
@@ -48,7 +54,7 @@ def lease_wait(seconds: float) -> Iterator[None]:
 
 
 @contextmanager
-def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
+def agent_lease(name: str | None, ttl_s: float = leases.PROVISION_TTL_S) -> Iterator[None]:
     """Hold `agent:<name>` (the lease provision, destroy and rebuild share) for the block."""
     if not name:  # a generated name is this run's own: nobody can race for it
         yield
@@ -56,7 +62,7 @@ def agent_lease(name: str | None, ttl_s: float = 3600.0) -> Iterator[None]:
     from fatctl.cli.context import ctx
     from fatctl.state.leases import lease
 
-    with lease(ctx().engine, f"agent:{name}", ttl_s=ttl_s, shared=True):
+    with lease(ctx().engine, leases.agent_lease(name), ttl_s=ttl_s, shared=True):
         yield
 
 
@@ -65,6 +71,37 @@ CanaryOpt = Annotated[int, typer.Option("--canary", min=0, help="Boxes changed a
 BatchOpt = Annotated[str, typer.Option("--batch", help="Boxes per wave: N or N%.")]
 MaxFailuresOpt = Annotated[int, typer.Option("--max-failures", min=0)]
 HealthTimeoutOpt = Annotated[float, typer.Option("--health-timeout", min=1.0)]
+# Shared by the rollout commands (`upgrade`, `converge`).
+SnapshotOpt = Annotated[
+    bool, typer.Option("--snapshot", help="Snapshot each box at Hetzner before touching it.")
+]
+
+# Fleet selection (`--agents a,b | --all | --label k=v`), as `selected_targets` and the fleet
+# services read it. `--all` is a different "every" per command family, so each has a name:
+# the boxes SSH can reach (exec, upgrade, converge, creds rotate), the agents with cloud
+# resources (preview, apply), and reconcile's, which looks at every agent unless narrowed.
+AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
+LabelOpt = Annotated[
+    str | None, typer.Option("--label", help="k=v on agent columns (state, location, ...).")
+]
+AllReachableOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
+AllWithInfraOpt = Annotated[bool, typer.Option("--all", help="Every agent with infra.")]
+AllByDefaultOpt = Annotated[bool, typer.Option("--all", help="Every agent (the default).")]
+# SSH fan-out width (exec, keys rotate-operator); reconcile keeps its own, capped at 100.
+ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=200)]
+NoHealthOpt = Annotated[bool, typer.Option("--no-health", help="Skip the SSH health check.")]
+# Scopes a key or secret command to one agent (absent: the fleet-wide ones).
+AgentScopeOpt = Annotated[str | None, typer.Option("--agent", help="Scope to one agent.")]
+
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
+]
+# A new agent's record (`agents create`, `provision`); unset ones come from the settings.
+OwnerOpt = Annotated[str, typer.Option("--owner", help="The customer's e-mail address.")]
+PlanOpt = Annotated[str, typer.Option("--plan", help="managed or byok.")]
+ServerTypeOpt = Annotated[str | None, typer.Option("--type", help="Hetzner server type.")]
+LocationOpt = Annotated[str | None, typer.Option("--location")]
+ImageOpt = Annotated[str | None, typer.Option("--image")]
 
 
 def agent_arg(value: str | None) -> str | None:

@@ -14,10 +14,14 @@ import typer
 
 from fatctl.cli.context import confirm, ctx
 from fatctl.cli.options import (
+    AgentsOpt,
+    AllWithInfraOpt,
     BatchOpt,
     CanaryOpt,
+    EngineOpt,
     HealthTimeoutOpt,
     JsonOpt,
+    LabelOpt,
     MaxFailuresOpt,
     YesOpt,
 )
@@ -31,15 +35,6 @@ if TYPE_CHECKING:
 
 PREVIEW_COLUMNS = ("agent", "creates", "updates", "replaces", "deletes", "note")
 LIVE_MARK = "REPLACES LIVE BOX"
-
-AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
-AllOpt = Annotated[bool, typer.Option("--all", help="Every agent with infra.")]
-LabelOpt = Annotated[
-    str | None, typer.Option("--label", help="k=v on agent columns (state, location, ...).")
-]
-EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
-]
 
 
 class PreviewFailed(FatctlError):
@@ -104,7 +99,7 @@ def _finish_preview(fleet: FleetPreview) -> None:
 
 def preview_(
     agents: AgentsOpt = "",
-    all_agents: AllOpt = False,
+    all_agents: AllWithInfraOpt = False,
     label: LabelOpt = None,
     engine: EngineOpt = None,
     json_out: JsonOpt = False,
@@ -151,7 +146,7 @@ def _render_apply(out: Output, report: Report, fleet: FleetPreview) -> None:
 
 def apply_(
     agents: AgentsOpt = "",
-    all_agents: AllOpt = False,
+    all_agents: AllWithInfraOpt = False,
     label: LabelOpt = None,
     engine: EngineOpt = None,
     allow_replace: Annotated[
@@ -208,7 +203,7 @@ def _run_apply(
     engine: str | None,
     upgrade_disk: bool,
 ) -> Report:
-    from fatctl.cli.upgrade import layout_from_env
+    from fatctl.cli.layouts import box_layout
     from fatctl.infra import make_engine
     from fatctl.services.fleet.apply import ApplyRun, apply_fleet
     from fatctl.services.fleet.apply_gate import ssh_health_gate
@@ -219,7 +214,7 @@ def _run_apply(
         actor=c.actor,
         event=out.event,
         make_engine=lambda sink: make_engine(c.settings, engine, on_change=sink),
-        gate=ssh_health_gate(c.engine, c.settings, layout_from_env(), policy.health_timeout_s),
+        gate=ssh_health_gate(c.engine, c.settings, box_layout(c.settings), policy.health_timeout_s),
         policy=policy,
         upgrade_disk=upgrade_disk,
     )

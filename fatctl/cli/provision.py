@@ -2,25 +2,35 @@
 `fatctl.services.provision.flow|status|destroy`. Parse, call, render; nothing else.
 
 Progress: one line per step with its elapsed time for people, a JSON event per line with --json.
-`FATCTL_SANDBOX=1` (set by the sandbox's env file) marks boxes as the sandbox's: golden image,
-Caddy's internal CA.
+The `sandbox` setting (`FATCTL_SANDBOX=1`, set by the sandbox's env file) marks boxes as the
+sandbox's: golden image, Caddy's internal CA.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, YesOpt, agent_arg, agent_lease, lease_wait
+from fatctl.cli.options import (
+    AgentArg,
+    EngineOpt,
+    ImageOpt,
+    JsonOpt,
+    LocationOpt,
+    NoHealthOpt,
+    OwnerOpt,
+    PlanOpt,
+    ServerTypeOpt,
+    WaitOpt,
+    YesOpt,
+    agent_arg,
+    agent_lease,
+    lease_wait,
+)
 from fatctl.cli.output import Output
-
-EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")
-]
 
 
 def _progress(out: Output) -> Callable[..., None]:
@@ -41,17 +51,13 @@ def _progress(out: Output) -> Callable[..., None]:
     return emit
 
 
-def sandbox_mode() -> bool:
-    return os.environ.get("FATCTL_SANDBOX", "") not in ("", "0")
-
-
 def provision(
     agent: Annotated[str, typer.Argument(help="Agent name (a new one, or one to continue).")],
-    owner: Annotated[str, typer.Option("--owner", help="The customer's e-mail address.")],
-    plan: Annotated[str, typer.Option("--plan", help="managed or byok.")] = "managed",
-    server_type: Annotated[str | None, typer.Option("--type", help="Server type.")] = None,
-    location: Annotated[str | None, typer.Option("--location")] = None,
-    image: Annotated[str | None, typer.Option("--image")] = None,
+    owner: OwnerOpt,
+    plan: PlanOpt = "managed",
+    server_type: ServerTypeOpt = None,
+    location: LocationOpt = None,
+    image: ImageOpt = None,
     engine: EngineOpt = None,
     no_box: Annotated[
         bool, typer.Option("--no-box", help="Stop after infra+DNS (API-only sandbox).")
@@ -70,7 +76,7 @@ def provision(
     s = c.settings
     request = NewAgent(agent, owner, plan, server_type or s.server_type, location or s.location,
                        image or s.image, s.runtime_version).validated()  # fmt: skip
-    opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=sandbox_mode(),
+    opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=s.in_sandbox,
                    emit=_progress(out))  # fmt: skip
     with lease_wait(wait):  # checks --wait before the settings are
         infra = make_engine(s, engine)
@@ -89,9 +95,7 @@ def provision(
 
 def status(
     agent: Annotated[str | None, typer.Argument(help="One agent (default: all).")] = None,
-    no_health: Annotated[
-        bool, typer.Option("--no-health", help="Skip the SSH health check.")
-    ] = False,
+    no_health: NoHealthOpt = False,
     api: Annotated[
         bool, typer.Option("--api", help="Show the Hetzner API rate budget instead.")
     ] = False,
@@ -115,7 +119,7 @@ def status(
 
 
 def destroy(
-    agent: Annotated[str, typer.Argument(help="Agent name.")],
+    agent: AgentArg,
     release_ips: Annotated[
         bool, typer.Option("--release-ips", help="Delete the primary IPs too.")
     ] = False,

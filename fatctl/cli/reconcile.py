@@ -5,8 +5,8 @@ the repair `--fix` would make, or what a person should do), one JSON document wi
 Exit 0 when nothing is wrong, 1 when findings remain (after `--fix`: when anything is still
 wrong once the repairs are done and the fleet looked at again), 2 on bad input.
 
-The health command is the box layout's (`fat-health --json`; FATCTL_BOX_HEALTH and
-FATCTL_BOX_SUDO override it, as for `fatctl upgrade`).
+The health command is the box layout's (`fat-health --json`; the box_health and box_sudo
+settings, FATCTL_BOX_HEALTH and FATCTL_BOX_SUDO, override it, as for `fatctl upgrade`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt, WaitOpt, lease_wait
+from fatctl.cli.options import (
+    AgentsOpt,
+    AllByDefaultOpt,
+    JsonOpt,
+    LabelOpt,
+    NoHealthOpt,
+    WaitOpt,
+    lease_wait,
+)
 from fatctl.cli.output import Output
 from fatctl.errors import BadInput
 
@@ -59,12 +67,10 @@ def reconcile_(
     fix: Annotated[
         bool, typer.Option("--fix", help="Repair what is safe (DNS, labels); list the rest.")
     ] = False,
-    all_agents: Annotated[bool, typer.Option("--all", help="Every agent (the default).")] = False,
-    agents: Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")] = "",
-    label: Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")] = None,
-    no_health: Annotated[
-        bool, typer.Option("--no-health", help="Do not ask the boxes over SSH.")
-    ] = False,
+    all_agents: AllByDefaultOpt = False,
+    agents: AgentsOpt = "",
+    label: LabelOpt = None,
+    no_health: NoHealthOpt = False,
     parallel: Annotated[
         int, typer.Option("--parallel", min=1, max=100, help="Boxes asked at once.")
     ] = 10,
@@ -72,7 +78,7 @@ def reconcile_(
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the database, Hetzner, Cloudflare and the boxes: orphans, drift, missing pieces."""
-    from fatctl.cli.upgrade import layout_from_env
+    from fatctl.cli.layouts import box_layout
     from fatctl.remote.commands.upgrade import health
     from fatctl.services.reconcile.run import Options, reconcile
     from fatctl.validation import agent_name, label_selector
@@ -84,7 +90,7 @@ def reconcile_(
         raise BadInput("choose at most one of --all, --agents a,b or --label k=v")
     c, out = ctx(), Output(json_out)
     opts = Options(names=names, label=label, health=not no_health,
-                   health_command=health(layout_from_env()), parallel=parallel)  # fmt: skip
+                   health_command=health(box_layout(c.settings)), parallel=parallel)  # fmt: skip
     with lease_wait(wait):  # a repair on an agent another run holds waits up to --wait
         report = reconcile(c.engine, c.settings, opts, fix=fix, actor=c.actor)
     render(out, report, fix)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fatctl.cli.options import JsonOpt
+from fatctl.cli.context import ctx
+from fatctl.cli.options import AgentArg, JsonOpt
 from fatctl.cli.output import Output
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def render(
-    name: Annotated[str, typer.Argument(help="Agent name.")],
+    name: AgentArg,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory [default: ./render/<agent>].")
     ] = None,
@@ -77,7 +78,7 @@ def _load_spec(name: str, spec_json: Path | None) -> AgentSpec:
     if spec_json is None:
         from fatctl.services.common.specs import spec_for_agent
 
-        return spec_for_agent(name)
+        return spec_for_agent(name, engine=ctx().engine, settings=ctx().settings)
     from cloud_init.specjson import spec_from_json
 
     try:

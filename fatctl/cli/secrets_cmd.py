@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import confirm, ctx
-from fatctl.cli.options import JsonOpt, YesOpt, agent_arg
+from fatctl.cli.options import AgentScopeOpt, JsonOpt, YesOpt, agent_arg
 from fatctl.cli.output import Output
 
 app = typer.Typer(help="Encrypted secrets (values are never shown).", no_args_is_help=True)
@@ -27,7 +27,7 @@ def _agent_pk(session, agent: str | None) -> int | None:
 @app.command("set")
 def set_(
     name: Annotated[str, typer.Argument(help="Secret name, e.g. anthropic-api-key.")],
-    agent: Annotated[str | None, typer.Option("--agent", help="Scope to one agent.")] = None,
+    agent: AgentScopeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Store a secret read from stdin (e.g. `pass show x | fatctl secrets set x --agent a`)."""
@@ -63,7 +63,7 @@ def set_(
 
 @app.command("list")
 def list_(
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    agent: AgentScopeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Secret names, master key ids and expiry — never values."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fatctl.cli.context import ctx
+from fatctl.cli.options import AgentArg
 
 if TYPE_CHECKING:
     from fatctl.remote.target import Target
@@ -48,7 +49,7 @@ def _one_command(target: Target, argv: list[str], stdin: bytes | None) -> int:
 
 
 def ssh(
-    agent: Annotated[str, typer.Argument(help="Agent name.")],
+    agent: AgentArg,
     command: Annotated[
         list[str] | None, typer.Argument(help="Command to run (after --); none for a shell.")
     ] = None,

@@ -3,30 +3,32 @@
 Parse, call `fatctl.services.rollout.engine`, render: progress as events (timestamped JSON with
 `--json`), then one table of every host's step. Exit 1 when the rollout halted.
 
-The box layout defaults to the one cloud-init builds; FATCTL_BOX_ROOT, FATCTL_BOX_INSTALL,
-FATCTL_BOX_TEST_BOOT, FATCTL_BOX_RESTART, FATCTL_BOX_HEALTH, FATCTL_BOX_STARTED (prints the
-gateway's start time), FATCTL_BOX_LOCK (the rollout lock file) and FATCTL_BOX_SUDO (0/1) override
-it (the integration tests point it at a runtime in each test host's home directory).
-`fatctl converge` adds FATCTL_BOX_FS_ROOT, FATCTL_BOX_CONVERGE_STATE, FATCTL_BOX_DAEMON_RELOAD,
-FATCTL_BOX_SERVICE and FATCTL_BOX_OWNERS (0/1) for where files live (see `files_layout_from_env`).
+The box layout defaults to the one cloud-init builds; the `box_*` settings (FATCTL_BOX_ROOT,
+FATCTL_BOX_INSTALL, ..., see fatctl.config.BOX_LAYOUT and fatctl.cli.layouts) override it (the
+integration tests point it at a runtime in each test host's home directory), for the runtime
+and, for `fatctl converge`, for where files live.
 With a terminal on stderr (and no --json), an overall bar and the current batch are drawn there.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fatctl.cli.context import ctx
+from fatctl.cli.layouts import box_layout, files_layout
 from fatctl.cli.options import (
+    AgentsOpt,
+    AllReachableOpt,
     BatchOpt,
     CanaryOpt,
     HealthTimeoutOpt,
     JsonOpt,
+    LabelOpt,
     MaxFailuresOpt,
+    SnapshotOpt,
     selected_targets,
 )
 from fatctl.cli.output import Output
@@ -35,55 +37,11 @@ from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
     from fatctl.domain import RolloutPolicy
-    from fatctl.remote.commands.converge import ConvergeLayout
-    from fatctl.remote.commands.upgrade import BoxLayout
     from fatctl.services.rollout.engine import Report, Run
 
 COLUMNS = ("agent", "wave", "phase", "from", "to", "snapshot", "error")
-# Options shared by every rollout command (`upgrade`, `converge`).
-SnapshotOpt = Annotated[
-    bool, typer.Option("--snapshot", help="Snapshot each box at Hetzner before touching it.")
-]
-AllOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
-AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
-LabelOpt = Annotated[str | None, typer.Option("--label", help="k=v on agent columns.")]
+RolloutIdArg = Annotated[int, typer.Argument()]
 rollout_app = typer.Typer(help="Inspect, resume or abort a recorded rollout.", no_args_is_help=True)
-
-
-def layout_from_env() -> BoxLayout:
-    from dataclasses import replace
-
-    from fatctl.remote.commands.upgrade import BoxLayout
-
-    layout = BoxLayout()
-    names = {"root": "ROOT", "install": "INSTALL", "test_boot": "TEST_BOOT", "restart": "RESTART"}
-    names.update(health="HEALTH", started="STARTED", lock="LOCK")
-    changes: dict[str, object] = {
-        field: os.environ[f"FATCTL_BOX_{env}"]
-        for field, env in names.items()
-        if os.environ.get(f"FATCTL_BOX_{env}")
-    }
-    if os.environ.get("FATCTL_BOX_SUDO") in ("0", "1"):
-        changes["sudo"] = os.environ["FATCTL_BOX_SUDO"] == "1"
-    return replace(layout, **changes)  # type: ignore[arg-type]
-
-
-def files_layout_from_env() -> ConvergeLayout:
-    from dataclasses import replace
-
-    from fatctl.remote.commands.converge import ConvergeLayout
-
-    names = {"root": "FS_ROOT", "state": "CONVERGE_STATE", "daemon_reload": "DAEMON_RELOAD"}
-    names["service"] = "SERVICE"
-    changes: dict[str, object] = {
-        field: os.environ[f"FATCTL_BOX_{env}"]
-        for field, env in names.items()
-        if os.environ.get(f"FATCTL_BOX_{env}")
-    }
-    for field, env in (("owners", "OWNERS"), ("sudo", "SUDO")):
-        if os.environ.get(f"FATCTL_BOX_{env}") in ("0", "1"):
-            changes[field] = os.environ[f"FATCTL_BOX_{env}"] == "1"
-    return replace(ConvergeLayout(), **changes)  # type: ignore[arg-type]
 
 
 def parse_policy(
@@ -115,12 +73,16 @@ def parse_policy(
 
 def run_for(out: Output) -> tuple[Run, RolloutProgress]:
     """The engine's Run, its events going through the progress view (call `close` after)."""
+    from fatctl.services.converge.job import CONVERGE
     from fatctl.services.rollout.engine import Run
+    from fatctl.services.rollout.upgrade import UPGRADE
 
     view = RolloutProgress(out.event, json_mode=out.json_mode)
     c = ctx()
-    run = Run(c.engine, c.settings, layout_from_env(), c.actor, view)
-    run.files = files_layout_from_env()
+    run = Run(c.engine, c.settings, box_layout(c.settings), c.actor, view)
+    # Every kind a recorded rollout may have: `rollout resume` of a converge needs it too.
+    run.kinds = {kind.name: kind for kind in (UPGRADE, CONVERGE)}
+    run.files = files_layout(c.settings)
     return run, view
 
 
@@ -144,7 +106,7 @@ def render_report(out: Output, report: Report) -> None:
 
 def upgrade(
     to: Annotated[str, typer.Option("--to", help="The OpenClaw version to roll out.")],
-    all_agents: AllOpt = False,
+    all_agents: AllReachableOpt = False,
     agents: AgentsOpt = "",
     label: LabelOpt = None,
     canary: CanaryOpt = 1,
@@ -181,7 +143,7 @@ def upgrade(
 
 
 @rollout_app.command("show")
-def show(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+def show(rollout_id: RolloutIdArg, json_out: JsonOpt = False) -> None:
     """Every host step of a rollout, and where it stands."""
     from fatctl.services.rollout import records as rec
 
@@ -201,7 +163,7 @@ def show(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False
 
 
 @rollout_app.command("resume")
-def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+def resume_cmd(rollout_id: RolloutIdArg, json_out: JsonOpt = False) -> None:
     """Continue an interrupted rollout: finished hosts are skipped, half-done ones re-verified."""
     from fatctl.services.rollout import engine as rollout
 
@@ -209,7 +171,7 @@ def resume_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt =
 
 
 @rollout_app.command("abort")
-def abort_cmd(rollout_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+def abort_cmd(rollout_id: RolloutIdArg, json_out: JsonOpt = False) -> None:
     """Stop a rollout and put every changed host back (previous version or files)."""
     from fatctl.services.rollout import engine as rollout
 

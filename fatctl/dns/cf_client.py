@@ -95,7 +95,7 @@ class Cf:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.timing = timing or Timing.from_settings(settings.api_retries, settings.poll_interval)
+        self.timing = timing or Timing.of(settings)
         self.budget = budget or budget_for("cloudflare")
         self.sleep = sleep
         self.client = make_client(settings, self.budget, sleep)

@@ -17,8 +17,8 @@ from typing import Any
 
 from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
-from fatctl.dns.records import WantedRecord, decide, is_owned, wanted_records
-from fatctl.domain import ChangeSink, ResourceChange
+from fatctl.dns.records import RecordChange, WantedRecord, decide, is_owned, wanted_records
+from fatctl.domain import ChangeSink
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, ConfigError
 from fatctl.pacing.retry import RateBudget
@@ -130,7 +130,7 @@ class CloudflareDns:
 
     def upsert(
         self, agent: str, ipv4: str, ipv6: str, *, proxied: bool = False
-    ) -> list[ResourceChange]:
+    ) -> list[RecordChange]:
         """Make A/AAAA `<agent>.<domain>` point at the box; returns what was done per record."""
         changes = []
         present = self._existing(f"{agent}.{self.domain}")
@@ -140,14 +140,12 @@ class CloudflareDns:
                 self._delete(extra, f"duplicate {wanted.type} {wanted.name}")
             if action != "same":
                 self._write(wanted, record_id)
-            change = ResourceChange(
-                "dns_record", f"{wanted.type} {wanted.name}", action, wanted.content
-            )
-            self.emit(change)
+            change = RecordChange(wanted.type, wanted.name, action, wanted.content)
+            self.emit(change.as_change())
             changes.append(change)
         return changes
 
-    def delete(self, agent: str) -> list[ResourceChange]:
+    def delete(self, agent: str) -> list[RecordChange]:
         """Remove our records for the agent (idempotent); records we do not own are left alone."""
         fqdn = f"{agent}.{self.domain}"
         changes = []
@@ -156,9 +154,7 @@ class CloudflareDns:
                 if not is_owned(record, agent):
                     continue
                 self._delete(str(record["id"]), f"{rtype} {fqdn}")
-                change = ResourceChange(
-                    "dns_record", f"{rtype} {fqdn}", "delete", str(record.get("content", ""))
-                )
-                self.emit(change)
+                change = RecordChange(rtype, fqdn, "delete", str(record.get("content", "")))
+                self.emit(change.as_change())
                 changes.append(change)
         return changes

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fatctl.domain import ResourceChange
 from fatctl.errors import CloudError
 
 OWNER_TAG = "fatctl"
@@ -20,6 +21,24 @@ def agent_tag(agent: str) -> str:
 
 def ownership_comment(agent: str) -> str:
     return f"managed by fatctl for agent {agent}; changes are overwritten"[:100]
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """What was done to one of an agent's records, with its parts kept apart (the state
+    database mirrors type, name and content; plans and progress show `name`)."""
+
+    type: str  # A or AAAA
+    fqdn: str
+    action: str  # create, update, same, delete
+    content: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.type} {self.fqdn}"
+
+    def as_change(self) -> ResourceChange:
+        return ResourceChange("dns_record", self.name, self.action, self.content)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fatctl.errors import BadInput
+from fatctl.pacing.timing import Timing
 
 if TYPE_CHECKING:
     from fatctl.config import Settings
@@ -29,9 +30,7 @@ def make_engine(
     """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud)."""
     choice = (name or settings.engine or "auto").lower()
     if timing is None:
-        from fatctl.pacing.timing import Timing
-
-        timing = Timing.from_settings(settings.api_retries, settings.poll_interval)
+        timing = Timing.of(settings)
     if choice not in ENGINES:
         raise BadInput(f"unknown engine {choice!r}: use one of {', '.join(ENGINES)}")
     if choice == "auto":

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from fatctl.domain import AgentSpec, KeyRole
+from fatctl.domain import MANAGED_SELECTOR, AgentSpec, KeyRole, managed_labels
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 KEY_LABEL = "fatctl-key"  # a fleet key's fingerprint, so both engines find it by selector
@@ -42,7 +42,7 @@ class KeyDecl:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"managed-by": "fatctl", KEY_LABEL: self.fingerprint, "role": self.role.value}
+        return managed_labels(**{KEY_LABEL: self.fingerprint, "role": self.role.value})
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def fleet_key_labels(key: KeyDecl, current: Mapping[str, str] | None = None) -> 
 
 def fleet_key_selector(keys: Iterable[KeyDecl]) -> str:
     """The label selector that finds exactly these fleet keys at Hetzner."""
-    return f"managed-by=fatctl,{KEY_LABEL} in ({','.join(k.fingerprint for k in keys)})"
+    return f"{MANAGED_SELECTOR},{KEY_LABEL} in ({','.join(k.fingerprint for k in keys)})"
 
 
 def desired_box(spec: AgentSpec) -> DesiredBox:
@@ -141,4 +141,4 @@ def desired_box(spec: AgentSpec) -> DesiredBox:
 
 def ownership_selector(name: str) -> str:
     """The Hetzner label selector that finds everything fatctl made for one agent."""
-    return f"managed-by=fatctl,agent={name}"
+    return f"{MANAGED_SELECTOR},agent={name}"

@@ -1,13 +1,31 @@
 """The `InfraEngine` protocol: one small interface over an `AgentSpec`, whichever cloud driver
 implements it (Pulumi Automation API or the hcloud SDK directly). Engines return `fatctl.domain`
 dataclasses only; no SDK type crosses this boundary.
+
+What only some engines can do is declared, not probed (SkyPilot's `supports()` idea): each engine
+lists its `capabilities`, and a flow that can use one checks `supports(engine, Capability.X)`
+before it calls the matching protocol below (`FreshCreating`, `KeyIdCaching`, `Refreshing`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import enum
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from fatctl.domain import AgentSpec, BoxInfo, Plan
+
+if TYPE_CHECKING:
+    from fatctl.infra.hcloud.client import Hcloud
+
+
+class Capability(enum.StrEnum):
+    """Optional abilities of an engine, each with the protocol that provides it."""
+
+    FRESH_CREATE = "fresh_create"  # FreshCreating: a never-touched agent's box without lookups
+    KEY_IDS = "key_ids"  # KeyIdCaching: fleet key ids seeded from, and kept in, the database
+    FLEET_PLAN = "fleet_plan"  # preview the whole fleet from one pass over `hcloud_client()`
+    REFRESH = "refresh"  # Refreshing: its state must relearn an out-of-band change (a resize)
 
 
 @runtime_checkable
@@ -15,6 +33,12 @@ class InfraEngine(Protocol):
     """What provisioning, rebuilds and fleet previews need from a cloud driver."""
 
     name: str
+    capabilities: frozenset[Capability]
+
+    def hcloud_client(self) -> Hcloud:
+        """The Hetzner client of the engine's operational side (power, resize, fleet reads):
+        every engine has one, the Pulumi engine through its hcloud engine."""
+        ...
 
     def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
         """Create or converge the agent's resources; never replaces a live server."""
@@ -51,3 +75,44 @@ class InfraEngine(Protocol):
     def change_type(self, name: str, server_type: str) -> BoxInfo:
         """Resize (power off, change type keeping the disk, power on)."""
         ...
+
+
+class FreshCreating(Protocol):
+    def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """`apply` for an agent no earlier run touched: create without looking first."""
+        ...
+
+
+class KeyIdCaching(Protocol):
+    @property
+    def project_tag(self) -> str: ...
+
+    def seed_key_ids(self, ids: Mapping[str, str]) -> None:
+        """Key ids (fingerprint -> cloud id) an earlier run recorded in this project."""
+        ...
+
+    def key_ids(self, spec: AgentSpec) -> dict[str, str]:
+        """The cloud ids of the spec's fleet keys, as far as this engine has ensured them."""
+        ...
+
+
+class Refreshing(Protocol):
+    def refresh(self, spec: AgentSpec) -> None:
+        """Relearn the cloud's state for the spec's resources."""
+        ...
+
+
+def supports(engine: InfraEngine, capability: Capability) -> bool:
+    return capability in engine.capabilities
+
+
+def fresh_creating(engine: InfraEngine) -> FreshCreating | None:
+    return cast("FreshCreating", engine) if supports(engine, Capability.FRESH_CREATE) else None
+
+
+def key_id_caching(engine: InfraEngine) -> KeyIdCaching | None:
+    return cast("KeyIdCaching", engine) if supports(engine, Capability.KEY_IDS) else None
+
+
+def refreshing(engine: InfraEngine) -> Refreshing | None:
+    return cast("Refreshing", engine) if supports(engine, Capability.REFRESH) else None

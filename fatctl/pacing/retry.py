@@ -2,7 +2,7 @@
 
 SDK modules classify their own errors into `Transient` (retry) or a `CloudError` (give up);
 this module only decides how long to wait: the server's `Retry-After`/`RateLimit-Reset` when it
-sent one, else capped exponential backoff. The rate budget (`RateBudget`, in ratebudget.py)
+sent one, else capped exponential backoff. The rate budget (`RateBudget`, in `pacing.budget`)
 slows callers down before the budget runs out (Hetzner: 3600 requests/hour).
 """
 

@@ -7,6 +7,12 @@ lives below both; tests use `Timing.instant()` so nothing sleeps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fatctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fatctl.config import Settings
 
 
 @dataclass(frozen=True)
@@ -22,8 +28,6 @@ class Timing:
     @classmethod
     def from_settings(cls, api_retries: str, poll_interval: str) -> Timing:
         """From the `api_retries` / `poll_interval` settings; bad values are one clear error."""
-        from fatctl.errors import ConfigError
-
         try:
             attempts, poll = int(api_retries), float(poll_interval)
         except ValueError:
@@ -31,6 +35,11 @@ class Timing:
         if attempts < 1 or poll < 0:
             raise ConfigError("api_retries must be >= 1 and poll_interval >= 0")
         return cls(poll_interval=poll, retry_attempts=attempts)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Timing:
+        """The operator's configured timing (every client built from settings uses this)."""
+        return cls.from_settings(settings.api_retries, settings.poll_interval)
 
     @classmethod
     def instant(cls) -> Timing:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from fatctl.errors import FatctlError, HostKeyMismatch, RemoteError
+from fatctl.remote.runner_io import collect
 from fatctl.remote.target import PublicKey, Target, parse_public_key
 from fatctl.sensitive import Sensitive, redact
 
@@ -161,7 +162,6 @@ class Connection:
         raw: bool = False,
     ) -> Result:
         """Run `command`, feed `stdin` and close it; a non-zero exit is a result, not an error."""
-        from fatctl.remote.runner_io import collect
 
         start = time.monotonic()
         chan = self.open_session()

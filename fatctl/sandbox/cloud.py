@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fatctl.errors import FatctlError
+from fatctl.sandbox import image, netns
+from fatctl.sandbox.apiemu.spawn import find_emulator, spawn_emulator, stop_emulator
+from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
+from fatctl.sandbox.s3 import s3_status, start_s3, stop_s3
 
 DOMAIN = "sandbox.test"
 BUCKET = "fat-agents"
@@ -48,8 +52,6 @@ def _meta(state: Path) -> dict[str, object]:
 
 def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]:
     """Start whatever is not running yet; returns the env file's settings (secrets included)."""
-    from fatctl.sandbox.apiemu.spawn import find_emulator, spawn_emulator
-    from fatctl.sandbox.s3 import start_s3
 
     if boxes and os.geteuid() != 0:
         raise SandboxError(
@@ -95,7 +97,6 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
 
 def _prepare_boxes(state: Path) -> str:
     """Golden image (built once, cached), the host bridge, and the driver's environment."""
-    from fatctl.sandbox import image, netns
 
     rootfs = Path(os.environ.get("FATCTL_BOX_IMAGE") or image.ensure_golden_image(
         image.DEFAULT_RUNTIME, image.DEFAULT_NODE,
@@ -141,17 +142,12 @@ def write_env(path: Path, env: dict[str, str]) -> None:
 
 def down(state: Path) -> list[str]:
     """Stop what `up` started (by recorded pid), delete the boxes; returns what was stopped."""
-    from fatctl.sandbox.apiemu.spawn import stop_emulator
-    from fatctl.sandbox.s3 import stop_s3
 
     stopped = [n for n in ("hetzner", "cloudflare") if stop_emulator(n, state / n)]
     if stop_s3(state / "s3"):
         stopped.append("s3")
     meta = _meta(state)
     if meta.get("boxes"):
-        from fatctl.sandbox import netns
-        from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
-
         driver = NspawnBoxDriver(state / "boxes", Path(str(meta["image"])))
         count = len(driver.server_ids())
         driver.delete_all()
@@ -165,9 +161,6 @@ def down(state: Path) -> list[str]:
 
 
 def status(state: Path) -> list[Component]:
-    from fatctl.sandbox.apiemu.spawn import find_emulator
-    from fatctl.sandbox.s3 import s3_status
-
     out = []
     for name in ("hetzner", "cloudflare"):
         found = find_emulator(name, state / name)
@@ -175,8 +168,6 @@ def status(state: Path) -> list[Component]:
     s3 = s3_status(state / "s3")
     out.append(Component("s3", s3.pid if s3 else 0, s3.url if s3 else ""))
     if _meta(state).get("boxes"):
-        from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
-
         ids = NspawnBoxDriver(state / "boxes", Path(str(_meta(state)["image"]))).server_ids()
         out.append(Component(f"boxes ({len(ids)})", 0, str(state / "boxes")))
     return out

@@ -25,8 +25,8 @@ is created (two runs of a new name would otherwise race to insert it) around the
 which takes the same lease again.
 
 Waiting: a command's `--wait SECONDS` installs a `WaitPolicy` for leases taken below it, so
-services need not thread the option through. Waiters poll (every `poll_s`); they are not
-served in arrival order, which two CI jobs on one agent do not need.
+services need not thread the option through. Waiters poll (`WAITER_POLL`, or the `poll` a
+caller passes); they are not served in arrival order, which two CI jobs on one agent do not need.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import hashlib
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from fatctl.clock import wall_clock
 from fatctl.errors import LeaseHeld
+from fatctl.pacing.poll import Poll
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -68,6 +68,9 @@ class LeaseRow:
         host, pid, _ = _split(self.holder)
         since = self.acquired_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         return f"pid {pid or '?'} on host {host or '?'} since {since}"
+
+
+WAITER_POLL = Poll(0.5)  # how often a waiter asks whether a busy lease came free
 
 
 @dataclass(frozen=True)
@@ -283,18 +286,18 @@ def _renewed(engine: Engine, names: list[str], holder: str, ttl_s: float) -> Ite
 
 
 def _acquire(engine: Engine, name: str, holder: str, ttl_s: float, policy: WaitPolicy,
-             poll_s: float) -> None:  # fmt: skip
-    deadline = time.monotonic() + policy.wait_s
+             poll: Poll) -> None:  # fmt: skip
+    deadline = poll.deadline(policy.wait_s)
     told = False
     while (other := try_acquire(engine, name, holder, ttl_s)) is not None:
-        if time.monotonic() >= deadline:
+        if poll.expired(deadline):
             waited = f"; gave up after {policy.wait_s:g}s" if policy.wait_s else ""
             hint = None if policy.wait_s else "pass --wait SECONDS to queue behind it"
             raise LeaseHeld(f"{name} is busy: held by {other.describe()}{waited}", hint=hint)
         if policy.on_wait and not told:
             policy.on_wait(other)
             told = True
-        time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+        poll.sleep(min(poll.interval, poll.left(deadline)))
 
 
 @contextmanager
@@ -304,7 +307,7 @@ def lease(
     *,
     ttl_s: float = 900.0,
     wait_s: float | None = None,
-    poll_s: float = 0.5,
+    poll: Poll = WAITER_POLL,
     on_wait: Callable[[LeaseRow], None] | None = None,
     shared: bool = False,
 ) -> Iterator[str]:
@@ -322,7 +325,7 @@ def lease(
     if wait_s is not None or on_wait is not None:
         policy = WaitPolicy(policy.wait_s if wait_s is None else wait_s, on_wait or policy.on_wait)
     holder = new_holder()
-    _acquire(engine, name, holder, ttl_s, policy, poll_s)
+    _acquire(engine, name, holder, ttl_s, policy, poll)
     with _renewed(engine, [name], holder, ttl_s) as beat:
         token = _HELD.set((*_HELD.get(), (name, holder)) if shared else _HELD.get())
         try:

@@ -49,11 +49,11 @@ def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Any:
 
 def _provision(settings: Any, db: Any, ring: Any, name: str) -> tuple[str, float]:
     from fatctl.infra import make_engine
-    from fatctl.services.common.steps import Backoff
+    from fatctl.pacing.poll import Backoff
     from fatctl.services.provision.flow import Options, provision
 
     req = NewAgent(name, f"{name}@example.com", "managed", "cx23", "fsn1", "debian-12", "2026.9.6")
-    opts = Options(sandbox=True, backoff=Backoff(initial=1.0, cap=3.0, timeout=600))
+    opts = Options(sandbox=True, backoff=Backoff(interval=1.0, cap=3.0, timeout=600))
     t0 = time.monotonic()
     done = provision(db, ring, settings, make_engine(settings, "hcloud"), req, "e2e", opts)
     return done.state, time.monotonic() - t0

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from fatctl.pacing.budget import RateBudget
+from fatctl.pacing.poll import Backoff
 from fatctl.pacing.timing import Timing
 from fatctl.services.agents.records import NewAgent
-from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.common.steps import BOX_STEPS
 from fatctl.services.provision.flow import Options, provision
 from tests.integration.provision.conftest import make_plane
 

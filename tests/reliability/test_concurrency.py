@@ -32,6 +32,7 @@ import pytest
 
 from fatctl.errors import LeaseHeld
 from fatctl.state.leases import free_ones, lease, read
+from tests.fixtures.cli import fatctl_env, start_fatctl
 
 N = 8
 WAIT = "300"  # generous: 2 shared cores, 8 Python start-ups
@@ -61,8 +62,7 @@ class Spawned:
     def __init__(self, env: dict[str, str], tmp: Path, tag: str, *args: str) -> None:
         self.out, self.err = tmp / f"{tag}.out", tmp / f"{tag}.err"
         with self.out.open("w") as fo, self.err.open("w") as fe:
-            self.proc = subprocess.Popen([sys.executable, "-m", "fatctl", *args, "--json"],
-                                         env=env, stdout=fo, stderr=fe)  # fmt: skip
+            self.proc = start_fatctl(*args, "--json", env=env, stdout=fo, stderr=fe)
 
     def finish(self, timeout: float = 600) -> Outcome:
         try:
@@ -107,17 +107,15 @@ def cli(tmp_path: Path, db_url: str, hetzner_emulator: Any, cloudflare_emulator:
     engine = make_engine(db_url)
     add_key(engine, role=KeyRole.OPERATOR, public_key=keygen(tmp_path / "operator", "op@test"),
             label="op", agent=None, actor="test")  # fmt: skip
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env = {**keep, "CI": "1", "FATCTL_DATA_DIR": str(tmp_path / "data"),
-           "FATCTL_DATABASE_URL": db_url, "FATCTL_MASTER_KEY": generate_master_key(),
-           "HCLOUD_TOKEN": hetzner_emulator.token, "HCLOUD_ENDPOINT": hetzner_emulator.url,
-           "CLOUDFLARE_API_TOKEN": cloudflare_emulator.token,
-           "CLOUDFLARE_BASE_URL": cloudflare_emulator.url,
-           "CLOUDFLARE_ACCOUNT_ID": cloudflare_emulator.account_id,
-           "FATCTL_DOMAIN": "sandbox.test", "FATCTL_ENGINE": "hcloud",
-           "FATCTL_POLL_INTERVAL": "0", "FATCTL_API_RETRIES": "6",
-           "FATCTL_OPERATOR_KEY_FILE": str(tmp_path / "operator")}  # fmt: skip
+    env = fatctl_env(
+        FATCTL_DATA_DIR=str(tmp_path / "data"), FATCTL_DATABASE_URL=db_url,
+        FATCTL_MASTER_KEY=generate_master_key(), HCLOUD_TOKEN=hetzner_emulator.token,
+        HCLOUD_ENDPOINT=hetzner_emulator.url, CLOUDFLARE_API_TOKEN=cloudflare_emulator.token,
+        CLOUDFLARE_BASE_URL=cloudflare_emulator.url,
+        CLOUDFLARE_ACCOUNT_ID=cloudflare_emulator.account_id, FATCTL_DOMAIN="sandbox.test",
+        FATCTL_ENGINE="hcloud", FATCTL_POLL_INTERVAL="0", FATCTL_API_RETRIES="6",
+        FATCTL_OPERATOR_KEY_FILE=str(tmp_path / "operator"),
+    )  # fmt: skip
     yield type("Cli", (), {"env": env, "engine": engine, "hetzner": hetzner_emulator})
     engine.dispose()
 
@@ -171,7 +169,7 @@ HAMMER = textwrap.dedent("""
     from fatctl.state.leases import lease
     engine = make_engine(sys.argv[1])
     for _ in range(int(sys.argv[3])):
-        with lease(engine, "agent:hammer", ttl_s=60, wait_s=300, poll_s=0.01):
+        with lease(engine, "agent:hammer", ttl_s=60, wait_s=300, poll=Poll(0.01)):
             fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND)
             os.write(fd, f"in {os.getpid()}\\n".encode())
             time.sleep(0.005)

@@ -15,9 +15,10 @@ from tests.reliability.harness import KillAt, Lab
 
 def provision_in_process(lab: Lab, name: str) -> None:
     from fatctl.infra.hcloud.engine import HcloudEngine
+    from fatctl.pacing.poll import Backoff
     from fatctl.pacing.timing import Timing
     from fatctl.services.agents.records import NewAgent
-    from fatctl.services.common.steps import BOX_STEPS, Backoff
+    from fatctl.services.common.steps import BOX_STEPS
     from fatctl.services.provision.flow import Options, provision
 
     infra = HcloudEngine(lab.settings, timing=Timing.instant(), sleep=lambda s: None)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fatctl.domain import MANAGED_SELECTOR
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.observe import seen_server
 
-FLEET_SELECTOR = "managed-by=fatctl,agent"
+FLEET_SELECTOR = f"{MANAGED_SELECTOR},agent"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The hcloud SDK at the edge: building a client from `Settings`, mapping its errors to
 `CloudError`, and running calls under fatctl's retry policy and rate budget.
 
-One of the few modules allowed to import `hcloud` (with hcloud_engine.py and its siblings).
+One of the few modules allowed to import `hcloud` (with the other modules of `infra/hcloud`).
 The SDK does not expose response headers, so a `requests` response hook on its session feeds
 the `RateBudget`; the SDK's own retry loop is switched off so ours (tenacity, injectable
 timing) is the only one.
@@ -128,11 +128,12 @@ class Hcloud:
     def __init__(
         self,
         settings: Settings,
-        timing: Timing,
+        timing: Timing | None = None,
         *,
         budget: RateBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        timing = timing or Timing.of(settings)  # the operator's, unless a test injects its own
         self.timing = timing
         # Which project this client talks to (for per-process caches; the token stays wrapped).
         self.project: tuple[str, object] = (settings.hcloud_endpoint, settings.hcloud_token)

@@ -19,6 +19,7 @@ from fatctl.domain import AgentSpec, BoxInfo, ChangeSink, Plan, ResourceChange
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, NotFound
 from fatctl.infra.desired import DesiredBox, desired_box
+from fatctl.infra.engine import Capability
 from fatctl.infra.hcloud import ops
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.converge import (
@@ -44,6 +45,7 @@ from fatctl.pacing.timing import Timing
 
 class HcloudEngine:
     name = "hcloud"
+    capabilities = frozenset({Capability.FRESH_CREATE, Capability.KEY_IDS, Capability.FLEET_PLAN})
 
     def __init__(
         self,
@@ -56,6 +58,9 @@ class HcloudEngine:
     ) -> None:
         self.h = Hcloud(settings, timing or Timing(), budget=budget, sleep=sleep)
         self.emit = on_change or _ignore
+
+    def hcloud_client(self) -> Hcloud:
+        return self.h
 
     # -- declarative side -------------------------------------------------------------------
 

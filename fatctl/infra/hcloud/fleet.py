@@ -16,13 +16,14 @@ from typing import Any
 
 from hcloud.server_types import ServerType
 
+from fatctl.domain import MANAGED_SELECTOR
 from fatctl.errors import CloudError, NotFound
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.keys import list_keys
 from fatctl.infra.hcloud.observe import seen_firewall, seen_ip, seen_server
 from fatctl.infra.plan import Observed, SeenKey
 
-FLEET_SELECTOR = "managed-by=fatctl"
+FLEET_SELECTOR = MANAGED_SELECTOR
 NARROW_UP_TO = 20  # named agents listed by name in the selector; more: list them all
 StepFn = Callable[[str, str], None]  # (step, detail)
 

@@ -5,8 +5,6 @@ get `Builder` and `GoldenRef` data, never SDK objects.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -20,6 +18,7 @@ from fatctl.config import Settings
 from fatctl.errors import CloudError
 from fatctl.infra.hcloud import ops
 from fatctl.infra.hcloud.client import Hcloud
+from fatctl.pacing.poll import Poll
 from fatctl.pacing.timing import Timing
 
 
@@ -57,12 +56,12 @@ class GoldenImages:
         settings: Settings,
         *,
         timing: Timing | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        poll: Poll | None = None,
     ) -> None:
-        timing = timing or Timing.from_settings(settings.api_retries, settings.poll_interval)
-        self.h = Hcloud(settings, timing, sleep=sleep)
-        self.sleep, self.clock = sleep, clock
+        timing = timing or Timing.of(settings)
+        # Waits on Hetzner's side (a server powering off) pace at the API's poll interval.
+        self.poll = poll or Poll(timing.poll_interval)
+        self.h = Hcloud(settings, timing, sleep=self.poll.sleep)
 
     def _server(self, server_id: str) -> Any:
         return self.h.call("read server", partial(self.h.client.servers.get_by_id, int(server_id)))
@@ -112,12 +111,12 @@ class GoldenImages:
         srv = self._server(server_id)
         if srv.status != "off":
             ops.act(self.h, f"shut down {srv.name}", srv.shutdown)
-        deadline = self.clock() + timeout
+        deadline = self.poll.deadline(timeout)
         while srv.status != "off":
-            if self.clock() >= deadline:
+            if self.poll.expired(deadline):
                 ops.power_off(self.h, srv)
                 return
-            self.sleep(self.h.timing.poll_interval)
+            self.poll.pause()
             srv = self._server(server_id)
 
     def snapshot(self, server_id: str, description: str, labels: dict[str, str]) -> str:

@@ -13,11 +13,12 @@ from functools import partial
 from hcloud.firewalls import Firewall
 from hcloud.servers import Server
 
+from fatctl.domain import MANAGED_SELECTOR
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.observe import seen_firewall, seen_ip, seen_server
 from fatctl.infra.plan import SeenFirewall, SeenIp, SeenServer
 
-OWNED = "managed-by=fatctl"
+OWNED = MANAGED_SELECTOR
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 from hcloud.ssh_keys import SSHKey
 
 from fatctl.config import Settings
-from fatctl.domain import AgentSpec, ChangeSink, KeyRole, ResourceChange
+from fatctl.domain import MANAGED_BY, MANAGER, AgentSpec, ChangeSink, KeyRole, ResourceChange
 from fatctl.errors import CloudError
 from fatctl.infra.desired import KEY_LABEL, KeyDecl, desired_box, fleet_key_labels, key_decl
 from fatctl.infra.hcloud import recover
@@ -66,7 +66,7 @@ def operator_keys(keys: dict[str, Any]) -> list[Any]:
     return [
         k
         for k in keys.values()
-        if (k.labels or {}).get("managed-by") == "fatctl"
+        if (k.labels or {}).get(MANAGED_BY) == MANAGER
         and (k.labels or {}).get("role") == KeyRole.OPERATOR.value
         and (k.labels or {}).get(KEY_LABEL)
     ]

@@ -18,6 +18,7 @@ from hcloud.firewalls import CreateFirewallResponse
 from hcloud.primary_ips import CreatePrimaryIPResponse
 from hcloud.servers import CreateServerResponse
 
+from fatctl.domain import managed_labels
 from fatctl.infra.desired import DesiredBox, KeyDecl
 from fatctl.infra.hcloud.client import Hcloud
 
@@ -67,6 +68,6 @@ def ssh_key(h: Hcloud, key: KeyDecl) -> Callable[[], Any]:
         fp = key.fingerprint
         colons = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2))
         found = h.client.ssh_keys.get_by_fingerprint(colons)
-        return found if found is not None and is_ours(found, {"managed-by": "fatctl"}) else None
+        return found if found is not None and is_ours(found, managed_labels()) else None
 
     return find

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -27,13 +27,16 @@ from fatctl.config import Settings
 from fatctl.domain import AgentSpec, BoxInfo, ChangeSink, Plan, ResourceChange
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, ConfigError, ToolMissing
-from fatctl.infra.engine import InfraEngine
+from fatctl.infra.engine import Capability, InfraEngine
 from fatctl.infra.pulumi.locks import clear_stale_locks, describe, file_backend_root
 from fatctl.infra.pulumi.preview import plan_from_steps
 from fatctl.infra.pulumi.refresh import NO_CHANGES_EXPECTED, refresh_step_from_event
 from fatctl.infra.pulumi.state import release_owned_keys
 from fatctl.pacing.timing import Timing
 from fatctl.sensitive import Sensitive, redact
+
+if TYPE_CHECKING:
+    from fatctl.infra.hcloud.client import Hcloud
 
 PROJECT = "fatctl-agents"
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
@@ -86,6 +89,7 @@ def command_error_line(exc: BaseException, secrets: list[Sensitive]) -> str:
 
 class PulumiEngine:
     name = "pulumi"
+    capabilities = frozenset({Capability.REFRESH})
 
     def __init__(
         self,
@@ -214,6 +218,9 @@ class PulumiEngine:
 
             self._ops = HcloudEngine(self.settings, timing=self.timing)
         return self._ops
+
+    def hcloud_client(self) -> Hcloud:
+        return self.ops.hcloud_client()
 
     # -- declarative side -----------------------------------------------------------------------
 

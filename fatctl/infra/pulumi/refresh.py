@@ -1,7 +1,7 @@
 """Read a `pulumi refresh --preview-only` into preview-shaped steps, for drift checks.
 
 Pure: no pulumi import (engine events are read by attribute). `plan_from_steps` in
-pulumi_preview.py then folds the steps into a `Plan` like any preview's.
+`preview.py` then folds the steps into a `Plan` like any preview's.
 """
 
 from __future__ import annotations

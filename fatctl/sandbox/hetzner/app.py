@@ -3,6 +3,7 @@ wrapped in the shared middleware (auth, rate budget, faults, counters)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,6 @@ def build(
 
 def _persisted_token(state: HetznerState) -> str:
     """One token per state dir, so a restarted emulator accepts the clients it had."""
-    import secrets
-
     token = state.store.setting("api_token")
     if token is None:
         token = secrets.token_hex(32)

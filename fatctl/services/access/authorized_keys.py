@@ -14,6 +14,7 @@ from fatctl.remote.commands import authorized_keys as ak
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.targets import target_for
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -41,7 +42,6 @@ def _customer_keys(
     from sqlmodel import col, select
 
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import SshKey
 
     with session_scope(engine) as session:

@@ -16,6 +16,8 @@ from sqlmodel import col, select
 
 from fatctl.domain import KeyRole
 from fatctl.infra.desired import key_fingerprint
+from fatctl.infra.engine import InfraEngine, key_id_caching
+from fatctl.pacing.timing import Timing
 from fatctl.state.db import session_scope
 from fatctl.state.models import SshKey
 
@@ -30,10 +32,11 @@ def _active(session: Any) -> list[SshKey]:
     return list(session.exec(select(SshKey).where(col(SshKey.revoked_at).is_(None))).all())
 
 
-def seed(db: Engine, infra: Any) -> None:
+def seed(db: Engine, engine: InfraEngine) -> None:
     """Hand the engine the ids recorded in its project (by Hetzner fingerprint)."""
-    project = getattr(infra, "project_tag", "")
-    if not project or not hasattr(infra, "seed_key_ids"):
+    infra = key_id_caching(engine)
+    project = infra.project_tag if infra is not None else ""
+    if infra is None or not project:
         return
     with session_scope(db) as session:
         ids = {
@@ -45,10 +48,11 @@ def seed(db: Engine, infra: Any) -> None:
         infra.seed_key_ids(ids)
 
 
-def record(db: Engine, infra: Any, spec: AgentSpec) -> None:
+def record(db: Engine, engine: InfraEngine, spec: AgentSpec) -> None:
     """Remember the ids the engine ensured for the spec's keys (writes only what changed)."""
-    project = getattr(infra, "project_tag", "")
-    if not project or not hasattr(infra, "key_ids"):
+    infra = key_id_caching(engine)
+    project = infra.project_tag if infra is not None else ""
+    if infra is None or not project:
         return
     ids: Mapping[str, str] = infra.key_ids(spec)
     if not ids:
@@ -69,10 +73,9 @@ def upload_added(settings: Settings, db: Engine, fingerprint: str) -> str | None
         return None
     from fatctl.infra.hcloud.client import project_tag
     from fatctl.infra.hcloud.keys import upload_key
-    from fatctl.pacing.timing import Timing
 
     # Opportunistic: a short retry budget, since the next provision uploads it anyway.
-    usual = Timing.from_settings(settings.api_retries, settings.poll_interval)
+    usual = Timing.of(settings)
     timing = replace(usual, retry_attempts=2, retry_cap=2.0)
     active = select(SshKey).where(
         SshKey.fingerprint == fingerprint, col(SshKey.revoked_at).is_(None)

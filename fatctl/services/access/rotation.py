@@ -9,6 +9,7 @@ the next run; the old key stays valid in the database until every box has been r
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from fatctl.remote.target import Target, fingerprint
 from fatctl.services.access.authorized_keys import push_authorized_keys
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.targets import select_targets
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -71,7 +73,6 @@ def _key_sets(engine: Engine, new_line: str, old_line: str, actor: str) -> KeySe
     """Record the new key as an operator key; work out the key sets from the database."""
     from fatctl.services.agents import keys as key_service
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     new_fp, old_fp = fingerprint(new_line), fingerprint(old_line)
     with session_scope(engine) as session:
@@ -101,8 +102,6 @@ def rotate_operator(
     on_host: Callable[[HostRotation], None] | None = None,
 ) -> list[HostRotation]:
     """Rotate every reachable box from `settings.operator_key_file` to `new_key_file`."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from fatctl.remote.runner import load_public_key
 
     old_file = settings.require("operator_key_file")
@@ -144,7 +143,6 @@ def _retire_old_key(engine: Engine, old_line: str, actor: str) -> None:
     """Every box is rotated: the old key is revoked in the database too (kept for the record)."""
     from fatctl.services.agents import keys as key_service
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     old_fp = fingerprint(old_line)
     with session_scope(engine) as session:

@@ -49,12 +49,3 @@ def generate_host_key(comment: str) -> GeneratedHostKey:
     return GeneratedHostKey(
         pair=pair, fingerprint=fingerprint_of(line), private=Sensitive(private_pem)
     )
-
-
-def host_key_secret_name(key_type: str) -> str:
-    """Where the sealed private half of a host key of `key_type` is stored."""
-    return f"host-key:{key_type}"
-
-
-HOST_KEY_SECRET = host_key_secret_name("ssh-ed25519")
-GATEWAY_TOKEN_SECRET = "gateway-token"  # noqa: S105  (a record name, not a value)

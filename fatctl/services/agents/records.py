@@ -15,7 +15,8 @@ from fatctl.domain import AgentState, ServicePlan
 from fatctl.errors import BadInput, StateError
 from fatctl.names import friendly_name
 from fatctl.secrets import KeyRing, random_token
-from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET, generate_host_key
+from fatctl.services.agents.material import generate_host_key
+from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
 from fatctl.state.models import Agent, DnsRecord, HostKey, RolloutStep, SshKey

@@ -1,6 +1,6 @@
 """What every flow shares; imports no feature package.
 
-- `steps.StepLog`, `steps.Backoff`: recorded, resumable steps and polling with backoff.
+- `steps.StepLog`: recorded, resumable steps (their waits take `fatctl.pacing.poll.Backoff`).
 - `specs.spec_for_agent` / `build_spec`: an agent's `AgentSpec` from the database and settings.
 - `targets.select_targets` / `select_agents` / `agent_target` / `target_for`: which boxes a
   command reaches, with their pinned host keys.

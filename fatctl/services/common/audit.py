@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from fatctl.state.db import session_scope
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -14,7 +16,6 @@ def audit_change(
 ) -> None:
     """One audit event in its own transaction (per-host outcomes must survive a later failure)."""
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
         repo.audit(

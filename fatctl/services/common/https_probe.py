@@ -8,6 +8,7 @@ the HTTP status code. Any answer means TLS and the proxy work; the gateway decid
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 
 
@@ -18,8 +19,6 @@ def https_status(
 
     class _Conn(http.client.HTTPSConnection):
         def connect(self) -> None:
-            import socket
-
             sock = socket.create_connection((address, 443), timeout=timeout)
             self.sock = context.wrap_socket(sock, server_hostname=name)
 

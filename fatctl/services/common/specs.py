@@ -18,9 +18,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from fatctl.config import Settings
-from fatctl.domain import AgentSpec, HostKeyPair, KeyRole, R2Location, ServicePlan
+from fatctl.domain import AgentSpec, HostKeyPair, KeyRole, R2Location, ServicePlan, architecture_of
 from fatctl.secrets import KeyRing
-from fatctl.services.agents.material import host_key_secret_name
+from fatctl.services.common.secret_names import host_key_secret_name
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
 
@@ -35,7 +35,6 @@ def newest_golden_image(session: Session, spec: AgentSpec) -> str | None:
     """The id of the newest available golden snapshot that fits `spec`, if any."""
     from sqlmodel import col, select
 
-    from fatctl.services.image.recipe import architecture_of
     from fatctl.state.models import GoldenImage
 
     query = (
@@ -112,16 +111,17 @@ def build_spec(
 def spec_for_agent(
     name: str,
     *,
-    engine: Engine | None = None,
-    settings: Settings | None = None,
+    engine: Engine,
+    settings: Settings,
     ring: KeyRing | None = None,
     golden: bool = False,
 ) -> AgentSpec:
-    """Convenience for commands: defaults come from the current CLI context."""
-    if engine is None or settings is None:
-        from fatctl.cli.context import ctx
-
-        engine = engine or ctx().engine
-        settings = settings or ctx().settings
+    """The named agent's spec, read in a session of its own (see `build_spec`)."""
     with session_scope(engine) as session:
         return build_spec(session, repo.get_agent(session, name), settings, ring, golden=golden)
+
+
+def sandbox_spec(spec: AgentSpec, sandbox: bool) -> AgentSpec:
+    """The sandbox's boxes boot a golden image and have no ACME: say so in the spec (provision
+    and converge render the same files for them)."""
+    return replace(spec, golden_image=True, tls_internal=True) if sandbox else spec

@@ -1,8 +1,9 @@
-"""Recorded, resumable steps for long flows (provision, destroy), and polling with backoff.
+"""Recorded, resumable steps for long flows (provision, destroy).
 
 Every step is announced before its side effect and recorded after it (`Agent.last_step`, an
 audit event, a progress event with its elapsed time), so a rerun after a failure or a kill
-knows what already happened. Polling takes an injectable `Backoff` that tests set to zero.
+knows what already happened. Their waits take a `fatctl.pacing.poll.Backoff`, which tests set
+to zero.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from fatctl.errors import FatctlError
+from fatctl.sensitive import redact
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -37,42 +40,6 @@ PROVISION_STEPS = (
 BOX_STEPS = frozenset({"ssh", "secrets", "cloud_init", "health"})
 
 
-class WaitTimeout(FatctlError):
-    exit_code = 1
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential pacing for polls; `sleep` is injectable so tests never wait."""
-
-    initial: float = 1.0
-    factor: float = 1.5
-    cap: float = 10.0
-    timeout: float = 900.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
-
-    @classmethod
-    def instant(cls, timeout: float = 5.0) -> Backoff:
-        return cls(initial=0.0, factor=1.0, cap=0.0, timeout=timeout)
-
-    def wait_for(self, what: str, probe: Callable[[], T | None]) -> T:
-        """Call `probe` until it returns something other than None, or time out.
-
-        A probe signals "not yet" with None; a probe that raises ends the wait with that error.
-        """
-        deadline = self.clock() + self.timeout
-        delay = self.initial
-        while True:
-            found = probe()
-            if found is not None:
-                return found
-            if self.clock() >= deadline:
-                raise WaitTimeout(f"timed out after {self.timeout:g}s waiting for {what}")
-            self.sleep(min(delay, max(0.0, deadline - self.clock())))
-            delay = min(self.cap, delay * self.factor) if delay else self.initial
-
-
 def step_index(name: str) -> int:
     return PROVISION_STEPS.index(name) if name in PROVISION_STEPS else -1
 
@@ -91,7 +58,6 @@ class StepLog:
 
     def _audit(self, step: str, result: str, detail: dict[str, object]) -> None:
         from fatctl.state import repo
-        from fatctl.state.db import session_scope
 
         with session_scope(self.engine) as session:
             repo.audit(
@@ -105,7 +71,6 @@ class StepLog:
 
     def _last_step(self, step: str, error: str = "") -> None:
         from fatctl.state import repo
-        from fatctl.state.db import session_scope
         from fatctl.state.models import utcnow
 
         with session_scope(self.engine) as session:
@@ -138,8 +103,6 @@ class StepLog:
         self.emit("step.done", agent=self.agent, step=step, elapsed_s=elapsed, **detail)
 
     def fail(self, step: str, error: str, elapsed: float) -> None:
-        from fatctl.sensitive import redact
-
         line = redact(error)
         self._last_step(step, error=line or "failed")
         self._audit(step, "failed", {"error": line})

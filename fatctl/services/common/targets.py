@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput, ConfigError, NotFound, RemoteError
 from fatctl.remote.target import Target
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -114,7 +115,6 @@ def select_targets(
     key_file: str | None = None,
 ) -> list[Target]:
     """Targets for `--all`, `--agents a,b` or `--label k=v` (exactly one of them)."""
-    from fatctl.state.db import session_scope
 
     if sum((bool(names), all_agents, label is not None)) != 1:
         raise BadInput("choose exactly one of --all, --agents a,b or --label k=v")
@@ -127,7 +127,6 @@ def select_targets(
 
 def agent_target(engine: Engine, settings: Settings, name: str) -> Target:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
         return target_for(session, repo.get_agent(session, name), settings)

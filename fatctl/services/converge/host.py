@@ -3,7 +3,7 @@
 The backup on the box (see `fatctl.remote.commands.converge`) is the record of what this rollout
 changed there: a resumed step takes the changed set from it (so services are reloaded even when
 the kill landed between the writes and the reloads), and rollback and abort restore from it.
-Like `rollout_host`, this never touches the database; it returns a `HostOutcome`.
+Like `rollout.upgrade`, this never touches the database; it returns a `HostOutcome`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloud_init.files import RenderedFile
+from fatctl.domain import StepPhase
 from fatctl.remote.commands import converge as cmd
 from fatctl.remote.runner import Pool
 from fatctl.remote.target import Target
@@ -63,7 +64,7 @@ class HostConverge:
             touched = self.touched(target)
             changed = [c.path for c in diff.changes(self.files, have, self.layout.owners)]
             if not changed and not touched:
-                return HostOutcome("succeeded", diff.box_digest(have), notes=("unchanged",))
+                return HostOutcome(StepPhase.SUCCEEDED, diff.box_digest(have), notes=("unchanged",))
             if not touched:
                 previous = diff.box_digest(have)
                 record_from(previous)
@@ -79,12 +80,14 @@ class HostConverge:
             if why is not None:
                 return self.rollback(target, previous, touched, why)
             self.prune(target)
-            return HostOutcome("succeeded", previous, notes=tuple(self.notes + self.gate.notes))
+            return HostOutcome(
+                StepPhase.SUCCEEDED, previous, notes=tuple(self.notes + self.gate.notes)
+            )
         except Unreachable as exc:
-            return HostOutcome("unreachable", previous, str(exc))
+            return HostOutcome(StepPhase.UNREACHABLE, previous, str(exc))
         except StepFailed as exc:
             if not wrote:
-                return HostOutcome("failed", previous, str(exc))
+                return HostOutcome(StepPhase.FAILED, previous, str(exc))
             return self.rollback(target, previous, touched, str(exc))
 
     def write(self, target: Target, f: RenderedFile) -> None:
@@ -101,10 +104,12 @@ class HostConverge:
             run_checked(self.pool, target, self.reload_command(touched), "reload after restore")
             back = self.gate.wait(target)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("failed", previous, f"{why}; rollback failed: {exc}")
+            return HostOutcome(StepPhase.FAILED, previous, f"{why}; rollback failed: {exc}")
         if back is not None:
-            return HostOutcome("failed", previous, f"{why}; unhealthy after rollback: {back}")
-        return HostOutcome("rolled_back", previous, why)
+            return HostOutcome(
+                StepPhase.FAILED, previous, f"{why}; unhealthy after rollback: {back}"
+            )
+        return HostOutcome(StepPhase.ROLLED_BACK, previous, why)
 
     def roll_back_to(self, target: Target, previous: str) -> HostOutcome:
         """Abort: restore this rollout's backup, if the box has one."""
@@ -115,9 +120,9 @@ class HostConverge:
         try:
             touched = self.touched(target)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("unreachable", previous, f"{why}; {exc}")
+            return HostOutcome(StepPhase.UNREACHABLE, previous, f"{why}; {exc}")
         if not touched:
-            phase = "rolled_back" if why.startswith("aborted") else "failed"
+            phase = StepPhase.ROLLED_BACK if why.startswith("aborted") else StepPhase.FAILED
             return HostOutcome(phase, previous, f"{why} (no file had changed)")
         return self.rollback(target, previous, touched, why)
 

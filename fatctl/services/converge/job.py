@@ -18,17 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource
 from cloud_init.files import RenderedFile
+from cloud_init.render import render_files
+from cloud_init.specjson import redact_host_keys
 from fatctl.domain import RolloutPolicy
 from fatctl.errors import FatctlError
+from fatctl.remote.commands.upgrade import health
+from fatctl.services.common.specs import sandbox_spec, spec_for_agent
 from fatctl.services.converge import diff
 from fatctl.services.converge.host import HostConverge
-from fatctl.services.rollout.gate import StepFailed, Unreachable
+from fatctl.services.rollout import engine as rollout
+from fatctl.services.rollout.gate import Gate, StepFailed, Unreachable
+from fatctl.services.rollout.kinds import JobKind, register
 
 if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
     from fatctl.remote.target import Target
     from fatctl.services.rollout.engine import Job, Report, Run
-    from fatctl.services.rollout.gate import Gate
     from fatctl.state.models import RolloutStep
 
 
@@ -54,16 +59,11 @@ def source_of(templates: str | None) -> TemplateSource:
 def render_for(
     run: Run, name: str, templates: TemplateSource, sandbox: bool = False
 ) -> dict[str, RenderedFile]:
-    """The agent's box files from its spec now (no secrets: see `converge_diff`).
+    """The agent's box files from its spec now (no secrets: see `converge.diff`).
 
     Host private keys only go into user-data, never into these files: the spec is rendered
     with them redacted, so converge never decrypts them. `sandbox` renders as provisioning
     does for the sandbox's boxes (golden image, Caddy's internal CA)."""
-    from cloud_init.render import render_files
-    from cloud_init.specjson import redact_host_keys
-    from fatctl.services.common.specs import spec_for_agent
-    from fatctl.services.provision.flow import sandbox_spec
-
     spec = redact_host_keys(spec_for_agent(name, engine=run.engine, settings=run.settings))
     return diff.desired_files(render_files(sandbox_spec(spec, sandbox), templates))
 
@@ -81,18 +81,21 @@ def start(
     sandbox: bool = False,
 ) -> Report:
     """Render every selected box first (bad templates fail here, before any box is touched)."""
-    from fatctl.services.rollout import engine as rollout
-
     source = source_of(templates)
     per_host = {t.name: diff.digest(render_for(run, t.name, source, sandbox)) for t in targets}
     extra = {"templates": templates or "", "sandbox": sandbox}
     return rollout.begin(run, targets, "converge", _fleet_digest(per_host), policy, per_host, extra)
 
 
-def host_worker(
-    run: Run, pool: Pool, gate: Gate, job: Job, step: RolloutStep, name: str
-) -> HostConverge:
-    """Re-render for a (possibly resumed) step; refuse when the configuration moved since."""
+def _gate(run: Run, pool: Pool, policy: RolloutPolicy) -> Gate:
+    domain = run.settings.domain if run.https else ""
+    return Gate(pool, health(run.layout), policy.health_timeout_s, domain, run.poll)
+
+
+def host_worker(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> HostConverge:
+    """Re-render for a (possibly resumed) step; refuse when the configuration moved since.
+    Undoing needs no rendering: it restores the box's own backup."""
+    gate = _gate(run, pool, job.policy)
     source = source_of(job.extra.get("templates") or None)
     files = render_for(run, name, source, bool(job.extra.get("sandbox")))
     keep = max(1, job.policy.keep_versions)
@@ -106,8 +109,11 @@ def host_worker(
     return work
 
 
-def undo_worker(run: Run, pool: Pool, gate: Gate, job: Job) -> HostConverge:
-    return HostConverge(pool, run.files, gate, job.rollout_id)
+def undo_worker(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> HostConverge:
+    return HostConverge(pool, run.files, _gate(run, pool, job.policy), job.rollout_id)
+
+
+CONVERGE = register(JobKind("converge", host_worker, undo_worker))
 
 
 def preview(
@@ -126,8 +132,6 @@ def preview(
 def _preview_one(
     run: Run, pool: Pool, target: Target, files: dict[str, RenderedFile]
 ) -> BoxPreview:
-    from fatctl.services.rollout.gate import Gate
-
     worker = HostConverge(pool, run.files, Gate(pool, "true", 1.0), 0, files)
     try:
         have = worker.read(target)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from fatctl.errors import CloudError
+from fatctl.errors import CloudError, ConfigError
 
 CENT = Decimal("0.01")
 EXACT = Decimal("0.0001")
@@ -159,7 +159,6 @@ def totals(costs: Sequence[AgentCost]) -> Totals:
 
 def plan_prices(managed: str, byok: str) -> dict[str, Decimal]:
     """The configured plan prices; BadInput naming the setting when one is not a number."""
-    from fatctl.errors import ConfigError
 
     out = {}
     for plan, raw, env in (("managed", managed, "FATCTL_PRICE_MANAGED"),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fatctl.config import Settings
 from fatctl.domain import AgentState, ServicePlan
+from fatctl.services.cost.price_cache import cache_path, cached_pricing, ttl_seconds
 from fatctl.services.cost.prices import (
     AgentCost,
     AgentInput,
@@ -28,6 +29,7 @@ from fatctl.services.cost.prices import (
     plan_prices,
     totals,
 )
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -45,7 +47,6 @@ class CostReport:
 
 def _inputs(engine: Engine, fleet: dict[str, FleetItem]) -> list[AgentInput]:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     states = [s.value for s in AgentState if s != AgentState.DESTROYED]
     out = []
@@ -69,12 +70,10 @@ def fleet_cost(
     """Settings are checked before any API call; one price list read per TTL, two lists."""
     from fatctl.infra.hcloud.catalog import fleet, pricing_document
     from fatctl.infra.hcloud.client import Hcloud
-    from fatctl.pacing.timing import Timing
-    from fatctl.services.cost.price_cache import cache_path, cached_pricing, ttl_seconds
 
     prices = plan_prices(settings.price_managed, settings.price_byok)
     ttl = ttl_seconds(settings.pricing_ttl)
-    h = Hcloud(settings, Timing.from_settings(settings.api_retries, settings.poll_interval))
+    h = Hcloud(settings)
     document, fetched_at = cached_pricing(
         cache_path(settings.data_dir), settings.hcloud_endpoint, ttl,
         lambda: pricing_document(h), now=now,

@@ -18,11 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fatctl.domain import AgentSpec, Plan, ResourceChange, RolloutPolicy
+from fatctl.domain import AgentSpec, Plan, ResourceChange, RolloutPolicy, RolloutState, StepPhase
 from fatctl.errors import BadInput, FatctlError, RemoteError
+from fatctl.infra.engine import refreshing
 from fatctl.infra.plan import resize_of
+from fatctl.services.common.audit import audit_change
+from fatctl.services.common.leases import agent_lease, box_step_ttl
 from fatctl.services.fleet.preview import FleetPreview
 from fatctl.services.rollout.plan import plan_waves, should_halt
+from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -62,7 +66,7 @@ class Report:
 
     @property
     def halted(self) -> bool:
-        return self.state == "halted"
+        return self.state == RolloutState.HALTED
 
     def rows(self) -> list[dict[str, Any]]:
         return [o.row() for o in self.outcomes]
@@ -82,8 +86,6 @@ class ApplyRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def audit(self, action: str, target: str, result: str, **detail: object) -> None:
-        from fatctl.services.common.audit import audit_change
-
         with self.lock:  # SQLite takes one writer at a time; keep the trail's order readable
             audit_change(self.db, self.actor, action, target, result, detail)
 
@@ -126,7 +128,7 @@ def apply_fleet(run: ApplyRun, fleet: FleetPreview, specs: Sequence[AgentSpec]) 
     waves = plan_waves(sorted(plans), run.policy)
     run.event("apply.start", agents=len(plans), waves=len(waves), engine=fleet.engine)
     run.audit("apply.start", "fleet", "ok", agents=sorted(plans), engine=fleet.engine)
-    state, reason = "completed", ""
+    state, reason = RolloutState.COMPLETED, ""
     for number, wave in enumerate(waves):
         run.event("wave.start", wave=wave.index, agents=list(wave.hosts))
         workers = max(1, min(MAX_WORKERS, len(wave.hosts)))
@@ -139,10 +141,12 @@ def apply_fleet(run: ApplyRun, fleet: FleetPreview, specs: Sequence[AgentSpec]) 
                 outcomes[done.agent] = done
         phases = [o.phase for o in outcomes.values()]
         if should_halt(phases, run.policy, canary_wave=wave.is_canary):
-            state, reason = "halted", f"failures exceed policy after wave {wave.index}"
+            state, reason = RolloutState.HALTED, f"failures exceed policy after wave {wave.index}"
             for later in waves[number + 1 :]:
                 for name in later.hosts:
-                    outcomes[name] = Outcome(name, later.index, "skipped", error="halted")
+                    outcomes[name] = Outcome(
+                        name, later.index, StepPhase.SKIPPED, error=RolloutState.HALTED
+                    )
             break
     run.event(f"apply.{state}", reason=reason)
     run.audit("apply.end", "fleet", state, reason=reason)
@@ -157,7 +161,6 @@ def _describe(change: ResourceChange) -> str:
 
 def _agent(run: ApplyRun, spec: AgentSpec, plan: Plan, wave: int) -> Outcome:
     """One agent under its box lease (a rollout on the same box waits its turn, or fails)."""
-    from fatctl.state.leases import lease
 
     done: list[str] = []
 
@@ -167,14 +170,14 @@ def _agent(run: ApplyRun, spec: AgentSpec, plan: Plan, wave: int) -> Outcome:
             run.event("apply.change", agent=spec.name, resource=change.kind, name=change.name,
                       action=change.action, detail=change.detail)  # fmt: skip
 
-    phase, error = "succeeded", ""
+    phase, error = StepPhase.SUCCEEDED, ""
     try:
-        with lease(run.db, f"agent:{spec.name}", ttl_s=run.policy.health_timeout_s * 4 + 1800):
+        with lease(run.db, agent_lease(spec.name), ttl_s=box_step_ttl(run.policy.health_timeout_s)):
             _work(run, spec, plan, run.make_engine(sink), done)
     except RemoteError as exc:
-        phase, error = "unreachable", exc.one_line()
+        phase, error = StepPhase.UNREACHABLE, exc.one_line()
     except FatctlError as exc:
-        phase, error = "failed", exc.one_line()
+        phase, error = StepPhase.FAILED, exc.one_line()
     run.audit("apply.agent", spec.name, phase, changes=done, error=error)
     run.event("agent.done", agent=spec.name, wave=wave, phase=phase, error=error)
     return Outcome(spec.name, wave, phase, tuple(done), error)
@@ -185,9 +188,8 @@ def _work(run: ApplyRun, spec: AgentSpec, plan: Plan, engine: InfraEngine, done:
     resized = False
     if resize is not None:
         resized = _resize(run, spec, engine, resize[1], done)
-        refresh = getattr(engine, "refresh", None)
-        if resized and callable(refresh):
-            refresh(spec)  # Pulumi's state learns the new type, so `up` does not resize again
+        if resized and (stateful := refreshing(engine)) is not None:
+            stateful.refresh(spec)  # Pulumi's state learns the new type: `up` won't resize again
     engine.apply(spec)
     if resized:
         run.event("apply.step", agent=spec.name, step="health_gate", detail="waiting")
@@ -202,10 +204,7 @@ def _resize(run: ApplyRun, spec: AgentSpec, engine: InfraEngine, to: str, done: 
     """The resize through hcloud (the Pulumi engine's operational side is the hcloud engine)."""
     from fatctl.infra.hcloud.fleet import resize
 
-    hcloud = engine if engine.name == "hcloud" else getattr(engine, "ops", None)
-    handle = getattr(hcloud, "h", None)
-    if handle is None:
-        raise FatctlError(f"engine {engine.name} cannot resize {spec.name}: no hcloud client")
+    handle = engine.hcloud_client()
 
     def step(name: str, detail: str) -> None:
         done.append(f"{name} {detail}".strip())

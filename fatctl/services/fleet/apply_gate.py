@@ -5,11 +5,13 @@ runtime version the database records) within one overall timeout.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fatctl.errors import RemoteError
+from fatctl.pacing.poll import Poll
+from fatctl.services.common.targets import agent_target
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -20,14 +22,14 @@ if TYPE_CHECKING:
     from fatctl.remote.target import Target
 
 
+AFTER_RESIZE = Poll(2.0)  # a power-cycled box: ask every two seconds until it answers
+
+
 def wait_for_ssh(
     pool: Pool,
     target: Target,
     deadline: float,
-    *,
-    poll_s: float,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
+    poll: Poll,
 ) -> None:
     """Return once `true` runs on the box; RemoteError naming the last failure at the deadline."""
     from fatctl.remote.fanout import run_one
@@ -38,9 +40,9 @@ def wait_for_ssh(
         if result.error is None and result.exit_code == 0:
             return
         last = result.error or f"exit {result.exit_code}"
-        if clock() >= deadline:
+        if poll.expired(deadline):
             raise RemoteError(f"{target.name} did not come back on SSH: {last}")
-        sleep(poll_s)
+        poll.pause()
 
 
 def ssh_health_gate(
@@ -49,24 +51,21 @@ def ssh_health_gate(
     layout: BoxLayout,
     timeout_s: float,
     *,
-    poll_s: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    poll: Poll = AFTER_RESIZE,
 ) -> Callable[[str], str | None]:
     """A gate for `ApplyRun.gate`: None when the agent is healthy again, else why not."""
 
     def gate(agent: str) -> str | None:
         from fatctl.remote.runner import Pool
-        from fatctl.services.common.targets import agent_target
         from fatctl.services.rollout.upgrade import HostUpgrade
 
         target = agent_target(db, settings, agent)
         version = _runtime_version(db, agent)
-        deadline = clock() + timeout_s
+        deadline = poll.deadline(timeout_s)
         with Pool() as pool:
-            wait_for_ssh(pool, target, deadline, poll_s=poll_s, sleep=sleep, clock=clock)
-            left = max(poll_s, deadline - clock())
-            work = HostUpgrade(pool, layout, version, left, 1, poll_s, sleep=sleep, clock=clock)
+            wait_for_ssh(pool, target, deadline, poll)
+            left = max(poll.interval, poll.left(deadline))
+            work = HostUpgrade(pool, layout, version, left, 1, poll)
             try:
                 return work.gate(target, version)
             except Exception as exc:  # rollout_host's private "unreachable" signal
@@ -77,7 +76,6 @@ def ssh_health_gate(
 
 def _runtime_version(db: Engine, agent: str) -> str:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(db) as session:
         return repo.get_agent(session, agent).runtime_version

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from fatctl.domain import AgentSpec, AgentState, Plan
 from fatctl.errors import BadInput, FatctlError
-from fatctl.infra.plan import replaces_live_box
+from fatctl.infra.desired import desired_box
+from fatctl.infra.engine import Capability, supports
+from fatctl.infra.plan import compute_plan, replaces_live_box
+from fatctl.services.common.targets import select_agents
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -125,8 +129,6 @@ def select_specs(
 ) -> tuple[list[AgentSpec], list[AgentPreview]]:
     """The selected agents' specs (sorted by name), and a failed row for each that has none."""
     from fatctl.services.common.specs import build_spec
-    from fatctl.services.common.targets import select_agents
-    from fatctl.state.db import session_scope
 
     how = selection(names, all_agents, label)
     specs: list[AgentSpec] = []
@@ -148,7 +150,7 @@ def plan_fleet(
 ) -> dict[str, AgentPreview]:
     """Every spec's plan by the engine's cheapest route; failures become that agent's row.
     `whole_fleet=False` (agents named) lets the hcloud route ask for those agents only."""
-    if engine.name == "hcloud" and hasattr(engine, "h"):
+    if supports(engine, Capability.FLEET_PLAN):
         return _hcloud_fleet(engine, specs, whole_fleet)
     out: dict[str, AgentPreview] = {}
     for spec in specs:
@@ -160,15 +162,13 @@ def plan_fleet(
 
 
 def _hcloud_fleet(
-    engine: Any, specs: Sequence[AgentSpec], whole_fleet: bool
+    engine: InfraEngine, specs: Sequence[AgentSpec], whole_fleet: bool
 ) -> dict[str, AgentPreview]:
-    from fatctl.infra.desired import desired_box
     from fatctl.infra.hcloud.fleet import observe_fleet
-    from fatctl.infra.plan import compute_plan
 
     if not specs:
         return {}
-    view = observe_fleet(engine.h, [s.name for s in specs], whole_fleet=whole_fleet)
+    view = observe_fleet(engine.hcloud_client(), [s.name for s in specs], whole_fleet=whole_fleet)
     out: dict[str, AgentPreview] = {}
     for spec in specs:
         if spec.name in view.problems:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from fatctl.errors import FatctlError
+from fatctl.errors import FatctlError, NotFound
+from fatctl.remote.commands.services import fat_health
+from fatctl.services.common.targets import agent_target
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -22,9 +26,7 @@ BOX_STATES = frozenset({"ready", "degraded", "upgrading", "provisioning"})
 
 
 def agent_rows(db: Engine, names: Sequence[str]) -> list[dict[str, object]]:
-    from fatctl.errors import NotFound
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(db) as session:
         agents = repo.list_agents(session, names=list(names))
@@ -56,11 +58,7 @@ def cloud_view(infra: InfraEngine, name: str) -> str:
 
 def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0) -> str:
     """The box's `fat-health --json` verdict, or why it could not be asked."""
-    from dataclasses import replace
-
-    from fatctl.remote.commands.services import fat_health
     from fatctl.remote.runner import connect
-    from fatctl.services.common.targets import agent_target
 
     try:
         target = replace(agent_target(db, settings, name), connect_timeout=timeout)

@@ -1,7 +1,7 @@
 """`fatctl image build`: a golden Hetzner snapshot with a runtime version preinstalled.
 
 The sequence: a builder server from a stock image whose user-data runs the install steps
-(`image_recipe`); over SSH with a pinned host key, wait for cloud-init, check the runtime,
+(`image.recipe`); over SSH with a pinned host key, wait for cloud-init, check the runtime,
 remove what made the builder a particular machine; shut it down, snapshot it with labels,
 and delete the builder, also when any step failed. Each build is recorded (the
 `golden_images` table and the audit trail); the labels are how provisioning finds it.
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fatctl.errors import FatctlError, RemoteError
-from fatctl.services.common.steps import Backoff
+from fatctl.pacing.poll import Backoff
+from fatctl.remote.target import Target
+from fatctl.services.agents.material import generate_host_key
 from fatctl.services.image.recipe import (
     GoldenRecipe,
     builder_labels,
@@ -25,6 +27,7 @@ from fatctl.services.image.recipe import (
     verify_command,
     wait_command,
 )
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from fatctl.infra.hcloud.images import Builder
@@ -118,8 +121,6 @@ def _prepare(shell: Shell, recipe: GoldenRecipe, opts: BuildOptions, name: str, 
 
 
 def _target(builder: Builder, host_key: str, opts: BuildOptions) -> Target:
-    from fatctl.remote.target import Target
-
     return Target(name=builder.name, host=builder.ipv4, port=opts.ssh_port, user="root",
                   host_keys=(host_key,), key_file=opts.key_file,
                   use_agent=opts.key_file is None, jump=opts.jump)  # fmt: skip
@@ -134,7 +135,6 @@ def build_golden(
 ) -> BuildResult:
     """Build, snapshot, and always delete the builder; ImageBuildFailed names the step."""
     from fatctl.infra.hcloud.images import BuilderFailed
-    from fatctl.services.agents.material import generate_host_key
 
     started = time.monotonic()
     name = builder_name(recipe, opts.stamp or time.strftime("%Y%m%d%H%M%S"))
@@ -187,7 +187,6 @@ def record_build(
 ) -> BuildResult:
     """Run a build with its `golden_images` row and audit event, failures included."""
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import GoldenImage, utcnow
 
     with session_scope(db) as session:
@@ -225,7 +224,6 @@ def mark_gone(db: Any, present: set[str], runtime_version: str = "") -> list[str
     `runtime_version` when given)."""
     from sqlmodel import select
 
-    from fatctl.state.db import session_scope
     from fatctl.state.models import GoldenImage
 
     gone = []

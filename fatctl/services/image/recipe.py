@@ -19,13 +19,12 @@ from cloud_init.inputs import IMAGES, check_version
 from cloud_init.packages import packages_for_image
 from cloud_init.render import render_install_script
 from fatctl import validation
-from fatctl.domain import HostKeyPair
+from fatctl.domain import MANAGED_SELECTOR, HostKeyPair, architecture_of, managed_labels
 from fatctl.errors import BadInput
 
 PACKAGES_SCRIPT = "/usr/local/sbin/fat-image-packages"
 ROLE = "golden"
 BUILDER_ROLE = "image-builder"
-_ARM_PREFIXES = ("cax",)  # Hetzner's Ampere types; the rest are x86
 
 
 @dataclass(frozen=True)
@@ -54,13 +53,9 @@ class GoldenRecipe:
     @property
     def labels(self) -> dict[str, str]:
         """What the snapshot is labelled with at Hetzner (and looked up by)."""
-        return {
-            "managed-by": "fatctl",
-            "role": ROLE,
-            "runtime": self.runtime_version,
-            "node": self.node_version,
-            "base": self.base_image,
-        }
+        return managed_labels(
+            role=ROLE, runtime=self.runtime_version, node=self.node_version, base=self.base_image
+        )
 
     @property
     def description(self) -> str:
@@ -70,13 +65,9 @@ class GoldenRecipe:
         )
 
 
-def architecture_of(server_type: str) -> str:
-    return "arm" if server_type.startswith(_ARM_PREFIXES) else "x86"
-
-
 def golden_selector(runtime_version: str = "", base_image: str = "") -> str:
     """Finds golden images at Hetzner: all, or those of a runtime version / stock image."""
-    terms = ["managed-by=fatctl", f"role={ROLE}"]
+    terms = [MANAGED_SELECTOR, f"role={ROLE}"]
     terms += [f"runtime={runtime_version}"] if runtime_version else []
     terms += [f"base={base_image}"] if base_image else []
     return ",".join(terms)
@@ -88,7 +79,7 @@ def builder_name(recipe: GoldenRecipe, stamp: str) -> str:
 
 
 def builder_labels(recipe: GoldenRecipe) -> dict[str, str]:
-    return {"managed-by": "fatctl", "role": BUILDER_ROLE, "runtime": recipe.runtime_version}
+    return managed_labels(role=BUILDER_ROLE, runtime=recipe.runtime_version)
 
 
 def packages_script(base_image: str) -> str:

@@ -11,7 +11,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from cloud_init import layout as L
+from fatctl.clock import fixed
 from fatctl.errors import FatctlError, RemoteError
+from fatctl.remote.commands.services import fat_health
+from fatctl.remote.commands.shell import maybe_sudo
+from fatctl.remote.target import Target
+from fatctl.sensitive import Sensitive
+from fatctl.services.common.delivery import deliver_file
+from fatctl.services.common.https_probe import https_status
+from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, R2_CREDENTIALS_SECRET
+from fatctl.services.common.targets import target_for
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
@@ -28,22 +39,19 @@ class BoxNotHealthy(FatctlError):
 def _pool(flow: Flow) -> Pool:
     from fatctl.remote.runner import Pool
 
-    pool = flow.box.get("pool")
-    if pool is None:
-        pool = flow.box["pool"] = Pool()
-    return pool  # type: ignore[return-value]
+    if flow.box.pool is None:
+        flow.box.pool = Pool()
+    return flow.box.pool
 
 
 def close_pool(flow: Flow) -> None:
-    pool = flow.box.pop("pool", None)
+    pool, flow.box.pool = flow.box.pool, None
     if pool is not None:
-        pool.close()  # type: ignore[attr-defined]
+        pool.close()
 
 
 def _target(flow: Flow) -> Target:
-    from fatctl.services.common.targets import target_for
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         return target_for(session, repo.get_agent(session, flow.name), flow.settings)
@@ -51,15 +59,10 @@ def _target(flow: Flow) -> Target:
 
 def _box_target(flow: Flow) -> Target:
     """The target `wait_ssh` reached, or a fresh one when that step ran in an earlier run."""
-    from fatctl.remote.target import Target
-
-    found = flow.box.get("target")
-    return found if isinstance(found, Target) else _target(flow)
+    return flow.box.target or _target(flow)
 
 
 def _sudo(target: Target, command: str) -> str:
-    from fatctl.remote.commands.shell import maybe_sudo
-
     return maybe_sudo(command, needed=target.user != "root")
 
 
@@ -82,18 +85,13 @@ def wait_ssh(flow: Flow) -> dict[str, object]:
         flow.opts.backoff.wait_for(f"SSH on {target.label()}", probe)
     except FatctlError as exc:
         raise RemoteError(f"{exc.one_line()} (last: {last[0]})") from None
-    flow.box["target"] = target
+    flow.box.target = target
     return {"host": target.host, "user": target.user}
 
 
 def deliver_secrets(flow: Flow) -> dict[str, object]:
     """The gateway token and, when R2 is configured, the agent's prefix-scoped credentials."""
-    from cloud_init import layout as L
-    from fatctl.sensitive import Sensitive
-    from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET
-    from fatctl.services.common.delivery import deliver_file
     from fatctl.state import repo, secret_store
-    from fatctl.state.db import session_scope
 
     target, pool = _box_target(flow), _pool(flow)
     delivered = []
@@ -112,11 +110,9 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
 
 def _r2_env(flow: Flow) -> object | None:
     """Stored credentials while fresh, else new ones from the R2 temporary-credentials API."""
-    from fatctl.clock import fixed
     from fatctl.dns.r2_credentials import issue_r2_credentials, needs_rotation
-    from fatctl.services.storage.r2_rotation import SECRET_NAME, r2_env, stored_expiry
+    from fatctl.services.storage.r2_rotation import r2_env, stored_expiry
     from fatctl.state import secret_store
-    from fatctl.state.db import session_scope
 
     settings = flow.settings
     if not (settings.r2_endpoint and settings.cloudflare_account_id):
@@ -125,12 +121,14 @@ def _r2_env(flow: Flow) -> object | None:
     now = flow.opts.clock()  # one reading: the freshness check and the new expiry agree
     with session_scope(flow.db) as session:
         if expiry is not None and not needs_rotation(expiry, now):
-            return secret_store.get(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME)
+            return secret_store.get(
+                session, flow.ring, agent_pk=agent_pk, name=R2_CREDENTIALS_SECRET
+            )
     creds = issue_r2_credentials(settings, agent_id, clock=fixed(now))
     env = r2_env(creds)
     with session_scope(flow.db) as session:
-        secret_store.put(session, flow.ring, agent_pk=agent_pk, name=SECRET_NAME, value=env,
-                         expires_at=creds.expires_at)  # fmt: skip
+        secret_store.put(session, flow.ring, agent_pk=agent_pk, name=R2_CREDENTIALS_SECRET,
+                         value=env, expires_at=creds.expires_at)  # fmt: skip
     return env
 
 
@@ -150,7 +148,6 @@ def wait_cloud_init(flow: Flow) -> dict[str, object]:
 
 def health_gate(flow: Flow) -> dict[str, object]:
     """`fat-health --json` reports healthy, then HTTPS answers on the agent's name."""
-    from fatctl.remote.commands.services import fat_health
 
     target, pool = _box_target(flow), _pool(flow)
     last = [""]
@@ -173,7 +170,6 @@ def health_gate(flow: Flow) -> dict[str, object]:
 
 def check_https(flow: Flow, target: Target, pool: Pool) -> str:
     """HTTPS on the fqdn; in the sandbox via the box's IP with the fqdn as SNI and Host."""
-    from fatctl.services.common.https_probe import https_status
 
     assert flow.spec is not None
     fqdn = flow.spec.fqdn

@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fatctl.errors import FatctlError
+from fatctl.infra.engine import fresh_creating
+from fatctl.services.agents.material import generate_host_key
+from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from fatctl.services.provision.flow import Flow
@@ -21,13 +25,7 @@ class RenderFailed(FatctlError):
 def material(flow: Flow) -> dict[str, object]:
     """Host key and gateway token exist (create_agent made them); make what is missing."""
     from fatctl.secrets import random_token
-    from fatctl.services.agents.material import (
-        GATEWAY_TOKEN_SECRET,
-        HOST_KEY_SECRET,
-        generate_host_key,
-    )
     from fatctl.state import repo, secret_store
-    from fatctl.state.db import session_scope
     from fatctl.state.models import HostKey
 
     made = []
@@ -59,10 +57,8 @@ def material(flow: Flow) -> dict[str, object]:
 def render(flow: Flow) -> dict[str, object]:
     """The spec from the database, user-data from the spec, checked by the real validators."""
     from cloud_init.render import render_user_data
-    from fatctl.services.common.specs import build_spec
-    from fatctl.services.provision.flow import sandbox_spec
+    from fatctl.services.common.specs import build_spec, sandbox_spec
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
@@ -83,7 +79,6 @@ def infra_apply(flow: Flow) -> dict[str, object]:
     """Create or adopt the server and its primary IPs; remember ids and addresses."""
     from fatctl.services.access import fleet_key_ids
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     assert flow.spec is not None
     with session_scope(flow.db) as session:
@@ -91,9 +86,10 @@ def infra_apply(flow: Flow) -> dict[str, object]:
         # Only a hint: the fresh path is duplicate-safe even when it is wrong (Hetzner names are
         # unique, a taken one sends it down the adopt path); the hint spares the lookups.
         fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
-    apply = getattr(flow.infra, "apply_fresh", None) if fresh else None
+    creator = fresh_creating(flow.infra) if fresh else None
     fleet_key_ids.seed(flow.db, flow.infra)  # so the fleet keys need no listing (issue 5)
-    info = (apply or flow.infra.apply)(flow.spec, user_data=flow.user_data)
+    apply = creator.apply_fresh if creator is not None else flow.infra.apply
+    info = apply(flow.spec, user_data=flow.user_data)
     fleet_key_ids.record(flow.db, flow.infra, flow.spec)
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
@@ -108,7 +104,6 @@ def dns_upsert(flow: Flow) -> dict[str, object]:
     """A/AAAA `<agent>.<domain>` at the box's primary IPs, tagged as ours; rows kept in state."""
     from fatctl.dns.cloudflare_dns import CloudflareDns
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
@@ -116,9 +111,7 @@ def dns_upsert(flow: Flow) -> dict[str, object]:
         hint = known_zone(session, flow.settings.domain)
     dns = CloudflareDns(flow.settings, zone_hint=hint)
     changes = dns.upsert(flow.name, ipv4, ipv6)
-    record_dns(
-        flow, dns.zone_id(), [(c.name.split()[0], c.name.split()[1], c.detail) for c in changes]
-    )
+    record_dns(flow, dns.zone_id(), [(c.type, c.fqdn, c.content) for c in changes])
     return {"records": ", ".join(f"{c.name} {c.action}" for c in changes)}
 
 
@@ -137,7 +130,6 @@ def record_dns(flow: Flow, zone_id: str, records: list[tuple[str, str, str]]) ->
     from sqlmodel import select
 
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import DnsRecord
 
     with session_scope(flow.db) as session:

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState
+from fatctl.services.common.leases import DESTROY_TTL_S, agent_lease
 from fatctl.services.common.steps import Emit, StepLog
+from fatctl.services.storage.data import purge_prefix
+from fatctl.state.db import session_scope
+from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -39,11 +43,9 @@ def destroy(
 ) -> Destroyed:
     from fatctl.services.common.specs import build_spec
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
-    from fatctl.state.leases import lease
 
     log = StepLog(db, name, actor, emit, flow="destroy")
-    with lease(db, f"agent:{name}", ttl_s=1800.0):
+    with lease(db, agent_lease(name), ttl_s=DESTROY_TTL_S):
         with session_scope(db) as session:
             agent = repo.get_agent(session, name)
             if agent.state == AgentState.DESTROYED.value:
@@ -74,7 +76,6 @@ def _infra(infra: InfraEngine, spec: object, release_ips: bool) -> dict[str, obj
 
 def _purge(db: Engine, ring: KeyRing, settings: Settings, name: str) -> dict[str, object]:
     """Delete the agent's R2 prefix, with the agent's own prefix-scoped credentials."""
-    from fatctl.services.storage.data import purge_prefix
 
     return {"objects_deleted": purge_prefix(db, ring, settings, name)}
 
@@ -83,7 +84,6 @@ def _forget(db: Engine, name: str, release_ips: bool) -> dict[str, object]:
     from sqlmodel import select
 
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import DnsRecord
 
     with session_scope(db) as session:

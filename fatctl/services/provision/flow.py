@@ -10,13 +10,20 @@ cloud-init (not before, as DESIGN.md lists them): their directories exist only o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput, FatctlError, StateError
-from fatctl.services.common.steps import BOX_STEPS, Backoff, Emit, StepLog, step_index
+from fatctl.pacing.poll import Backoff
+from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
+from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, Emit, StepLog, step_index
+from fatctl.services.provision import box as pb
+from fatctl.services.provision import cloud as pc
+from fatctl.services.provision.box import close_pool
+from fatctl.state.db import session_scope
+from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -24,10 +31,11 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.domain import AgentSpec
     from fatctl.infra.engine import InfraEngine
+    from fatctl.remote.runner import Pool
+    from fatctl.remote.target import Target
     from fatctl.secrets import KeyRing
     from fatctl.services.agents.records import NewAgent
 
-LEASE_TTL_S = 3600.0
 # Side effects a rerun does not repeat once recorded as done.
 RESUMABLE = ("infra", "dns", "secrets")
 
@@ -49,6 +57,15 @@ class Options:
 
 
 @dataclass
+class BoxSession:
+    """The box connection a run keeps between its steps: the pool `wait_ssh` opened (closed
+    when the run ends) and the target it reached (later steps of the same run reuse it)."""
+
+    pool: Pool | None = None
+    target: Target | None = None
+
+
+@dataclass
 class Flow:
     """Everything the steps share for one agent's run."""
 
@@ -63,12 +80,10 @@ class Flow:
     resume_from: int = -1
     spec: AgentSpec | None = None
     user_data: str = ""
-    box: dict[str, object] = field(default_factory=dict)
+    box: BoxSession = field(default_factory=lambda: BoxSession())
 
     @property
     def resume_from_name(self) -> str:
-        from fatctl.services.common.steps import PROVISION_STEPS
-
         return PROVISION_STEPS[self.resume_from] if self.resume_from >= 0 else "nothing"
 
 
@@ -94,13 +109,12 @@ def provision(
     opts: Options | None = None,
 ) -> Provisioned:
     """Create (or continue) the agent and drive it to `ready`; raises on the first failed step."""
-    from fatctl.state.leases import lease
 
     opts = opts or Options()
     name = _validate(db, ring, request, actor)
     log = StepLog(db, name, actor, opts.emit)
     log.note("validate", "ok", "input valid, agent recorded")
-    with lease(db, f"agent:{name}", ttl_s=LEASE_TTL_S):
+    with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
         flow = Flow(db, ring, settings, infra, actor, name, opts, log)
         if _reserve(flow):
             _run_steps(flow)
@@ -111,7 +125,6 @@ def _validate(db: Engine, ring: KeyRing, request: NewAgent, actor: str) -> str:
     """The agent's name: an existing row (same owner) is continued, a new one is created."""
     from fatctl.services.agents.records import create_agent
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     req = request.validated()
     if req.name is not None:
@@ -130,7 +143,6 @@ def _validate(db: Engine, ring: KeyRing, request: NewAgent, actor: str) -> str:
 def _reserve(flow: Flow) -> bool:
     """State `provisioning` under the lease; False when the agent is already ready."""
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
@@ -146,9 +158,6 @@ def _reserve(flow: Flow) -> bool:
 
 
 def _steps(flow: Flow) -> list[tuple[str, object]]:
-    from fatctl.services.provision import box as pb
-    from fatctl.services.provision import cloud as pc
-
     return [
         ("material", pc.material),
         ("render", pc.render),
@@ -176,14 +185,11 @@ def _run_steps(flow: Flow) -> None:
             return
         flow.log.run("ready", lambda: _ready(flow))
     finally:
-        from fatctl.services.provision.box import close_pool
-
         close_pool(flow)
 
 
 def _ready(flow: Flow) -> dict[str, object]:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         repo.set_state(session, repo.get_agent(session, flow.name), AgentState.READY)
@@ -192,7 +198,6 @@ def _ready(flow: Flow) -> dict[str, object]:
 
 def _result(flow: Flow) -> Provisioned:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
@@ -207,8 +212,3 @@ def _result(flow: Flow) -> Provisioned:
             steps=tuple(flow.log.results),
             elapsed_s=flow.log.elapsed(),
         )
-
-
-def sandbox_spec(spec: AgentSpec, sandbox: bool) -> AgentSpec:
-    """The sandbox's boxes boot a golden image and have no ACME: say so in the spec."""
-    return replace(spec, golden_image=True, tls_internal=True) if sandbox else spec

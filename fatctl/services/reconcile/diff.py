@@ -8,7 +8,7 @@ What may be repaired without a person (an `action`), and why the rest may not:
 - a server missing some of the labels the database implies: relabelled (labels are metadata).
 Never automatic: deleting servers or primary IPs (a disk, a customer's address), re-creating a
 server, resizing, upgrading, or anything on an unhealthy box; those findings carry advice.
-This module covers Hetzner; `reconcile_diff_dns.py` covers DNS, box health and Pulumi stacks.
+This module covers Hetzner; `diff_dns.py` covers DNS, box health and Pulumi stacks.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pure diff for DNS records, box health and Pulumi stacks (see `reconcile_diff.py` for
+"""The pure diff for DNS records, box health and Pulumi stacks (see `diff.py` for
 the rules on what is repaired automatically and why)."""
 
 from __future__ import annotations

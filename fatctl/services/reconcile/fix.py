@@ -10,7 +10,11 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from fatctl.errors import FatctlError
+from fatctl.services.common.audit import audit_change
+from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
 from fatctl.services.reconcile.views import DNS_DELETE, DNS_UPSERT, FW_DELETE, RELABEL, Finding
+from fatctl.state.db import session_scope
+from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -18,8 +22,6 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.dns.cloudflare_dns import CloudflareDns
     from fatctl.infra.hcloud.client import Hcloud
-
-LEASE_TTL_S = 300.0
 
 
 class Fixer:
@@ -34,22 +36,21 @@ class Fixer:
     @property
     def dns(self) -> CloudflareDns:
         if self._dns is None:
-            from fatctl.services.reconcile.run import cloudflare
+            from fatctl.dns.cloudflare_dns import CloudflareDns
 
-            self._dns = cloudflare(self.settings)
+            self._dns = CloudflareDns(self.settings)
         return self._dns
 
     @property
     def h(self) -> Hcloud:
         if self._h is None:
-            from fatctl.services.reconcile.run import hcloud
+            from fatctl.infra.hcloud.client import Hcloud
 
-            self._h = hcloud(self.settings)
+            self._h = Hcloud(self.settings)
         return self._h
 
     def known(self, agent: str) -> bool:
         from fatctl.state import repo
-        from fatctl.state.db import session_scope
 
         with session_scope(self.db) as session:
             return bool(agent) and repo.agent_exists(session, agent)
@@ -58,9 +59,8 @@ class Fixer:
         """The agent's lease when the agent exists (an orphan's name may be no one's)."""
         if not self.known(agent):
             return nullcontext()
-        from fatctl.state.leases import lease
 
-        return lease(self.db, f"agent:{agent}", ttl_s=LEASE_TTL_S)
+        return lease(self.db, agent_lease(agent), ttl_s=REPAIR_TTL_S)
 
     def apply(self, finding: Finding) -> str:
         """Do the repair; returns what was done, for the audit detail."""
@@ -102,7 +102,6 @@ def apply_fixes(
     db: Engine, settings: Settings, findings: list[Finding], actor: str
 ) -> list[dict[str, object]]:
     """Every safe repair, each audited; returns one outcome row per repair."""
-    from fatctl.services.common.audit import audit_change
 
     fixer = Fixer(db, settings)
     outcomes: list[dict[str, object]] = []

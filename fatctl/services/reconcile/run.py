@@ -1,5 +1,5 @@
 """`fatctl reconcile`: gather the four views (database, Hetzner, Cloudflare, boxes), diff them
-(`reconcile_diff`), and with `--fix` apply the safe repairs (`reconcile_fix`) and look again.
+(`diff`, `diff_dns`), and with `--fix` apply the safe repairs (`fix`) and look again.
 
 API cost is independent of the fleet's size: Hetzner is read with three label-selector
 listings (servers, primary IPs, firewalls; paged by 50), Cloudflare with one tag-filtered
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fatctl.errors import FatctlError
+from fatctl.services.common.targets import select_agents, target_for
 from fatctl.services.reconcile.diff import diff
+from fatctl.services.reconcile.fix import apply_fixes
 from fatctl.services.reconcile.views import (
     LIVE,
     BoxHealth,
@@ -31,13 +33,12 @@ from fatctl.services.reconcile.views import (
     Views,
     has_box,
 )
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from fatctl.config import Settings
-    from fatctl.dns.cloudflare_dns import CloudflareDns
-    from fatctl.infra.hcloud.client import Hcloud
     from fatctl.remote.target import Target
 
 HEALTH_TIMEOUT_S = 30.0
@@ -72,8 +73,6 @@ def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...
     """The selected agents (every state: destroyed ones tell orphans apart) with the labels
     their servers should carry."""
     from fatctl.services.common.specs import build_spec
-    from fatctl.services.common.targets import select_agents
-    from fatctl.state.db import session_scope
 
     with session_scope(db) as session:
         rows = select_agents(session, opts.names, opts.label)
@@ -98,9 +97,10 @@ CloudView = tuple[tuple[CloudServer, ...], tuple[CloudIp, ...], tuple[CloudFirew
 
 
 def cloud_view(settings: Settings) -> CloudView:
+    from fatctl.infra.hcloud.client import Hcloud
     from fatctl.infra.hcloud.inventory import fleet_inventory
 
-    inv = fleet_inventory(hcloud(settings))
+    inv = fleet_inventory(Hcloud(settings))
     servers = tuple(
         CloudServer(s.id, s.name, s.server_type, s.status, s.ipv4, s.ipv6, dict(s.labels))
         for s in inv.servers
@@ -116,6 +116,7 @@ def cloud_view(settings: Settings) -> CloudView:
 
 
 def dns_view(settings: Settings) -> tuple[DnsRecord, ...]:
+    from fatctl.dns.cloudflare_dns import CloudflareDns
     from fatctl.dns.cloudflare_inventory import tagged_records
 
     return tuple(
@@ -126,23 +127,8 @@ def dns_view(settings: Settings) -> tuple[DnsRecord, ...]:
             str(r.get("content", "")),
             tuple(str(t) for t in r.get("tags") or ()),
         )
-        for r in tagged_records(cloudflare(settings))
+        for r in tagged_records(CloudflareDns(settings))
     )
-
-
-def hcloud(settings: Settings) -> Hcloud:
-    from fatctl.infra.hcloud.client import Hcloud
-    from fatctl.pacing.timing import Timing
-
-    return Hcloud(settings, Timing.from_settings(settings.api_retries, settings.poll_interval))
-
-
-def cloudflare(settings: Settings) -> CloudflareDns:
-    from fatctl.dns.cloudflare_dns import CloudflareDns
-    from fatctl.pacing.timing import Timing
-
-    timing = Timing.from_settings(settings.api_retries, settings.poll_interval)
-    return CloudflareDns(settings, timing=timing)
 
 
 def health_view(
@@ -163,9 +149,7 @@ def health_view(
 def _targets(
     db: Engine, settings: Settings, agents: Sequence[DbAgent], timeout: float
 ) -> tuple[list[Target], list[BoxHealth]]:
-    from fatctl.services.common.targets import target_for
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     targets: list[Target] = []
     unaddressable: list[BoxHealth] = []
@@ -204,7 +188,6 @@ def stack_view(settings: Settings, db: Engine, agents: Sequence[DbAgent]) -> tup
     CLI is the cost here, not the API)."""
     from fatctl.services.common.specs import build_spec
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
 
     chosen = [a for a in agents if a.engine == "pulumi" and has_box(a)]
     if not chosen:
@@ -254,7 +237,6 @@ def reconcile(
     findings = diff(views)
     if not fix or not any(f.fixable for f in findings):
         return Report(findings, not_checked=skipped(views))
-    from fatctl.services.reconcile.fix import apply_fixes
 
     fixes = apply_fixes(db, settings, findings, actor)
     after = diff(gather(db, settings, opts, earlier=views))

@@ -2,7 +2,7 @@
 
 Pure: no SDK, no I/O. The service (`reconcile.py`) fills the views from the database, Hetzner
 (everything labelled `managed-by=fatctl`), Cloudflare (every record tagged `fatctl`) and the
-boxes' own health reports; `reconcile_diff.py` turns them into `Finding`s.
+boxes' own health reports; `diff.py` turns them into `Finding`s.
 """
 
 from __future__ import annotations

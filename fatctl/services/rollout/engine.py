@@ -1,13 +1,16 @@
 """The rollout engine: waves of per-host upgrades, recorded step by step, resumable and abortable.
 
-A rollout runs under the lease `rollout:<id>`, each host under `box:<name>`. Before a host is
+A rollout runs under the lease `rollout:<id>`, each host under `agent:<name>` (the lease every
+flow that changes a box takes, `common.leases`). Before a host is
 touched its step is `running` in the database; after, it is `succeeded`, `failed`, `rolled_back`
 or `unreachable`. `resume` skips finished steps and re-verifies `running` ones by reading the
 box's `current` link first, so no host is upgraded twice. After each wave the halt rule of
-`rollout_plan` decides whether to go on; `abort` switches upgraded hosts back.
+`rollout.plan` decides whether to go on; `abort` switches upgraded hosts back.
 
-Two kinds share this engine: `upgrade` (a runtime version, `rollout_host`) and `converge`
-(re-rendered configuration, `converge_host`; its per-host target is a digest of the files). With
+The engine names no job kind: it looks the rollout's kind up in the `Run`'s registry
+(`rollout.kinds`). Two kinds exist: `upgrade` (a runtime version, `rollout.upgrade`) and
+`converge` (re-rendered configuration, `converge.job`; its per-host target is a digest of the
+files). With
 `RolloutPolicy.snapshot`, each box is snapshotted at Hetzner before it is touched and the image
 id is recorded on its step.
 """
@@ -21,12 +24,15 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fatctl.domain import RolloutPolicy
+from fatctl.domain import RolloutPolicy, RolloutState, StepPhase
 from fatctl.errors import FatctlError, StateError
+from fatctl.pacing.poll import Poll
 from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
+from fatctl.services.common.leases import ROLLOUT_TTL_S, agent_lease, box_step_ttl, rollout_lease
+from fatctl.services.common.targets import select_targets
 from fatctl.services.rollout import records as rec
-from fatctl.services.rollout.kinds import snapshot_first, work_for
+from fatctl.services.rollout.kinds import JobKind, kind_of, registered, snapshot_first
 from fatctl.services.rollout.plan import DONE_PHASES, plan_waves, should_halt
 from fatctl.services.rollout.upgrade import HostOutcome
 from fatctl.state.leases import free_ones, lease
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
     from fatctl.state.models import RolloutStep
 
 EventFn = Callable[..., None]  # Output.event(kind, **fields)
-ROLLOUT_LEASE_TTL_S = 6 * 3600.0
 
 
 @dataclass
@@ -52,12 +57,14 @@ class Run:
     layout: BoxLayout
     actor: str
     event: EventFn
-    poll_s: float = 0.5
+    poll: Poll = field(default_factory=Poll)  # the health gates' pause between passes
     targets: dict[str, Target] = field(default_factory=dict)
     progress: list[int] = field(default_factory=lambda: [0, 0])  # hosts done, hosts in rollout
     lock: threading.Lock = field(default_factory=threading.Lock)
     files: ConvergeLayout = field(default_factory=ConvergeLayout)  # converge: where files live
     https: bool = True  # the HTTPS half of the gate, where `<agent>.<domain>` resolves
+    # The job kinds this run can drive: those registered when it was built (see `kinds`).
+    kinds: dict[str, JobKind] = field(default_factory=registered)
 
     def tick(self) -> str:
         """`done/total` for the overall progress shown with each host's outcome."""
@@ -86,7 +93,7 @@ class Report:
 
     @property
     def halted(self) -> bool:
-        return self.state == "halted"
+        return self.state == RolloutState.HALTED
 
 
 def start(run: Run, targets: Sequence[Target], version: str, policy: RolloutPolicy) -> Report:
@@ -129,15 +136,13 @@ def begin(
 
 def resume(run: Run, rollout_id: int) -> Report:
     rollout, _ = rec.load(run.engine, rollout_id)
-    if rollout.state != "running":
+    if rollout.state != RolloutState.RUNNING:
         raise StateError(f"rollout {rollout_id} is {rollout.state}: only a running one resumes")
     run.event("rollout.resume", rollout=rollout_id, version=rollout.target)
     return _drive(run, rollout_id)
 
 
 def _targets_for(run: Run, names: Sequence[str]) -> dict[str, Target]:
-    from fatctl.services.common.targets import select_targets
-
     missing = [n for n in names if n not in run.targets]
     if missing:
         found = select_targets(run.engine, run.settings, names=missing)
@@ -148,7 +153,7 @@ def _targets_for(run: Run, names: Sequence[str]) -> dict[str, Target]:
 def _drive(run: Run, rollout_id: int) -> Report:
     from fatctl.remote.runner import Pool
 
-    with lease(run.engine, f"rollout:{rollout_id}", ttl_s=ROLLOUT_LEASE_TTL_S), Pool() as pool:
+    with lease(run.engine, rollout_lease(rollout_id), ttl_s=ROLLOUT_TTL_S), Pool() as pool:
         rollout, steps = rec.load(run.engine, rollout_id)
         policy = rec.policy_of(rollout)
         job = _job(rollout)
@@ -168,8 +173,13 @@ def _drive(run: Run, rollout_id: int) -> Report:
                 _run_wave(run, pool, job, todo)
             rollout, steps = rec.load(run.engine, rollout_id)
             if should_halt([s.phase for s, _ in steps], policy, canary_wave=wave == 0):
-                return _end(run, rollout_id, "halted", f"failures exceed policy after wave {wave}")
-        return _end(run, rollout_id, "completed", "")
+                return _end(
+                    run,
+                    rollout_id,
+                    RolloutState.HALTED,
+                    f"failures exceed policy after wave {wave}",
+                )
+        return _end(run, rollout_id, RolloutState.COMPLETED, "")
 
 
 def _pending(steps: list[tuple[RolloutStep, str]], wave: int) -> list[tuple[RolloutStep, str]]:
@@ -188,8 +198,10 @@ def _run_wave(run: Run, pool: Pool, job: Job, todo: list[tuple[RolloutStep, str]
     `running`, in two transactions for the whole wave (one per box before: with SQLite they
     queue, and the last box started its work a quarter second after the first); a busy box
     takes its lease alone in its own step, waiting as the policy says."""
-    lease_of = {name: _box_lease_name(name) for _, name in todo}
-    with free_ones(run.engine, list(lease_of.values()), ttl_s=_box_lease_ttl(job.policy)) as taken:
+    lease_of = {name: agent_lease(name) for _, name in todo}
+    with free_ones(
+        run.engine, list(lease_of.values()), ttl_s=box_step_ttl(job.policy.health_timeout_s)
+    ) as taken:
         leased = {name for name, lease_name in lease_of.items() if lease_name in taken}
         rec.mark_running(run.engine, [s.id for s, n in todo if n in leased and s.id is not None])
         with ThreadPoolExecutor(max_workers=len(todo)) as workers:
@@ -210,8 +222,8 @@ def _host_step(
     try:
         with nullcontext() if leased else _box_lease(run, name, job.policy):
             if not leased:
-                rec.update_step(run.engine, step_id, phase="running")
-            work = work_for(run, pool, job, step, name)
+                rec.update_step(run.engine, step_id, phase=StepPhase.RUNNING)
+            work = kind_of(run.kinds, job.kind).work(run, pool, job, step, name)
 
             def before_change(old: str) -> None:
                 # Called once the box is known to change, before anything on it does: record
@@ -221,9 +233,9 @@ def _host_step(
 
             outcome = work.apply(run.targets[name], before_change, step.from_version)
     except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config
-        outcome = HostOutcome("failed", step.from_version, exc.one_line())
-    note = "; ".join(outcome.notes) if outcome.phase == "succeeded" else ""
-    upgraded = outcome.phase == "succeeded" and job.kind == "upgrade"
+        outcome = HostOutcome(StepPhase.FAILED, step.from_version, exc.one_line())
+    note = "; ".join(outcome.notes) if outcome.phase == StepPhase.SUCCEEDED else ""
+    upgraded = outcome.phase == StepPhase.SUCCEEDED and kind_of(run.kinds, job.kind).sets_runtime
     rec.update_step(
         run.engine,
         step_id,
@@ -254,50 +266,41 @@ def abort(run: Run, rollout_id: int) -> Report:
     """Switch every upgraded (or half-upgraded) host back to its previous version."""
     from fatctl.remote.runner import Pool
 
-    with lease(run.engine, f"rollout:{rollout_id}", ttl_s=ROLLOUT_LEASE_TTL_S), Pool() as pool:
+    with lease(run.engine, rollout_lease(rollout_id), ttl_s=ROLLOUT_TTL_S), Pool() as pool:
         rollout, steps = rec.load(run.engine, rollout_id)
-        if rollout.state in ("aborted", "completed") and not any(
-            s.phase == "succeeded" for s, _ in steps
+        if rollout.state in (RolloutState.ABORTED, RolloutState.COMPLETED) and not any(
+            s.phase == StepPhase.SUCCEEDED for s, _ in steps
         ):
             raise StateError(f"rollout {rollout_id} is {rollout.state}: nothing to roll back")
         job = _job(rollout)
-        back = [(s, n) for s, n in steps if s.phase in ("succeeded", "running")]
+        back = [(s, n) for s, n in steps if s.phase in (StepPhase.SUCCEEDED, StepPhase.RUNNING)]
         _targets_for(run, [n for _, n in back])
         run.event("rollout.abort", rollout=rollout_id, hosts=[n for _, n in back])
         with ThreadPoolExecutor(max_workers=max(1, len(back))) as workers:
             for future in [workers.submit(_undo, run, pool, job, s, n) for s, n in back]:
                 future.result()
         for step, _ in steps:
-            if step.phase == "pending" and step.id is not None:
-                rec.update_step(run.engine, step.id, phase="cancelled")
-        return _end(run, rollout_id, "aborted", "aborted by operator")
+            if step.phase == StepPhase.PENDING and step.id is not None:
+                rec.update_step(run.engine, step.id, phase=StepPhase.CANCELLED)
+        return _end(run, rollout_id, RolloutState.ABORTED, "aborted by operator")
 
 
 def _box_lease(run: Run, name: str, policy: RolloutPolicy) -> AbstractContextManager[str]:
     """One run at a time per agent: the same `agent:<name>` lease provision, destroy, rebuild and
     apply take, so a rollout never overlaps a destroy."""
-    return lease(run.engine, _box_lease_name(name), ttl_s=_box_lease_ttl(policy))
-
-
-def _box_lease_name(agent: str) -> str:
-    return f"agent:{agent}"
-
-
-def _box_lease_ttl(policy: RolloutPolicy) -> float:
-    """Outlives the slowest step (the heartbeat renews it meanwhile)."""
-    return policy.health_timeout_s * 4 + 1800
+    return lease(run.engine, agent_lease(name), ttl_s=box_step_ttl(policy.health_timeout_s))
 
 
 def _undo(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
     assert step.id is not None
     try:
         with _box_lease(run, name, job.policy):
-            work = work_for(run, pool, job, step, name, undo=True)
+            work = kind_of(run.kinds, job.kind).undo(run, pool, job, step, name)
             outcome = work.roll_back_to(run.targets[name], step.from_version)
     except FatctlError as exc:  # another run holds the box: leave it as recorded
         outcome = HostOutcome(step.phase, step.from_version, exc.one_line())
     rec.update_step(run.engine, step.id, phase=outcome.phase, error=outcome.error)
-    if outcome.phase == "rolled_back" and job.kind == "upgrade":
+    if outcome.phase == StepPhase.ROLLED_BACK and kind_of(run.kinds, job.kind).sets_runtime:
         rec.set_runtime(run.engine, step.agent_pk, step.from_version)
     run.event(
         "host.rollback",

@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fatctl.pacing.poll import Poll
 from fatctl.remote.commands.staged import parse, then_if_ok
 from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
+from fatctl.services.common.https_probe import https_status
 
 STEP_TIMEOUT_S = 60.0
 RESOLVE_TIMEOUT_S = 5.0
@@ -94,7 +95,6 @@ def resolves(name: str, timeout: float = RESOLVE_TIMEOUT_S) -> bool:
 
 def https_answer(fqdn: str) -> str | None:
     """None when HTTPS on `fqdn` answers below 500 with a valid certificate, else why not."""
-    from fatctl.services.common.https_probe import https_status
 
     try:
         status = https_status(fqdn, fqdn, timeout=10.0)
@@ -105,15 +105,14 @@ def https_answer(fqdn: str) -> str | None:
 
 @dataclass
 class Gate:
-    """The gate for one host; `sleep`, `clock`, `resolve` and `https` injectable for tests."""
+    """The gate for one host; `poll` (its pause, sleep and clock), `resolve` and `https`
+    injectable for tests."""
 
     pool: Pool
     health_command: str
     timeout_s: float
     domain: str = ""
-    poll_s: float = 0.5
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    poll: Poll = field(default_factory=Poll)
     resolve: Callable[[str], bool] = resolves
     https: Callable[[str], str | None] = https_answer
     notes: list[str] = field(default_factory=list)
@@ -146,15 +145,15 @@ class Gate:
         `after` (name, command) rides along with the pass that would be the second healthy one
         in a row, running only if that pass's `fat-health` exits 0: a follow-up command (the
         prune) without a session of its own."""
-        deadline = self.clock() + self.timeout_s
+        deadline = self.poll.deadline(self.timeout_s)
         passes, why = 0, "no health check ran"
-        while self.clock() < deadline:
+        while not self.poll.expired(deadline):
             why_now = self.healthy_once(target, version, after if passes == 1 else None)
             passes = passes + 1 if why_now is None else 0
             if passes >= 2:
                 return self._https(target, deadline)
             why = why_now or why
-            self.sleep(self.poll_s)
+            self.poll.pause()
         return f"health gate failed within {self.timeout_s:g}s: {why}"
 
     def _https(self, target: Target, deadline: float) -> str | None:
@@ -166,8 +165,8 @@ class Gate:
             self._note(f"https not checked: {fqdn} does not resolve")
             return None
         why = self.https(fqdn)
-        while why is not None and self.clock() < deadline:
-            self.sleep(self.poll_s)
+        while why is not None and not self.poll.expired(deadline):
+            self.poll.pause()
             why = self.https(fqdn)
         return None if why is None else f"health gate failed: {why}"
 

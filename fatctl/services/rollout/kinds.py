@@ -1,37 +1,88 @@
-"""What a rollout step runs, by the rollout's kind, and the snapshot taken before it.
+"""The rollout engine's job kinds: a registry the per-host work is looked up in, and the
+snapshot taken before a box changes.
 
-`upgrade` steps are `rollout_host.HostUpgrade`, `converge` steps `converge_host.HostConverge`;
-both get the same health gate (`rollout_gate`). With `RolloutPolicy.snapshot`, the box is
-snapshotted through the hcloud engine (the service behind `fatctl box snapshot`) once it is
-known to change and before it is touched (a converge that finds a box unchanged takes none),
-once per step even across resumes, and the image id is recorded on the step.
+The engine knows no kind by name. A kind (`upgrade` in `rollout.upgrade`, `converge` in
+`fatctl.services.converge.job`) registers a `JobKind` when its module is imported; a `Run`
+carries the registry it was built with, so a kind the caller never imported fails with one
+clear line instead of a silent fallback. With `RolloutPolicy.snapshot`, the box is snapshotted
+through the hcloud engine (the service behind `fatctl box snapshot`) once it is known to change
+and before it is touched (a converge that finds a box unchanged takes none), once per step even
+across resumes, and the image id is recorded on the step.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from fatctl.domain import RolloutPolicy
-from fatctl.errors import FatctlError
+from fatctl.domain import snapshot_labels
+from fatctl.errors import FatctlError, StateError
+from fatctl.infra import make_engine
 from fatctl.services.rollout import records as rec
-from fatctl.services.rollout.gate import Gate
-from fatctl.services.rollout.upgrade import HostUpgrade
 
 if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
-    from fatctl.services.converge.host import HostConverge
+    from fatctl.remote.target import Target
     from fatctl.services.rollout.engine import Job, Run
+    from fatctl.services.rollout.upgrade import HostOutcome
     from fatctl.state.models import RolloutStep
+
+
+class HostWork(Protocol):
+    """One host's step of any kind: do it (recording where the box was first), or undo it."""
+
+    def apply(
+        self, target: Target, before_change: Callable[[str], None], resumed_from: str
+    ) -> HostOutcome: ...
+
+    def roll_back_to(self, target: Target, previous: str) -> HostOutcome: ...
+
+
+WorkFactory = Callable[["Run", "Pool", "Job", "RolloutStep", str], HostWork]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What a rollout of one kind runs on each host, and how it is undone.
+
+    `sets_runtime`: a succeeded (or rolled back) step moves the agent's recorded runtime
+    version (upgrades do; a converge changes configuration, not the runtime).
+    """
+
+    name: str
+    work: WorkFactory
+    undo: WorkFactory
+    sets_runtime: bool = False
+
+
+_REGISTRY: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Called once by each kind's module at import."""
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def registered() -> dict[str, JobKind]:
+    """The kinds imported so far (a `Run` takes a copy when it is built)."""
+    return dict(_REGISTRY)
+
+
+def kind_of(kinds: dict[str, JobKind], name: str) -> JobKind:
+    found = kinds.get(name)
+    if found is None:
+        known = ", ".join(sorted(kinds)) or "none"
+        raise StateError(f"rollout kind {name!r} is not registered here (known: {known})")
+    return found
 
 
 def snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
     """With --snapshot: a Hetzner snapshot before the box is touched (once, even on resume)."""
     if not job.policy.snapshot or step.snapshot_id:
         return
-    from fatctl.infra import make_engine
-
-    labels = {"managed-by": "fatctl", "agent": name, "kind": f"pre-{job.kind}"}
-    labels["rollout"] = str(job.rollout_id)
+    labels = snapshot_labels(name, f"pre-{job.kind}") | {"rollout": str(job.rollout_id)}
     try:
         image = make_engine(run.settings, "hcloud").snapshot(
             name, f"fatctl: {name} before {job.kind} rollout {job.rollout_id}", labels
@@ -41,33 +92,3 @@ def snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
     assert step.id is not None
     rec.update_step(run.engine, step.id, snapshot_id=image)
     run.event("host.snapshot", agent=name, image=image)
-
-
-def _gate(run: Run, pool: Pool, policy: RolloutPolicy) -> Gate:
-    from fatctl.remote.commands.upgrade import health
-
-    domain = run.settings.domain if run.https else ""
-    return Gate(pool, health(run.layout), policy.health_timeout_s, domain, run.poll_s)
-
-
-def work_for(
-    run: Run, pool: Pool, job: Job, step: RolloutStep, name: str, *, undo: bool = False
-) -> HostUpgrade | HostConverge:
-    """The per-host work of the rollout's kind; converge re-renders (and checks) the files,
-    except to undo, which restores the box's own backup and needs no rendering."""
-    if job.kind == "upgrade":
-        return HostUpgrade(
-            pool,
-            run.layout,
-            step.to_version or job.target,
-            job.policy.health_timeout_s,
-            job.policy.keep_versions,
-            run.poll_s,
-            domain=run.settings.domain if run.https else "",
-        )
-    from fatctl.services.converge.job import host_worker, undo_worker
-
-    gate = _gate(run, pool, job.policy)
-    if undo:
-        return undo_worker(run, pool, gate, job)
-    return host_worker(run, pool, gate, job, step, name)

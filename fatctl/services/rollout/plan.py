@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fatctl.domain import RolloutPolicy
+from fatctl.domain import RolloutPolicy, StepPhase
 
 # Outcomes of a host step that count against `max_failures`.
-FAILED_PHASES = frozenset({"failed", "rolled_back", "unreachable"})
-DONE_PHASES = frozenset({"succeeded", *FAILED_PHASES})
+FAILED_PHASES = frozenset({StepPhase.FAILED, StepPhase.ROLLED_BACK, StepPhase.UNREACHABLE})
+DONE_PHASES = frozenset({StepPhase.SUCCEEDED, *FAILED_PHASES})
 
 
 @dataclass(frozen=True)

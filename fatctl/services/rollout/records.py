@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fatctl.domain import RolloutPolicy
+from fatctl.domain import RolloutPolicy, RolloutState, StepPhase
 from fatctl.errors import NotFound
 from fatctl.services.rollout.plan import Wave
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -37,7 +38,6 @@ def create(
     `per_host` gives a host its own target (converge: the digest of its files); `extra` is kept
     beside the policy (converge: the template source) for `resume` and `abort`."""
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import Rollout, RolloutStep
 
     with session_scope(engine) as session:
@@ -45,7 +45,7 @@ def create(
             kind=kind,
             target=version,
             policy=json.dumps({**dataclasses.asdict(policy), "extra": extra or {}}),
-            state="running",
+            state=RolloutState.RUNNING,
             actor=actor,
         )
         session.add(rollout)
@@ -62,7 +62,7 @@ def create(
                         rollout_id=rollout.id,
                         agent_pk=agent_pk,
                         wave=wave.index,
-                        phase="pending",
+                        phase=StepPhase.PENDING,
                         to_version=(per_host or {}).get(name, version),
                     )
                 )
@@ -81,7 +81,6 @@ def load(engine: Engine, rollout_id: int) -> tuple[Rollout, list[tuple[RolloutSt
     """The rollout and its steps with agent names, in wave then name order."""
     from sqlmodel import col, select
 
-    from fatctl.state.db import session_scope
     from fatctl.state.models import Agent, Rollout, RolloutStep
 
     with session_scope(engine) as session:
@@ -114,7 +113,6 @@ def update_step(
     """Set the step's fields (and the times its phase implies); with `runtime` (agent pk,
     version), also the agent's runtime in the same transaction: one write, not two, when a
     wave's hosts finish together."""
-    from fatctl.state.db import session_scope
     from fatctl.state.models import RolloutStep, utcnow
 
     with session_scope(engine) as session:
@@ -122,9 +120,9 @@ def update_step(
             _set_runtime(session, *runtime)
         step = session.get(RolloutStep, step_id)
         assert step is not None
-        if values.get("phase") == "running" and step.started_at is None:
+        if values.get("phase") == StepPhase.RUNNING and step.started_at is None:
             step.started_at = utcnow()
-        elif values.get("phase") not in (None, "running"):
+        elif values.get("phase") not in (None, StepPhase.RUNNING):
             step.finished_at = utcnow()
         if "error" in values:
             values["error"] = str(values["error"])[:500]
@@ -147,13 +145,12 @@ def mark_running(engine: Engine, step_ids: list[int]) -> None:
         conn.execute(
             update(table)
             .where(table.c.id.in_(step_ids))
-            .values(phase="running", started_at=func.coalesce(table.c.started_at, utcnow()))
+            .values(phase=StepPhase.RUNNING, started_at=func.coalesce(table.c.started_at, utcnow()))
         )
 
 
 def set_runtime(engine: Engine, agent_pk: int, version: str) -> None:
     """The agent row says which version its box now serves."""
-    from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
         _set_runtime(session, agent_pk, version)
@@ -170,7 +167,6 @@ def _set_runtime(session: Any, agent_pk: int, version: str) -> None:
 
 def finish(engine: Engine, rollout_id: int, state: str, reason: str = "", actor: str = "") -> None:
     from fatctl.state import repo
-    from fatctl.state.db import session_scope
     from fatctl.state.models import Rollout, utcnow
 
     with session_scope(engine) as session:
@@ -178,7 +174,7 @@ def finish(engine: Engine, rollout_id: int, state: str, reason: str = "", actor:
         assert rollout is not None
         rollout.state = state
         rollout.reason = reason[:500]
-        if state != "running":
+        if state != RolloutState.RUNNING:
             rollout.finished_at = utcnow()
         session.add(rollout)
         if actor:
@@ -187,7 +183,7 @@ def finish(engine: Engine, rollout_id: int, state: str, reason: str = "", actor:
                 actor=actor,
                 action=f"rollout.{state}",
                 target=f"rollout:{rollout_id}",
-                result="ok" if state == "completed" else "failed",
+                result="ok" if state == RolloutState.COMPLETED else "failed",
                 detail={"reason": reason},
             )
 

@@ -14,10 +14,12 @@ resumed step waits for the remote command a killed fatctl left running and then 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from fatctl.domain import StepPhase
+from fatctl.pacing.poll import Poll
 from fatctl.remote.commands import upgrade as cmd
 from fatctl.remote.commands.staged import parse
 from fatctl.remote.fanout import run_one
@@ -31,6 +33,11 @@ from fatctl.services.rollout.gate import (
     checked,
     run_checked,
 )
+from fatctl.services.rollout.kinds import JobKind, register
+
+if TYPE_CHECKING:
+    from fatctl.services.rollout.engine import Job, Run
+    from fatctl.state.models import RolloutStep
 
 INSTALL_TIMEOUT_S = 900.0
 # A locked command may first wait for the lock (an orphan of a killed fatctl still holding it).
@@ -47,18 +54,16 @@ class HostOutcome:
 
 @dataclass
 class HostUpgrade:
-    """The work for one host towards `version`; `sleep`/`clock` injectable for tests.
+    """The work for one host towards `version`; `poll` injectable for tests.
 
-    `domain` turns on the HTTPS half of the gate (see `rollout_gate`)."""
+    `domain` turns on the HTTPS half of the gate (see `rollout.gate`)."""
 
     pool: Pool
     layout: cmd.BoxLayout
     version: str
     health_timeout_s: float
     keep_versions: int
-    poll_s: float = 0.5
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    poll: Poll = field(default_factory=Poll)
     notes: list[str] = field(default_factory=list)
     domain: str = ""
 
@@ -73,9 +78,7 @@ class HostUpgrade:
             cmd.health(self.layout),
             self.health_timeout_s,
             self.domain,
-            self.poll_s,
-            self.sleep,
-            self.clock,
+            self.poll,
             notes=self.notes,
         )
 
@@ -125,16 +128,18 @@ class HostUpgrade:
 
     def rollback(self, target: Target, previous: str, why: str) -> HostOutcome:
         if not previous or previous == self.version:
-            return HostOutcome("failed", previous, f"{why}; no earlier version to switch back to")
+            return HostOutcome(
+                StepPhase.FAILED, previous, f"{why}; no earlier version to switch back to"
+            )
         try:
             back = self.activate(target, previous)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("failed", previous, f"{why}; rollback failed: {exc}")
+            return HostOutcome(StepPhase.FAILED, previous, f"{why}; rollback failed: {exc}")
         if back is not None:
             return HostOutcome(
-                "failed", previous, f"{why}; {previous} unhealthy after rollback: {back}"
+                StepPhase.FAILED, previous, f"{why}; {previous} unhealthy after rollback: {back}"
             )
-        return HostOutcome("rolled_back", previous, why)
+        return HostOutcome(StepPhase.ROLLED_BACK, previous, why)
 
     def upgrade(
         self, target: Target, record_from: Callable[[str], None], resumed_from: str
@@ -150,7 +155,7 @@ class HostUpgrade:
                 why = self.gate(target, self.version)
                 if why is None:
                     return HostOutcome(
-                        "succeeded", previous or current, notes=("already on version",)
+                        StepPhase.SUCCEEDED, previous or current, notes=("already on version",)
                     )
                 return self.rollback(target, previous, why)
             previous = current
@@ -158,9 +163,9 @@ class HostUpgrade:
             why = self.activate(target, self.version, prune=previous, install=True)
             if why is not None:
                 return self.rollback(target, previous, why)
-            return HostOutcome("succeeded", previous, notes=tuple(self.notes))
+            return HostOutcome(StepPhase.SUCCEEDED, previous, notes=tuple(self.notes))
         except Unreachable as exc:
-            return HostOutcome("unreachable", previous, str(exc))
+            return HostOutcome(StepPhase.UNREACHABLE, previous, str(exc))
         except StepFailed as exc:
             return self.rollback_if_switched(target, previous, str(exc))
 
@@ -177,27 +182,44 @@ class HostUpgrade:
         try:
             now = self.current(target)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("unreachable", previous, f"{why}; then {exc}")
+            return HostOutcome(StepPhase.UNREACHABLE, previous, f"{why}; then {exc}")
         if now == self.version:
             return self.rollback(target, previous, why)
-        return HostOutcome("failed", previous, why)
+        return HostOutcome(StepPhase.FAILED, previous, why)
 
     def roll_back_to(self, target: Target, previous: str) -> HostOutcome:
         """Abort: put `previous` back unless the box never left it."""
         try:
             if self.current(target) == previous:
-                return HostOutcome("rolled_back", previous, "aborted before the switch")
+                return HostOutcome(StepPhase.ROLLED_BACK, previous, "aborted before the switch")
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("unreachable", previous, str(exc))
+            return HostOutcome(StepPhase.UNREACHABLE, previous, str(exc))
         back = self.rollback(target, previous, "aborted by operator")
-        if back.phase != "failed":
+        if back.phase != StepPhase.FAILED:
             return back
         # The old version will not serve (e.g. OpenClaw refuses a state schema the new one
         # migrated): an abort must not leave the box down, so go forward to what was healthy.
         try:
             again = self.activate(target, self.version)
         except (StepFailed, Unreachable) as exc:
-            return HostOutcome("failed", previous, f"{back.error}; restoring failed: {exc}")
+            return HostOutcome(StepPhase.FAILED, previous, f"{back.error}; restoring failed: {exc}")
         if again is not None:
-            return HostOutcome("failed", previous, f"{back.error}; {self.version}: {again}")
-        return HostOutcome("succeeded", previous, f"{back.error}; kept {self.version}")
+            return HostOutcome(StepPhase.FAILED, previous, f"{back.error}; {self.version}: {again}")
+        return HostOutcome(StepPhase.SUCCEEDED, previous, f"{back.error}; kept {self.version}")
+
+
+def upgrade_work(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> HostUpgrade:
+    """An upgrade step towards the step's recorded version (the rollout's, unless resumed)."""
+    return HostUpgrade(
+        pool,
+        run.layout,
+        step.to_version or job.target,
+        job.policy.health_timeout_s,
+        job.policy.keep_versions,
+        run.poll,
+        domain=run.settings.domain if run.https else "",
+    )
+
+
+# Undoing an upgrade is the same work rolled back to the step's `from_version`.
+UPGRADE = register(JobKind("upgrade", upgrade_work, upgrade_work, sets_runtime=True))

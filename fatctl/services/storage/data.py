@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fatctl.errors import ConfigError
+from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -33,18 +35,18 @@ def purge_prefix(db: Engine, ring: KeyRing, settings: Settings, name: str) -> in
     import boto3
 
     from fatctl.dns.r2_credentials import agent_prefix
-    from fatctl.services.storage.r2_rotation import SECRET_NAME
     from fatctl.state import repo, secret_store
-    from fatctl.state.db import session_scope
 
     if not settings.r2_endpoint:
         raise ConfigError("--purge-data needs the r2_endpoint setting (FATCTL_R2_ENDPOINT)")
     with session_scope(db) as session:
         agent = repo.get_agent(session, name)
-        if not any(s.name == SECRET_NAME for s in secret_store.names(session, agent_pk=agent.id)):
+        if not any(
+            s.name == R2_CREDENTIALS_SECRET for s in secret_store.names(session, agent_pk=agent.id)
+        ):
             raise ConfigError(f"agent {name} has no R2 credentials stored: nothing can purge it")
         env = parse_env(
-            secret_store.get(session, ring, agent_pk=agent.id, name=SECRET_NAME).reveal()
+            secret_store.get(session, ring, agent_pk=agent.id, name=R2_CREDENTIALS_SECRET).reveal()
         )
         prefix = agent_prefix(agent.agent_id)
     client = boto3.client(

@@ -27,6 +27,9 @@ from fatctl.errors import FatctlError
 from fatctl.remote.commands.services import systemctl
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.sensitive import Sensitive
+from fatctl.services.common.delivery import deliver_file
+from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
     from fatctl.remote.target import Target
     from fatctl.secrets import KeyRing
-
-SECRET_NAME = "r2_credentials"  # noqa: S105 (the secret's name in the store, not a value)
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,15 @@ def r2_env(creds: R2Credentials) -> Sensitive:
 def stored_expiry(engine: Engine, agent: str) -> tuple[int, str, datetime | None]:
     """(agent pk, agent id, expiry of the stored credentials or None)."""
     from fatctl.state import repo, secret_store
-    from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
         row = repo.get_agent(session, agent)
         assert row.id is not None
-        found = [s for s in secret_store.names(session, agent_pk=row.id) if s.name == SECRET_NAME]
+        found = [
+            s
+            for s in secret_store.names(session, agent_pk=row.id)
+            if s.name == R2_CREDENTIALS_SECRET
+        ]
         expiry = found[0].expires_at if found else None
         if expiry is not None and expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=UTC)  # SQLite hands back naive UTC
@@ -83,7 +87,6 @@ def _record(
 ) -> None:
     """Store the new credentials (when there are any) and audit the outcome, in one transaction."""
     from fatctl.state import repo, secret_store
-    from fatctl.state.db import session_scope
 
     with session_scope(engine) as session:
         if creds is not None:
@@ -91,7 +94,7 @@ def _record(
                 session,
                 ring,
                 agent_pk=agent_pk,
-                name=SECRET_NAME,
+                name=R2_CREDENTIALS_SECRET,
                 value=r2_env(creds),
                 expires_at=creds.expires_at,
             )
@@ -123,7 +126,6 @@ def rotate_one(
     `now` is the single instant of the run: freshness, the new expiry and the audit entry are
     all measured from it, whatever the wall clock says.
     """
-    from fatctl.services.common.delivery import deliver_file
 
     agent_pk, agent_id, expiry = stored_expiry(engine, target.name)
     if not force and expiry is not None and not needs_rotation(expiry, now, window):

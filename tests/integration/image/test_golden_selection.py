@@ -12,9 +12,9 @@ from typing import Any
 from cloud_init.render import render_user_data
 from fatctl.config import Settings
 from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.poll import Backoff
 from fatctl.pacing.timing import Timing
 from fatctl.services.common.specs import build_spec
-from fatctl.services.common.steps import Backoff
 from fatctl.services.image.build import BuildOptions, build_golden, mark_gone, record_build
 from fatctl.services.image.recipe import GoldenRecipe
 from fatctl.state import repo

@@ -22,10 +22,10 @@ from cloud_init.render import render_install_script
 from cloud_init.validate import validate_user_data
 from fatctl.errors import FatctlError
 from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.poll import Backoff
 from fatctl.pacing.timing import Timing
 from fatctl.remote.runner import Result
 from fatctl.remote.target import Target
-from fatctl.services.common.steps import Backoff
 from fatctl.services.image.build import BuildOptions, ImageBuildFailed, build_golden, record_build
 from fatctl.services.image.recipe import PACKAGES_SCRIPT, GoldenRecipe
 from tests.integration.engines.conftest import OP_KEY, emulator_settings

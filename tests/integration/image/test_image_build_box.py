@@ -14,9 +14,6 @@ the cleanup keeps `/var/lib/cloud/seed` there (`clean_seed=False`; on Hetzner it
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +22,16 @@ from typing import Any
 import pytest
 
 from fatctl.infra.hcloud.images import GoldenImages
+from fatctl.pacing.poll import Backoff
 from fatctl.pacing.timing import Timing
 from fatctl.remote.runner import Connection, Result, connect
 from fatctl.remote.target import Target
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
 from fatctl.services.agents.material import generate_host_key
-from fatctl.services.common.steps import Backoff
 from fatctl.services.image.build import BuildOptions, build_golden
 from fatctl.services.image.recipe import GoldenRecipe
 from tests.fixtures.boxes import require_boxes
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.engines.conftest import emulator_settings
 
 AFTER_CLEANUP = (
@@ -85,7 +83,7 @@ def test_image_build_on_a_real_builder(boxed_emulator: Any, tmp_path: Path, figu
         return shells[-1]
 
     opts = BuildOptions(operator_key=key.pair.public_key, key_file=str(key_file),
-                        backoff=Backoff(initial=1.0, cap=2.0, timeout=240.0),
+                        backoff=Backoff(interval=1.0, cap=2.0, timeout=240.0),
                         install_timeout=300.0, clean_seed=False, stamp="box")  # fmt: skip
     cloud = GoldenImages(emulator_settings(boxed_emulator, tmp_path), timing=Timing.instant())
     recipe = GoldenRecipe("2026.9.6", "24.21.0")
@@ -118,14 +116,11 @@ def test_image_build_cli_on_a_real_builder(
     key_file = tmp_path / "operator_ed25519"
     key_file.write_text(generate_host_key("operator@test").private.reveal())
     key_file.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD"))}
-    env.update(FATCTL_DATA_DIR=str(tmp_path / "data"), FATCTL_DATABASE_URL=sqlite_url,
-               HCLOUD_TOKEN=boxed_emulator.token, HCLOUD_ENDPOINT=boxed_emulator.url,
-               FATCTL_OPERATOR_KEY_FILE=str(key_file), FATCTL_POLL_INTERVAL="0.2",
-               FATCTL_SANDBOX="1", XDG_CONFIG_HOME=str(tmp_path / "cfg"), CI="true")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "fatctl", "image", "build", "--version",
-                           "2026.9.5", "--json"], env=env, capture_output=True, text=True,
-                          timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+    env = fatctl_env(FATCTL_DATA_DIR=str(tmp_path / "data"), FATCTL_DATABASE_URL=sqlite_url,
+                     HCLOUD_TOKEN=boxed_emulator.token, HCLOUD_ENDPOINT=boxed_emulator.url,
+                     FATCTL_OPERATOR_KEY_FILE=str(key_file), FATCTL_POLL_INTERVAL="0.2",
+                     FATCTL_SANDBOX="1", XDG_CONFIG_HOME=str(tmp_path / "cfg"))  # fmt: skip
+    proc = run_fatctl("image", "build", "--version", "2026.9.5", "--json", env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     events = [doc.get("event") for doc in lines[:-1]]

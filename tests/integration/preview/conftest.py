@@ -3,23 +3,23 @@ infra is what `preview`/`apply` look at), and `fatctl` as a real process against
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.provision.conftest import Plane, make_plane
 
 FLEET = ("alpha", "beta", "gamma")
 
 
 def provision_fleet(plane: Plane, names: tuple[str, ...] = FLEET) -> None:
+    from fatctl.pacing.poll import Backoff
     from fatctl.services.agents.records import NewAgent
-    from fatctl.services.common.steps import BOX_STEPS, Backoff
+    from fatctl.services.common.steps import BOX_STEPS
     from fatctl.services.provision.flow import Options, provision
 
     for name in names:
@@ -39,10 +39,8 @@ def fleet_plane(tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any)
 
 def cli_env(plane: Plane, tmp_path: Path) -> dict[str, str]:
     """What CI would export: no TTY, CI=true, settings from the environment only."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE", "NO_COLOR"))}  # fmt: skip
-    base.update(
-        CI="true",
+    return fatctl_env(
+        drop=("NO_COLOR",),  # plain tables must come from CI and the pipe, not from the shell
         FATCTL_DATA_DIR=str(tmp_path / "cli-data"),
         FATCTL_DATABASE_URL=plane.settings.database_url,
         FATCTL_DOMAIN=plane.settings.domain,
@@ -54,15 +52,7 @@ def cli_env(plane: Plane, tmp_path: Path) -> dict[str, str]:
         HCLOUD_ENDPOINT=plane.hetzner.url,
         XDG_CONFIG_HOME=str(tmp_path / "cfg"),
     )
-    return base
 
 
 def fatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_fatctl(*args, env=env, timeout=180)

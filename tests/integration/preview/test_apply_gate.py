@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from fatctl.errors import RemoteError
+from fatctl.pacing.poll import Poll
 from fatctl.services.fleet.apply_gate import ssh_health_gate
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet, box_fleet  # noqa: F401 (fixture)
@@ -32,7 +33,7 @@ def test_gate_after_power_cycle(box_fleet: Callable[[int], BoxFleet]) -> None:  
     for host in fleet.hosts:  # the harness boxes serve OLD; the database must say so
         set_agent(fleet, host.name, runtime_version=harness.OLD)
     db, settings = fleet.fleet.engine, fleet.fleet.settings
-    gate = ssh_health_gate(db, settings, fleet.layout, timeout_s=8.0, poll_s=0.2)
+    gate = ssh_health_gate(db, settings, fleet.layout, timeout_s=8.0, poll=Poll(0.2))
 
     assert gate(healthy.name) is None
 

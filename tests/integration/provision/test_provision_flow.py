@@ -13,8 +13,9 @@ import pytest
 
 from fatctl.domain import AgentState
 from fatctl.errors import FatctlError
+from fatctl.pacing.poll import Backoff
 from fatctl.services.agents.records import NewAgent
-from fatctl.services.common.steps import BOX_STEPS, Backoff
+from fatctl.services.common.steps import BOX_STEPS
 from fatctl.services.provision.destroy import destroy
 from fatctl.services.provision.flow import Options, provision
 

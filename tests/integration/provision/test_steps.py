@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from fatctl.errors import LeaseHeld
-from fatctl.services.common.steps import Backoff, WaitTimeout
+from fatctl.pacing.poll import Backoff, WaitTimeout
 from fatctl.services.provision.flow import provision
 from fatctl.state.leases import lease
 from tests.integration.provision.test_provision_flow import opts, request
@@ -26,7 +26,7 @@ class FakeClock:
 def test_backoff_grows_to_cap_and_returns_first_answer() -> None:
     clock = FakeClock()
     answers = iter([None, None, None, None, "up"])
-    b = Backoff(initial=1.0, factor=2.0, cap=3.0, timeout=100, sleep=clock.sleep,
+    b = Backoff(interval=1.0, factor=2.0, cap=3.0, timeout=100, sleep=clock.sleep,
                 clock=lambda: clock.now)  # fmt: skip
     assert b.wait_for("thing", lambda: next(answers)) == "up"
     assert clock.sleeps == [1.0, 2.0, 3.0, 3.0]
@@ -34,7 +34,7 @@ def test_backoff_grows_to_cap_and_returns_first_answer() -> None:
 
 def test_backoff_times_out_with_one_line() -> None:
     clock = FakeClock()
-    b = Backoff(initial=1.0, factor=1.0, cap=1.0, timeout=5, sleep=clock.sleep,
+    b = Backoff(interval=1.0, factor=1.0, cap=1.0, timeout=5, sleep=clock.sleep,
                 clock=lambda: clock.now)  # fmt: skip
     with pytest.raises(WaitTimeout, match="timed out after 5s waiting for SSH"):
         b.wait_for("SSH", lambda: None)

@@ -8,11 +8,9 @@ gives the port as a string, which the harness gateway (like OpenClaw) refuses to
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +19,12 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from fatctl.domain import RolloutPolicy
+from fatctl.pacing.poll import Poll
 from fatctl.services.converge import job as converge
 from fatctl.services.rollout import engine as rollout
 from fatctl.state.db import session_scope
 from fatctl.state.models import RolloutStep
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet
 from tests.integration.rollout.harness import OLD
@@ -43,7 +43,7 @@ def _run(box: BoxFleet, seen: list[tuple[str, dict[str, Any]]], domain: str) -> 
         box.layout,
         "test@ci",
         lambda kind, **f: seen.append((kind, f)),
-        poll_s=0.2,
+        poll=Poll(0.2),
     )
     assert box.files is not None
     run.files = box.files
@@ -53,14 +53,8 @@ def _run(box: BoxFleet, seen: list[tuple[str, dict[str, Any]]], domain: str) -> 
 def _fatctl(
     box: BoxFleet, *args: str, domain: str = NEW_DOMAIN
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **box.env, "FATCTL_DOMAIN": domain}
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = fatctl_env(box.env, FATCTL_DOMAIN=domain)
+    return run_fatctl(*args, env=env, timeout=120)
 
 
 def _healthy(box: BoxFleet) -> dict[str, bool]:

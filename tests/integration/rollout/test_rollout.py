@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from fatctl.domain import RolloutPolicy
+from fatctl.pacing.poll import Poll
 from fatctl.services.rollout import engine as rollout
 from fatctl.state.db import session_scope
 from fatctl.state.models import Agent, RolloutStep
@@ -25,7 +26,7 @@ def _run(box: BoxFleet, seen: list[tuple[str, dict[str, Any]]]) -> rollout.Run:
         seen.append((kind, fields))
 
     f = box.fleet
-    return rollout.Run(f.engine, f.settings, box.layout, "test@ci", event, poll_s=0.2)
+    return rollout.Run(f.engine, f.settings, box.layout, "test@ci", event, poll=Poll(0.2))
 
 
 def _phases(box: BoxFleet) -> dict[str, str]:

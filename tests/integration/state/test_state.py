@@ -10,10 +10,11 @@ from sqlalchemy import text
 
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput, LeaseHeld, SecretError, StateError
+from fatctl.pacing.poll import Poll
 from fatctl.secrets import generate_master_key, keyring_from
 from fatctl.sensitive import Sensitive
-from fatctl.services.agents.material import GATEWAY_TOKEN_SECRET
 from fatctl.services.agents.records import NewAgent, create_agent, delete_agent
+from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
 from fatctl.state.fastread import list_agent_rows
@@ -113,7 +114,7 @@ def test_lease_excludes_another_process_and_frees_on_death(db_url, migrated_engi
             pass
         proc.kill()  # SIGKILL: no release runs; the lease must still be taken over
         proc.join(10)
-        with lease(migrated_engine, "agent:alpha", wait_s=5, poll_s=0.1) as holder:
+        with lease(migrated_engine, "agent:alpha", wait_s=5, poll=Poll(0.1)) as holder:
             assert holder
     finally:
         if proc.is_alive():

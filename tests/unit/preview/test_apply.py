@@ -41,7 +41,10 @@ class Engines:
 
         class Engine:
             name = outer.name
-            h = outer.h
+            capabilities: frozenset[Any] = frozenset()
+
+            def hcloud_client(self) -> Any:
+                return outer.h
 
             def apply(self, spec: Any, *, user_data: str = "") -> BoxInfo:
                 outer.applied.append(spec.name)

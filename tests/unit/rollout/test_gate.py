@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fatctl.pacing.poll import Poll
 from fatctl.remote.runner import Result
 from fatctl.remote.target import Target
 from fatctl.services.rollout import gate as rollout_gate
@@ -46,7 +47,7 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Result]]:
 
 
 def gate(clock: Clock, **kw: Any) -> Gate:
-    return Gate(None, "fat-health --json", 10.0, poll_s=1.0, sleep=clock.sleep, clock=clock, **kw)  # type: ignore[arg-type]
+    return Gate(None, "fat-health --json", 10.0, poll=Poll(1.0, clock.sleep, clock), **kw)  # type: ignore[arg-type]
 
 
 def test_needs_two_healthy_answers_in_a_row(answers: list[Result]) -> None:

@@ -91,3 +91,29 @@ def test_broken_toml_is_one_line(tmp_path) -> None:
     cfg.write_text("domain = [unclosed\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings({"FATCTL_CONFIG": str(cfg)})
+
+
+def test_sandbox_and_box_layout_are_settings(tmp_path) -> None:
+    """FATCTL_SANDBOX and FATCTL_BOX_* work as they did, and `[box]`/`sandbox` in the toml too
+    (a TOML boolean reads as the environment's 1/0); the layouts are built from the settings."""
+    from fatctl.cli.layouts import box_layout, files_layout
+    from fatctl.remote.commands.converge import ConvergeLayout
+    from fatctl.remote.commands.upgrade import BoxLayout
+
+    assert load_settings({"FATCTL_DATA_DIR": str(tmp_path)}).in_sandbox is False
+    cfg = tmp_path / "fatctl.toml"
+    cfg.write_text('sandbox = true\n[box]\nsudo = false\nroot = "/toml"\nlock = "/l"\n')
+    env = {
+        "FATCTL_CONFIG": str(cfg),
+        "FATCTL_DATA_DIR": str(tmp_path),
+        "FATCTL_BOX_ROOT": "/env",
+        "FATCTL_BOX_FS_ROOT": "/fs",
+        "FATCTL_BOX_OWNERS": "yes",
+    }
+    s = load_settings(env)
+    assert s.in_sandbox and s.public_view()["box_root"] == "/env"
+    assert box_layout(s) == BoxLayout(root="/env", lock="/l", sudo=False)
+    # "yes" is no 0/1 switch: ignored, as it always was.
+    assert files_layout(s) == ConvergeLayout(root="/fs", sudo=False)
+    assert load_settings({**env, "FATCTL_SANDBOX": "0"}).in_sandbox is False
+    assert box_layout(load_settings({"FATCTL_DATA_DIR": str(tmp_path)})) == BoxLayout()

@@ -1,0 +1,31 @@
+"""The one Node + OpenClaw install script, shared by the box files (`files.render_files`), the
+stock-image first boot and the golden-image builders. A module of its own so that the files it
+joins and the user-data that wraps them both import it, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
+from cloud_init.inputs import check_version
+from cloud_init.packages import NODE_INTEGRITY, NPM_INTEGRITY, NPM_VERSION
+
+
+def render_install_script(
+    runtime_version: str, node_version: str, templates: TemplateSource = TEMPLATE_PACKAGE
+) -> str:
+    """The bash script installing Node `node_version` and OpenClaw `runtime_version`.
+
+    Idempotent and chroot-safe; Node's tarball is checked against the pinned sha512 (or the
+    registry's `dist.integrity` for versions not pinned in `cloud_init.packages`).
+    """
+    check_version("runtime version", runtime_version)
+    check_version("node version", node_version)
+    return render(
+        "install-runtime.sh.j2",
+        templates,
+        runtime_version=runtime_version,
+        node_version=node_version,
+        node_integrity=NODE_INTEGRITY.get(node_version, ""),
+        npm_version=NPM_VERSION,
+        npm_integrity=NPM_INTEGRITY,
+    )
