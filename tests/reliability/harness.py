@@ -13,13 +13,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fatctl.sensitive import Sensitive
+from tests.fixtures.cli import fatctl_env, start_fatctl
 
 DOMAIN = "sandbox.test"
 RUN_TIMEOUT_S = 240.0
@@ -82,8 +82,7 @@ class Lab:
         out, err = self.tmp / "run.out", self.tmp / "run.err"
         try:
             with out.open("w") as fo, err.open("w") as fe:
-                proc = subprocess.Popen([sys.executable, "-m", "fatctl", *args, "--json"],
-                                        env=self.env, stdout=fo, stderr=fe, text=True)  # fmt: skip
+                proc = start_fatctl(*args, "--json", env=self.env, stdout=fo, stderr=fe)
                 killed = _watch(proc, out, marker, kill)
         finally:
             if kill is not None and kill.cloud:  # other knobs (slow actions) stay as set
@@ -146,23 +145,19 @@ def make_lab(tmp: Path, hetzner: Any, cloudflare: Any) -> Lab:
     ring = keyring_from(Sensitive(master))
     op_pub = keygen(tmp / "operator", "operator@test")
     add_key(db, role=KeyRole.OPERATOR, public_key=op_pub, label="op", agent=None, actor="test")
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env = {
-        **keep,
-        "CI": "1",
-        "FATCTL_DATA_DIR": str(tmp),
-        "FATCTL_DATABASE_URL": settings.database_url,
-        "FATCTL_MASTER_KEY": master,
-        "HCLOUD_TOKEN": hetzner.token,
-        "HCLOUD_ENDPOINT": hetzner.url,
-        "CLOUDFLARE_API_TOKEN": cloudflare.token,
-        "CLOUDFLARE_BASE_URL": cloudflare.url,
-        "CLOUDFLARE_ACCOUNT_ID": cloudflare.account_id,
-        "FATCTL_DOMAIN": DOMAIN,
-        "FATCTL_ENGINE": "hcloud",
-        "FATCTL_POLL_INTERVAL": "0.05",  # actions take 0.05 s here: no busy polling
-        "FATCTL_API_RETRIES": "6",
-        "FATCTL_OPERATOR_KEY_FILE": str(tmp / "operator"),
-    }
+    env = fatctl_env(
+        FATCTL_DATA_DIR=str(tmp),
+        FATCTL_DATABASE_URL=settings.database_url,
+        FATCTL_MASTER_KEY=master,
+        HCLOUD_TOKEN=hetzner.token,
+        HCLOUD_ENDPOINT=hetzner.url,
+        CLOUDFLARE_API_TOKEN=cloudflare.token,
+        CLOUDFLARE_BASE_URL=cloudflare.url,
+        CLOUDFLARE_ACCOUNT_ID=cloudflare.account_id,
+        FATCTL_DOMAIN=DOMAIN,
+        FATCTL_ENGINE="hcloud",
+        FATCTL_POLL_INTERVAL="0.05",  # actions take 0.05 s here: no busy polling
+        FATCTL_API_RETRIES="6",
+        FATCTL_OPERATOR_KEY_FILE=str(tmp / "operator"),
+    )
     return Lab(tmp, hetzner, cloudflare, db, ring, settings, env)

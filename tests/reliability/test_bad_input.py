@@ -376,20 +376,17 @@ def test_real_processes_on_both_databases(db_url: str, tmp_path: Path) -> None:
     from sqlalchemy import MetaData, create_engine, select
 
     from fatctl.secrets import generate_master_key
-    from tests.integration.state.test_cli_spine import run
+    from tests.fixtures.cli import fatctl_env, run_fatctl
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))}  # fmt: skip
-    env.update(
+    env = fatctl_env(
         FATCTL_DATA_DIR=str(tmp_path),
         FATCTL_DATABASE_URL=db_url,
-        CI="1",
         FATCTL_MASTER_KEY=generate_master_key(),
         XDG_CONFIG_HOME=str(tmp_path / "c"),
     )
 
     def fatctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return run(env, *args)  # the spine test's runner: real process, empty stdin
+        return run_fatctl(*args, env=env, input="", timeout=120)  # a real process, empty stdin
 
     def snapshot() -> list[Any]:
         engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))

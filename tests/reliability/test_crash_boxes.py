@@ -9,7 +9,6 @@ One box for all five kills: booting one per kill would take minutes each on this
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.cli import fatctl_env
 from tests.reliability.checks import Tally, provisioned, secrets_of, strays
 from tests.reliability.harness import KillAt, Lab
 
@@ -75,10 +75,12 @@ def _lab(tmp: Path, sandbox: dict[str, str], hetzner: Admin, cloudflare: Admin) 
     db = make_engine(settings.database_url)
     pub = Path(settings.operator_key_file + ".pub").read_text()
     add_key(db, role=KeyRole.OPERATOR, public_key=pub, label="op", agent=None, actor="test")
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env = {**keep, **sandbox, "CI": "1", "FATCTL_DATA_DIR": str(tmp),
-           "FATCTL_DATABASE_URL": settings.database_url, "FATCTL_MASTER_KEY": master}  # fmt: skip
+    env = fatctl_env(
+        sandbox,
+        FATCTL_DATA_DIR=str(tmp),
+        FATCTL_DATABASE_URL=settings.database_url,
+        FATCTL_MASTER_KEY=master,
+    )
     ring = keyring_from(Sensitive(master))
     return Lab(tmp, hetzner, cloudflare, db, ring, settings, env)
 

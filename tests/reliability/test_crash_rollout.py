@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sqlmodel import select
 
 from fatctl.state.db import session_scope
 from fatctl.state.models import Agent, RolloutStep
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet, box_fleet  # noqa: F401 (fixture)
 from tests.integration.rollout.harness import NEW, OLD
@@ -94,8 +94,7 @@ def slow_down(box: BoxFleet) -> None:
 
 
 def fatctl(box: BoxFleet, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fatctl", *args], env={**os.environ, **box.env},
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return run_fatctl(*args, env=fatctl_env(box.env), timeout=300)
 
 
 # This test found that a step resumed after switch-before-restart was only gated, never

@@ -12,10 +12,8 @@ what `sandbox up` starts is stopped by `sandbox down` (by pid) in the fixture's 
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.cli import fatctl_env, run_fatctl
 
 TIMEOUT_S = 120.0  # generous: a shared 2-core machine; a hang is far longer than this
 ESC = "\x1b"
@@ -151,11 +151,9 @@ def ci_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     _seed(url)
     pub = _operator_key(tmp_path)
     dead = f"http://127.0.0.1:{closed_port()}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE", "PULUMI", "NO_COLOR",
-                                "FORCE_COLOR", "CLICOLOR"))}  # fmt: skip
-    env.update(
-        CI="true",
+    env = fatctl_env(
+        # Colour and Pulumi settings from the shell stay out too: plain must come from CI.
+        drop=("PULUMI", "NO_COLOR", "FORCE_COLOR", "CLICOLOR"),
         TERM="xterm-256color",  # tempting colour: it must still not appear without a terminal
         HOME=str(tmp_path / "home"),
         XDG_CONFIG_HOME=str(tmp_path / "cfg"),
@@ -183,15 +181,7 @@ def ci_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def run(env: dict[str, str], argv: tuple[str, ...], cwd: Path) -> Ran:
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "fatctl", *argv],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
+        proc = run_fatctl(*argv, env=env, cwd=cwd, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:  # run() kills the child before raising
         return Ran(argv, None, str(exc.stdout or ""), str(exc.stderr or ""))
     return Ran(argv, proc.returncode, proc.stdout, proc.stderr)

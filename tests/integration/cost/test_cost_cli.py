@@ -5,9 +5,7 @@ cached), exact figures in JSON and a clear line for a bad setting."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from fatctl.domain import AgentState, ServicePlan
 from fatctl.infra.hcloud.engine import HcloudEngine
 from fatctl.pacing.timing import Timing
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.engines.conftest import agent_spec, emulator_settings
 
 
@@ -54,8 +53,7 @@ def env(tmp_path: Path, emulator: Any, sqlite_url: str) -> dict[str, str]:
         ("carol", ServicePlan.MANAGED, "cx33", "nbg1", AgentState.REQUESTED.value),
         ("dave", ServicePlan.BYOK, "cx23", "fsn1", AgentState.DESTROYED.value),
     ])  # fmt: skip
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD"))}
-    base.update(
+    return fatctl_env(
         FATCTL_DATA_DIR=str(tmp_path / "data"),
         FATCTL_DATABASE_URL=sqlite_url,
         FATCTL_POLL_INTERVAL="0.01",
@@ -64,14 +62,11 @@ def env(tmp_path: Path, emulator: Any, sqlite_url: str) -> dict[str, str]:
         XDG_CONFIG_HOME=str(tmp_path / "cfg"),
         FATCTL_PRICE_MANAGED="29.00",
         FATCTL_PRICE_BYOK="12.00",
-        CI="true",
     )
-    return base
 
 
 def fatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fatctl", *args], env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+    return run_fatctl(*args, env=env, timeout=120)
 
 
 def test_cost_json_matches_the_price_list(env: dict[str, str], emulator: Any, figure: Any) -> None:

@@ -4,9 +4,7 @@ codes, one-line errors, no prompt without a terminal, JSON for pipelines."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from fatctl.infra.hcloud.engine import HcloudEngine
 from fatctl.pacing.timing import Timing
 from fatctl.secrets import generate_master_key
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.engines.conftest import OP_KEY, emulator_settings
 
 HEAVY = ("pulumi", "hcloud", "cloudflare")
@@ -39,10 +38,7 @@ def env(tmp_path: Path, quick_emulator: Any, sqlite_url: str) -> dict[str, str]:
     from fatctl.state.migrate import upgrade
 
     upgrade(sqlite_url)
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))
-    }
-    base.update(
+    return fatctl_env(
         FATCTL_DATA_DIR=str(tmp_path / "data"),
         FATCTL_DATABASE_URL=sqlite_url,
         FATCTL_MASTER_KEY=generate_master_key(),
@@ -54,20 +50,11 @@ def env(tmp_path: Path, quick_emulator: Any, sqlite_url: str) -> dict[str, str]:
         HCLOUD_TOKEN=quick_emulator.token,
         HCLOUD_ENDPOINT=quick_emulator.url,
         XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-        CI="true",
     )
-    return base
 
 
 def fatctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_fatctl(*args, env=env, timeout=120)
 
 
 def one_line(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:

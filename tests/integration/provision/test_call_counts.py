@@ -7,15 +7,14 @@ duplicates, whatever an earlier run left behind."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from fatctl.services.provision.flow import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.fixtures.sshd import keygen
 from tests.integration.provision.test_provision_flow import opts, request
 
@@ -89,24 +88,18 @@ def recorded_key_ids(plane: Any) -> list[str]:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "fatctl", *args], env=env, text=True,
-                          capture_output=True, timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc
+    return run_fatctl(*args, env=env, timeout=300, check=0)
 
 
 def cli_env(tmp_path: Path, hetzner: Any, cloudflare: Any) -> dict[str, str]:
     from fatctl.secrets import generate_master_key
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env.update(
+    return fatctl_env(
         FATCTL_DATA_DIR=str(tmp_path / "cli"), FATCTL_MASTER_KEY=generate_master_key(),
         HCLOUD_TOKEN=hetzner.token, HCLOUD_ENDPOINT=hetzner.url, CLOUDFLARE_API_TOKEN=
         cloudflare.token, CLOUDFLARE_BASE_URL=cloudflare.url, FATCTL_DOMAIN="sandbox.test",
-        FATCTL_ENGINE="hcloud", FATCTL_POLL_INTERVAL="0.02", CI="1",
+        FATCTL_ENGINE="hcloud", FATCTL_POLL_INTERVAL="0.02",
     )  # fmt: skip
-    return env
 
 
 def cli_provision(

@@ -6,19 +6,15 @@ stops every process it started (by pid). Also the one-line errors for bad input.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from fatctl.sandbox.apiemu import pids
+from tests.fixtures.cli import fatctl_env, run_fatctl
 
 
 def fatctl(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "fatctl", *args], env=env, text=True,
-                          capture_output=True, timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-    return proc
+    return run_fatctl(*args, env=env, timeout=300, check=code)
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -28,12 +24,7 @@ def read_env(path: Path) -> dict[str, str]:
 def test_sandbox_up_provision_status_destroy_down(tmp_path: Path) -> None:
     from fatctl.secrets import generate_master_key
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))
-    }
-    env.update(FATCTL_DATA_DIR=str(tmp_path), CI="1")
+    env = fatctl_env(FATCTL_DATA_DIR=str(tmp_path))
     fatctl(env, "sandbox", "up", "--no-boxes")
     env_file = tmp_path / "sandbox" / "sandbox.env"
     try:

@@ -9,9 +9,7 @@ No boxes here (`--no-health`): box health is covered by test_reconcile_health.py
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from fatctl.services.provision.flow import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.provision.test_provision_flow import opts, request
 
 GHOST_IP = "203.0.113.9"
@@ -27,24 +26,18 @@ ELSEWHERE = "203.0.113.66"
 
 def cli_env(plane: Any) -> dict[str, str]:
     s = plane.settings
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env.update(
+    return fatctl_env(
         FATCTL_DATA_DIR=str(s.data_dir), FATCTL_DATABASE_URL=s.database_url,
         HCLOUD_TOKEN=s.hcloud_token.reveal(), HCLOUD_ENDPOINT=s.hcloud_endpoint,
         CLOUDFLARE_API_TOKEN=s.cloudflare_api_token.reveal(),
         CLOUDFLARE_BASE_URL=s.cloudflare_base_url, FATCTL_DOMAIN=s.domain,
         FATCTL_ENGINE="hcloud", FATCTL_POLL_INTERVAL="0", FATCTL_API_RETRIES="3",
-        FATCTL_ACTOR="reconcile-test", CI="1",
+        FATCTL_ACTOR="reconcile-test",
     )  # fmt: skip
-    return env
 
 
 def fatctl(env: dict[str, str], *args: str, code: int) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "fatctl", *args], env=env, text=True,
-                          capture_output=True, timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-    return proc
+    return run_fatctl(*args, env=env, timeout=300, check=code)
 
 
 def report(env: dict[str, str], *args: str, code: int) -> dict[str, Any]:

@@ -6,12 +6,12 @@ whose sshd is down is unreachable. No cloud settings: only the database and the 
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 from fatctl.state import repo
 from fatctl.state.db import session_scope
+from tests.fixtures.cli import fatctl_env
 from tests.integration.reconcile.test_reconcile_cli import fatctl
 from tests.integration.rollout import harness
 
@@ -29,9 +29,7 @@ def test_box_health_findings(box_fleet: Any, figure: Any) -> None:
         record_version(box.fleet.engine, name, harness.OLD)  # box2 stays on NEW: drift
     harness.stop_gateway(box.hosts[2])
     box.hosts[3].stop()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FATCTL_", "HCLOUD_", "CLOUDFLARE_"))}  # fmt: skip
-    env.update(box.env, CI="1")
+    env = fatctl_env(box.env)
 
     started = time.monotonic()
     doc = json.loads(fatctl(env, "reconcile", "--json", code=1).stdout)

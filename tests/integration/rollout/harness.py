@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from cloud_init.files import RenderedFile
 from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
+from tests.fixtures.cli import fatctl_env, start_fatctl
 from tests.fixtures.sshd import SshHost
 
 OLD, NEW, BAD = "2026.9.5", "2026.9.6", "2026.9.7-bad"
@@ -230,11 +230,8 @@ def stop_gateway(host: SshHost) -> None:
 
 def run_until_killed(args: list[str], env: dict[str, str], until: Callable[[], bool]) -> int:
     """Start `fatctl ARGS`, SIGKILL it once `until()` holds (or after 60 s); its return code."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fatctl", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = start_fatctl(
+        *args, env=fatctl_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 60

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -14,20 +12,14 @@ from sqlmodel import col, func, select
 
 from fatctl.state.db import session_scope
 from fatctl.state.models import RolloutStep
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet
 from tests.integration.rollout.harness import BAD, NEW, OLD
 
 
 def _fatctl(box: BoxFleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **box.env}
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_fatctl(*args, env=fatctl_env(box.env), timeout=120)
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:

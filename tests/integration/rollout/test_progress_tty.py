@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
 
+from tests.fixtures.cli import fatctl_command, fatctl_env, run_fatctl
 from tests.integration.rollout.conftest import BoxFleet
 from tests.integration.rollout.harness import NEW
 
@@ -19,9 +18,9 @@ def test_bar_on_a_terminal_and_clean_pipes(
 ) -> None:
     box = box_fleet(3)
     out = tmp_path / "stdout.txt"
-    env = {**os.environ, **box.env}
-    env.pop("CI", None)
-    command = f"exec {sys.executable} -m fatctl upgrade --to {NEW} --all --batch 2 > {out}"
+    env = fatctl_env(box.env, CI=None)  # the bar is for a person: CI would turn it off
+    upgrade = fatctl_command("upgrade", "--to", NEW, "--all", "--batch", "2")
+    command = f"exec {shlex.join(upgrade)} > {out}"
     child = pexpect.spawn("sh", ["-c", command], env=env, encoding="utf-8", timeout=120)
     child.expect(pexpect.EOF)
     child.close()
@@ -32,12 +31,6 @@ def test_bar_on_a_terminal_and_clean_pipes(
     printed = out.read_text()
     assert "host.done agent=box1" in printed and "3/3 hosts" not in printed  # bar: stderr only
 
-    piped = subprocess.run(
-        [sys.executable, "-m", "fatctl", "rollout", "abort", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    piped = run_fatctl("rollout", "abort", "1", env=env, timeout=120)
     assert piped.returncode == 0, piped.stderr
     assert piped.stderr == "" and "host.rollback agent=box1" in piped.stdout

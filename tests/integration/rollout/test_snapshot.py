@@ -4,9 +4,7 @@ hcloud engine) before it is touched; the image id is recorded on its step and sh
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 from fatctl.domain import RolloutPolicy
 from fatctl.sensitive import Sensitive
 from fatctl.services.rollout import engine as rollout
+from tests.fixtures.cli import fatctl_env, run_fatctl
 from tests.integration.rollout import harness
 from tests.integration.rollout.conftest import BoxFleet
 from tests.integration.rollout.harness import NEW, OLD
@@ -45,10 +44,7 @@ def _cloud_env(emulator: Any) -> dict[str, str]:
 def _fatctl(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args], env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
+    return run_fatctl(*args, env=env, timeout=timeout)
 
 
 def test_upgrade_snapshots_each_box_first_and_records_it(
@@ -82,7 +78,7 @@ def test_upgrade_snapshots_each_box_first_and_records_it(
     assert all(i.labels["kind"] == "pre-upgrade" for i in images)
     assert [f["agent"] for k, f in seen if k == "host.snapshot"] == ["box1", "box2"]
 
-    env = {**os.environ, **box.env}
+    env = fatctl_env(box.env)
     shown = _fatctl(env, "rollout", "show", "1", timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "snapshot" in shown.stdout and rows["box1"]["snapshot"] in shown.stdout
@@ -93,8 +89,7 @@ def test_converge_snapshot_flag(
 ) -> None:
     box = converge_fleet(1)
     _servers(hcloud_client, ["box1"])
-    env = {**os.environ, **box.env, **_cloud_env(hetzner_emulator)}
-    env["FATCTL_DOMAIN"] = "fleet.example.net"
+    env = fatctl_env(box.env, _cloud_env(hetzner_emulator), FATCTL_DOMAIN="fleet.example.net")
     done = _fatctl(env, "converge", "--all", "--snapshot", "--json")
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout.splitlines()[-1])

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pexpect
 from sqlmodel import select
 
 from fatctl.state.db import session_scope
 from fatctl.state.models import HostKey
+from tests.fixtures.cli import fatctl_command, fatctl_env, run_fatctl, start_fatctl
 from tests.fixtures.sshd import keygen
 
 
 def fatctl(fleet, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **fleet.env}
-    proc = subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if check is not None:
-        assert proc.returncode == check, (proc.stdout, proc.stderr)
-    return proc
+    # The env is built per call: tests change fleet.env between commands.
+    return run_fatctl(*args, env=fatctl_env(fleet.env), timeout=120, check=check)
 
 
 def test_exec_fan_out_table_json_and_down_host(sshd_hosts, fleet_db):
@@ -55,15 +45,10 @@ def test_ssh_one_command_exit_status_and_stderr(sshd_hosts, fleet_db):
     assert res.stdout == "out\n" and res.stderr == "err\n"
     argv = fatctl(fleet, "ssh", "box1", "--", "printf", "%s|", "a b", "$HOME")
     assert argv.stdout == "a b|$HOME|"  # several arguments are quoted as argv, not re-split
-    env = {**os.environ, **fleet.env}
-    piped = subprocess.run(
-        [sys.executable, "-m", "fatctl", "ssh", "box1", "--stdin", "--", "wc -c"],
-        input="x" * 5000,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    piped = run_fatctl(
+        "ssh", "box1", "--stdin", "--", "wc -c",
+        env=fatctl_env(fleet.env), input="x" * 5000, timeout=60,
+    )  # fmt: skip
     assert piped.returncode == 0 and piped.stdout.strip() == "5000"
 
 
@@ -138,10 +123,11 @@ def test_keys_add_revoke_push_to_the_box(sshd_hosts, fleet_db, tmp_path):
 
 def test_interactive_shell_through_a_real_terminal(sshd_hosts, fleet_db):
     fleet = fleet_db(sshd_hosts(1))
-    env = {**os.environ, **fleet.env, "TERM": "xterm"}
+    env = fatctl_env(fleet.env, TERM="xterm")
+    launcher, *argv = fatctl_command("ssh", "box1")  # pexpect gives it a terminal, not pipes
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "fatctl", "ssh", "box1"],
+        launcher,
+        argv,
         env=env,
         encoding="utf-8",
         timeout=20,
@@ -221,13 +207,10 @@ def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db, figure):
     import time
 
     fleet = fleet_db(sshd_hosts(3))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fatctl", "exec", "--all", "--", "echo started; sleep 60"],
-        env={**os.environ, **fleet.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_fatctl(
+        "exec", "--all", "--", "echo started; sleep 60",
+        env=fatctl_env(fleet.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         for _ in range(3):

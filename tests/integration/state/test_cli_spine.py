@@ -14,35 +14,24 @@ from pathlib import Path
 import pytest
 
 from fatctl.secrets import generate_master_key
+from tests.fixtures.cli import fatctl_env, run_fatctl
 
 HEAVY = ("pulumi", "hcloud", "cloudflare", "paramiko", "sqlalchemy", "sqlmodel", "cryptography")
 
 
 def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fatctl", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_fatctl(*args, env=env, input=stdin, timeout=120)
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FATCTL_", "HCLOUD", "CLOUDFLARE"))
-    }
-    env.update(
+    return fatctl_env(
         FATCTL_DATA_DIR=str(tmp_path / "data"),
         FATCTL_DATABASE_URL=db_url,
         FATCTL_MASTER_KEY=generate_master_key(),
         FATCTL_ACTOR="test@ci",
         XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-        CI="true",
     )
-    return env
 
 
 def fingerprint_db(env: dict[str, str]) -> str:

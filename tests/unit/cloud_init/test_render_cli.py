@@ -13,6 +13,7 @@ import pytest
 from cloud_init.render import render_files
 from cloud_init.specjson import redact_host_keys, spec_to_dict
 from fatctl.domain import HostKeyPair, ServicePlan
+from tests.fixtures.cli import CONSOLE_SCRIPT, fatctl_env, run_fatctl
 from tests.unit.cloud_init.variants import Variant, make_spec
 
 VARIANT = Variant("debian-12", False, ServicePlan.MANAGED, True)
@@ -21,12 +22,9 @@ VARIANT = Variant("debian-12", False, ServicePlan.MANAGED, True)
 def fatctl(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["fatctl", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
+    # The installed console script rather than `python -m fatctl`: it is what this file tests.
+    return run_fatctl(
+        *args, env=fatctl_env(env or {}), cwd=cwd, timeout=None, launcher=CONSOLE_SCRIPT
     )
 
 

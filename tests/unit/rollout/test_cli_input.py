@@ -3,12 +3,11 @@ database or SSH work."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.cli import fatctl_env, run_fatctl
 
 
 @pytest.mark.parametrize(
@@ -24,11 +23,9 @@ import pytest
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     # The database URL points nowhere usable: bad input must be refused before it is opened.
-    env = {**os.environ, "FATCTL_DATABASE_URL": f"sqlite:///{tmp_path}/missing/x.db"}
+    env = fatctl_env(FATCTL_DATABASE_URL=f"sqlite:///{tmp_path}/missing/x.db")
     command = args if args[0] == "converge" else ["upgrade", *args]
-    proc = subprocess.run(
-        [sys.executable, "-m", "fatctl", *command], env=env, capture_output=True, text=True
-    )
+    proc = run_fatctl(*command, env=env, timeout=None)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
     assert proc.stdout == ""
