@@ -165,6 +165,7 @@ def wait_for_text(path: Path, text: str, timeout: float = 300) -> None:
 
 HAMMER = textwrap.dedent("""
     import os, sys, time
+    from fatctl.pacing.poll import Poll
     from fatctl.state.db import make_engine
     from fatctl.state.leases import lease
     engine = make_engine(sys.argv[1])

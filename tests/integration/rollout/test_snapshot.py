@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from fatctl.domain import RolloutPolicy
+from fatctl.pacing.poll import Poll
 from fatctl.sensitive import Sensitive
 from fatctl.services.rollout import engine as rollout
 from tests.fixtures.cli import fatctl_env, run_fatctl
@@ -61,7 +62,12 @@ def test_upgrade_snapshots_each_box_first_and_records_it(
     )
     seen: list[tuple[str, dict[str, Any]]] = []
     run = rollout.Run(
-        box.fleet.engine, settings, box.layout, "test@ci", lambda k, **f: seen.append((k, f)), 0.2
+        box.fleet.engine,
+        settings,
+        box.layout,
+        "test@ci",
+        lambda k, **f: seen.append((k, f)),
+        Poll(0.2),
     )
     policy = RolloutPolicy(canary=1, batch=5, max_failures=1, snapshot=True, health_timeout_s=10)
     report = rollout.start(run, [h.target() for h in box.hosts], NEW, policy)
