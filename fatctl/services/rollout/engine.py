@@ -1,18 +1,17 @@
 """The rollout engine: waves of per-host upgrades, recorded step by step, resumable and abortable.
 
 A rollout runs under the lease `rollout:<id>`, each host under `agent:<name>` (the lease every
-flow that changes a box takes, `common.leases`). Before a host is
-touched its step is `running` in the database; after, it is `succeeded`, `failed`, `rolled_back`
-or `unreachable`. `resume` skips finished steps and re-verifies `running` ones by reading the
-box's `current` link first, so no host is upgraded twice. After each wave the halt rule of
-`rollout.plan` decides whether to go on; `abort` switches upgraded hosts back.
+flow that changes a box takes, `common.leases`). Before a host is touched its step is `running`
+in the database; after, it is `succeeded`, `failed`, `rolled_back` or `unreachable`. `resume`
+skips finished steps and re-verifies `running` ones by reading the box's `current` link first,
+so no host is upgraded twice. After each wave the halt rule of `rollout.plan` decides whether to
+go on; `abort` switches upgraded hosts back.
 
 The engine names no job kind: it looks the rollout's kind up in the `Run`'s registry
 (`rollout.kinds`). Two kinds exist: `upgrade` (a runtime version, `rollout.upgrade`) and
 `converge` (re-rendered configuration, `converge.job`; its per-host target is a digest of the
-files). With
-`RolloutPolicy.snapshot`, each box is snapshotted at Hetzner before it is touched and the image
-id is recorded on its step.
+files). With `RolloutPolicy.snapshot`, each box is snapshotted at Hetzner before it is touched
+and the image id is recorded on its step.
 """
 
 from __future__ import annotations
