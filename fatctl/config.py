@@ -130,6 +130,24 @@ SETTINGS: tuple[Setting, ...] = (
         help="server type of the golden-image builder",
     ),
     Setting(
+        "managed_model",
+        "FATCTL_MANAGED_MODEL",
+        "plans.managed_model",
+        help="provider/model managed agents think with (the platform's key pays)",
+    ),
+    Setting(
+        "managed_model_base_url",
+        "FATCTL_MANAGED_MODEL_BASE_URL",
+        "plans.managed_model_base_url",
+        help="the managed provider's API base URL; empty is the provider's own",
+    ),
+    Setting(
+        "telegram_api_root",
+        "FATCTL_TELEGRAM_API_ROOT",
+        "channels.telegram_api_root",
+        help="Telegram Bot API root the boxes use; empty is Telegram's own",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -187,6 +205,9 @@ class Settings:
     price_byok: str = "12.00"  # EUR/month net, what a BYOK customer pays
     pricing_ttl: str = "86400"  # seconds; Hetzner changes prices rarely
     image_build_type: str = "cx23"  # the builder only installs packages
+    managed_model: str = "fireworks/accounts/fireworks/models/minimax-m2p1"  # serving.py
+    managed_model_base_url: str = ""
+    telegram_api_root: str = ""
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

@@ -10,6 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fatctl.serving import ModelChoice
 
 
 class ServicePlan(enum.StrEnum):
@@ -126,6 +130,11 @@ class AgentSpec:
     golden_image: bool = False  # the image already carries Node, packages and the runtime
     tls_internal: bool = False  # Caddy's local CA instead of ACME (the sandbox has no internet)
     extra_labels: tuple[tuple[str, str], ...] = ()
+    # What the agent serves (see `fatctl.serving`); no key or token is ever part of the spec.
+    model: ModelChoice | None = None
+    channels: tuple[str, ...] = ()  # ChannelKind values
+    senders: tuple[tuple[str, str], ...] = ()  # (SenderKind value, id), sorted
+    telegram_api_root: str = ""  # the Bot API root; "" is Telegram's own
 
     @property
     def fqdn(self) -> str:
@@ -280,3 +289,6 @@ class HealthReport:
     disk_free_mb: int = 0
     mem_available_mb: int = 0
     problems: tuple[str, ...] = ()
+    ready: bool = False  # OpenClaw's own /readyz answered 200
+    # Each configured channel: ready, failing (named by /readyz) or unknown (gateway not up).
+    channels: dict[str, str] = field(default_factory=dict)

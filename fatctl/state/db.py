@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 def make_engine(url: str) -> Engine:

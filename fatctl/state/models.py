@@ -58,8 +58,38 @@ class Agent(SQLModel, table=True):
     firewall_id: str = Field(default="", max_length=32)
     last_step: str = Field(default="", max_length=32)  # last completed provisioning step
     last_error: str = Field(default="", max_length=500)
+    # The model the agent thinks with ("provider/model"); "" takes the plan's default.
+    model: str = Field(default="", max_length=200)
+    # Only for a BYOK custom OpenAI-compatible provider: where its API lives.
+    model_base_url: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Channel(SQLModel, table=True):
+    """A messaging channel the agent answers on. Its credentials are sealed in `secrets`
+    under `channel_secret_name(kind)`; this row only says the channel exists."""
+
+    __tablename__ = "agent_channels"
+    __table_args__ = (UniqueConstraint("agent_pk", "kind", name="uq_agent_channel_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    kind: str = Field(max_length=16)  # telegram, slack, whatsapp
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Sender(SQLModel, table=True):
+    """Someone allowed to talk to the agent; everyone else never reaches the model."""
+
+    __tablename__ = "agent_senders"
+    __table_args__ = (UniqueConstraint("agent_pk", "kind", "value", name="uq_agent_sender"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    kind: str = Field(max_length=16)  # email, telegram, slack, phone
+    value: str = Field(max_length=254)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class SshKey(SQLModel, table=True):

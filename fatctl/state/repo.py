@@ -14,7 +14,16 @@ from sqlmodel import Session, col, select
 
 from fatctl.domain import AgentState, can_transition
 from fatctl.errors import BadInput, NotFound, StateError
-from fatctl.state.models import Agent, AuditEvent, HostKey, Owner, SshKey, utcnow
+from fatctl.state.models import (
+    Agent,
+    AuditEvent,
+    Channel,
+    HostKey,
+    Owner,
+    Sender,
+    SshKey,
+    utcnow,
+)
 
 
 def get_or_create_owner(session: Session, email: str, plan: str) -> Owner:
@@ -79,6 +88,18 @@ def active_keys(session: Session, *, agent: Agent | None, role: str) -> list[Ssh
         SshKey.agent_pk == agent.id if agent is not None else col(SshKey.agent_pk).is_(None)
     )
     return list(session.exec(query.order_by(col(SshKey.id))).all())
+
+
+def channels(session: Session, agent: Agent) -> list[Channel]:
+    """The channels the agent answers on, by kind."""
+    query = select(Channel).where(Channel.agent_pk == agent.id)
+    return list(session.exec(query.order_by(col(Channel.kind))).all())
+
+
+def senders(session: Session, agent: Agent) -> list[Sender]:
+    """Who may talk to the agent, by kind then id."""
+    query = select(Sender).where(Sender.agent_pk == agent.id)
+    return list(session.exec(query.order_by(col(Sender.kind), col(Sender.value))).all())
 
 
 def audit(

@@ -76,6 +76,15 @@ def delete_for_agent(session: Session, agent_pk: int) -> int:
     return len(rows)
 
 
+def delete_named(session: Session, agent_pk: int, names: list[str]) -> int:
+    """Forget the agent's secrets of these names (a removed channel's tokens)."""
+    query = select(Secret).where(Secret.agent_pk == agent_pk, col(Secret.name).in_(names))
+    rows = session.exec(query).all()
+    for row in rows:
+        session.delete(row)
+    return len(rows)
+
+
 def rotate_master(session: Session, ring: KeyRing) -> tuple[int, int]:
     """Re-wrap every data key under the current master key; returns (rewrapped, already current).
 
