@@ -14,6 +14,7 @@ from cloud_init import layout as L
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
 from cloud_init.inputs import check_spec, host_key_kinds
 from cloud_init.install_script import render_install_script
+from cloud_init.openclaw_config import openclaw_config
 from fatctl.domain import AgentSpec
 
 
@@ -55,23 +56,6 @@ _FILES: tuple[tuple[str, str, int, bool], ...] = (
     (f"{L.SKILLS_DIR}/outbox-email/SKILL.md", "skills/outbox-email/SKILL.md.j2", 0o644, False),
     (f"{L.SKILLS_DIR}/agent-storage/SKILL.md", "skills/agent-storage/SKILL.md.j2", 0o644, False),
 )
-
-
-def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
-    """The gateway's config file (no secrets: the token comes from OPENCLAW_GATEWAY_TOKEN)."""
-    return {
-        "gateway": {
-            "mode": "local",
-            "port": L.GATEWAY_PORT,
-            "bind": "loopback",
-            "auth": {"mode": "token"},
-            # Caddy on the same box is the only proxy whose forwarded headers count.
-            "trustedProxies": ["127.0.0.1", "::1"],
-            "controlUi": {"allowedOrigins": [f"https://{spec.fqdn}"]},
-        },
-        "agents": {"defaults": {"workspace": L.DATA_DIR}},
-        "skills": {"load": {"extraDirs": [L.SKILLS_DIR]}},
-    }
 
 
 def _seed_config(spec: AgentSpec) -> str:

@@ -13,13 +13,14 @@ from typing import Any
 
 from fatctl.domain import AgentSpec, HostKeyPair, R2Location, ServicePlan
 from fatctl.errors import BadInput
+from fatctl.serving import model_choice
 
 REDACTED_HOST_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\n"
     "(not rendered: fatctl provision passes the real key to the server)\n"
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
-_TUPLES = ("operator_keys", "customer_keys", "operator_cidrs")
+_TUPLES = ("operator_keys", "customer_keys", "operator_cidrs", "channels")
 
 
 def spec_to_dict(spec: AgentSpec) -> dict[str, Any]:
@@ -45,8 +46,14 @@ def spec_from_dict(data: Any) -> AgentSpec:
             values["r2"] = R2Location(**values["r2"])
         if "extra_labels" in values:
             values["extra_labels"] = tuple((str(k), str(v)) for k, v in values["extra_labels"])
+        if "senders" in values:
+            values["senders"] = tuple((str(k), str(v)) for k, v in values["senders"])
+        if values.get("model") is not None:
+            model = values["model"]
+            values["model"] = model_choice(f"{model['provider']}/{model['model']}",
+                                           model.get("base_url", ""))  # fmt: skip
         return AgentSpec(**values)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise BadInput(f"malformed AgentSpec JSON: {exc}") from exc
 
 

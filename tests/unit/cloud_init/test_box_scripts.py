@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -54,15 +55,37 @@ def _install_runtime(box: Path, version: str = "2026.9.6") -> None:
     (box / "opt/openclaw/current").symlink_to(version)
 
 
+class _Readyz(BaseHTTPRequestHandler):
+    """Answers /readyz as OpenClaw's gateway does to a local caller (docs/gateway/health.md)."""
+
+    answer: tuple[int, dict[str, object]] = (200, {"ready": True, "failing": [], "uptimeMs": 1})
+
+    def do_GET(self) -> None:
+        status, body = self.answer if self.path == "/readyz" else (404, {})
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
 @pytest.fixture
-def gateway_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    """A listening loopback socket standing in for the gateway's port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        monkeypatch.setattr(L, "GATEWAY_PORT", port)
-        yield port
+def gateway_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Readyz]]:
+    """A loopback HTTP server standing in for the gateway's probe endpoints; set `.answer`."""
+    handler = type("Readyz", (_Readyz,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(L, "GATEWAY_PORT", server.server_address[1])
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _health(script: Path, box: Path, **env: str) -> tuple[int, HealthReport]:
@@ -80,13 +103,34 @@ def _health(script: Path, box: Path, **env: str) -> tuple[int, HealthReport]:
     return proc.returncode, HealthReport(**data)
 
 
-def test_fat_health_healthy(box: Path, gateway_port: int) -> None:
+def test_fat_health_healthy(box: Path, gateway_port: type[_Readyz]) -> None:
     (box / "data").mkdir()
     _install_runtime(box)
     code, report = _health(_script(NO_R2, L.HEALTH_COMMAND, box), box)
     assert (code, report.healthy, report.problems) == (0, True, ())
     assert report.gateway == "active" and report.runtime_version == "2026.9.6"
     assert report.data_mounted and report.disk_free_mb > 0 and report.mem_available_mb > 0
+    assert report.ready and report.channels == {}
+
+
+def test_fat_health_uses_readyz_and_names_failing_channels(
+    box: Path, gateway_port: type[_Readyz]
+) -> None:
+    """A listening gateway is not enough: /readyz decides, and each configured channel is
+    reported failing when OpenClaw names it (by id or id:account), ready otherwise."""
+    (box / "data").mkdir()
+    _install_runtime(box)
+    byok = Variant("debian-12", False, ServicePlan.BYOK, False, r2=False)
+    script = _script(byok, L.HEALTH_COMMAND, box)
+    gateway_port.answer = (503, {"ready": False, "failing": ["telegram:default"], "uptimeMs": 9})
+    code, report = _health(script, box)
+    assert code == 1 and not report.healthy and not report.ready
+    assert report.channels == {"slack": "unknown", "telegram": "failing", "whatsapp": "unknown"}
+    assert "gateway not ready (HTTP 503): telegram:default" in report.problems
+    gateway_port.answer = (200, {"ready": True, "failing": [], "uptimeMs": 10})
+    code, report = _health(script, box)
+    assert (code, report.ready) == (0, True)
+    assert report.channels == {"slack": "ready", "telegram": "ready", "whatsapp": "ready"}
 
 
 def test_fat_health_unhealthy_reports_each_problem(box: Path) -> None:
@@ -104,7 +148,7 @@ def test_fat_health_notices_closed_port_and_missing_runtime(box: Path) -> None:
     code, report = _health(_script(NO_R2, L.HEALTH_COMMAND, box), box)
     assert code == 1
     assert report.runtime_version == "none"
-    assert any("not listening" in p for p in report.problems)
+    assert any("not answering" in p for p in report.problems)
     assert any("no runtime" in p for p in report.problems)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fatctl.domain import AgentSpec, HostKeyPair, R2Location, ServicePlan
+from fatctl.serving import DEFAULT_MANAGED_MODEL, model_choice
 
 IMAGES = ("debian-12", "debian-13", "ubuntu-24.04")
 OPERATOR_KEY = (
@@ -86,7 +87,25 @@ def make_spec(variant: Variant, host_keys: tuple[HostKeyPair, ...] = (FAKE_HOST_
         r2=R2 if variant.r2 else None,
         golden_image=variant.golden,
         tls_internal=variant.golden,
+        **serving(variant),
     )
+
+
+# Managed boxes think with the plan's default and answer nowhere yet; BYOK ones bring a custom
+# OpenAI-compatible model and every channel, with senders of each kind (and one channel, Slack,
+# without any: its direct messages are refused).
+SENDERS = (("email", "alice@example.com"), ("phone", "+4915123456789"), ("telegram", "4242"))
+
+
+def serving(variant: Variant) -> dict[str, object]:
+    if variant.plan == ServicePlan.MANAGED:
+        return {"model": model_choice(DEFAULT_MANAGED_MODEL)}
+    return {
+        "model": model_choice("custom/llama-3.1-8b", "http://10.77.0.1:8080/v1"),
+        "channels": ("slack", "telegram", "whatsapp"),
+        "senders": SENDERS,
+        "telegram_api_root": "http://10.77.0.1:8080" if variant.golden else "",
+    }
 
 
 def real_host_key(directory: Path) -> HostKeyPair:

@@ -1,0 +1,84 @@
+"""The gateway's `openclaw.json`, as a pure function of the `AgentSpec`.
+
+Keys follow the pinned OpenClaw's own reference (docs/gateway/configuration-reference.md and
+the pages it links, in the npm package): the config is validated strictly and an unknown key
+stops the gateway with exit 78, so nothing here is guessed.
+
+No secret is ever written into it. Keys and bot tokens reach the gateway through `gateway.env`:
+a custom provider's `apiKey` is the `${VAR}` reference OpenClaw substitutes from the
+environment (docs/gateway/configuration/environment-variables.md), built-in providers read
+their documented variables (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`), and Telegram falls back to
+`TELEGRAM_BOT_TOKEN`, Slack to `SLACK_BOT_TOKEN`/`SLACK_APP_TOKEN`, for the default account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloud_init import layout as L
+from fatctl.domain import AgentSpec
+from fatctl.serving import CHANNEL_SENDERS, CUSTOM_PROVIDER, ChannelKind, ModelChoice
+
+# Providers OpenClaw does not ship in core for the pinned version (Fireworks' plugin is not on
+# the npm registry), declared under `models.providers` as OpenAI-compatible endpoints.
+FIREWORKS_BASE_URL = "https://api.fireworks.ai/inference/v1"
+DECLARED_PROVIDERS = frozenset({"fireworks", CUSTOM_PROVIDER})
+
+
+def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
+    """The whole config file for `spec`'s gateway."""
+    config: dict[str, Any] = {
+        "gateway": {
+            "mode": "local",
+            "port": L.GATEWAY_PORT,
+            "bind": "loopback",
+            "auth": {"mode": "token"},
+            # Caddy on the same box is the only proxy whose forwarded headers count.
+            "trustedProxies": ["127.0.0.1", "::1"],
+            "controlUi": {"allowedOrigins": [f"https://{spec.fqdn}"]},
+        },
+        "agents": {"defaults": {"workspace": L.DATA_DIR}},
+        "skills": {"load": {"extraDirs": [L.SKILLS_DIR]}},
+    }
+    if spec.model is not None:
+        config["agents"]["defaults"]["model"] = {"primary": spec.model.ref}
+        if spec.model.provider in DECLARED_PROVIDERS:
+            config["models"] = {"mode": "merge", "providers": _provider(spec.model)}
+    channels = {kind: _channel(spec, ChannelKind(kind)) for kind in sorted(spec.channels)}
+    if channels:
+        config["channels"] = channels
+    return config
+
+
+def _provider(model: ModelChoice) -> dict[str, Any]:
+    base_url = model.base_url or FIREWORKS_BASE_URL
+    entry = {"id": model.model, "name": model.model, "input": ["text"]}
+    return {
+        model.provider: {
+            "baseUrl": base_url,
+            "apiKey": "${" + model.key_env + "}",
+            "api": "openai-completions",
+            "models": [entry],
+        }
+    }
+
+
+def allowed(spec: AgentSpec, kind: ChannelKind) -> list[str]:
+    """The ids `kind`'s allowlist is rendered from (the senders of the matching kind)."""
+    wanted = CHANNEL_SENDERS[kind].value
+    return [value for sender_kind, value in spec.senders if sender_kind == wanted]
+
+
+def _channel(spec: AgentSpec, kind: ChannelKind) -> dict[str, Any]:
+    ids = allowed(spec, kind)
+    # OpenClaw rejects `allowlist` with an empty `allowFrom`; with nobody allowed yet, direct
+    # messages are refused outright rather than opened to pairing requests from strangers.
+    block: dict[str, Any] = {"enabled": True, "dmPolicy": "allowlist" if ids else "disabled"}
+    if ids:
+        block["allowFrom"] = ids
+    block["groupPolicy"] = "disabled"  # an agent is its owner's; groups are not part of the plan
+    if kind == ChannelKind.TELEGRAM and spec.telegram_api_root:
+        block["apiRoot"] = spec.telegram_api_root
+    if kind == ChannelKind.SLACK:
+        block["mode"] = "socket"
+    return block
