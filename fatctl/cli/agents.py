@@ -9,9 +9,11 @@ import typer
 from fatctl.cli.context import confirm, ctx
 from fatctl.cli.options import (
     AgentArg,
+    BaseUrlOpt,
     ImageOpt,
     JsonOpt,
     LocationOpt,
+    ModelOpt,
     OwnerOpt,
     PlanOpt,
     ServerTypeOpt,
@@ -37,6 +39,8 @@ def create(
     location: LocationOpt = None,
     image: ImageOpt = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help="OpenClaw version.")] = None,
+    model: ModelOpt = "",
+    base_url: BaseUrlOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
     """Record a new agent (state `requested`) with its host key and gateway token."""
@@ -54,6 +58,8 @@ def create(
         location=location or s.location,
         image=image or s.image,
         runtime_version=runtime or s.runtime_version,
+        model=model,
+        model_base_url=base_url,
     )
     request = request.validated()  # bad input fails before the database or master key is touched
     agent = create_agent(ctx().engine, ctx().keyring, request, ctx().actor)

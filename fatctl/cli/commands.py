@@ -62,6 +62,9 @@ LOADERS: dict[str, Loader] = {
     "preview": Loader("fatctl.cli.preview", _module_register),
     "cost": Loader("fatctl.cli.cost", _module_register),
     "image": Loader("fatctl.cli.image", _module_register),
+    "model": Loader("fatctl.cli.model", _sub_app("model")),
+    "channels": Loader("fatctl.cli.channels", _sub_app("channels")),
+    "senders": Loader("fatctl.cli.senders", _sub_app("senders")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
@@ -76,6 +79,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "provision",
         "Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked).",
     ),
+    "model": ("model", "The model an agent thinks with, and its key."),
+    "channels": ("channels", "Messaging channels an agent answers on."),
+    "senders": ("senders", "Who may talk to an agent (its allowlist)."),
     "ssh": (
         "ssh",
         "Open a shell on AGENT's box as the operator user, or run `-- CMD` and exit with its code.",

@@ -91,6 +91,10 @@ AllByDefaultOpt = Annotated[bool, typer.Option("--all", help="Every agent (the d
 ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=200)]
 NoHealthOpt = Annotated[bool, typer.Option("--no-health", help="Skip the SSH health check.")]
 # Scopes a key or secret command to one agent (absent: the fleet-wide ones).
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change (secrets masked); change nothing.")
+]
+
 AgentScopeOpt = Annotated[str | None, typer.Option("--agent", help="Scope to one agent.")]
 
 EngineOpt = Annotated[
@@ -99,6 +103,12 @@ EngineOpt = Annotated[
 # A new agent's record (`agents create`, `provision`); unset ones come from the settings.
 OwnerOpt = Annotated[str, typer.Option("--owner", help="The customer's e-mail address.")]
 PlanOpt = Annotated[str, typer.Option("--plan", help="managed or byok.")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", help="provider/model (BYOK must choose; managed: plan default).")
+]
+BaseUrlOpt = Annotated[
+    str, typer.Option("--base-url", help="For --model custom/<id>: the OpenAI-compatible API.")
+]
 ServerTypeOpt = Annotated[str | None, typer.Option("--type", help="Hetzner server type.")]
 LocationOpt = Annotated[str | None, typer.Option("--location")]
 ImageOpt = Annotated[str | None, typer.Option("--image")]

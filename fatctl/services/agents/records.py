@@ -17,9 +17,10 @@ from fatctl.names import friendly_name
 from fatctl.secrets import KeyRing, random_token
 from fatctl.services.agents.material import generate_host_key
 from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET
+from fatctl.serving import SenderKind, model_choice
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
-from fatctl.state.models import Agent, DnsRecord, HostKey, RolloutStep, SshKey
+from fatctl.state.models import Agent, Channel, DnsRecord, HostKey, RolloutStep, Sender, SshKey
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -36,6 +37,8 @@ class NewAgent:
     location: str
     image: str
     runtime_version: str
+    model: str = ""  # provider/model; "" is the plan's default (BYOK must choose one)
+    model_base_url: str = ""  # only for the custom provider
 
     def validated(self) -> NewAgent:
         try:
@@ -50,7 +53,16 @@ class NewAgent:
             location=validation.location(self.location),
             image=validation.image(self.image),
             runtime_version=validation.version(self.runtime_version),
+            model=self._model(),
+            model_base_url=self.model_base_url,
         )
+
+    def _model(self) -> str:
+        if self.model:
+            return model_choice(self.model, self.model_base_url).ref
+        if self.model_base_url:
+            raise BadInput("--base-url goes with --model custom/<model>")
+        return ""
 
 
 def create_agent(engine: Engine, ring: KeyRing, request: NewAgent, actor: str) -> Agent:
@@ -73,9 +85,14 @@ def create_agent(engine: Engine, ring: KeyRing, request: NewAgent, actor: str) -
             location=req.location,
             image=req.image,
             runtime_version=req.runtime_version,
+            model=req.model,
+            model_base_url=req.model_base_url,
         )
         session.add(agent)
         session.flush()
+        # The seeds: the owner's signup address may always talk to their agent.
+        session.add(Sender(agent_pk=agent.id or 0, kind=SenderKind.EMAIL.value,
+                           value=req.owner_email.lower()))  # fmt: skip
         host_key = generate_host_key(f"fatctl-host-{name}")
         session.add(
             HostKey(
@@ -113,7 +130,7 @@ def delete_agent(engine: Engine, name: str, actor: str) -> None:
                 f"agent {name} is {agent.state}: it may own cloud resources",
                 hint=f"run `fatctl destroy {name}` first",
             )
-        for model in (HostKey, SshKey, DnsRecord, RolloutStep):
+        for model in (HostKey, SshKey, DnsRecord, RolloutStep, Channel, Sender):
             for row in session.exec(_rows_of(model, agent.id or 0)).all():
                 session.delete(row)
         secret_store.delete_for_agent(session, agent.id or 0)

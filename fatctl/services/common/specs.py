@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 
 from fatctl.config import Settings
 from fatctl.domain import AgentSpec, HostKeyPair, KeyRole, R2Location, ServicePlan, architecture_of
+from fatctl.errors import BadInput
 from fatctl.secrets import KeyRing
 from fatctl.services.common.secret_names import host_key_secret_name
+from fatctl.serving import ModelChoice, resolve_model
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
 
@@ -89,11 +91,12 @@ def build_spec(
             bucket=settings.r2_bucket,
             prefix=f"agents/{agent.agent_id}/",
         )
+    plan = ServicePlan(owner.plan)
     spec = AgentSpec(
         name=agent.name,
         agent_id=agent.agent_id,
         owner_email=owner.email,
-        plan=ServicePlan(owner.plan),
+        plan=plan,
         domain=settings.domain or "agents.invalid",
         server_type=agent.server_type,
         location=agent.location,
@@ -104,8 +107,24 @@ def build_spec(
         operator_cidrs=tuple(c.strip() for c in settings.operator_cidrs.split(",") if c.strip()),
         host_keys=tuple(host_keys),
         r2=r2,
+        model=model_of(agent, plan, settings),
+        channels=tuple(sorted(c.kind for c in repo.channels(session, agent))),
+        senders=tuple(sorted((s.kind, s.value) for s in repo.senders(session, agent))),
+        telegram_api_root=settings.telegram_api_root,
     )
     return with_golden_image(session, spec) if golden else spec
+
+
+def model_of(agent: Agent, plan: ServicePlan, settings: Settings) -> ModelChoice | None:
+    """The model the agent thinks with, or None while it cannot be known (a BYOK agent that has
+    chosen none yet: provisioning refuses it, see `serving_problem`)."""
+    try:
+        choice = resolve_model(plan, agent.model, agent.model_base_url, settings.managed_model)
+    except BadInput:
+        return None
+    if plan == ServicePlan.MANAGED and not agent.model and settings.managed_model_base_url:
+        return replace(choice, base_url=settings.managed_model_base_url)
+    return choice
 
 
 def spec_for_agent(

@@ -17,10 +17,10 @@ from fatctl.errors import FatctlError, RemoteError
 from fatctl.remote.commands.services import fat_health
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
-from fatctl.sensitive import Sensitive
+from fatctl.services.agents.gateway_env import gateway_env, missing_model_key
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.https_probe import https_status
-from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, R2_CREDENTIALS_SECRET
+from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.services.common.targets import target_for
 from fatctl.state.db import session_scope
 
@@ -91,7 +91,7 @@ def wait_ssh(flow: Flow) -> dict[str, object]:
 
 def deliver_secrets(flow: Flow) -> dict[str, object]:
     """The gateway token and, when R2 is configured, the agent's prefix-scoped credentials."""
-    from fatctl.state import repo, secret_store
+    from fatctl.state import repo
 
     target, pool = _box_target(flow), _pool(flow)
     delivered = []
@@ -99,13 +99,20 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
     if r2 is not None:  # first: the data mount must be ready before the gateway starts
         deliver_file(pool, target, L.R2_ENV, r2)  # type: ignore[arg-type]
         delivered.append(L.R2_ENV)
+    assert flow.spec is not None
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
-        token = secret_store.get(session, flow.ring, agent_pk=agent.id, name=GATEWAY_TOKEN_SECRET)
-    env = Sensitive(f"OPENCLAW_GATEWAY_TOKEN={token.reveal()}\n")
+        env = gateway_env(session, flow.ring, agent.id or 0, flow.spec)
+        missing = missing_model_key(session, agent.id or 0, flow.spec) if flow.spec.model else None
     deliver_file(pool, target, L.GATEWAY_ENV, env)
     delivered.append(L.GATEWAY_ENV)
-    return {"files": ",".join(delivered), "r2": "delivered" if r2 else "not configured"}
+    out: dict[str, object] = {
+        "files": ",".join(delivered),
+        "r2": "delivered" if r2 else "not configured",
+    }
+    if missing:
+        out["model_key"] = f"missing: {missing}"
+    return out
 
 
 def _r2_env(flow: Flow) -> object | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fatctl.clock import Clock, wall_clock
-from fatctl.domain import AgentState
+from fatctl.domain import AgentState, ServicePlan
 from fatctl.errors import BadInput, FatctlError, StateError
 from fatctl.pacing.poll import Backoff
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
@@ -27,6 +27,7 @@ from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
     from fatctl.config import Settings
     from fatctl.domain import AgentSpec
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from fatctl.remote.target import Target
     from fatctl.secrets import KeyRing
     from fatctl.services.agents.records import NewAgent
+    from fatctl.state.models import Agent
 
 # Side effects a rerun does not repeat once recorded as done.
 RESUMABLE = ("infra", "dns", "secrets")
@@ -111,7 +113,7 @@ def provision(
     """Create (or continue) the agent and drive it to `ready`; raises on the first failed step."""
 
     opts = opts or Options()
-    name = _validate(db, ring, request, actor)
+    name = _validate(db, ring, settings, request, actor)
     log = StepLog(db, name, actor, opts.emit)
     log.note("validate", "ok", "input valid, agent recorded")
     with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
@@ -121,7 +123,7 @@ def provision(
     return _result(flow)
 
 
-def _validate(db: Engine, ring: KeyRing, request: NewAgent, actor: str) -> str:
+def _validate(db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, actor: str) -> str:
     """The agent's name: an existing row (same owner) is continued, a new one is created."""
     from fatctl.services.agents.records import create_agent
     from fatctl.state import repo
@@ -136,8 +138,27 @@ def _validate(db: Engine, ring: KeyRing, request: NewAgent, actor: str) -> str:
                     raise BadInput(f"agent {req.name} belongs to {owner}, not {req.owner_email}")
                 if agent.state in (AgentState.DESTROYING.value, AgentState.DESTROYED.value):
                     raise StateError(f"agent {req.name} is {agent.state}: use a new name")
+                _refuse_unservable(session, agent, settings)
                 return agent.name
+    if req.plan == ServicePlan.BYOK.value:
+        # The customer's key is sealed per agent, so it cannot exist before the agent does.
+        raise BadInput(
+            "a BYOK agent needs its key before provisioning: `fatctl agents create` it, "
+            "`fatctl model key AGENT` (key on stdin), then `fatctl provision AGENT`"
+        )
     return create_agent(db, ring, req, actor).name
+
+
+def _refuse_unservable(session: Session, agent: Agent, settings: Settings) -> None:
+    """A BYOK agent without its model or key is refused before any cloud resource exists."""
+    from fatctl.services.agents.gateway_env import serving_problem
+    from fatctl.state import repo
+
+    if repo.owner_of(session, agent).plan != ServicePlan.BYOK.value:
+        return
+    problem = serving_problem(session, agent, settings)
+    if problem is not None:
+        raise BadInput(problem)
 
 
 def _reserve(flow: Flow) -> bool:
