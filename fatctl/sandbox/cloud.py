@@ -1,5 +1,6 @@
-"""Start and stop the whole sandbox cloud: Hetzner and Cloudflare emulators, moto S3, and (as
-root) real nspawn boxes behind the Hetzner emulator, all as background processes recorded by
+"""Start and stop the whole sandbox cloud: Hetzner and Cloudflare emulators, moto S3, the
+outside world's stand-ins (a model provider and Telegram's Bot API: `fatctl.sandbox.world`) and
+(as root) real nspawn boxes behind the Hetzner emulator, all as background processes recorded by
 pid under one state dir (default `<data dir>/sandbox`).
 
 `up` writes `<state dir>/sandbox.env` (mode 0600): the settings that point fatctl at the
@@ -74,6 +75,10 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
     )
     s3 = start_s3(state / "s3", host=s3_host)
     _make_bucket(s3.url)
+    # The model provider and Telegram, where the boxes reach them (the bridge, like S3).
+    world = find_emulator("world", state / "world") or spawn_emulator(
+        "world", state / "world", "--host", s3_host
+    )
     env = {
         "HCLOUD_ENDPOINT": hetzner.info["url"],
         "HCLOUD_TOKEN": hetzner.info["token"],
@@ -90,6 +95,8 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
         "FATCTL_POLL_INTERVAL": "0.2",
         "FATCTL_OPERATOR_KEY_FILE": str(operator_key(state)),
         "FATCTL_SANDBOX": "1",
+        "FATCTL_MANAGED_MODEL_BASE_URL": world.info["model_base_url"],
+        "FATCTL_TELEGRAM_API_ROOT": world.info["telegram_api_root"],
     }
     write_env(state / ENV_FILE, env)
     return env
@@ -143,7 +150,7 @@ def write_env(path: Path, env: dict[str, str]) -> None:
 def down(state: Path) -> list[str]:
     """Stop what `up` started (by recorded pid), delete the boxes; returns what was stopped."""
 
-    stopped = [n for n in ("hetzner", "cloudflare") if stop_emulator(n, state / n)]
+    stopped = [n for n in ("hetzner", "cloudflare", "world") if stop_emulator(n, state / n)]
     if stop_s3(state / "s3"):
         stopped.append("s3")
     meta = _meta(state)
@@ -162,7 +169,7 @@ def down(state: Path) -> list[str]:
 
 def status(state: Path) -> list[Component]:
     out = []
-    for name in ("hetzner", "cloudflare"):
+    for name in ("hetzner", "cloudflare", "world"):
         found = find_emulator(name, state / name)
         out.append(Component(name, found.pid if found else 0, found.info["url"] if found else ""))
     s3 = s3_status(state / "s3")

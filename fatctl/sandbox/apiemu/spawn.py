@@ -17,7 +17,11 @@ from typing import Any
 
 from fatctl.sandbox.apiemu import pids
 
-MODULES = {"hetzner": "fatctl.sandbox.hetzner", "cloudflare": "fatctl.sandbox.cloudflare"}
+MODULES = {
+    "hetzner": "fatctl.sandbox.hetzner",
+    "cloudflare": "fatctl.sandbox.cloudflare",
+    "world": "fatctl.sandbox.world",
+}
 
 
 @dataclass(frozen=True)
