@@ -24,6 +24,11 @@ SWAP_UNIT = "fat-swap.service"
 
 DATA_DIR = "/data"
 STATE_DIR = "/var/lib/openclaw"
+# The agent's workspace (AGENTS.md, its bootstrap files) is on the root disk, not on /data:
+# OpenClaw bootstraps it with hard links, which the rclone FUSE mount answers with EIO (seen on
+# a real box: every message failed at "link ... -> /data/AGENTS.md"). /data stays the agent's
+# durable storage, reached through the agent-storage skill; the workspace is in the backups.
+WORKSPACE_DIR = "/var/lib/openclaw/workspace"
 CONFIG_DIR = "/etc/openclaw"
 OPENCLAW_CONFIG = "/etc/openclaw/openclaw.json"
 GATEWAY_ENV = "/etc/openclaw/gateway.env"  # 0600, OPENCLAW_GATEWAY_TOKEN + model keys

@@ -19,10 +19,13 @@ from cloud_init import layout as L
 from fatctl.domain import AgentSpec
 from fatctl.serving import CHANNEL_SENDERS, CUSTOM_PROVIDER, ChannelKind, ModelChoice
 
-# Providers OpenClaw does not ship in core for the pinned version (Fireworks' plugin is not on
-# the npm registry), declared under `models.providers` as OpenAI-compatible endpoints.
+# Providers OpenClaw does not ship in core for the pinned version, declared under
+# `models.providers` as OpenAI-compatible endpoints, by the id they get there. Fireworks is not
+# declared as `fireworks`: OpenClaw takes that id for its Fireworks plugin, which is not on the
+# npm registry, tries to install it from ClawHub at start and, offline, refuses to start
+# ("requires state migration", exit 78; seen on a box).
 FIREWORKS_BASE_URL = "https://api.fireworks.ai/inference/v1"
-DECLARED_PROVIDERS = frozenset({"fireworks", CUSTOM_PROVIDER})
+DECLARED_PROVIDERS = {"fireworks": "fat-fireworks", CUSTOM_PROVIDER: CUSTOM_PROVIDER}
 
 
 def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
@@ -37,24 +40,36 @@ def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
             "trustedProxies": ["127.0.0.1", "::1"],
             "controlUi": {"allowedOrigins": [f"https://{spec.fqdn}"]},
         },
-        "agents": {"defaults": {"workspace": L.DATA_DIR}},
+        "agents": {"defaults": {"workspace": L.WORKSPACE_DIR}},
         "skills": {"load": {"extraDirs": [L.SKILLS_DIR]}},
     }
+    # No calls home: the update check and the remote model catalog are off (boxes are updated by
+    # fatctl's rollouts; the sandbox's boxes have no internet).
+    config["update"] = {"checkOnStart": False}
+    config["models"] = {"catalogRefresh": {"enabled": False}}
+    # Each allowed sender gets a conversation of their own (OpenClaw's default `main` shares one
+    # session between everyone who may write to the agent).
+    config["session"] = {"dmScope": "per-channel-peer"}
     if spec.model is not None:
-        config["agents"]["defaults"]["model"] = {"primary": spec.model.ref}
+        config["agents"]["defaults"]["model"] = {"primary": primary(spec.model)}
         if spec.model.provider in DECLARED_PROVIDERS:
-            config["models"] = {"mode": "merge", "providers": _provider(spec.model)}
+            config["models"].update({"mode": "merge", "providers": _provider(spec.model)})
     channels = {kind: _channel(spec, ChannelKind(kind)) for kind in sorted(spec.channels)}
     if channels:
         config["channels"] = channels
     return config
 
 
+def primary(model: ModelChoice) -> str:
+    """`agents.defaults.model.primary`: the provider's id in the config, then the model."""
+    return f"{DECLARED_PROVIDERS.get(model.provider, model.provider)}/{model.model}"
+
+
 def _provider(model: ModelChoice) -> dict[str, Any]:
     base_url = model.base_url or FIREWORKS_BASE_URL
     entry = {"id": model.model, "name": model.model, "input": ["text"]}
     return {
-        model.provider: {
+        DECLARED_PROVIDERS[model.provider]: {
             "baseUrl": base_url,
             "apiKey": "${" + model.key_env + "}",
             "api": "openai-completions",

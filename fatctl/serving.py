@@ -25,9 +25,13 @@ from fatctl.errors import BadInput
 DEFAULT_MANAGED_MODEL = "fireworks/accounts/fireworks/models/minimax-m2p1"
 CUSTOM_PROVIDER = "custom"  # a BYOK OpenAI-compatible endpoint declared under models.providers
 
-# provider -> the environment variable OpenClaw reads its key from (providers/*.md).
+# provider -> the environment variable the gateway reads its key from: OpenClaw's documented
+# ones for its built-in providers (providers/*.md); for the providers fatctl declares itself
+# (cloud_init.openclaw_config) a name of fatctl's, referenced as ${VAR} from the config. Not
+# FIREWORKS_API_KEY: OpenClaw takes that variable as a request for its Fireworks plugin, which
+# is not on the npm registry, and a box offline then fails to start (seen on a box).
 PROVIDER_KEY_ENV: dict[str, str] = {
-    "fireworks": "FIREWORKS_API_KEY",
+    "fireworks": "FAT_FIREWORKS_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
     "openai": "OPENAI_API_KEY",
     CUSTOM_PROVIDER: "FAT_CUSTOM_MODEL_API_KEY",

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import AgentArg, DryRunOpt, JsonOpt
+from fatctl.cli.options import AgentArg, DryRunOpt, JsonOpt, agent_arg
 from fatctl.cli.output import Output
 from fatctl.cli.serving_io import push_and_show, stdin_lines
 
@@ -55,6 +55,7 @@ def list_(agent: AgentArg, json_out: JsonOpt = False) -> None:
     from fatctl.state import repo
     from fatctl.state.db import session_scope
 
+    agent = agent_arg(agent) or ""
     with session_scope(ctx().engine) as session:
         row = repo.get_agent(session, agent)
         senders = repo.senders(session, row)

@@ -5,7 +5,7 @@ render. `up` prints how to point fatctl at it (source its env file).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,3 +68,51 @@ def status(json_out: JsonOpt = False) -> None:
     rows = [{"component": c.name, "pid": c.pid or "-", "url": c.url or "(stopped)"}
             for c in run(_state())]  # fmt: skip
     Output(json_out).table(rows, ("component", "pid", "url"), title="sandbox")
+
+
+@app.command("model-key")
+def model_key() -> None:
+    """Issue a key from the sandbox's model provider (prints it once; store it with secrets set)."""
+    import sys
+
+    from fatctl.sandbox.world.client import admin_url, issue_model_key
+
+    sys.stdout.write(issue_model_key(admin_url(_state())) + "\n")
+
+
+@app.command("telegram-bot")
+def telegram_bot(json_out: JsonOpt = False) -> None:
+    """Issue a bot token from the sandbox's Telegram (prints it once, with the bot's id)."""
+    from fatctl.sandbox.world.client import admin_url, issue_bot_token
+
+    token, bot_id = issue_bot_token(admin_url(_state()))
+    Output(json_out).record({"bot_id": bot_id, "token": token}, title="sandbox bot")
+
+
+@app.command("telegram-send")
+def telegram_send(
+    bot_id: Annotated[int, typer.Argument(help="The bot's id (the token's number).")],
+    text: Annotated[str, typer.Argument(help="The message.")],
+    sender: Annotated[int, typer.Option("--from", help="The Telegram user id sending it.")],
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the reply.")] = 60.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send a Telegram message to a bot as a user and show the agent's reply (exit 1: none)."""
+    import time
+
+    from fatctl.errors import FatctlError
+    from fatctl.sandbox.world.client import admin_url, send_as_user, wait_record
+
+    admin = admin_url(_state())
+    started, sent_at = time.monotonic(), time.time()
+    send_as_user(admin, bot_id, sender, text)
+
+    def reply(item: dict[str, Any]) -> bool:
+        return item["bot"] == bot_id and item["chat_id"] == sender and item["at"] >= sent_at
+
+    found = wait_record(admin, "sent", reply, wait)
+    if found is None:
+        raise FatctlError(f"no reply from bot {bot_id} to {sender} within {wait:.0f}s")
+    took = round(time.monotonic() - started, 1)
+    Output(json_out).record({"from": sender, "sent": text, "reply": found["text"], "seconds": took},
+                            title="telegram round trip")  # fmt: skip

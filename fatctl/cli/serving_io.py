@@ -21,7 +21,9 @@ def stdin_lines(what: str, count: int) -> list[Sensitive]:
     or with a different number of lines (a value is never echoed)."""
     if sys.stdin.isatty():
         raise BadInput(f"pipe the {what} on stdin; it is never taken from arguments")
-    raw = sys.stdin.buffer.read(MAX_SECRET_BYTES + 1)
+    binary = getattr(sys.stdin, "buffer", None)  # absent when stdin was replaced by text
+    raw = binary.read(MAX_SECRET_BYTES + 1) if binary else sys.stdin.read(MAX_SECRET_BYTES + 1)
+    raw = raw.encode() if isinstance(raw, str) else raw
     if len(raw) > MAX_SECRET_BYTES:
         raise BadInput(f"the {what} on stdin is larger than {MAX_SECRET_BYTES} bytes")
     try:
@@ -39,8 +41,10 @@ def push_and_show(
 ) -> None:
     """Record `change`, bring the box to it (or preview), and print the outcome."""
     from fatctl.cli.layouts import files_layout
+    from fatctl.cli.options import agent_arg
     from fatctl.services.serving.push import push
 
+    agent = agent_arg(agent) or ""
     c = ctx()
     result = push(c.engine, c.keyring, c.settings, agent, c.actor, change, dry_run=dry_run,
                   layout=files_layout(c.settings))  # fmt: skip

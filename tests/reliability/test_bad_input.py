@@ -30,7 +30,7 @@ import typer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fatctl import validation
+from fatctl import serving, validation
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput
 
@@ -147,6 +147,24 @@ KINDS: dict[str, Kind] = {
         ("", "nope", "../x", "head;drop"),
         "head",
     ),
+    "channel_kind": Kind(
+        _one_of("telegram", "slack", "whatsapp"), ("", "fax", "Telegram", "telegram\n"), "whatsapp"
+    ),
+    "sender": Kind(
+        _rejects(lambda v: serving.sender(v)),
+        ("", "12ab", "4242\n", "+1", "U01", "a@b", "42 42", "x" * 300),
+        "4242",
+    ),
+    "sender_kind": Kind(
+        lambda v: v != "" and v not in {k.value for k in serving.SenderKind},
+        ("fax", "EMAIL", "telegram\n"),
+        "telegram",
+    ),
+    "model": Kind(
+        _rejects(lambda v: serving.model_choice(v) if v else None),
+        ("nope", "gpt-5", "nope/x", "openai/", "custom/x", "openai/gpt\n"),
+        "openai/gpt-5.1",
+    ),
     "missing_file": Kind(
         lambda v: not Path(v).is_file(), ("/nonexistent/key.pub", "/", "/etc/passwd\n"), ""
     ),
@@ -161,6 +179,9 @@ PARAM_KINDS = {
     "revision": "revision", "file": "missing_file", "new_key": "missing_file",
     "secrets set:name": "secret_name", "creds rotate:agents": "agent",
     "keys add:label": "", "rebuild:image": "", "image build:base": "",
+    "channels add:kind": "channel_kind", "channels remove:kind": "channel_kind",
+    "sender": "sender", "senders add:kind": "sender_kind", "senders remove:kind": "sender_kind",
+    "model set:plan": "", "model": "model", "model set:model": "model",
 }  # fmt: skip
 
 

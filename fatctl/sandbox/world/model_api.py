@@ -3,12 +3,13 @@
 Shapes follow OpenAI's API reference: a bearer key in `Authorization`, `401 invalid_api_key`
 for a key the service does not know, a `chat.completion` object, or with `"stream": true`
 server-sent `chat.completion.chunk` events ending in `data: [DONE]` (and a usage chunk when
-`stream_options.include_usage` asks for one). The reply is deterministic: it names the model
-and quotes the last user message, so a test can recognise it in the chat it was sent to.
+`stream_options.include_usage` asks for one). The reply is deterministic (`reply_text`), so a
+test can recognise it in the chat it was sent to.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -41,23 +42,23 @@ class ModelKeys:
             return key in self._keys
 
 
-def last_user_text(messages: list[dict[str, Any]]) -> str:
-    """The text of the newest user message (content may be a string or a list of parts)."""
-    for message in reversed(messages):
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
+def user_texts(messages: list[dict[str, Any]]) -> list[str]:
+    """The text of every user message (content may be a string or a list of parts): OpenClaw
+    sends the customer's words in one and its own context in another."""
+    out = []
+    for message in messages:
+        content = message.get("content") if message.get("role") == "user" else None
         if isinstance(content, str):
-            return content
-        if isinstance(content, list):
-            parts = [p.get("text", "") for p in content if isinstance(p, dict)]
-            return " ".join(p for p in parts if p)
-    return ""
+            out.append(content)
+        elif isinstance(content, list):
+            out.append(" ".join(p.get("text", "") for p in content if isinstance(p, dict)))
+    return out
 
 
 def reply_text(model: str, user_text: str) -> str:
-    quoted = " ".join(user_text.split())[-200:]
-    return f"[{REPLY_PREFIX} {model}] you said: {quoted}"
+    """Deterministic: the model's name and a digest of what it was asked (every user message)."""
+    digest = hashlib.sha256(user_text.encode()).hexdigest()[:12]
+    return f"[{REPLY_PREFIX} {model}] answer {digest}"
 
 
 def _error(status: int, message: str, code: str) -> JSONResponse:
@@ -87,13 +88,13 @@ def router(recorder: Recorder, keys: ModelKeys) -> APIRouter:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "'messages' is a required property", "invalid_request")
         model = str(body.get("model", ""))
-        text = last_user_text(body["messages"])
+        text = "\n".join(user_texts(body["messages"]))
+        reply = reply_text(model, text) if keys.knows(key) else ""
         recorder.add("model", {"key": fingerprint(key) if key else "", "model": model,
                                "user_text": text, "stream": bool(body.get("stream")),
-                               "accepted": keys.knows(key)})  # fmt: skip
+                               "accepted": keys.knows(key), "reply": reply})  # fmt: skip
         if not keys.knows(key):
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
-        reply = reply_text(model, text)
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(_chunks(model, reply, usage), media_type="text/event-stream")

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -93,8 +94,10 @@ async def _params(request: Request) -> dict[str, Any]:
     if request.method == "POST" and "json" in kind:
         body = json.loads(await request.body() or b"{}")
         params.update(body if isinstance(body, dict) else {})
-    elif request.method == "POST" and ("form" in kind):
-        params.update(dict(await request.form()))
+    elif request.method == "POST" and "x-www-form-urlencoded" in kind:
+        params.update(parse_qsl((await request.body()).decode()))
+    elif request.method == "POST" and "multipart" in kind:
+        raise ValueError("multipart uploads are not served by the stand-in")
     return params
 
 
@@ -116,7 +119,7 @@ def router(recorder: Recorder, bots: Bots) -> APIRouter:
         try:
             params = await _params(request)
         except ValueError:
-            return _fail(400, "Bad Request: can't parse JSON")
+            return _fail(400, "Bad Request: can't parse parameters")
         shown = {k: v for k, v in params.items() if k != "text"}  # texts are in `sent` only
         recorder.add("telegram", {"bot": bot_id, "method": method, "params": shown})
         if method == "getUpdates":

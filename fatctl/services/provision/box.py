@@ -12,8 +12,11 @@ import json
 from typing import TYPE_CHECKING
 
 from cloud_init import layout as L
+from cloud_init.render import render_files
+from cloud_init.specjson import redact_host_keys
 from fatctl.clock import fixed
 from fatctl.errors import FatctlError, RemoteError
+from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.services import fat_health
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
@@ -21,7 +24,10 @@ from fatctl.services.agents.gateway_env import gateway_env, missing_model_key
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.https_probe import https_status
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
+from fatctl.services.common.specs import build_spec, sandbox_spec
 from fatctl.services.common.targets import target_for
+from fatctl.services.converge import diff
+from fatctl.services.serving.push import Wanted, sync_box
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
@@ -102,10 +108,14 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
     assert flow.spec is not None
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
-        env = gateway_env(session, flow.ring, agent.id or 0, flow.spec)
-        missing = missing_model_key(session, agent.id or 0, flow.spec) if flow.spec.model else None
-    deliver_file(pool, target, L.GATEWAY_ENV, env)
-    delivered.append(L.GATEWAY_ENV)
+        # The spec as it is now: a channel or sender added since user-data was rendered lands too.
+        spec = sandbox_spec(redact_host_keys(build_spec(session, agent, flow.settings)),
+                            flow.opts.sandbox)  # fmt: skip
+        env = gateway_env(session, flow.ring, agent.id or 0, spec)
+        missing = missing_model_key(session, agent.id or 0, spec) if spec.model else None
+    wanted = Wanted(diff.desired_files(render_files(spec)), env, target)
+    changed, _ = sync_box(pool, target, wanted, ConvergeLayout())
+    delivered += [*changed, L.GATEWAY_ENV]
     out: dict[str, object] = {
         "files": ",".join(delivered),
         "r2": "delivered" if r2 else "not configured",

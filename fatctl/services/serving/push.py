@@ -35,6 +35,7 @@ from fatctl.services.agents.gateway_env import gateway_env
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
 from fatctl.services.common.specs import build_spec, sandbox_spec
+from fatctl.services.common.steps import step_index
 from fatctl.services.common.targets import target_for
 from fatctl.services.converge import diff
 from fatctl.services.serving.changes import Change
@@ -57,6 +58,15 @@ ChangeFn = Callable[["Session", "Agent"], Change]
 LIVE_STATES = frozenset({AgentState.READY.value, AgentState.DEGRADED.value})
 
 
+def has_box(agent: Agent) -> bool:
+    """The agent's box holds a delivered configuration: ready or degraded, or a provisioning
+    run got past its secrets step (a rerun keeps that step, so the box must be reached now)."""
+    if agent.state in LIVE_STATES:
+        return True
+    provisioning = agent.state == AgentState.PROVISIONING.value
+    return provisioning and step_index(agent.last_step) >= step_index("secrets")
+
+
 class ApplyFailed(FatctlError):
     exit_code = 1
 
@@ -68,6 +78,9 @@ class Wanted:
     files: dict[str, RenderedFile]
     env: Sensitive
     target: Target | None  # None: no box yet
+
+
+NO_BOX = Wanted({}, Sensitive(""), None)  # provisioning renders and delivers everything
 
 
 @dataclass(frozen=True)
@@ -125,16 +138,20 @@ def _record(
         agent = repo.get_agent(session, name)
         done = change(session, agent) if change is not None else Change("agent.apply", {})
         session.flush()
-        spec = sandbox_spec(redact_host_keys(build_spec(session, agent, settings)),
-                            settings.in_sandbox)  # fmt: skip
-        files = diff.desired_files(render_files(spec))
-        env = gateway_env(session, ring, agent.id or 0, spec)
-        target = target_for(session, agent, settings) if agent.state in LIVE_STATES else None
+        wanted = _wanted(session, ring, settings, agent) if has_box(agent) else NO_BOX
         if keep and change is not None:
             repo.audit(session, actor=actor, action=done.action, target=name, detail=done.detail)
         if not keep:
             session.rollback()
-    return done.action, Wanted(files, env, target)
+    return done.action, wanted
+
+
+def _wanted(session: Session, ring: KeyRing, settings: Settings, agent: Agent) -> Wanted:
+    """What the box should hold now: its files as provisioning renders them, its environment."""
+    spec = sandbox_spec(redact_host_keys(build_spec(session, agent, settings)), settings.in_sandbox)
+    files = diff.desired_files(render_files(spec))
+    env = gateway_env(session, ring, agent.id or 0, spec)
+    return Wanted(files, env, target_for(session, agent, settings))
 
 
 def _env_digest(env: Sensitive) -> str:
@@ -179,27 +196,35 @@ def _apply(
     from fatctl.remote.runner import Pool
 
     assert wanted.target is not None
-    target = wanted.target
     with Pool() as pool:
-        changes = _read(pool, target, wanted, layout)
-        env_changed = _box_env_digest(pool, target) != _env_digest(wanted.env)
-        if not changes and not env_changed:
+        changed, env_changed = sync_box(pool, wanted.target, wanted, layout)
+        if not changed and not env_changed:
             return PushResult(name, action, "unchanged")
-        for c in changes:
-            f = wanted.files[c.path]
-            write = cmd.write_file(layout, f.path, f.mode, f.owner)
-            pool.get(target).run(write, stdin=f.content.encode(), timeout=60).check(
-                f"writing {f.path}"
-            )
-        if env_changed:
-            deliver_file(pool, target, L.GATEWAY_ENV, wanted.env)
-        actions = cmd.actions_for([c.path for c in changes])
-        if env_changed and L.GATEWAY_UNIT not in actions.restart:
-            actions = replace(actions, restart=(*actions.restart, L.GATEWAY_UNIT))
-        pool.get(target).run(cmd.apply_actions(layout, actions), timeout=300).check("restarting")
-        readiness = _gate(pool, target, backoff)
-    return PushResult(name, action, "box", tuple(c.path for c in changes), env_changed,
-                      readiness=readiness)  # fmt: skip
+        readiness = _gate(pool, wanted.target, backoff)
+    return PushResult(name, action, "box", changed, env_changed, readiness=readiness)
+
+
+def sync_box(
+    pool: Pool, target: Target, wanted: Wanted, layout: cmd.ConvergeLayout
+) -> tuple[tuple[str, ...], bool]:
+    """Write what differs (files, then the environment file) and restart what they affect,
+    the gateway once; returns the changed paths and whether the environment changed."""
+    changes = _read(pool, target, wanted, layout)
+    env_changed = _box_env_digest(pool, target) != _env_digest(wanted.env)
+    if not changes and not env_changed:
+        return (), False
+    for c in changes:
+        f = wanted.files[c.path]
+        write = cmd.write_file(layout, f.path, f.mode, f.owner)
+        result = pool.get(target).run(write, stdin=f.content.encode(), timeout=60)
+        result.check(f"writing {f.path}")
+    if env_changed:
+        deliver_file(pool, target, L.GATEWAY_ENV, wanted.env)
+    actions = cmd.actions_for([c.path for c in changes])
+    if env_changed and L.GATEWAY_UNIT not in actions.restart:
+        actions = replace(actions, restart=(*actions.restart, L.GATEWAY_UNIT))
+    pool.get(target).run(cmd.apply_actions(layout, actions), timeout=400).check("restarting")
+    return tuple(c.path for c in changes), env_changed
 
 
 def _gate(pool: Pool, target: Target, backoff: Backoff) -> str:

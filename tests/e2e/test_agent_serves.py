@@ -1,0 +1,188 @@
+"""The customer's side, end to end on real nspawn boxes with the real OpenClaw gateway: a BYOK
+agent whose model is a custom OpenAI-compatible provider (the sandbox's model stand-in) answers
+its allowed Telegram sender with that model, paid with the customer's key; a stranger's message
+reaches no model and gets no reply; a managed agent on the same fleet pays with the platform's
+key; rotating the customer's key is one command and the next message uses the new key. Then a
+leak scan: none of the keys or tokens is in fatctl's output, its database, the sandbox's logs,
+or the boxes' journals and cloud-init logs. Everything goes through the `fatctl` CLI, as an
+operator (or the signup platform) would drive it.
+
+Prints: box start to ready (provision, which ends at OpenClaw's /readyz), message in to reply
+out, and the same after the key rotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fatctl.sandbox.world import client as world
+from fatctl.sandbox.world import fingerprint
+from fatctl.sandbox.world.model_api import reply_text
+from tests.fixtures.cli import fatctl_env, run_fatctl
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+OWNER_SENDER, STRANGER, MANAGED_SENDER = 4242, 999_001, 5151
+REPLY_WAIT_S = 120.0
+READ_LOGS = (
+    "sudo journalctl --no-pager -o cat; "
+    "sudo cat /var/log/cloud-init.log /var/log/cloud-init-output.log"
+)
+
+
+class Plane:
+    """The operator's shell: one environment, every command's output kept for the leak scan."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.outputs: list[str] = []
+
+    def run(self, *args: str, stdin: str | None = None, check: int | None = 0) -> str:
+        proc = run_fatctl(*args, env=self.env, input=stdin, timeout=900, check=check)
+        self.outputs += [proc.stdout, proc.stderr]
+        return proc.stdout
+
+
+def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Plane:
+    from fatctl.secrets import generate_master_key
+
+    env = fatctl_env(sandbox["env"], FATCTL_DATA_DIR=str(tmp_path / "data"),
+                     FATCTL_MASTER_KEY=generate_master_key(), FATCTL_ACTOR="e2e")  # fmt: skip
+    plane = Plane(env)
+    plane.run("db", "upgrade")
+    pub = sandbox["env"]["FATCTL_OPERATOR_KEY_FILE"] + ".pub"
+    plane.run("keys", "add", "--operator", "--file", pub, "--label", "op")
+    return plane
+
+
+def _round_trip(admin: str, bot_id: int, sender: int, text: str) -> tuple[dict[str, Any], float]:
+    """Send `text` as `sender`; the reply the bot sent back to that chat, and how long it took."""
+    sent_at, started = time.time(), time.monotonic()
+    world.send_as_user(admin, bot_id, sender, text)
+
+    def reply(item: dict[str, Any]) -> bool:
+        return item["bot"] == bot_id and item["chat_id"] == sender and item["at"] >= sent_at
+
+    found = world.wait_record(admin, "sent", reply, REPLY_WAIT_S)
+    assert found is not None, f"no reply to {sender} from bot {bot_id} within {REPLY_WAIT_S}s"
+    return found, time.monotonic() - started
+
+
+def _model_call(admin: str, text: str) -> dict[str, Any]:
+    """The model request that carried the customer's `text` (the gateway wraps it in context)."""
+    calls = [c for c in world.records(admin, "model") if text in c["user_text"]]
+    assert calls, f"the model never saw {text!r}"
+    return calls[-1]
+
+
+def test_agent_answers_its_customer_and_nobody_else(
+    sandbox: dict[str, Any], tmp_path: Path, figure: Callable[..., None]
+) -> None:
+    plane = _plane(sandbox, tmp_path)
+    admin = world.admin_url(sandbox["state"])
+    model_url = sandbox["env"]["FATCTL_MANAGED_MODEL_BASE_URL"]
+    platform_key = world.issue_model_key(admin)
+    byok_key, rotated_key = world.issue_model_key(admin), world.issue_model_key(admin)
+    (byok_bot, byok_bot_id), (managed_bot, managed_bot_id) = (
+        world.issue_bot_token(admin), world.issue_bot_token(admin))  # fmt: skip
+    secrets = [platform_key, byok_key, rotated_key, byok_bot, managed_bot]
+
+    # The platform's provider key pays for every managed agent.
+    plane.run("secrets", "set", "fireworks-api-key", stdin=platform_key)
+
+    # BYOK: the customer's own model and key; refused before any cloud resource without the key.
+    plane.run("agents", "create", "cust-byok", "--owner", "byok@example.com", "--plan", "byok",
+              "--model", "custom/stand-in", "--base-url", model_url)  # fmt: skip
+    refused = run_fatctl("provision", "cust-byok", "--owner", "byok@example.com",
+                         env=plane.env, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "fatctl model key cust-byok" in refused.stderr
+    assert not _servers(sandbox), "a refused provision must create nothing at Hetzner"
+    plane.run("model", "key", "cust-byok", stdin=byok_key + "\n")
+    plane.run("channels", "add", "cust-byok", "telegram", stdin=byok_bot + "\n")
+    plane.run("senders", "add", "cust-byok", str(OWNER_SENDER))
+    started = time.monotonic()
+    plane.run("provision", "cust-byok", "--owner", "byok@example.com")
+    figure("BYOK box: create to /readyz ready", time.monotonic() - started, "s")
+
+    # Managed, on the same fleet: the plan's default model, the platform's key.
+    plane.run("agents", "create", "cust-managed", "--owner", "managed@example.com")
+    plane.run("channels", "add", "cust-managed", "telegram", stdin=managed_bot + "\n")
+    plane.run("senders", "add", "cust-managed", str(MANAGED_SENDER))
+    plane.run("provision", "cust-managed", "--owner", "managed@example.com")
+
+    # The allowed sender is answered by the model the plan pays for, with the customer's key.
+    reply, took = _round_trip(admin, byok_bot_id, OWNER_SENDER, "hello from the owner")
+    figure("BYOK message in to reply out", took, "s")
+    call = _model_call(admin, "hello from the owner")
+    assert call["key"] == fingerprint(byok_key) and call["model"] == "stand-in"
+    assert reply["text"] == call["reply"] == reply_text("stand-in", call["user_text"])
+
+    # A stranger's message reaches no model and gets no reply. The gateway did take the update
+    # (it asked for the next offset), so the silence is its allowlist, not a lost message.
+    update_id = world.send_as_user(admin, byok_bot_id, STRANGER, "let me in")
+    polled = world.wait_record(admin, "telegram", lambda r: r["bot"] == byok_bot_id
+                               and int(r["params"].get("offset") or 0) > update_id, 60)  # fmt: skip
+    assert polled is not None, "the gateway never confirmed the stranger's update"
+    time.sleep(10)
+    seen = [c for c in world.records(admin, "model")
+            if "let me in" in c["user_text"] or str(STRANGER) in c["user_text"]]  # fmt: skip
+    assert not seen, "a stranger's message reached the model"
+    assert not [s for s in world.records(admin, "sent") if s["chat_id"] == STRANGER]
+
+    # The managed agent pays with the platform key, never the customer's.
+    _round_trip(admin, managed_bot_id, MANAGED_SENDER, "hello from managed")
+    managed_call = _model_call(admin, "hello from managed")
+    assert managed_call["key"] == fingerprint(platform_key)
+    assert managed_call["model"] == "accounts/fireworks/models/minimax-m2p1"
+
+    # Rotating the customer's key is one command; the next message uses the new key.
+    plane.run("model", "key", "cust-byok", stdin=rotated_key + "\n")
+    _, took = _round_trip(admin, byok_bot_id, OWNER_SENDER, "after the rotation")
+    figure("BYOK message in to reply out, after key rotation", took, "s")
+    assert _model_call(admin, "after the rotation")["key"] == fingerprint(rotated_key)
+
+    _leak_scan(plane, sandbox, tmp_path, secrets)
+
+
+def _servers(sandbox: dict[str, Any]) -> list[Any]:
+    from tests.e2e.test_provision_e2e import _admin
+
+    return list(_admin(sandbox["admin"]["hetzner"], "/inventory")["servers"])
+
+
+# A box's own disk (its overlay's upper layer, under the sandbox's state dir) may hold a key in
+# exactly one place: the gateway's environment file, root's and 0600.
+SECRET_HOMES = ("disk/etc/openclaw/gateway.env",)
+
+
+def _leak_scan(plane: Plane, sandbox: dict[str, Any], tmp_path: Path, secrets: list[str]) -> None:
+    """No key or token in fatctl's output, its database, the sandbox's files, the boxes' disks
+    (outside their 0600 homes), or the boxes' journals and cloud-init logs."""
+    places: dict[str, bytes] = {"fatctl output": "\n".join(plane.outputs).encode()}
+    places["state database"] = (tmp_path / "data" / "fatctl.sqlite").read_bytes()
+    state = Path(sandbox["state"])
+    homes = 0
+    for path in state.rglob("*"):
+        rel = path.relative_to(state).as_posix()
+        if not path.is_file() or path.is_symlink() or {"rootfs", "overlay-work"} & set(path.parts):
+            continue
+        if rel.endswith(SECRET_HOMES):
+            assert path.stat().st_mode & 0o777 == 0o600 and path.stat().st_uid == 0, rel
+            homes += 1
+            continue
+        if path.stat().st_size < 50_000_000:
+            places[f"sandbox {rel}"] = path.read_bytes()
+    assert homes == 2, "each box's gateway.env should have been found (and skipped) once"
+    for agent in ("cust-byok", "cust-managed"):
+        logs = plane.run("ssh", agent, "--", READ_LOGS)
+        places[f"{agent} journal and cloud-init logs"] = logs.encode()
+        assert len(logs) > 1000, f"{agent}: the logs read back are suspiciously short"
+    found = [(where, hashlib.sha256(s.encode()).hexdigest()[:8])
+             for s in secrets for where, data in places.items() if s.encode() in data]  # fmt: skip
+    assert not found, f"secrets found in: {found}"
