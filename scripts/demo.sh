@@ -2,7 +2,9 @@
 # The README's first command: fatctl's main job on the embedded defaults, on a fresh Debian 12
 # machine (as root). Installs what it needs, starts the sandbox cloud (Hetzner and Cloudflare
 # API emulators, moto S3, real systemd-nspawn boxes from the cached golden image), provisions
-# one agent, shows its status and health, runs a command on it over SSH, and leaves it running.
+# one agent that answers its owner on (the sandbox's) Telegram with the plan's model, shows its
+# status and health, runs a command on it over SSH, shows a message round trip through the real
+# OpenClaw gateway, and leaves it running.
 # Idempotent: a second run reuses packages, the image, the sandbox and the agent. Its state
 # (master key, state database, sandbox) lives in a directory of its own, so the teardown it
 # prints removes all of it and the next run starts clean: the sandbox's cloud and fatctl's
@@ -55,6 +57,24 @@ if ! fatctl keys list --json | grep -q fatctl-sandbox-operator; then
   fatctl keys add --operator --file "$FATCTL_OPERATOR_KEY_FILE.pub" --label fatctl-sandbox-operator
 fi
 
+log "the platform's model key (issued by the sandbox's model provider)"
+if ! fatctl secrets list --json | grep -q '"fireworks-api-key"'; then
+  fatctl sandbox model-key | fatctl secrets set fireworks-api-key
+fi
+
+log "$agent: a Telegram bot (from the sandbox's Telegram) and its owner as the allowed sender"
+if ! fatctl agents show "$agent" >/dev/null 2>&1; then
+  fatctl agents create "$agent" --owner demo@example.com
+fi
+bot_file=$data_dir/$agent-bot.json
+if [ ! -s "$bot_file" ]; then
+  (umask 077 && fatctl sandbox telegram-bot --json >"$bot_file")
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$bot_file" |
+    fatctl channels add "$agent" telegram
+fi
+bot_id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["bot_id"])' "$bot_file")
+fatctl senders add "$agent" 4242
+
 log "provision $agent"
 fatctl provision "$agent" --owner demo@example.com
 
@@ -63,6 +83,9 @@ fatctl status "$agent"
 
 log "ssh"
 fatctl ssh "$agent" -- systemctl is-active openclaw-gateway
+
+log "a message from the owner (Telegram user 4242) to $agent, and the agent's reply"
+fatctl sandbox telegram-send "$bot_id" "Hello, are you there?" --from 4242
 
 cat <<MSG
 
