@@ -53,7 +53,12 @@ _FILES: tuple[tuple[str, str, int, bool], ...] = (
     ("/usr/local/sbin/fat-swap", "scripts/fat-swap.sh.j2", 0o755, False),
     (L.HEALTH_COMMAND, "scripts/fat-health.sh.j2", 0o755, False),
     (L.FIRSTBOOT_SCRIPT, "scripts/fat-firstboot.sh.j2", 0o755, False),
+    (L.BROWSER_COMMAND, "scripts/fat-browser.sh.j2", 0o755, False),
+    (L.BROWSER_EVAL, "scripts/fat-browser-eval.mjs.j2", 0o644, False),
     (f"{L.SKILLS_DIR}/outbox-email/SKILL.md", "skills/outbox-email/SKILL.md.j2", 0o644, False),
+    (f"{L.SKILLS_DIR}/browser/SKILL.md", "skills/browser/SKILL.md.j2", 0o644, False),
+    (f"{L.SKILLS_DIR}/pdf/SKILL.md", "skills/pdf/SKILL.md.j2", 0o644, False),
+    (f"{L.SKILLS_DIR}/github-login/SKILL.md", "skills/github/SKILL.md.j2", 0o644, False),
     (f"{L.SKILLS_DIR}/agent-storage/SKILL.md", "skills/agent-storage/SKILL.md.j2", 0o644, False),
 )
 
@@ -78,6 +83,8 @@ def template_context(spec: AgentSpec) -> dict[str, Any]:
         "host_key_types": [kind for kind, _ in host_key_kinds(spec.host_keys)] or ["ed25519"],
         "openclaw_config": openclaw_config(spec),
         "seed_config": _seed_config(spec),
+        "node": f"{L.NODE_ROOT}/{spec.node_version}/bin/node",
+        "eval_script": L.BROWSER_EVAL,
     }
     if r2 is not None:
         prefix = r2.prefix.strip("/")
@@ -87,6 +94,16 @@ def template_context(spec: AgentSpec) -> dict[str, Any]:
         is_r2 = ".r2.cloudflarestorage.com" in r2.endpoint
         context["r2_provider"] = "Cloudflare" if is_r2 else "Other"
     return context
+
+
+# What the first boot does not need stays out of user-data (Hetzner's 32 KiB limit): the skills
+# and their helpers arrive with the secrets over SSH, when provisioning syncs the box's files
+# with its spec (`fatctl.services.serving.push.sync_box`), and converge keeps them current.
+AFTER_BOOT = (f"{L.SKILLS_DIR}/", L.BROWSER_COMMAND, L.BROWSER_EVAL)
+
+
+def in_user_data(path: str) -> bool:
+    return not path.startswith(AFTER_BOOT)
 
 
 def render_files(

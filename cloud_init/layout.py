@@ -37,6 +37,9 @@ R2_ENV = "/etc/rclone/r2.env"  # 0600, RCLONE_CONFIG_R2_ACCESS_KEY_ID / _SECRET_
 RCLONE_CACHE = "/var/cache/rclone"
 RUNTIME_ROOT = "/opt/openclaw"
 SKILLS_DIR = "/opt/fat-skills"
+NODE_ROOT = "/opt/node"  # /opt/node/<version>/bin/node, installed by INSTALL_SCRIPT
+BROWSER_COMMAND = "/usr/local/bin/fat-browser"  # the browser and pdf skills' headless Chromium
+BROWSER_EVAL = "/usr/local/lib/fat/browser-eval.mjs"
 
 INSTALL_SCRIPT = "/usr/local/sbin/fat-install-runtime"
 FIRSTBOOT_SCRIPT = "/usr/local/sbin/fat-firstboot"

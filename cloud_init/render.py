@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
-from cloud_init.files import RenderedFile, render_files, template_context
+from cloud_init.files import RenderedFile, in_user_data, render_files, template_context
 from cloud_init.inputs import host_key_kinds
 from cloud_init.install_script import render_install_script
 from cloud_init.packages import packages_for_image
@@ -34,7 +34,7 @@ def render_user_data(spec: AgentSpec, templates: TemplateSource = TEMPLATE_PACKA
         **template_context(spec),
         host_keys=host_key_kinds(spec.host_keys),
         packages=packages_for_image(spec.image),
-        files=sorted(files.values(), key=lambda f: f.path),
+        files=sorted((f for f in files.values() if in_user_data(f.path)), key=lambda f: f.path),
     )
     size = len(text.encode("utf-8"))
     if size > MAX_USER_DATA:

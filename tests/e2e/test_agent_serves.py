@@ -13,6 +13,7 @@ out, and the same after the key rotation.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable
@@ -147,7 +148,41 @@ def test_agent_answers_its_customer_and_nobody_else(
     figure("BYOK message in to reply out, after key rotation", took, "s")
     assert _model_call(admin, "after the rotation")["key"] == fingerprint(rotated_key)
 
+    _platform_skills(plane, admin, byok_bot_id)
     _leak_scan(plane, sandbox, tmp_path, secrets)
+
+
+PAGE = (
+    "<html><head><title>t</title></head><body><h1>FAT skills</h1>"
+    "<script>document.title = 'evaluated ' + (6 * 7);</script></body></html>"
+)
+# Run as the agent's user, the way the agent's exec tool would run the skills' commands.
+SKILL_RUN = f"""set -e
+d=$(mktemp -d)
+cd "$d"
+cat > page.html <<'PAGE'
+{PAGE}
+PAGE
+fat-browser screenshot "file://$d/page.html" shot.png 640x480
+fat-browser pdf "file://$d/page.html" page.pdf
+echo "png=$(head -c 4 shot.png | tail -c 3) pdf=$(head -c 5 page.pdf)"
+fat-browser dom "file://$d/page.html" | grep -o '<title>[^<]*</title>'
+fat-browser eval "file://$d/page.html" document.title
+rm -rf "$d"
+"""
+
+
+def _platform_skills(plane: Plane, admin: str, bot_id: int) -> None:
+    """The platform's skills are loaded by the gateway (OpenClaw registers each skill as a bot
+    command) and their commands work on the box, run as the agent's own user."""
+    commands = {c["command"] for r in world.records(admin, "telegram")
+                if r["bot"] == bot_id and r["method"] == "setMyCommands"
+                for c in r["params"]["commands"]}  # fmt: skip
+    assert {"browser", "pdf", "github_login", "agent_storage", "outbox_email"} <= commands
+    script = base64.b64encode(SKILL_RUN.encode()).decode()
+    out = plane.run("ssh", "cust-byok", "--", f"echo {script} | base64 -d | sudo -u openclaw bash")
+    assert "png=PNG pdf=%PDF-" in out, out
+    assert "<title>evaluated 42</title>" in out and '"evaluated 42"' in out, out
 
 
 def _servers(sandbox: dict[str, Any]) -> list[Any]:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from cloud_init import layout as L
+from cloud_init.files import in_user_data
 from cloud_init.packages import BOX_PACKAGES, packages_for_image
 from cloud_init.render import MAX_USER_DATA, render_files, render_user_data
 from fatctl.domain import AgentSpec, HostKeyPair, ServicePlan
@@ -35,9 +36,14 @@ def doc_of(spec: AgentSpec) -> dict[str, Any]:
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
 def test_write_files_carry_exactly_render_files(variant: Variant) -> None:
     spec = make_spec(variant)
-    files = render_files(spec)
+    everything = render_files(spec)
+    files = {path: f for path, f in everything.items() if in_user_data(path)}
     written = {e["path"]: e for e in doc_of(spec)["write_files"]}
     assert set(written) == set(files)
+    # Only the skills and their helpers wait for the SSH delivery after boot.
+    assert {p for p in everything if not in_user_data(p)} == {
+        L.BROWSER_COMMAND, L.BROWSER_EVAL, *(f"{L.SKILLS_DIR}/{s}/SKILL.md" for s in
+        ("agent-storage", "browser", "github-login", "outbox-email", "pdf"))}  # fmt: skip
     for path, item in files.items():
         assert written[path]["content"] == item.content, path
         assert written[path]["permissions"] == f"{item.mode:04o}"
@@ -149,7 +155,11 @@ def test_gateway_unit_waits_for_env_and_runs_through_current() -> None:
     # Found on a real boot: its seccomp filter makes openat2() fail, and the gateway with it.
     assert "RestrictSUIDSGID=yes" not in unit
     path_unit = files[UNIT + L.GATEWAY_PATH_UNIT].content
-    assert f"\nPathExists={L.GATEWAY_ENV}\n" in path_unit
+    # Not PathExists=: it restarted a gateway that had stopped on a config error (exit 78),
+    # forever (found on a real box); the gateway's own unit starts it at boot.
+    assert f"\nPathChanged={L.GATEWAY_ENV}\n" in path_unit and "\nPathExists=" not in path_unit
+    for line in ("RestartPreventExitStatus=78", "IPAddressDeny=169.254.169.254"):
+        assert f"\n{line}\n" in unit, line
     assert f"\nUnit={L.GATEWAY_UNIT}\n" in path_unit
 
 
@@ -205,7 +215,8 @@ def test_openclaw_config_is_loopback_token_auth() -> None:
         "trustedProxies": ["127.0.0.1", "::1"],
         "controlUi": {"allowedOrigins": ["https://alice.agents.example.com"]},
     }
-    assert config["agents"]["defaults"]["workspace"] == "/data"
+    # Not /data: OpenClaw bootstraps the workspace with hard links, which the R2 mount refuses.
+    assert config["agents"]["defaults"]["workspace"] == "/var/lib/openclaw/workspace"
     assert config["skills"]["load"]["extraDirs"] == ["/opt/fat-skills"]
 
 
