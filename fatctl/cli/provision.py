@@ -114,7 +114,7 @@ def status(
     c = ctx()
     infra = make_engine(c.settings) if c.settings.hcloud_token else None
     rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health)
-    cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "error")
+    cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "channels", "error")
     Output(json_out).table(rows, cols, title="agents")
 
 

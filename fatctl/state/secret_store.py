@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from fatctl.errors import NotFound
+from fatctl.errors import NotFound, SecretError
 from fatctl.secrets import KeyRing, Sealed, open_sealed, rewrap, seal
 from fatctl.sensitive import Sensitive
 from fatctl.state.models import Secret, utcnow
@@ -37,7 +37,8 @@ def put(
     value: Sensitive,
     expires_at: datetime | None = None,
 ) -> Secret:
-    """Create or replace a secret."""
+    """Create or replace a secret (refused under a master key the database does not know)."""
+    check_ring_known(session, ring)
     sealed = seal(value, ring, context_of(agent_pk, name))
     row = _find(session, agent_pk, name)
     if row is None:
@@ -50,6 +51,21 @@ def put(
     session.add(row)
     session.flush()
     return row
+
+
+def check_ring_known(session: Session, ring: KeyRing) -> None:
+    """Refuse to seal anything when the database holds secrets and none of them was sealed
+    under a key of `ring`: a mistyped or foreign FATCTL_MASTER_KEY would otherwise seal new
+    secrets that no configured key set can open together with the old ones."""
+    stored: set[str] = set(session.exec(select(Secret.key_id).distinct()).all())
+    known = {ring.current.key_id, *(k.key_id for k in ring.previous)}
+    if stored and not stored & known:
+        raise SecretError(
+            f"master key {ring.current.key_id} opens none of the stored secrets "
+            f"(sealed under {', '.join(sorted(stored))}): refusing to seal under it",
+            hint="set FATCTL_MASTER_KEY to the fleet's key (or rotate with "
+            "FATCTL_PREVIOUS_MASTER_KEYS set to the current one)",
+        )
 
 
 def get(session: Session, ring: KeyRing, *, agent_pk: int | None, name: str) -> Sensitive:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,9 @@ def test_agent_answers_its_customer_and_nobody_else(
     call = _model_call(admin, "hello from the owner")
     assert call["key"] == fingerprint(byok_key) and call["model"] == "stand-in"
     assert reply["text"] == call["reply"] == reply_text("stand-in", call["user_text"])
+
+    status = json.loads(plane.run("status", "cust-byok", "--json"))[0]
+    assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
 
     # A stranger's message reaches no model and gets no reply. The gateway did take the update
     # (it asked for the next offset), so the silence is its allowlist, not a lost message.

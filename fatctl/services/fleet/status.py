@@ -56,15 +56,16 @@ def cloud_view(infra: InfraEngine, name: str) -> str:
     return "absent" if info is None else f"{info.status} ({info.server_id})"
 
 
-def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0) -> str:
-    """The box's `fat-health --json` verdict, or why it could not be asked."""
+def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0) -> tuple[str, str]:
+    """The box's `fat-health --json` verdict (or why it could not be asked), and its channels'
+    readiness as OpenClaw's /readyz reports it ("telegram ready, slack failing")."""
     from fatctl.remote.runner import connect
 
     try:
         target = replace(agent_target(db, settings, name), connect_timeout=timeout)
         conn = connect(target)
     except FatctlError as exc:
-        return f"unreachable: {exc.one_line()}"
+        return f"unreachable: {exc.one_line()}", "-"
     try:
         result = conn.run(fat_health(), timeout=30)
     finally:
@@ -72,10 +73,13 @@ def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0)
     try:
         report = json.loads(result.stdout)
     except ValueError:
-        return f"no report (exit {result.exit_code})"
+        return f"no report (exit {result.exit_code})", "-"
+    channels = dict(report.get("channels") or {})
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(channels.items())) or "none"
     if report.get("healthy"):
-        return f"healthy {report.get('runtime_version', '')}".strip()
-    return "unhealthy: " + "; ".join(str(p) for p in report.get("problems", []))[:200]
+        return f"healthy {report.get('runtime_version', '')}".strip(), shown
+    problems = "; ".join(str(p) for p in report.get("problems", []))[:200]
+    return f"unhealthy: {problems}", shown
 
 
 def status(
@@ -86,12 +90,12 @@ def status(
     *,
     health: bool = True,
 ) -> list[dict[str, object]]:
-    """One row per agent: database columns plus `cloud` and `health`."""
+    """One row per agent: database columns plus `cloud`, `health` and `channels`."""
     rows = agent_rows(db, names)
     for row in rows:
         name = str(row["agent"])
         has_box = bool(row["server_id"])
         row["cloud"] = cloud_view(infra, name) if infra is not None and has_box else "-"
         wanted = health and has_box and row["state"] in BOX_STATES
-        row["health"] = health_view(db, settings, name) if wanted else "-"
+        row["health"], row["channels"] = health_view(db, settings, name) if wanted else ("-", "-")
     return rows

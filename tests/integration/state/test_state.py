@@ -157,3 +157,23 @@ def test_a_wave_is_marked_running_in_one_write_keeping_earlier_start_times(
     later = by_name["wave-2"].started_at
     assert first is not None and later is not None and by_name["wave-3"].started_at is None
     assert later.replace(tzinfo=later.tzinfo or UTC) > first.replace(tzinfo=first.tzinfo or UTC)
+
+
+def test_a_master_key_the_database_never_saw_seals_nothing(migrated_engine, keyring) -> None:
+    """Found by a hostile operator's typo: FATCTL_MASTER_KEY set to a key the database has never
+    seen sealed new credentials, and a later rotate-master could not open the mix. Now any
+    write under such a key is refused before anything is sealed, and the table is unchanged."""
+    create_agent(migrated_engine, keyring, REQ, "t")
+    stranger = keyring_from(Sensitive(generate_master_key()))
+    with migrated_engine.connect() as conn:
+        before = conn.execute(text("SELECT key_id, ciphertext FROM secrets ORDER BY id")).all()
+    with session_scope(migrated_engine) as s, pytest.raises(SecretError) as info:
+        agent = repo.get_agent(s, "alpha")
+        secret_store.put(s, stranger, agent_pk=agent.id, name="x", value=Sensitive("v"))
+    assert "opens none of the stored secrets" in info.value.one_line()
+    with migrated_engine.connect() as conn:
+        after = conn.execute(text("SELECT key_id, ciphertext FROM secrets ORDER BY id")).all()
+    assert after == before
+    with session_scope(migrated_engine) as s:  # the fleet's own key still writes
+        agent = repo.get_agent(s, "alpha")
+        secret_store.put(s, keyring, agent_pk=agent.id, name="x", value=Sensitive("v"))
