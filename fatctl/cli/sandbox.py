@@ -91,28 +91,36 @@ def telegram_bot(json_out: JsonOpt = False) -> None:
 
 @app.command("telegram-send")
 def telegram_send(
-    bot_id: Annotated[int, typer.Argument(help="The bot's id (the token's number).")],
+    bot_id: Annotated[str, typer.Argument(help="The bot's id (the token's number).")],
     text: Annotated[str, typer.Argument(help="The message.")],
-    sender: Annotated[int, typer.Option("--from", help="The Telegram user id sending it.")],
+    sender: Annotated[str, typer.Option("--from", help="The Telegram user id sending it.")],
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the reply.")] = 60.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Send a Telegram message to a bot as a user and show the agent's reply (exit 1: none)."""
+    import math
     import time
 
-    from fatctl.errors import FatctlError
+    from fatctl.errors import BadInput, FatctlError
     from fatctl.sandbox.world.client import admin_url, send_as_user, wait_record
+    from fatctl.serving import sender as valid_sender
 
+    _, user = valid_sender(sender, "telegram")
+    bot, _ = valid_sender(bot_id, "telegram")  # a bot's id has a user id's shape
+    if not text.strip() or len(text) > 4096:
+        raise BadInput("the message must be 1 to 4096 characters (Telegram's limit)")
+    if not (math.isfinite(wait) and 0 < wait <= 3600):
+        raise BadInput("--wait must be between 0 and 3600 seconds")
     admin = admin_url(_state())
     started, sent_at = time.monotonic(), time.time()
-    send_as_user(admin, bot_id, sender, text)
+    send_as_user(admin, int(bot), int(user), text)
 
     def reply(item: dict[str, Any]) -> bool:
-        return item["bot"] == bot_id and item["chat_id"] == sender and item["at"] >= sent_at
+        return item["bot"] == int(bot) and item["chat_id"] == int(user) and item["at"] >= sent_at
 
     found = wait_record(admin, "sent", reply, wait)
     if found is None:
-        raise FatctlError(f"no reply from bot {bot_id} to {sender} within {wait:.0f}s")
+        raise FatctlError(f"no reply from bot {bot} to {user} within {wait:.0f}s")
     took = round(time.monotonic() - started, 1)
-    Output(json_out).record({"from": sender, "sent": text, "reply": found["text"], "seconds": took},
+    Output(json_out).record({"from": user, "sent": text, "reply": found["text"], "seconds": took},
                             title="telegram round trip")  # fmt: skip

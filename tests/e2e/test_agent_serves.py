@@ -153,6 +153,7 @@ def test_agent_answers_its_customer_and_nobody_else(
     assert _model_call(admin, "after the rotation")["key"] == fingerprint(rotated_key)
 
     _platform_skills(plane, admin, byok_bot_id)
+    _box_trust(plane)
     _leak_scan(plane, sandbox, tmp_path, secrets)
 
 
@@ -174,6 +175,36 @@ fat-browser dom "file://$d/page.html" | grep -o '<title>[^<]*</title>'
 fat-browser eval "file://$d/page.html" document.title
 rm -rf "$d"
 """
+
+
+# On the box, as root: a stand-in for the metadata service (it serves user-data, which holds the
+# SSH host private key) on its real address, then who may reach it and who may touch /data.
+TRUST_RUN = """set -u
+ip addr add 169.254.169.254/32 dev lo 2>/dev/null || true
+mkdir -p /run/fake-metadata && echo user-data-with-host-key > /run/fake-metadata/user-data
+cd /run/fake-metadata && (python3 -m http.server --bind 169.254.169.254 80 >/dev/null 2>&1 &
+  echo $! > /run/fake-metadata.pid)
+sleep 1
+get() { curl -s -m 3 -o /dev/null -w '%{http_code}' http://169.254.169.254/user-data; }
+echo "root=$(get)"
+for u in nobody openclaw; do echo "$u=$(runuser -u "$u" -- bash -c "$(declare -f get); get")"; done
+kill "$(cat /run/fake-metadata.pid)"
+runuser -u openclaw -- test -r /data/MEMORY.md && echo "openclaw reads data"
+runuser -u nobody -- cat /data/MEMORY.md >/dev/null 2>&1 || echo "nobody cannot read data"
+runuser -u nobody -- touch /data/intruder 2>/dev/null || echo "nobody cannot write data"
+stat -c 'data %U %a' /data/MEMORY.md
+"""
+
+
+def _box_trust(plane: Plane) -> None:
+    """The metadata address answers root only (nftables by uid; the gateway unit denies it
+    too), and the agent's data is the service user's alone."""
+    script = base64.b64encode(TRUST_RUN.encode()).decode()
+    out = plane.run("ssh", "cust-byok", "--", f"echo {script} | base64 -d | sudo bash")
+    assert "root=200" in out and "nobody=000" in out and "openclaw=000" in out, out
+    for line in ("openclaw reads data", "nobody cannot read data", "nobody cannot write data",
+                 "data openclaw 600"):  # fmt: skip
+        assert line in out, out
 
 
 def _platform_skills(plane: Plane, admin: str, bot_id: int) -> None:

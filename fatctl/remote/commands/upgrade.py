@@ -8,6 +8,7 @@ rooted in a test host's private /home, so these same commands run for real over 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -55,9 +56,11 @@ class BoxLayout:
         '[ -z "$t" ] || date -d "$t" +%s'
     )
     sudo: bool = True  # /opt and systemctl need root; a test layout in $HOME does not
-    # Held by every command that reads or moves the runtime (see `locked`). /run/lock is on
-    # every Debian box, root's to write, and emptied by a reboot (which also ends any holder).
-    lock: str = "/run/lock/fat-rollout.lock"
+    # Held by every command that reads or moves the runtime (see `locked`). In a directory only
+    # root can enter: /run/lock is world-writable, so the customer's shell could create the lock
+    # file first and hold it, stalling every upgrade of their box for the full wait. /run is
+    # emptied by a reboot (which also ends any holder).
+    lock: str = "/run/fat/rollout.lock"
 
     def version_dir(self, version: str) -> str:
         return f"{self.root}/{check_version(version)}"
@@ -83,7 +86,11 @@ def locked(layout: BoxLayout, command: str, wait_s: int = LOCK_WAIT_S) -> str:
     installs of one version, or a gateway restarted by both). `-o`: the lock is not inherited by
     what the command starts (a gateway outliving it would hold the lock for good)."""
     lock = shlex.quote(layout.lock)
-    held = f"flock -o -w {wait_s} -E {LOCK_TIMEOUT_EXIT} {lock} sh -c {shlex.quote(command)}"
+    where = shlex.quote(posixpath.dirname(layout.lock) or "/")
+    held = (
+        f"install -d -m 0700 {where} && "
+        f"flock -o -w {wait_s} -E {LOCK_TIMEOUT_EXIT} {lock} sh -c {shlex.quote(command)}"
+    )
     why = f"rollout lock {layout.lock} still held after {wait_s}s (an earlier fatctl's command?)"
     return (
         f"{held} || {{ rc=$?; [ $rc -ne {LOCK_TIMEOUT_EXIT} ] || echo {shlex.quote(why)} >&2; "

@@ -45,7 +45,9 @@ def test_bad_versions_are_refused(layout: cmd.BoxLayout, bad: str) -> None:
 def test_production_layout_runs_through_sudo_and_systemd() -> None:
     prod = cmd.BoxLayout()
     restart = cmd.restart(prod)
-    assert restart.startswith("sudo -n -- sh -c 'flock -o -w 900 -E 175 /run/lock/fat-rollout.lock")
+    # The lock lives where only root can create files (not world-writable /run/lock).
+    lock = "install -d -m 0700 /run/fat && flock -o -w 900 -E 175 /run/fat/rollout.lock"
+    assert restart.startswith(f"sudo -n -- sh -c '{lock}")
     assert "systemctl restart --no-pager openclaw-gateway.service" in restart
     assert cmd.health(prod) == "sudo -n -- sh -c 'fat-health --json'"  # read-only: no lock
     assert "/opt/openclaw/current.fatctl-new" in cmd.switch(prod, "2026.9.6")
