@@ -18,6 +18,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from fatctl import validation
 from fatctl.domain import ServicePlan
 from fatctl.errors import BadInput
 
@@ -174,8 +175,6 @@ def channel_secret(cred: ChannelCredential, value: str) -> str:
 
 def sender(value: str, kind: str | None = None) -> tuple[SenderKind, str]:
     """Validate an allowed sender, inferring its kind from its shape unless `kind` is given."""
-    from fatctl import validation
-
     if not isinstance(value, str) or not value:
         raise BadInput("sender id is empty")
     chosen = _sender_kind(value, kind)

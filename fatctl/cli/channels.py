@@ -66,3 +66,58 @@ def list_(agent: AgentArg, json_out: JsonOpt = False) -> None:
             rows.append({"kind": channel.kind, "allowed": ", ".join(allowed) or "(nobody)",
                          "added": channel.created_at})  # fmt: skip
     Output(json_out).table(rows, ("kind", "allowed", "added"), title=f"channels of {agent}")
+
+
+@app.command("login")
+def login(agent: AgentArg, kind: KindArg, json_out: JsonOpt = False) -> None:
+    """Pair a channel that logs in by QR (WhatsApp): OpenClaw's own login runs on the box, as
+    the gateway's user, over the pinned SSH session; the QR shows in this terminal."""
+    import sys
+
+    from fatctl.errors import BadInput
+    from fatctl.remote.commands.services import openclaw_cli
+    from fatctl.remote.commands.shell import maybe_sudo
+    from fatctl.remote.runner import connect
+    from fatctl.services.common.audit import audit_change
+    from fatctl.services.common.targets import agent_target
+    from fatctl.serving import ChannelKind, channel_kind
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    agent = agent_arg(agent) or ""
+    chosen = channel_kind(kind)
+    if chosen != ChannelKind.WHATSAPP:
+        raise BadInput(f"{chosen.value} logs in with its tokens (`channels add`), not by QR")
+    c = ctx()
+    with session_scope(c.engine) as session:
+        if not any(
+            ch.kind == chosen.value for ch in repo.channels(session, repo.get_agent(session, agent))
+        ):
+            raise BadInput(f"add the channel first: `fatctl channels add {agent} whatsapp`")
+    target = agent_target(c.engine, c.settings, agent)
+    command = maybe_sudo(openclaw_cli(["channels", "login", "--channel", chosen.value]),
+                         needed=target.user != "root")  # fmt: skip
+    conn = connect(target)
+    try:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from fatctl.remote.runner_interactive import interactive_shell
+
+            code = interactive_shell(conn, command)
+        else:  # a pipeline: the QR is text all the same; pass it through as it comes
+            result = conn.run(command, on_output=_echo, raw=True, timeout=600)
+            code = result.exit_code if result.exit_code is not None else 1
+    finally:
+        conn.close()
+    outcome = "ok" if code == 0 else "failed"
+    audit_change(c.engine, c.actor, "channel.login", agent, outcome, {"kind": chosen.value})
+    if json_out:
+        Output(True).data({"agent": agent, "kind": chosen.value, "exit_code": code})
+    raise typer.Exit(code)
+
+
+def _echo(stream: str, text: str) -> None:
+    import sys
+
+    out = sys.stdout if stream == "out" else sys.stderr
+    out.write(text)
+    out.flush()

@@ -106,7 +106,7 @@ def telegram_send(
     from fatctl.serving import sender as valid_sender
 
     _, user = valid_sender(sender, "telegram")
-    bot, _ = valid_sender(bot_id, "telegram")  # a bot's id has a user id's shape
+    _, bot = valid_sender(bot_id, "telegram")  # a bot's id has a user id's shape
     if not text.strip() or len(text) > 4096:
         raise BadInput("the message must be 1 to 4096 characters (Telegram's limit)")
     if not (math.isfinite(wait) and 0 < wait <= 3600):

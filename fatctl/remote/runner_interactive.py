@@ -53,8 +53,9 @@ def _pump(chan: paramiko.Channel, fd_in: int, fd_out: int, wake_r: int) -> None:
             break
 
 
-def interactive_shell(conn: Connection) -> int:
-    """Run a login shell on `conn` attached to this process's terminal; return its exit code."""
+def interactive_shell(conn: Connection, command: str | None = None) -> int:
+    """Run a login shell (or `command`, on a PTY: a QR login draws on it) on `conn`, attached
+    to this process's terminal; return its exit code."""
     fd_in, fd_out = sys.stdin.fileno(), sys.stdout.fileno()
     if not os.isatty(fd_in):
         raise BadInput("an interactive shell needs a terminal: use `fatctl ssh AGENT -- CMD`")
@@ -65,7 +66,10 @@ def interactive_shell(conn: Connection) -> int:
     try:
         cols, rows = _size(fd_in)
         chan.get_pty(term=os.environ.get("TERM", "xterm"), width=cols, height=rows)
-        chan.invoke_shell()
+        if command is None:
+            chan.invoke_shell()
+        else:
+            chan.exec_command(command)
         signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w"))
         tty.setraw(fd_in)
         _pump(chan, fd_in, fd_out, wake_r)

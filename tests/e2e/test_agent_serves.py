@@ -178,14 +178,16 @@ rm -rf "$d"
 
 
 # On the box, as root: a stand-in for the metadata service (it serves user-data, which holds the
-# SSH host private key) on its real address, then who may reach it and who may touch /data.
+# SSH host private key) on its real address, then who may reach it and who may touch /data. Not
+# on port 80: Caddy listens there, and a reply from Caddy's user to an address on the box itself
+# would meet the same rule (the real service is off the box; the rule is by address, any port).
 TRUST_RUN = """set -u
 ip addr add 169.254.169.254/32 dev lo 2>/dev/null || true
 mkdir -p /run/fake-metadata && echo user-data-with-host-key > /run/fake-metadata/user-data
-cd /run/fake-metadata && (python3 -m http.server --bind 169.254.169.254 80 >/dev/null 2>&1 &
+cd /run/fake-metadata && (python3 -m http.server --bind 169.254.169.254 8169 >/dev/null 2>&1 &
   echo $! > /run/fake-metadata.pid)
 sleep 1
-get() { curl -s -m 3 -o /dev/null -w '%{http_code}' http://169.254.169.254/user-data; }
+get() { curl -s -m 3 -o /dev/null -w '%{http_code}' http://169.254.169.254:8169/user-data; }
 echo "root=$(get)"
 for u in nobody openclaw; do echo "$u=$(runuser -u "$u" -- bash -c "$(declare -f get); get")"; done
 kill "$(cat /run/fake-metadata.pid)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from cloud_init import layout as L
 from fatctl.remote.commands.shell import run
 
 SYSTEMCTL_ACTIONS = frozenset(
@@ -25,3 +28,14 @@ def daemon_reload() -> str:
 def fat_health() -> str:
     """The box's own health report as JSON (`fatctl.domain.HealthReport` fields)."""
     return run(["fat-health", "--json"])
+
+
+def openclaw_cli(args: Sequence[str]) -> str:
+    """The `openclaw` CLI as the gateway's own user, with the gateway's config and state (so
+    what it writes, a channel's login, is the service's to read), run from root. The gateway's
+    environment file is sourced by root's shell and passed on, never printed."""
+    env = [f"HOME={L.STATE_DIR}", f"OPENCLAW_CONFIG_PATH={L.OPENCLAW_CONFIG}",
+           f"OPENCLAW_STATE_DIR={L.STATE_DIR}"]  # fmt: skip
+    cli = run(["runuser", "-u", L.SERVICE_USER, "--", "env", *env,
+               f"{L.RUNTIME_ROOT}/current/bin/openclaw", *args])  # fmt: skip
+    return f"set -a; . {L.GATEWAY_ENV}; set +a; cd {L.STATE_DIR} && exec {cli}"
