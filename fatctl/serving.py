@@ -57,6 +57,12 @@ class SenderKind(enum.StrEnum):
     PHONE = "phone"  # E.164, for WhatsApp
 
 
+# The channels a box can run today. Slack and WhatsApp are separate OpenClaw plugins
+# (@openclaw/slack, @openclaw/whatsapp) that the install paths do not carry yet; a box whose
+# config names a channel without its plugin tries to fetch it at start and, offline, may not
+# start at all, so they are refused rather than rendered onto a customer's box.
+AVAILABLE_CHANNELS = frozenset({"telegram"})
+
 # Which senders each channel's allowlist is rendered from.
 CHANNEL_SENDERS: dict[ChannelKind, SenderKind] = {
     ChannelKind.TELEGRAM: SenderKind.TELEGRAM,
@@ -164,6 +170,16 @@ def channel_kind(value: str) -> ChannelKind:
     except ValueError:
         known = ", ".join(k.value for k in ChannelKind)
         raise BadInput(f"unknown channel kind {value[:30]!r}: use one of {known}") from None
+
+
+def addable_channel(kind: ChannelKind) -> ChannelKind:
+    """`kind`, when boxes can run it today (see AVAILABLE_CHANNELS); BadInput otherwise."""
+    if kind.value not in AVAILABLE_CHANNELS:
+        raise BadInput(
+            f"{kind.value} needs OpenClaw's @openclaw/{kind.value} plugin, which boxes do not "
+            "carry yet: only telegram can be added"
+        )
+    return kind
 
 
 def channel_secret(cred: ChannelCredential, value: str) -> str:
