@@ -58,9 +58,14 @@ class SenderKind(enum.StrEnum):
 
 
 # The channels a box can run today. Slack and WhatsApp are separate OpenClaw plugins
-# (@openclaw/slack, @openclaw/whatsapp) that the install paths do not carry yet; a box whose
-# config names a channel without its plugin tries to fetch it at start and, offline, may not
-# start at all, so they are refused rather than rendered onto a customer's box.
+# (@openclaw/slack, @openclaw/whatsapp) that the install paths do not carry yet. A gateway
+# whose config names a channel without its plugin tries to install it from the npm registry at
+# every start (measured offline: about 70 s per plugin before it even listens), and the channel
+# then has no owner; so they are refused rather than rendered onto a customer's box. What works
+# offline (measured): `openclaw plugins install @openclaw/<p>@<version> --pin` at build time, as
+# the service user with the box's own OPENCLAW_STATE_DIR (a trusted-official install under
+# <state>/npm/projects), plus `plugins.entries.<p>.enabled: true`; load paths or npm-pack
+# copies load but are not trusted, and Slack then refuses to run.
 AVAILABLE_CHANNELS = frozenset({"telegram"})
 
 # Which senders each channel's allowlist is rendered from.
