@@ -12,22 +12,18 @@ import json
 from typing import TYPE_CHECKING
 
 from cloud_init import layout as L
-from cloud_init.render import render_files
-from cloud_init.specjson import redact_host_keys
 from fatctl.clock import fixed
 from fatctl.errors import FatctlError, RemoteError
 from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.services import fat_health
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
-from fatctl.services.agents.gateway_env import gateway_env, missing_model_key
+from fatctl.services.agents.gateway_env import missing_model_key
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.https_probe import https_status
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
-from fatctl.services.common.specs import build_spec, sandbox_spec
 from fatctl.services.common.targets import target_for
-from fatctl.services.converge import diff
-from fatctl.services.serving.push import Wanted, sync_box
+from fatctl.services.serving.push import sync_box, wanted_state
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
@@ -105,15 +101,13 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
     if r2 is not None:  # first: the data mount must be ready before the gateway starts
         deliver_file(pool, target, L.R2_ENV, r2)  # type: ignore[arg-type]
         delivered.append(L.R2_ENV)
-    assert flow.spec is not None
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         # The spec as it is now: a channel or sender added since user-data was rendered lands too.
-        spec = sandbox_spec(redact_host_keys(build_spec(session, agent, flow.settings)),
-                            flow.opts.sandbox)  # fmt: skip
-        env = gateway_env(session, flow.ring, agent.id or 0, spec)
-        missing = missing_model_key(session, agent.id or 0, spec) if spec.model else None
-    wanted = Wanted(diff.desired_files(render_files(spec)), env, target)
+        wanted = wanted_state(session, flow.ring, flow.settings, agent,
+                              sandbox=flow.opts.sandbox, target=target)  # fmt: skip
+        spec = wanted.spec
+        missing = missing_model_key(session, agent.id or 0, spec) if spec and spec.model else None
     changed, _ = sync_box(pool, target, wanted, ConvergeLayout())
     delivered += [*changed, L.GATEWAY_ENV]
     out: dict[str, object] = {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from cloud_init import layout as L
 from cloud_init.render import render_files
 from cloud_init.specjson import redact_host_keys
-from fatctl.domain import AgentState
+from fatctl.domain import AgentSpec, AgentState
 from fatctl.errors import FatctlError, RemoteError
 from fatctl.pacing.poll import Backoff
 from fatctl.remote.commands import converge as cmd
@@ -78,6 +78,7 @@ class Wanted:
     files: dict[str, RenderedFile]
     env: Sensitive
     target: Target | None  # None: no box yet
+    spec: AgentSpec | None = None  # what they were rendered from
 
 
 NO_BOX = Wanted({}, Sensitive(""), None)  # provisioning renders and delivers everything
@@ -138,7 +139,11 @@ def _record(
         agent = repo.get_agent(session, name)
         done = change(session, agent) if change is not None else Change("agent.apply", {})
         session.flush()
-        wanted = _wanted(session, ring, settings, agent) if has_box(agent) else NO_BOX
+        wanted = NO_BOX
+        if has_box(agent):
+            target = target_for(session, agent, settings)
+            wanted = wanted_state(session, ring, settings, agent, sandbox=settings.in_sandbox,
+                                  target=target)  # fmt: skip
         if keep and change is not None:
             repo.audit(session, actor=actor, action=done.action, target=name, detail=done.detail)
         if not keep:
@@ -146,12 +151,15 @@ def _record(
     return done.action, wanted
 
 
-def _wanted(session: Session, ring: KeyRing, settings: Settings, agent: Agent) -> Wanted:
-    """What the box should hold now: its files as provisioning renders them, its environment."""
-    spec = sandbox_spec(redact_host_keys(build_spec(session, agent, settings)), settings.in_sandbox)
+def wanted_state(
+    session: Session, ring: KeyRing, settings: Settings, agent: Agent, *, sandbox: bool,
+    target: Target,
+) -> Wanted:  # fmt: skip
+    """What the box should hold now: its files as provisioning renders them, its environment
+    (provisioning's secrets step and every serving change bring the box to this)."""
+    spec = sandbox_spec(redact_host_keys(build_spec(session, agent, settings)), sandbox)
     files = diff.desired_files(render_files(spec))
-    env = gateway_env(session, ring, agent.id or 0, spec)
-    return Wanted(files, env, target_for(session, agent, settings))
+    return Wanted(files, gateway_env(session, ring, agent.id or 0, spec), target, spec)
 
 
 def _env_digest(env: Sensitive) -> str:
