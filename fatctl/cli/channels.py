@@ -13,7 +13,7 @@ import typer
 
 from fatctl.cli.context import ctx
 from fatctl.cli.options import AgentArg, DryRunOpt, JsonOpt, agent_arg
-from fatctl.cli.output import Output
+from fatctl.cli.output import Output, echo_stream
 from fatctl.cli.serving_io import push_and_show, stdin_lines
 
 app = typer.Typer(help="Messaging channels an agent answers on.", no_args_is_help=True)
@@ -104,7 +104,7 @@ def login(agent: AgentArg, kind: KindArg, json_out: JsonOpt = False) -> None:
 
             code = interactive_shell(conn, command)
         else:  # a pipeline: the QR is text all the same; pass it through as it comes
-            result = conn.run(command, on_output=_echo, raw=True, timeout=600)
+            result = conn.run(command, on_output=echo_stream, raw=True, timeout=600)
             code = result.exit_code if result.exit_code is not None else 1
     finally:
         conn.close()
@@ -113,11 +113,3 @@ def login(agent: AgentArg, kind: KindArg, json_out: JsonOpt = False) -> None:
     if json_out:
         Output(True).data({"agent": agent, "kind": chosen.value, "exit_code": code})
     raise typer.Exit(code)
-
-
-def _echo(stream: str, text: str) -> None:
-    import sys
-
-    out = sys.stdout if stream == "out" else sys.stderr
-    out.write(text)
-    out.flush()

@@ -161,3 +161,10 @@ class Output:
 
 def error_line(message: str) -> None:
     sys.stderr.write(f"fatctl: error: {message}\n")
+
+
+def echo_stream(stream: str, text: str) -> None:
+    """A remote command's output as it arrives: "out" to stdout, the rest to stderr."""
+    out = sys.stdout if stream == "out" else sys.stderr
+    out.write(text)
+    out.flush()

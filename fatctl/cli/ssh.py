@@ -33,18 +33,14 @@ def _write_known_hosts(target: Target) -> str:
 
 
 def _one_command(target: Target, argv: list[str], stdin: bytes | None) -> int:
+    from fatctl.cli.output import echo_stream
     from fatctl.remote.commands.shell import run
     from fatctl.remote.runner import Pool
-
-    def emit(stream: str, text: str) -> None:
-        out = sys.stdout if stream == "out" else sys.stderr
-        out.write(text)
-        out.flush()
 
     # One argument is taken as a shell command line (like ssh); several are quoted as argv.
     command = argv[0] if len(argv) == 1 else run(argv)
     with Pool() as pool:
-        result = pool.get(target).run(command, stdin=stdin, on_output=emit, raw=True)
+        result = pool.get(target).run(command, stdin=stdin, on_output=echo_stream, raw=True)
     return result.exit_code if result.exit_code is not None else 1
 
 
