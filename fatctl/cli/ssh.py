@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 
 def _write_known_hosts(target: Target) -> str:
+    from fatctl.private_paths import private_dir
     from fatctl.remote.openssh_config import merge_known_hosts
 
-    path = ctx().settings.data_dir / "known_hosts"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_dir(ctx().settings.data_dir) / "known_hosts"
     existing = path.read_text() if path.exists() else ""
     text = merge_known_hosts(existing, [t for t in (target, target.jump) if t is not None])
     tmp = path.with_name(f".known_hosts.{os.getpid()}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fatctl.errors import StateError
+from fatctl.private_paths import private_sqlite
 from fatctl.state.rawdb import connect, dialect, sqlite_path, stamped_revision
 
 if TYPE_CHECKING:
@@ -23,13 +24,17 @@ HEAD_REVISION = "0004"
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite also the data dir, foreign keys and a busy timeout."""
+    """Create an engine; for SQLite also the data dir, foreign keys and a busy timeout.
+
+    The SQLite file is made owner-only here, before SQLite would create it with the umask's
+    mode: it holds sealed secrets and the audit trail.
+    """
     from sqlalchemy import create_engine, event
 
     if dialect(url) == "sqlite":
         path = sqlite_path(url)
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

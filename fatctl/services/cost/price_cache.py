@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fatctl.errors import ConfigError
+from fatctl.private_paths import private_dir
 
 
 def cache_path(data_dir: Path) -> Path:
@@ -43,7 +44,7 @@ def _read(path: Path, endpoint: str) -> tuple[float, dict[str, Any]] | None:
 
 
 def _write(path: Path, endpoint: str, fetched_at: float, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # may be the first thing made in the data dir
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     entry = {"endpoint": endpoint, "fetched_at": fetched_at, "document": document}
     tmp.write_text(json.dumps(entry, sort_keys=True))
