@@ -33,17 +33,17 @@ _ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?/?$")
 
 
 def check_version(what: str, value: str) -> None:
-    if not _VERSION.match(value):
+    if not _VERSION.fullmatch(value):
         raise BadInput(f"{what} {value!r} is not a version like 1.2.3")
 
 
 def check_spec(spec: AgentSpec) -> None:
     """Raise BadInput on the first value that cannot be rendered safely."""
-    if not _LABEL.match(spec.name):
+    if not _LABEL.fullmatch(spec.name):
         raise BadInput(f"agent name {spec.name!r} is not a DNS label (a-z, 0-9, -)")
-    if not _DOMAIN.match(spec.domain):
+    if not _DOMAIN.fullmatch(spec.domain):
         raise BadInput(f"domain {spec.domain!r} is not a DNS name")
-    if not _AGENT_ID.match(spec.agent_id):
+    if not _AGENT_ID.fullmatch(spec.agent_id):
         raise BadInput(f"agent id {spec.agent_id!r} has characters outside [A-Za-z0-9_-]")
     # A golden image is booted by its snapshot id (`fatctl image build`); stock ones by name.
     if spec.image not in IMAGES and not (spec.golden_image and spec.image.isdigit()):
@@ -53,15 +53,15 @@ def check_spec(spec: AgentSpec) -> None:
     if not spec.operator_keys:
         raise BadInput("no operator keys: fatctl could never log in to this box")
     for key in (*spec.operator_keys, *spec.customer_keys):
-        if not _PUBKEY.match(key.strip()):
+        if not _PUBKEY.fullmatch(key.strip()):
             raise BadInput(f"not a one-line OpenSSH public key: {key[:40]!r}")
     host_key_kinds(spec.host_keys)
     if spec.r2 is not None:
-        if not _ENDPOINT.match(spec.r2.endpoint):
+        if not _ENDPOINT.fullmatch(spec.r2.endpoint):
             raise BadInput(f"R2 endpoint {spec.r2.endpoint!r} is not an http(s) URL")
-        if not _BUCKET.match(spec.r2.bucket):
+        if not _BUCKET.fullmatch(spec.r2.bucket):
             raise BadInput(f"R2 bucket {spec.r2.bucket!r} is not a bucket name")
-        if not _PREFIX.match(spec.r2.prefix) or ".." in spec.r2.prefix:
+        if not _PREFIX.fullmatch(spec.r2.prefix) or ".." in spec.r2.prefix:
             raise BadInput(f"R2 prefix {spec.r2.prefix!r} has unsafe characters")
 
 

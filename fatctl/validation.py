@@ -49,7 +49,7 @@ def agent_name(value: str) -> str:
         raise BadInput(f"agent name {_printable(value)} must be lowercase")
     if "--" in value:
         raise BadInput(f"agent name {_printable(value)} must not contain '--'")
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         raise BadInput(
             f"agent name {_printable(value)} must start with a letter, use only a-z, 0-9 and "
             "'-', and not end with '-'"
@@ -64,7 +64,7 @@ def email(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadInput("e-mail address is empty")
     value = value.strip()
-    if len(value) > 254 or not _EMAIL_RE.match(value):
+    if len(value) > 254 or not _EMAIL_RE.fullmatch(value):
         raise BadInput(f"e-mail address {_printable(value)} is not valid")
     local, domain_part = value.rsplit("@", 1)
     if ".." in local or local.startswith(".") or local.endswith("."):
@@ -76,7 +76,7 @@ def domain(value: str) -> str:
     """A DNS domain under which agents are served, e.g. agents.example.com."""
     value = (value or "").strip().lower().rstrip(".")
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL_RE.match(lb) for lb in labels):
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL_RE.fullmatch(lb) for lb in labels):
         raise BadInput(f"domain {_printable(value)} is not a valid DNS name")
     if labels[-1].isdigit():
         raise BadInput(f"domain {_printable(value)} must not end in a numeric label")
@@ -105,7 +105,7 @@ def image(value: str) -> str:
 
 def version(value: str) -> str:
     """A release version such as 2026.9.6 (OpenClaw) or 24.21.0 (Node)."""
-    if not isinstance(value, str) or not _VERSION_RE.match(value):
+    if not isinstance(value, str) or not _VERSION_RE.fullmatch(value):
         raise BadInput(f"version {_printable(value)} is not of the form X.Y.Z")
     return value
 
@@ -132,22 +132,78 @@ def _read_ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     return blob[offset + 4 : end], end
 
 
-def _rsa_bits(blob: bytes) -> int:
-    _type, off = _read_ssh_string(blob, 0)
-    _e, off = _read_ssh_string(blob, off)
-    n, _ = _read_ssh_string(blob, off)
-    return int.from_bytes(n, "big").bit_length()
+# The curve name and uncompressed point length (0x04 || X || Y) of each ECDSA key type.
+_ECDSA_POINTS = {"nistp256": 65, "nistp384": 97, "nistp521": 133}
+MAX_PUBLIC_KEY_BYTES = 16384  # a 16384-bit RSA key line is under 3 KiB
+# C0/C1 controls and DEL (ESC starts an ANSI sequence, BEL rings) and the bidirectional
+# overrides that make a terminal show a comment other than the stored one.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _key_fields(blob: bytes) -> list[bytes]:
+    """The SSH wire strings of a public key blob; ValueError when truncated."""
+    fields, offset = [], 0
+    while offset < len(blob):
+        field, offset = _read_ssh_string(blob, offset)
+        fields.append(field)
+    return fields
+
+
+def _key_shape_problem(kind: str, fields: list[bytes]) -> str | None:
+    """Why the blob's fields are not a `kind` public key (RFC 4253, 5656, 8709, PROTOCOL.u2f)."""
+    body = fields[1:]
+    if kind == "ssh-rsa":
+        if len(body) != 2:
+            return "ssh-rsa key data must hold an exponent and a modulus"
+        bits = int.from_bytes(body[1], "big").bit_length()
+        if bits < MIN_RSA_BITS:
+            return f"RSA key has {bits} bits: at least {MIN_RSA_BITS} are required"
+        return None
+    security_key = kind.startswith("sk-")
+    if security_key:
+        if len(body) < 2 or not body[-1]:
+            return f"{kind} key data lacks its application"
+        body = body[:-1]
+    if kind.endswith("ed25519") or kind == "sk-ssh-ed25519@openssh.com":
+        if len(body) != 1 or len(body[0]) != 32:
+            return f"{kind} key data has the wrong length"
+        return None
+    curve = kind.removeprefix("sk-").removeprefix("ecdsa-sha2-").removesuffix("@openssh.com")
+    if len(body) != 2 or body[0].decode(errors="replace") != curve:
+        return f"{kind} key data does not name its curve {curve}"
+    if len(body[1]) != _ECDSA_POINTS[curve] or body[1][:1] != b"\x04":
+        return f"{kind} key data is not a {curve} point"
+    return None
+
+
+def printable(what: str, value: str, limit: int = 100) -> str:
+    """A short free-text value (a key label) that is safe to print on an operator's terminal."""
+    if len(value) > limit:
+        raise BadInput(f"{what} is longer than {limit} characters")
+    if _UNPRINTABLE.search(value) or "\t" in value:
+        raise BadInput(f"{what} holds control characters")
+    return value
 
 
 def ssh_public_key(value: str) -> tuple[str, str]:
-    """Parse an OpenSSH public key line; return (normalised line, SHA256 fingerprint)."""
+    """Parse one OpenSSH public key line; return (normalised line, SHA256 fingerprint).
+
+    Exactly one line: a second key (or a CR) would otherwise be folded into the comment, which
+    `keys list` prints, so control characters are refused rather than shown to a terminal.
+    """
     if not isinstance(value, str) or not value.strip():
         raise BadInput("SSH public key is empty")
+    if len(value.encode("utf-8", errors="surrogateescape")) > MAX_PUBLIC_KEY_BYTES:
+        raise BadInput(f"SSH public key is larger than {MAX_PUBLIC_KEY_BYTES} bytes")
     text = value.strip()
     if "PRIVATE KEY" in text:
         raise BadInput(
             "that is a PRIVATE key: paste the .pub file, and treat the private key as leaked"
         )
+    if "\n" in text or "\r" in text:
+        raise BadInput("give one public key line: the input holds several lines")
+    if _UNPRINTABLE.search(text):
+        raise BadInput("SSH public key holds control characters")
     parts = text.split()
     if parts[0] in ("ssh-dss", "ssh-dsa"):
         raise BadInput("DSA keys are not accepted: use ed25519 (ssh-keygen -t ed25519)")
@@ -157,20 +213,13 @@ def ssh_public_key(value: str) -> tuple[str, str]:
         raise BadInput(f"{parts[0]} key has no key data")
     try:
         blob = base64.b64decode(parts[1], validate=True)
-        inner_type, _ = _read_ssh_string(blob, 0)
+        fields = _key_fields(blob)
     except (binascii.Error, ValueError):
         raise BadInput(f"{parts[0]} key data is not valid base64 key material") from None
-    if inner_type.decode(errors="replace") != parts[0]:
+    if not fields or fields[0].decode(errors="replace") != parts[0]:
         raise BadInput(f"key data does not match its type {parts[0]}")
-    if parts[0] == "ssh-rsa":
-        try:
-            bits = _rsa_bits(blob)
-        except ValueError:
-            raise BadInput("ssh-rsa key data is truncated") from None
-        if bits < MIN_RSA_BITS:
-            raise BadInput(f"RSA key has {bits} bits: at least {MIN_RSA_BITS} are required")
-    if parts[0] == "ssh-ed25519" and len(blob) != 4 + 11 + 4 + 32:
-        raise BadInput("ssh-ed25519 key data has the wrong length")
+    if problem := _key_shape_problem(parts[0], fields):
+        raise BadInput(problem)
     digest = hashlib.sha256(blob).digest()
     fingerprint = "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
     comment = " ".join(parts[2:])[:100]
@@ -184,6 +233,6 @@ def label_selector(value: str) -> tuple[str, str]:
         raise BadInput(f"label {_printable(value)} must be of the form key=value")
     key, val = value.split("=", 1)
     pattern = re.compile(r"^[a-z0-9A-Z](?:[a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?$")
-    if not pattern.match(key) or (val and not pattern.match(val)):
+    if not pattern.fullmatch(key) or (val and not pattern.fullmatch(val)):
         raise BadInput(f"label {_printable(value)} uses characters Hetzner labels do not allow")
     return key, val

@@ -19,19 +19,16 @@ NoPushOpt = Annotated[
 
 
 def read_public_key(file: Path | None, key: str | None) -> str:
+    from fatctl.cli.bounded_input import read_file
     from fatctl.errors import BadInput
+    from fatctl.validation import MAX_PUBLIC_KEY_BYTES
 
     if (file is None) == (key is None):
         raise BadInput("give exactly one of --file PATH (or - for stdin) and --key 'ssh-...'")
     if key is not None:
         return key
     assert file is not None
-    if str(file) == "-":
-        return sys.stdin.read()
-    try:
-        return file.read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read {file}: {exc.strerror}") from None
+    return read_file(file, "public key", MAX_PUBLIC_KEY_BYTES)
 
 
 @app.command("add")

@@ -33,8 +33,10 @@ def set_(
     """Store a secret read from stdin (e.g. `pass show x | fatctl secrets set x --agent a`)."""
     import re
 
+    from fatctl.cli.bounded_input import read_stdin
     from fatctl.errors import BadInput
     from fatctl.sensitive import Sensitive
+    from fatctl.serving import MAX_SECRET_BYTES
     from fatctl.state import repo, secret_store
     from fatctl.state.db import session_scope
 
@@ -43,7 +45,7 @@ def set_(
         raise BadInput(f"secret name {name[:40]!r} must be lowercase letters, digits, . _ : -")
     if sys.stdin.isatty():
         raise BadInput("pipe the secret value on stdin; it is never taken from arguments")
-    value = Sensitive(sys.stdin.read().rstrip("\n"))
+    value = Sensitive(read_stdin("secret value", MAX_SECRET_BYTES).rstrip("\r\n"))
     if not value:
         raise BadInput("the secret value read from stdin is empty")
     ring, engine = ctx().keyring, ctx().engine

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from fatctl.cli.bounded_input import read_stdin
 from fatctl.cli.context import ctx
 from fatctl.cli.output import Output
 from fatctl.errors import BadInput
@@ -21,15 +22,7 @@ def stdin_lines(what: str, count: int) -> list[Sensitive]:
     or with a different number of lines (a value is never echoed)."""
     if sys.stdin.isatty():
         raise BadInput(f"pipe the {what} on stdin; it is never taken from arguments")
-    binary = getattr(sys.stdin, "buffer", None)  # absent when stdin was replaced by text
-    raw = binary.read(MAX_SECRET_BYTES + 1) if binary else sys.stdin.read(MAX_SECRET_BYTES + 1)
-    raw = raw.encode() if isinstance(raw, str) else raw
-    if len(raw) > MAX_SECRET_BYTES:
-        raise BadInput(f"the {what} on stdin is larger than {MAX_SECRET_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"the {what} on stdin is not UTF-8 text") from None
+    text = read_stdin(what, MAX_SECRET_BYTES)
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
     if len(lines) != count:
         raise BadInput(f"expected {count} line(s) on stdin for the {what}, got {len(lines)}")

@@ -27,7 +27,7 @@ _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 def key_body(line: str) -> str:
     """The base64 body of a public key line; raises ValueError for anything else."""
-    match = _KEY_RE.match(line.strip())
+    match = _KEY_RE.fullmatch(line.strip())
     if not match or "\n" in line.strip():
         raise ValueError("not an OpenSSH public key line")
     return match.group(2)
@@ -83,7 +83,7 @@ def rewrite_authorized_keys(user: str, drop: Iterable[str] = ()) -> str:
     `drop` lists public keys to remove even outside the block (an operator key installed by
     cloud-init before fatctl managed the file); they are public, so the command line may hold them.
     """
-    if not _USER_RE.match(user):
+    if not _USER_RE.fullmatch(user):
         raise ValueError(f"bad user name {user!r}")
     qu = shlex.quote(user)
     bodies = " ".join(sorted({key_body(k) for k in drop}))
@@ -107,7 +107,7 @@ def rewrite_authorized_keys(user: str, drop: Iterable[str] = ()) -> str:
 
 def list_authorized_keys(user: str) -> str:
     """Print `user`'s authorized_keys (public data), empty when there is none."""
-    if not _USER_RE.match(user):
+    if not _USER_RE.fullmatch(user):
         raise ValueError(f"bad user name {user!r}")
     qu = shlex.quote(user)
     return script(

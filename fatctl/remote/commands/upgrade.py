@@ -28,7 +28,7 @@ LOCK_TIMEOUT_EXIT = 175
 
 
 def check_version(version: str) -> str:
-    if not _VERSION_RE.match(version):
+    if not _VERSION_RE.fullmatch(version):
         raise ValueError(f"bad runtime version {version!r}")
     return version
 

@@ -33,18 +33,18 @@ def _split(selector: str) -> list[str]:
 
 def _term(text: str) -> Term:
     text = text.strip()
-    if m := _SET.match(text):
+    if m := _SET.fullmatch(text):
         key, op, raw = m.groups()
         values = {v.strip() for v in raw.split(",") if v.strip()}
         if op == "in":
             return lambda labels: labels.get(key) in values
         return lambda labels: labels.get(key) not in values
-    if m := _CMP.match(text):
+    if m := _CMP.fullmatch(text):
         key, op, value = m.groups()
         if op == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: labels.get(key) == value
-    if m := _HAS.match(text):
+    if m := _HAS.fullmatch(text):
         negate, key = m.groups()
         if negate:
             return lambda labels: key not in labels

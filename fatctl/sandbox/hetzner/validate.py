@@ -46,7 +46,7 @@ def optional(data: dict[str, Any], field: str, kind: type | tuple[type, ...], de
 
 
 def hostname(value: str, field: str = "name") -> str:
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise invalid(field, "must be a valid hostname (RFC 1123)")
     return value
 
@@ -54,7 +54,9 @@ def hostname(value: str, field: str = "name") -> str:
 def labels(data: dict[str, Any], field: str = "labels") -> dict[str, str]:
     value = optional(data, field, dict, {})
     for key, val in value.items():
-        if not isinstance(val, str) or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val):
+        if not isinstance(val, str) or not (
+            _LABEL_KEY.fullmatch(key) and _LABEL_VALUE.fullmatch(val)
+        ):
             raise invalid(field, f"invalid label {key!r}")
     return dict(value)
 

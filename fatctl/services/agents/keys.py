@@ -19,6 +19,7 @@ from fatctl.state.models import SshKey, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
 
 def add_key(
@@ -26,6 +27,7 @@ def add_key(
 ) -> SshKey:
     """Record a key; customer keys need an agent, operator keys must not have one."""
     line, fingerprint = validation.ssh_public_key(public_key)
+    label = validation.printable("key label", label)
     if role == KeyRole.CUSTOMER and not agent:
         raise BadInput("a customer key needs --agent NAME")
     if role == KeyRole.OPERATOR and agent:
@@ -37,6 +39,7 @@ def add_key(
         for existing in repo.active_keys(session, agent=owner, role=role):
             if existing.fingerprint == fingerprint:
                 raise BadInput(f"key {fingerprint} is already present")
+        _refuse_revoked(session, owner.id if owner else None, fingerprint)
         key = SshKey(
             agent_pk=owner.id if owner else None,
             role=role.value,
@@ -54,6 +57,21 @@ def add_key(
             detail={"fingerprint": fingerprint, "label": label[:100]},
         )
     return key
+
+
+def _refuse_revoked(session: Session, agent_pk: int | None, fingerprint: str) -> None:
+    """A revoked key stays revoked: it was usually revoked because it leaked, and the row is
+    the record of that (re-adding it also collided with the row's unique constraint)."""
+    owner = col(SshKey.agent_pk).is_(None) if agent_pk is None else SshKey.agent_pk == agent_pk
+    revoked = session.exec(
+        select(SshKey).where(owner, SshKey.fingerprint == fingerprint,
+                             col(SshKey.revoked_at).is_not(None))
+    ).first()  # fmt: skip
+    if revoked is not None:
+        raise BadInput(
+            f"key {fingerprint} was revoked on {revoked.revoked_at:%Y-%m-%d}: "
+            "a revoked key is not re-admitted, make a new one (ssh-keygen -t ed25519)"
+        )
 
 
 def list_keys(engine: Engine, *, agent: str | None, include_revoked: bool = False) -> list[SshKey]:
