@@ -81,9 +81,12 @@ class CloudflareDns:
         return {t: [r for r in found if r.get("type") == t] for t in ("A", "AAAA")}
 
     def _list(self, fqdn: str) -> list[dict[str, Any]]:
+        """The records of exactly `fqdn`: an answer that ignored the name filter must not make
+        another name's records look like this one's (to refuse over, or to delete)."""
         records = self.cf.client.dns.records
         listing = partial(records.list, zone_id=self.zone_id(), name={"exact": fqdn})
-        return self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
+        found = self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
+        return [r for r in found if str(r.get("name", "")).lower() == fqdn.lower()]
 
     def _write(self, wanted: WantedRecord, record_id: str) -> None:
         records = self.cf.client.dns.records

@@ -24,10 +24,15 @@ def tagged_records(dns: CloudflareDns) -> list[dict[str, Any]]:
         listing = partial(records.list, zone_id=zone, tag={"present": OWNER_TAG},
                           per_page=PER_PAGE, page=page)  # fmt: skip
         found = dns.cf.call("list fatctl records", lambda: listing().result)  # noqa: B023
-        out += [r.to_dict() for r in found]
+        # Only what really carries the tag: an answer that ignored the filter holds others'.
+        out += [r for r in (x.to_dict() for x in found) if _tagged(r)]
         if len(found) < PER_PAGE:
             return out
         page += 1
+
+
+def _tagged(record: dict[str, Any]) -> bool:
+    return OWNER_TAG in {str(t).lower() for t in record.get("tags") or ()}
 
 
 def delete_record(dns: CloudflareDns, record_id: str, what: str) -> None:

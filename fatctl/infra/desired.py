@@ -12,7 +12,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from fatctl.domain import MANAGED_SELECTOR, AgentSpec, KeyRole, managed_labels
+from fatctl.domain import AgentSpec, KeyRole, managed_labels
+from fatctl.infra.selector import Selector, managed
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 KEY_LABEL = "fatctl-key"  # a fleet key's fingerprint, so both engines find it by selector
@@ -119,7 +120,7 @@ def fleet_key_labels(key: KeyDecl, current: Mapping[str, str] | None = None) -> 
 
 def fleet_key_selector(keys: Iterable[KeyDecl]) -> str:
     """The label selector that finds exactly these fleet keys at Hetzner."""
-    return f"{MANAGED_SELECTOR},{KEY_LABEL} in ({','.join(k.fingerprint for k in keys)})"
+    return str(managed().within(KEY_LABEL, (k.fingerprint for k in keys)))
 
 
 def desired_box(spec: AgentSpec) -> DesiredBox:
@@ -139,6 +140,6 @@ def desired_box(spec: AgentSpec) -> DesiredBox:
     )
 
 
-def ownership_selector(name: str) -> str:
+def ownership_selector(name: str) -> Selector:
     """The Hetzner label selector that finds everything fatctl made for one agent."""
-    return f"{MANAGED_SELECTOR},agent={name}"
+    return managed(agent=name)

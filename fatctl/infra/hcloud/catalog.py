@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fatctl.domain import MANAGED_SELECTOR
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.observe import seen_server
+from fatctl.infra.selector import managed
 
-FLEET_SELECTOR = f"{MANAGED_SELECTOR},agent"
+FLEET_SELECTOR = managed("agent")
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,8 @@ def pricing_document(h: Hcloud) -> dict[str, Any]:
 
 def fleet(h: Hcloud) -> dict[str, FleetItem]:
     """Every agent's server and primary IPs at Hetzner, by agent name."""
-    servers = h.call(
-        "list servers", lambda: h.client.servers.get_all(label_selector=FLEET_SELECTOR)
-    )
-    ips = h.call(
-        "list primary IPs", lambda: h.client.primary_ips.get_all(label_selector=FLEET_SELECTOR)
-    )
+    servers = h.listed("list servers", h.client.servers.get_all, FLEET_SELECTOR)
+    ips = h.listed("list primary IPs", h.client.primary_ips.get_all, FLEET_SELECTOR)
     found: dict[str, dict[str, Any]] = {}
     for srv in servers:
         seen = seen_server(srv)

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
+from fatctl.infra.selector import Selector
 from fatctl.pacing.retry import (
     HETZNER_RETRY_CODES,
     RETRY_STATUSES,
@@ -153,6 +154,13 @@ class Hcloud:
                                    sleep=self.sleep, recover=recover)  # fmt: skip
         except (Transient, HCloudException, requests.RequestException) as exc:
             raise to_cloud_error(exc, doing) from None
+
+    def listed(
+        self, doing: str, get_all: Callable[..., list[Any]], selector: Selector
+    ) -> list[Any]:
+        """`get_all` by label selector, keeping only what really carries those labels (an
+        answer that ignored the selector must not hand fatctl somebody else's resources)."""
+        return selector.kept(self.call(doing, lambda: get_all(label_selector=str(selector))))
 
     def wait(self, doing: str, action: Any) -> None:
         """Wait for an action (or a response carrying `.action`) to finish."""

@@ -16,14 +16,15 @@ from typing import Any
 
 from hcloud.server_types import ServerType
 
-from fatctl.domain import MANAGED_SELECTOR
 from fatctl.errors import CloudError, NotFound
+from fatctl.infra.desired import ownership_selector
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.keys import list_keys
-from fatctl.infra.hcloud.observe import seen_firewall, seen_ip, seen_server
+from fatctl.infra.hcloud.observe import doubled, seen_firewall, seen_ip, seen_server
 from fatctl.infra.plan import Observed, SeenKey
+from fatctl.infra.selector import Selector, managed
 
-FLEET_SELECTOR = MANAGED_SELECTOR
+FLEET_SELECTOR = managed()
 NARROW_UP_TO = 20  # named agents listed by name in the selector; more: list them all
 StepFn = Callable[[str, str], None]  # (step, detail)
 
@@ -46,51 +47,42 @@ def _by_agent(items: Iterable[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def fleet_selector(names: Sequence[str], whole_fleet: bool) -> str:
+def fleet_selector(names: Sequence[str], whole_fleet: bool) -> Selector:
     """Every fatctl resource, or only the named agents' when a few are named (smaller pages)."""
     if whole_fleet or not names or len(names) > NARROW_UP_TO:
         return FLEET_SELECTOR
-    return f"{FLEET_SELECTOR},agent in ({','.join(sorted(names))})"
+    return managed().within("agent", sorted(names))
 
 
 def observe_fleet(h: Hcloud, names: Sequence[str], *, whole_fleet: bool = True) -> FleetView:
     """One paged list per kind for the whole fleet, grouped by the `agent` label."""
     c = h.client
     selector = fleet_selector(names, whole_fleet)
-    servers = _by_agent(h.call("list servers", lambda: c.servers.get_all(label_selector=selector)))
-    fws = _by_agent(h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=selector)))
-    ips = _by_agent(
-        h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=selector))
-    )
+    servers = _by_agent(h.listed("list servers", c.servers.get_all, selector))
+    fws = _by_agent(h.listed("list firewalls", c.firewalls.get_all, selector))
+    ips = _by_agent(h.listed("list primary IPs", c.primary_ips.get_all, selector))
     keys = {
         fp: SeenKey(str(k.id), str(k.name), k.public_key, dict(k.labels or {}))
         for fp, k in list_keys(h).items()
     }
     view = FleetView(calls=4)
     for name in names:
-        mine_servers, mine_fws = servers.get(name, []), fws.get(name, [])
-        doubled = [
-            (k, f) for k, f in (("servers", mine_servers), ("firewalls", mine_fws)) if len(f) > 1
-        ]
-        if doubled:
-            kind, found = doubled[0]
-            ids = ", ".join(str(x.id) for x in found)
-            view.problems[name] = f"agent {name} has {len(found)} {kind} ({ids}); resolve by hand"
+        mine_servers, mine_fws, mine_ips = (kind.get(name, []) for kind in (servers, fws, ips))
+        problem = doubled(name, mine_servers, mine_fws, mine_ips)
+        if problem:
+            view.problems[name] = problem
             continue
         view.observed[name] = Observed(
             server=seen_server(mine_servers[0]) if mine_servers else None,
             keys=keys,
             firewall=seen_firewall(mine_fws[0]) if mine_fws else None,
-            ips={str(ip.type): seen_ip(ip) for ip in ips.get(name, [])},
+            ips={str(ip.type): seen_ip(ip) for ip in mine_ips},
         )
     return view
 
 
 def _server(h: Hcloud, name: str) -> Any:
-    found = h.call(
-        "find server",
-        lambda: h.client.servers.get_all(label_selector=f"{FLEET_SELECTOR},agent={name}"),
-    )
+    found = h.listed("find server", h.client.servers.get_all, ownership_selector(name))
     if len(found) != 1:
         raise NotFound(f"agent {name} has {len(found)} servers at Hetzner, expected one")
     return found[0]

@@ -18,6 +18,7 @@ from fatctl.config import Settings
 from fatctl.errors import CloudError
 from fatctl.infra.hcloud import ops
 from fatctl.infra.hcloud.client import Hcloud
+from fatctl.infra.selector import Selector
 from fatctl.pacing.poll import Poll
 from fatctl.pacing.timing import Timing
 
@@ -133,14 +134,10 @@ class GoldenImages:
         ops.act(self.h, f"delete {srv.name}", srv.delete)
         return True
 
-    def list(self, selector: str) -> list[GoldenRef]:
-        images = self.h.call(
-            "list golden images",
-            lambda: self.h.client.images.get_all(
-                label_selector=selector, type=["snapshot"], sort=["created:desc", "id:desc"]
-            ),
-        )
-        return [_ref(i) for i in images]
+    def list(self, selector: Selector) -> list[GoldenRef]:
+        newest = partial(self.h.client.images.get_all, type=["snapshot"],
+                         sort=["created:desc", "id:desc"])  # fmt: skip
+        return [_ref(i) for i in self.h.listed("list golden images", newest, selector)]
 
 
 class BuilderFailed(CloudError):

@@ -13,12 +13,12 @@ from functools import partial
 from hcloud.firewalls import Firewall
 from hcloud.servers import Server
 
-from fatctl.domain import MANAGED_SELECTOR
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.observe import seen_firewall, seen_ip, seen_server
 from fatctl.infra.plan import SeenFirewall, SeenIp, SeenServer
+from fatctl.infra.selector import Selector, managed
 
-OWNED = MANAGED_SELECTOR
+OWNED = managed()
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,12 @@ class Inventory:
     firewalls: tuple[SeenFirewall, ...]
 
 
-def fleet_inventory(h: Hcloud, selector: str = OWNED) -> Inventory:
+def fleet_inventory(h: Hcloud, selector: Selector = OWNED) -> Inventory:
     """Three listings (the SDK pages them, 50 per request): servers, primary IPs, firewalls."""
     c = h.client
-    servers = h.call("list servers", lambda: c.servers.get_all(label_selector=selector))
-    ips = h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=selector))
-    fws = h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=selector))
+    servers = h.listed("list servers", c.servers.get_all, selector)
+    ips = h.listed("list primary IPs", c.primary_ips.get_all, selector)
+    fws = h.listed("list firewalls", c.firewalls.get_all, selector)
     return Inventory(
         tuple(seen_server(s) for s in servers),
         tuple(seen_ip(i) for i in ips),

@@ -92,21 +92,31 @@ def seen_server(srv: Any) -> SeenServer:
     )
 
 
+def doubled(name: str, servers: list[Any], fws: list[Any], ips: list[Any]) -> str:
+    """Why an agent's resources cannot be told apart (two servers, firewalls or primary IPs of
+    one family all labelled as its own), or "" when there is at most one of each."""
+    groups = [("servers", servers), ("firewalls", fws)]
+    for family, kind in (("ipv4", "primary IPv4s"), ("ipv6", "primary IPv6s")):
+        groups.append((kind, [ip for ip in ips if ip.type == family]))
+    for kind, found in groups:
+        if len(found) > 1:
+            ids = ", ".join(str(x.id) for x in found)
+            return f"agent {name} has {len(found)} {kind} ({ids}); resolve by hand"
+    return ""
+
+
 def observe(h: Hcloud, name: str) -> tuple[Observed, Bound]:
     """Everything labelled as this agent's; at most one server, firewall and IP per family.
     SSH keys are fleet-level: all of the project's are read, to be matched by fingerprint."""
     selector = ownership_selector(name)
     c = h.client
-    servers = h.call("list servers", lambda: c.servers.get_all(label_selector=selector))
-    fws = h.call("list firewalls", lambda: c.firewalls.get_all(label_selector=selector))
+    servers = h.listed("list servers", c.servers.get_all, selector)
+    fws = h.listed("list firewalls", c.firewalls.get_all, selector)
     keys = list_keys(h)
-    ips = h.call("list primary IPs", lambda: c.primary_ips.get_all(label_selector=selector))
-    for kind, found in (("servers", servers), ("firewalls", fws)):
-        if len(found) > 1:
-            ids = ", ".join(str(x.id) for x in found)
-            raise CloudError(
-                f"agent {name} has {len(found)} {kind} ({ids}); resolve by hand", code="duplicate"
-            )
+    ips = h.listed("list primary IPs", c.primary_ips.get_all, selector)
+    problem = doubled(name, servers, fws, ips)
+    if problem:
+        raise CloudError(problem, code="duplicate")
     bound = Bound(
         server=servers[0] if servers else None,
         firewall=fws[0] if fws else None,

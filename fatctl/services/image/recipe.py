@@ -19,8 +19,9 @@ from cloud_init.inputs import IMAGES, check_version
 from cloud_init.packages import packages_for_image
 from cloud_init.render import render_install_script
 from fatctl import validation
-from fatctl.domain import MANAGED_SELECTOR, HostKeyPair, architecture_of, managed_labels
+from fatctl.domain import HostKeyPair, architecture_of, managed_labels
 from fatctl.errors import BadInput
+from fatctl.infra.selector import Selector, managed
 
 PACKAGES_SCRIPT = "/usr/local/sbin/fat-image-packages"
 ROLE = "golden"
@@ -65,12 +66,12 @@ class GoldenRecipe:
         )
 
 
-def golden_selector(runtime_version: str = "", base_image: str = "") -> str:
+def golden_selector(runtime_version: str = "", base_image: str = "") -> Selector:
     """Finds golden images at Hetzner: all, or those of a runtime version / stock image."""
-    terms = [MANAGED_SELECTOR, f"role={ROLE}"]
-    terms += [f"runtime={runtime_version}"] if runtime_version else []
-    terms += [f"base={base_image}"] if base_image else []
-    return ",".join(terms)
+    terms = {"role": ROLE}
+    terms |= {"runtime": runtime_version} if runtime_version else {}
+    terms |= {"base": base_image} if base_image else {}
+    return managed(**terms)
 
 
 def builder_name(recipe: GoldenRecipe, stamp: str) -> str:

@@ -57,10 +57,10 @@ def test_names_labels_and_bad_input() -> None:
     recipe = GoldenRecipe("2026.9.6", "24.21.0", server_type="cax11")
     assert recipe.architecture == "arm"
     assert builder_name(recipe, "20261121") == "fatctl-image-2026-9-6-20261121"
-    assert golden_selector("2026.9.6", "debian-12") == (
+    assert str(golden_selector("2026.9.6", "debian-12")) == (
         "managed-by=fatctl,role=golden,runtime=2026.9.6,base=debian-12"
     )
-    assert golden_selector() == "managed-by=fatctl,role=golden"
+    assert str(golden_selector()) == "managed-by=fatctl,role=golden"
     with pytest.raises(BadInput, match="runtime version"):
         GoldenRecipe("2026.9.6 && reboot", "24.21.0")
     with pytest.raises(BadInput, match="server type"):

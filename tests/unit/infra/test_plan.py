@@ -163,4 +163,4 @@ def test_desired_names_rules_and_keys() -> None:
     )
     ssh = next(r for r in box.rules if r.port == "22")
     assert ssh.source_ips == ("0.0.0.0/0", "::/0")
-    assert ownership_selector("carol") == "managed-by=fatctl,agent=carol"
+    assert str(ownership_selector("carol")) == "managed-by=fatctl,agent=carol"

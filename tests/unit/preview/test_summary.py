@@ -161,7 +161,7 @@ def test_totals_count_every_action() -> None:
 def test_fleet_selector_narrows_only_for_a_few_named_agents() -> None:
     from fatctl.infra.hcloud.fleet import NARROW_UP_TO, fleet_selector
 
-    assert fleet_selector(["b", "a"], whole_fleet=False) == "managed-by=fatctl,agent in (a,b)"
-    assert fleet_selector(["a"], whole_fleet=True) == "managed-by=fatctl"
+    assert str(fleet_selector(["b", "a"], whole_fleet=False)) == "managed-by=fatctl,agent in (a,b)"
+    assert str(fleet_selector(["a"], whole_fleet=True)) == "managed-by=fatctl"
     many = [f"a{i}" for i in range(NARROW_UP_TO + 1)]
-    assert fleet_selector(many, whole_fleet=False) == "managed-by=fatctl"
+    assert str(fleet_selector(many, whole_fleet=False)) == "managed-by=fatctl"
