@@ -22,7 +22,7 @@ from fatctl.cli.options import (
     agent_lease,
     lease_wait,
 )
-from fatctl.cli.output import Output
+from fatctl.cli.output import Output, exit_if_failed
 from fatctl.domain import snapshot_labels
 from fatctl.services.common.leases import DESTROY_TTL_S
 
@@ -260,8 +260,7 @@ def rotate_cmd(
     Output(json_out).table(
         rows, ("agent", "action", "expires_at", "detail"), title="R2 credentials"
     )
-    if any(r.action == "failed" for r in done):
-        raise typer.Exit(1)
+    exit_if_failed([r.agent for r in done if r.action == "failed"], len(done))
 
 
 def register(app: typer.Typer) -> None:

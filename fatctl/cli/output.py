@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import typer
+
 from fatctl.clock import wall_clock
 from fatctl.sensitive import Sensitive
 
@@ -161,6 +163,18 @@ class Output:
 
 def error_line(message: str) -> None:
     sys.stderr.write(f"fatctl: error: {message}\n")
+
+
+def exit_if_failed(failed: Sequence[str], total: int, shown: int = 10) -> None:
+    """Exit 1 with `2 of 5 agents failed: a, b` when any of `total` agents failed: the one
+    line a command over many agents ends with (a fleet-wide failure names the first few)."""
+    if not failed:
+        return
+    names = ", ".join(failed[:shown])
+    if len(failed) > shown:
+        names += f" and {len(failed) - shown} more"
+    error_line(f"{len(failed)} of {total} agents failed: {names}")
+    raise typer.Exit(1)
 
 
 def echo_stream(stream: str, text: str) -> None:

@@ -2,12 +2,15 @@
 
 `--print-config` prints an OpenSSH `Host` stanza and writes fatctl's known_hosts file so that
 plain `ssh AGENT` pins the same key (StrictHostKeyChecking yes, never trust on first use).
+Every shell or command leaves an `ssh` audit event: the command line, whether stdin was sent
+(never what it held) and the exit status.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -32,16 +35,46 @@ def _write_known_hosts(target: Target) -> str:
     return str(path)
 
 
-def _one_command(target: Target, argv: list[str], stdin: bytes | None) -> int:
+def _one_command(target: Target, command: str, stdin: bytes | None) -> int:
     from fatctl.cli.output import echo_stream
-    from fatctl.remote.commands.shell import run
     from fatctl.remote.runner import Pool
 
-    # One argument is taken as a shell command line (like ssh); several are quoted as argv.
-    command = argv[0] if len(argv) == 1 else run(argv)
     with Pool() as pool:
         result = pool.get(target).run(command, stdin=stdin, on_output=echo_stream, raw=True)
     return result.exit_code if result.exit_code is not None else 1
+
+
+def _shell(target: Target) -> int:
+    from fatctl.remote.runner import connect
+    from fatctl.remote.runner_interactive import interactive_shell
+
+    conn = connect(target)
+    try:
+        return interactive_shell(conn)
+    finally:
+        conn.close()
+
+
+def _audited(agent: str, command: str | None, stdin: bool, session: Callable[[], int]) -> int:
+    """Run the session and leave one audit event however it ends: an operator's access to a
+    box (a refused host key included) is what the trail is for."""
+    from fatctl.errors import FatctlError
+    from fatctl.services.common.audit import RemoteRun, audit_runs
+
+    def record(code: int | None, error: str | None = None) -> None:
+        run = RemoteRun(agent, command, code, error, stdin)
+        audit_runs(ctx().engine, ctx().actor, "ssh", [run])
+
+    try:
+        code = session()
+    except FatctlError as exc:
+        record(None, exc.one_line())
+        raise
+    except KeyboardInterrupt:
+        record(None, "interrupted")
+        raise
+    record(code)
+    return code
 
 
 def ssh(
@@ -70,15 +103,11 @@ def ssh(
         lines = "".join(f"#   {line}\n" for line in known_hosts_lines(target))
         sys.stdout.write(f"\n# known_hosts lines (written to {known}):\n{lines}")
         return
-    if command:
-        data = sys.stdin.buffer.read() if stdin else None  # only when asked: never block on a tty
-        raise typer.Exit(_one_command(target, command, data))
-    from fatctl.remote.runner import connect
-    from fatctl.remote.runner_interactive import interactive_shell
+    if not command:
+        raise typer.Exit(_audited(target.name, None, False, lambda: _shell(target)))
+    from fatctl.remote.commands.shell import run
 
-    conn = connect(target)
-    try:
-        code = interactive_shell(conn)
-    finally:
-        conn.close()
-    raise typer.Exit(code)
+    data = sys.stdin.buffer.read() if stdin else None  # only when asked: never block on a tty
+    # One argument is taken as a shell command line (like ssh); several are quoted as argv.
+    line = command[0] if len(command) == 1 else run(command)
+    raise typer.Exit(_audited(target.name, line, stdin, lambda: _one_command(target, line, data)))

@@ -4,8 +4,9 @@ R2 per-prefix credentials live at most 7 days. For every selected agent whose st
 credentials expire within the window (or were never issued), this issues new ones scoped to
 `agents/<id>/`, delivers them over SSH to the box's rclone env file (0600, content on stdin),
 restarts the storage mount so rclone reads them, and only then stores them encrypted with
-their expiry: a run that dies half-way is simply redone by the next one. Every rotation, done
-or failed, leaves an audit entry. One clock, read once per run, decides all of it.
+their expiry: a run that dies half-way is simply redone by the next one. Every box a run
+looks at leaves an audit entry, rotated, failed or left fresh (so a run that changed nothing
+is on the trail too). One clock, read once per run, decides all of it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class Rotation:
     action: str  # rotated, fresh, failed
     expires_at: datetime | None
     detail: str = ""
+
+
+# The audit result of each action: a fresh box was looked at and deliberately left alone.
+AUDIT_RESULT = {"rotated": "ok", "fresh": "skipped", "failed": "failed"}
 
 
 def r2_env(creds: R2Credentials) -> Sensitive:
@@ -98,12 +103,11 @@ def _record(
                 value=r2_env(creds),
                 expires_at=creds.expires_at,
             )
-        detail: dict[str, object] = {"expires_at": rotation.expires_at}
+        detail: dict[str, object] = {"action": rotation.action, "expires_at": rotation.expires_at}
         if rotation.detail:
             detail["reason"] = rotation.detail
-        result = "ok" if rotation.action == "rotated" else "failed"
         repo.audit(session, actor=actor, action="creds.rotate", target=rotation.agent,
-                   result=result, detail=detail, at=at)  # fmt: skip
+                   result=AUDIT_RESULT[rotation.action], detail=detail, at=at)  # fmt: skip
 
 
 def rotate_one(
@@ -129,7 +133,9 @@ def rotate_one(
 
     agent_pk, agent_id, expiry = stored_expiry(engine, target.name)
     if not force and expiry is not None and not needs_rotation(expiry, now, window):
-        return Rotation(target.name, "fresh", expiry)
+        fresh = Rotation(target.name, "fresh", expiry)
+        _record(engine, ring, agent_pk, fresh, creds=None, actor=actor, at=now)
+        return fresh
     creds: R2Credentials | None = None
     try:
         creds = issue(settings, agent_id, clock=fixed(now))

@@ -8,6 +8,7 @@ later" or the "due six days later" answer flips for one of the two (the 2026-11 
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,12 +72,20 @@ def test_rotate_delivers_stores_and_skips_fresh(
     _, agent_id, expiry = stored_expiry(fleet.engine, hosts[1].name)
     assert expiry == now + 7 * DAY
     assert [r.expires_at for r in later] == [now + 13 * DAY]
-    # Each rotation is audited at the run's instant, not at the wall clock's.
+    # Each box a run looks at is audited at the run's instant, not at the wall clock's: the
+    # run that found both fresh too, so a run that changed nothing is still on the trail.
     with session_scope(fleet.engine) as session:
         trail = [e for e in repo.audit_trail(session) if e.action == "creds.rotate"]
-        stamps = sorted(_aware(e.at) for e in trail)
-        assert [(e.result, e.actor) for e in trail] == [("ok", "fatctl")] * 3
-    assert stamps == [now, now, now + 6 * DAY]
+        seen = sorted((_aware(e.at), e.result, e.actor, e.target) for e in trail)
+        fresh = [json.loads(e.detail) for e in trail if e.result == "skipped"]
+    assert seen == [
+        (now, "ok", "fatctl", "box1"),
+        (now, "ok", "fatctl", "box2"),
+        (now + DAY, "skipped", "fatctl", "box1"),
+        (now + DAY, "skipped", "fatctl", "box2"),
+        (now + 6 * DAY, "ok", "fatctl", "box1"),
+    ]
+    assert [d["action"] for d in fresh] == ["fresh", "fresh"]
     issued = cloudflare_emulator._emulator.store.all("r2_credential")
     assert len(issued) == 3
     assert {tuple(i["prefixes"]) for i in issued} == {
