@@ -71,7 +71,9 @@ def _seed_config(spec: AgentSpec) -> str:
 def template_context(spec: AgentSpec) -> dict[str, Any]:
     """The variables every template sees."""
     r2 = spec.r2
-    login_users = [L.OPERATOR_USER] + ([L.CUSTOMER_USER] if spec.customer_keys else [])
+    # The customer may log in whether or not a key exists at first boot: `keys push` creates
+    # the user with the first customer key, and sshd must not refuse it then.
+    login_users = [L.OPERATOR_USER, L.CUSTOMER_USER]
     context: dict[str, Any] = {
         "spec": spec,
         "L": L,

@@ -26,6 +26,7 @@ import pytest
 from fatctl.sandbox.world import client as world
 from fatctl.sandbox.world import fingerprint
 from fatctl.sandbox.world.model_api import reply_text
+from tests.e2e.customer_shell import customer_attacks
 from tests.fixtures.cli import fatctl_env, run_fatctl
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -154,6 +155,7 @@ def test_agent_answers_its_customer_and_nobody_else(
 
     _platform_skills(plane, admin, byok_bot_id)
     _box_trust(plane)
+    customer_attacks(plane.run, "cust-byok", tmp_path)
     _leak_scan(plane, sandbox, tmp_path, secrets)
 
 

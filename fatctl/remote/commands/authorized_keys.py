@@ -23,6 +23,7 @@ _KEY_RE = re.compile(
     r"|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)\s+([A-Za-z0-9+/=]+)(?:\s.*)?$"
 )
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+CUSTOMER_GECOS = "customer shell access"  # as cloud-init creates the user at first boot
 
 
 def key_body(line: str) -> str:
@@ -77,8 +78,27 @@ _AWK = (
 )
 
 
-def rewrite_authorized_keys(user: str, drop: Iterable[str] = ()) -> str:
+def _as_user(qu: str, inner: str) -> str:
+    """Run `inner` with `user`'s own rights: directly when the login user is that user (the
+    operator's own keys), through runuser when root runs it for somebody else."""
+    quoted = shlex.quote(inner)
+    return (
+        f'if [ "$(id -u)" = "$(id -u {qu})" ]; then exec sh -c {quoted}; '
+        f"else exec runuser -u {qu} -- sh -c {quoted}; fi"
+    )
+
+
+def rewrite_authorized_keys(user: str, drop: Iterable[str] = (), *, create: bool = False) -> str:
     """Replace the managed block in `user`'s authorized_keys with the block read from stdin.
+
+    Every read and write happens as `user`, never as root: the file and its directory are the
+    user's to change (the customer has a shell), and root following a symlink planted there
+    would read or overwrite a file of root's (the host key, the gateway token) or change the
+    modes of system directories. As the user, a planted link only reaches what the user could
+    reach anyway, and a link to a root-only file fails the push.
+
+    `create` adds the user (home, shell, locked password) when it does not exist yet: the
+    customer user appears with the first customer key, whenever that is added.
 
     `drop` lists public keys to remove even outside the block (an operator key installed by
     cloud-init before fatctl managed the file); they are public, so the command line may hold them.
@@ -87,22 +107,28 @@ def rewrite_authorized_keys(user: str, drop: Iterable[str] = ()) -> str:
         raise ValueError(f"bad user name {user!r}")
     qu = shlex.quote(user)
     bodies = " ".join(sorted({key_body(k) for k in drop}))
-    return script(
+    missing = (
+        f"useradd --create-home --shell /bin/bash --comment {shlex.quote(CUSTOMER_GECOS)} {qu}"
+        if create
+        else f'{{ echo "no such user: {user}" >&2; exit 3; }}'
+    )
+    inner = script(
         "umask 077",
         f"h=$(getent passwd {qu} | cut -d: -f6)",
-        f'[ -n "$h" ] || {{ echo "no such user: {user}" >&2; exit 3; }}',
         'd="$h/.ssh"; f="$d/authorized_keys"',
-        f'[ -d "$d" ] || {{ mkdir -p "$d"; chown {qu}: "$d"; }}',
+        '[ -d "$d" ] || mkdir "$d"',
         'chmod 700 "$d"',
         'nb=$(mktemp "$d/.fatctl-block.XXXXXX"); tmp=$(mktemp "$d/.fatctl.XXXXXX")',
         'trap \'rm -f "$nb" "$tmp"\' EXIT',
         'cat > "$nb"',
         'src=/dev/null; if [ -f "$f" ]; then src="$f"; fi',
         f'awk -v nb="$nb" -v drop={shlex.quote(bodies)} {shlex.quote(_AWK)} "$src" > "$tmp"',
-        f'chmod 600 "$tmp"; chown {qu}: "$tmp"',
+        'chmod 600 "$tmp"',
+        # rename(2) replaces a symlink at $f itself, never the file it points to.
         'mv -f "$tmp" "$f"; rm -f "$nb"',
         "trap - EXIT",
     )
+    return script(f"getent passwd {qu} >/dev/null || {missing}", _as_user(qu, inner))
 
 
 def list_authorized_keys(user: str) -> str:

@@ -26,10 +26,18 @@ if TYPE_CHECKING:
 
 
 def push_authorized_keys(
-    pool: Pool, target: Target, *, user: str, keys: Sequence[str], drop: Sequence[str] = ()
+    pool: Pool,
+    target: Target,
+    *,
+    user: str,
+    keys: Sequence[str],
+    drop: Sequence[str] = (),
+    create: bool = False,
 ) -> Result:
-    """Rewrite the managed block of `user`'s authorized_keys on one box; RemoteError on failure."""
-    command = maybe_sudo(ak.rewrite_authorized_keys(user, drop), needed=user != target.user)
+    """Rewrite the managed block of `user`'s authorized_keys on one box (adding the user first
+    with `create`); RemoteError on failure."""
+    rewrite = ak.rewrite_authorized_keys(user, drop, create=create)
+    command = maybe_sudo(rewrite, needed=user != target.user)
     result = pool.get(target).run(command, stdin=ak.managed_block(keys).encode())
     result.check(f"authorized_keys update for {user}")
     return result
@@ -73,6 +81,7 @@ def push_customer_keys(
             user=settings.customer_user,
             keys=[k.public_key for k in active],
             drop=[k.public_key for k in known],
+            create=True,  # a box provisioned without customer keys has no customer user yet
         )
     except RemoteError as exc:
         audit_change(
