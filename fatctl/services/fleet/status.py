@@ -2,6 +2,9 @@
 
 Cloud and box views are best effort per agent: an unreachable box or a failed API call shows
 up in that agent's row (`cloud`/`health` columns), never as a failure of the whole command.
+A box that presents a host key other than the pinned one is different: that is an attack or a
+box rebuilt behind fatctl's back, so its row says `host_key: mismatch` and `trust_warning`
+gives the line the command fails with.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from fatctl.errors import FatctlError, NotFound
+from fatctl.errors import FatctlError, HostKeyMismatch, NotFound
 from fatctl.remote.commands.services import fat_health
 from fatctl.services.common.targets import agent_target
 from fatctl.state.db import session_scope
@@ -56,24 +59,33 @@ def cloud_view(infra: InfraEngine, name: str) -> str:
     return "absent" if info is None else f"{info.status} ({info.server_id})"
 
 
-def health_view(db: Engine, settings: Settings, name: str, timeout: float = 5.0) -> tuple[str, str]:
-    """The box's `fat-health --json` verdict (or why it could not be asked), and its channels'
-    readiness as OpenClaw's /readyz reports it ("telegram ready, slack failing")."""
+def health_view(
+    db: Engine, settings: Settings, name: str, timeout: float = 5.0
+) -> tuple[str, str, str]:
+    """The box's `fat-health --json` verdict (or why it could not be asked), its channels'
+    readiness as OpenClaw's /readyz reports it ("telegram ready, slack failing"), and whether
+    it proved its pinned host key ("ok", "mismatch", or "-" when it was never reached)."""
     from fatctl.remote.runner import connect
 
     try:
         target = replace(agent_target(db, settings, name), connect_timeout=timeout)
         conn = connect(target)
+    except HostKeyMismatch as exc:
+        return f"refused: {exc.one_line()}", "-", "mismatch"
     except FatctlError as exc:
-        return f"unreachable: {exc.one_line()}", "-"
+        return f"unreachable: {exc.one_line()}", "-", "-"
     try:
         result = conn.run(fat_health(), timeout=30)
     finally:
         conn.close()
+    return *_health_report(result.stdout, result.exit_code), "ok"
+
+
+def _health_report(stdout: str, exit_code: int | None) -> tuple[str, str]:
     try:
-        report = json.loads(result.stdout)
+        report = json.loads(stdout)
     except ValueError:
-        return f"no report (exit {result.exit_code})", "-"
+        return f"no report (exit {exit_code})", "-"
     channels = dict(report.get("channels") or {})
     shown = ", ".join(f"{k} {v}" for k, v in sorted(channels.items())) or "none"
     if report.get("healthy"):
@@ -90,12 +102,26 @@ def status(
     *,
     health: bool = True,
 ) -> list[dict[str, object]]:
-    """One row per agent: database columns plus `cloud`, `health` and `channels`."""
+    """One row per agent: database columns plus `cloud`, `health`, `channels` and `host_key`."""
     rows = agent_rows(db, names)
     for row in rows:
         name = str(row["agent"])
         has_box = bool(row["server_id"])
         row["cloud"] = cloud_view(infra, name) if infra is not None and has_box else "-"
         wanted = health and has_box and row["state"] in BOX_STATES
-        row["health"], row["channels"] = health_view(db, settings, name) if wanted else ("-", "-")
+        view = health_view(db, settings, name) if wanted else ("-", "-", "-")
+        row["health"], row["channels"], row["host_key"] = view
     return rows
+
+
+def trust_warning(rows: Sequence[dict[str, object]]) -> str | None:
+    """The one line `fatctl status` fails with when a box did not prove its pinned host key,
+    naming the agents; None when every box reached did."""
+    names = [str(r["agent"]) for r in rows if r.get("host_key") == "mismatch"]
+    if not names:
+        return None
+    whose = "its box" if len(names) == 1 else "their boxes"
+    return (
+        f"host key mismatch for {', '.join(names)}: {whose} presented a host key other than "
+        "the pinned one (an attack, or a box rebuilt outside fatctl); nothing was run there"
+    )
