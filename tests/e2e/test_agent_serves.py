@@ -179,6 +179,23 @@ rm -rf "$d"
 """
 
 
+# Runs the script named by $1 as the agent's user under the gateway unit's own sandbox (its
+# User=, Protect*, Restrict*, SystemCallFilter= ... lines, read from the unit on the box), the
+# way the gateway's exec tool runs a skill's command: hardening that broke Chromium shows here.
+UNDER_GATEWAY = """set -eu
+keys='User|Group|UMask|NoNewPrivileges|Protect|Private|Restrict|SystemCall|Lock|Capability'
+keys="$keys|Ambient|IPAddress|RemoveIPC|ReadWritePaths"
+props=()
+while IFS= read -r line; do props+=(-p "$line"); done < <(grep -E "^($keys)=" \
+  /etc/systemd/system/openclaw-gateway.service)
+check=/usr/local/lib/fat-skills-check.sh
+install -m 0755 "$1" "$check"
+systemd-run --quiet --pipe --wait --collect "${props[@]}" /bin/bash "$check"
+rm -f "$check"
+"""
+UNDER_GATEWAY_B64 = base64.b64encode(UNDER_GATEWAY.encode()).decode()
+
+
 # On the box, as root: a stand-in for the metadata service (it serves user-data, which holds the
 # SSH host private key) on its real address, then who may reach it and who may touch /data. Not
 # on port 80: Caddy listens there, and a reply from Caddy's user to an address on the box itself
@@ -219,7 +236,8 @@ def _platform_skills(plane: Plane, admin: str, bot_id: int) -> None:
                 for c in r["params"]["commands"]}  # fmt: skip
     assert {"browser", "pdf", "github_login", "agent_storage", "outbox_email"} <= commands
     script = base64.b64encode(SKILL_RUN.encode()).decode()
-    out = plane.run("ssh", "cust-byok", "--", f"echo {script} | base64 -d | sudo -u openclaw bash")
+    under = f"echo {UNDER_GATEWAY_B64} | base64 -d | sudo bash -s /tmp/skills.sh"
+    out = plane.run("ssh", "cust-byok", "--", f"echo {script} | base64 -d >/tmp/skills.sh; {under}")
     assert "png=PNG pdf=%PDF-" in out, out
     assert "<title>evaluated 42</title>" in out and '"evaluated 42"' in out, out
 

@@ -9,6 +9,7 @@ box's rclone unit from a moto S3 server on the host side of the box's network.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -185,3 +186,37 @@ def test_rendered_user_data_boots_to_a_healthy_gateway(
     assert set(SEEDED) <= wait_objects(s3_on_bridge.url, timeout=90)
     mode = box.run(["stat", "-c", "%a %U", L.GATEWAY_ENV]).stdout.split()
     assert mode == ["600", "root"]
+
+    # sshd's effective configuration, as sshd itself resolves it for a customer login (the
+    # hardening drop-in must win over Debian's defaults; sshd takes the first value it reads).
+    effective = box.run(["sshd", "-T", "-C", "user=customer,host=laptop,addr=192.0.2.7"]).stdout
+    settings: dict[str, list[str]] = {}
+    for line in effective.splitlines():  # a list setting is one line per value
+        key, _, value = line.partition(" ")
+        settings.setdefault(key, []).append(value)
+    for key, wanted in SSHD_EFFECTIVE.items():
+        assert settings.get(key) == wanted, (key, settings.get(key))
+    # The gateway unit's own sandbox score, by the box's systemd (the unit test scores offline).
+    score = box.run(["systemd-analyze", "security", "--no-pager", L.GATEWAY_UNIT], check=False)
+    figure("gateway unit exposure (systemd-analyze security)", exposure_of(score.stdout), "")
+    assert exposure_of(score.stdout) <= 3.0
+
+
+SSHD_EFFECTIVE = {
+    "passwordauthentication": ["no"],
+    "kbdinteractiveauthentication": ["no"],
+    "permitrootlogin": ["no"],
+    "pubkeyauthentication": ["yes"],
+    "authenticationmethods": ["publickey"],
+    "allowusers": [L.OPERATOR_USER, L.CUSTOMER_USER],
+    "maxauthtries": ["3"],
+    "x11forwarding": ["no"],
+    "permituserenvironment": ["no"],
+    "hostkey": ["/etc/ssh/ssh_host_ed25519_key"],
+}
+
+
+def exposure_of(report: str) -> float:
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d)", report)
+    assert found, report
+    return float(found.group(1))
