@@ -1,7 +1,8 @@
 """fatctl's error hierarchy: each error carries the exit code the CLI turns it into.
 
 Exit codes are part of the CLI contract: 0 ok, 1 failed (environment, cloud, remote),
-2 bad input. Messages are one line and must never contain a secret value.
+2 bad input (an option, a name, a missing or malformed setting). Messages are one line and
+must never contain a secret value.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ class BadInput(FatctlError):
 
 
 class ConfigError(FatctlError):
-    """A setting is missing or malformed in the environment or fatctl.toml."""
+    """A setting is missing or malformed in the environment or fatctl.toml.
 
-    exit_code = 1
+    Settings are the operator's input as much as options are, and the fix is theirs (set the
+    variable the message names), so this is bad input: exit 2, like `BadInput`.
+    """
+
+    exit_code = 2
 
 
 class NotFound(FatctlError):

@@ -98,8 +98,8 @@ def select_agents(session: Session, names: Sequence[str], label: str | None) -> 
     selector = parse_label(label) if label is not None else None
     agents = repo.list_agents(session, names=list(names))
     missing = set(names) - {a.name for a in agents}
-    if missing:
-        raise NotFound(f"no agent named {', '.join(sorted(missing))}")
+    if missing:  # a name the operator typed, like a bad option: refused as bad input
+        raise BadInput(f"no agent named {', '.join(sorted(missing))}")
     if selector:
         agents = [a for a in agents if str(getattr(a, selector[0])) == selector[1]]
     return list(agents)

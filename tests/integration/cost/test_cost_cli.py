@@ -104,7 +104,7 @@ def test_cost_json_matches_the_price_list(env: dict[str, str], emulator: Any, fi
 def test_bad_plan_price_is_one_line_before_any_api_call(env: dict[str, str], emulator: Any) -> None:
     emulator.reset_stats()
     proc = fatctl({**env, "FATCTL_PRICE_MANAGED": "lots"}, "cost", "--json")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "FATCTL_PRICE_MANAGED" in lines[0], proc.stderr

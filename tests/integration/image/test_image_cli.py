@@ -16,7 +16,7 @@ def test_bad_version_is_bad_input(env: dict[str, str], quick_emulator: Any) -> N
 
 def test_missing_operator_key_is_one_line(env: dict[str, str], quick_emulator: Any) -> None:
     proc = fatctl(env, "image", "build", "--version", "2026.9.6", "--json")
-    one_line(proc, 1, "FATCTL_OPERATOR_KEY_FILE")
+    one_line(proc, 2, "FATCTL_OPERATOR_KEY_FILE")
     assert proc.stdout == "" and quick_emulator.stats()["total"] == 0
 
 

@@ -193,7 +193,8 @@ def test_bad_input_and_unknown_agents(fleet_plane: Plane, tmp_path: Path) -> Non
     for args, code, needle in (
         (("preview", "--all", "--agents", "alpha"), 2, "at most one of"),
         (("preview", "--label", "colour=red"), 2, "--label wants k=v"),
-        (("preview", "--agents", "nobody"), 1, "no agent named nobody"),
+        (("preview", "--agents", "nobody"), 2, "no agent named nobody"),
+        (("apply", "--agents", "alpha,nobody", "--yes"), 2, "no agent named nobody"),
         (("apply", "--yes"), 2, "apply needs --all"),
         (("apply", "--all", "--batch", "0"), 2, "--batch wants"),
         (("preview", "--engine", "terraform"), 2, "unknown engine"),
@@ -201,6 +202,15 @@ def test_bad_input_and_unknown_agents(fleet_plane: Plane, tmp_path: Path) -> Non
         proc = fatctl(env, *args)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == code and len(lines) == 1 and needle in lines[0], (args, proc)
+
+
+def test_a_missing_setting_is_bad_input(fleet_plane: Plane, tmp_path: Path) -> None:
+    env = {k: v for k, v in cli_env(fleet_plane, tmp_path).items() if k != "HCLOUD_TOKEN"}
+    for args in (("preview",), ("apply", "--all", "--yes")):
+        proc = fatctl(env, *args)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (args, proc)
+        assert "missing setting hcloud_token: set HCLOUD_TOKEN" in lines[0]
 
 
 def test_hetzner_down_is_one_line_exit_1(

@@ -211,7 +211,7 @@ def test_selection_and_bad_input(plane: Any, hcloud_client: Any) -> None:
     for bad in (("--label", "colour=blue"), ("--agents", "a", "--all")):
         proc = fatctl(env, "reconcile", "--no-health", *bad, code=2)
         assert proc.stderr.startswith("fatctl: error: ") and proc.stderr.count("\n") == 1
-    missing = fatctl(env, "reconcile", "--no-health", "--agents", "nobody", code=1)
+    missing = fatctl(env, "reconcile", "--no-health", "--agents", "nobody", code=2)
     assert "no agent named nobody" in missing.stderr
 
 

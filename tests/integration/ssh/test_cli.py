@@ -199,7 +199,7 @@ def test_bastion_from_settings_for_fatctl_and_plain_ssh(sshd_hosts, fleet_db, tm
     assert plain.returncode == 0 and plain.stdout == "plain\n", plain.stderr
     fleet.env["FATCTL_SSH_JUMP"] = "no-at-sign"
     bad = fatctl(fleet, "ssh", "box2", "--", "true")
-    assert bad.returncode == 1 and "ssh_jump must look like user@host[:port]" in bad.stderr
+    assert bad.returncode == 2 and "ssh_jump must look like user@host[:port]" in bad.stderr
 
 
 def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db, figure):

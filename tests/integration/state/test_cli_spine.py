@@ -91,13 +91,13 @@ def test_unmigrated_then_bad_input_then_wrong_key(cli_env: dict[str, str]) -> No
         run(
             dict(cli_env, FATCTL_MASTER_KEY="short"), "agents", "create", "b2b", "--owner", "a@b.co"
         ),
-        1,
+        2,
         "FATCTL_MASTER_KEY",
     )
     no_key = {k: v for k, v in cli_env.items() if k != "FATCTL_MASTER_KEY"}
     assert_one_line(
         run(no_key, "agents", "create", "gamma", "--owner", "a@b.co"),
-        1,
+        2,
         "missing setting master_key",
     )
     assert fingerprint_db(cli_env) == before
