@@ -64,7 +64,13 @@ class CloudflareDns:
         page = self.cf.call("find zone", lambda: self.cf.client.zones.list(name=self.domain))
         zones = [z for z in page.result if z.name == self.domain]
         if not zones:
-            raise ConfigError(f"Cloudflare has no zone {self.domain} for this token")
+            # The cloud's answer, found only by asking (a provision may have its server by
+            # then): a failure to rerun after the fix (exit 1), not a refusal of input.
+            raise CloudError(
+                f"Cloudflare has no zone {self.domain} for this token",
+                code="no_zone",
+                hint="check FATCTL_DOMAIN and the token's zones",
+            )
         return str(zones[0].id)
 
     def _existing(self, fqdn: str) -> dict[str, list[dict[str, Any]]]:

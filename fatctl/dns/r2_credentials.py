@@ -48,10 +48,9 @@ def needs_rotation(expires_at: datetime, now: datetime, margin: timedelta = ROTA
     return expires_at - now <= margin
 
 
-def _checked(settings: Settings, agent_id: str, ttl: timedelta) -> tuple[str, str, str]:
-    """(account id, parent access key id, prefix), or one clear error before any API call."""
-    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
-        raise BadInput("R2 temporary credentials live between 1 second and 7 days")
+def r2_settings(settings: Settings) -> tuple[str, str]:
+    """(account id, parent access key id) that credentials are issued with, or one clear error
+    (flows that will issue some ask early, before they write anything)."""
     account = settings.require("cloudflare_account_id")
     parent = settings.r2_parent_access_key_id
     if not parent:
@@ -59,7 +58,14 @@ def _checked(settings: Settings, agent_id: str, ttl: timedelta) -> tuple[str, st
             "missing setting r2_parent_access_key_id: set FATCTL_R2_PARENT_ACCESS_KEY_ID "
             "(the access key id of the bucket's R2 API token)"
         )
-    return str(account), parent, agent_prefix(agent_id)
+    return str(account), parent
+
+
+def _checked(settings: Settings, agent_id: str, ttl: timedelta) -> tuple[str, str, str]:
+    """(account id, parent access key id, prefix), or one clear error before any API call."""
+    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
+        raise BadInput("R2 temporary credentials live between 1 second and 7 days")
+    return (*r2_settings(settings), agent_prefix(agent_id))
 
 
 def issue_r2_credentials(

@@ -23,7 +23,10 @@ from fatctl.state.db import session_scope
 from fatctl.state.models import Agent, Channel, DnsRecord, HostKey, RolloutStep, Sender, SshKey
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,19 @@ class NewAgent:
         return ""
 
 
-def create_agent(engine: Engine, ring: KeyRing, request: NewAgent, actor: str) -> Agent:
+def create_agent(
+    engine: Engine,
+    ring: KeyRing,
+    request: NewAgent,
+    actor: str,
+    *,
+    check: Callable[[Session, Agent], None] | None = None,
+) -> Agent:
     """Record a new agent in state `requested`, with its host key and gateway token sealed.
 
-    All of it happens in one transaction: a failure leaves no partial agent behind.
+    All of it happens in one transaction: a failure leaves no partial agent behind. `check`
+    sees the new rows before the commit; what it raises rolls all of them back (provision's
+    refusals of an agent it could not render).
     """
     req = request.validated()
     with session_scope(engine) as session:
@@ -108,6 +120,8 @@ def create_agent(engine: Engine, ring: KeyRing, request: NewAgent, actor: str) -
         secret_store.put(
             session, ring, agent_pk=agent.id, name=GATEWAY_TOKEN_SECRET, value=random_token()
         )
+        if check is not None:
+            check(session, agent)
         repo.audit(
             session,
             actor=actor,

@@ -50,6 +50,13 @@ def target_for(
     )
 
 
+def check_ssh_settings(settings: Settings) -> None:
+    """Refuse a malformed SSH route (port, bastion) now: a flow that will need it asks before
+    it writes anything, not when it first connects."""
+    _port(settings.ssh_port, "ssh_port")
+    jump_target(settings, None)
+
+
 def _port(text: str, what: str) -> int:
     try:
         port = int(text)

@@ -15,7 +15,13 @@ from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_S
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from fatctl.config import Settings
+    from fatctl.domain import AgentSpec
+    from fatctl.secrets import KeyRing
     from fatctl.services.provision.flow import Flow
+    from fatctl.state.models import Agent
 
 
 class RenderFailed(FatctlError):
@@ -54,17 +60,25 @@ def material(flow: Flow) -> dict[str, object]:
     return {"generated": ",".join(made) or "none (reused)"}
 
 
+def provision_spec(
+    session: Session, agent: Agent, settings: Settings, ring: KeyRing | None, *, sandbox: bool
+) -> AgentSpec:
+    """The spec a provision renders (host keys' private halves only with `ring`)."""
+    from fatctl.services.common.specs import build_spec, sandbox_spec
+
+    # The newest golden image recorded for the agent's runtime, else the stock install path.
+    return sandbox_spec(build_spec(session, agent, settings, ring, golden=True), sandbox)
+
+
 def render(flow: Flow) -> dict[str, object]:
     """The spec from the database, user-data from the spec, checked by the real validators."""
     from cloud_init.render import render_user_data
-    from fatctl.services.common.specs import build_spec, sandbox_spec
     from fatctl.state import repo
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
-        # The newest golden image recorded for the agent's runtime, else the stock install path.
-        spec = build_spec(session, agent, flow.settings, flow.ring, golden=True)
-    flow.spec = sandbox_spec(spec, flow.opts.sandbox)
+        flow.spec = provision_spec(session, agent, flow.settings, flow.ring,
+                                   sandbox=flow.opts.sandbox)  # fmt: skip
     flow.user_data = render_user_data(flow.spec)
     if flow.opts.validate:
         from cloud_init.validate import validate_user_data

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fatctl.domain import AgentState
 from fatctl.services.common.leases import DESTROY_TTL_S, agent_lease
 from fatctl.services.common.steps import Emit, StepLog
+from fatctl.services.provision.preflight import destroy_settings
 from fatctl.services.storage.data import purge_prefix
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
@@ -44,6 +45,8 @@ def destroy(
     from fatctl.services.common.specs import build_spec
     from fatctl.state import repo
 
+    # Refused before the agent is `destroying`: a refusal half-way left it there.
+    destroy_settings(db, ring, settings, name, purge_data=purge_data)
     log = StepLog(db, name, actor, emit, flow="destroy")
     with lease(db, agent_lease(name), ttl_s=DESTROY_TTL_S):
         with session_scope(db) as session:

@@ -1,8 +1,9 @@
 """`fatctl provision`: one agent from nothing to a healthy box, as recorded, resumable steps.
 
-validate -> reserve (lease, state `provisioning`) -> material -> render (+ validate) -> infra
-apply -> DNS A/AAAA -> SSH with the pinned host key -> cloud-init done -> secrets over SSH ->
-health gate -> `ready`. Each step is idempotent; `Agent.last_step` says which side effects are
+validate (every refusal, before any write: settings, owner, renderable; see `preflight`) ->
+reserve (lease, state `provisioning`) -> material -> render (+ validate) -> infra apply -> DNS
+A/AAAA -> SSH with the pinned host key -> cloud-init done -> secrets over SSH -> health gate ->
+`ready`. Each step is idempotent; `Agent.last_step` says which side effects are
 already done, so a rerun after a failure or a kill continues there (the API calls of a finished
 infra or DNS step are not repeated; cheap in-memory steps and checks are). Secrets go after
 cloud-init (not before, as DESIGN.md lists them): their directories exist only once it is done.
@@ -21,6 +22,7 @@ from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
 from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, Emit, StepLog, step_index
 from fatctl.services.provision import box as pb
 from fatctl.services.provision import cloud as pc
+from fatctl.services.provision import preflight
 from fatctl.services.provision.box import close_pool
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
@@ -113,7 +115,7 @@ def provision(
     """Create (or continue) the agent and drive it to `ready`; raises on the first failed step."""
 
     opts = opts or Options()
-    name = _validate(db, ring, settings, request, actor)
+    name = _validate(db, ring, settings, request, actor, opts)
     log = StepLog(db, name, actor, opts.emit)
     log.note("validate", "ok", "input valid, agent recorded")
     with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
@@ -123,10 +125,19 @@ def provision(
     return _result(flow)
 
 
-def _validate(db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, actor: str) -> str:
-    """The agent's name: an existing row (same owner) is continued, a new one is created."""
+def _validate(
+    db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, actor: str, opts: Options
+) -> str:
+    """The agent's name: an existing row (same owner) is continued, a new one is created.
+    Every refusal comes first, before the first write (the agent's row, its state, anything at
+    a cloud): the settings the steps need, and whether the agent can be rendered (a new one is
+    rolled back when it cannot)."""
     from fatctl.services.agents.records import create_agent
     from fatctl.state import repo
+
+    def provisionable(session: Session, agent: Agent) -> None:
+        preflight.provision_settings(settings, box=bool(BOX_STEPS - opts.skip))
+        preflight.renderable(session, agent, settings, sandbox=opts.sandbox)
 
     req = request.validated()
     if req.name is not None:
@@ -139,6 +150,7 @@ def _validate(db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, 
                 if agent.state in (AgentState.DESTROYING.value, AgentState.DESTROYED.value):
                     raise StateError(f"agent {req.name} is {agent.state}: use a new name")
                 _refuse_unservable(session, agent, settings)
+                provisionable(session, agent)
                 return agent.name
     if req.plan == ServicePlan.BYOK.value:
         # The customer's key is sealed per agent, so it cannot exist before the agent does.
@@ -146,7 +158,7 @@ def _validate(db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, 
             "a BYOK agent needs its key before provisioning: `fatctl agents create` it, "
             "`fatctl model key AGENT` (key on stdin), then `fatctl provision AGENT`"
         )
-    return create_agent(db, ring, req, actor).name
+    return create_agent(db, ring, req, actor, check=provisionable).name
 
 
 def _refuse_unservable(session: Session, agent: Agent, settings: Settings) -> None:

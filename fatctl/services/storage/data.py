@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fatctl.errors import ConfigError
+from fatctl.errors import BadInput, ConfigError
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.state.db import session_scope
 
@@ -30,10 +30,11 @@ def parse_env(text: str) -> dict[str, str]:
     return out
 
 
-def purge_prefix(db: Engine, ring: KeyRing, settings: Settings, name: str) -> int:
-    """Delete every object under `agents/<id>/`; returns how many were deleted."""
-    import boto3
-
+def purge_credentials(
+    db: Engine, ring: KeyRing, settings: Settings, name: str
+) -> tuple[dict[str, str], str]:
+    """The agent's R2 credentials (env) and prefix, or the refusal `--purge-data` gets: asked
+    by destroy before it removes anything, and again when it purges."""
     from fatctl.dns.r2_credentials import agent_prefix
     from fatctl.state import repo, secret_store
 
@@ -44,11 +45,18 @@ def purge_prefix(db: Engine, ring: KeyRing, settings: Settings, name: str) -> in
         if not any(
             s.name == R2_CREDENTIALS_SECRET for s in secret_store.names(session, agent_pk=agent.id)
         ):
-            raise ConfigError(f"agent {name} has no R2 credentials stored: nothing can purge it")
+            raise BadInput(f"agent {name} has no R2 credentials stored: nothing can purge it")
         env = parse_env(
             secret_store.get(session, ring, agent_pk=agent.id, name=R2_CREDENTIALS_SECRET).reveal()
         )
-        prefix = agent_prefix(agent.agent_id)
+        return env, agent_prefix(agent.agent_id)
+
+
+def purge_prefix(db: Engine, ring: KeyRing, settings: Settings, name: str) -> int:
+    """Delete every object under `agents/<id>/`; returns how many were deleted."""
+    import boto3
+
+    env, prefix = purge_credentials(db, ring, settings, name)
     client = boto3.client(
         "s3",
         endpoint_url=settings.r2_endpoint,

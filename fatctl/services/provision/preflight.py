@@ -1,0 +1,59 @@
+"""What a provision or a destroy would refuse, asked before either writes anything.
+
+A run that stopped half-way on bad input (no operator key, a setting a later step needs) left
+the agent recorded as `provisioning`, a server at Hetzner, or an agent stuck `destroying`,
+behind an exit that says "bad input" (issue 16). So the steps' refusals are asked here first,
+from the settings and the database alone: no cloud call, no write. The steps keep their own
+checks; these only bring them forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from cloud_init.inputs import check_spec
+from fatctl.dns.r2_credentials import r2_settings
+from fatctl.services.common.targets import check_ssh_settings
+from fatctl.services.provision.cloud import provision_spec
+from fatctl.services.storage.data import purge_credentials
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from fatctl.config import Settings
+    from fatctl.secrets import KeyRing
+    from fatctl.state.models import Agent
+
+
+def provision_settings(settings: Settings, *, box: bool) -> None:
+    """The settings the steps will need: a token for either engine, the DNS step's domain and
+    Cloudflare token and, when the box steps run, the SSH route and what R2 credentials are
+    issued with (when the secrets step will issue some)."""
+    for name in ("hcloud_token", "domain", "cloudflare_api_token"):
+        settings.require(name)
+    if box:
+        check_ssh_settings(settings)
+        if settings.r2_endpoint and settings.cloudflare_account_id:
+            r2_settings(settings)
+
+
+def renderable(session: Session, agent: Agent, settings: Settings, *, sandbox: bool) -> None:
+    """Refuse now what `render` would refuse later (no operator key, a domain or an R2 setting
+    that is not a name, ...). Host keys are left out: fatctl makes them itself, and `material`
+    replaces any that are missing."""
+    spec = provision_spec(session, agent, settings, None, sandbox=sandbox)
+    check_spec(replace(spec, host_keys=()))
+
+
+def destroy_settings(
+    db: Engine, ring: KeyRing, settings: Settings, name: str, *, purge_data: bool
+) -> None:
+    """What destroy's steps need: a token for either engine, Cloudflare's when there are DNS
+    records to remove, and with `--purge-data` the agent's R2 credentials."""
+    settings.require("hcloud_token")
+    if settings.domain:
+        settings.require("cloudflare_api_token")
+    if purge_data:
+        purge_credentials(db, ring, settings, name)
