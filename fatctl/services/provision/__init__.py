@@ -4,4 +4,5 @@
 - `cloud`: the control plane's steps (material, render, infra apply, DNS).
 - `box`: the steps on the box over pinned SSH (reach, cloud-init, secrets, health gate).
 - `destroy.destroy(...)`: DNS, server and stack removed; IPs and data kept unless asked.
+- `preflight`: what provision and destroy would refuse, asked before either writes anything.
 """
