@@ -3,7 +3,8 @@
 Parse, call `fatctl.services.reconcile.run`, render: a table of findings for people (each with
 the repair `--fix` would make, or what a person should do), one JSON document with `--json`.
 Exit 0 when nothing is wrong, 1 when findings remain (after `--fix`: when anything is still
-wrong once the repairs are done and the fleet looked at again), 2 on bad input.
+wrong once the repairs are done and the fleet looked at again) or when a cloud could not be
+looked at (its token or the domain unset: never called clean), 2 on bad input.
 
 The health command is the box layout's (`fat-health --json`; the box_health and box_sudo
 settings, FATCTL_BOX_HEALTH and FATCTL_BOX_SUDO, override it, as for `fatctl upgrade`).
@@ -56,11 +57,15 @@ def render(out: Output, report: Report, fixed: bool) -> None:
     if report.clean:
         out.message("reconcile: clean")
         return
-    out.table(_rows(report), FINDING_COLUMNS, title="findings")
-    fixable = sum(f.fixable for f in report.findings)
-    people = len(report.findings) - fixable
-    tail = f"; {fixable} repairable with --fix" if fixable and not fixed else ""
-    out.message(f"reconcile: {len(report.findings)} findings, {people} need a person{tail}")
+    if report.findings:
+        out.table(_rows(report), FINDING_COLUMNS, title="findings")
+        fixable = sum(f.fixable for f in report.findings)
+        people = len(report.findings) - fixable
+        tail = f"; {fixable} repairable with --fix" if fixable and not fixed else ""
+        out.message(f"reconcile: {len(report.findings)} findings, {people} need a person{tail}")
+    if report.unchecked_clouds:  # no finding there is not the same as nothing wrong
+        blind = ", ".join(report.unchecked_clouds)
+        out.message(f"reconcile: not clean: could not check {blind}")
 
 
 def reconcile_(

@@ -63,10 +63,14 @@ class Report:
     findings: list[Finding]
     fixes: list[dict[str, object]] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)  # views skipped, and why
+    unchecked_clouds: list[str] = field(default_factory=list)  # of those, the clouds
 
     @property
     def clean(self) -> bool:
-        return not self.findings
+        """Nothing wrong, and both clouds looked at: a run without a token compared nothing
+        with that cloud, so it cannot call the fleet clean (issue 16). `--no-health` is the
+        operator's own narrowing, like `--agents`, and does not count."""
+        return not self.findings and not self.unchecked_clouds
 
 
 def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...]:
@@ -236,20 +240,27 @@ def reconcile(
     views = gather(db, settings, opts)
     findings = diff(views)
     if not fix or not any(f.fixable for f in findings):
-        return Report(findings, not_checked=skipped(views))
+        return _report(findings, views)
 
     fixes = apply_fixes(db, settings, findings, actor)
     after = diff(gather(db, settings, opts, earlier=views))
-    return Report(after, fixes, skipped(views))
+    return _report(after, views, fixes)
 
 
-def skipped(views: Views) -> list[str]:
-    """What this run did not look at: a clean report covers only the rest."""
+def _report(
+    findings: list[Finding], views: Views, fixes: list[dict[str, object]] | None = None
+) -> Report:
+    """What the run found, and what it did not look at."""
+    clouds = unchecked_clouds(views)
+    health = ["box health (--no-health)"] if views.health is None else []
+    return Report(findings, fixes or [], clouds + health, clouds)
+
+
+def unchecked_clouds(views: Views) -> list[str]:
+    """The clouds this run could not look at (a setting is missing), and why."""
     out = []
     if views.servers is None:
         out.append("Hetzner (HCLOUD_TOKEN unset)")
     if views.records is None:
         out.append("Cloudflare (CLOUDFLARE_API_TOKEN or FATCTL_DOMAIN unset)")
-    if views.health is None:
-        out.append("box health (--no-health)")
     return out

@@ -223,3 +223,17 @@ def test_cloud_failure_is_one_line_not_a_report(plane: Any, status: int) -> None
     proc = fatctl(env, "reconcile", "--no-health", code=1)
     assert proc.stdout == "" and proc.stderr.count("\n") == 1
     assert "gave up after retries" in proc.stderr
+
+
+def test_a_cloud_it_could_not_look_at_is_not_clean(plane: Any) -> None:
+    """Without a token reconcile compares nothing with that cloud: it says so, and does not
+    call the fleet clean (exit 1). `--no-health` is the operator's choice and does not count."""
+    fleet(plane, "alpha")
+    without = {k: v for k, v in cli_env(plane).items() if k != "HCLOUD_TOKEN"}
+    doc = json.loads(fatctl(without, "reconcile", "--no-health", "--json", code=1).stdout)
+    assert doc == {"clean": False, "findings": [], "fixes": [], "not_checked": [
+        "Hetzner (HCLOUD_TOKEN unset)", "box health (--no-health)"]}  # fmt: skip
+    bare = {k: v for k, v in without.items() if k != "CLOUDFLARE_API_TOKEN"}
+    out = fatctl(bare, "reconcile", "--no-health", code=1).stdout
+    assert "reconcile: clean" not in out
+    assert "reconcile: not clean: could not check Hetzner (HCLOUD_TOKEN unset), Cloudflare" in out

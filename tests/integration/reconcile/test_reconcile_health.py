@@ -1,7 +1,8 @@
 """`fatctl reconcile` asking real boxes (real sshd hosts, pinned host keys, the rollout
 harness's gateway and health script) how they are, all at once: a healthy box on its recorded
 version is clean; a box on another version is drift; a stopped gateway is unhealthy; a box
-whose sshd is down is unreachable. No cloud settings: only the database and the boxes."""
+whose sshd is down is unreachable. No cloud settings: only the database and the boxes (so no
+run here is called clean: the clouds were not looked at)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,13 @@ def test_box_health_findings(box_fleet: Any, figure: Any) -> None:
     assert found[("unhealthy", "box", "box4")]["detail"].startswith("unreachable: ")
     assert not any(f["fixable"] for f in doc["findings"])  # nothing on a box is automatic
 
-    clean = json.loads(fatctl(env, "reconcile", "--json", "--agents", "box1", code=0).stdout)
-    assert clean == {"clean": True, "findings": [], "fixes": [], "not_checked": [
+    # box1 is healthy, but without cloud settings the fleet is never called clean (exit 1)
+    box1 = json.loads(fatctl(env, "reconcile", "--json", "--agents", "box1", code=1).stdout)
+    assert box1 == {"clean": False, "findings": [], "fixes": [], "not_checked": [
         "Hetzner (HCLOUD_TOKEN unset)", "Cloudflare (CLOUDFLARE_API_TOKEN or FATCTL_DOMAIN unset)"
     ]}  # fmt: skip
     fixed = json.loads(fatctl(env, "reconcile", "--json", "--fix", code=1).stdout)
     assert fixed["fixes"] == [] and len(fixed["findings"]) == 3
-    skipped = fatctl(env, "reconcile", "--no-health", code=0).stdout
+    skipped = fatctl(env, "reconcile", "--no-health", code=1).stdout
     assert "not checked: Hetzner" in skipped and "box health (--no-health)" in skipped
-    assert "reconcile: clean" in skipped
+    assert "reconcile: not clean: could not check Hetzner" in skipped
