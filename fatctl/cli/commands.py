@@ -65,11 +65,16 @@ LOADERS: dict[str, Loader] = {
     "model": Loader("fatctl.cli.model", _sub_app("model")),
     "channels": Loader("fatctl.cli.channels", _sub_app("channels")),
     "senders": Loader("fatctl.cli.senders", _sub_app("senders")),
+    "version": Loader("fatctl.cli.version_cmd", _command("version", "version")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "agents": ("agents", "Agents known to fatctl (one box each)."),
+    "version": (
+        "version",
+        "fatctl's version, the pinned runtime and Node, the schema revision and SDK versions.",
+    ),
     "provision": (
         "provision",
         "Create the agent's box and drive it to ready; a rerun continues where a run stopped.",

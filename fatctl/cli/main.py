@@ -25,6 +25,15 @@ def _unexpected(exc: BaseException) -> int:
     return 1
 
 
+def _once_each(message: str) -> str:
+    """Drop repeated sentences: click and Typer each append the same "Did you mean ...?"."""
+    seen: list[str] = []
+    for sentence in message.replace("? ", "?\0").replace(". ", ".\0").split("\0"):
+        if sentence.strip() and sentence.strip() not in seen:
+            seen.append(sentence.strip())
+    return " ".join(seen)
+
+
 def _click_failure(exc: Exception) -> int | None:
     """Exit code for click's own errors (usage, abort), or None for anything else.
 
@@ -40,7 +49,8 @@ def _click_failure(exc: Exception) -> int | None:
     if callable(getattr(exc, "format_message", None)) and isinstance(
         getattr(exc, "exit_code", None), int
     ):
-        error_line(exc.format_message().replace("\n", " "))  # type: ignore[attr-defined]
+        message = exc.format_message()  # type: ignore[attr-defined]
+        error_line(_once_each(message.replace("\n", " ")))
         return int(exc.exit_code)  # type: ignore[attr-defined]
     return None
 
@@ -50,6 +60,8 @@ def run(argv: list[str] | None = None) -> None:
     from fatctl.cli.commands import build_app, invoked_command
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--version"]:  # the conventional spelling of `fatctl version`
+        args = ["version", *args[1:]]
     completing = any(k.startswith("_FATCTL_COMPLETE") for k in os.environ)
     app = build_app(None if completing else invoked_command(args))
     try:
