@@ -18,12 +18,15 @@ cd "$(dirname "$0")/.."
 . scripts/machine.sh
 agent=${DEMO_AGENT:-demo}
 
-require_root scripts/demo.sh
+preflight scripts/demo.sh
+if [ "${1:-}" = --preflight ]; then
+  exit 0
+fi
 
 install_system_packages
 
 log "python packages"
-if ! command -v fatctl >/dev/null; then
+if ! fatctl_from_here || ! command -v fatctl >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 fi
 

@@ -7,9 +7,30 @@ log() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 require_root() {
   if [ "$(id -u)" -ne 0 ]; then
-    echo "$1: run as root (it installs packages and boots nspawn boxes)" >&2
+    echo "$1: run as root (it installs packages and boots nspawn boxes): as a user with sudo, sudo bash $1" >&2
     exit 1
   fi
+}
+
+# What a script needs before it changes anything, checked first. Never sudo: a minimal Debian
+# has none, and the scripts run as root anyway.
+preflight() {
+  require_root "$1"
+  local tool
+  for tool in apt-get python3 sysctl; do
+    command -v "$tool" >/dev/null || { echo "$1: $tool is missing (is this Debian 12?)" >&2; exit 1; }
+  done
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "$1: needs Python 3.11 or newer" >&2
+    exit 1
+  fi
+  echo "$1: preflight ok (root, apt-get, $(python3 --version))"
+}
+
+# fatctl importable from this checkout (a console script left by another clone would run
+# that clone's code).
+fatctl_from_here() {
+  [ "$(python3 -c 'import fatctl, os; print(os.path.dirname(os.path.dirname(fatctl.__file__)))' 2>/dev/null)" = "$PWD" ]
 }
 
 install_system_packages() {

@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/machine.sh
 . scripts/machine.sh
 
-require_root scripts/test.sh
+preflight scripts/test.sh
+if [ "${1:-}" = --preflight ]; then
+  exit 0
+fi
 
 install_system_packages
 
