@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.boxes",
     "tests.fixtures.figures",
+    "tests.fixtures.termination",
 ]
