@@ -109,15 +109,28 @@ def show(
 @app.command("delete")
 def delete(
     name: AgentArg,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also forget an agent stuck in `destroying` (its destroy failed and cannot "
+            "finish); what is left at the clouds stays there, for `fatctl reconcile`.",
+        ),
+    ] = False,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Forget an agent that owns no cloud resources (requested or destroyed)."""
+    """Forget an agent that owns no cloud resources (requested or destroyed); with --force, also
+    one stuck `destroying` whose destroy cannot finish (rerun `fatctl destroy` first)."""
     from fatctl.services.agents.records import delete_agent
 
     name = agent_arg(name) or ""
     engine = ctx().engine
-    confirm(f"Delete agent {name} from the database?", yes)
+    question = f"Delete agent {name} from the database?"
+    if force:
+        question = (f"Forget agent {name} even if it is stuck destroying (its server, IPs and "
+                    f"DNS records may remain at the clouds)?")  # fmt: skip
+    confirm(question, yes)
     with agent_lease(name):  # never under a provision that is still starting on it
-        delete_agent(engine, name, ctx().actor)
+        delete_agent(engine, name, ctx().actor, force=force)
     Output(json_out).record({"name": name, "deleted": True}, title=f"deleted agent {name}")

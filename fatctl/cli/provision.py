@@ -131,7 +131,9 @@ def destroy(
     wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked)."""
+    """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked).
+
+    A destroy that failed (the agent stays `destroying`) is finished by running it again."""
     from fatctl.infra import make_engine
     from fatctl.services.provision.destroy import destroy as run
 

@@ -133,24 +133,37 @@ def create_agent(
 
 
 DELETABLE = frozenset({AgentState.REQUESTED.value, AgentState.DESTROYED.value})
+# `--force` also forgets an agent whose destroy failed and cannot finish (the cloud refuses for
+# good: project gone, server held elsewhere); what is left of it there, reconcile calls orphans.
+FORCE_DELETABLE = DELETABLE | {AgentState.DESTROYING.value}
 
 
-def delete_agent(engine: Engine, name: str, actor: str) -> None:
-    """Forget an agent that has no cloud resources (never provisioned, or destroyed)."""
+def delete_agent(engine: Engine, name: str, actor: str, *, force: bool = False) -> None:
+    """Forget an agent that has no cloud resources (never provisioned, or destroyed), or with
+    `force` one stuck `destroying`; a forced delete says so in the audit trail."""
     with session_scope(engine) as session:
         agent = repo.get_agent(session, name)
-        if agent.state not in DELETABLE:
+        if agent.state not in (FORCE_DELETABLE if force else DELETABLE):
             raise StateError(
                 f"agent {name} is {agent.state}: it may own cloud resources",
-                hint=f"run `fatctl destroy {name}` first",
+                hint=_delete_hint(name, agent.state),
             )
+        state = agent.state
         for model in (HostKey, SshKey, DnsRecord, RolloutStep, Channel, Sender):
             for row in session.exec(_rows_of(model, agent.id or 0)).all():
                 session.delete(row)
         secret_store.delete_for_agent(session, agent.id or 0)
         session.flush()
         session.delete(agent)
-        repo.audit(session, actor=actor, action="agent.delete", target=name)
+        detail = {"forced": True, "state": state} if force else None
+        repo.audit(session, actor=actor, action="agent.delete", target=name, detail=detail)
+
+
+def _delete_hint(name: str, state: str) -> str:
+    if state == AgentState.DESTROYING.value:
+        return (f"rerun `fatctl destroy {name}` to finish; if the cloud can never let it, "
+                f"`fatctl agents delete {name} --force` forgets it")  # fmt: skip
+    return f"run `fatctl destroy {name}` first"
 
 
 def _rows_of(model: type, agent_pk: int):
