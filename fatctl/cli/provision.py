@@ -109,6 +109,7 @@ def status(
         return
     from fatctl.infra import make_engine
     from fatctl.services.fleet.status import status as run
+    from fatctl.services.fleet.status import trust_warning
 
     agent = agent_arg(agent)
     c = ctx()
@@ -116,6 +117,13 @@ def status(
     rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health)
     cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "channels", "error")
     Output(json_out).table(rows, cols, title="agents")
+    # Every agent is shown first; then a box that did not prove its pinned host key fails the
+    # command (an attack, or a box rebuilt outside fatctl), as `fatctl ssh` to it would.
+    if line := trust_warning(rows):
+        from fatctl.cli.output import error_line
+
+        error_line(line)
+        raise typer.Exit(1)
 
 
 def destroy(

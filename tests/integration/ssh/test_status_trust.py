@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
 from fatctl.services.fleet.status import status, trust_warning
@@ -37,11 +36,6 @@ def test_status_rows_name_the_box_with_another_host_key(sshd_hosts, fleet_db):
     assert "box2" not in warning and "\n" not in warning
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the hook in fatctl/cli/provision.py (owned elsewhere): after the table, "
-    "`if line := trust_warning(rows): error_line(line); raise typer.Exit(1)`",
-)
 def test_status_exits_1_with_one_line_naming_the_agent(sshd_hosts, fleet_db):
     hosts = sshd_hosts(2)
     fleet = with_boxes(fleet_db(hosts))
