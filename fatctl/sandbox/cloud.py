@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fatctl.errors import FatctlError
+from fatctl.private_paths import private_dir
 from fatctl.sandbox import image, netns
 from fatctl.sandbox.apiemu.spawn import find_emulator, spawn_emulator, stop_emulator
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
@@ -59,7 +60,7 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
             "sandbox boxes need root (systemd-nspawn, network namespaces): run as root, "
             "or `fatctl sandbox up --no-boxes` for the API emulators alone"
         )
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)  # the sandbox's keys and emulator state: owner-only
     flags = ["--action-delay", str(action_delay)]
     s3_host = "127.0.0.1"
     if boxes:

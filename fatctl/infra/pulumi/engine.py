@@ -33,6 +33,7 @@ from fatctl.infra.pulumi.preview import plan_from_steps
 from fatctl.infra.pulumi.refresh import NO_CHANGES_EXPECTED, refresh_step_from_event
 from fatctl.infra.pulumi.state import release_owned_keys
 from fatctl.pacing.timing import Timing
+from fatctl.private_paths import private_dir
 from fatctl.sensitive import Sensitive, redact
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class PulumiEngine:
             raise ToolMissing(f"the Pulumi CLI is not installed: {INSTALL_HINT}")
         root = file_backend_root(self.backend_url)
         if root is not None:
-            root.mkdir(parents=True, exist_ok=True)
+            private_dir(root)  # stack state holds resource ids and outputs: owner-only
         cleared, held = clear_stale_locks(self.backend_url, PROJECT, spec.stack_name)
         self.notices += [
             f"cleared stale lock of stack {spec.stack_name}: {describe(c)}" for c in cleared

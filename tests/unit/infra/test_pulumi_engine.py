@@ -216,3 +216,15 @@ def test_engine_events_fold_into_a_plan() -> None:
         ("server", "update", "server_type cx23 -> cx33")
     ]
     assert make_spec(plan=ServicePlan.BYOK).stack_name == "agent-alice"
+
+
+def test_the_file_backend_is_owner_only(settings: Settings, tmp_path: Path) -> None:
+    """Stack state holds resource ids and outputs: its directory is made 0700 under any umask."""
+    engine = PulumiEngine(settings, which=lambda name: str(tmp_path / "bin" / "pulumi"))
+    old = os.umask(0o022)
+    try:
+        with pytest.raises(ToolMissing):  # the CLI is absent: the run stops after the preflight
+            engine.plan(make_spec())
+    finally:
+        os.umask(old)
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
