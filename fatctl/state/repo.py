@@ -102,6 +102,29 @@ def senders(session: Session, agent: Agent) -> list[Sender]:
     return list(session.exec(query.order_by(col(Sender.kind), col(Sender.value))).all())
 
 
+AUDIT_DETAIL_MAX = 2000
+
+
+def _cut(value: object, budget: int) -> object:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= budget else text[:budget] + "..."
+
+
+def bounded_detail(detail: dict[str, object], limit: int = AUDIT_DETAIL_MAX) -> str:
+    """`detail` as JSON of at most `limit` characters that still parses: long values are cut
+    (marked with an ellipsis), never the JSON text itself, which `audit --json` must read."""
+    text = json.dumps(detail, sort_keys=True, default=str)
+    budget = limit
+    while len(text) > limit and budget > 16:
+        budget //= 2
+        text = json.dumps({k: _cut(v, budget) for k, v in detail.items()}, sort_keys=True)
+    if len(text) > limit:  # too many keys even with short values: say so instead
+        text = json.dumps({"truncated": True, "keys": len(detail)})
+    return text
+
+
 def audit(
     session: Session,
     *,
@@ -122,7 +145,7 @@ def audit(
         action=action,
         target=target,
         result=result,
-        detail=json.dumps(detail or {}, sort_keys=True, default=str)[:2000],
+        detail=bounded_detail(detail or {}),
         at=at or utcnow(),
     )
     session.add(event)

@@ -129,3 +129,24 @@ def test_oversized_key_refused(tmp_path) -> None:
     key = _keygen(tmp_path, "ed25519")
     with pytest.raises(BadInput, match="larger than"):
         validation.ssh_public_key(key + " " + "c" * validation.MAX_PUBLIC_KEY_BYTES)
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"command": "x" * 5000, "exit": 3},
+        {"argv": ["y" * 300] * 20},
+        {str(i): "z" * 40 for i in range(300)},
+    ],
+)
+def test_long_audit_details_stay_parseable_json(detail: dict[str, Any]) -> None:
+    """The audit detail column is bounded; cutting the JSON text used to leave it unparseable
+    (and `fatctl audit --json` crashing)."""
+    import json
+
+    from fatctl.state.repo import AUDIT_DETAIL_MAX, bounded_detail
+
+    text = bounded_detail(detail)
+    assert len(text) <= AUDIT_DETAIL_MAX
+    parsed = json.loads(text)
+    assert parsed.get("exit", 3) == 3
