@@ -9,13 +9,15 @@ sandbox's: golden image, Caddy's internal CA.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fatctl.cli.completion import agent_names
 from fatctl.cli.context import confirm, ctx
 from fatctl.cli.options import (
     AgentArg,
+    DryRunOpt,
     EngineOpt,
     ImageOpt,
     JsonOpt,
@@ -31,6 +33,9 @@ from fatctl.cli.options import (
     lease_wait,
 )
 from fatctl.cli.output import Output
+
+if TYPE_CHECKING:
+    from fatctl.services.provision.dry_run import PlannedRun
 
 
 def _progress(out: Output) -> Callable[..., None]:
@@ -51,8 +56,23 @@ def _progress(out: Output) -> Callable[..., None]:
     return emit
 
 
+def show_planned(out: Output, planned: PlannedRun, title: str) -> None:
+    """A dry run's verdict: the record, then every resource change (one JSON object)."""
+    if out.json_mode:
+        out.data({**planned.row(), "steps": dict(planned.steps),
+                  "resources": planned.change_rows()})  # fmt: skip
+        return
+    out.record(planned.row(), title=title)
+    out.table(planned.change_rows(), ("kind", "name", "action", "detail"), title="resources")
+
+
 def provision(
-    agent: Annotated[str, typer.Argument(help="Agent name (a new one, or one to continue).")],
+    agent: Annotated[
+        str,
+        typer.Argument(
+            help="Agent name (a new one, or one to continue).", autocompletion=agent_names
+        ),
+    ],
     owner: OwnerOpt,
     plan: PlanOpt = "managed",
     server_type: ServerTypeOpt = None,
@@ -63,6 +83,7 @@ def provision(
         bool, typer.Option("--no-box", help="Stop after infra+DNS (API-only sandbox).")
     ] = False,
     wait: WaitOpt = 0.0,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Create the agent's box and drive it to ready; a rerun continues where a run stopped."""
@@ -78,6 +99,13 @@ def provision(
                        image or s.image, s.runtime_version).validated()  # fmt: skip
     opts = Options(skip=BOX_STEPS if no_box else frozenset(), sandbox=s.in_sandbox,
                    emit=_progress(out))  # fmt: skip
+    if dry_run:
+        from fatctl.services.provision.dry_run import preview_provision
+
+        planned = preview_provision(c.engine, c.keyring, s, make_engine(s, engine), request,
+                                    opts)  # fmt: skip
+        show_planned(out, planned, f"provision {planned.agent} (dry run: nothing changed)")
+        return
     with lease_wait(wait):  # checks --wait before the settings are
         infra = make_engine(s, engine)
         # Held from before the agent's row exists: two runs of a new name must not both
@@ -94,7 +122,9 @@ def provision(
 
 
 def status(
-    agent: Annotated[str | None, typer.Argument(help="One agent (default: all).")] = None,
+    agent: Annotated[
+        str | None, typer.Argument(help="One agent (default: all).", autocompletion=agent_names)
+    ] = None,
     no_health: NoHealthOpt = False,
     api: Annotated[
         bool, typer.Option("--api", help="Show the Hetzner API rate budget instead.")
@@ -137,6 +167,7 @@ def destroy(
     engine: EngineOpt = None,
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked).
@@ -146,10 +177,17 @@ def destroy(
     from fatctl.services.provision.destroy import destroy as run
 
     agent = agent_arg(agent) or ""
-    what = " and its R2 data" if purge_data else ""
-    confirm(f"Destroy agent {agent}{what}?", yes)
     c, out = ctx(), Output(json_out)
     s = c.settings
+    if dry_run:
+        from fatctl.services.provision.dry_run import DestroyRequest, preview_destroy
+
+        asked = DestroyRequest(agent, release_ips=release_ips, purge_data=purge_data)
+        planned = preview_destroy(c.engine, c.keyring, s, make_engine(s, engine), asked)
+        show_planned(out, planned, f"destroy {agent} (dry run: nothing changed)")
+        return
+    what = " and its R2 data" if purge_data else ""
+    confirm(f"Destroy agent {agent}{what}?", yes)
     with lease_wait(wait):
         result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
                      release_ips=release_ips, purge_data=purge_data,

@@ -11,6 +11,7 @@ cloud-init (not before, as DESIGN.md lists them): their directories exist only o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,7 +116,7 @@ def provision(
     """Create (or continue) the agent and drive it to `ready`; raises on the first failed step."""
 
     opts = opts or Options()
-    name = _validate(db, ring, settings, request, actor, opts)
+    name = validate_request(db, ring, settings, request, actor, opts)
     log = StepLog(db, name, actor, opts.emit)
     log.note("validate", "ok", "input valid, agent recorded")
     with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
@@ -125,19 +126,28 @@ def provision(
     return _result(flow)
 
 
-def _validate(
-    db: Engine, ring: KeyRing, settings: Settings, request: NewAgent, actor: str, opts: Options
+def validate_request(
+    db: Engine,
+    ring: KeyRing,
+    settings: Settings,
+    request: NewAgent,
+    actor: str,
+    opts: Options,
+    after_checks: Callable[[Session, Agent], None] | None = None,
 ) -> str:
     """The agent's name: an existing row (same owner) is continued, a new one is created.
     Every refusal comes first, before the first write (the agent's row, its state, anything at
     a cloud): the settings the steps need, and whether the agent can be rendered (a new one is
-    rolled back when it cannot)."""
+    rolled back when it cannot). `after_checks` sees the agent once every check passed, inside
+    the same transaction (a dry run looks there, then raises to roll a new agent back)."""
     from fatctl.services.agents.records import create_agent
     from fatctl.state import repo
 
     def provisionable(session: Session, agent: Agent) -> None:
         preflight.provision_settings(settings, box=bool(BOX_STEPS - opts.skip))
         preflight.renderable(session, agent, settings, sandbox=opts.sandbox)
+        if after_checks is not None:
+            after_checks(session, agent)
 
     req = request.validated()
     if req.name is not None:
