@@ -70,22 +70,29 @@ def provision_spec(
     return sandbox_spec(build_spec(session, agent, settings, ring, golden=True), sandbox)
 
 
+def checked_user_data(spec: AgentSpec, *, validate: bool) -> str:
+    """The spec's user-data, checked by cloud-init's real schema validator when asked."""
+    from cloud_init.render import render_user_data
+
+    user_data = render_user_data(spec)
+    if validate:
+        from cloud_init.validate import validate_user_data
+
+        problems = validate_user_data(user_data)
+        if problems:
+            raise RenderFailed(f"rendered user-data is invalid: {problems[0]}")
+    return user_data
+
+
 def render(flow: Flow) -> dict[str, object]:
     """The spec from the database, user-data from the spec, checked by the real validators."""
-    from cloud_init.render import render_user_data
     from fatctl.state import repo
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         flow.spec = provision_spec(session, agent, flow.settings, flow.ring,
                                    sandbox=flow.opts.sandbox)  # fmt: skip
-    flow.user_data = render_user_data(flow.spec)
-    if flow.opts.validate:
-        from cloud_init.validate import validate_user_data
-
-        problems = validate_user_data(flow.user_data)
-        if problems:
-            raise RenderFailed(f"rendered user-data is invalid: {problems[0]}")
+    flow.user_data = checked_user_data(flow.spec, validate=flow.opts.validate)
     return {"user_data_bytes": len(flow.user_data.encode()), "validated": flow.opts.validate}
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState, ResourceChange
 from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, step_index
+from fatctl.services.provision.cloud import checked_user_data, provision_spec
 from fatctl.services.provision.flow import RESUMABLE, Options, validate_request
 from fatctl.services.provision.preflight import destroy_settings
 from fatctl.state.db import session_scope
@@ -110,19 +111,9 @@ def _planned(
     *,
     new: bool,
 ) -> PlannedRun:
-    from cloud_init.render import render_user_data
-    from fatctl.services.provision.cloud import provision_spec
-
     ready = agent.state == AgentState.READY.value and agent.last_step == "ready"
     spec = provision_spec(session, agent, settings, ring, sandbox=opts.sandbox)
-    user_data = render_user_data(spec)
-    if opts.validate:
-        from cloud_init.validate import validate_user_data
-        from fatctl.services.provision.cloud import RenderFailed
-
-        problems = validate_user_data(user_data)
-        if problems:
-            raise RenderFailed(f"rendered user-data is invalid: {problems[0]}")
+    user_data = checked_user_data(spec, validate=opts.validate)
     return PlannedRun(
         agent=agent.name,
         state="new" if new else agent.state,
