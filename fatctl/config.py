@@ -7,6 +7,7 @@ A few environment reads are deliberately not settings, because they describe the
 the terminal rather than the fleet, and a shared `fatctl.toml` must not set them:
 - `NO_COLOR`, `TERM` and `CI` (fatctl.cli.output; `TERM` also for a remote shell's pty): how
   to draw on this terminal, and whether a person can be asked at all.
+- `FATCTL_CONTEXT` (fatctl.contexts): which of fatctl.toml's named contexts this run uses.
 - `FATCTL_ACTOR` (fatctl.cli.context): who the audit trail names, this person or this CI job.
 - `FATCTL_DEBUG` and click's `_FATCTL_COMPLETE` (fatctl.cli.main): a traceback for an
   unexpected error (also one raised while loading settings) and shell completion, both
@@ -23,6 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fatctl import contexts
 from fatctl.errors import ConfigError
 from fatctl.sensitive import Sensitive
 
@@ -224,6 +226,7 @@ class Settings:
     box_service: str = ""
     box_owners: str = ""
     config_file: Path | None = None
+    context: str = ""  # the named context in use (fatctl.contexts); "" is the top level
 
     @property
     def in_sandbox(self) -> bool:
@@ -263,13 +266,58 @@ def find_config_file(environ: dict[str, str]) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"FATCTL_CONFIG points at {path}, which is not a file")
         return path
-    for candidate in (
-        Path.cwd() / "fatctl.toml",
-        Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "fatctl" / "fatctl.toml",
-    ):
+    for candidate in (Path.cwd() / "fatctl.toml", config_dir(environ) / "fatctl.toml"):
         if candidate.is_file():
             return candidate
     return None
+
+
+def config_dir(environ: dict[str, str]) -> Path:
+    """The user's fatctl config dir (XDG): its fatctl.toml and the current context."""
+    return Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "fatctl"
+
+
+def read_config(environ: dict[str, str]) -> tuple[Path | None, dict[str, Any], str]:
+    """The config file in effect, its parsed document ({} without one), and how to name it."""
+    config_file = find_config_file(environ)
+    if config_file is None:
+        return None, {}, "fatctl.toml (none found)"
+    try:
+        return config_file, tomllib.loads(config_file.read_text()), str(config_file)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file} is not valid TOML: {exc}") from None
+
+
+def context_names(environ: dict[str, str] | None = None) -> tuple[list[str], str, str]:
+    """The contexts fatctl.toml defines, the name a run would use ("" for none; not checked),
+    and the file, for `fatctl context list|use` (which must work while the recorded one is bad)."""
+    env = dict(os.environ if environ is None else environ)
+    _, doc, source = read_config(env)
+    known = contexts.defined(doc, source)
+    return sorted(known), contexts.selected(known, env, config_dir(env))[0], source
+
+
+def known_context(name: str, how: str, environ: dict[str, str] | None = None) -> Path:
+    """Refuse `name` (asked for by `how`) unless fatctl.toml defines it; return the config
+    dir, where `fatctl context use` records it."""
+    env = dict(os.environ if environ is None else environ)
+    _, doc, source = read_config(env)
+    known = contexts.defined(doc, source)
+    if name not in known:
+        raise contexts.unknown(name, known, source, how)
+    return config_dir(env)
+
+
+def _data_dir(env: dict[str, str], chosen: contexts.Chosen, config_file: Path | None) -> Path:
+    """FATCTL_DATA_DIR, else the context's `data_dir` (relative to its fatctl.toml), else the
+    default one, or a context's own dir under it."""
+    if "FATCTL_DATA_DIR" in env:
+        return Path(env["FATCTL_DATA_DIR"])
+    if chosen.data_dir:
+        path = Path(chosen.data_dir).expanduser()
+        return path if path.is_absolute() or config_file is None else config_file.parent / path
+    base = default_data_dir()
+    return base / "contexts" / chosen.name if chosen.name else base
 
 
 def _toml_lookup(doc: dict[str, Any], dotted: str) -> Any:
@@ -281,21 +329,21 @@ def _toml_lookup(doc: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build `Settings` from the environment and the config file; no network, no database."""
+def load_settings(environ: dict[str, str] | None = None, *, context: str | None = None) -> Settings:
+    """Build `Settings` from the environment and the config file; no network, no database.
+    `context` names the context to read, as FATCTL_CONTEXT would (None: the run's own)."""
     env = dict(os.environ if environ is None else environ)
-    config_file = find_config_file(env)
-    doc: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            doc = tomllib.loads(config_file.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_file} is not valid TOML: {exc}") from None
-    data_dir = default_data_dir() if "FATCTL_DATA_DIR" not in env else Path(env["FATCTL_DATA_DIR"])
+    if context is not None:
+        env["FATCTL_CONTEXT"] = context
+    config_file, doc, source = read_config(env)
+    chosen = contexts.choose(doc, env, config_dir(env), source)
+    doc = chosen.doc
+    data_dir = _data_dir(env, chosen, config_file)
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "database_url": f"sqlite:///{data_dir / 'fatctl.sqlite'}",
         "config_file": config_file,
+        "context": chosen.name,
     }
     for spec in SETTINGS:
         raw = env.get(spec.env)
