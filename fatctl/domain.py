@@ -214,6 +214,12 @@ MANAGER = "fatctl"
 MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"  # a Hetzner label selector for all of it
 
 
+# Agent columns `--label k=v` selects on (the box's Hetzner labels mirror these); here rather
+# than with the selection (services.common.targets) so shell completion reads it without
+# SQLAlchemy.
+LABEL_COLUMNS = ("state", "location", "server_type", "image", "runtime_version", "engine")
+
+
 def managed_labels(**more: str) -> dict[str, str]:
     """`managed-by=fatctl` plus `more`: the labels of anything fatctl creates."""
     return {MANAGED_BY: MANAGER, **more}

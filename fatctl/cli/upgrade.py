@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fatctl.cli.completion import rollout_ids
 from fatctl.cli.context import ctx
 from fatctl.cli.layouts import box_layout, files_layout
 from fatctl.cli.options import (
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from fatctl.services.rollout.engine import Report, Run
 
 COLUMNS = ("agent", "wave", "phase", "from", "to", "snapshot", "error")
-RolloutIdArg = Annotated[int, typer.Argument()]
+RolloutIdArg = Annotated[int, typer.Argument(autocompletion=rollout_ids)]
 rollout_app = typer.Typer(help="Inspect, resume or abort a recorded rollout.", no_args_is_help=True)
 
 

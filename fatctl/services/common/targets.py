@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fatctl.domain import AgentState
+from fatctl.domain import LABEL_COLUMNS, AgentState
 from fatctl.errors import BadInput, ConfigError, NotFound, RemoteError
 from fatctl.remote.target import Target
 from fatctl.state.db import session_scope
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from fatctl.state.models import Agent
 
 _UNREACHABLE_STATES = {AgentState.REQUESTED, AgentState.DESTROYING, AgentState.DESTROYED}
-# Agent columns `--label k=v` can select on (the box's Hetzner labels mirror these).
-LABEL_COLUMNS = ("state", "location", "server_type", "image", "runtime_version", "engine")
 
 
 def target_for(
