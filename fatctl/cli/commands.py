@@ -10,7 +10,7 @@ every other top-level name is a parameterless stub carrying only its one-line he
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import typer
@@ -48,6 +48,7 @@ LOADERS: dict[str, Loader] = {
     "keys": Loader("fatctl.cli.keys", _keys),
     "secrets": Loader("fatctl.cli.secrets_cmd", _sub_app("secrets")),
     "config": Loader("fatctl.cli.config_cmd", _sub_app("config")),
+    "context": Loader("fatctl.cli.context_cmd", _sub_app("context")),
     "db": Loader("fatctl.cli.db", _sub_app("db")),
     "audit": Loader("fatctl.cli.audit", _command("audit", "audit")),
     "render": Loader("fatctl.cli.render", _command("render", "render")),
@@ -107,6 +108,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render", "Render an agent's cloud-init user-data and every file its box gets."),
     "secrets": ("secrets", "Encrypted secrets (values are never shown)."),
     "config": ("config", "Configuration (environment variables and fatctl.toml)."),
+    "context": (
+        "context",
+        "Named contexts: which fleet (endpoints, tokens, database, domain) commands act on.",
+    ),
     "db": ("db", "The state database's schema."),
     "audit": ("audit", "Show the audit trail, newest first."),
     "sandbox": ("sandbox", "The local sandbox cloud (emulators, S3, nspawn boxes)."),
@@ -171,3 +176,20 @@ def invoked_command(argv: list[str]) -> str:
         if not arg.startswith("-"):
             return arg if arg in COMMANDS else ""
     return ""
+
+
+def completion_command(environ: Mapping[str, str]) -> str | None:
+    """The top-level command a shell-completion run completes inside, read from the words the
+    shell passes (bash: COMP_WORDS; zsh, fish, PowerShell: _TYPER_COMPLETE_ARGS), so that only
+    it is built: "" while the command itself is being typed (the stubs carry every name),
+    None when there are no words to read (build them all).
+
+    The word being typed counts too: a complete name builds that command, whose name the
+    root still offers, and a partial one is no command at all.
+    """
+    from click.shell_completion import split_arg_string
+
+    words = environ.get("COMP_WORDS", environ.get("_TYPER_COMPLETE_ARGS"))
+    if words is None:
+        return None
+    return invoked_command(split_arg_string(words)[1:])

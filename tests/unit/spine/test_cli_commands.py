@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import typer
 
-from fatctl.cli.commands import COMMANDS, build_app, invoked_command
+from fatctl.cli.commands import COMMANDS, build_app, completion_command, invoked_command
 
 
 def _short_helps(app: typer.Typer) -> dict[str, str]:
@@ -42,3 +42,20 @@ def test_invoked_command() -> None:
     assert invoked_command(["--help"]) == ""
     assert invoked_command(["agents", "list", "--json"]) == "agents"
     assert invoked_command(["nosuch"]) == ""
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"COMP_WORDS": "fatctl agents show al", "COMP_CWORD": "3"}, "agents"),
+        ({"COMP_WORDS": "fatctl ag", "COMP_CWORD": "1"}, ""),  # the stubs carry every name
+        ({"COMP_WORDS": "fatctl agents", "COMP_CWORD": "1"}, "agents"),
+        ({"_TYPER_COMPLETE_ARGS": "fatctl rollout show "}, "rollout"),
+        ({"_TYPER_COMPLETE_ARGS": "fatctl --json 'unclosed"}, ""),
+        ({}, None),  # no words to read: build every command
+    ],
+)
+def test_completion_builds_only_the_command_being_completed(
+    environ: dict[str, str], expected: str | None
+) -> None:
+    assert completion_command(environ) == expected
