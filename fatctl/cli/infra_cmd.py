@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fatctl.cli.completion import agent_names
 from fatctl.cli.context import confirm, ctx
 from fatctl.cli.options import (
     AgentArg,
     AllReachableOpt,
+    DryRunOpt,
     EngineOpt,
     JsonOpt,
     WaitOpt,
@@ -23,10 +25,14 @@ from fatctl.cli.options import (
     lease_wait,
 )
 from fatctl.cli.output import Output, exit_if_failed
+from fatctl.clock import wall_clock
 from fatctl.domain import snapshot_labels
+from fatctl.errors import NotFound
 from fatctl.services.common.leases import DESTROY_TTL_S
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from fatctl.domain import BoxInfo, Plan
     from fatctl.infra.engine import InfraEngine
 
@@ -189,6 +195,7 @@ def rebuild(
     ] = True,
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Reinstall the box from an image, keeping the server and its IPs (the disk is wiped)."""
@@ -201,6 +208,17 @@ def rebuild(
         _agent(agent), engine=c.engine, settings=c.settings, ring=c.keyring, golden=image is None
     )
     user_data = render_user_data(spec)  # bad input fails here, before anything is touched
+    if dry_run:
+        box = _engine("hcloud").status(spec)
+        if box is None:
+            raise NotFound(f"agent {agent} has no server to rebuild")
+        Output(json_out).record(
+            {"agent": agent, "server_id": box.server_id, "image": image or spec.image,
+             "snapshot_first": snapshot, "user_data_bytes": len(user_data.encode()),
+             "disk": "would be wiped", "ips": "kept"},
+            title=f"rebuild {agent} (dry run: nothing changed)",
+        )  # fmt: skip
+        return
     confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
     # The agent's lease, as provision and destroy take it: a rebuild never races them.
     with lease_wait(wait), agent_lease(agent, ttl_s=DESTROY_TTL_S):
@@ -223,12 +241,15 @@ def _rebuild(spec: Any, agent: str, image: str | None, snapshot: bool, user_data
 
 @creds_app.command("rotate")
 def rotate_cmd(
-    agents: Annotated[list[str] | None, typer.Argument(help="Agents (or --all).")] = None,
+    agents: Annotated[
+        list[str] | None, typer.Argument(help="Agents (or --all).", autocompletion=agent_names)
+    ] = None,
     all_agents: AllReachableOpt = False,
     within_days: Annotated[
         float, typer.Option("--within-days", help="Rotate when expiring within.")
     ] = 2.0,
     force: Annotated[bool, typer.Option("--force", help="Rotate even fresh credentials.")] = False,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Refresh the R2 credentials on boxes before they expire (over SSH)."""
@@ -242,6 +263,13 @@ def rotate_cmd(
     names = [agent_name(a) for a in agents or []]
     c = ctx()
     targets = select_targets(c.engine, c.settings, names=names, all_agents=all_agents)
+    if dry_run:
+        from fatctl.services.storage.r2_rotation import planned_rotations
+
+        done = planned_rotations(c.engine, targets, now=wall_clock(), force=force,
+                                 window=timedelta(days=within_days))  # fmt: skip
+        _rotation_table(done, json_out, "R2 credentials (dry run: nothing changed)")
+        return
     with Pool() as pool:
         done = rotate_r2(
             c.engine,
@@ -253,14 +281,16 @@ def rotate_cmd(
             force=force,
             actor=c.actor,
         )
+    _rotation_table(done, json_out, "R2 credentials")
+    exit_if_failed([r.agent for r in done if r.action == "failed"], len(done))
+
+
+def _rotation_table(done: Sequence[Any], json_out: bool, title: str) -> None:
     rows = [
         {"agent": r.agent, "action": r.action, "expires_at": r.expires_at, "detail": r.detail}
         for r in done
     ]
-    Output(json_out).table(
-        rows, ("agent", "action", "expires_at", "detail"), title="R2 credentials"
-    )
-    exit_if_failed([r.agent for r in done if r.action == "failed"], len(done))
+    Output(json_out).table(rows, ("agent", "action", "expires_at", "detail"), title=title)
 
 
 def register(app: typer.Typer) -> None:

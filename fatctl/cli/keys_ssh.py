@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fatctl.cli.context import ctx
-from fatctl.cli.options import JsonOpt, ParallelOpt
+from fatctl.cli.options import DryRunOpt, JsonOpt, ParallelOpt
 from fatctl.cli.output import Output
 
 
@@ -31,8 +31,26 @@ def push_after_change(agent: str, out: Output) -> None:
     out.message(f"pushed customer keys to {agent}")
 
 
+def _preview_push(agent: str, json_out: bool) -> None:
+    """The change a push would make to the customer's authorized_keys (public keys only)."""
+    import difflib
+    import sys
+
+    from fatctl.services.access.authorized_keys import preview_customer_keys
+
+    current, wanted = preview_customer_keys(ctx().engine, ctx().settings, agent)
+    if json_out:
+        Output(True).data({"agent": agent, "changed": current != wanted, "current": current,
+                           "wanted": wanted})  # fmt: skip
+        return
+    before, after = current.splitlines(True), wanted.splitlines(True)
+    diff = difflib.unified_diff(before, after, "authorized_keys (box)", "after push")
+    sys.stdout.write("".join(diff) or f"{agent}: authorized_keys already as wanted\n")
+
+
 def push(
     agent: Annotated[str, typer.Option("--agent", help="The agent whose box to update.")],
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Make the box's customer authorized_keys match the database (managed block only)."""
@@ -40,6 +58,9 @@ def push(
     from fatctl.services.access.authorized_keys import push_customer_keys
 
     agent = agent_arg(agent) or ""
+    if dry_run:
+        _preview_push(agent, json_out)
+        return
     fps = push_customer_keys(ctx().engine, ctx().settings, agent, actor=ctx().actor)
     Output(json_out).record({"agent": agent, "keys": ", ".join(fps) or "(none)"}, title="pushed")
 

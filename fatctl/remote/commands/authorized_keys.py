@@ -132,11 +132,15 @@ def rewrite_authorized_keys(user: str, drop: Iterable[str] = (), *, create: bool
 
 
 def list_authorized_keys(user: str) -> str:
-    """Print `user`'s authorized_keys (public data), empty when there is none."""
+    """Print `user`'s authorized_keys (public data), empty when there is none or no such user.
+
+    Read as the user, like the rewrite: through a link the customer planted, root would print
+    one of its own files."""
     if not _USER_RE.fullmatch(user):
         raise ValueError(f"bad user name {user!r}")
     qu = shlex.quote(user)
-    return script(
+    inner = script(
         f"h=$(getent passwd {qu} | cut -d: -f6)",
         'cat "$h/.ssh/authorized_keys" 2>/dev/null || true',
     )
+    return script(f"getent passwd {qu} >/dev/null || exit 0", _as_user(qu, inner))

@@ -60,6 +60,30 @@ def _customer_keys(
     return target, active, known
 
 
+def preview_customer_keys(
+    engine: Engine, settings: Settings, agent_name: str, *, pool: Pool | None = None
+) -> tuple[str, str]:
+    """(the box's customer authorized_keys now, what `push_customer_keys` would make of it):
+    read over SSH, merged by the Python reference of the remote rewrite; nothing is written."""
+    from fatctl.remote.runner import Pool as RunnerPool
+
+    target, active, known = _customer_keys(engine, settings, agent_name)
+    user = settings.customer_user
+    active_pool = pool or RunnerPool()
+    try:
+        command = maybe_sudo(ak.list_authorized_keys(user), needed=user != target.user)
+        result = active_pool.get(target).run(command)
+        result.check(f"reading {user}'s authorized_keys")
+    finally:
+        if pool is None:
+            active_pool.close()
+    current = result.stdout
+    wanted = ak.merge_managed_block(
+        current, [k.public_key for k in active], drop=[k.public_key for k in known]
+    )
+    return current, wanted
+
+
 def push_customer_keys(
     engine: Engine, settings: Settings, agent_name: str, *, actor: str, pool: Pool | None = None
 ) -> list[str]:

@@ -110,6 +110,20 @@ def _record(
                    result=AUDIT_RESULT[rotation.action], detail=detail, at=at)  # fmt: skip
 
 
+def planned_rotations(
+    engine: Engine, targets: Sequence[Target], *, now: datetime, window: timedelta, force: bool
+) -> list[Rotation]:
+    """What `rotate_r2` would do to each box (`would rotate` or `fresh`), from the stored
+    expiries alone: no credentials issued, no SSH, no audit entry."""
+    planned = []
+    for target in targets:
+        _, _, expiry = stored_expiry(engine, target.name)
+        stale = force or expiry is None or needs_rotation(expiry, now, window)
+        planned.append(Rotation(target.name, "would rotate" if stale else "fresh", expiry,
+                                "never issued" if expiry is None else ""))  # fmt: skip
+    return planned
+
+
 def rotate_one(
     engine: Engine,
     ring: KeyRing,

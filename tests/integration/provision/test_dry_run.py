@@ -1,6 +1,6 @@
-"""`provision --dry-run` and `destroy --dry-run` through the real CLI against the API
-emulators: the same refusals and plans as a real run, and afterwards the database, the audit
-trail and both clouds are exactly as before."""
+"""`provision --dry-run`, `rebuild --dry-run` and `destroy --dry-run` through the real CLI
+against the API emulators: the same refusals and plans as a real run, and afterwards the
+database, the audit trail and both clouds are exactly as before."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ def _servers(hetzner: Any) -> list[str]:
     answer = httpx.get(f"{hetzner.url}/servers",
                        headers={"Authorization": f"Bearer {hetzner.token}"})  # fmt: skip
     return [s["name"] for s in answer.json()["servers"]]
+
+
+def _images(hetzner: Any) -> list[str]:
+    import httpx
+
+    answer = httpx.get(f"{hetzner.url}/images?type=snapshot",
+                       headers={"Authorization": f"Bearer {hetzner.token}"})  # fmt: skip
+    return [i["description"] for i in answer.json()["images"]]
 
 
 def test_dry_runs_change_nothing(
@@ -69,6 +77,11 @@ def test_dry_runs_change_nothing(
     again = json.loads(run_fatctl(*provision, "--dry-run", "--json", env=env, timeout=120,
                                   check=0).stdout)  # fmt: skip
     assert again["state"] == "provisioning" and again["steps"]["infra"] == "kept"
+
+    rebuilt = json.loads(run_fatctl("rebuild", "newbie", "--dry-run", "--json", env=env,
+                                    timeout=120, check=0).stdout)  # fmt: skip
+    assert rebuilt["server_id"] and rebuilt["disk"] == "would be wiped"
+    assert _rows(db) == before and _images(hetzner_emulator) == []  # no pre-rebuild snapshot
 
     gone = json.loads(run_fatctl("destroy", "newbie", "--dry-run", "--json", env=env,
                                  timeout=120, check=0).stdout)  # fmt: skip

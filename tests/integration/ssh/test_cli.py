@@ -225,3 +225,30 @@ def test_ctrl_c_during_exec_ends_promptly(sshd_hosts, fleet_db, figure):
     figure("exec stopped after SIGINT", time.monotonic() - start, "s")
     # typer turns KeyboardInterrupt into Exit(130) itself, so there is no message line.
     assert proc.returncode == 130, err
+
+
+def test_keys_push_and_creds_rotate_dry_runs_change_nothing(sshd_hosts, fleet_db, tmp_path):
+    (host,) = sshd_hosts(1)
+    fleet = fleet_db([host])
+    pub = keygen(tmp_path / "cust", "laptop")
+    (tmp_path / "cust.pub").write_text(pub + "\n")
+    fatctl(fleet, "keys", "add", "--agent", "box1", "--no-push", "--file",
+           str(tmp_path / "cust.pub"), check=0)  # fmt: skip
+    trail = fatctl(fleet, "audit", "--json", check=0).stdout
+    shown = fatctl(fleet, "keys", "push", "--agent", "box1", "--dry-run", check=0).stdout
+    assert f"+{pub}" in shown and "+# BEGIN fatctl managed" in shown
+    planned = json.loads(
+        fatctl(fleet, "keys", "push", "--agent", "box1", "--dry-run", "--json", check=0).stdout
+    )
+    assert planned["changed"] is True and pub not in planned["current"]
+    fatctl(fleet, "keys", "push", "--agent", "box1", check=0)
+    again = fatctl(fleet, "keys", "push", "--agent", "box1", "--dry-run", check=0).stdout
+    assert "already as wanted" in again
+
+    rotations = json.loads(
+        fatctl(fleet, "creds", "rotate", "--all", "--dry-run", "--json", check=0).stdout
+    )
+    assert [(r["agent"], r["action"]) for r in rotations] == [("box1", "would rotate")]
+    after = json.loads(fatctl(fleet, "audit", "--json", check=0).stdout)
+    assert not [e for e in after if e["action"] == "creds.rotate"]
+    assert len(after) == len(json.loads(trail)) + 1  # the one real push, nothing else
