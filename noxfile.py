@@ -13,13 +13,13 @@ nox.options.sessions = ["lint", "tests"]
 
 @nox.session(venv_params=["--system-site-packages"])
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install("-c", ".ci/constraints.txt", "-e", ".[test]")
     session.run("pytest", "-ra", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install("-c", ".ci/constraints.txt", "-e", ".[test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

@@ -27,7 +27,7 @@ install_system_packages
 
 log "python packages"
 if ! fatctl_from_here || ! command -v fatctl >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+  python3 -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e '.[test]'
 fi
 
 data_dir=${FATCTL_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/fatctl-demo}

@@ -16,7 +16,7 @@ fi
 install_system_packages
 
 log "python packages"
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e '.[test]'
 
 log "postgresql"
 cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
