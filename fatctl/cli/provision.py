@@ -89,7 +89,7 @@ def provision(
     """Create the agent's box and drive it to ready; a rerun continues where a run stopped."""
     from fatctl.infra import make_engine
     from fatctl.services.agents.records import NewAgent
-    from fatctl.services.common.steps import BOX_STEPS
+    from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS
     from fatctl.services.provision.flow import Options
     from fatctl.services.provision.flow import provision as run
 
@@ -106,12 +106,19 @@ def provision(
                                     opts)  # fmt: skip
         show_planned(out, planned, f"provision {planned.agent} (dry run: nothing changed)")
         return
-    with lease_wait(wait):  # checks --wait before the settings are
-        infra = make_engine(s, engine)
-        # Held from before the agent's row exists: two runs of a new name must not both
-        # create it.
-        with agent_lease(request.name):
-            result = run(c.engine, c.keyring, s, infra, request, c.actor, opts)
+    from fatctl.cli.progress_view import StepProgress  # rich: only once a run starts
+
+    view = StepProgress(opts.emit, len(PROVISION_STEPS), json_mode=json_out)
+    opts.emit = view
+    try:
+        with lease_wait(wait):  # checks --wait before the settings are
+            infra = make_engine(s, engine)
+            # Held from before the agent's row exists: two runs of a new name must not both
+            # create it.
+            with agent_lease(request.name):
+                result = run(c.engine, c.keyring, s, infra, request, c.actor, opts)
+    finally:
+        view.close()
     record = {"agent": result.agent, "state": result.state, "fqdn": result.fqdn,
               "server_id": result.server_id, "ipv4": result.ipv4, "ipv6": result.ipv6,
               "elapsed_s": result.elapsed_s}  # fmt: skip
@@ -174,6 +181,7 @@ def destroy(
 
     A destroy that failed (the agent stays `destroying`) is finished by running it again."""
     from fatctl.infra import make_engine
+    from fatctl.services.provision.destroy import DESTROY_STEPS
     from fatctl.services.provision.destroy import destroy as run
 
     agent = agent_arg(agent) or ""
@@ -188,10 +196,15 @@ def destroy(
         return
     what = " and its R2 data" if purge_data else ""
     confirm(f"Destroy agent {agent}{what}?", yes)
-    with lease_wait(wait):
-        result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
-                     release_ips=release_ips, purge_data=purge_data,
-                     emit=_progress(out))  # fmt: skip
+    from fatctl.cli.progress_view import StepProgress
+
+    view = StepProgress(_progress(out), len(DESTROY_STEPS), json_mode=json_out)
+    try:
+        with lease_wait(wait):
+            result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
+                         release_ips=release_ips, purge_data=purge_data, emit=view)  # fmt: skip
+    finally:
+        view.close()
     if json_out:
         out.event("destroy.result", agent=result.agent, state=result.state)
     else:

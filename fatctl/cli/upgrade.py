@@ -33,10 +33,10 @@ from fatctl.cli.options import (
     selected_targets,
 )
 from fatctl.cli.output import Output
-from fatctl.cli.rollout_progress import RolloutProgress
 from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
+    from fatctl.cli.progress_view import RolloutProgress
     from fatctl.domain import RolloutPolicy
     from fatctl.services.rollout.engine import Report, Run
 
@@ -74,6 +74,7 @@ def parse_policy(
 
 def run_for(out: Output) -> tuple[Run, RolloutProgress]:
     """The engine's Run, its events going through the progress view (call `close` after)."""
+    from fatctl.cli.progress_view import RolloutProgress  # rich: only once a rollout runs
     from fatctl.services.converge.job import CONVERGE
     from fatctl.services.rollout.engine import Run
     from fatctl.services.rollout.upgrade import UPGRADE

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from fatctl.secrets import KeyRing
 
 
+# The steps a destroy may run, in order (dns without a domain and data without --purge-data
+# are left out of a run): what a progress view counts to.
+DESTROY_STEPS = ("dns", "infra", "data", "state")
+
+
 @dataclass(frozen=True)
 class Destroyed:
     agent: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +27,11 @@ def test_bar_on_a_terminal_and_clean_pipes(
     child.close()
     terminal = child.before or ""
     assert child.exitstatus == 0, terminal
-    assert "[" + "#" * 20 + "] 3/3 hosts  wave 1: box2 box3 (2/2 done)" in terminal
-    assert "canary: box1 (1/1 done)" in terminal
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal)  # rich's colours and cursor moves
+    assert re.search(r"wave 1: box2 box3 \(2/2 done\) ━+ 3/3", plain), plain
+    assert "canary: box1 (1/1 done)" in plain
     printed = out.read_text()
-    assert "host.done agent=box1" in printed and "3/3 hosts" not in printed  # bar: stderr only
+    assert "host.done agent=box1" in printed and "━" not in printed  # bar: stderr only
 
     piped = run_fatctl("rollout", "abort", "1", env=env, timeout=120)
     assert piped.returncode == 0, piped.stderr
