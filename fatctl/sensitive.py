@@ -6,9 +6,15 @@ Kept free of heavy imports so the CLI can use it at start-up.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 
 REDACTED = "***"
+
+# Every value revealed in this process: a log line may carry one that reached a URL, a header
+# or a remote command, and the log's formatter masks them all (fatctl.calllog).
+_REVEALED: set[str] = set()
+_REVEALED_LOCK = threading.Lock()
 
 
 class Sensitive:
@@ -20,6 +26,9 @@ class Sensitive:
         self._value = value
 
     def reveal(self) -> str:
+        if len(self._value) >= 4:  # as `redact`: shorter ones would mask ordinary text
+            with _REVEALED_LOCK:
+                _REVEALED.add(self._value)
         return self._value
 
     def __repr__(self) -> str:
@@ -43,6 +52,12 @@ class Sensitive:
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling would be a way to leak the value into a file or a log; refuse it.
         raise TypeError("Sensitive values cannot be pickled")
+
+
+def revealed() -> list[str]:
+    """The secret values revealed so far, longest first (so no value is masked only in part)."""
+    with _REVEALED_LOCK:
+        return sorted(_REVEALED, key=len, reverse=True)
 
 
 # Shapes of credentials that must never leave fatctl even if they reach a message by mistake.

@@ -13,6 +13,7 @@ from typing import TypeVar
 import cloudflare
 import httpx
 
+from fatctl.calllog import api_call
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
 from fatctl.pacing.budget import retry_hint
@@ -23,7 +24,8 @@ T = TypeVar("T")
 
 
 class PacedTransport(httpx.BaseTransport):
-    """Every request (pages included) waits for its slot in the rate budget first."""
+    """Every request (pages included) waits for its slot in the rate budget first, and is
+    recorded for `-v` and `--log-file` (token masked)."""
 
     def __init__(self, budget: RateBudget, sleep: Callable[[float], None]) -> None:
         self.budget, self.sleep = budget, sleep
@@ -32,7 +34,10 @@ class PacedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.budget.pace(self.sleep)
         try:
-            return self.inner.handle_request(request)
+            with api_call(request.method, str(request.url), request.headers) as call:
+                response = self.inner.handle_request(request)
+                call.outcome = response.status_code
+            return response
         finally:
             self.budget.landed()  # before the response hook lets the budget observe it
 

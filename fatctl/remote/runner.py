@@ -3,7 +3,8 @@
 The host key is checked right after key exchange and before any authentication: a box that
 presents any key other than the pinned one is refused with `HostKeyMismatch`, nothing is sent
 to it, and nothing is ever written to a known_hosts file (no trust on first use). paramiko and
-socket errors become one-line `RemoteError`s naming the agent and host.
+socket errors become one-line `RemoteError`s naming the agent and host. Every command run is
+recorded for `-v` and `--log-file` (fatctl.calllog: assignments and secrets masked, stdin never).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
+from fatctl.calllog import ssh_command
 from fatctl.errors import FatctlError, HostKeyMismatch, RemoteError
 from fatctl.remote.runner_io import collect
 from fatctl.remote.target import PublicKey, Target, parse_public_key
@@ -165,12 +167,15 @@ class Connection:
 
         start = time.monotonic()
         chan = self.open_session()
+        where = f"{self.target.user}@{self.target.label()}"
         try:
-            chan.exec_command(command)
-            if stdin is not None:
-                chan.sendall(stdin)
-            chan.shutdown_write()
-            out, err, code = collect(chan, timeout, on_output, self.target.label(), raw)
+            with ssh_command(where, command, stdin) as call:
+                chan.exec_command(command)
+                if stdin is not None:
+                    chan.sendall(stdin)
+                chan.shutdown_write()
+                out, err, code = collect(chan, timeout, on_output, self.target.label(), raw)
+                call.outcome = f"exit {code}"
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise _remote_error(self.target, exc) from None
         finally:

@@ -7,6 +7,7 @@ loop resizes the remote PTY, so no SSH call ever runs inside a signal handler.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 
 import paramiko
 
+from fatctl.calllog import SSH, mask_command
 from fatctl.errors import BadInput, RemoteError
 from fatctl.remote.runner import Connection
 
@@ -60,6 +62,9 @@ def interactive_shell(conn: Connection, command: str | None = None) -> int:
     if not os.isatty(fd_in):
         raise BadInput("an interactive shell needs a terminal: use `fatctl ssh AGENT -- CMD`")
     chan = conn.open_session()
+    if SSH.isEnabledFor(logging.INFO):
+        where = f"{conn.target.user}@{conn.target.label()}"
+        SSH.info("%s: %s (interactive)", where, mask_command(command or "login shell"))
     wake_r, wake_w = os.pipe()
     old_tty = termios.tcgetattr(fd_in)
     old_handler: Any = signal.getsignal(signal.SIGWINCH)

@@ -18,6 +18,7 @@ import requests
 from hcloud import APIException, Client, HCloudException
 from requests.adapters import HTTPAdapter
 
+from fatctl.calllog import api_call
 from fatctl.config import Settings
 from fatctl.errors import CloudError, ConfigError
 from fatctl.infra.selector import Selector
@@ -44,7 +45,7 @@ def project_tag(settings: Settings) -> str:
 
 class PacedAdapter(HTTPAdapter):
     """Every HTTP request the SDK sends (action polls and pages included) waits for its slot
-    in the rate budget first."""
+    in the rate budget first, and is recorded for `-v` and `--log-file` (token masked)."""
 
     def __init__(self, budget: RateBudget, sleep: Callable[[float], None]) -> None:
         super().__init__()
@@ -53,7 +54,10 @@ class PacedAdapter(HTTPAdapter):
     def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
         self.budget.pace(self.sleep)
         try:
-            return super().send(request, *args, **kwargs)
+            with api_call(request.method, request.url, request.headers) as call:
+                response = super().send(request, *args, **kwargs)
+                call.outcome = response.status_code
+            return response
         finally:
             self.budget.landed()  # before the response hook lets the budget observe it
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fatctl.calllog import api_call
 from fatctl.errors import FatctlError
 from fatctl.sandbox.apiemu.spawn import find_emulator
 
@@ -34,7 +35,11 @@ def _call(url: str, body: dict[str, Any] | None = None) -> Any:
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET",  # noqa: S310
                                      headers=headers)  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    with (
+        api_call(request.get_method(), url, headers) as call,
+        urllib.request.urlopen(request, timeout=10) as response,  # noqa: S310
+    ):
+        call.outcome = response.status
         return json.loads(response.read())
 
 

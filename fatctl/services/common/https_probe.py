@@ -3,6 +3,7 @@
 `https_status(address, name)` connects to `address`:443, verifies the certificate for `name`
 (against the system roots, or against `ca_pem` for the sandbox's Caddy internal CA) and returns
 the HTTP status code. Any answer means TLS and the proxy work; the gateway decides the code.
+The request is recorded like an API call (fatctl.calllog).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+
+from fatctl.calllog import api_call
 
 
 def https_status(
@@ -24,7 +27,9 @@ def https_status(
 
     conn = _Conn(name, 443, timeout=timeout, context=context)
     try:
-        conn.request("GET", "/", headers={"Host": name})
-        return conn.getresponse().status
+        with api_call("GET", f"https://{name}/ (at {address})") as call:
+            conn.request("GET", "/", headers={"Host": name})
+            status = call.outcome = conn.getresponse().status
+        return status
     finally:
         conn.close()
