@@ -9,9 +9,10 @@ the terminal rather than the fleet, and a shared `fatctl.toml` must not set them
   to draw on this terminal, and whether a person can be asked at all.
 - `FATCTL_CONTEXT` (fatctl.contexts): which of fatctl.toml's named contexts this run uses.
 - `FATCTL_ACTOR` (fatctl.cli.context): who the audit trail names, this person or this CI job.
-- `FATCTL_DEBUG` and click's `_FATCTL_COMPLETE` (fatctl.cli.main): a traceback for an
-  unexpected error (also one raised while loading settings) and shell completion, both
-  decided before any command runs.
+- `FATCTL_DEBUG`, `FATCTL_LOG_FILE` and click's `_FATCTL_COMPLETE` (fatctl.cli.main): a
+  traceback for an unexpected error (also one raised while loading settings), where the log
+  of API calls and SSH commands goes, and shell completion, all decided before any command
+  runs.
 - The sandbox cloud's own processes (fatctl.sandbox: `FATCTL_SANDBOX_DIR`, the box driver's
   `FATCTL_BOX_STATE_DIR`, `FATCTL_BOX_IMAGE`, ...): they are the outside world, not fatctl.
 """

@@ -7,6 +7,8 @@ must never contain a secret value.
 
 from __future__ import annotations
 
+import re
+
 
 class FatctlError(Exception):
     """Base class: a failure fatctl understands and can explain in one line."""
@@ -17,6 +19,16 @@ class FatctlError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    @property
+    def kind(self) -> str:
+        """What kind of failure, for machine-readable errors: the nearest class of this
+        module, snake_case without "Error" (CloudError -> cloud, HostKeyMismatch ->
+        host_key_mismatch); "failed" for one of no particular kind."""
+        base = next(c for c in type(self).__mro__ if c.__module__ == __name__)
+        if base is FatctlError:
+            return "failed"
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", base.__name__.removesuffix("Error")).lower()
 
     def one_line(self) -> str:
         text = self.message.replace("\n", " ").strip()

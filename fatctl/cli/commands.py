@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import typer
 
+from fatctl.cli.global_flags import HELP as GLOBAL_FLAGS_HELP
+
 
 @dataclass(frozen=True)
 class Loader:
@@ -156,6 +158,7 @@ def build_app(selected: str | None) -> typer.Typer:
     app = typer.Typer(
         name="fatctl",
         help="Control plane for the fleet of dedicated OpenClaw agent boxes.",
+        epilog=GLOBAL_FLAGS_HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,

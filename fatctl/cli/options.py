@@ -6,17 +6,31 @@ has its own name here rather than a copy with another help text.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
+from fatctl.cli.output import machine_readable, notice
 from fatctl.services.common import leases
 
+
+def _machine_readable(value: bool) -> bool:
+    """`--json`, or `-o json|yaml` anywhere on the line (fatctl.cli.global_flags): either way
+    the command takes its machine-readable path, and `Output` renders it as asked."""
+    return value or machine_readable()
+
+
 AgentArg = Annotated[str, typer.Argument(help="Agent name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        callback=_machine_readable,
+        help="Machine-readable JSON on stdout: -o json (more formats: fatctl --help).",
+    ),
+]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (non-interactive use).")
 ]
@@ -44,10 +58,7 @@ def lease_wait(seconds: float) -> Iterator[None]:
         raise BadInput(f"--wait must be a number of seconds, not {seconds}")
 
     def told(row: LeaseRow) -> None:
-        sys.stderr.write(
-            f"fatctl: waiting for {row.name}, held by {row.describe()} (up to {seconds:g}s) ...\n"
-        )
-        sys.stderr.flush()
+        notice(f"fatctl: waiting for {row.name}, held by {row.describe()} (up to {seconds:g}s) ...")
 
     with waiting(seconds, told):
         yield

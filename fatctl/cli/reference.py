@@ -34,6 +34,7 @@ class Command:
     usage: str
     help: str
     params: tuple[Param, ...]
+    epilog: str = ""  # the root's: the global flags, kept as written (click's \b paragraph)
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> Param | None:
@@ -69,7 +70,8 @@ def commands(app: typer.Typer | None = None) -> list[Command]:
         params = tuple(p for p in (_param(x, ctx) for x in command.get_params(ctx)) if p)
         usage = " ".join(command.collect_usage_pieces(ctx))
         found.append(Command(" ".join(path), f"{' '.join(path)} {usage}".strip(),
-                             (command.help or "").strip(), params))  # fmt: skip
+                             (command.help or "").strip(), params,
+                             (command.epilog or "").replace("\b", "").strip()))  # fmt: skip
         if isinstance(command, click.Group):
             for name in sorted(command.list_commands(ctx)):
                 sub = command.get_command(ctx, name)
@@ -94,6 +96,8 @@ def markdown(found: list[Command]) -> str:
             out += ["| option | meaning |", "|---|---|"]
             out += [f"| `{_cell(p.names)}` | {_cell(p.help)} |" for p in rows]
             out.append("")
+        if command.epilog:
+            out += ["```", command.epilog, "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -115,6 +119,8 @@ def man_page(found: list[Command], version: str) -> str:
            "fatctl \\- " + _roff(root.help.splitlines()[0] if root.help else "fatctl"),
            ".SH SYNOPSIS", ".B fatctl", ".I COMMAND", "[\\fIOPTIONS\\fR]",
            ".SH COMMANDS"]  # fmt: skip
+    if root.epilog:
+        out[-1:-1] = [".SH GLOBAL FLAGS", ".nf", _roff(root.epilog), ".fi"]
     for command in found[1:]:
         out += [".SS " + _roff(command.path), ".B " + _roff(command.usage)]
         if command.help:

@@ -105,7 +105,7 @@ def test_bad_plan_price_is_one_line_before_any_api_call(env: dict[str, str], emu
     emulator.reset_stats()
     proc = fatctl({**env, "FATCTL_PRICE_MANAGED": "lots"}, "cost", "--json")
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    assert json.loads(proc.stdout)["error"]["code"] == 2  # --json: the error as JSON too
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "FATCTL_PRICE_MANAGED" in lines[0], proc.stderr
     assert emulator.stats()["total"] == 0

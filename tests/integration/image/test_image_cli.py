@@ -3,6 +3,7 @@ nothing is created at Hetzner before they are checked."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.integration.engines.test_infra_cli import fatctl, one_line
@@ -17,7 +18,8 @@ def test_bad_version_is_bad_input(env: dict[str, str], quick_emulator: Any) -> N
 def test_missing_operator_key_is_one_line(env: dict[str, str], quick_emulator: Any) -> None:
     proc = fatctl(env, "image", "build", "--version", "2026.9.6", "--json")
     one_line(proc, 2, "FATCTL_OPERATOR_KEY_FILE")
-    assert proc.stdout == "" and quick_emulator.stats()["total"] == 0
+    assert json.loads(proc.stdout)["error"]["kind"] == "config"  # --json: the error as JSON too
+    assert quick_emulator.stats()["total"] == 0
 
 
 def test_unknown_base_image_is_bad_input(
