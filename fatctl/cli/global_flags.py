@@ -12,7 +12,8 @@ FATCTL_CONTEXT for `--context`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -157,3 +158,33 @@ def _checked(flags: GlobalFlags, json_flag: bool) -> GlobalFlags:
     if json_flag:
         flags = replace(flags, output="json", output_given=True)
     return flags
+
+
+def completion_words(environ: Mapping[str, str]) -> tuple[GlobalFlags, dict[str, str]]:
+    """The global flags among the words a shell passes for completion, and the variables to
+    set so that click sees the words without them (`fatctl --context prod status a<TAB>`
+    completes `status` in context prod). bash passes COMP_WORDS and the index COMP_CWORD of
+    the word being typed; zsh, fish and PowerShell pass _TYPER_COMPLETE_ARGS, whose last word
+    is the one being typed unless it ends in a space. Unparseable words are left as they are.
+    """
+    from click.shell_completion import split_arg_string
+
+    if "COMP_WORDS" in environ:
+        words = split_arg_string(environ["COMP_WORDS"])
+        cword = int(environ.get("COMP_CWORD", len(words)))
+        done, typing = words[1:cword], words[cword:]
+    elif "_TYPER_COMPLETE_ARGS" in environ:
+        line = environ["_TYPER_COMPLETE_ARGS"]
+        words = split_arg_string(line)
+        ends_typed = line.endswith(" ") or not words[1:]
+        done, typing = (words[1:], []) if ends_typed else (words[1:-1], words[-1:])
+    else:
+        return GlobalFlags(), {}
+    try:
+        flags, rest = split_global_flags(done)
+    except BadInput:
+        return GlobalFlags(), {}
+    joined = " ".join(shlex.quote(w) for w in [words[0] if words else "fatctl", *rest, *typing])
+    if "COMP_WORDS" in environ:
+        return flags, {"COMP_WORDS": joined, "COMP_CWORD": str(1 + len(rest))}
+    return flags, {"_TYPER_COMPLETE_ARGS": joined + (" " if not typing else "")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fatctl.cli.global_flags import GlobalFlags, split_global_flags
+from fatctl.cli.global_flags import GlobalFlags, completion_words, split_global_flags
 from fatctl.cli.output import Rendering, configure, error_document, error_line
 from fatctl.errors import FatctlError
 
@@ -97,16 +97,20 @@ def _restore(flags: GlobalFlags, saved_context: str | None, logging_on: bool, co
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app and exit with fatctl's exit codes."""
-    from fatctl.cli.commands import build_app, invoked_command
+    from fatctl.cli.commands import build_app, completion_command, invoked_command
 
     args = sys.argv[1:] if argv is None else argv
     flags, logging_on, code = GlobalFlags(), False, 1
     saved_context = os.environ.get("FATCTL_CONTEXT")
     try:
-        flags, args = split_global_flags(args)
-        logging_on = _apply(flags, args)
         completing = any(k.startswith("_FATCTL_COMPLETE") for k in os.environ)
-        app = build_app(None if completing else invoked_command(args))
+        if completing:  # the flags are in the shell's words, not in argv
+            flags, words = completion_words(os.environ)
+            os.environ.update(words)
+        else:
+            flags, args = split_global_flags(args)
+        logging_on = _apply(flags, args)
+        app = build_app(completion_command(os.environ) if completing else invoked_command(args))
         rv = app(args=args, standalone_mode=False, prog_name="fatctl")
         code = rv if isinstance(rv, int) else 0  # non-standalone click returns Exit codes
     except FatctlError as exc:

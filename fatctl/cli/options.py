@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fatctl.cli.completion import agent_lists, agent_names, labels
 from fatctl.cli.output import machine_readable, notice
 from fatctl.services.common import leases
 
@@ -22,7 +23,7 @@ def _machine_readable(value: bool) -> bool:
     return value or machine_readable()
 
 
-AgentArg = Annotated[str, typer.Argument(help="Agent name.")]
+AgentArg = Annotated[str, typer.Argument(help="Agent name.", autocompletion=agent_names)]
 JsonOpt = Annotated[
     bool,
     typer.Option(
@@ -91,9 +92,14 @@ SnapshotOpt = Annotated[
 # services read it. `--all` is a different "every" per command family, so each has a name:
 # the boxes SSH can reach (exec, upgrade, converge, creds rotate), the agents with cloud
 # resources (preview, apply), and reconcile's, which looks at every agent unless narrowed.
-AgentsOpt = Annotated[str, typer.Option("--agents", help="Comma-separated agent names.")]
+AgentsOpt = Annotated[
+    str, typer.Option("--agents", help="Comma-separated agent names.", autocompletion=agent_lists)
+]
 LabelOpt = Annotated[
-    str | None, typer.Option("--label", help="k=v on agent columns (state, location, ...).")
+    str | None,
+    typer.Option(
+        "--label", help="k=v on agent columns (state, location, ...).", autocompletion=labels
+    ),
 ]
 AllReachableOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
 AllWithInfraOpt = Annotated[bool, typer.Option("--all", help="Every agent with infra.")]
@@ -106,7 +112,9 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change (secrets masked); change nothing.")
 ]
 
-AgentScopeOpt = Annotated[str | None, typer.Option("--agent", help="Scope to one agent.")]
+AgentScopeOpt = Annotated[
+    str | None, typer.Option("--agent", help="Scope to one agent.", autocompletion=agent_names)
+]
 
 EngineOpt = Annotated[
     str | None, typer.Option("--engine", help="pulumi, hcloud or auto (default: settings).")

@@ -100,3 +100,16 @@ def test_a_database_it_cannot_read_completes_nothing_silently(tmp_path: Path) ->
     empty = {**env, "FATCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
     assert bash(empty, "fatctl status a").stdout.split() == []
     assert bash({**env, "FATCTL_CONTEXT": "qa"}, "fatctl status a").stdout.split() == []
+
+
+def test_global_flags_and_every_agent_argument_complete(env: dict[str, str]) -> None:
+    """Global flags before the command are taken out of the shell's words (they used to make
+    the line complete nothing), and every command taking an agent completes its name."""
+    tens = [f"agent0123{d}" for d in range(10)]
+    assert bash(env, "fatctl --context production status agent0123").stdout.split() == tens
+    assert bash(env, "fatctl -o json -q status agent0123").stdout.split() == tens
+    assert zsh(env, "fatctl --context=staging ssh agent0123") == tens
+    assert bash(env, "fatctl model show agent0123").stdout.split() == tens
+    assert bash(env, "fatctl exec --agents agent00001,agent0123").stdout.split() == [
+        f"agent00001,{name}" for name in tens
+    ]
