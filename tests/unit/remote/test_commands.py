@@ -116,7 +116,10 @@ def test_merge_keeps_hand_added_lines_and_position():
 
 def test_rewrite_command_shape():
     command = ak.rewrite_authorized_keys("customer", drop=[ED])
-    assert command.startswith("set -eu; umask 077; h=$(getent passwd customer")
+    assert command.startswith("set -eu; getent passwd customer >/dev/null || { echo")
+    assert "exec runuser -u customer -- sh -c" in command  # the user's own rights, never root's
+    created = ak.rewrite_authorized_keys("customer", create=True)
+    assert "|| useradd --create-home --shell /bin/bash" in created
     assert ED.split()[1] in command and 'mv -f "$tmp" "$f"; rm -f "$nb"' in command
     assert "ssh-ed25519 AAAA" not in command.replace(ED.split()[1], "")
     with pytest.raises(ValueError):
