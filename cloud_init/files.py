@@ -99,9 +99,10 @@ def template_context(spec: AgentSpec) -> dict[str, Any]:
 
 
 # What the first boot does not need stays out of user-data (Hetzner's 32 KiB limit): the skills
-# and their helpers arrive with the secrets over SSH, when provisioning syncs the box's files
-# with its spec (`fatctl.services.serving.push.sync_box`), and converge keeps them current.
-AFTER_BOOT = (f"{L.SKILLS_DIR}/", L.BROWSER_COMMAND, L.BROWSER_EVAL)
+# and their helpers, and fat-health (first asked by the health gate after the secrets), arrive
+# with the secrets over SSH, when provisioning syncs the box's files with its spec
+# (`fatctl.services.serving.push.sync_box`), and converge keeps them current.
+AFTER_BOOT = (f"{L.SKILLS_DIR}/", L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND)
 
 
 def in_user_data(path: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from cloud_init import layout as L
-from cloud_init.render import render_user_data
+from cloud_init.render import render_files, render_user_data
 from fatctl.domain import AgentSpec, R2Location, ServicePlan
 from fatctl.remote.commands.files import atomic_write
 from fatctl.remote.commands.shell import sudo
@@ -92,17 +92,20 @@ def keyscan(host: str) -> tuple[list[str], str]:
     return keys, result.stderr.strip()
 
 
-def deliver(conn: Connection, path: str, content: str) -> None:
-    """As the provisioning flow does: stdin over SSH into an atomic 0600 write, via sudo."""
-    result = conn.run(sudo(atomic_write(path, 0o600)), stdin=content.encode(), timeout=60)
+def deliver(conn: Connection, path: str, content: str, mode: int = 0o600) -> None:
+    """As the provisioning flow does: stdin over SSH into an atomic write, via sudo."""
+    result = conn.run(sudo(atomic_write(path, mode)), stdin=content.encode(), timeout=60)
     assert result.ok, result.stderr
 
 
 def deliver_secrets(spec: AgentSpec, host_key: str, key_file: Path, host: str) -> None:
-    """Over SSH as the operator, pinned to the host key fatctl generated: R2 creds, then token."""
+    """Over SSH as the operator, pinned to the host key fatctl generated: fat-health (not in
+    user-data: provisioning's secrets step brings it), R2 creds, then token."""
     target = Target(spec.name, host, host_keys=(host_key,), key_file=str(key_file))
     conn = connect(target)
     try:
+        health = render_files(spec)[L.HEALTH_COMMAND]
+        deliver(conn, health.path, health.content, health.mode)
         creds = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID={S3_KEY}\n"
         creds += f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={S3_SECRET}\n"
         deliver(conn, L.R2_ENV, creds)

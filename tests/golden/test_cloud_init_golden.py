@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud_init.render import render_install_script, render_user_data
+from cloud_init import layout as L
+from cloud_init.render import render_files, render_install_script, render_user_data
 from fatctl.domain import ServicePlan
 from tests.unit.cloud_init.variants import Variant, make_spec
 
@@ -53,6 +54,13 @@ def test_user_data_matches_golden(variant: Variant) -> None:
 
 def test_install_script_matches_golden() -> None:
     check_golden("install-runtime.sh", render_install_script("2026.9.6", "24.21.0"))
+
+
+def test_fat_health_matches_golden() -> None:
+    """fat-health arrives over SSH after boot, so no user-data pins it: its own golden file, for
+    the variant with every channel."""
+    spec = make_spec(Variant("debian-13", True, ServicePlan.BYOK, True))
+    check_golden("fat-health.sh", render_files(spec)[L.HEALTH_COMMAND].content)
 
 
 def test_golden_check_detects_a_change(tmp_path: Path) -> None:

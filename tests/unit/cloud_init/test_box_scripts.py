@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pwd
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -29,9 +30,14 @@ WITH_R2 = dataclasses.replace(NO_R2, r2=True)
 
 @pytest.fixture
 def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary box tree: /data, /opt/openclaw and a PATH whose systemctl says `active`."""
+    """A temporary box tree: /data, /opt/openclaw, the gateway's environment file (readable, and
+    the service user is whoever runs the test) and a PATH whose systemctl says `active`."""
     monkeypatch.setattr(L, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(L, "RUNTIME_ROOT", str(tmp_path / "opt/openclaw"))
+    monkeypatch.setattr(L, "STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(L, "GATEWAY_ENV", str(tmp_path / "gateway.env"))
+    monkeypatch.setattr(L, "SERVICE_USER", pwd.getpwuid(os.getuid()).pw_name)
+    (tmp_path / "gateway.env").write_text("FAT_OTHER=1\nOPENCLAW_GATEWAY_TOKEN=gw-token-1\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     systemctl = bin_dir / "systemctl"
@@ -47,12 +53,29 @@ def _script(variant: Variant, path: str, box: Path) -> Path:
     return target
 
 
+# The runtime's CLI as fat-health uses it: `channels status --json` prints the gateway's answer
+# (the file `channels.json` beside it, when the test wrote one), given the gateway's token.
+_FAKE_OPENCLAW = """#!/bin/sh
+[ "$*" = "channels status --json" ] && [ "$OPENCLAW_GATEWAY_TOKEN" = gw-token-1 ] || exit 1
+cat "$(dirname "$0")/channels.json" 2>/dev/null
+"""
+
+
 def _install_runtime(box: Path, version: str = "2026.9.6") -> None:
     bin_dir = box / "opt/openclaw" / version / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "openclaw").write_text("#!/bin/sh\n")
+    (bin_dir / "openclaw").write_text(_FAKE_OPENCLAW)
     (bin_dir / "openclaw").chmod(0o755)
     (box / "opt/openclaw/current").symlink_to(version)
+
+
+def _channel_status(box: Path, **accounts: dict[str, object]) -> None:
+    """What `openclaw channels status --json` answers, one default account per channel."""
+    status = {
+        "channelAccounts": {ch: [{"accountId": "default", **a}] for ch, a in accounts.items()},
+        "channelDefaultAccountId": {ch: "default" for ch in accounts},
+    }
+    (box / "opt/openclaw/2026.9.6/bin/channels.json").write_text(json.dumps(status))
 
 
 class _Readyz(BaseHTTPRequestHandler):
@@ -130,6 +153,49 @@ def test_fat_health_uses_readyz_and_names_failing_channels(
     gateway_port.answer = (200, {"ready": True, "failing": [], "uptimeMs": 10})
     code, report = _health(script, box)
     assert (code, report.ready) == (0, True)
+    assert report.channels == {"slack": "ready", "telegram": "ready", "whatsapp": "ready"}
+
+
+def test_fat_health_asks_openclaw_which_channels_are_connected(
+    box: Path, gateway_port: type[_Readyz]
+) -> None:
+    """/readyz says ready while Slack cannot reach Slack (measured offline): OpenClaw's channel
+    status makes that a problem; a WhatsApp waiting for its QR login is reported, not a fault."""
+    (box / "data").mkdir()
+    _install_runtime(box)
+    script = _script(Variant("debian-12", False, ServicePlan.BYOK, False, r2=False),
+                     L.HEALTH_COMMAND, box)  # fmt: skip
+    why = "A request error occurred: getaddrinfo EAI_AGAIN slack.com"
+    _channel_status(
+        box,
+        slack={"configured": True, "running": True, "connected": False, "lastError": why},
+        telegram={"configured": True, "running": True, "connected": True, "lastError": None},
+        whatsapp={"configured": True, "running": False, "linked": False, "lastError": None},
+    )
+    code, report = _health(script, box)
+    assert code == 1 and not report.healthy and report.ready
+    assert report.channels == {
+        "slack": "not-connected", "telegram": "ready", "whatsapp": "not-linked"}  # fmt: skip
+    assert report.problems == (f"slack not connected: {why}",)
+    _channel_status(
+        box,
+        slack={"configured": True, "running": True, "connected": True},
+        telegram={"configured": True, "running": False, "connected": False},
+        whatsapp={"configured": True, "running": True, "linked": True, "connected": True},
+    )
+    code, report = _health(script, box)
+    assert report.channels == {"slack": "ready", "telegram": "not-running", "whatsapp": "ready"}
+    assert report.problems == ("telegram not running",) and code == 1
+    _channel_status(box, telegram={"running": True, "connected": True})  # no slack, no whatsapp
+    code, report = _health(script, box)
+    assert report.channels == {
+        "slack": "not-running", "telegram": "ready", "whatsapp": "not-running"}  # fmt: skip
+    # No status to be had (not root, no sudo): the channels are judged by /readyz alone.
+    (box / "gateway.env").chmod(0)
+    if os.access(box / "gateway.env", os.R_OK):  # root reads it anyway: take the token away
+        (box / "gateway.env").write_text("FAT_OTHER=1\n")
+    code, report = _health(script, box)
+    assert (code, report.problems) == (0, ())
     assert report.channels == {"slack": "ready", "telegram": "ready", "whatsapp": "ready"}
 
 

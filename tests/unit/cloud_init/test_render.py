@@ -40,10 +40,10 @@ def test_write_files_carry_exactly_render_files(variant: Variant) -> None:
     files = {path: f for path, f in everything.items() if in_user_data(path)}
     written = {e["path"]: e for e in doc_of(spec)["write_files"]}
     assert set(written) == set(files)
-    # Only the skills and their helpers wait for the SSH delivery after boot.
+    # Only the skills, their helpers and fat-health wait for the SSH delivery after boot.
     assert {p for p in everything if not in_user_data(p)} == {
-        L.BROWSER_COMMAND, L.BROWSER_EVAL, *(f"{L.SKILLS_DIR}/{s}/SKILL.md" for s in
-        ("agent-storage", "browser", "github-login", "outbox-email", "pdf"))}  # fmt: skip
+        L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND, *(f"{L.SKILLS_DIR}/{s}/SKILL.md"
+        for s in ("agent-storage", "browser", "github-login", "outbox-email", "pdf"))}  # fmt: skip
     for path, item in files.items():
         assert written[path]["content"] == item.content, path
         assert written[path]["permissions"] == f"{item.mode:04o}"

@@ -140,7 +140,9 @@ def test_broken_template_fails_validation(
 ) -> None:
     source = broken_templates(name, old, new)
     spec = make_spec(BASE, host_keys=(host_key,))
+    # Files delivered after boot (fat-health) are not in user-data: the files' validator sees them.
     problems = validate_user_data(render_user_data(spec, source))
+    problems += validate_files(render_files(spec, source))
     assert problems, "a broken template passed every validator"
     assert any(expect in p for p in problems), problems
 
