@@ -5,18 +5,21 @@ joins and the user-data that wraps them both import it, and neither imports the 
 
 from __future__ import annotations
 
+from cloud_init import layout as L
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
 from cloud_init.inputs import check_version
-from cloud_init.packages import NODE_INTEGRITY, NPM_INTEGRITY, NPM_VERSION
+from cloud_init.packages import NODE_INTEGRITY, NPM_INTEGRITY, NPM_VERSION, PLUGIN_INTEGRITY
+from fatctl.serving import CHANNEL_PLUGINS
 
 
 def render_install_script(
     runtime_version: str, node_version: str, templates: TemplateSource = TEMPLATE_PACKAGE
 ) -> str:
-    """The bash script installing Node `node_version` and OpenClaw `runtime_version`.
+    """The bash script installing Node `node_version`, OpenClaw `runtime_version` and its
+    channel plugins at the same version.
 
-    Idempotent and chroot-safe; Node's tarball is checked against the pinned sha512 (or the
-    registry's `dist.integrity` for versions not pinned in `cloud_init.packages`).
+    Idempotent and chroot-safe; Node's tarball and each plugin are checked against the pinned
+    sha512 (or the registry's `dist.integrity` for versions not pinned in `cloud_init.packages`).
     """
     check_version("runtime version", runtime_version)
     check_version("node version", node_version)
@@ -28,4 +31,10 @@ def render_install_script(
         node_integrity=NODE_INTEGRITY.get(node_version, ""),
         npm_version=NPM_VERSION,
         npm_integrity=NPM_INTEGRITY,
+        plugins=sorted(CHANNEL_PLUGINS.values()),
+        plugin_integrity=[
+            (i, sri) for (i, v), sri in sorted(PLUGIN_INTEGRITY.items()) if v == runtime_version
+        ],
+        state_dir=L.STATE_DIR,
+        service_uid=L.SERVICE_UID,
     )

@@ -29,6 +29,9 @@ STATE_DIR = "/var/lib/openclaw"
 # a real box: every message failed at "link ... -> /data/AGENTS.md"). /data stays the agent's
 # durable storage, reached through the agent-storage skill; the workspace is in the backups.
 WORKSPACE_DIR = "/var/lib/openclaw/workspace"
+# Where OpenClaw looks for its managed plugins (`<state>/npm`, a real directory): the install
+# script copies the current runtime version's channel plugins there, root-owned.
+PLUGINS_DIR = "/var/lib/openclaw/npm"
 CONFIG_DIR = "/etc/openclaw"
 OPENCLAW_CONFIG = "/etc/openclaw/openclaw.json"
 GATEWAY_ENV = "/etc/openclaw/gateway.env"  # 0600, OPENCLAW_GATEWAY_TOKEN + model keys

@@ -47,6 +47,29 @@ NPM_INTEGRITY = (
 # OpenClaw's engine range is node >=24.16.0 <25 (or >=26.1.0).
 MIN_NODE = (24, 16, 0)
 
+# The channel plugins (`@openclaw/<id>`, released under OpenClaw's own version) every runtime
+# version is installed with, and the registry's `dist.integrity` of each at pin time, by
+# (id, version): the default runtime and the sandbox's second one. Another version is checked
+# against the registry's own value at install time, as Node is.
+PLUGIN_INTEGRITY: dict[tuple[str, str], str] = {
+    ("slack", "2026.9.5"): (
+        "sha512-Q45q/ZW+zw6Gr5Fg8J8V8xMWYXegMVEn3q8TcRBJyuD0nP0PtuW9FdkPF82KJ/yCP0tj18VPCgLPOuhYa"
+        "iwR7A=="
+    ),
+    ("slack", "2026.9.6"): (
+        "sha512-3+vRRyTYYdiuUPdPVZVTiPqpbWCjSzEyyCOe2xPpjX2AyLb1XZI/yhOsUFEAxoMyXFrmi4gEEOwXLGckO"
+        "ZV5Cg=="
+    ),
+    ("whatsapp", "2026.9.5"): (
+        "sha512-V7o/ckrk0N0iN4fKk5jMBs4nqe4Ftc4/drJWY374fREY8gEMzmdvXMB2pfM2VrmptJfoPMMhI78C+1+mG"
+        "UtwJw=="
+    ),
+    ("whatsapp", "2026.9.6"): (
+        "sha512-fil4GLL7zk1kHIj+xrUaoFQYI6Jkt0TvyHoI6OjZySl18LeEfIxRiRunOs4071UvWMAyOX0UbWnfQPyjM"
+        "o0LRA=="
+    ),
+}
+
 
 def packages_for_image(image: str) -> tuple[str, ...]:
     """The package list for one Hetzner image name (debian-12, debian-13, ubuntu-24.04)."""

