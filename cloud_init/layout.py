@@ -32,6 +32,9 @@ WORKSPACE_DIR = "/var/lib/openclaw/workspace"
 # Where OpenClaw looks for its managed plugins (`<state>/npm`, a real directory): the install
 # script copies the current runtime version's channel plugins there, root-owned.
 PLUGINS_DIR = "/var/lib/openclaw/npm"
+# WhatsApp's login (Baileys' creds.json and keys) lives on the agent's own storage, so a rebuilt
+# box is still linked (OpenClaw's default is under the state dir, on the root disk).
+WHATSAPP_AUTH_DIR = "/data/credentials/whatsapp/default"
 CONFIG_DIR = "/etc/openclaw"
 OPENCLAW_CONFIG = "/etc/openclaw/openclaw.json"
 GATEWAY_ENV = "/etc/openclaw/gateway.env"  # 0600, OPENCLAW_GATEWAY_TOKEN + model keys

@@ -5,10 +5,14 @@ the pages it links, in the npm package): the config is validated strictly and an
 stops the gateway with exit 78, so nothing here is guessed.
 
 No secret is ever written into it. Keys and bot tokens reach the gateway through `gateway.env`:
-a custom provider's `apiKey` is the `${VAR}` reference OpenClaw substitutes from the
-environment (docs/gateway/configuration/environment-variables.md), built-in providers read
-their documented variables (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`), and Telegram falls back to
-`TELEGRAM_BOT_TOKEN`, Slack to `SLACK_BOT_TOKEN`/`SLACK_APP_TOKEN`, for the default account.
+a custom provider's `apiKey` and Slack's `botToken`/`appToken` are `${VAR}` references OpenClaw
+substitutes from the environment (docs/gateway/configuration/environment-variables.md),
+built-in providers read their documented variables (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`), and
+Telegram falls back to `TELEGRAM_BOT_TOKEN` for the default account.
+
+Slack and WhatsApp are OpenClaw plugins (`@openclaw/slack`, `@openclaw/whatsapp`) that the
+install script puts where the gateway loads them; the config enables the ones the agent uses
+(`plugins.entries.<id>.enabled`), so the gateway never tries to fetch one at start.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from typing import Any
 
 from cloud_init import layout as L
 from fatctl.domain import AgentSpec
-from fatctl.serving import CHANNEL_SENDERS, CUSTOM_PROVIDER, ChannelKind, ModelChoice
+from fatctl.serving import (
+    CHANNEL_CREDENTIALS,
+    CHANNEL_PLUGINS,
+    CHANNEL_SENDERS,
+    CUSTOM_PROVIDER,
+    ChannelKind,
+    ModelChoice,
+)
 
 # Providers OpenClaw does not ship in core for the pinned version, declared under
 # `models.providers` as OpenAI-compatible endpoints, by the id they get there. Fireworks is not
@@ -26,6 +37,8 @@ from fatctl.serving import CHANNEL_SENDERS, CUSTOM_PROVIDER, ChannelKind, ModelC
 # ("requires state migration", exit 78; seen on a box).
 FIREWORKS_BASE_URL = "https://api.fireworks.ai/inference/v1"
 DECLARED_PROVIDERS = {"fireworks": "fat-fireworks", CUSTOM_PROVIDER: CUSTOM_PROVIDER}
+# Slack's credentials by the config key that takes each (docs/channels/slack/setup.md).
+SLACK_TOKEN_KEYS = {"channel:slack:bot-token": "botToken", "channel:slack:app-token": "appToken"}
 
 
 def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
@@ -54,9 +67,12 @@ def openclaw_config(spec: AgentSpec) -> dict[str, Any]:
         config["agents"]["defaults"]["model"] = {"primary": primary(spec.model)}
         if spec.model.provider in DECLARED_PROVIDERS:
             config["models"].update({"mode": "merge", "providers": _provider(spec.model)})
-    channels = {kind: _channel(spec, ChannelKind(kind)) for kind in sorted(spec.channels)}
-    if channels:
-        config["channels"] = channels
+    kinds = [ChannelKind(kind) for kind in sorted(spec.channels)]
+    if kinds:
+        config["channels"] = {kind.value: _channel(spec, kind) for kind in kinds}
+    plugins = {CHANNEL_PLUGINS[k]: {"enabled": True} for k in kinds if k in CHANNEL_PLUGINS}
+    if plugins:
+        config["plugins"] = {"entries": plugins}
     return config
 
 
@@ -96,4 +112,10 @@ def _channel(spec: AgentSpec, kind: ChannelKind) -> dict[str, Any]:
         block["apiRoot"] = spec.telegram_api_root
     if kind == ChannelKind.SLACK:
         block["mode"] = "socket"
+        for cred in CHANNEL_CREDENTIALS[kind]:
+            block[SLACK_TOKEN_KEYS[cred.secret]] = "${" + cred.env + "}"
+    if kind == ChannelKind.WHATSAPP:
+        # The default account's own settings: its login on /data (the root-level policy and
+        # allowlist above still apply to it).
+        block["accounts"] = {"default": {"authDir": L.WHATSAPP_AUTH_DIR}}
     return block

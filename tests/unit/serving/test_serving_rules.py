@@ -105,6 +105,27 @@ def test_config_allowlists_each_channel_from_its_senders() -> None:
     assert openclaw_config(alone)["channels"]["telegram"]["dmPolicy"] == "disabled"
 
 
+def test_config_enables_the_channel_plugins_it_uses() -> None:
+    """Slack and WhatsApp are OpenClaw plugins: the config enables exactly the ones whose
+    channel the agent has (without the entry the gateway leaves the channel unstarted), Slack's
+    tokens are ${VAR} references, and WhatsApp's login is kept on /data."""
+    spec = make_spec(Variant("debian-12", True, ServicePlan.BYOK, False))
+    config = openclaw_config(spec)
+    assert config["plugins"] == {"entries": {"slack": {"enabled": True},
+                                             "whatsapp": {"enabled": True}}}  # fmt: skip
+    slack = config["channels"]["slack"]
+    assert slack["mode"] == "socket"
+    assert (slack["botToken"], slack["appToken"]) == ("${SLACK_BOT_TOKEN}", "${SLACK_APP_TOKEN}")
+    whatsapp = config["channels"]["whatsapp"]
+    assert whatsapp["accounts"] == {"default": {"authDir": "/data/credentials/whatsapp/default"}}
+    assert whatsapp["dmPolicy"] == "allowlist"  # the root-level policy the account inherits
+    only_slack = openclaw_config(replace(spec, channels=("slack", "telegram")))
+    assert only_slack["plugins"] == {"entries": {"slack": {"enabled": True}}}
+    assert "plugins" not in openclaw_config(replace(spec, channels=("telegram",)))
+    managed = openclaw_config(make_spec(Variant("debian-12", True, ServicePlan.MANAGED, False)))
+    assert "plugins" not in managed and "channels" not in managed
+
+
 def test_config_names_keys_never_values() -> None:
     """Keys are ${VAR} references to gateway.env; Fireworks is declared under an id of its own
     and read from a variable of fatctl's (OpenClaw would fetch its plugin for `fireworks`)."""
