@@ -57,20 +57,11 @@ class SenderKind(enum.StrEnum):
     PHONE = "phone"  # E.164, for WhatsApp
 
 
-# The channels a box can run today. Slack and WhatsApp are separate OpenClaw plugins
-# (@openclaw/slack, @openclaw/whatsapp) that the install paths do not carry yet. A gateway
-# whose config names a channel without its plugin tries to install it from the npm registry at
-# every start (measured offline: about 70 s per plugin before it even listens), and the channel
-# then has no owner; so they are refused rather than rendered onto a customer's box. What works
-# offline (measured): `openclaw plugins install @openclaw/<p>@<version> --pin` at build time, as
-# the service user with the box's own OPENCLAW_STATE_DIR (a trusted-official install under
-# <state>/npm/projects), plus `plugins.entries.<p>.enabled: true`; load paths or npm-pack
-# copies load but are not trusted, and Slack then refuses to run.
-AVAILABLE_CHANNELS = frozenset({"telegram"})
-
 # The channels that are OpenClaw plugins of their own (npm `@openclaw/<id>`, released under
-# OpenClaw's version): every runtime version is installed with them (cloud_init's install
-# script, as OpenClaw's own trusted official installs). Telegram is part of OpenClaw itself.
+# OpenClaw's version). A config naming such a channel without its plugin makes the gateway try
+# to install it from the network at start, so every runtime version is installed with them
+# (cloud_init's install script, as OpenClaw's own trusted official installs) and the config
+# enables the ones the agent uses. Telegram is part of OpenClaw itself.
 CHANNEL_PLUGINS: dict[ChannelKind, str] = {
     ChannelKind.SLACK: "slack",
     ChannelKind.WHATSAPP: "whatsapp",
@@ -183,16 +174,6 @@ def channel_kind(value: str) -> ChannelKind:
     except ValueError:
         known = ", ".join(k.value for k in ChannelKind)
         raise BadInput(f"unknown channel kind {value[:30]!r}: use one of {known}") from None
-
-
-def addable_channel(kind: ChannelKind) -> ChannelKind:
-    """`kind`, when boxes can run it today (see AVAILABLE_CHANNELS); BadInput otherwise."""
-    if kind.value not in AVAILABLE_CHANNELS:
-        raise BadInput(
-            f"{kind.value} needs OpenClaw's @openclaw/{kind.value} plugin, which boxes do not "
-            "carry yet: only telegram can be added"
-        )
-    return kind
 
 
 def channel_secret(cred: ChannelCredential, value: str) -> str:

@@ -26,9 +26,9 @@ def add(
 ) -> None:
     """Add (or re-key) a channel; its credentials are read from stdin, one per line."""
     from fatctl.services.serving.changes import add_channel
-    from fatctl.serving import CHANNEL_CREDENTIALS, addable_channel, channel_kind
+    from fatctl.serving import CHANNEL_CREDENTIALS, channel_kind
 
-    chosen = addable_channel(channel_kind(kind))
+    chosen = channel_kind(kind)
     count = len(CHANNEL_CREDENTIALS[chosen])
     values = stdin_lines(f"{chosen.value} credentials", count) if count else []
     push_and_show(agent, lambda s, a: add_channel(s, ctx().keyring, a, chosen, values), dry_run,

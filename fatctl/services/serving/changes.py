@@ -15,7 +15,6 @@ from fatctl.serving import (
     BYOK_PROVIDERS,
     CHANNEL_CREDENTIALS,
     ChannelKind,
-    addable_channel,
     channel_secret,
     key_secret_name,
     model_choice,
@@ -80,7 +79,7 @@ def add_channel(
     session: Session, ring: KeyRing, agent: Agent, kind: ChannelKind, values: list[Sensitive]
 ) -> Change:
     """Record the channel and seal its credentials (checked for shape, never echoed)."""
-    creds = CHANNEL_CREDENTIALS[addable_channel(kind)]
+    creds = CHANNEL_CREDENTIALS[kind]
     if len(values) != len(creds):
         names = ", ".join(c.secret.split(":")[-1] for c in creds) or "nothing"
         raise BadInput(f"{kind.value} takes {len(creds)} line(s) on stdin: {names}")

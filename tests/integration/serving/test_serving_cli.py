@@ -15,6 +15,8 @@ from tests.fixtures.cli import fatctl_env, run_fatctl
 
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
 MODEL_KEY = "sk-customer-0123456789abcdef"
+SLACK_BOT = "xoxb-1234567890-0987654321-abcdefghijklmnop"
+SLACK_APP = "xapp-1-A0123456789-1234567890123-abcdef0123456789"
 
 
 @pytest.fixture
@@ -44,8 +46,9 @@ def _snapshot(tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
         (("channels", "add", "alice", "fax"), None, "unknown channel kind 'fax'"),
         (("channels", "add", "alice", "telegram"), "123:nope\n", "bot-token is malformed"),
         (("channels", "add", "alice", "telegram"), BOT_TOKEN + "\n" + BOT_TOKEN, "expected 1"),
-        (("channels", "add", "alice", "slack"), "xoxb-1234567890abc\n", "plugin, which boxes"),
-        (("channels", "add", "alice", "whatsapp"), None, "only telegram can be added"),
+        (("channels", "add", "alice", "slack"), "xoxb-1234567890abc\n", "expected 2 line"),
+        (("channels", "add", "alice", "slack"), "xoxb-1234567890abc\nxoxb-1234567890abc\n",
+         "app-token is malformed"),
         (("senders", "add", "alice", "12ab"), None, "is not a numeric Telegram user id"),
         (("senders", "add", "alice", "4242\n"), None, "Telegram user id"),
         (("senders", "add", "alice", "4242", "--kind", "fax"), None, "unknown sender kind"),
@@ -99,6 +102,24 @@ def test_changes_are_recorded_and_secrets_never_shown(env: dict[str, str], tmp_p
     database = (tmp_path / "fatctl.sqlite").read_bytes()
     for secret in (BOT_TOKEN, MODEL_KEY):
         assert secret not in everything and secret.encode() not in database
+
+
+def test_slack_and_whatsapp_are_added_like_telegram(env: dict[str, str]) -> None:
+    """The boxes carry OpenClaw's Slack and WhatsApp plugins: both channels are accepted (Slack's
+    two tokens on stdin, sealed; WhatsApp with none, it pairs by QR with `channels login`)."""
+    slack = run_fatctl("channels", "add", "alice", "slack", "--json", env=env,
+                       input=f"{SLACK_BOT}\n{SLACK_APP}\n", timeout=60, check=0)  # fmt: skip
+    assert '"applied": "recorded"' in slack.stdout
+    whatsapp = run_fatctl("channels", "add", "alice", "whatsapp", "--json", env=env, timeout=60,
+                          check=0)  # fmt: skip
+    assert '"applied": "recorded"' in whatsapp.stdout
+    listing = run_fatctl("channels", "list", "alice", env=env, timeout=60, check=0)
+    assert "slack" in listing.stdout and "whatsapp" in listing.stdout
+    secrets = run_fatctl("secrets", "list", "--agent", "alice", env=env, timeout=60, check=0)
+    assert "channel:slack:bot-token" in secrets.stdout
+    assert "channel:slack:app-token" in secrets.stdout
+    shown = slack.stdout + slack.stderr + listing.stdout + secrets.stdout
+    assert SLACK_BOT not in shown and SLACK_APP not in shown
 
 
 def test_dry_run_changes_nothing(env: dict[str, str], tmp_path: Path) -> None:
