@@ -153,6 +153,15 @@ def test_agent_answers_its_customer_and_nobody_else(
     figure("BYOK message in to reply out, after key rotation", took, "s")
     assert _model_call(admin, "after the rotation")["key"] == fingerprint(rotated_key)
 
+    # WhatsApp through the plugin the box carries (no download at start: the boxes have no
+    # internet): the gateway loads it, and until the QR login it reports not-linked, which is
+    # not a fault; Telegram keeps answering.
+    plane.run("channels", "add", "cust-byok", "whatsapp")
+    status = json.loads(plane.run("status", "cust-byok", "--json"))[0]
+    assert status["health"].startswith("healthy"), status
+    assert "whatsapp not-linked" in status["channels"] and "telegram ready" in status["channels"]
+    _round_trip(admin, byok_bot_id, OWNER_SENDER, "after whatsapp")
+
     _platform_skills(plane, admin, byok_bot_id)
     _box_trust(plane)
     customer_attacks(plane.run, "cust-byok", tmp_path)
