@@ -71,8 +71,9 @@ class Spawned:
             self.proc.kill()
             self.proc.wait()
             raise
-        lines = self.out.read_text().splitlines()
-        return Outcome(rc, [json.loads(ln) for ln in lines if ln.strip()], self.err.read_text())
+        lines = [json.loads(ln) for ln in self.out.read_text().splitlines() if ln.strip()]
+        # A refused run ends its event stream with the JSON error document ({"error": ...}).
+        return Outcome(rc, [e for e in lines if "event" in e], self.err.read_text())
 
     def stop(self) -> None:
         if self.proc.poll() is None:
