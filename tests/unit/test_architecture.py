@@ -7,6 +7,7 @@ The rules are the ones `docs/architecture.md` states; a failure names the edge t
 from __future__ import annotations
 
 import ast
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -102,12 +103,26 @@ def _targets(node: ast.Import | ast.ImportFrom, package: str) -> list[str]:
     return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules() else base for a in node.names]
 
 
+def parse(source: str) -> ast.Module:
+    """`ast.parse`, tried again on CPython's spurious "AST constructor recursion depth mismatch"
+    (python/cpython gh-106905, seen with 3.11.7 in threaded programs): a thread an earlier test
+    left running tripped it once in a full CI run, on a file that parses fine."""
+    for attempt in range(5):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 @cache
 def edges() -> tuple[Edge, ...]:
     found: list[Edge] = []
     for name, path in modules().items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node, local in _imports(ast.parse(path.read_text()), package):
+        for node, local in _imports(parse(path.read_text()), package):
             for target in {_resolve(t) for t in _targets(node, package)}:
                 # A submodule always imports its parents: that is Python, not a dependency.
                 if target != name and not name.startswith(f"{target}."):
