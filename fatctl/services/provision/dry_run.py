@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState, ResourceChange
-from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, step_index
+from fatctl.services.common.steps import PROVISION_STEPS, step_index
 from fatctl.services.provision.cloud import checked_user_data, provision_spec
-from fatctl.services.provision.flow import RESUMABLE, Options, validate_request
+from fatctl.services.provision.flow import Options, step_fate, validate_request
 from fatctl.services.provision.preflight import destroy_settings
 from fatctl.state.db import session_scope
 
@@ -63,19 +63,10 @@ class _Discard(Exception):
 
 
 def provision_steps(last_step: str, ready: bool, skip: frozenset[str]) -> list[tuple[str, str]]:
-    """Each step's fate in a run that starts after `last_step` (pure: mirrors `_run_steps`)."""
+    """Each step's fate in a run that starts after `last_step` (the flow's own `step_fate`)."""
     if ready:
         return [(step, "kept") for step in PROVISION_STEPS]
-    done = step_index(last_step)
-    fates = []
-    for step in PROVISION_STEPS:
-        if step in skip or (step == "ready" and skip & BOX_STEPS):
-            fates.append((step, "skipped"))
-        elif step in RESUMABLE and step_index(step) <= done:
-            fates.append((step, "kept"))
-        else:
-            fates.append((step, "run"))
-    return fates
+    return [(step, step_fate(step, step_index(last_step), skip)) for step in PROVISION_STEPS]
 
 
 def preview_provision(

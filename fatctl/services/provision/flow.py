@@ -213,17 +213,27 @@ def _steps(flow: Flow) -> list[tuple[str, object]]:
     ]
 
 
+def step_fate(step: str, resume_from: int, skip: frozenset[str]) -> str:
+    """What a run does with `step`: skipped (asked, or `ready` while box steps are skipped),
+    kept (a resumable side effect an earlier run finished) or run. Also the dry run's answer."""
+    if step in skip or (step == "ready" and skip & BOX_STEPS):
+        return "skipped"
+    if step in RESUMABLE and step_index(step) <= resume_from:
+        return "kept"
+    return "run"
+
+
 def _run_steps(flow: Flow) -> None:
     try:
         for step, fn in _steps(flow):
-            if step in flow.opts.skip:
+            fate = step_fate(step, flow.resume_from, flow.opts.skip)
+            if fate == "skipped":
                 flow.log.note(step, "skipped", "skipped by request")
-                continue
-            if step in RESUMABLE and step_index(step) <= flow.resume_from:
+            elif fate == "kept":
                 flow.log.note(step, "kept", "done by an earlier run")
-                continue
-            flow.log.run(step, lambda fn=fn: fn(flow))  # type: ignore[misc]
-        if flow.opts.skip & BOX_STEPS:
+            else:
+                flow.log.run(step, lambda fn=fn: fn(flow))  # type: ignore[misc]
+        if step_fate("ready", flow.resume_from, flow.opts.skip) == "skipped":
             flow.log.note("ready", "skipped", "box steps skipped: state stays provisioning")
             return
         flow.log.run("ready", lambda: _ready(flow))

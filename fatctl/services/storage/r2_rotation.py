@@ -110,6 +110,11 @@ def _record(
                    result=AUDIT_RESULT[rotation.action], detail=detail, at=at)  # fmt: skip
 
 
+def is_due(expiry: datetime | None, now: datetime, window: timedelta, force: bool) -> bool:
+    """Rotate now: asked to, never issued, or expiring within `window` of `now`."""
+    return force or expiry is None or needs_rotation(expiry, now, window)
+
+
 def planned_rotations(
     engine: Engine, targets: Sequence[Target], *, now: datetime, window: timedelta, force: bool
 ) -> list[Rotation]:
@@ -118,7 +123,7 @@ def planned_rotations(
     planned = []
     for target in targets:
         _, _, expiry = stored_expiry(engine, target.name)
-        stale = force or expiry is None or needs_rotation(expiry, now, window)
+        stale = is_due(expiry, now, window, force)
         planned.append(Rotation(target.name, "would rotate" if stale else "fresh", expiry,
                                 "never issued" if expiry is None else ""))  # fmt: skip
     return planned
@@ -146,7 +151,7 @@ def rotate_one(
     """
 
     agent_pk, agent_id, expiry = stored_expiry(engine, target.name)
-    if not force and expiry is not None and not needs_rotation(expiry, now, window):
+    if not is_due(expiry, now, window, force):
         fresh = Rotation(target.name, "fresh", expiry)
         _record(engine, ring, agent_pk, fresh, creds=None, actor=actor, at=now)
         return fresh
