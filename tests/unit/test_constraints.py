@@ -39,3 +39,29 @@ def test_the_install_commands_use_the_pins() -> None:
         text = (ROOT / script).read_text()
         installs = re.findall(r".*install.*\[test\].*", text)
         assert installs and all("constraints.txt" in line for line in installs), script
+
+
+# The cloud SDKs change call shapes between majors (cloudflare 3 -> 4 changed every list filter)
+# and add what fatctl calls within them: each needs a floor where its calls exist and a ceiling
+# below the next major, and the nox `floors` session runs the SDK tests at those floors.
+BOUNDED = ("hcloud", "cloudflare", "pulumi", "pulumi-hcloud")
+
+
+def test_the_cloud_sdks_have_a_floor_and_a_ceiling() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    specs = {Requirement(d).name: Requirement(d).specifier for d in deps}
+    for name in BOUNDED:
+        operators = {s.operator for s in specs[name]}
+        assert {">=", "<"} <= operators, f"{name} needs a floor and a ceiling: {specs[name]}"
+
+
+def test_the_floors_session_installs_the_floors() -> None:
+    """The nox `floors` session reads the floors from pyproject.toml, so they cannot drift."""
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert "def floors(" in noxfile and "BOUNDED_SDKS" in noxfile
+    for name in BOUNDED:
+        assert f'"{name}"' in noxfile
