@@ -7,5 +7,6 @@
 - `delivery.deliver_file`: a secret file onto a box (stdin only, atomic, 0600).
 - `audit.audit_change`: one audit event in its own transaction; `audit.audit_runs`: what the
   trail keeps of commands operators ran on boxes (`RemoteRun`).
-- `https_probe.https_status`: the verified HTTPS request of the health gates.
+- `https_probe.https_status`, `wait_for_https`: the verified HTTPS request of the health
+  gates, once, or retried to a deadline with a one-line failure.
 """

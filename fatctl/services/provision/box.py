@@ -1,8 +1,9 @@
 """Provisioning steps on the box, over SSH with the pinned host key: reach it, deliver the
 secrets (0600, on stdin, never in user-data), wait for cloud-init, and gate on health.
 
-The health gate runs the box's own `fat-health --json`, then checks HTTPS on `<agent>.<domain>`:
-with real DNS through the name; in the sandbox (no public DNS, Caddy's internal CA) through the
+The health gate runs the box's own `fat-health --json`, then checks HTTPS on `<agent>.<domain>`
+(retried until its deadline: Caddy's certificate may come some seconds later): with real DNS
+through the name; in the sandbox (no public DNS, Caddy's internal CA) through the
 box's address with the name as SNI/Host, trusting the CA root read from the box over SSH.
 """
 
@@ -20,7 +21,7 @@ from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
 from fatctl.services.agents.gateway_env import missing_model_key
 from fatctl.services.common.delivery import deliver_file
-from fatctl.services.common.https_probe import https_status
+from fatctl.services.common.https_probe import wait_for_https
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.services.common.targets import target_for
 from fatctl.services.serving.push import sync_box, wanted_state
@@ -180,21 +181,16 @@ def health_gate(flow: Flow) -> dict[str, object]:
 
 
 def check_https(flow: Flow, target: Target, pool: Pool) -> str:
-    """HTTPS on the fqdn; in the sandbox via the box's IP with the fqdn as SNI and Host."""
+    """HTTPS on the fqdn, retried with the run's backoff until it answers or the deadline
+    passes (then one clean line, never a traceback); in the sandbox via the box's IP with the
+    fqdn as SNI and Host, trusting Caddy's internal CA read from the box."""
 
     assert flow.spec is not None
-    fqdn = flow.spec.fqdn
+    fqdn, port, backoff = flow.spec.fqdn, flow.opts.https_port, flow.opts.backoff
     if not flow.opts.sandbox:
-        return f"HTTP {https_status(fqdn, fqdn)}"
+        return f"HTTP {wait_for_https(fqdn, fqdn, backoff, port=port)}"
     cat = pool.get(target).run(_sudo(target, f"cat {CADDY_ROOT_CA}"), timeout=30)
     if not cat.ok:
         raise BoxNotHealthy(f"cannot read Caddy's internal CA on {flow.name}")
-
-    def probe() -> int | None:
-        try:
-            return https_status(target.host, fqdn, ca_pem=cat.stdout)
-        except OSError:
-            return None
-
-    status = flow.opts.backoff.wait_for(f"HTTPS on {fqdn}", probe)
+    status = wait_for_https(target.host, fqdn, backoff, ca_pem=cat.stdout, port=port)
     return f"HTTP {status} (sandbox: via {target.host}, Caddy internal CA)"

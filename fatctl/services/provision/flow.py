@@ -19,6 +19,7 @@ from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState, ServicePlan
 from fatctl.errors import BadInput, FatctlError, StateError
 from fatctl.pacing.poll import Backoff
+from fatctl.services.common.https_probe import HTTPS_PORT
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
 from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, Emit, StepLog, step_index
 from fatctl.services.provision import box as pb
@@ -59,6 +60,7 @@ class Options:
     sandbox: bool = False  # golden image + Caddy's internal CA (the sandbox has no internet)
     emit: Emit = lambda kind, **fields: None
     clock: Clock = wall_clock  # calendar time of the run: credential freshness and expiry
+    https_port: int = HTTPS_PORT  # the health gate's HTTPS port; tests serve on a free one
 
 
 @dataclass
