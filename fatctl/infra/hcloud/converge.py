@@ -68,10 +68,15 @@ def _keep_ip(h: Hcloud, ip: Any, box: DesiredBox) -> None:
         h.wait(
             "protect primary IP", h.call("protect primary IP", partial(ip.change_protection, True))
         )
+    # auto-delete is a field of the IP (`PUT /primary_ips/{id}`), not an action: the SDK has no
+    # `change_auto_delete`, so it is set in the same update as the labels (one call, no wait)
+    changes: dict[str, Any] = {}
     if ip.auto_delete:
-        h.wait("keep primary IP", h.call("keep primary IP", partial(ip.change_auto_delete, False)))
+        changes["auto_delete"] = False
     if dict(ip.labels or {}) != box.labels:
-        h.call("label primary IP", partial(ip.update, labels=box.labels))
+        changes["labels"] = box.labels
+    if changes:
+        h.call("keep primary IP", partial(ip.update, **changes))
 
 
 def ensure_ips(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) -> dict[str, Any]:
@@ -84,7 +89,7 @@ def ensure_ips(h: Hcloud, box: DesiredBox, bound: Bound, emit: ChangeSink) -> di
                 type=family,
                 name=name,
                 location=Location(name=box.location),
-                assignee_type="server",
+                # no assignee_type: it only goes with an assignee_id (the SDK drops it alone)
                 auto_delete=False,
                 labels=box.labels,
             )

@@ -29,6 +29,7 @@ from fatctl.sandbox.hetzner import (
 )
 from fatctl.sandbox.hetzner.actions import ActionRunner
 from fatctl.sandbox.hetzner.errors import ApiError, HetznerDialect
+from fatctl.sandbox.hetzner.links import PaginationLinks
 from fatctl.sandbox.hetzner.ops import OPS
 from fatctl.sandbox.hetzner.state import HetznerState
 
@@ -111,7 +112,9 @@ def build(
     ):
         app.include_router(module.router(state, runner), prefix="/v1")
     mount_admin(app, fault_state, stats, bucket, lambda: inventory(state))
-    asgi = EmulatorMiddleware(app, HetznerDialect(token), fault_state, bucket, stats)
+    asgi = EmulatorMiddleware(
+        PaginationLinks(app), HetznerDialect(token), fault_state, bucket, stats
+    )
     runner.resume()
     return Emulator(asgi, state, runner, fault_state, stats, bucket, token)
 

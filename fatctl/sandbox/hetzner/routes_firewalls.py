@@ -4,6 +4,7 @@ remove_from_resources."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -17,6 +18,7 @@ from fatctl.sandbox.hetzner.selectors import matches
 from fatctl.sandbox.hetzner.state import HetznerState
 
 _PROTOCOLS = {"tcp", "udp", "icmp", "esp", "gre"}
+MAX_CIDRS = 100
 
 
 def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,12 +35,30 @@ def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "direction": raw["direction"],
                 "protocol": raw["protocol"],
                 "port": raw.get("port"),
-                "source_ips": raw.get("source_ips", []),
-                "destination_ips": raw.get("destination_ips", []),
+                "source_ips": _cidrs(raw, "source_ips"),
+                "destination_ips": _cidrs(raw, "destination_ips"),
                 "description": raw.get("description"),
             }
         )
     return rules
+
+
+def _cidrs(rule: dict[str, Any], field: str) -> list[str]:
+    """Hetzner's rule schema: "IPs must be provided in CIDR block notation. You can specify 100
+    CIDR blocks at most. The CIDR blocks may refer to networks (with empty host bits) or single
+    hosts [...] IPv6 CIDRs will be transformed to their canonical form according to RFC5952"."""
+    values = rule.get(field) or []
+    if not isinstance(values, list) or len(values) > MAX_CIDRS:
+        raise invalid(f"rules.{field}", f"must be a list of at most {MAX_CIDRS} CIDR blocks")
+    blocks = []
+    for value in values:
+        try:
+            if not isinstance(value, str) or "/" not in value:
+                raise ValueError(value)
+            blocks.append(str(ipaddress.ip_network(value, strict=True)))
+        except ValueError:
+            raise invalid(f"rules.{field}", f"{value!r} is not a valid CIDR block") from None
+    return blocks
 
 
 def _targets(state: HetznerState, items: list[Any]) -> list[dict[str, Any]]:
@@ -49,7 +69,8 @@ def _targets(state: HetznerState, items: list[Any]) -> list[dict[str, Any]]:
             server_id = (item.get("server") or {}).get("id")
             if not isinstance(server_id, int):
                 raise invalid("apply_to", "server.id is required")
-            state.get("server", server_id)
+            if state.store.get("server", server_id) is None:
+                raise ApiError("firewall_resource_not_found", f"server {server_id} not found")
             targets.append({"type": "server", "server": {"id": server_id}})
         elif kind == "label_selector":
             selector = (item.get("label_selector") or {}).get("selector")
@@ -102,7 +123,7 @@ def _verb(state: HetznerState, runner: ActionRunner, fw: dict, verb: str, data: 
     elif verb == "remove_from_resources":
         missing = [t for t in targets if t not in fw["applied_to"]]
         if missing:
-            raise ApiError("firewall_already_removed", "firewall is not applied there")
+            raise ApiError("firewall_resource_not_found", "firewall is not applied there")
         fw["applied_to"] = [t for t in fw["applied_to"] if t not in targets]
         command = "remove_firewall"
     else:

@@ -24,9 +24,9 @@ def _slot(ip: dict[str, Any]) -> str:
 def _assign(state: HetznerState, ip: dict[str, Any], server_id: Any) -> dict[str, Any]:
     server = state.get("server", server_id)
     if ip["assignee_id"] is not None:
-        raise ApiError("conflict", "primary IP is already assigned")
+        raise ApiError("primary_ip_already_assigned", "primary IP is already assigned")
     if server[_slot(ip)] is not None:
-        raise ApiError("conflict", f"server already has an {ip['type']} primary IP")
+        raise ApiError(f"server_has_{ip['type']}", f"server already has an {ip['type']} address")
     if server["location"] != ip["location"]:
         raise invalid("assignee_id", "server is in another location")
     if server["status"] != "off" and server["status"] != "initializing":
@@ -52,9 +52,8 @@ def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> 
     if ip_type not in ("ipv4", "ipv6"):
         raise invalid("type", "must be ipv4 or ipv6")
     assignee = data.get("assignee_id")
-    where = data.get("location") or (
-        str(data["datacenter"]).split("-")[0] if data.get("datacenter") else None
-    )
+    # no `datacenter` fallback: the API removed it on 1 July 2026 (see views.primary_ip_view)
+    where = data.get("location")
     if assignee is None and where is None:
         raise invalid("location", "location is required for an unassigned primary IP")
     with state.store.tx():
@@ -79,7 +78,6 @@ def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> 
             "labels": v.labels(data),
             "created": now_iso(),
             "assignee_id": None,
-            "assignee_type": "server",
             "location": location["name"],
             "auto_delete": v.optional(data, "auto_delete", bool, False),
         }

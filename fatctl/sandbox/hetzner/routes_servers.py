@@ -45,7 +45,10 @@ def _placement(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     if stype is None:
         raise invalid("server_type", "server type not found")
-    where = data.get("location") or str(data.get("datacenter") or "fsn1").split("-")[0]
+    # `datacenter` left the API on 1 July 2026 ("We removed the datacenter property in the
+    # request body and response of Servers and Primary IPs"); Hetzner picks a location when
+    # none is given, the emulator fsn1
+    where = data.get("location") or "fsn1"
     location = catalog.location(str(v.ref(where, "location")))
     if location is None:
         raise invalid("location", "location not found")
@@ -86,10 +89,13 @@ def _primary_ip(
         return None
     if given is not None:
         ip = state.get("primary_ip", given)
-        if ip["type"] != family or ip["assignee_id"] is not None:
-            raise invalid(f"public_net.{family}", "primary IP is assigned or of the wrong type")
+        # the codes of POST /servers' "Operation specific errors"
+        if ip["type"] != family:
+            raise ApiError("primary_ip_version_mismatch", f"primary IP is not an {family}")
+        if ip["assignee_id"] is not None:
+            raise ApiError("primary_ip_assigned", "primary IP is already assigned to a server")
         if ip["location"] != location:
-            raise invalid(f"public_net.{family}", "primary IP is in another location")
+            raise ApiError("primary_ip_datacenter_mismatch", "primary IP is in another location")
         state.store.put("primary_ip", {**ip, "assignee_id": server_id})
         return int(ip["id"])
     ip_id = state.new_id("primary_ip")

@@ -15,6 +15,8 @@ _LABEL_KEY = re.compile(
     r"^([a-z0-9A-Z]([a-z0-9A-Z.-]{0,251}[a-z0-9A-Z])?/)?"
     r"[a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?$"
 )
+# "The `hetzner.cloud/` prefix is reserved and cannot be used." (docs.hetzner.cloud, "Labels")
+RESERVED_LABEL_PREFIX = "hetzner.cloud/"
 _LABEL_VALUE = re.compile(r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?)?$")
 USER_DATA_MAX = 32 * 1024
 
@@ -58,6 +60,8 @@ def labels(data: dict[str, Any], field: str = "labels") -> dict[str, str]:
             _LABEL_KEY.fullmatch(key) and _LABEL_VALUE.fullmatch(val)
         ):
             raise invalid(field, f"invalid label {key!r}")
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise invalid(field, f"label prefix {RESERVED_LABEL_PREFIX!r} is reserved")
     return dict(value)
 
 

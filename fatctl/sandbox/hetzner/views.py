@@ -27,8 +27,14 @@ def datacenter(location: dict[str, Any]) -> dict[str, Any]:
 
 
 def primary_ip_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """Hetzner's changelog: "As of 1 August 2026, [...] the Primary IP `assignee_type`
+    property [...] will return `unassigned` when the Primary IP is not assigned (when
+    `assignee_id` is `null`)", and "We removed the datacenter property in the request body and
+    response of Servers and Primary IPs" (after 1 July 2026): `location` only."""
     location = catalog.location(doc["location"]) or {}
-    return {**doc, "location": location, "datacenter": datacenter(location)}
+    view = {k: v for k, v in doc.items() if k != "datacenter"}
+    assignee_type = "unassigned" if doc.get("assignee_id") is None else "server"
+    return {**view, "location": location, "assignee_type": assignee_type}
 
 
 class Snapshot:
@@ -92,7 +98,6 @@ def server_view(
         },
         server_type=stype,
         location=location,
-        datacenter=datacenter(location),
         image=snap.images.get(doc.get("image")),
         iso=None,
         locked=doc["id"] in snap.locked,

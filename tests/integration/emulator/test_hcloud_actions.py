@@ -117,7 +117,7 @@ def test_primary_ip_assign_unassign(hcloud_client, server):
             location=Location(name="hel1"),
             public_net=ServerCreatePublicNetwork(ipv4=elsewhere, enable_ipv6=False),
         )
-    assert err.value.code == "invalid_input"
+    assert err.value.code == "primary_ip_datacenter_mismatch"  # POST /servers documents it
 
 
 def test_firewall_rules_and_targets(hcloud_client, server):
