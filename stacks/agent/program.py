@@ -80,7 +80,8 @@ def _primary_ip(
         name=name,
         type=family,
         location=box.location,
-        assignee_type="server",
+        # no assignee_type: the provider warns "This attribute is now optional and is only
+        # required together with the assignee_id attribute"; the server takes the IP instead
         auto_delete=False,
         delete_protection=not release_ips,
         labels=box.labels,
