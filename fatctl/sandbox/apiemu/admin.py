@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import Body, FastAPI, HTTPException
 
 from fatctl.sandbox.apiemu.faults import FaultState
-from fatctl.sandbox.apiemu.ratelimit import TokenBucket
+from fatctl.sandbox.apiemu.ratelimit import Limiter
 from fatctl.sandbox.apiemu.stats import Stats
 
 ADMIN_PREFIX = "/__sandbox"
 
 
-def stats_with_budget(stats: Stats, bucket: TokenBucket) -> dict[str, Any]:
+def stats_with_budget(stats: Stats, bucket: Limiter) -> dict[str, Any]:
     budget = bucket.peek()
     return {
         **stats.snapshot(),
@@ -32,7 +32,7 @@ def mount_admin(
     app: FastAPI,
     faults: FaultState,
     stats: Stats,
-    bucket: TokenBucket,
+    bucket: Limiter,
     inventory: Callable[[], dict[str, Any]],
 ) -> None:
     """Mount the admin endpoints; `inventory` lists what the emulated cloud holds (for leak

@@ -1,5 +1,5 @@
 """The outermost ASGI layer of an emulator: counts calls, checks the bearer token, enforces the
-rate budget, injects faults and adds the RateLimit-* headers to every API answer.
+rate budget, injects faults and adds the budget's headers (each cloud's own) to every API answer.
 
 It wraps the application directly (not through Starlette's middleware stack) so that `send` is
 uvicorn's own: dropping a connection means closing uvicorn's transport before any byte of the
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from fatctl.sandbox.apiemu.faults import Fault, FaultState
-from fatctl.sandbox.apiemu.ratelimit import TokenBucket, Verdict
+from fatctl.sandbox.apiemu.ratelimit import Limiter
 from fatctl.sandbox.apiemu.stats import Stats
 
 Scope = MutableMapping[str, Any]
@@ -54,21 +54,13 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def ratelimit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"ratelimit-limit", str(verdict.limit).encode()),
-        (b"ratelimit-remaining", str(verdict.remaining).encode()),
-        (b"ratelimit-reset", str(verdict.reset_at).encode()),
-    ]
-
-
 class EmulatorMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         dialect: Dialect,
         faults: FaultState,
-        bucket: TokenBucket,
+        bucket: Limiter,
         stats: Stats,
     ) -> None:
         self.app, self.dialect, self.faults = app, dialect, faults
@@ -92,7 +84,7 @@ class EmulatorMiddleware:
             return
         verdict = self.bucket.take()
         extra = [
-            *ratelimit_headers(verdict),
+            *self.bucket.headers(verdict),
             (self.dialect.request_id_header, secrets.token_hex(8).encode()),
         ]
         if not verdict.allowed:
@@ -124,9 +116,7 @@ class EmulatorMiddleware:
             # an injected burst looks like an exhausted budget: nothing left until Retry-After
             wait = self.faults.config.retry_after
             burst = [
-                (b"ratelimit-limit", str(self.bucket.capacity).encode()),
-                (b"ratelimit-remaining", b"0"),
-                (b"ratelimit-reset", str(int(time.time()) + wait).encode()),
+                *self.bucket.exhausted_headers(wait, time.time()),
                 (b"retry-after", str(wait).encode()),
             ]
             await self._error(send, 429, "rate_limit_exceeded", "limit of requests exceeded", burst)

@@ -1,5 +1,11 @@
-"""A token bucket like the clouds' API budgets (Hetzner: 3600 per hour, refilled continuously;
-Cloudflare: 1200 per 5 minutes). Thread-safe; the clock is injectable for tests."""
+"""The clouds' API budgets, each speaking its cloud's headers. Thread-safe; the clock is
+injectable for tests.
+
+- `TokenBucket` (Hetzner: 3600 per hour, refilled continuously; `RateLimit-Limit`,
+  `RateLimit-Remaining`, `RateLimit-Reset` as a UNIX time).
+- `BlockingWindow` (Cloudflare: 1200 per 5 minutes; exceeding it blocks every call for the next
+  five minutes; `Ratelimit: "default";r=..;t=..` and `Ratelimit-Policy: "default";q=..;w=..`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -19,14 +28,52 @@ class Verdict:
     retry_after: int  # seconds until one token is available (0 when allowed)
 
 
-class TokenBucket:
+class Limiter(Protocol):
+    """What the middleware and the admin endpoints need of a budget."""
+
+    capacity: int
+    refused: int
+    lowest: int
+
+    def take(self) -> Verdict: ...
+
+    def peek(self) -> Verdict: ...
+
+    def reconfigure(self, capacity: int, window_seconds: float) -> None: ...
+
+    def headers(self, verdict: Verdict) -> Headers: ...
+
+    def exhausted_headers(self, wait: int, now: float) -> Headers:
+        """An injected burst: the headers of a budget with nothing left for `wait` seconds."""
+        ...
+
+
+class _Budget:
+    """What both budgets share: a request takes its verdict, stats peek at it."""
+
+    def take(self) -> Verdict:
+        return self._check(consume=True)
+
+    def peek(self) -> Verdict:
+        """The budget as it stands, without spending anything (for stats)."""
+        return self._check(consume=False)
+
+    def _check(self, consume: bool) -> Verdict:
+        raise NotImplementedError
+
+
+def _valid(capacity: int, window_seconds: float) -> None:
+    if capacity < 1 or window_seconds <= 0:
+        raise ValueError("rate limit needs capacity >= 1 and a positive window")
+
+
+class TokenBucket(_Budget):
     """`capacity` tokens, refilled at capacity/window per second; each request takes one."""
 
     def __init__(
         self, capacity: int, window_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
-        if capacity < 1 or window_seconds <= 0:
-            raise ValueError("rate limit needs capacity >= 1 and a positive window")
+        _valid(capacity, window_seconds)
         self.capacity = capacity
         self.rate = capacity / window_seconds
         self._clock = clock
@@ -40,8 +87,7 @@ class TokenBucket:
 
     def reconfigure(self, capacity: int, window_seconds: float) -> None:
         """A new limit (a full bucket) for tests that need the budget to bind within minutes."""
-        if capacity < 1 or window_seconds <= 0:
-            raise ValueError("rate limit needs capacity >= 1 and a positive window")
+        _valid(capacity, window_seconds)
         with self._lock:
             self.capacity, self.rate = capacity, capacity / window_seconds
             self._tokens, self._stamp = float(capacity), self._clock()
@@ -50,13 +96,6 @@ class TokenBucket:
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-
-    def take(self) -> Verdict:
-        return self._check(consume=True)
-
-    def peek(self) -> Verdict:
-        """The budget as it stands, without spending a token (for stats)."""
-        return self._check(consume=False)
 
     def _check(self, consume: bool) -> Verdict:
         with self._lock:
@@ -72,3 +111,89 @@ class TokenBucket:
             reset_at = math.ceil(now + missing / self.rate)
             wait = 0 if allowed else math.ceil((1.0 - self._tokens) / self.rate)
             return Verdict(allowed, self.capacity, int(self._tokens), reset_at, wait)
+
+    def headers(self, verdict: Verdict) -> Headers:
+        return [
+            (b"ratelimit-limit", str(verdict.limit).encode()),
+            (b"ratelimit-remaining", str(verdict.remaining).encode()),
+            (b"ratelimit-reset", str(verdict.reset_at).encode()),
+        ]
+
+    def exhausted_headers(self, wait: int, now: float) -> Headers:
+        return self.headers(Verdict(False, self.capacity, 0, int(now) + wait, wait))
+
+
+class BlockingWindow(_Budget):
+    """Cloudflare's global API limit: `capacity` requests per `window_seconds`; the request
+    past it is refused and so is every request for the next `block_seconds`.
+
+    developers.cloudflare.com/fundamentals/api/reference/limits: "The global rate limit for the
+    Cloudflare API is 1,200 requests per five minute period per user ... If you exceed this
+    limit, all API calls for the next five minutes will be blocked, receiving a HTTP 429
+    response." The window starts at the first request after the last one ended."""
+
+    def __init__(
+        self,
+        capacity: int,
+        window_seconds: float,
+        block_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.reconfigure(capacity, window_seconds, block_seconds)
+
+    def reconfigure(
+        self, capacity: int, window_seconds: float, block_seconds: float | None = None
+    ) -> None:
+        """A fresh window (the block lasts a window unless told otherwise)."""
+        _valid(capacity, window_seconds)
+        with self._lock:
+            self.capacity, self.window = capacity, float(window_seconds)
+            self.block = float(window_seconds if block_seconds is None else block_seconds)
+            self._start, self._used, self._blocked_until = self._clock(), 0, 0.0
+            self.refused, self.lowest = 0, capacity
+
+    def _check(self, consume: bool) -> Verdict:
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                self.refused += int(consume)
+                wait = math.ceil(self._blocked_until - now)
+                return Verdict(False, self.capacity, 0, math.ceil(self._blocked_until), wait)
+            if now >= self._start + self.window:
+                self._start, self._used = now, 0
+            allowed = self._used < self.capacity
+            if consume and allowed:
+                self._used += 1
+                self.lowest = min(self.lowest, self.capacity - self._used)
+            elif consume:
+                self.refused += 1
+                # blocked, then a fresh window: after Cloudflare's five minutes the old one is over
+                self._blocked_until = self._start = now + self.block
+                self._used = 0
+                wait = math.ceil(self.block)
+                return Verdict(False, self.capacity, 0, math.ceil(self._blocked_until), wait)
+            reset_at = math.ceil(self._start + self.window)
+            return Verdict(True, self.capacity, self.capacity - self._used, reset_at, 0)
+
+    def headers(self, verdict: Verdict) -> Headers:
+        now = self._clock()
+        return cloudflare_headers(
+            verdict.remaining, max(0, math.ceil(verdict.reset_at - now)), verdict.limit,
+            math.ceil(self.window),
+        )  # fmt: skip
+
+    def exhausted_headers(self, wait: int, now: float) -> Headers:
+        return cloudflare_headers(0, wait, self.capacity, math.ceil(self.window))
+
+
+def cloudflare_headers(remaining: int, reset_in: int, quota: int, window: int) -> Headers:
+    """developers.cloudflare.com/fundamentals/api/reference/limits, "Rate limiting headers":
+    `Ratelimit`: "the limit name, the remaining quota (r) and the time next window resets (t).
+    For example: "default";r=50;t=30"; `Ratelimit-Policy`: "the policy name, the total quota (q)
+    and the time window the quota applies to (w). For example: "burst";q=100;w=60"."""
+    return [
+        (b"ratelimit", f'"default";r={remaining};t={reset_in}'.encode()),
+        (b"ratelimit-policy", f'"default";q={quota};w={window}'.encode()),
+    ]

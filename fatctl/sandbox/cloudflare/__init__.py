@@ -6,6 +6,7 @@ Clients use it unchanged: `cloudflare.Cloudflare(api_token=h.token, base_url=h.u
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,20 @@ def start_cloudflare_emulator(
     token: str | None = None,
     faults: FaultConfig | dict[str, Any] | None = None,
     rate_limit: int = 1200,
+    zone_plans: Mapping[str, str] | None = None,
+    block_seconds: float | None = None,
 ) -> CloudflareHandle:
-    """`account_id` and `token` default to values generated once per state dir."""
+    """`account_id` and `token` default to values generated once per state dir. `zone_plans`
+    maps a zone to its plan (free, pro, business, enterprise; Free when not named), whose DNS
+    limits the emulator enforces. Past `rate_limit` requests in five minutes every call is
+    refused for `block_seconds` (five minutes unless told: tests make it short)."""
     from fatctl.sandbox.apiemu.runner import ServerThread
     from fatctl.sandbox.cloudflare.app import build
 
     if isinstance(faults, dict):
         faults = FaultConfig().updated(faults)
-    emulator = build(Path(state_dir), tuple(zones), account_id, token, faults, rate_limit)
+    emulator = build(Path(state_dir), tuple(zones), account_id, token, faults, rate_limit,
+                     zone_plans, block_seconds)  # fmt: skip
     try:
         server = ServerThread(emulator.asgi, host, port).start()
     except BaseException:

@@ -1,4 +1,5 @@
-"""`python -m fatctl.sandbox.cloudflare --state-dir D [--port P] [--zone sandbox.test] ...`"""
+"""`python -m fatctl.sandbox.cloudflare --state-dir D [--port P] [--zone sandbox.test]
+[--zone-plan sandbox.test=pro] ...`"""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = common_parser("python -m fatctl.sandbox.cloudflare", default_rate=1200)
     parser.add_argument("--zone", action="append", dest="zones", default=None)
     parser.add_argument("--account-id", default=None)
+    parser.add_argument(
+        "--zone-plan",
+        action="append",
+        default=[],
+        metavar="ZONE=PLAN",
+        help="a zone's plan: free (the default), pro, business, enterprise",
+    )
     args = parser.parse_args(argv)
+    plans = dict(item.partition("=")[::2] for item in args.zone_plan)
     faults = parse_faults(args.faults)
 
     def start() -> CloudflareHandle:
@@ -26,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             token=args.token,
             faults=faults,
             rate_limit=args.rate_limit,
+            zone_plans=plans,
         )
 
     def info(h: CloudflareHandle) -> dict[str, Any]:

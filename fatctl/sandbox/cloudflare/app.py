@@ -1,10 +1,12 @@
 """Assemble the Cloudflare emulator: zones seeded from the start arguments, `/client/v4`
-routes, error handlers, admin endpoints, and the shared middleware (1200 requests / 5 min)."""
+routes, error handlers, admin endpoints, and the shared middleware (1200 requests / 5 min, then
+a five-minute block)."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ from starlette.exceptions import HTTPException
 from fatctl.sandbox.apiemu.admin import ADMIN_PREFIX, mount_admin
 from fatctl.sandbox.apiemu.faults import FaultConfig, FaultState
 from fatctl.sandbox.apiemu.middleware import EmulatorMiddleware
-from fatctl.sandbox.apiemu.ratelimit import TokenBucket
+from fatctl.sandbox.apiemu.ratelimit import BlockingWindow
 from fatctl.sandbox.apiemu.stats import Stats
 from fatctl.sandbox.apiemu.store import Store, now_iso
 from fatctl.sandbox.cloudflare.errors import CfError, CloudflareDialect
+from fatctl.sandbox.cloudflare.plans import DEFAULT_PLAN, Plan, plan_doc, plan_named
 from fatctl.sandbox.cloudflare.routes import r2_router, zone_router
 
 RATE_WINDOW_SECONDS = 300.0
@@ -32,7 +35,7 @@ class CfEmulator:
     store: Store
     faults: FaultState
     stats: Stats
-    bucket: TokenBucket
+    bucket: BlockingWindow
     token: str
     account_id: str
 
@@ -40,7 +43,7 @@ class CfEmulator:
         return inventory(self.store)
 
 
-def _zone_doc(name: str, account_id: str) -> dict[str, Any]:
+def _zone_doc(name: str, account_id: str, plan: Plan) -> dict[str, Any]:
     stamp = now_iso()
     return {
         "id": uuid.uuid4().hex,
@@ -65,18 +68,7 @@ def _zone_doc(name: str, account_id: str) -> dict[str, Any]:
         "owner": {"id": None, "type": "user", "email": None},
         "account": {"id": account_id, "name": "sandbox"},
         "permissions": [],
-        "plan": {
-            "id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
-            "name": "Free Website",
-            "price": 0,
-            "currency": "USD",
-            "frequency": "",
-            "is_subscribed": False,
-            "can_subscribe": False,
-            "legacy_id": "free",
-            "legacy_discount": False,
-            "externally_managed": False,
-        },
+        "plan": plan_doc(plan),
         "vanity_name_servers": [],
     }
 
@@ -126,6 +118,8 @@ def build(
     token: str | None,
     faults: FaultConfig | None,
     rate_limit: int,
+    zone_plans: Mapping[str, str] | None = None,
+    block_seconds: float | None = None,
 ) -> CfEmulator:
     store = Store(state_dir / "cloudflare.sqlite3")
     token = token or _setting(store, "api_token", lambda: secrets.token_urlsafe(30))
@@ -134,9 +128,10 @@ def build(
         known = {z["name"] for z in store.all("zone")}
         for name in zones:
             if name not in known:
-                store.put("zone", _zone_doc(name.lower().rstrip("."), account_id))
+                plan = plan_named((zone_plans or {}).get(name, DEFAULT_PLAN))
+                store.put("zone", _zone_doc(name.lower().rstrip("."), account_id, plan))
     fault_state, stats = FaultState(faults), Stats()
-    bucket = TokenBucket(rate_limit, RATE_WINDOW_SECONDS)
+    bucket = BlockingWindow(rate_limit, RATE_WINDOW_SECONDS, block_seconds)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     _handlers(app)
     app.include_router(zone_router(store), prefix="/client/v4")

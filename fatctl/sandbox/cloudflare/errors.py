@@ -19,12 +19,19 @@ _NUMERIC = {
 
 
 class CfError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    """An error answer; `chain` is Cloudflare's `error_chain`: the causes under a wrapper code."""
+
+    def __init__(
+        self, status: int, code: int, message: str, chain: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.chain = status, code, message, chain
 
     def payload(self) -> dict[str, Any]:
-        return envelope(None, errors=[{"code": self.code, "message": self.message}])
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.chain:
+            error["error_chain"] = self.chain
+        return envelope(None, errors=[error])
 
 
 def envelope(
@@ -63,4 +70,6 @@ class CloudflareDialect(BearerAuth):
 
     def error_body(self, status: int, code: str, message: str) -> bytes:
         number = _NUMERIC.get(code, 10000)
+        if number == 971:  # Cloudflare's words for it (lablabs/cloudflare-exporter#74 quotes them)
+            message = "Please wait and consider throttling your request speed"
         return json.dumps(CfError(status, number, message).payload()).encode()

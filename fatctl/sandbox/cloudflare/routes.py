@@ -22,6 +22,7 @@ from fatctl.sandbox.cloudflare.errors import (
     record_missing,
     zone_missing,
 )
+from fatctl.sandbox.cloudflare.plans import check_records_quota, check_tags_quota, zone_plan
 
 R2_PERMISSIONS = {"admin-read-write", "admin-read-only", "object-read-write", "object-read-only"}
 R2_MAX_TTL = 7 * 24 * 3600
@@ -94,8 +95,13 @@ def _check_conflicts(store: Store, zone_id: str, record: dict[str, Any], own: st
 
 def _save(store: Store, zone: dict, data: dict, own: dict | None) -> dict[str, Any]:
     record = _validated(zone, data)
+    plan = zone_plan(zone)
+    check_tags_quota(plan, record["tags"])
     with store.tx():
         record_id = own["id"] if own else uuid.uuid4().hex
+        if own is None:
+            in_zone = sum(1 for r in store.all("dns_record") if r["zone_id"] == zone["id"])
+            check_records_quota(plan, in_zone)
         _check_conflicts(store, zone["id"], record, record_id)
         stamp = now_iso()
         created = own["created_on"] if own else stamp

@@ -1,6 +1,7 @@
 """The official cloudflare SDK against the Cloudflare emulator: zones, DNS record CRUD with
-comment/tags/proxied/ttl, filters, pagination that ends, errors, rate budget, R2 temporary
-credentials (used against moto's S3), and state across a restart."""
+comment/tags/proxied/ttl (tags in a Pro zone: Free zones refuse them), filters, pagination that
+ends, errors, rate budget, R2 temporary credentials (used against moto's S3), and state across a
+restart. The plans' limits and the rate limit's headers and block: test_cloudflare_limits.py."""
 
 from __future__ import annotations
 
@@ -28,7 +29,23 @@ def test_zones_list_by_name(cloudflare_emulator, cloudflare_client):
     assert list(cloudflare_client.zones.list(name="other.test")) == []
 
 
-def test_record_crud_with_comment_and_tags(cloudflare_emulator, cloudflare_client):
+@pytest.fixture
+def pro_zone(tmp_path):
+    """Tags are a paid-plan feature: the CRUD with tags runs in a Pro zone."""
+    handle = start_cloudflare_emulator(
+        tmp_path / "pro", zones=("sandbox.test",), zone_plans={"sandbox.test": "pro"}
+    )
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def test_record_crud_with_comment_and_tags(pro_zone):
+    cloudflare_emulator = pro_zone
+    cloudflare_client = cloudflare.Cloudflare(
+        api_token=pro_zone.token, base_url=pro_zone.url, max_retries=0
+    )
     zone = _zone(cloudflare_client)
     made = _a(
         cloudflare_client,
@@ -82,7 +99,7 @@ def test_record_crud_with_comment_and_tags(cloudflare_emulator, cloudflare_clien
 def test_pagination_ends(cloudflare_client):
     zone = _zone(cloudflare_client)
     for i in range(23):
-        _a(cloudflare_client, zone, f"n{i:02d}", f"10.77.1.{i + 2}", tags=[OWNER])
+        _a(cloudflare_client, zone, f"n{i:02d}", f"10.77.1.{i + 2}", comment=OWNER)
     first = cloudflare_client.dns.records.list(zone_id=zone, per_page=5)
     assert first.result_info.total_count == 23 and first.result_info.total_pages == 5
     names = [r.name for r in cloudflare_client.dns.records.list(zone_id=zone, per_page=5)]
@@ -174,7 +191,7 @@ def test_records_survive_restart(tmp_path):
     first = start_cloudflare_emulator(tmp_path)
     client = cloudflare.Cloudflare(api_token=first.token, base_url=first.url, max_retries=0)
     zone = _zone(client)
-    _a(client, zone, "kept", "10.77.0.7", tags=[OWNER])
+    _a(client, zone, "kept", "10.77.0.7", comment=OWNER)
     first.stop()
     second = start_cloudflare_emulator(tmp_path)
     try:
