@@ -84,7 +84,10 @@ def _message(exc: cloudflare.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     errors = body.get("errors") or []
     if errors and isinstance(errors[0], dict):
-        return f"{errors[0].get('message', '')} ({errors[0].get('code', '')})"
+        # A wrapper such as 1004 "DNS Validation Error" names its cause in `error_chain`.
+        chain = errors[0].get("error_chain") or []
+        error = chain[0] if chain and isinstance(chain[0], dict) else errors[0]
+        return f"{error.get('message', '')} ({error.get('code', '')})"
     return f"HTTP {exc.status_code}"
 
 

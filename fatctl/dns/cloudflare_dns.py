@@ -1,23 +1,33 @@
-"""Idempotent A/AAAA records for `<agent>.<domain>` in Cloudflare, owned by tags.
+"""Idempotent A/AAAA records for `<agent>.<domain>` in Cloudflare, owned by their comment.
 
-Each run lists the name's records once (A and AAAA come back together), adopts ours (tags
-`fatctl` and `agent:<name>`), creates what is missing, fixes what drifted, removes duplicates of
-ours, and refuses to touch a record someone else made. DNS-only by default; `proxied=True`
-puts Cloudflare in front. The zone id comes from the `cloudflare_zone_id` setting, else from a
-hint (the zone of records fatctl already keeps in its database), else it is looked up once per
-process (first page, exact name); so a fresh agent costs one list and two creates.
+Each run lists the name's records once (A and AAAA come back together), adopts ours (the exact
+ownership comment of `records.py`, or the tags of the older scheme), creates what is missing,
+fixes what drifted, removes duplicates of ours, and refuses to touch a record someone else made.
+DNS-only by default; `proxied=True` puts Cloudflare in front. The zone id comes from the
+`cloudflare_zone_id` setting, else from a hint (the zone of records fatctl already keeps in its
+database), else it is looked up once per process: the domain's own name first, then each
+parent (`agents.example.com` lives in the zone `example.com`). So a fresh agent costs one list
+and two creates. Records carry tags too only where the zone's plan is known to have them (the
+lookup says so); a Free zone refuses tags.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from fatctl.config import Settings
 from fatctl.dns.cf_client import Cf
-from fatctl.dns.records import RecordChange, WantedRecord, decide, is_owned, wanted_records
+from fatctl.dns.records import (
+    RecordChange,
+    WantedRecord,
+    comment_owner,
+    decide,
+    is_owned,
+    wanted_records,
+)
 from fatctl.domain import ChangeSink
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, ConfigError
@@ -27,6 +37,14 @@ from fatctl.pacing.timing import Timing
 # (endpoint, token, domain) -> zone id: a zone's id never changes while the zone exists, and
 # the token (kept wrapped) tells accounts (and sandbox emulators on a reused port) apart.
 _ZONES: dict[tuple[str, object, str], str] = {}
+# zone id -> whether its plan has record tags, for the zones this process looked up.
+_TAGGABLE: dict[str, bool] = {}
+
+
+def zone_candidates(domain: str) -> list[str]:
+    """The domain, then each parent down to two labels: where its zone may be, nearest first."""
+    labels = domain.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
 
 
 class CloudflareDns:
@@ -60,18 +78,28 @@ class CloudflareDns:
         return self._zone
 
     def _find_zone(self) -> str:
-        # Only the first page: iterating the paginator would fetch an empty second page.
-        page = self.cf.call("find zone", lambda: self.cf.client.zones.list(name=self.domain))
-        zones = [z for z in page.result if z.name == self.domain]
-        if not zones:
-            # The cloud's answer, found only by asking (a provision may have its server by
-            # then): a failure to rerun after the fix (exit 1), not a refusal of input.
-            raise CloudError(
-                f"Cloudflare has no zone {self.domain} for this token",
-                code="no_zone",
-                hint="check FATCTL_DOMAIN and the token's zones",
+        for name in zone_candidates(self.domain):
+            # Only the first page: iterating the paginator would fetch an empty second page.
+            page = self.cf.call(
+                "find zone",
+                partial(self.cf.client.zones.list, name=name),
             )
-        return str(zones[0].id)
+            zones = [z for z in page.result if z.name == name]
+            if zones:
+                plan = zones[0].plan
+                _TAGGABLE[str(zones[0].id)] = bool(plan and plan.legacy_id not in (None, "free"))
+                return str(zones[0].id)
+        # The cloud's answer, found only by asking (a provision may have its server by then):
+        # a failure to rerun after the fix (exit 1), not a refusal of input.
+        raise CloudError(
+            f"Cloudflare has no zone for {self.domain} (nor any parent) for this token",
+            code="no_zone",
+            hint="check FATCTL_DOMAIN and the token's zones",
+        )
+
+    def tags_allowed(self) -> bool:
+        """Whether the zone's plan has record tags, as far as this process knows (Free: no)."""
+        return _TAGGABLE.get(self.zone_id(), False)
 
     def _existing(self, fqdn: str) -> dict[str, list[dict[str, Any]]]:
         """The name's A and AAAA records by type, oldest first, from one listing."""
@@ -94,7 +122,7 @@ class CloudflareDns:
         found = self.cf.call(f"list {fqdn}", lambda: [r.to_dict() for r in listing()])
         return [r for r in found if str(r.get("name", "")).lower() == fqdn.lower()]
 
-    def _write(self, wanted: WantedRecord, record_id: str) -> None:
+    def _write(self, wanted: WantedRecord, record_id: str, keep_tags: Sequence[str] = ()) -> None:
         records = self.cf.client.dns.records
         body: dict[str, Any] = {
             "zone_id": self.zone_id(),
@@ -104,8 +132,12 @@ class CloudflareDns:
             "ttl": wanted.ttl,
             "proxied": wanted.proxied,
             "comment": wanted.comment,
-            "tags": list(wanted.tags),
         }
+        # A Free zone refuses any tag; a record that has tags shows its zone takes them (an update
+        # is a PUT: tags it does not name would be dropped).
+        tags = list(dict.fromkeys([*wanted.tags, *keep_tags]))
+        if tags:
+            body["tags"] = tags
         if record_id:
             self.cf.call(
                 f"update {wanted.type} {wanted.name}", partial(records.update, record_id, **body)
@@ -120,8 +152,7 @@ class CloudflareDns:
         def find() -> dict[str, Any] | None:
             found = self._list(wanted.name)
             for r in found:
-                tags = {str(t).lower() for t in r.get("tags") or []}
-                mine = set(wanted.tags) <= tags
+                mine = comment_owner(r.get("comment")) == comment_owner(wanted.comment)
                 if mine and (r.get("type"), r.get("content")) == (wanted.type, wanted.content):
                     return r
             return None
@@ -143,12 +174,14 @@ class CloudflareDns:
         """Make A/AAAA `<agent>.<domain>` point at the box; returns what was done per record."""
         changes = []
         present = self._existing(f"{agent}.{self.domain}")
-        for wanted in wanted_records(agent, self.domain, ipv4, ipv6, proxied=proxied):
+        tags = self.tags_allowed()
+        for wanted in wanted_records(agent, self.domain, ipv4, ipv6, proxied=proxied, tags=tags):
             action, record_id, duplicates = decide(wanted, present[wanted.type], agent)
             for extra in duplicates:  # first, so the write cannot collide with one of them
                 self._delete(extra, f"duplicate {wanted.type} {wanted.name}")
             if action != "same":
-                self._write(wanted, record_id)
+                kept = next((r for r in present[wanted.type] if str(r["id"]) == record_id), {})
+                self._write(wanted, record_id, [str(t) for t in kept.get("tags") or ()])
             change = RecordChange(wanted.type, wanted.name, action, wanted.content)
             self.emit(change.as_change())
             changes.append(change)

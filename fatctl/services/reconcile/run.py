@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from fatctl.dns.records import agent_tag, record_owner
 from fatctl.errors import FatctlError
 from fatctl.services.common.targets import select_agents, target_for
 from fatctl.services.reconcile.diff import diff
@@ -104,16 +105,22 @@ def cloud_view(settings: Settings) -> CloudView:
     from fatctl.infra.hcloud.client import Hcloud
     from fatctl.infra.hcloud.inventory import fleet_inventory
 
-    inv = fleet_inventory(Hcloud(settings))
+    # Every Hetzner project of the fleet, each with its own token and budget (ids are global).
+    projects = [p.name for p in settings.hcloud_projects] or [settings.hcloud_project or ""]
+    invs = [fleet_inventory(Hcloud(settings.for_project(p))) for p in projects]
     servers = tuple(
         CloudServer(s.id, s.name, s.server_type, s.status, s.ipv4, s.ipv6, dict(s.labels))
+        for inv in invs
         for s in inv.servers
     )
     ips = tuple(
-        CloudIp(i.id, i.name, i.family, i.ip, i.assignee_id, dict(i.labels)) for i in inv.ips
+        CloudIp(i.id, i.name, i.family, i.ip, i.assignee_id, dict(i.labels))
+        for inv in invs
+        for i in inv.ips
     )
     fws = tuple(
         CloudFirewall(f.id, f.name, tuple(sorted(f.applied_to)), dict(f.labels))
+        for inv in invs
         for f in inv.firewalls
     )
     return servers, ips, fws
@@ -129,7 +136,7 @@ def dns_view(settings: Settings) -> tuple[DnsRecord, ...]:
             str(r.get("type", "")),
             str(r.get("name", "")),
             str(r.get("content", "")),
-            tuple(str(t) for t in r.get("tags") or ()),
+            (agent_tag(record_owner(r)),),  # the owner, by comment or by the older tags
         )
         for r in tagged_records(CloudflareDns(settings))
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from fatctl.dns.records import ownership_comment
 from fatctl.services.provision.flow import provision
 from fatctl.state import repo
 from fatctl.state.db import session_scope
@@ -92,7 +93,7 @@ def behind_our_back(plane: Any, hcloud_client: Any, cloudflare_client: Any) -> t
     zone = plane.cloudflare.zone_id("sandbox.test")
     records = cloudflare_client.dns.records
     records.create(zone_id=zone, name="ghost.sandbox.test", type="A", content=GHOST_IP, ttl=1,
-                   tags=["fatctl", "agent:ghost"])  # fmt: skip
+                   comment=ownership_comment("ghost"))  # fmt: skip
     records.delete(cf_records(plane, "alpha.sandbox.test", "A")[0]["id"], zone_id=zone)
     beta_a = cf_records(plane, "beta.sandbox.test", "A")[0]
     records.edit(beta_a["id"], zone_id=zone, name=beta_a["name"], type="A", ttl=1,
