@@ -9,6 +9,14 @@ count less the requests still in flight, and between answers it refills at the r
 headers imply. Once it falls below `reserve` of the limit callers get successive slots spaced
 at that refill rate: a fleet-wide run degrades into a slower run instead of a wall
 of 429s. Pure apart from the injectable clock; callers do the sleeping.
+
+The two clouds describe their budgets differently. Hetzner sends `RateLimit-Limit`,
+`RateLimit-Remaining` and `RateLimit-Reset` (a UNIX time) over a bucket that refills
+continuously. Cloudflare sends `Ratelimit: "default";r=<remaining>;t=<seconds to the window's
+reset>` and `Ratelimit-Policy: "default";q=<quota>;w=<window seconds>`
+(developers.cloudflare.com/fundamentals/api/reference/limits) over a window that refills all at
+once, and blocks every call for five minutes once it is exceeded: against such a window the
+budget learns no refill rate and, below the reserve, waits for the window's reset.
 """
 
 from __future__ import annotations
@@ -28,8 +36,8 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def server_wait(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else
-    RateLimit-Reset."""
+    """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else the
+    budget's reset (Hetzner's RateLimit-Reset, Cloudflare's Ratelimit `t`)."""
     if (raw := header(headers, "Retry-After")) is not None:
         try:
             return max(0.0, float(raw))
@@ -38,7 +46,7 @@ def server_wait(headers: Mapping[str, str], now: float) -> float | None:
                 return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - now)
             except (TypeError, ValueError):
                 return None
-    return reset_seconds(header(headers, "RateLimit-Reset"), now)
+    return limits(headers, now).reset
 
 
 def retry_hint(status: int, headers: Mapping[str, str], now: float) -> float | None:
@@ -60,6 +68,47 @@ def reset_seconds(raw: str | None, now: float) -> float | None:
     except ValueError:
         return None
     return max(0.0, value - now) if value > 1e9 else max(0.0, value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one answer's headers say about the budget (None: not said)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None  # seconds from now until the budget is full again
+    window: bool = False  # refilled all at once at the reset (Cloudflare), not continuously
+
+
+def limits(headers: Mapping[str, str], now: float) -> Limits:
+    """The budget in an answer's headers, in whichever of the two dialects it came."""
+    service = header(headers, "Ratelimit")
+    if service is not None:
+        item = _structured_item(service)
+        policy = _structured_item(header(headers, "Ratelimit-Policy") or "", item[0])
+        reset = item[1].get("t")
+        return Limits(
+            _int(policy[1].get("q")),
+            _int(item[1].get("r")),
+            None if reset is None or not reset.isdigit() else float(reset),
+            window=True,
+        )
+    return Limits(
+        _int(header(headers, "RateLimit-Limit")),
+        _int(header(headers, "RateLimit-Remaining")),
+        reset_seconds(header(headers, "RateLimit-Reset"), now),
+    )
+
+
+def _structured_item(raw: str, name: str | None = None) -> tuple[str, dict[str, str]]:
+    """One item of a structured-field list such as `"default";r=50;t=30, "other";r=1;t=2`:
+    the one called `name` if there is one, else the first. Returns (name, parameters)."""
+    items = []
+    for member in raw.split(","):
+        label, *params = (part.strip() for part in member.split(";"))
+        pairs = (p.partition("=") for p in params)
+        items.append((label.strip('"'), {k.strip().lower(): v.strip() for k, _, v in pairs}))
+    return next((i for i in items if i[0] == name), items[0] if items else ("", {}))
 
 
 @dataclass(frozen=True)
@@ -103,20 +152,21 @@ class RateBudget:
         self._in_flight = 0  # requests given a token whose answer (or failure) is not back
         self._stamp = 0.0
         self._rate_from = 0  # the deficit the rate was estimated from (bigger: more precise)
+        self.window = False  # the server's budget refills all at once at its reset (Cloudflare)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from one answer's headers (any status; 429s included)."""
         now = self.clock()
         with self._lock:
             self.requests_seen += 1
-            limit = _int(header(headers, "RateLimit-Limit"))
-            remaining = _int(header(headers, "RateLimit-Remaining"))
-            reset = reset_seconds(header(headers, "RateLimit-Reset"), now)
+            said = limits(headers, now)
+            limit, remaining, reset = said.limit, said.remaining, said.reset
+            self.window = self.window or said.window
             if limit and limit != self.limit:
                 self.limit, self.rate, self._rate_from = limit, None, 0  # a new plan: relearn
             if reset is not None:
                 self.reset_at = now + reset
-            if status != 429 and limit and remaining is not None and reset:
+            if status != 429 and limit and remaining is not None and reset and not said.window:
                 self._learn_rate(limit - remaining, reset)
             if remaining is not None:
                 self.remaining = remaining
@@ -139,7 +189,10 @@ class RateBudget:
             self.rate, self._rate_from = deficit / reset, deficit
 
     def _refill(self, now: float) -> None:
-        if self._tokens is not None and self.rate and self.limit:
+        if self.window and self._tokens is not None and self.limit and self.reset_at:
+            if now >= self.reset_at:  # a new window: all of it, less what is still in flight
+                self._tokens, self.reset_at = float(self.limit - self._in_flight), None
+        elif self._tokens is not None and self.rate and self.limit:
             self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
