@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fatctl.errors import BadInput
+from fatctl.infra.projects import ProjectRouter, recorded_projects
 from fatctl.pacing.timing import Timing
 
 if TYPE_CHECKING:
@@ -27,7 +28,14 @@ def make_engine(
     timing: Timing | None = None,
     on_change: ChangeSink | None = None,
 ) -> InfraEngine:
-    """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud)."""
+    """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud); over
+    several Hetzner projects, a router sending each agent's calls to its own project."""
+    if settings.several_projects and settings.hcloud_project is None:
+
+        def build(one: Settings) -> InfraEngine:
+            return make_engine(one, name, timing=timing, on_change=on_change)
+
+        return ProjectRouter(settings, build, recorded_projects(settings))  # type: ignore[return-value]
     choice = (name or settings.engine or "auto").lower()
     if timing is None:
         timing = Timing.of(settings)

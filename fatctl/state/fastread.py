@@ -52,3 +52,12 @@ def rollout_rows(url: str) -> list[dict[str, Any]]:
     sql = "SELECT id, kind, target, state FROM rollouts ORDER BY id DESC"
     with connect(url) as conn:
         return fetch_dicts(conn, sql)
+
+
+def agent_projects(url: str) -> dict[str, str]:
+    """Each agent's Hetzner project ("" the top level's), for routing its calls there."""
+    with connect(url) as conn:
+        return {
+            str(row["name"]): str(row["project"] or "")
+            for row in fetch_dicts(conn, "SELECT name, project FROM agents")
+        }

@@ -50,6 +50,9 @@ class Agent(SQLModel, table=True):
     image: str = Field(max_length=64)
     runtime_version: str = Field(max_length=32)
     engine: str = Field(default="", max_length=16)
+    # The Hetzner project the box lives in ([hcloud.projects.NAME]); "" is the top level's.
+    # Every later operation on the agent goes to this project (fatctl.infra.projects).
+    project: str = Field(default="", max_length=32, index=True)
     server_id: str = Field(default="", max_length=32)
     ipv4: str = Field(default="", max_length=45)
     ipv6: str = Field(default="", max_length=64)

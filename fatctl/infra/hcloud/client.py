@@ -43,6 +43,16 @@ def project_tag(settings: Settings) -> str:
     return hashlib.sha256(material).hexdigest()[:16]
 
 
+def project_budget(settings: Settings) -> RateBudget:
+    """The budget of the project these settings talk to: Hetzner meters each project on its
+    own (3600 requests an hour each), so each named project has its own tracker."""
+    name = settings.hcloud_project
+    budget = budget_for(f"hetzner:{name}" if name else "hetzner")
+    if name and (reserve := settings.project(name).reserve) is not None:
+        budget.reserve = reserve
+    return budget
+
+
 class PacedAdapter(HTTPAdapter):
     """Every HTTP request the SDK sends (action polls and pages included) waits for its slot
     in the rate budget first, and is recorded for `-v` and `--log-file` (token masked)."""
@@ -143,7 +153,7 @@ class Hcloud:
         # Which project this client talks to (for per-process caches; the token stays wrapped).
         self.project: tuple[str, object] = (settings.hcloud_endpoint, settings.hcloud_token)
         self.project_tag = project_tag(settings)
-        self.budget = budget or budget_for("hetzner")
+        self.budget = budget or project_budget(settings)
         self.sleep = sleep
         self.client = make_client(settings, timing, self.budget, sleep)
         self._classify = classify(self.budget)

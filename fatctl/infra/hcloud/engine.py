@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,7 @@ from fatctl.config import Settings
 from fatctl.domain import AgentSpec, BoxInfo, ChangeSink, Plan, ResourceChange
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, NotFound
+from fatctl.infra.capacity import CAPACITY_CODES, Placement, candidates, parse_fallbacks
 from fatctl.infra.desired import DesiredBox, desired_box
 from fatctl.infra.engine import Capability
 from fatctl.infra.hcloud import ops
@@ -58,6 +60,7 @@ class HcloudEngine:
     ) -> None:
         self.h = Hcloud(settings, timing or Timing(), budget=budget, sleep=sleep)
         self.emit = on_change or _ignore
+        self.fallbacks = parse_fallbacks(settings.fallbacks)
 
     def hcloud_client(self) -> Hcloud:
         return self.h
@@ -69,6 +72,53 @@ class HcloudEngine:
         return compute_plan(spec.name, desired_box(spec), observed)
 
     def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """Create or adopt the box; where Hetzner has no room for a new server, in the first
+        of the operator's fallbacks that has (the BoxInfo says which)."""
+        return self._placed(spec, user_data, self._apply_adopting)
+
+    def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """`apply` for an agent no earlier run touched at Hetzner: create without lookups (see
+        hcloud_fresh). Anything already there makes a create fail before it duplicates, and
+        the full adopt-or-create `apply` takes over from what exists."""
+        return self._placed(spec, user_data, self._apply_fresh)
+
+    def _placed(
+        self, spec: AgentSpec, user_data: str, attempt: Callable[[AgentSpec, str], BoxInfo]
+    ) -> BoxInfo:
+        """`attempt` at the spec's type and location, then at each fallback while Hetzner
+        answers that it cannot place the server there (CAPACITY_CODES)."""
+        tried: list[str] = []
+        for where in candidates(Placement(spec.server_type, spec.location), self.fallbacks):
+            if tried:
+                self._release_ips_outside(spec.name, where.location)
+                attempt = self._apply_adopting  # what the first try made is adopted, not re-made
+            placed = replace(spec, server_type=where.server_type, location=where.location)
+            try:
+                return attempt(placed, user_data)
+            except CloudError as exc:
+                if exc.code not in CAPACITY_CODES:
+                    raise
+                tried.append(f"{where} ({exc.code})")
+        raise CloudError(
+            f"Hetzner has no room for agent {spec.name}: tried {', '.join(tried)}; add "
+            "alternatives to defaults.fallbacks (type@location) or try again later",
+            code="resource_unavailable",
+        )
+
+    def _release_ips_outside(self, name: str, location: str) -> None:
+        """Primary IPs are bound to their location: the ones a try elsewhere made cannot serve
+        a box here, so release them (unassigned; nothing points at them yet)."""
+        observed, bound = observe(self.h, name)
+        for family, ip in bound.ips.items():
+            seen = observed.ips[family]
+            if seen.assignee_id or seen.location == location:
+                continue
+            if (ip.protection or {}).get("delete"):
+                ops.act(self.h, "unprotect primary IP", ip.change_protection, False)
+            self.h.call("delete primary IP", ip.delete)
+            self.emit(_change("primary_ip", ip.name, "delete", f"released: {seen.location}"))
+
+    def _apply_adopting(self, spec: AgentSpec, user_data: str) -> BoxInfo:
         try:
             return self._apply(spec, user_data)
         except CloudError as exc:
@@ -78,10 +128,7 @@ class HcloudEngine:
                 raise
             return self._apply(spec, user_data)
 
-    def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
-        """`apply` for an agent no earlier run touched at Hetzner: create without lookups (see
-        hcloud_fresh). Anything already there makes a create fail before it duplicates, and
-        the full adopt-or-create `apply` takes over from what exists."""
+    def _apply_fresh(self, spec: AgentSpec, user_data: str) -> BoxInfo:
         box = desired_box(spec)
         try:
             keys = fresh_keys(self.h, box.keys, self.emit)
@@ -90,7 +137,7 @@ class HcloudEngine:
             if exc.code not in FALL_BACK_ON:
                 raise
             forget_keys(self.h)  # a cached key may be the thing that is gone
-            return self.apply(spec, user_data=user_data)
+            return self._apply_adopting(spec, user_data)
 
     # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 _SERVER_ERRORS = (500, 502, 503, 504)
+_NO_ROOM = frozenset({"resource_unavailable", "placement_error"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class FaultConfig:
         (or until the client goes away) and the connection closed. `hold_marker`, a file
         path, is touched once the work is done: a crash harness kills the client then, the
         moment a side effect has happened but its caller has not learnt of it.
+    sold_out: Hetzner only: "type@location" ("*" for any type or location) -> the error a
+        server create there answers, `resource_unavailable` or `placement_error`, as a cloud
+        with no capacity left for that type or location does.
     """
 
     error_rate: float = 0.0
@@ -51,6 +55,7 @@ class FaultConfig:
     hold_nth: int = 1
     hold_seconds: float = 30.0
     hold_marker: str = ""
+    sold_out: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "drop_rate", "drop_response_rate", "locked_rate"):
@@ -68,6 +73,8 @@ class FaultConfig:
         ):
             raise ValueError("action_delays must map action commands to seconds >= 0")
         _check_hold(self)
+        if not isinstance(self.sold_out, dict) or not set(self.sold_out.values()) <= _NO_ROOM:
+            raise ValueError(f"sold_out must map type@location to one of {sorted(_NO_ROOM)}")
 
     def updated(self, changes: dict[str, Any]) -> FaultConfig:
         """A copy with `changes` applied; unknown knobs are refused (ValueError)."""

@@ -140,6 +140,15 @@ def _server_doc(state: HetznerState, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _check_room(state: HetznerState, server_type: str, location: str) -> None:
+    """A sold-out type or location (the `sold_out` fault knob) refuses the create as Hetzner
+    does: `resource_unavailable` (412) or `placement_error` (422), nothing made."""
+    sold_out = state.faults.config.sold_out
+    for key in (f"{server_type}@{location}", f"{server_type}@*", f"*@{location}"):
+        if code := sold_out.get(key):
+            raise ApiError(code, f"server type {server_type} is unavailable in {location}")
+
+
 def _apply_firewalls(state: HetznerState, fw_ids: list[int], server_id: int) -> None:
     for fw_id in fw_ids:
         fw = state.get("firewall", fw_id)
@@ -149,6 +158,7 @@ def _apply_firewalls(state: HetznerState, fw_ids: list[int], server_id: int) -> 
 
 def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> dict:
     doc = _server_doc(state, data)
+    _check_room(state, doc["server_type"], doc["location"])
     start = v.optional(data, "start_after_create", bool, True)
     net = v.optional(data, "public_net", dict, {})
     with state.store.tx():

@@ -22,6 +22,7 @@ from fatctl.domain import AgentSpec, Plan, ResourceChange, RolloutPolicy, Rollou
 from fatctl.errors import BadInput, FatctlError, RemoteError
 from fatctl.infra.engine import refreshing
 from fatctl.infra.plan import resize_of
+from fatctl.infra.projects import engine_for_agent
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import agent_lease, box_step_ttl
 from fatctl.services.fleet.preview import FleetPreview
@@ -184,6 +185,7 @@ def _agent(run: ApplyRun, spec: AgentSpec, plan: Plan, wave: int) -> Outcome:
 
 
 def _work(run: ApplyRun, spec: AgentSpec, plan: Plan, engine: InfraEngine, done: list[str]) -> None:
+    engine = engine_for_agent(engine, spec.name)  # its own Hetzner project's engine
     resize = resize_of(plan)
     resized = False
     if resize is not None:

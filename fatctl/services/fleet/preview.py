@@ -21,6 +21,7 @@ from fatctl.errors import BadInput, FatctlError
 from fatctl.infra.desired import desired_box
 from fatctl.infra.engine import Capability, supports
 from fatctl.infra.plan import compute_plan, replaces_live_box
+from fatctl.infra.projects import split_by_project
 from fatctl.services.common.targets import select_agents
 from fatctl.state.db import session_scope
 
@@ -149,7 +150,18 @@ def plan_fleet(
     engine: InfraEngine, specs: Sequence[AgentSpec], *, whole_fleet: bool = True
 ) -> dict[str, AgentPreview]:
     """Every spec's plan by the engine's cheapest route; failures become that agent's row.
-    `whole_fleet=False` (agents named) lets the hcloud route ask for those agents only."""
+    `whole_fleet=False` (agents named) lets the hcloud route ask for those agents only. Over
+    several Hetzner projects each project is read with its own engine (token, budget)."""
+    by_name = {spec.name: spec for spec in specs}
+    out: dict[str, AgentPreview] = {}
+    for one, names in split_by_project(engine, list(by_name)):
+        out.update(_plan_project(one, [by_name[n] for n in names], whole_fleet))
+    return out
+
+
+def _plan_project(
+    engine: InfraEngine, specs: Sequence[AgentSpec], whole_fleet: bool
+) -> dict[str, AgentPreview]:
     if supports(engine, Capability.FLEET_PLAN):
         return _hcloud_fleet(engine, specs, whole_fleet)
     out: dict[str, AgentPreview] = {}

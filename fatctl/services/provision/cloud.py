@@ -6,12 +6,16 @@ ids only, never secret values).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fatctl.errors import FatctlError
 from fatctl.infra.engine import fresh_creating
+from fatctl.infra.projects import engine_in_project
 from fatctl.services.agents.material import generate_host_key
+from fatctl.services.common.audit import audit_change
 from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET
+from fatctl.services.fleet.placement import place, record_where_it_went
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
@@ -107,18 +111,28 @@ def infra_apply(flow: Flow) -> dict[str, object]:
         # Only a hint: the fresh path is duplicate-safe even when it is wrong (Hetzner names are
         # unique, a taken one sends it down the adopt path); the hint spares the lookups.
         fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
-    creator = fresh_creating(flow.infra) if fresh else None
-    fleet_key_ids.seed(flow.db, flow.infra)  # so the fleet keys need no listing (issue 5)
-    apply = creator.apply_fresh if creator is not None else flow.infra.apply
+        project = place(session, agent, flow.settings)  # several Hetzner projects: one with room
+    infra = engine_in_project(flow.infra, project)
+    creator = fresh_creating(infra) if fresh else None
+    fleet_key_ids.seed(flow.db, infra)  # so the fleet keys need no listing (issue 5)
+    apply = creator.apply_fresh if creator is not None else infra.apply
     info = apply(flow.spec, user_data=flow.user_data)
-    fleet_key_ids.record(flow.db, flow.infra, flow.spec)
+    fleet_key_ids.record(flow.db, infra, flow.spec)
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         agent.server_id, agent.ipv4, agent.ipv6 = info.server_id, info.ipv4, info.ipv6
         agent.primary_ipv4_id, agent.primary_ipv6_id = info.primary_ipv4_id, info.primary_ipv6_id
         agent.firewall_id = info.firewall_id
+        moved = record_where_it_went(agent, info.server_type, info.location)  # capacity fallback
         session.add(agent)
-    return {"server_id": info.server_id, "ipv4": info.ipv4, "ipv6": info.ipv6}
+    out: dict[str, object] = {"server_id": info.server_id, "ipv4": info.ipv4, "ipv6": info.ipv6}
+    if moved:
+        flow.spec = replace(flow.spec, server_type=info.server_type, location=info.location)
+        audit_change(flow.db, flow.actor, "provision.placed", flow.name, "ok", {"placed": moved})
+        out["placed"] = moved
+    if project:
+        out["project"] = project
+    return out
 
 
 def dns_upsert(flow: Flow) -> dict[str, object]:
