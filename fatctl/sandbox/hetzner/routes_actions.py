@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from fatctl.sandbox.hetzner import listing
-from fatctl.sandbox.hetzner.errors import not_found
+from fatctl.sandbox.hetzner.errors import ApiError, not_found
 from fatctl.sandbox.hetzner.state import HetznerState
 
+ACTIONS_LIST_REMOVED = (
+    "https://docs.hetzner.cloud/changelog#2023-07-20-actions-list-endpoint-is-deprecated"
+)
 KINDS = {
     "servers": "server",
     "primary_ips": "primary_ip",
@@ -50,8 +53,19 @@ def router(state: HetznerState) -> APIRouter:
     api = APIRouter()
 
     @api.get("/actions")
-    def list_actions(request: Request) -> dict[str, Any]:
-        return _listed(state.store.all("action"), request)
+    def actions_by_id(request: Request) -> dict[str, Any]:
+        """Hetzner: "Returns multiple Action objects specified by the `id` parameter. **Note**: This
+        endpoint previously allowed listing all actions in the project. This functionality was
+        deprecated in July 2023 and removed on 30 January 2025." No pagination either."""
+        ids = request.query_params.getlist("id")
+        if not ids:
+            raise ApiError(
+                "deprecated_api_endpoint",
+                "API functionality was removed",
+                {"announcement": ACTIONS_LIST_REMOVED},
+            )
+        wanted = {int(i) for i in ids if i.isdigit()}
+        return {"actions": [a for a in state.store.all("action") if a["id"] in wanted]}
 
     @api.get("/actions/{action_id}")
     def get_action(action_id: str) -> dict[str, Any]:

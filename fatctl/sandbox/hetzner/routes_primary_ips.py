@@ -86,7 +86,8 @@ def _create(state: HetznerState, runner: ActionRunner, data: dict[str, Any]) -> 
             ip = _assign(state, ip, assignee)
             action = runner.submit("assign_primary_ip", _res(ip))[0]
         state.store.put("primary_ip", ip)
-        return {"primary_ip": primary_ip_view(ip), "action": action}
+        # the response's `action` is optional but, when present, an object (never null)
+        return {"primary_ip": primary_ip_view(ip), **({"action": action} if action else {})}
 
 
 def _res(ip: dict[str, Any]) -> list[dict[str, Any]]:

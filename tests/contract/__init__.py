@@ -1,0 +1,1 @@
+"""Contract suites: the sandbox emulators checked against the providers' own API documents."""

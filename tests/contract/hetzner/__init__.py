@@ -1,0 +1,1 @@
+"""The Hetzner emulator against Hetzner's OpenAPI document (data/)."""
