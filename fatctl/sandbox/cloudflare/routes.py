@@ -115,6 +115,16 @@ def _save(store: Store, zone: dict, data: dict, own: dict | None) -> dict[str, A
         return store.put("dns_record", record)
 
 
+# Kept with each record to scope it, but not shown: "After November 30th, 2024, Cloudflare will
+# stop including the zone_id and zone_name fields on individual DNS records in API responses"
+# (developers.cloudflare.com/fundamentals/api/reference/deprecations).
+_INTERNAL = ("zone_id", "zone_name")
+
+
+def shown(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _INTERNAL}
+
+
 def _list_records(store: Store, zone: dict, request: Request) -> dict[str, Any]:
     q = request.query_params
     tag_params = [(k.partition(".")[2], v) for k, v in q.multi_items() if k.split(".")[0] == "tag"]
@@ -133,7 +143,7 @@ def _list_records(store: Store, zone: dict, request: Request) -> dict[str, Any]:
     items.sort(
         key=lambda r: (r[order], r["name"], r["created_on"]), reverse=q.get("direction") == "desc"
     )
-    return paged(items, q, default=100, maximum=5_000_000)
+    return paged([shown(r) for r in items], q, default=100, maximum=5_000_000)
 
 
 def _list_routes(api: APIRouter, store: Store) -> None:
@@ -159,18 +169,19 @@ def _list_routes(api: APIRouter, store: Store) -> None:
 
     @api.post("/zones/{zone_id}/dns_records")
     def create_record(zone_id: str, payload: Any = Body(None)) -> dict:  # noqa: B008
-        return envelope(_save(store, _zone(store, zone_id), _object(payload), None))
+        return envelope(shown(_save(store, _zone(store, zone_id), _object(payload), None)))
 
 
 def _record_routes(api: APIRouter, store: Store) -> None:
     @api.get("/zones/{zone_id}/dns_records/{record_id}")
     def get_record(zone_id: str, record_id: str) -> dict[str, Any]:
-        return envelope(_record(store, _zone(store, zone_id), record_id))
+        return envelope(shown(_record(store, _zone(store, zone_id), record_id)))
 
     @api.put("/zones/{zone_id}/dns_records/{record_id}")
     def put_record(zone_id: str, record_id: str, payload: Any = Body(None)) -> dict:  # noqa: B008
         zone = _zone(store, zone_id)
-        return envelope(_save(store, zone, _object(payload), _record(store, zone, record_id)))
+        own = _record(store, zone, record_id)
+        return envelope(shown(_save(store, zone, _object(payload), own)))
 
     @api.patch("/zones/{zone_id}/dns_records/{record_id}")
     def patch_record(zone_id: str, record_id: str, payload: Any = Body(None)) -> dict:  # noqa: B008
@@ -179,7 +190,7 @@ def _record_routes(api: APIRouter, store: Store) -> None:
         merged = {
             k: own[k] for k in ("type", "name", "content", "ttl", "proxied", "comment", "tags")
         }
-        return envelope(_save(store, zone, {**merged, **_object(payload)}, own))
+        return envelope(shown(_save(store, zone, {**merged, **_object(payload)}, own)))
 
     @api.delete("/zones/{zone_id}/dns_records/{record_id}")
     def delete_record(zone_id: str, record_id: str) -> dict[str, Any]:
