@@ -102,6 +102,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server_type", "FATCTL_SERVER_TYPE", "defaults.server_type"),
     Setting("location", "FATCTL_LOCATION", "defaults.location"),
     Setting(
+        "acme_email",
+        "FATCTL_ACME_EMAIL",
+        "tls.acme_email",
+        help="ACME account e-mail; set, Caddy falls back to ZeroSSL past Let's Encrypt's limit",
+    ),
+    Setting(
         "fallbacks",
         "FATCTL_FALLBACKS",
         "defaults.fallbacks",
@@ -195,6 +201,7 @@ class HcloudProject:
 
 
 DEFAULT_PROJECT = "default"  # how the top level's project is named in output
+_ACME_EMAIL = re.compile(r"[A-Za-z0-9._+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
 _PROJECT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 
 
@@ -256,11 +263,24 @@ class Settings:
     config_file: Path | None = None
     context: str = ""  # the named context in use (fatctl.contexts); "" is the top level
     fallbacks: str = ""  # "type@location,..." (fatctl.infra.capacity)
+    acme_email: str = ""  # see `checked_acme_email`
     # The fleet's Hetzner projects ([hcloud.projects.NAME]); () is one project, as before them.
     hcloud_projects: tuple[HcloudProject, ...] = ()
     # The project hcloud_token/hcloud_endpoint belong to once bound by `for_project` ("" the
     # top level's); None: not bound, these settings speak for the whole fleet.
     hcloud_project: str | None = None
+
+    @property
+    def checked_acme_email(self) -> str:
+        """The boxes' ACME account address ("" unset). With one, Caddy issues from Let's
+        Encrypt and, when that fails (its 50 new certificates per registered domain a week),
+        from ZeroSSL (docs/operations.md, Certificates). It goes into the Caddyfile, so only
+        plain addresses pass: no Caddy placeholder or block characters."""
+        value = self.acme_email.strip()
+        if value and not _ACME_EMAIL.fullmatch(value):
+            raise ConfigError(f"acme_email {value[:60]!r} is not a plain e-mail address "
+                              "(letters, digits, '.', '_', '+', '-' before the @)")  # fmt: skip
+        return value
 
     @property
     def several_projects(self) -> bool:

@@ -135,6 +135,7 @@ class AgentSpec:
     channels: tuple[str, ...] = ()  # ChannelKind values
     senders: tuple[tuple[str, str], ...] = ()  # (SenderKind value, id), sorted
     telegram_api_root: str = ""  # the Bot API root; "" is Telegram's own
+    acme_email: str = ""  # Caddy's ACME account: Let's Encrypt, then ZeroSSL (operations.md)
 
     @property
     def fqdn(self) -> str:

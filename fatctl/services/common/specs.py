@@ -111,6 +111,7 @@ def build_spec(
         channels=tuple(sorted(c.kind for c in repo.channels(session, agent))),
         senders=tuple(sorted((s.kind, s.value) for s in repo.senders(session, agent))),
         telegram_api_root=settings.telegram_api_root,
+        acme_email=settings.checked_acme_email,
     )
     return with_golden_image(session, spec) if golden else spec
 
