@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import re
 import struct
 
@@ -174,6 +175,23 @@ def _key_shape_problem(kind: str, fields: list[bytes]) -> str | None:
     if len(body[1]) != _ECDSA_POINTS[curve] or body[1][:1] != b"\x04":
         return f"{kind} key data is not a {curve} point"
     return None
+
+
+def firewall_cidr(value: str) -> str:
+    """A CIDR block as Hetzner's firewall rules take it, in the canonical form the API answers
+    with (RFC 5952 for IPv6), so what fatctl declares and what it reads back compare equal.
+    Hetzner: "IPs must be provided in CIDR block notation [...] The CIDR blocks may refer to
+    networks (with empty host bits) or single hosts"; anything else it refuses."""
+    if not isinstance(value, str) or "/" not in value:
+        raise BadInput(f"CIDR block {_printable(str(value))} needs a prefix length (/N)")
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+        address = ipaddress.ip_interface(value).ip
+    except ValueError:
+        raise BadInput(f"CIDR block {_printable(value)} is not an IP network") from None
+    if address != network.network_address:
+        raise BadInput(f"CIDR block {_printable(value)} has host bits set: use {network}")
+    return str(network)
 
 
 def printable(what: str, value: str, limit: int = 100) -> str:

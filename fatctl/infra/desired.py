@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from fatctl import validation
 from fatctl.domain import AgentSpec, KeyRole, managed_labels
 from fatctl.infra.selector import Selector, managed
 
@@ -65,9 +66,12 @@ class DesiredBox:
 
 
 def firewall_rules(spec: AgentSpec) -> tuple[Rule, ...]:
-    """SSH only from the operators' networks; the web and ping from anywhere."""
+    """SSH only from the operators' networks; the web and ping from anywhere. The operators'
+    blocks are checked and made canonical here, before any call: Hetzner refuses a block with
+    host bits and answers IPv6 in RFC 5952 form, which a rerun would otherwise see as a change."""
+    operator_cidrs = tuple(validation.firewall_cidr(c) for c in spec.operator_cidrs)
     return (
-        Rule("tcp", "22", tuple(spec.operator_cidrs), "ssh from operator networks"),
+        Rule("tcp", "22", operator_cidrs, "ssh from operator networks"),
         Rule("tcp", "80", ANYWHERE, "http (ACME and redirect)"),
         Rule("tcp", "443", ANYWHERE, "https"),
         Rule("icmp", None, ANYWHERE, "ping"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hcloud.locations import Location
 
 from fatctl.infra.desired import desired_box
@@ -61,3 +62,33 @@ def test_the_emulator_offers_no_change_auto_delete_action(hetzner_emulator: Any)
         assert verb.status_code == 404 and verb.json()["error"]["code"] == "not_found"
         updated = api.put(f"/primary_ips/{ip_id}", json={"auto_delete": True})
         assert updated.status_code == 200 and updated.json()["primary_ip"]["auto_delete"] is True
+
+
+def test_operator_ipv6_blocks_are_declared_canonical(
+    hetzner_emulator: Any, hcloud_client: Any, tmp_path: Path
+) -> None:
+    """Hetzner's firewall rule `source_ips`: "IPv6 CIDRs will be transformed to their canonical
+    form according to RFC5952". fatctl declared the operator's text as given, so a rerun read
+    `2001:db8::/32` back against `2001:DB8:0::/32` and rewrote the rules on every converge."""
+    spec = agent_spec(operator_cidrs=("2001:DB8:0::/32", "198.51.100.0/24"))
+    recorder = Recorder()
+    engine = _engine(hetzner_emulator, tmp_path, recorder)
+    engine.apply(spec)
+    recorder.clear()
+    engine.apply(spec)
+    assert {c.action for c in recorder.changes} == {"same"}, recorder.changes
+
+
+def test_an_operator_block_with_host_bits_is_refused_before_any_call(
+    hetzner_emulator: Any, hcloud_client: Any, tmp_path: Path
+) -> None:
+    """Rule `source_ips`: "The CIDR blocks may refer to networks (with empty host bits) or
+    single hosts"; Hetzner refuses `198.51.100.7/24` with invalid_input. fatctl met that
+    refusal at the firewall, after uploading keys; now it is bad input, said up front."""
+    from fatctl.errors import BadInput
+
+    spec = agent_spec(operator_cidrs=("198.51.100.7/24",))
+    engine = _engine(hetzner_emulator, tmp_path, Recorder())
+    with pytest.raises(BadInput, match=r"198\.51\.100\.7/24.*host bits.*198\.51\.100\.0/24"):
+        engine.apply(spec)
+    assert hcloud_client.ssh_keys.get_all() == [] and hcloud_client.firewalls.get_all() == []

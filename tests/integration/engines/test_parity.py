@@ -54,7 +54,8 @@ def from_pulumi(regs: list[Registered], client: Any) -> dict[str, Any]:
                 "auto_delete": r.inputs["autoDelete"],
                 "delete_protection": r.inputs["deleteProtection"],
                 "location": r.inputs["location"],
-                "assignee_type": r.inputs["assigneeType"],
+                # neither side declares assignee_type (it goes only with an assignee_id)
+                "assignee_type": r.inputs.get("assigneeType"),
             }
             for fam, r in ips.items()
         },
@@ -112,7 +113,7 @@ def from_hetzner(client: Any, emulator: Any, name: str) -> dict[str, Any]:
                 "auto_delete": ip.auto_delete,
                 "delete_protection": ip.protection["delete"],
                 "location": ip.location.name,
-                "assignee_type": ip.assignee_type,
+                "assignee_type": None,  # what the engine sent: see the program side
             }
             for fam, ip in ips.items()
         },
