@@ -7,7 +7,13 @@ agent), then N agents at once (wall time per agent under concurrency). The emula
 budgets are raised for the bench: it counts calls, it does not test throttling.
 
     python bench/provision.py [--agents 100] [--workers N] [--validate]
+    python bench/provision.py --projects 2 [--agents 10] [--project-rate 50/10]
 Targets (issue 5): <= 10 Hetzner + 3 Cloudflare calls per provision, < 1 s per agent at N=100.
+With --projects N (issue 17) the fleet spans N Hetzner projects, one emulator each with its own
+token and a deliberately small rate budget (requests per seconds): agents are placed by room
+(max_servers = agents / N each), provisioned one at a time through the project router, and the
+figures show each project's calls, the client's pacing and the emulator's refusals (0 when the
+budget was respected).
 The operator's key is uploaded before the first agent, as `fatctl keys add` does when a Hetzner
 token is set; every agent, in this or any process, creates its box from the key's recorded id.
 """
@@ -103,7 +109,14 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--workers", type=int, default=0, help="default: one per agent")
     parser.add_argument("--validate", action="store_true", help="run the user-data validators")
+    parser.add_argument("--projects", type=int, default=1, help="Hetzner projects (issue 17)")
+    parser.add_argument("--project-rate", default="50/10", help="each project's requests/seconds")
     args = parser.parse_args()
+    if args.projects > 1:
+        from bench._projects import run_projects
+
+        run_projects(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         hz = start_emulator(root / "hz", rate_limit=10_000_000)
