@@ -21,7 +21,8 @@ from pathlib import Path
 from fatctl.errors import FatctlError
 
 SANDBOX_IPV4_NET = "10.77.0.0/16"
-SANDBOX_IPV6_NET = "fd77::/64"
+# a /48 so that each server gets its own /64 as on Hetzner (fd77:0:0:N::/64, N >= 1)
+SANDBOX_IPV6_NET = "fd77::/48"
 BRIDGE = "fatbr0"
 GATEWAY_IPV4 = str(ipaddress.IPv4Network(SANDBOX_IPV4_NET)[1])
 GATEWAY_IPV6 = str(ipaddress.IPv6Network(SANDBOX_IPV6_NET)[1])
@@ -66,6 +67,9 @@ def bridge_cmds() -> list[list[str]]:
         ["ip", "addr", "replace", f"{GATEWAY_IPV4}/{v4_len}", "dev", BRIDGE],
         ["ip", "-6", "addr", "replace", f"{GATEWAY_IPV6}/{v6_len}", "dev", BRIDGE, "nodad"],
         ["ip", "link", "set", BRIDGE, "up"],
+        # the on-link route for the whole range, also on a bridge that kept the address of an
+        # older, narrower range (`addr replace` does not change an address's prefix length)
+        ["ip", "-6", "route", "replace", SANDBOX_IPV6_NET, "dev", BRIDGE],
     ]
 
 

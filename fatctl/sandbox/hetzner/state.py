@@ -2,11 +2,11 @@
 address allocation.
 
 Addresses: IPv4 primary IPs come from 10.77.0.0/16 (from .0.2 up; .0.0 is the network and .0.1
-the sandbox gateway). Hetzner gives each server an IPv6 /64; the sandbox has a single on-link
-fd77::/64, so each IPv6 primary IP is a /80 slice of it, `fd77:0:0:0:N::/80`, reported in `ip` as
-Hetzner reports networks, and the box's address is the slice's `::1` (as on Hetzner, where the
-server uses <network>::1): `ipaddress.ip_network(ip)[1]`, or the text `ip` minus `/80` plus `1`.
-Slice 0 is never handed out: it holds the sandbox gateway fd77::1 (like 10.77.0.1 for IPv4).
+the sandbox gateway). IPv6: Hetzner gives each server a /64 ("2001:db8::/64" is the document's
+example of a primary IP's `ip`), so each IPv6 primary IP is the /64 `fd77:0:0:N::/64` (N >= 1)
+of the sandbox's fd77::/48, and the box's address is its `::1` (as on Hetzner, where the server
+uses <network>::1): `ipaddress.ip_network(ip)[1]`. The /64 with N = 0 is never handed out: it
+holds the sandbox gateway fd77::1 (like 10.77.0.1 for IPv4) and the test fixtures' boxes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fatctl.sandbox.hetzner import validate
 from fatctl.sandbox.hetzner.errors import ApiError, not_found
 
 IPV4_NET = ipaddress.IPv4Network("10.77.0.0/16")
-IPV6_NET = ipaddress.IPv6Network("fd77::/64")
+IPV6_NET = ipaddress.IPv6Network("fd77::/48")
 
 # first ids per kind, so ids of different kinds never collide (helps reading logs)
 _ID_BASE = {
@@ -107,7 +107,7 @@ class HetznerState:
         n = self.store.next_id("ipv6", 1)
         if n > 0xFFFF:
             raise ApiError("resource_unavailable", "sandbox IPv6 range exhausted")
-        return f"fd77:0:0:0:{n:x}::/80"
+        return str(ipaddress.IPv6Network((int(IPV6_NET.network_address) + (n << 64), 64)))
 
 
 def box_ipv6(network: str) -> str:

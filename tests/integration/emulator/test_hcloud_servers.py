@@ -80,7 +80,9 @@ def test_create_with_primary_ips_and_firewall(hcloud_client):
     assert v4.ip == "10.77.0.2"  # .0 is the network, .1 the sandbox gateway
     assert server.public_net.primary_ipv4.id == v4.id
     assert server.public_net.ipv6.ip == v6.ip and "/" in v6.ip
-    assert ipaddress.ip_network(v6.ip).subnet_of(ipaddress.ip_network("fd77::/64"))
+    # Hetzner gives each server a /64 (the document's example `ip`: "2001:db8::/64")
+    assert ipaddress.ip_network(v6.ip).prefixlen == 64
+    assert ipaddress.ip_network(v6.ip).subnet_of(ipaddress.ip_network("fd77::/48"))
     assert [f.firewall.id for f in server.public_net.firewalls] == [fw.id]
     assert hcloud_client.primary_ips.get_by_id(v4.id).assignee_id == server.id
 

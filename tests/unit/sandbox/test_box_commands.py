@@ -26,7 +26,7 @@ def test_box_gets_on_link_addresses_and_no_default_route() -> None:
     cmds = netns.box_net_cmds(netns.box_net(9, "10.77.0.9", "fd77:0:0:0:9::1"))
     flat = [" ".join(c) for c in cmds]
     assert "ip -n fatbox-9 addr add 10.77.0.9/16 dev eth0" in flat
-    assert "ip -n fatbox-9 -6 addr add fd77:0:0:0:9::1/64 dev eth0 nodad" in flat
+    assert "ip -n fatbox-9 -6 addr add fd77:0:0:0:9::1/48 dev eth0 nodad" in flat
     assert "ip link set fvh9 master fatbr0 up" in flat
     # No route beyond the host: nothing but the on-link prefixes.
     assert not any("route" in c or "default" in c for c in flat)
@@ -35,14 +35,16 @@ def test_box_gets_on_link_addresses_and_no_default_route() -> None:
 def test_box_without_ipv4_gets_only_ipv6() -> None:
     flat = [" ".join(c) for c in netns.box_net_cmds(netns.box_net(3, "", "fd77::3"))]
     assert not any(" addr add 10." in c for c in flat)
-    assert any("fd77::3/64" in c for c in flat)
+    assert any("fd77::3/48" in c for c in flat)
 
 
 def test_bridge_holds_the_reserved_gateway_addresses() -> None:
     flat = [" ".join(c) for c in netns.bridge_cmds()]
     assert "ip addr replace 10.77.0.1/16 dev fatbr0" in flat
-    assert "ip -6 addr replace fd77::1/64 dev fatbr0 nodad" in flat
-    assert netns.SANDBOX_IPV4_NET == "10.77.0.0/16" and netns.SANDBOX_IPV6_NET == "fd77::/64"
+    assert "ip -6 addr replace fd77::1/48 dev fatbr0 nodad" in flat
+    # a bridge left with fd77::1/64 keeps that prefix through `addr replace`: the route covers it
+    assert "ip -6 route replace fd77::/48 dev fatbr0" in flat
+    assert netns.SANDBOX_IPV4_NET == "10.77.0.0/16" and netns.SANDBOX_IPV6_NET == "fd77::/48"
 
 
 def test_boot_cmd_mounts_the_box_disk_privately_then_boots_nspawn() -> None:
