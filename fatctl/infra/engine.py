@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from fatctl.domain import AgentSpec, BoxInfo, Plan
@@ -26,6 +27,7 @@ class Capability(enum.StrEnum):
     KEY_IDS = "key_ids"  # KeyIdCaching: fleet key ids seeded from, and kept in, the database
     FLEET_PLAN = "fleet_plan"  # preview the whole fleet from one pass over `hcloud_client()`
     REFRESH = "refresh"  # Refreshing: its state must relearn an out-of-band change (a resize)
+    ADDRESSES_FIRST = "addresses_first"  # AddressReserving: the public IPs before the server
 
 
 @runtime_checkable
@@ -96,6 +98,24 @@ class KeyIdCaching(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ReservedAddresses:
+    """The box's public addresses, known before its server exists (the box's IPv6 address in
+    its /64, as `BoxInfo.ipv6`)."""
+
+    ipv4: str
+    ipv6: str
+    primary_ipv4_id: str
+    primary_ipv6_id: str
+
+
+class AddressReserving(Protocol):
+    def reserve_addresses(self, spec: AgentSpec) -> ReservedAddresses:
+        """Create or adopt the agent's primary IPs without its server, so DNS can point at
+        them while the box boots; a later `apply_fresh` in this process assigns these."""
+        ...
+
+
 class Refreshing(Protocol):
     def refresh(self, spec: AgentSpec) -> None:
         """Relearn the cloud's state for the spec's resources."""
@@ -112,6 +132,12 @@ def fresh_creating(engine: InfraEngine) -> FreshCreating | None:
 
 def key_id_caching(engine: InfraEngine) -> KeyIdCaching | None:
     return cast("KeyIdCaching", engine) if supports(engine, Capability.KEY_IDS) else None
+
+
+def address_reserving(engine: InfraEngine) -> AddressReserving | None:
+    return (
+        cast("AddressReserving", engine) if supports(engine, Capability.ADDRESSES_FIRST) else None
+    )
 
 
 def refreshing(engine: InfraEngine) -> Refreshing | None:

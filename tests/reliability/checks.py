@@ -103,7 +103,7 @@ def unfinished_step(lab: Lab, name: str, flow: str) -> str:
 
 
 def provisioned(
-    lab: Lab, name: str, before: dict[str, str], end: tuple[str, str] = ("provisioning", "dns")
+    lab: Lab, name: str, before: dict[str, str], end: tuple[str, str] = ("provisioning", "infra")
 ) -> Verdict:
     """One server, one v4+v6 pair on it, one firewall, one A and one AAAA at the pair, the row
     agreeing with the cloud, secrets as before the kill, no lease left."""
@@ -130,7 +130,7 @@ def provisioned(
              "a primary IP is not on the server")  # fmt: skip
     dns = {r["type"]: r["content"] for r in found["a"] + found["aaaa"]}
     v.expect(dns == {"A": row.ipv4, "AAAA": row.ipv6}, f"DNS {dns} vs row {row.ipv4} {row.ipv6}")
-    # `end`: (state, last step); with --no-box the flow ends after DNS, short of `ready`.
+    # `end`: (state, last step); with --no-box the flow ends after infra, short of `ready`.
     v.expect((row.state, row.last_step, row.last_error) == (*end, ""),
              f"row is {row.state}/{row.last_step} error={row.last_error!r}")  # fmt: skip
     return v

@@ -134,7 +134,7 @@ def check_rows(plane: Any, names: list[str]) -> None:
     with session_scope(plane.db) as session:
         for name in names:
             row = repo.get_agent(session, name)
-            assert row.last_step == "dns", (name, row.last_step, row.last_error)
+            assert row.last_step == "infra", (name, row.last_step, row.last_error)
             assert row.server_id == str(servers[name]["id"]), name
             assert dns[("A", f"{name}.sandbox.test")] == row.ipv4, name
             assert dns[("AAAA", f"{name}.sandbox.test")] == row.ipv6, name

@@ -21,7 +21,7 @@ from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, NotFound
 from fatctl.infra.capacity import CAPACITY_CODES, Placement, candidates, parse_fallbacks
 from fatctl.infra.desired import DesiredBox, desired_box
-from fatctl.infra.engine import Capability
+from fatctl.infra.engine import Capability, ReservedAddresses
 from fatctl.infra.hcloud import ops
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.converge import (
@@ -30,7 +30,7 @@ from fatctl.infra.hcloud.converge import (
     ensure_firewall,
     ensure_ips,
 )
-from fatctl.infra.hcloud.fresh import FALL_BACK_ON, create_fresh
+from fatctl.infra.hcloud.fresh import FALL_BACK_ON, create_fresh, reserve_ips, reserved_addresses
 from fatctl.infra.hcloud.keys import (
     ensure_fleet_keys,
     ensured_ids,
@@ -47,7 +47,14 @@ from fatctl.pacing.timing import Timing
 
 class HcloudEngine:
     name = "hcloud"
-    capabilities = frozenset({Capability.FRESH_CREATE, Capability.KEY_IDS, Capability.FLEET_PLAN})
+    capabilities = frozenset(
+        {
+            Capability.FRESH_CREATE,
+            Capability.KEY_IDS,
+            Capability.FLEET_PLAN,
+            Capability.ADDRESSES_FIRST,
+        }
+    )
 
     def __init__(
         self,
@@ -61,6 +68,7 @@ class HcloudEngine:
         self.h = Hcloud(settings, timing or Timing(), budget=budget, sleep=sleep)
         self.emit = on_change or _ignore
         self.fallbacks = parse_fallbacks(settings.fallbacks)
+        self._reserved: dict[str, dict[str, Any]] = {}  # agent -> its IPs reserve_addresses made
 
     def hcloud_client(self) -> Hcloud:
         return self.h
@@ -132,12 +140,20 @@ class HcloudEngine:
         box = desired_box(spec)
         try:
             keys = fresh_keys(self.h, box.keys, self.emit)
-            return create_fresh(self.h, spec.name, box, keys, user_data, self.emit)
+            reserved = self._reserved.pop(spec.name, None)  # first try: the asked location
+            return create_fresh(self.h, spec.name, box, keys, user_data, self.emit, reserved)
         except CloudError as exc:
             if exc.code not in FALL_BACK_ON:
                 raise
             forget_keys(self.h)  # a cached key may be the thing that is gone
             return self._apply_adopting(spec, user_data)
+
+    def reserve_addresses(self, spec: AgentSpec) -> ReservedAddresses:
+        """The agent's primary IPs before its server (DNS points at them while it boots);
+        `apply_fresh` in this process then assigns them instead of creating them."""
+        ips = reserve_ips(self.h, desired_box(spec), self.emit)
+        self._reserved[spec.name] = ips
+        return reserved_addresses(ips)
 
     # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
 

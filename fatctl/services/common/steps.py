@@ -28,8 +28,8 @@ PROVISION_STEPS = (
     "reserve",
     "material",
     "render",
+    "dns",  # before the server, at its primary IPs: the name resolves when Caddy first asks
     "infra",
-    "dns",
     "ssh",
     "cloud_init",  # before secrets: the files' directories exist once cloud-init is done
     "secrets",

@@ -1,4 +1,5 @@
-"""Provisioning steps on the control plane's side: material, render, infra apply, DNS.
+"""Provisioning steps on the control plane's side: material, render, infra apply (DNS, which
+comes before the server, is `provision.dns`).
 
 Each takes the run's `Flow` and returns a small detail dict for the step's record (names and
 ids only, never secret values).
@@ -7,7 +8,7 @@ ids only, never secret values).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fatctl.errors import FatctlError
 from fatctl.infra.engine import fresh_creating
@@ -110,7 +111,10 @@ def infra_apply(flow: Flow) -> dict[str, object]:
         agent = repo.get_agent(session, flow.name)
         # Only a hint: the fresh path is duplicate-safe even when it is wrong (Hetzner names are
         # unique, a taken one sends it down the adopt path); the hint spares the lookups.
-        fresh = not (agent.server_id or agent.primary_ipv4_id or agent.last_error)
+        # IPs the dns step reserved in this run are the engine's to assign: still fresh.
+        fresh = flow.addresses_reserved or not (
+            agent.server_id or agent.primary_ipv4_id or agent.last_error
+        )
         project = place(session, agent, flow.settings)  # several Hetzner projects: one with room
     infra = engine_in_project(flow.infra, project)
     creator = fresh_creating(infra) if fresh else None
@@ -133,46 +137,3 @@ def infra_apply(flow: Flow) -> dict[str, object]:
     if project:
         out["project"] = project
     return out
-
-
-def dns_upsert(flow: Flow) -> dict[str, object]:
-    """A/AAAA `<agent>.<domain>` at the box's primary IPs, tagged as ours; rows kept in state."""
-    from fatctl.dns.cloudflare_dns import CloudflareDns
-    from fatctl.state import repo
-
-    with session_scope(flow.db) as session:
-        agent = repo.get_agent(session, flow.name)
-        ipv4, ipv6 = agent.ipv4, agent.ipv6
-        hint = known_zone(session, flow.settings.domain)
-    dns = CloudflareDns(flow.settings, zone_hint=hint)
-    changes = dns.upsert(flow.name, ipv4, ipv6)
-    record_dns(flow, dns.zone_id(), [(c.type, c.fqdn, c.content) for c in changes])
-    return {"records": ", ".join(f"{c.name} {c.action}" for c in changes)}
-
-
-def known_zone(session: Any, domain: str) -> str:
-    """The zone of records we already keep under `domain`: spares a zone lookup per process."""
-    from sqlmodel import col, select
-
-    from fatctl.state.models import DnsRecord
-
-    query = select(DnsRecord.zone_id).where(col(DnsRecord.name).endswith(f".{domain}"))
-    return str(session.exec(query.limit(1)).first() or "")
-
-
-def record_dns(flow: Flow, zone_id: str, records: list[tuple[str, str, str]]) -> None:
-    """Mirror the records in `dns_records` (type, name, content), replacing older rows."""
-    from sqlmodel import select
-
-    from fatctl.state import repo
-    from fatctl.state.models import DnsRecord
-
-    with session_scope(flow.db) as session:
-        agent = repo.get_agent(session, flow.name)
-        old = session.exec(select(DnsRecord).where(DnsRecord.agent_pk == agent.id)).all()
-        for row in old:
-            session.delete(row)
-        session.flush()
-        for rtype, name, content in records:
-            session.add(DnsRecord(agent_pk=agent.id or 0, zone_id=zone_id, name=name,
-                                  record_type=rtype, content=content))  # fmt: skip

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState, ResourceChange
-from fatctl.services.common.steps import PROVISION_STEPS, step_index
+from fatctl.services.common.steps import PROVISION_STEPS
 from fatctl.services.provision.cloud import checked_user_data, provision_spec
-from fatctl.services.provision.flow import Options, step_fate, validate_request
+from fatctl.services.provision.dns import has_records
+from fatctl.services.provision.flow import Options, resume_point, step_fate, validate_request
 from fatctl.services.provision.preflight import destroy_settings
 from fatctl.state.db import session_scope
 
@@ -62,11 +63,12 @@ class _Discard(Exception):
         self.planned = planned
 
 
-def provision_steps(last_step: str, ready: bool, skip: frozenset[str]) -> list[tuple[str, str]]:
-    """Each step's fate in a run that starts after `last_step` (the flow's own `step_fate`)."""
+def provision_steps(resume_from: int, ready: bool, skip: frozenset[str]) -> list[tuple[str, str]]:
+    """Each step's fate in a run that resumes after step `resume_from` (the flow's own
+    `resume_point` and `step_fate`), in the flow's order: DNS before the server."""
     if ready:
         return [(step, "kept") for step in PROVISION_STEPS]
-    return [(step, step_fate(step, step_index(last_step), skip)) for step in PROVISION_STEPS]
+    return [(step, step_fate(step, resume_from, skip)) for step in PROVISION_STEPS]
 
 
 def preview_provision(
@@ -103,12 +105,13 @@ def _planned(
     new: bool,
 ) -> PlannedRun:
     ready = agent.state == AgentState.READY.value and agent.last_step == "ready"
+    resume_from = resume_point(agent.last_step, has_records(session, agent.id or 0))
     spec = provision_spec(session, agent, settings, ring, sandbox=opts.sandbox)
     user_data = checked_user_data(spec, validate=opts.validate)
     return PlannedRun(
         agent=agent.name,
         state="new" if new else agent.state,
-        steps=tuple(provision_steps(agent.last_step, ready, opts.skip)),
+        steps=tuple(provision_steps(resume_from, ready, opts.skip)),
         changes=infra.plan(spec).changes,
         user_data_bytes=len(user_data.encode()),
     )

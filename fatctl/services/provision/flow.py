@@ -1,9 +1,11 @@
 """`fatctl provision`: one agent from nothing to a healthy box, as recorded, resumable steps.
 
 validate (every refusal, before any write: settings, owner, renderable; see `preflight`) ->
-reserve (lease, state `provisioning`) -> material -> render (+ validate) -> infra apply -> DNS
-A/AAAA -> SSH with the pinned host key -> cloud-init done -> secrets over SSH -> health gate ->
-`ready`. Each step is idempotent; `Agent.last_step` says which side effects are
+reserve (lease, state `provisioning`) -> material -> render (+ validate) -> DNS A/AAAA at the
+box's primary IPs, made first (see `provision.dns`: the records exist before the server boots
+and Caddy orders its certificate) -> infra apply (the server on those IPs) -> SSH with the
+pinned host key -> cloud-init done -> secrets over SSH -> health gate (HTTPS retried to its
+deadline) -> `ready`. Each step is idempotent; `Agent.last_step` says which side effects are
 already done, so a rerun after a failure or a kill continues there (the API calls of a finished
 infra or DNS step are not repeated; cheap in-memory steps and checks are). Secrets go after
 cloud-init (not before, as DESIGN.md lists them): their directories exist only once it is done.
@@ -24,6 +26,7 @@ from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
 from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, Emit, StepLog, step_index
 from fatctl.services.provision import box as pb
 from fatctl.services.provision import cloud as pc
+from fatctl.services.provision import dns as pd
 from fatctl.services.provision import preflight
 from fatctl.services.provision.box import close_pool
 from fatctl.state.db import session_scope
@@ -88,6 +91,8 @@ class Flow:
     spec: AgentSpec | None = None
     user_data: str = ""
     box: BoxSession = field(default_factory=lambda: BoxSession())
+    addresses_reserved: bool = False  # the dns step made the primary IPs in this run
+    applied: dict[str, object] | None = None  # the dns step applied the whole box (no reserving)
 
     @property
     def resume_from_name(self) -> str:
@@ -194,7 +199,7 @@ def _reserve(flow: Flow) -> bool:
         if agent.state == AgentState.READY.value and agent.last_step == "ready":
             flow.log.note("reserve", "unchanged", "agent is already ready")
             return False
-        flow.resume_from = step_index(agent.last_step)
+        flow.resume_from = resume_point(agent.last_step, pd.has_records(session, agent.id or 0))
         repo.set_state(session, agent, AgentState.PROVISIONING)
         agent.engine = flow.infra.name
         session.add(agent)
@@ -206,13 +211,22 @@ def _steps(flow: Flow) -> list[tuple[str, object]]:
     return [
         ("material", pc.material),
         ("render", pc.render),
-        ("infra", pc.infra_apply),
-        ("dns", pc.dns_upsert),
+        ("dns", pd.dns_upsert),
+        ("infra", pd.infra_step),
         ("ssh", pb.wait_ssh),
         ("cloud_init", pb.wait_cloud_init),
         ("secrets", pb.deliver_secrets),
         ("health", pb.health_gate),
     ]
+
+
+def resume_point(last_step: str, has_records: bool) -> int:
+    """The index a run resumes after. An older fatctl ran `infra` before `dns`: an agent it left
+    after `infra` has no records yet, so it resumes after `render` (DNS, then an idempotent
+    infra apply that adopts the box) instead of keeping a DNS step that never ran."""
+    if last_step == "infra" and not has_records:
+        return step_index("render")
+    return step_index(last_step)
 
 
 def step_fate(step: str, resume_from: int, skip: frozenset[str]) -> str:

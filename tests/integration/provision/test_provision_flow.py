@@ -57,7 +57,7 @@ def test_provision_creates_server_ips_and_dns_once(plane: Any) -> None:
                            ("AAAA", "alpha.sandbox.test", done.ipv6)]  # fmt: skip
     assert ("step.done", "infra") in events and ("step.done", "dns") in events
     assert ("step.skipped", "ssh") in events
-    assert agent_row(plane, "alpha").last_step == "dns"
+    assert agent_row(plane, "alpha").last_step == "infra"  # DNS comes before the server
 
     # A rerun does not repeat recorded side effects and creates nothing new.
     events.clear()
@@ -82,16 +82,19 @@ def test_failed_dns_step_resumes_without_duplicates(plane: Any) -> None:
         provision(plane.db, plane.ring, plane.settings, plane.infra(), request("gamma"), "t",
                   opts())  # fmt: skip
     row = agent_row(plane, "gamma")
-    assert row.last_step == "infra" and row.last_error
+    assert row.last_step == "render" and row.last_error
     assert row.state == AgentState.PROVISIONING.value
-    assert plane.dns() == []
+    # DNS comes first: its IPs exist (recorded), the server does not, and no record yet.
+    assert plane.dns() == [] and plane.servers() == {} and len(plane.primary_ips()) == 2
+    assert {row.ipv4, row.primary_ipv4_id} != {""}
     plane.cloudflare.clear_faults()
     plane.hetzner.reset_stats()
     events: list[Any] = []
     done = provision(plane.db, plane.ring, plane.settings, plane.infra(), request("gamma"), "t",
                      opts(events))  # fmt: skip
-    assert ("step.done", "infra") not in events and ("step.done", "dns") in events
+    assert ("step.done", "infra") in events and ("step.done", "dns") in events
     assert len(plane.servers()) == 1 and len(plane.primary_ips()) == 2
+    assert (done.ipv4, done.ipv6) == (row.ipv4, row.ipv6)  # the server got the reserved IPs
     assert plane.dns() == [("A", "gamma.sandbox.test", done.ipv4),
                            ("AAAA", "gamma.sandbox.test", done.ipv6)]  # fmt: skip
     assert agent_row(plane, "gamma").last_error == ""

@@ -46,7 +46,7 @@ def test_sandbox_up_provision_status_destroy_down(tmp_path: Path) -> None:
         )
         events = [json.loads(line) for line in out.stdout.splitlines()]
         done = [e["step"] for e in events if e["event"] == "step.done"]
-        assert done == ["material", "render", "infra", "dns"], done
+        assert done == ["material", "render", "dns", "infra"], done
         result = events[-1]
         assert result["event"] == "provision.result" and result["ipv4"]
 
