@@ -4,11 +4,13 @@ the status and body the emulator answers, errors included."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hcloud import APIException
+from hcloud.firewalls import FirewallResource
 from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
@@ -43,7 +45,13 @@ def test_an_agents_life_follows_the_document(
     """Provision (keys, firewall, primary IPs, server), adopt on a rerun, operate (power,
     reboot, snapshot, rebuild, rescue, resize), then destroy keeping and releasing the IPs."""
     spec = agent_spec()
-    engine.apply(spec, user_data="#cloud-config\n")
+    info = engine.apply(spec, user_data="#cloud-config\n")
+    engine.apply(spec)
+    fw = hcloud_client.firewalls.get_by_id(int(info.firewall_id))
+    server = hcloud_client.servers.get_by_id(int(info.server_id))
+    for action in fw.remove_from_resources([FirewallResource(type="server", server=server)]):
+        action.wait_until_finished()  # drift: someone detached it; the rerun re-applies it
+    spec = replace(spec, operator_cidrs=("2001:DB8::/32",))  # and new rules: set_rules
     engine.apply(spec)
     engine.power_off("alice")
     engine.power_on("alice")
@@ -70,6 +78,9 @@ def test_an_agents_life_follows_the_document(
         "POST /servers/{id}/actions/change_type",
         "DELETE /servers/{id}",
         "DELETE /primary_ips/{id}",
+        "POST /firewalls/{id}/actions/set_rules",
+        "POST /firewalls/{id}/actions/apply_to_resources",
+        "POST /firewalls/{id}/actions/remove_from_resources",
     ):
         assert needed in covered, sorted(covered)
 
