@@ -17,6 +17,7 @@ from typing import Any
 
 from fatctl.domain import ResourceChange
 from fatctl.infra.engine import Capability
+from fatctl.infra.hcloud.engine import HcloudEngine
 from fatctl.pacing.timing import Timing
 from fatctl.services.provision.dry_run import provision_steps
 from fatctl.services.provision.flow import provision, resume_point
@@ -25,8 +26,6 @@ from tests.integration.provision.test_provision_flow import agent_row, opts, req
 
 
 def _engine(plane: Any, on_change: Any = None) -> Any:
-    from fatctl.infra.hcloud.engine import HcloudEngine
-
     return HcloudEngine(plane.settings, timing=Timing.instant(), sleep=lambda s: None,
                         on_change=on_change)  # fmt: skip
 
@@ -119,3 +118,21 @@ def test_engine_without_address_reserving_applies_the_box_in_the_dns_step(plane:
 def test_dry_run_tells_dns_before_infra() -> None:
     order = [step for step, _ in provision_steps(-1, False, frozenset())]
     assert order.index("dns") < order.index("infra")
+
+
+def test_records_follow_the_box_when_a_capacity_fallback_moves_it(plane: Any) -> None:
+    """The records were made at IPs in the asked location; Hetzner had no room there, the
+    engine's fallback put the box elsewhere on new IPs (primary IPs are bound to their
+    location), and the infra step pointed the records at those."""
+    settings = replace(plane.settings, fallbacks="cx23@nbg1")
+    plane.hetzner.set_faults(sold_out={"cx23@fsn1": "resource_unavailable"})
+    events: list[Any] = []
+    done = provision(plane.db, plane.ring, settings, HcloudEngine(settings, timing=Timing.instant(),
+                     sleep=lambda s: None), request("moved"), "t", opts(events))  # fmt: skip
+    plane.hetzner.clear_faults()
+    server = plane.servers()["moved"]
+    assert len(plane.servers()) == 1 and len(plane.primary_ips()) == 2
+    assert plane.dns() == _records_of(plane, server)
+    assert plane.dns() == [("A", "moved.sandbox.test", done.ipv4),
+                           ("AAAA", "moved.sandbox.test", done.ipv6)]  # fmt: skip
+    assert agent_row(plane, "moved").location == "nbg1"
