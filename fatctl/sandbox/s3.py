@@ -10,6 +10,14 @@ Enforcement through moto's IAM mode (INITIAL_NO_AUTH_ACTION_COUNT, then STS Assu
 prefix-scoped role) was tried: object reads and writes are allowed and denied correctly, but
 moto 5.2.1 rejects signed ListObjectsV2 calls whose Prefix contains "/" (SignatureDoesNotMatch),
 which rclone's mount needs, so it is not enabled.
+
+What the stand-in does enforce is an access key's end: R2's temporary credentials "expire
+automatically" (developers.cloudflare.com/r2/api/s3/temporary-credentials), and a key that is
+gone is refused with S3's `403 InvalidAccessKeyId` ("The AWS Access Key Id you provided does not
+exist in our records."). A test cannot wait out a 7-day TTL, so it ends a key at once with
+`revoke_access_key(state_dir, key_id)`; every later request signed with it (header or presigned
+query) gets that refusal, whichever process revoked it. Moto runs in-process behind that check
+(`python -m fatctl.sandbox.s3_server HOST PORT STATE_DIR`).
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from pathlib import Path
 from fatctl.sandbox.apiemu import pids
 
 _STATE_FILE = "s3.json"
-_MARKER = "moto.server"
+_REVOKED_FILE = "revoked-keys"
+_MARKER = "fatctl.sandbox.s3_server"
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def start_s3(
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     log = open(state_dir / "s3.log", "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", _MARKER, host, str(port), str(state_dir)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -105,3 +114,17 @@ def stop_s3(state_dir: Path, timeout: float = 10.0) -> bool:
     pids.terminate(handle.pid, _MARKER, timeout)
     (state_dir / _STATE_FILE).unlink(missing_ok=True)
     return True
+
+
+def revoke_access_key(state_dir: Path, key_id: str) -> None:
+    """End `key_id` at once, as its expiry would: every later request signed with it is refused."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / _REVOKED_FILE, "a") as out:
+        out.write(key_id + "\n")
+
+
+def revoked_keys(state_dir: Path) -> frozenset[str]:
+    try:
+        return frozenset((state_dir / _REVOKED_FILE).read_text().split())
+    except OSError:
+        return frozenset()

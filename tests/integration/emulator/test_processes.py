@@ -37,5 +37,5 @@ def test_s3_server_lifecycle(tmp_path):
         assert s3_status(tmp_path).url == first.url
     finally:
         assert stop_s3(tmp_path) is True
-    assert s3_status(tmp_path) is None and not pids.runs(first.pid, "moto.server")
+    assert s3_status(tmp_path) is None and not pids.runs(first.pid, "fatctl.sandbox.s3_server")
     assert stop_s3(tmp_path) is False
