@@ -6,10 +6,11 @@ and the others still run; nothing here deletes a server or a primary IP.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
-from fatctl.errors import FatctlError
+from fatctl.errors import CloudError, FatctlError
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
 from fatctl.services.reconcile.views import DNS_DELETE, DNS_UPSERT, FW_DELETE, RELABEL, Finding
@@ -31,7 +32,7 @@ class Fixer:
         self.db = db
         self.settings = settings
         self._dns: CloudflareDns | None = None
-        self._h: Hcloud | None = None
+        self._hs: dict[str, Hcloud] = {}  # project -> its client
 
     @property
     def dns(self) -> CloudflareDns:
@@ -41,13 +42,34 @@ class Fixer:
             self._dns = CloudflareDns(self.settings)
         return self._dns
 
-    @property
-    def h(self) -> Hcloud:
-        if self._h is None:
-            from fatctl.infra.hcloud.client import Hcloud
+    def clients(self, agent: str = "") -> list[Hcloud]:
+        """The client of the agent's recorded Hetzner project, else one per project of the
+        fleet (one without projects), built on first use."""
+        from fatctl.infra.hcloud.client import Hcloud
 
-            self._h = Hcloud(self.settings)
-        return self._h
+        names = [p.name for p in self.settings.hcloud_projects] or [""]
+        if agent and self.settings.several_projects and self.known(agent):
+            from fatctl.state import repo
+
+            with session_scope(self.db) as session:
+                names = [repo.get_agent(session, agent).project]
+        for name in names:
+            if name not in self._hs:
+                self._hs[name] = Hcloud(self.settings.for_project(name))
+        return [self._hs[name] for name in names]
+
+    def in_its_project(self, agent: str, act: Callable[[Hcloud], None]) -> None:
+        """`act` in the project that holds the resource: the agent's, or for a resource no
+        agent owns each project in turn (Hetzner's ids are unique across projects, and one
+        that answers not_found does not hold it)."""
+        clients = self.clients(agent)
+        for h in clients[:-1]:
+            try:
+                return act(h)
+            except CloudError as exc:
+                if exc.code != "not_found":
+                    raise
+        return act(clients[-1])
 
     def known(self, agent: str) -> bool:
         from fatctl.state import repo
@@ -77,12 +99,13 @@ class Fixer:
         if finding.action == RELABEL:
             from fatctl.infra.hcloud.inventory import relabel_server
 
-            relabel_server(self.h, finding.ref, dict(finding.params))
+            labels = dict(finding.params)
+            self.in_its_project(finding.agent, lambda h: relabel_server(h, finding.ref, labels))
             return f"relabelled server {finding.ref}"
         if finding.action == FW_DELETE:
             from fatctl.infra.hcloud.inventory import delete_firewall
 
-            delete_firewall(self.h, finding.ref)
+            self.in_its_project(finding.agent, lambda h: delete_firewall(h, finding.ref))
             return f"deleted {finding.resource}"
         raise ValueError(f"not a safe action: {finding.action!r}")
 

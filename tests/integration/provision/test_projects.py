@@ -134,3 +134,32 @@ def test_full_everywhere_is_one_line_before_any_cloud_call(fleet: Any, second_pr
         _provision(fleet, "third")
     assert "\n" not in str(caught.value)
     assert second_project.stats()["calls"] == {}
+
+
+def test_reconcile_repairs_land_in_the_project_holding_the_resource(
+    fleet: Any, hetzner_emulator: Any, second_project: Any
+) -> None:
+    """An agent's resource is repaired in the agent's recorded project; one no agent owns is
+    asked for in each project in turn, since a project that does not hold an id answers
+    `not_found` ("| `404` | `not_found` | Entity not found. |")."""
+    from hcloud import Client
+
+    from fatctl.services.reconcile.fix import Fixer
+    from fatctl.services.reconcile.views import FW_DELETE, RELABEL, Finding
+
+    _provision(fleet, "first")
+    _provision(fleet, "second")  # in p2; the emulators' ids start alike, so ids collide here
+    server = next(s for s in second_project.inventory()["servers"] if s["name"] == "second")
+    fixer = Fixer(fleet.db, fleet.settings)
+    labels = (("managed-by", "fatctl"), ("agent", "second"), ("note", "fixed"))
+    fixer.apply(Finding("label", "server second", "second", "", RELABEL, ref=str(server["id"]),
+                        params=labels))  # fmt: skip
+    servers = {s["name"]: s for s in hetzner_emulator.inventory()["servers"]}
+    assert "note" not in servers["first"]["labels"]  # same id in the other project: untouched
+    relabelled = next(s for s in second_project.inventory()["servers"] if s["name"] == "second")
+    assert relabelled["labels"]["note"] == "fixed"
+    p2 = Client(token=second_project.token, api_endpoint=second_project.url)
+    orphan = p2.firewalls.create(name="orphan", labels={"managed-by": "fatctl"}).firewall
+    fixer.apply(Finding("orphan", "firewall orphan", "", "", FW_DELETE, ref=str(orphan.id)))
+    assert [f["name"] for f in second_project.inventory()["firewalls"]] == ["fatctl-second"]
+    assert len(hetzner_emulator.inventory()["firewalls"]) == 1
