@@ -44,6 +44,8 @@ _FILES: tuple[tuple[str, str, int, bool], ...] = (
     ("/etc/caddy/Caddyfile", "etc/Caddyfile.j2", 0o644, False),
     (L.OPENCLAW_CONFIG, "etc/openclaw.json.j2", 0o644, False),
     (L.RCLONE_CONFIG, "etc/rclone.conf.j2", 0o644, True),
+    (L.R2_AWS_CONFIG, "etc/rclone-aws.conf.j2", 0o644, True),
+    (L.R2_CREDENTIALS_SCRIPT, "scripts/fat-r2-credentials.sh.j2", 0o700, True),
     (f"/etc/systemd/system/{L.GATEWAY_UNIT}", "units/openclaw-gateway.service.j2", 0o644, False),
     (f"/etc/systemd/system/{L.GATEWAY_PATH_UNIT}", "units/openclaw-gateway.path.j2", 0o644, False),
     (f"/etc/systemd/system/{L.DATA_UNIT}", "units/rclone-data.service.j2", 0o644, True),
@@ -102,7 +104,15 @@ def template_context(spec: AgentSpec) -> dict[str, Any]:
 # and their helpers, and fat-health (first asked by the health gate after the secrets), arrive
 # with the secrets over SSH, when provisioning syncs the box's files with its spec
 # (`fatctl.services.serving.push.sync_box`), and converge keeps them current.
-AFTER_BOOT = (f"{L.SKILLS_DIR}/", L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND)
+AFTER_BOOT = (
+    f"{L.SKILLS_DIR}/",
+    L.BROWSER_COMMAND,
+    L.BROWSER_EVAL,
+    L.HEALTH_COMMAND,
+    # rclone's R2 keys come through these, read only once R2_ENV is delivered
+    L.R2_AWS_CONFIG,
+    L.R2_CREDENTIALS_SCRIPT,
+)
 
 
 def in_user_data(path: str) -> bool:

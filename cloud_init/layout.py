@@ -40,6 +40,12 @@ OPENCLAW_CONFIG = "/etc/openclaw/openclaw.json"
 GATEWAY_ENV = "/etc/openclaw/gateway.env"  # 0600, OPENCLAW_GATEWAY_TOKEN + model keys
 RCLONE_CONFIG = "/etc/rclone/rclone.conf"
 R2_ENV = "/etc/rclone/r2.env"  # 0600, RCLONE_CONFIG_R2_ACCESS_KEY_ID / _SECRET_ACCESS_KEY
+# rclone takes its R2 keys through the AWS SDK's credential_process (env_auth): the script reads
+# R2_ENV and says the keys expire in R2_CREDENTIALS_TTL_S, so the running mount picks up a
+# rotation within that time, with no remount and no gateway restart.
+R2_AWS_CONFIG = "/etc/rclone/aws.conf"
+R2_CREDENTIALS_SCRIPT = "/usr/local/sbin/fat-r2-credentials"
+R2_CREDENTIALS_TTL_S = 30
 RCLONE_CACHE = "/var/cache/rclone"
 RUNTIME_ROOT = "/opt/openclaw"
 SKILLS_DIR = "/opt/fat-skills"

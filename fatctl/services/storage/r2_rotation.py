@@ -3,10 +3,13 @@
 R2 per-prefix credentials live at most 7 days. For every selected agent whose stored
 credentials expire within the window (or were never issued), this issues new ones scoped to
 `agents/<id>/`, delivers them over SSH to the box's rclone env file (0600, content on stdin),
-restarts the storage mount so rclone reads them, and only then stores them encrypted with
-their expiry: a run that dies half-way is simply redone by the next one. Every box a run
-looks at leaves an audit entry, rotated, failed or left fresh (so a run that changed nothing
-is on the trail too). One clock, read once per run, decides all of it.
+checks them with the box's credential script, and only then stores them encrypted with their
+expiry: a run that dies half-way is simply redone by the next one. Nothing is restarted: the
+running mount's SDK re-reads the file through that script within `R2_CREDENTIALS_TTL_S`
+(`rclone-data.service`), so the gateway keeps its process and its chat sockets. The old keys
+stay valid until they expire (at least `ROTATE_BEFORE` later), long after the mount switched.
+Every box a run looks at leaves an audit entry, rotated, failed or left fresh (so a run that
+changed nothing is on the trail too). One clock, read once per run, decides all of it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cloud_init.layout import DATA_UNIT, R2_ENV
+from cloud_init.layout import R2_ENV
 from fatctl.clock import Clock, fixed, wall_clock
 from fatctl.dns.r2_credentials import (
     ROTATE_BEFORE,
@@ -25,8 +28,8 @@ from fatctl.dns.r2_credentials import (
     needs_rotation,
 )
 from fatctl.errors import FatctlError
-from fatctl.remote.commands.services import systemctl
 from fatctl.remote.commands.shell import maybe_sudo
+from fatctl.remote.commands.storage import take_r2_credentials
 from fatctl.sensitive import Sensitive
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
@@ -159,12 +162,12 @@ def rotate_one(
     try:
         creds = issue(settings, agent_id, clock=fixed(now))
         deliver_file(pool, target, env_path, r2_env(creds))
-        restart = after if after is not None else systemctl("restart", DATA_UNIT)
-        result = pool.get(target).run(maybe_sudo(restart, needed=target.user != "root"))
+        take = after if after is not None else take_r2_credentials()
+        result = pool.get(target).run(maybe_sudo(take, needed=target.user != "root"))
         done = (
             Rotation(target.name, "rotated", creds.expires_at)
             if result.ok
-            else Rotation(target.name, "failed", expiry, f"restarting {DATA_UNIT} failed")
+            else Rotation(target.name, "failed", expiry, "the box did not take the credentials")
         )
     except FatctlError as exc:
         done = Rotation(target.name, "failed", expiry, exc.one_line())

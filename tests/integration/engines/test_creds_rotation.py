@@ -110,7 +110,7 @@ def test_failed_restart_is_audited_and_stores_nothing(
         (done,) = rotate_r2(fleet.engine, keyring_from(MASTER), settings, targets, pool,
                             clock=fixed(FAR_FUTURE), env_path=f"/home/{op}/r2.env",
                             after="false", actor="ops@example")  # fmt: skip
-    assert done.action == "failed" and "restarting" in done.detail
+    assert done.action == "failed" and "did not take" in done.detail
     # Not stored: the next run must try again rather than trust credentials rclone never read.
     assert stored_expiry(fleet.engine, hosts[0].name)[2] is None
     with session_scope(fleet.engine) as session:
@@ -120,7 +120,7 @@ def test_failed_restart_is_audited_and_stores_nothing(
             "ops@example",
             FAR_FUTURE,
         )
-        assert "restarting" in event.detail
+        assert "did not take" in event.detail
 
 
 def _settings(fleet: Any, cloudflare_emulator: Any, tmp_path: Path) -> Any:

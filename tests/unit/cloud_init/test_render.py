@@ -40,10 +40,14 @@ def test_write_files_carry_exactly_render_files(variant: Variant) -> None:
     files = {path: f for path, f in everything.items() if in_user_data(path)}
     written = {e["path"]: e for e in doc_of(spec)["write_files"]}
     assert set(written) == set(files)
-    # Only the skills, their helpers and fat-health wait for the SSH delivery after boot.
+    # Only the skills, their helpers, fat-health and rclone's credential script (read once the
+    # R2 keys are delivered) wait for the SSH delivery after boot.
+    r2_keys = {L.R2_AWS_CONFIG, L.R2_CREDENTIALS_SCRIPT} if variant.r2 else set()
     assert {p for p in everything if not in_user_data(p)} == {
-        L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND, *(f"{L.SKILLS_DIR}/{s}/SKILL.md"
-        for s in ("agent-storage", "browser", "github-login", "outbox-email", "pdf"))}  # fmt: skip
+        L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND, *r2_keys,
+        *(f"{L.SKILLS_DIR}/{s}/SKILL.md"
+          for s in ("agent-storage", "browser", "github-login", "outbox-email", "pdf")),
+    }  # fmt: skip
     for path, item in files.items():
         assert written[path]["content"] == item.content, path
         assert written[path]["permissions"] == f"{item.mode:04o}"
@@ -180,7 +184,11 @@ def test_rclone_mount_unit_for_the_agent_prefix() -> None:
     ):
         assert option in exec_line
     assert f"Before={L.GATEWAY_UNIT}" in unit
-    assert f"EnvironmentFile={L.R2_ENV}" in unit
+    # The keys come through the SDK's credential_process, never rclone's environment (which it
+    # would keep until restarted: a rotation would have to restart the gateway with it).
+    assert (
+        f"Environment=AWS_CONFIG_FILE={L.R2_AWS_CONFIG}" in unit and "EnvironmentFile" not in unit
+    )
     gateway = files[UNIT + L.GATEWAY_UNIT].content
     assert (
         L.DATA_UNIT in gateway
@@ -188,6 +196,10 @@ def test_rclone_mount_unit_for_the_agent_prefix() -> None:
     )
     conf = files[L.RCLONE_CONFIG].content
     assert "provider = Cloudflare" in conf and "access_key" not in conf
+    assert "env_auth = true" in conf
+    assert files[L.R2_AWS_CONFIG].content.endswith(
+        f"credential_process = {L.R2_CREDENTIALS_SCRIPT}\n"
+    )
 
 
 def test_no_storage_means_no_mount_unit() -> None:

@@ -1,0 +1,76 @@
+"""The box's credential script, run here: rclone's AWS SDK runs it (the `credential_process` of
+the AWS config) and `creds rotate` runs it to check a delivered file.
+
+What it must print follows the AWS SDKs' documented `credential_process` contract ("Sourcing
+credentials with an external process", AWS SDKs and Tools reference guide): a JSON object with
+"Version": 1, "AccessKeyId", "SecretAccessKey", optional "SessionToken" and optional
+"Expiration" (ISO 8601); "If the Expiration key is present ... the credentials are refreshed"
+after it, which is what lets a rotation reach a running mount.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cloud_init import layout as L
+from cloud_init.files import render_files
+from fatctl.remote.commands.storage import take_r2_credentials
+from tests.unit.cloud_init.test_render import STOCK
+from tests.unit.cloud_init.variants import make_spec
+
+SECRET = "x" * 39 + "Y"
+
+
+def _script(tmp_path: Path, env: str) -> Path:
+    (tmp_path / "r2.env").write_text(env)
+    text = render_files(make_spec(STOCK))[L.R2_CREDENTIALS_SCRIPT].content
+    script = tmp_path / "fat-r2-credentials"
+    script.write_text(text.replace(L.R2_ENV, str(tmp_path / "r2.env")))
+    return script
+
+
+def _run(script: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=30)
+
+
+def test_prints_the_delivered_keys_with_a_short_expiry(tmp_path: Path) -> None:
+    env = ("RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"
+           f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}\n"
+           "RCLONE_CONFIG_R2_SESSION_TOKEN=dG9r+/a.b_c-d==\n")  # fmt: skip
+    before = datetime.now(UTC).replace(microsecond=0)
+    done = _run(_script(tmp_path, env))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    expires = datetime.fromisoformat(doc.pop("Expiration").replace("Z", "+00:00"))
+    assert doc == {"Version": 1, "AccessKeyId": "ak1", "SecretAccessKey": SECRET,
+                   "SessionToken": "dG9r+/a.b_c-d=="}  # fmt: skip
+    # Re-read soon (so a rotation lands), never already expired.
+    assert before < expires <= datetime.now(UTC) + timedelta(seconds=L.R2_CREDENTIALS_TTL_S)
+
+
+def test_refuses_a_value_that_could_break_the_json_without_echoing_it(tmp_path: Path) -> None:
+    env = ("RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"
+           f'RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}","Version":2\n'
+           "RCLONE_CONFIG_R2_SESSION_TOKEN=t\n")  # fmt: skip
+    done = _run(_script(tmp_path, env))
+    assert done.returncode != 0 and done.stdout == ""
+    assert SECRET not in done.stderr and "RCLONE_CONFIG_R2_SECRET_ACCESS_KEY" in done.stderr
+
+
+def test_a_missing_key_fails(tmp_path: Path) -> None:
+    done = _run(_script(tmp_path, "RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"))
+    assert done.returncode != 0 and done.stdout == ""
+
+
+def test_rotation_checks_the_file_and_restarts_nothing_on_a_current_box() -> None:
+    """`creds rotate` used to run `systemctl restart rclone-data.service`, which restarted the
+    gateway with it (`Requires=`). Now it runs the credential script, output discarded; only a
+    box without that script (files older than this change) still gets the restart."""
+    command = take_r2_credentials()
+    current, _, old_box = command.partition("; else ")
+    assert current.startswith(f"if [ -x {L.R2_CREDENTIALS_SCRIPT} ]; then ")
+    assert current.endswith(f"{L.R2_CREDENTIALS_SCRIPT} >/dev/null")
+    assert "systemctl" not in current and f"restart --no-pager {L.DATA_UNIT}" in old_box
