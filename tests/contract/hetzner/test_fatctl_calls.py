@@ -104,6 +104,19 @@ def test_adopting_an_auto_deleting_ip_follows_the_document(
     assert "POST /primary_ips/{id}/actions/change_protection" in _paths(exchanges)
 
 
+def test_fresh_provisioning_follows_the_document(
+    engine: HcloudEngine, exchanges: list[Any]
+) -> None:
+    """The path a new agent takes: its primary IPs reserved first (DNS points at them), then
+    the server created on them without lookups."""
+    spec = agent_spec(name="bob")
+    engine.key_ids(spec)
+    engine.reserve_addresses(spec)
+    engine.apply_fresh(spec, user_data="#cloud-config\n")
+    recorder.assert_conforms(exchanges)
+    assert {"POST /primary_ips", "POST /servers"} <= _paths(exchanges)
+
+
 def test_catalog_and_action_lists_follow_the_document(
     hcloud_client: Any, exchanges: list[Any]
 ) -> None:
