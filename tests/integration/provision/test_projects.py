@@ -98,6 +98,11 @@ def test_every_operation_on_an_agent_uses_its_recorded_project(
     assert info is not None and info.status == "off"
     assert hetzner_emulator.stats()["calls"] == {}  # nothing reached the other project
     assert second_project.stats()["calls"]
+    from fatctl.services.fleet.status import status
+
+    rows = status(fleet.db, fleet.settings, router, [], health=False)
+    assert {r["agent"]: (r["project"], r["cloud"].split()[0]) for r in rows} == {
+        "first": ("", "running"), "second": ("p2", "off")}  # fmt: skip
 
 
 def test_listing_reconcile_and_preview_span_every_project(
