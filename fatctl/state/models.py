@@ -236,6 +236,9 @@ class GoldenImage(SQLModel, table=True):
     architecture: str = Field(max_length=8)  # x86, arm
     builder: str = Field(max_length=64)  # the builder server's name
     image_id: str = Field(default="", max_length=32)  # Hetzner's id, once the snapshot exists
+    # Snapshots live in one Hetzner project and boot servers only there ("" the top level's,
+    # where `fatctl image build` builds); an agent placed elsewhere boots the stock image.
+    project: str = Field(default="", max_length=32)
     state: str = Field(max_length=16, index=True)  # building, available, failed
     actor: str = Field(max_length=100)
     error: str = Field(default="", max_length=500)

@@ -46,10 +46,21 @@ def newest_golden_image(session: Session, spec: AgentSpec) -> str | None:
         .where(GoldenImage.node_version == spec.node_version)
         .where(GoldenImage.base_image == spec.image)
         .where(GoldenImage.architecture == architecture_of(spec.server_type))
+        .where(GoldenImage.project == _project_of(session, spec.name))
         .order_by(col(GoldenImage.created_at).desc(), col(GoldenImage.id).desc())
     )
     found = session.exec(query).first()
     return found.image_id if found else None
+
+
+def _project_of(session: Session, name: str) -> str:
+    """The agent's Hetzner project ("" the top level's; an agent not yet placed too)."""
+    from sqlmodel import select
+
+    from fatctl.state.models import Agent
+
+    found = session.exec(select(Agent.project).where(Agent.name == name)).first()
+    return str(found or "")
 
 
 def with_golden_image(session: Session, spec: AgentSpec) -> AgentSpec:

@@ -168,3 +168,20 @@ def test_reconcile_repairs_land_in_the_project_holding_the_resource(
     fixer.apply(Finding("orphan", "firewall orphan", "", "", FW_DELETE, ref=str(orphan.id)))
     assert [f["name"] for f in second_project.inventory()["firewalls"]] == ["fatctl-second"]
     assert len(hetzner_emulator.inventory()["firewalls"]) == 1
+
+
+def test_a_golden_image_boots_agents_of_its_own_project_only(fleet: Any) -> None:
+    """Snapshots are resources of one project ("Images ... of type snapshot" are listed and
+    used per project, as every resource behind a project's token): an agent placed in another
+    project boots the stock image rather than failing on an image its project cannot see."""
+    from fatctl.state.models import GoldenImage
+
+    _provision(fleet, "first")
+    _provision(fleet, "second")  # in p2
+    with session_scope(fleet.db) as session:
+        session.add(GoldenImage(runtime_version="2026.9.6", node_version="24.21.0",
+                                base_image="debian-12", architecture="x86", builder="b",
+                                image_id="4711", state="available", actor="t"))  # fmt: skip
+    images = {n: spec_for_agent(n, engine=fleet.db, settings=fleet.settings, golden=True).image
+              for n in ("first", "second")}  # fmt: skip
+    assert images == {"first": "4711", "second": "debian-12"}
