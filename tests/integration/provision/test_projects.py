@@ -171,9 +171,11 @@ def test_reconcile_repairs_land_in_the_project_holding_the_resource(
 
 
 def test_a_golden_image_boots_agents_of_its_own_project_only(fleet: Any) -> None:
-    """Snapshots are resources of one project ("Images ... of type snapshot" are listed and
-    used per project, as every resource behind a project's token): an agent placed in another
-    project boots the stock image rather than failing on an image its project cannot see."""
+    """Hetzner's reference distinguishes "System Images: Distribution Images maintained by us"
+    from "Snapshot Images: Maintained by you"; a snapshot is a resource of the project that
+    made it, seen only with that project's token, like everything behind a token. An agent
+    placed in another project boots the stock image rather than failing on an image its
+    project cannot see."""
     from fatctl.state.models import GoldenImage
 
     _provision(fleet, "first")
