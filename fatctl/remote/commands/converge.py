@@ -32,6 +32,8 @@ _EFFECTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("/etc/ssh/sshd_config.d/", (SSH,), ()),
     ("/etc/nftables.conf", (), (NFTABLES,)),
     (L.RCLONE_CONFIG, (L.DATA_UNIT, L.GATEWAY_UNIT), ()),
+    # Read when the mount starts (unlike the credential script, which it runs every 30 s).
+    (L.R2_AWS_CONFIG, (L.DATA_UNIT, L.GATEWAY_UNIT), ()),
     (UNIT_DIR + L.DATA_UNIT, (L.DATA_UNIT, L.GATEWAY_UNIT), ()),
     (UNIT_DIR + L.GATEWAY_PATH_UNIT, (L.GATEWAY_PATH_UNIT,), ()),
     (UNIT_DIR + L.GATEWAY_UNIT, (L.GATEWAY_UNIT,), ()),

@@ -74,3 +74,12 @@ def test_rotation_checks_the_file_and_restarts_nothing_on_a_current_box() -> Non
     assert current.startswith(f"if [ -x {L.R2_CREDENTIALS_SCRIPT} ]; then ")
     assert current.endswith(f"{L.R2_CREDENTIALS_SCRIPT} >/dev/null")
     assert "systemctl" not in current and f"restart --no-pager {L.DATA_UNIT}" in old_box
+
+
+def test_converge_restarts_the_mount_for_its_aws_config_but_not_for_the_script() -> None:
+    """The SDK reads the AWS config once, when rclone starts; the script it runs every time the
+    keys 'expire', so a new script needs no restart (and must not cost the gateway one)."""
+    from fatctl.remote.commands.converge import actions_for
+
+    assert actions_for([L.R2_AWS_CONFIG]).restart == (L.DATA_UNIT, L.GATEWAY_UNIT)
+    assert actions_for([L.R2_CREDENTIALS_SCRIPT]).restart == ()
