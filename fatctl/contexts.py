@@ -11,6 +11,10 @@ the ones that say which fleet it is (`OWN_KEYS`): a context that leaves out its 
 has no token, rather than another fleet's, and one that leaves out its data dir gets its own
 under the default one, so two contexts never share a database or a cloud by accident.
 Environment variables still win over the context, as they win over the top level.
+
+A context is a separate fleet. To grow one fleet past a Hetzner project's limits, give it
+several projects instead (`[hcloud.projects.NAME]`, fatctl.config.HcloudProject): one database,
+new agents placed where there is room, every listing and reconcile over all of them.
 """
 
 from __future__ import annotations
