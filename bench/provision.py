@@ -120,7 +120,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         hz = start_emulator(root / "hz", rate_limit=10_000_000)
-        cf = start_cloudflare_emulator(root / "cf", zones=("sandbox.test",), rate_limit=10_000_000)
+        # A Pro zone: a Free one holds 200 records, two runs of 100 agents' A and AAAA.
+        cf = start_cloudflare_emulator(root / "cf", zones=("sandbox.test",), rate_limit=10_000_000,
+                                       zone_plans={"sandbox.test": "pro"})  # fmt: skip
         try:
             plane = make_plane(root, hz, cf)
             # As `fatctl sandbox up` writes it to sandbox.env: no zone lookup in any process.
