@@ -26,3 +26,5 @@ def test_a_sold_out_create_answers_as_documented(
     exchange = Exchange("POST", "/servers", body, answer.status_code, answer.json(), {})
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
     assert violations(exchange) == []
+    inventory = hetzner_emulator.inventory()  # refused whole: no server, no primary IP made
+    assert not inventory.get("servers") and not inventory.get("primary_ips")

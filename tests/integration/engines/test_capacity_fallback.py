@@ -1,5 +1,6 @@
 """Capacity fallback (issue 17): a server type or location Hetzner cannot place no longer fails
 the signup; the engine tries the operator's ordered alternatives and says where the box went.
+(The emulator's sold-out answers themselves: tests/contract/hetzner/test_capacity_contract.py.)
 
 The emulator's `sold_out` knob follows Hetzner's Cloud API reference (the OpenAPI document in
 api-evangelist/hetzner, openapi/_original/hetzner-openapi.yml). Its error table:
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from fatctl.errors import CloudError, ConfigError
 from fatctl.infra.capacity import Placement, candidates, parse_fallbacks
@@ -29,25 +29,6 @@ from tests.integration.engines.conftest import Recorder, agent_spec, emulator_se
 def _engine(emulator: Any, tmp_path: Path, recorder: Recorder, fallbacks: str) -> HcloudEngine:
     settings = replace(emulator_settings(emulator, tmp_path), fallbacks=fallbacks)
     return HcloudEngine(settings, timing=Timing.instant(), on_change=recorder, sleep=lambda s: 0)
-
-
-@pytest.mark.parametrize(("code", "status"), [("resource_unavailable", 412),
-                                              ("placement_error", 422)])  # fmt: skip
-def test_emulator_refuses_a_sold_out_create_as_hetzner_does(
-    hetzner_emulator: Any, code: str, status: int
-) -> None:
-    """The documented status and code, and nothing made (no server, no auto-created IPs)."""
-    hetzner_emulator.set_faults(sold_out={"cx23@fsn1": code})
-    answer = requests.post(
-        f"{hetzner_emulator.url}/servers",
-        headers={"Authorization": f"Bearer {hetzner_emulator.token}"},
-        json={"name": "bob", "server_type": "cx23", "image": "debian-12", "location": "fsn1"},
-        timeout=10,
-    )
-    assert answer.status_code == status
-    assert answer.json()["error"]["code"] == code
-    inventory = hetzner_emulator.inventory()
-    assert not inventory.get("server") and not inventory.get("primary_ip")
 
 
 def test_fresh_create_falls_back_to_another_location_with_its_own_ips(
