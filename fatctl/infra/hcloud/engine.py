@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -19,7 +18,7 @@ from fatctl.config import Settings
 from fatctl.domain import AgentSpec, BoxInfo, ChangeSink, Plan, ResourceChange
 from fatctl.domain import ignore_change as _ignore
 from fatctl.errors import CloudError, NotFound
-from fatctl.infra.capacity import CAPACITY_CODES, Placement, candidates, parse_fallbacks
+from fatctl.infra.capacity import parse_fallbacks
 from fatctl.infra.desired import DesiredBox, desired_box
 from fatctl.infra.engine import Capability, ReservedAddresses
 from fatctl.infra.hcloud import ops
@@ -30,6 +29,7 @@ from fatctl.infra.hcloud.converge import (
     ensure_firewall,
     ensure_ips,
 )
+from fatctl.infra.hcloud.fallback import placed
 from fatctl.infra.hcloud.fresh import FALL_BACK_ON, create_fresh, reserve_ips, reserved_addresses
 from fatctl.infra.hcloud.keys import (
     ensure_fleet_keys,
@@ -82,49 +82,15 @@ class HcloudEngine:
     def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
         """Create or adopt the box; where Hetzner has no room for a new server, in the first
         of the operator's fallbacks that has (the BoxInfo says which)."""
-        return self._placed(spec, user_data, self._apply_adopting)
+        attempts = (self._apply_adopting, self._apply_adopting)
+        return placed(self.h, spec, user_data, self.fallbacks, attempts, self.emit)
 
     def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
         """`apply` for an agent no earlier run touched at Hetzner: create without lookups (see
         hcloud_fresh). Anything already there makes a create fail before it duplicates, and
         the full adopt-or-create `apply` takes over from what exists."""
-        return self._placed(spec, user_data, self._apply_fresh)
-
-    def _placed(
-        self, spec: AgentSpec, user_data: str, attempt: Callable[[AgentSpec, str], BoxInfo]
-    ) -> BoxInfo:
-        """`attempt` at the spec's type and location, then at each fallback while Hetzner
-        answers that it cannot place the server there (CAPACITY_CODES)."""
-        tried: list[str] = []
-        for where in candidates(Placement(spec.server_type, spec.location), self.fallbacks):
-            if tried:
-                self._release_ips_outside(spec.name, where.location)
-                attempt = self._apply_adopting  # what the first try made is adopted, not re-made
-            placed = replace(spec, server_type=where.server_type, location=where.location)
-            try:
-                return attempt(placed, user_data)
-            except CloudError as exc:
-                if exc.code not in CAPACITY_CODES:
-                    raise
-                tried.append(f"{where} ({exc.code})")
-        raise CloudError(
-            f"Hetzner has no room for agent {spec.name}: tried {', '.join(tried)}; add "
-            "alternatives to defaults.fallbacks (type@location) or try again later",
-            code="resource_unavailable",
-        )
-
-    def _release_ips_outside(self, name: str, location: str) -> None:
-        """Primary IPs are bound to their location: the ones a try elsewhere made cannot serve
-        a box here, so release them (unassigned; nothing points at them yet)."""
-        observed, bound = observe(self.h, name)
-        for family, ip in bound.ips.items():
-            seen = observed.ips[family]
-            if seen.assignee_id or seen.location == location:
-                continue
-            if (ip.protection or {}).get("delete"):
-                ops.act(self.h, "unprotect primary IP", ip.change_protection, False)
-            self.h.call("delete primary IP", ip.delete)
-            self.emit(_change("primary_ip", ip.name, "delete", f"released: {seen.location}"))
+        attempts = (self._apply_fresh, self._apply_adopting)
+        return placed(self.h, spec, user_data, self.fallbacks, attempts, self.emit)
 
     def _apply_adopting(self, spec: AgentSpec, user_data: str) -> BoxInfo:
         try:
