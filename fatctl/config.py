@@ -28,6 +28,7 @@ from typing import Any
 
 from fatctl import contexts
 from fatctl.errors import ConfigError
+from fatctl.hcloud_projects import DEFAULT_PROJECT, HcloudProject, hcloud_projects
 from fatctl.sensitive import Sensitive
 
 
@@ -184,25 +185,7 @@ def default_data_dir() -> Path:
     return Path(base) / "fatctl"
 
 
-@dataclass(frozen=True)
-class HcloudProject:
-    """One Hetzner project of the fleet. Hetzner's limits (servers, primary IPs, the 3600
-    requests an hour) are per project, so each has its own token, server cap and budget."""
-
-    name: str  # "" is the top level's hcloud.token: where agents placed before projects live
-    token: Sensitive | None
-    endpoint: str
-    max_servers: int | None = None  # None: no cap but Hetzner's own
-    reserve: float | None = None  # share of the project's rate budget left to other clients
-
-    @property
-    def label(self) -> str:
-        return self.name or DEFAULT_PROJECT
-
-
-DEFAULT_PROJECT = "default"  # how the top level's project is named in output
 _ACME_EMAIL = re.compile(r"[A-Za-z0-9._+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
-_PROJECT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -439,65 +422,8 @@ def load_settings(environ: dict[str, str] | None = None, *, context: str | None 
         values[spec.attr] = Sensitive(raw) if spec.secret else raw
     if not values.get("pulumi_backend_url"):
         values["pulumi_backend_url"] = f"file://{data_dir / 'pulumi'}"
-    values["hcloud_projects"] = hcloud_projects(doc.get("hcloud"), values, env, source)
-    return Settings(**values)
-
-
-def hcloud_projects(
-    table: Any, values: dict[str, Any], env: dict[str, str], source: str
-) -> tuple[HcloudProject, ...]:
-    """The `[hcloud.projects.NAME]` tables (token or token_env, endpoint, max_servers, reserve),
-    after the top level's own project when it has a token; () when none are defined, so a
-    single-project fleet is configured and behaves exactly as before projects existed."""
-    named = table.get("projects") if isinstance(table, dict) else None
-    if named is None:
-        return ()
-    if not isinstance(named, dict) or not named:
-        raise ConfigError(f"'hcloud.projects' in {source} must be [hcloud.projects.NAME] tables")
     endpoint = values.get("hcloud_endpoint") or Settings.hcloud_endpoint
-    out = []
-    if values.get("hcloud_token"):
-        out.append(HcloudProject("", values["hcloud_token"], endpoint,
-                                 _count(table, "max_servers", "hcloud", source)))  # fmt: skip
-    for name, section in named.items():
-        where = f"hcloud.projects.{name}"
-        if not _PROJECT_NAME.fullmatch(name) or name == DEFAULT_PROJECT:
-            raise ConfigError(f"project name {name[:40]!r} in {source}: use a-z, 0-9, '-', '_' "
-                              f"(and not {DEFAULT_PROJECT!r}, the top level's)")  # fmt: skip
-        if not isinstance(section, dict):
-            raise ConfigError(f"{where} in {source} must be a table")
-        out.append(HcloudProject(name, _project_token(section, env, where, source),
-                                 str(section.get("endpoint") or endpoint),
-                                 _count(section, "max_servers", where, source),
-                                 _reserve(section, where, source)))  # fmt: skip
-    return tuple(out)
-
-
-def _project_token(section: dict[str, Any], env: dict[str, str], where: str, source: str) -> Any:
-    """`token_env` names the variable holding the token (keeps it out of the file); `token`
-    is the token itself. Never shown: wrapped the moment it is read."""
-    if var := section.get("token_env"):
-        if not env.get(str(var)):
-            raise ConfigError(f"{where}.token_env in {source} names {var}, which is not set")
-        return Sensitive(env[str(var)])
-    if token := section.get("token"):
-        return Sensitive(str(token))
-    raise ConfigError(f"{where} in {source} has no token: set token_env (or token)")
-
-
-def _count(section: dict[str, Any], key: str, where: str, source: str) -> int | None:
-    raw = section.get(key)
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise ConfigError(f"{where}.{key} in {source} must be a whole number of at least 1")
-    return raw
-
-
-def _reserve(section: dict[str, Any], where: str, source: str) -> float | None:
-    raw = section.get("reserve")
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw < 1:
-        raise ConfigError(f"{where}.reserve in {source} must be a fraction from 0 to below 1")
-    return float(raw)
+    values["hcloud_projects"] = hcloud_projects(
+        doc.get("hcloud"), values.get("hcloud_token"), endpoint, env, source
+    )
+    return Settings(**values)

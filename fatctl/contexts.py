@@ -13,7 +13,7 @@ under the default one, so two contexts never share a database or a cloud by acci
 Environment variables still win over the context, as they win over the top level.
 
 A context is a separate fleet. To grow one fleet past a Hetzner project's limits, give it
-several projects instead (`[hcloud.projects.NAME]`, fatctl.config.HcloudProject): one database,
+several projects instead (`[hcloud.projects.NAME]`, fatctl.hcloud_projects): one database,
 new agents placed where there is room, every listing and reconcile over all of them.
 """
 

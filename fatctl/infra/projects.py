@@ -2,7 +2,7 @@
 
 Hetzner's limits (servers and primary IPs per project, 3600 requests an hour per project) make
 a fleet past a few hundred agents span projects: `[hcloud.projects.NAME]` in fatctl.toml, each
-with its own token and rate budget (fatctl.config.HcloudProject). `ProjectRouter` holds one
+with its own token and rate budget (fatctl.hcloud_projects). `ProjectRouter` holds one
 engine per project, built on first use from the settings for that project, and sends every
 call about an agent to the project its state record names (`agents.project`, written when
 provisioning placed it: fatctl.services.fleet.placement). Flows that need one project's own
