@@ -7,6 +7,9 @@ leak scan: none of the keys or tokens is in fatctl's output, its database, the s
 or the boxes' journals and cloud-init logs. Everything goes through the `fatctl` CLI, as an
 operator (or the signup platform) would drive it.
 
+Then R2 credentials rotate under the running gateway (same MainPID and active-since instant),
+the old key is ended at S3, and the agent's next file still lands in its prefix.
+
 Prints: box start to ready (provision, which ends at OpenClaw's /readyz), message in to reply
 out, and the same after the key rotation.
 """
@@ -162,6 +165,9 @@ def test_agent_answers_its_customer_and_nobody_else(
     assert "whatsapp not-linked" in status["channels"] and "telegram ready" in status["channels"]
     _round_trip(admin, byok_bot_id, OWNER_SENDER, "after whatsapp")
 
+    # R2 credentials rotate under the running gateway: same process, same chat sockets.
+    _rotate_storage_under_gateway(plane, sandbox, admin, byok_bot_id)
+
     _platform_skills(plane, admin, byok_bot_id)
     _box_trust(plane)
     customer_attacks(plane.run, "cust-byok", tmp_path)
@@ -249,6 +255,64 @@ def _platform_skills(plane: Plane, admin: str, bot_id: int) -> None:
     out = plane.run("ssh", "cust-byok", "--", f"echo {script} | base64 -d >/tmp/skills.sh; {under}")
     assert "png=PNG pdf=%PDF-" in out, out
     assert "<title>evaluated 42</title>" in out and '"evaluated 42"' in out, out
+
+
+GATEWAY_SINCE = "systemctl show -p MainPID,ActiveEnterTimestampMonotonic openclaw-gateway.service"
+LANDS_WITHIN_S = 180.0  # a bound on waiting: the mount re-reads its keys every 30 s
+
+
+def _rotate_storage_under_gateway(
+    plane: Plane, sandbox: dict[str, Any], admin: str, bot_id: int
+) -> None:
+    """`creds rotate` while the gateway serves: its MainPID and the instant it became active
+    are the same afterwards (no restart, so Telegram's, Slack's and WhatsApp's sockets stay);
+    the old key is then ended at S3 (as R2's temporary credentials "expire automatically"),
+    and a file the agent writes to /data still lands in its bucket prefix, with the new key."""
+    import boto3
+
+    from fatctl.sandbox.cloud import BUCKET
+    from fatctl.sandbox.s3 import revoke_access_key
+    from tests.e2e.test_provision_e2e import _admin
+
+    prefix = f"agents/{json.loads(plane.run('agents', 'show', 'cust-byok', '--json'))['agent_id']}/"
+
+    def issued() -> set[str]:
+        found = _admin(sandbox["admin"]["cloudflare"], "/inventory")["r2_credentials"]
+        return {c["id"] for c in found if c["prefixes"] == [prefix]}
+
+    old_keys, before = issued(), plane.run("ssh", "cust-byok", "--", GATEWAY_SINCE)
+    rotated = json.loads(plane.run("creds", "rotate", "cust-byok", "--force", "--json"))
+    assert [r["action"] for r in rotated] == ["rotated"], rotated
+    new_keys = issued() - old_keys
+    assert old_keys and len(new_keys) == 1, (old_keys, new_keys)
+    for key in old_keys:
+        revoke_access_key(Path(sandbox["state"]) / "s3", key)
+
+    def s3(key: str) -> Any:
+        return boto3.client("s3", endpoint_url=sandbox["env"]["FATCTL_R2_ENDPOINT"],
+                            region_name="us-east-1", aws_access_key_id=key,
+                            aws_secret_access_key="x" * 40)  # fmt: skip
+
+    with pytest.raises(Exception, match="InvalidAccessKeyId"):
+        s3(sorted(old_keys)[0]).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+
+    plane.run("ssh", "cust-byok", "--", "sudo runuser -u openclaw -- sh -c "
+              "'echo written after the rotation > /data/after-rotation.md'")  # fmt: skip
+    bucket, written = s3("sandbox"), f"{prefix}after-rotation.md"
+
+    def landed() -> bool:
+        listed = bucket.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        return written in {o["Key"] for o in listed}
+
+    deadline = time.monotonic() + LANDS_WITHIN_S
+    while not landed():
+        assert time.monotonic() < deadline, f"{written} not in the bucket in {LANDS_WITHIN_S}s"
+        time.sleep(2)
+    body = bucket.get_object(Bucket=BUCKET, Key=written)["Body"].read()
+    assert body == b"written after the rotation\n"
+    _round_trip(admin, bot_id, OWNER_SENDER, "after the storage rotation")
+    after = plane.run("ssh", "cust-byok", "--", GATEWAY_SINCE)
+    assert "MainPID=0" not in before and after == before, (before, after)
 
 
 def _servers(sandbox: dict[str, Any]) -> list[Any]:
