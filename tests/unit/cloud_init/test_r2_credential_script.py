@@ -1,11 +1,16 @@
 """The box's credential script, run here: rclone's AWS SDK runs it (the `credential_process` of
 the AWS config) and `creds rotate` runs it to check a delivered file.
 
-What it must print follows the AWS SDKs' documented `credential_process` contract ("Sourcing
-credentials with an external process", AWS SDKs and Tools reference guide): a JSON object with
-"Version": 1, "AccessKeyId", "SecretAccessKey", optional "SessionToken" and optional
-"Expiration" (ISO 8601); "If the Expiration key is present ... the credentials are refreshed"
-after it, which is what lets a rotation reach a running mount.
+What it must print is the SDKs' `credential_process` contract (aws-config's CredentialProcess
+Provider docs): "The Version must be set to 1. AccessKeyId and SecretAccessKey are always
+required. SessionToken must be set if a session token is associated with the AccessKeyId. The
+Expiration is optional, and must be given in the RFC 3339 date time format". aws-sdk-go v1 (in
+rclone 1.60), processcreds/provider.go, is what makes a short Expiration re-read the file:
+`p.staticCreds = resp.Expiration == nil; if resp.Expiration != nil { p.SetExpiration(
+*resp.Expiration, p.ExpiryWindow) }`, and `IsExpired` "returns true if the credentials
+retrieved are expired". Its parse error quotes the whole output (`"%s: %s",
+errMsgProcessProviderParse, string(out)`), keys included, into rclone's log: so the script
+prints nothing at all unless it can print a well-formed document.
 """
 
 from __future__ import annotations
@@ -83,3 +88,21 @@ def test_converge_restarts_the_mount_for_its_aws_config_but_not_for_the_script()
 
     assert actions_for([L.R2_AWS_CONFIG]).restart == (L.DATA_UNIT, L.GATEWAY_UNIT)
     assert actions_for([L.R2_CREDENTIALS_SCRIPT]).restart == ()
+
+
+def test_prints_nothing_when_it_cannot_say_when_the_keys_expire(tmp_path: Path) -> None:
+    """A document with an empty Expiration fails the SDK's parse, whose error quotes the output
+    (the secret key) into rclone's log: with `date` failing, stdout must stay empty."""
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "date").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "date").chmod(0o755)
+    env = ("RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"
+           f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}\n"
+           "RCLONE_CONFIG_R2_SESSION_TOKEN=t\n")  # fmt: skip
+    path = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = subprocess.run(["sh", str(_script(tmp_path, env))], capture_output=True, text=True,
+                          timeout=30, env=path)  # fmt: skip
+    assert done.returncode != 0 and SECRET not in done.stdout + done.stderr
