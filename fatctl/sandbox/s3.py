@@ -1,4 +1,4 @@
-"""R2's S3 side in the sandbox: a moto S3 server (`python -m moto.server`) on loopback.
+"""R2's S3 side in the sandbox: moto's S3 server (`fatctl.sandbox.s3_server`) on loopback.
 
 The process is tracked by `<state_dir>/s3.json` (pid, host, port), so `fatctl sandbox down`
 can stop it later from another process; stopping checks that the pid still runs moto before
