@@ -87,3 +87,14 @@ def test_placement_takes_the_first_project_with_room() -> None:
     with pytest.raises(CloudError, match=r"default 2/2, b 1/1") as caught:
         choose_project(projects[:2], {"": 2, "b": 1})
     assert caught.value.code == "resource_limit_exceeded"
+
+
+def test_each_project_paces_with_its_own_budget_and_reserve(tmp_path: Path) -> None:
+    from fatctl.infra.hcloud.client import Hcloud
+
+    s = _load(tmp_path, TOML, HCLOUD_TOKEN_EU2="eu2-token")
+    top, eu2, eu3 = (Hcloud(s.for_project(n)) for n in ("", "eu-2", "eu-3"))
+    assert len({id(top.budget), id(eu2.budget), id(eu3.budget)}) == 3
+    assert (top.budget.api, eu2.budget.api) == ("hetzner", "hetzner:eu-2")
+    assert eu2.budget.reserve == 0.2 and eu3.budget.reserve == top.budget.reserve == 0.05
+    assert Hcloud(s.for_project("eu-2")).budget is eu2.budget  # one per project per process
