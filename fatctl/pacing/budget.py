@@ -22,12 +22,16 @@ budget learns no refill rate and, below the reserve, waits for the window's rese
 from __future__ import annotations
 
 import email.utils
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# An answer saying its window ends within this of the moment the budget saw that window end is
+# news of the ended window (its `t` rounded up, the answer late), not of the next one.
+STALE_MARGIN_S = 2.0
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -78,6 +82,7 @@ class Limits:
     remaining: int | None = None
     reset: float | None = None  # seconds from now until the budget is full again
     window: bool = False  # refilled all at once at the reset (Cloudflare), not continuously
+    span: float | None = None  # the window's length in seconds (Cloudflare's `w`)
 
 
 def limits(headers: Mapping[str, str], now: float) -> Limits:
@@ -86,12 +91,13 @@ def limits(headers: Mapping[str, str], now: float) -> Limits:
     if service is not None:
         item = _structured_item(service)
         policy = _structured_item(header(headers, "Ratelimit-Policy") or "", item[0])
-        reset = item[1].get("t")
+        reset, span = item[1].get("t"), _int(policy[1].get("w"))
         return Limits(
             _int(policy[1].get("q")),
             _int(item[1].get("r")),
             None if reset is None or not reset.isdigit() else float(reset),
             window=True,
+            span=float(span) if span else None,
         )
     return Limits(
         _int(header(headers, "RateLimit-Limit")),
@@ -153,6 +159,9 @@ class RateBudget:
         self._stamp = 0.0
         self._rate_from = 0  # the deficit the rate was estimated from (bigger: more precise)
         self.window = False  # the server's budget refills all at once at its reset (Cloudflare)
+        self.span: float | None = None  # that window's length
+        self._news_after = 0.0  # answers saying their window ends earlier speak of an old one
+        self._heard = True  # whether an answer has spoken of the current window yet
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from one answer's headers (any status; 429s included)."""
@@ -161,9 +170,13 @@ class RateBudget:
             self.requests_seen += 1
             said = limits(headers, now)
             limit, remaining, reset = said.limit, said.remaining, said.reset
-            self.window = self.window or said.window
+            self._local.hint = retry_hint(status, headers, now)
             if limit and limit != self.limit:
                 self.limit, self.rate, self._rate_from = limit, None, 0  # a new plan: relearn
+            if said.window:
+                self.window, self.span = True, said.span or self.span
+                self._observe_window(now, remaining, reset, refused=status == 429)
+                return
             if reset is not None:
                 self.reset_at = now + reset
             if status != 429 and limit and remaining is not None and reset and not said.window:
@@ -173,7 +186,41 @@ class RateBudget:
                 self._refill(now)
                 # The server's count is the truth, less what we sent that it has not seen yet.
                 self._tokens = float(remaining - self._in_flight)
-            self._local.hint = retry_hint(status, headers, now)
+
+    def _observe_window(
+        self, now: float, remaining: int | None, reset: float | None, refused: bool
+    ) -> None:
+        """An answer about a window that refills all at once. Answers arrive out of order, and
+        late ones from a window that has ended must not refill the current one a second time:
+        within a window the estimate only goes down, and a new window is believed only once an
+        answer says it ends later than the old one did. A 429 is Cloudflare's block: nothing
+        until its `t`, then a new window."""
+        if remaining is None or reset is None:
+            return
+        self.remaining = remaining
+        ends, truth = now + reset, float(remaining - self._in_flight)
+        if self._tokens is None:
+            self._tokens, self.reset_at = truth, ends
+            return
+        self._refill(now)
+        if ends < self._news_after:
+            return  # from a window that has ended (its `t` rounded up, the answer late)
+        if refused:  # the block ends at `ends`; the window after it, a span later at the earliest
+            self._tokens, self.reset_at = min(self._tokens, truth), ends
+            self._next_window(ends)
+            return
+        if not self._heard:  # the first word on a window we rolled into
+            self._tokens, self.reset_at, self._heard = truth, ends, True
+            return
+        self._tokens = min(self._tokens, truth)
+        self.reset_at = max(self.reset_at or ends, ends)
+
+    def _next_window(self, due: float) -> None:
+        """The server's window ending at `due` (as far as we know: no earlier) is over. The next
+        began at its first request after that and ends a span later; news of the old one (whose
+        `t` was rounded up, the answer late) ends by `due` plus the margin."""
+        gap = max(STALE_MARGIN_S, (self.span or 0.0) - STALE_MARGIN_S)
+        self._news_after, self._heard = due + gap, False
 
     @property
     def last_wait_hint(self) -> float | None:
@@ -189,9 +236,14 @@ class RateBudget:
             self.rate, self._rate_from = deficit / reset, deficit
 
     def _refill(self, now: float) -> None:
-        if self.window and self._tokens is not None and self.limit and self.reset_at:
-            if now >= self.reset_at:  # a new window: all of it, less what is still in flight
-                self._tokens, self.reset_at = float(self.limit - self._in_flight), None
+        if self.window:
+            if self._tokens is not None and self.limit and self.reset_at and now >= self.reset_at:
+                # A new window: all of it, less what is still in flight. It ends one window
+                # from now at the latest (it began at the server's first request after the old
+                # one ended, which was no later than now).
+                self._tokens = float(self.limit - self._in_flight)
+                self._next_window(self.reset_at)
+                self.reset_at = now + self.span if self.span else None
         elif self._tokens is not None and self.rate and self.limit:
             self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
@@ -208,10 +260,7 @@ class RateBudget:
             floor = self.limit * self.reserve
             if self._tokens >= floor:
                 return 0.0
-            if self.rate:
-                wait = (floor - self._tokens) / self.rate
-            else:
-                wait = max(0.0, (self.reset_at or now) - now)
+            wait = self._wait_below(self._tokens, floor, now)
             self.throttled_s += wait
             self.paced_requests += 1
             return wait
@@ -231,9 +280,20 @@ class RateBudget:
             floor = self.limit * self.reserve
             if self._tokens - 1.0 >= floor:
                 return 0.0
-            if self.rate:
-                return (floor - self._tokens + 1.0) / self.rate
-            return max(0.0, (self.reset_at or now) - now)
+            return self._wait_below(self._tokens - 1.0, floor, now)
+
+    def _wait_below(self, tokens: float, floor: float, now: float) -> float:
+        """The wait of a request that leaves `tokens` (under the reserve `floor`): its place in
+        the queue over the refill rate; against a window, the window's reset, or a later
+        window's for requests queued past what one window holds (they would all fire at the
+        reset and overdraw it)."""
+        if self.rate:
+            return (floor - tokens) / self.rate
+        wait = max(0.0, (self.reset_at or now) - now)
+        usable = (self.limit or 0) - floor
+        if self.window and self.span and usable >= 1:
+            wait += self.span * (math.ceil((floor - tokens) / usable) - 1)
+        return wait
 
     def pace(self, sleep: Callable[[float], None] = time.sleep) -> None:
         """Take a token and wait for its slot; once per HTTP request, paired with `landed`."""

@@ -116,7 +116,7 @@ class EmulatorMiddleware:
             # an injected burst looks like an exhausted budget: nothing left until Retry-After
             wait = self.faults.config.retry_after
             burst = [
-                *self.bucket.exhausted_headers(wait, time.time()),
+                *self.bucket.exhausted(wait, time.time()),
                 (b"retry-after", str(wait).encode()),
             ]
             await self._error(send, 429, "rate_limit_exceeded", "limit of requests exceeded", burst)

@@ -26,6 +26,7 @@ class Verdict:
     remaining: int
     reset_at: int  # unix time at which the bucket is full again
     retry_after: int  # seconds until one token is available (0 when allowed)
+    reset_in: float = 0.0  # seconds from the verdict until reset_at, unrounded
 
 
 class Limiter(Protocol):
@@ -43,8 +44,9 @@ class Limiter(Protocol):
 
     def headers(self, verdict: Verdict) -> Headers: ...
 
-    def exhausted_headers(self, wait: int, now: float) -> Headers:
-        """An injected burst: the headers of a budget with nothing left for `wait` seconds."""
+    def exhausted(self, wait: int, now: float) -> Headers:
+        """An injected 429 burst: the headers of a budget with nothing left for `wait` seconds
+        (and whatever the cloud does to its budget after a 429)."""
         ...
 
 
@@ -119,7 +121,7 @@ class TokenBucket(_Budget):
             (b"ratelimit-reset", str(verdict.reset_at).encode()),
         ]
 
-    def exhausted_headers(self, wait: int, now: float) -> Headers:
+    def exhausted(self, wait: int, now: float) -> Headers:
         return self.headers(Verdict(False, self.capacity, 0, int(now) + wait, wait))
 
 
@@ -160,7 +162,7 @@ class BlockingWindow(_Budget):
             if now < self._blocked_until:
                 self.refused += int(consume)
                 wait = math.ceil(self._blocked_until - now)
-                return Verdict(False, self.capacity, 0, math.ceil(self._blocked_until), wait)
+                return self._verdict(False, 0, self._blocked_until, wait, now)
             if now >= self._start + self.window:
                 self._start, self._used = now, 0
             allowed = self._used < self.capacity
@@ -173,18 +175,25 @@ class BlockingWindow(_Budget):
                 self._blocked_until = self._start = now + self.block
                 self._used = 0
                 wait = math.ceil(self.block)
-                return Verdict(False, self.capacity, 0, math.ceil(self._blocked_until), wait)
-            reset_at = math.ceil(self._start + self.window)
-            return Verdict(True, self.capacity, self.capacity - self._used, reset_at, 0)
+                return self._verdict(False, 0, self._blocked_until, wait, now)
+            return self._verdict(True, self.capacity - self._used, self._start + self.window, 0,
+                                 now)  # fmt: skip
+
+    def _verdict(self, allowed: bool, left: int, ends: float, wait: int, now: float) -> Verdict:
+        return Verdict(allowed, self.capacity, left, math.ceil(ends), wait, ends - now)
 
     def headers(self, verdict: Verdict) -> Headers:
-        now = self._clock()
-        return cloudflare_headers(
-            verdict.remaining, max(0, math.ceil(verdict.reset_at - now)), verdict.limit,
-            math.ceil(self.window),
-        )  # fmt: skip
+        reset_in = max(0, math.ceil(verdict.reset_in))  # "rounded up", once
+        return cloudflare_headers(verdict.remaining, reset_in, verdict.limit,
+                                  math.ceil(self.window))  # fmt: skip
 
-    def exhausted_headers(self, wait: int, now: float) -> Headers:
+    def exhausted(self, wait: int, now: float) -> Headers:
+        """Cloudflare's 429 is its block, after which a new window begins: an injected one says
+        nothing is left for `wait` seconds and starts the next window then, so a client that
+        believes the headers (a fresh quota after `t`) stays within it. Unlike the real block,
+        requests in the meantime are not refused: they count towards that next window."""
+        with self._lock:
+            self._start, self._used = now + wait, 0
         return cloudflare_headers(0, wait, self.capacity, math.ceil(self.window))
 
 

@@ -150,3 +150,19 @@ def test_the_block_ends_with_a_fresh_window() -> None:
     now[0] += 1.0
     assert [window.take().allowed for _ in range(3)] == [True, True, False]
     assert window.refused == 3
+
+
+def test_an_injected_429_is_followed_by_a_fresh_window_as_a_real_one_is() -> None:
+    """A 429 burst the fault knobs inject says `r=0;t=<retry_after>`; as after Cloudflare's own
+    block, the quota is whole again when `t` has passed (a client believing the headers must
+    not be refused for it)."""
+    from fatctl.sandbox.apiemu.ratelimit import BlockingWindow
+
+    now = [1000.0]
+    window = BlockingWindow(3, 300.0, clock=lambda: now[0])
+    window.take()
+    window.take()
+    headers = dict(window.exhausted(4, now[0]))
+    assert headers[b"ratelimit"] == b'"default";r=0;t=4'
+    now[0] += 4.0
+    assert [window.take().allowed for _ in range(4)] == [True, True, True, False]

@@ -48,6 +48,66 @@ def test_the_budget_waits_for_the_window_instead_of_learning_a_refill() -> None:
     assert budget.rate is None
 
 
+def test_after_a_429_only_news_of_the_window_after_the_block_counts() -> None:
+    """A 429 is Cloudflare's block: nothing until its `t`, then a new window, which ends a span
+    after the block at the earliest. An answer sent before the block, arriving after it, speaks
+    of the old window (here: 5 s left): believing it would schedule a second refill inside the
+    next window."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+    policy = {"Ratelimit-Policy": '"default";q=20;w=60'}
+    budget.observe(200, {"Ratelimit": '"default";r=15;t=5', **policy})
+    budget.observe(429, {"Ratelimit": '"default";r=0;t=1', "Retry-After": "1", **policy})
+    budget.observe(200, {"Ratelimit": '"default";r=14;t=5', **policy})  # late, old window
+    assert budget.reset_at == 1001.0 and budget._tokens == 0.0
+    now[0] += 1.0
+    assert budget.delay() == 0.0 and budget._tokens == 20.0  # the window after the block
+    budget.observe(200, {"Ratelimit": '"default";r=13;t=4', **policy})  # old window, later
+    assert budget._tokens == 20.0 and budget.reset_at == 1061.0
+    budget.observe(200, {"Ratelimit": '"default";r=19;t=60', **policy})  # the new window
+    assert budget._tokens == 19.0 and budget.reset_at == 1061.0
+
+
+def test_requests_queued_past_a_window_wait_for_a_later_one() -> None:
+    """Fifty threads below the reserve must not all be sent at the reset: the next window holds
+    only its quota (less the reserve), the rest wait a window longer per window's worth."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+    budget.observe(200, {"Ratelimit": '"default";r=10;t=30',
+                         "Ratelimit-Policy": '"default";q=10;w=60'})  # fmt: skip
+    waits = [budget.take() for _ in range(30)]
+    assert waits[:9] == [0.0] * 9  # down to the reserve of one
+    assert waits[9:18] == [30.0] * 9  # the next window holds nine
+    assert waits[18:27] == [90.0] * 9 and waits[27:] == [150.0] * 3
+
+
+def test_a_late_answer_from_an_ended_window_refills_nothing() -> None:
+    """Answers come back out of order. One sent in a window that has since ended (small `t`)
+    arriving after the budget rolled into the next window must not roll it over a second time
+    (a second full quota in one window is the overdraw Cloudflare blocks for five minutes);
+    nor may an older answer with more left raise the estimate within a window."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+
+    def answer(left: int, reset_in: int) -> None:
+        budget.observe(200, {"Ratelimit": f'"default";r={left};t={reset_in}',
+                             "Ratelimit-Policy": '"default";q=20;w=60'})  # fmt: skip
+
+    answer(5, 10)
+    answer(9, 10)  # older news, more left: not believed
+    assert budget.view().remaining == 9 and budget._tokens == 5.0
+    for _ in range(3):
+        budget.take()  # three requests in flight
+    now[0] += 10.0
+    assert budget.delay() == 0.0  # rolled over: 20 less the 3 in flight
+    assert budget._tokens == 17.0
+    answer(0, 1)  # one of the three, answered late, from the window that ended
+    assert budget._tokens == 17.0
+    budget.landed()
+    answer(18, 60)  # the first word on the new window
+    assert budget._tokens == 16.0 and budget.reset_at == now[0] + 60
+
+
 def test_pacing_engages_against_the_emulator_before_the_block(tmp_path: Path) -> None:
     """Twenty requests a window: the budget (reserve 5%: one request) sends nineteen, then asks
     to wait for the window's reset; the emulator never had to refuse one. The old budget never
