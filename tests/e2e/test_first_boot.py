@@ -100,12 +100,14 @@ def deliver(conn: Connection, path: str, content: str, mode: int = 0o600) -> Non
 
 def deliver_secrets(spec: AgentSpec, host_key: str, key_file: Path, host: str) -> None:
     """Over SSH as the operator, pinned to the host key fatctl generated: fat-health (not in
-    user-data: provisioning's secrets step brings it), R2 creds, then token."""
+    user-data: provisioning's secrets step brings it), rclone's credential script and AWS
+    config (read once R2 creds are there, also not in user-data), R2 creds, then token."""
     target = Target(spec.name, host, host_keys=(host_key,), key_file=str(key_file))
     conn = connect(target)
     try:
-        health = render_files(spec)[L.HEALTH_COMMAND]
-        deliver(conn, health.path, health.content, health.mode)
+        files = render_files(spec)
+        for path in (L.HEALTH_COMMAND, L.R2_CREDENTIALS_SCRIPT, L.R2_AWS_CONFIG):
+            deliver(conn, files[path].path, files[path].content, files[path].mode)
         creds = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID={S3_KEY}\n"
         creds += f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={S3_SECRET}\n"
         deliver(conn, L.R2_ENV, creds)
