@@ -56,6 +56,31 @@ def test_prints_the_delivered_keys_with_a_short_expiry(tmp_path: Path) -> None:
     assert before < expires <= datetime.now(UTC) + timedelta(seconds=L.R2_CREDENTIALS_TTL_S)
 
 
+def test_a_key_pair_without_a_session_token_is_printed_without_one(tmp_path: Path) -> None:
+    """A static R2 key pair has no session token; the first boot died on `t: parameter not
+    set` (`set -u`) and the mount never came up."""
+    env = f"RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\nRCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}\n"
+    done = _run(_script(tmp_path, env))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["AccessKeyId"] == "ak1" and doc["SecretAccessKey"] == SECRET
+    assert "SessionToken" not in doc
+
+
+def test_a_single_trailing_padding_character_is_kept(tmp_path: Path) -> None:
+    """`IFS='=' read k v` gave `dG9rZW4` for `...TOKEN=dG9rZW4=`: the mount then signed with a
+    wrong token while `creds rotate`'s check (the output parses) said rotated."""
+    env = (
+        "RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"
+        f"RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}=\n"
+        "RCLONE_CONFIG_R2_SESSION_TOKEN=dG9rZW4="
+    )  # fmt: skip  (and no final newline)
+    done = _run(_script(tmp_path, env))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["SecretAccessKey"] == SECRET + "=" and doc["SessionToken"] == "dG9rZW4="
+
+
 def test_refuses_a_value_that_could_break_the_json_without_echoing_it(tmp_path: Path) -> None:
     env = ("RCLONE_CONFIG_R2_ACCESS_KEY_ID=ak1\n"
            f'RCLONE_CONFIG_R2_SECRET_ACCESS_KEY={SECRET}","Version":2\n'
