@@ -50,7 +50,7 @@ def run_projects(args: argparse.Namespace) -> None:
             )
             plane.settings = replace(plane.settings, hcloud_projects=projects,
                                      cloudflare_zone_id=cf.zone_id("sandbox.test"))  # fmt: skip
-            upload_fleet_keys(plane)  # the top level's project; the others upload on first use
+            upload_fleet_keys(plane)  # as `keys add` does: into every project of the fleet
             _report(plane, hzs, projects, agents, f"{int(capacity)} per {window:g} s")
         finally:
             for hz in hzs:

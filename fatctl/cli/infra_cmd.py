@@ -177,10 +177,12 @@ def resize_cmd(
 
 @box_app.command("api")
 def api_cmd(json_out: JsonOpt = False) -> None:
-    """The API rate budgets seen by this process (one cheap Hetzner call to read them)."""
+    """The API rate budgets seen by this process (one cheap Hetzner call per project)."""
+    from fatctl.infra.projects import split_by_project
     from fatctl.pacing.retry import budget_view
 
-    _engine("hcloud").status("fatctl-budget-probe")
+    for project_engine, _ in split_by_project(_engine("hcloud"), []):
+        project_engine.status("fatctl-budget-probe")  # each project meters its own budget
     rows = budget_view()
     Output(json_out).table(
         rows, ("api", "limit", "remaining", "reset_in_s", "requests_seen"), title="API budget"

@@ -59,7 +59,7 @@ class ProjectRouter:
         """The project the agent's record names; an agent fatctl never placed has none."""
         found = self._project_of(name)
         if found is None:
-            raise NotFound(f"agent {name} is not in the state database, so its project is unknown")
+            raise NotFound(f"agent {name} is not placed in any Hetzner project (never provisioned)")
         self.settings.project(found)  # a project no longer in fatctl.toml: one clear line
         return found
 
@@ -93,6 +93,8 @@ class ProjectRouter:
         return self.of(name).status(spec_or_name)
 
     def destroy(self, spec: AgentSpec, *, release_ips: bool) -> None:
+        if self._project_of(spec.name) is None:
+            return  # never placed, so nothing of it exists in any project
         self.of(spec.name).destroy(spec, release_ips=release_ips)
 
     def power_on(self, name: str) -> None:
@@ -138,7 +140,8 @@ def split_by_project(
 
 def recorded_projects(settings: Settings) -> Callable[[str], str | None]:
     """Look agents' projects up in the state database: one query for all, read again only for
-    an agent placed since (provisioning records the project before its first cloud call)."""
+    an agent not placed when last read (provisioning records the project before its first
+    cloud call, so one placed since is found)."""
     cache: dict[str, str] = {}
 
     def project_of(name: str) -> str | None:

@@ -55,9 +55,12 @@ def rollout_rows(url: str) -> list[dict[str, Any]]:
 
 
 def agent_projects(url: str) -> dict[str, str]:
-    """Each agent's Hetzner project ("" the top level's), for routing its calls there."""
+    """Each placed agent's Hetzner project ("" the top level's), for routing its calls there;
+    agents not placed yet (project NULL) are left out."""
     with connect(url) as conn:
         return {
-            str(row["name"]): str(row["project"] or "")
-            for row in fetch_dicts(conn, "SELECT name, project FROM agents")
+            str(row["name"]): str(row["project"])
+            for row in fetch_dicts(
+                conn, "SELECT name, project FROM agents WHERE project IS NOT NULL"
+            )
         }

@@ -50,9 +50,10 @@ class Agent(SQLModel, table=True):
     image: str = Field(max_length=64)
     runtime_version: str = Field(max_length=32)
     engine: str = Field(default="", max_length=16)
-    # The Hetzner project the box lives in ([hcloud.projects.NAME]); "" is the top level's.
-    # Every later operation on the agent goes to this project (fatctl.infra.projects).
-    project: str = Field(default="", max_length=32, index=True)
+    # The Hetzner project the box lives in ([hcloud.projects.NAME]); "" is the top level's,
+    # None: not placed yet (counts against no project's max_servers). Every later operation on
+    # the agent goes to this project (fatctl.infra.projects).
+    project: str | None = Field(default=None, max_length=32, index=True)
     server_id: str = Field(default="", max_length=32)
     ipv4: str = Field(default="", max_length=45)
     ipv6: str = Field(default="", max_length=64)
@@ -109,10 +110,22 @@ class SshKey(SQLModel, table=True):
     fingerprint: str = Field(max_length=128, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    # The key's id at Hetzner and which project it is in (a digest, never the token), recorded
-    # when fatctl uploads or adopts it, so a fresh box is created without listing the keys.
-    hcloud_id: str | None = Field(default=None, max_length=32)
-    hcloud_project: str | None = Field(default=None, max_length=32)
+
+
+class HcloudKeyId(SQLModel, table=True):
+    """An SSH key's id in one Hetzner project, recorded when fatctl uploads or adopts it there,
+    so a fresh box in that project is created without listing the keys. One row per (key,
+    project): a key lives once in each project of the fleet, under a different id in each."""
+
+    __tablename__ = "hcloud_key_ids"
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "project", name="uq_hcloud_key_ids_fp_project"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64)  # Hetzner's (MD5, without colons)
+    project: str = Field(max_length=32)  # a digest of endpoint + token, never the token
+    hcloud_id: str = Field(max_length=32)
 
 
 class HostKey(SQLModel, table=True):

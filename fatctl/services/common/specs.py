@@ -54,7 +54,8 @@ def newest_golden_image(session: Session, spec: AgentSpec) -> str | None:
 
 
 def _project_of(session: Session, name: str) -> str:
-    """The agent's Hetzner project ("" the top level's; an agent not yet placed too)."""
+    """The agent's Hetzner project ("" the top level's). Provisioning places the agent before
+    it renders; only preflight's check sees one not placed yet (NULL), and looks at ""."""
     from sqlmodel import select
 
     from fatctl.state.models import Agent

@@ -73,13 +73,17 @@ def fleet_cost(
 
     prices = plan_prices(settings.price_managed, settings.price_byok)
     ttl = ttl_seconds(settings.pricing_ttl)
-    h = Hcloud(settings)
+    # Every Hetzner project of the fleet, each with its own token (agent names are unique).
+    names = [p.name for p in settings.hcloud_projects] or [settings.hcloud_project or ""]
+    each = [settings.for_project(name) for name in names]
+    clients = [Hcloud(project) for project in each]
     document, fetched_at = cached_pricing(
-        cache_path(settings.data_dir), settings.hcloud_endpoint, ttl,
-        lambda: pricing_document(h), now=now,
+        cache_path(settings.data_dir), each[0].hcloud_endpoint, ttl,
+        lambda: pricing_document(clients[0]), now=now,
     )  # fmt: skip
     book = parse_pricing(document)
-    costs = tuple(agent_cost(book, item, prices) for item in _inputs(engine, fleet(h)))
+    seen = {name: item for h in clients for name, item in fleet(h).items()}
+    costs = tuple(agent_cost(book, item, prices) for item in _inputs(engine, seen))
     return CostReport(costs, totals(costs), book, fetched_at)
 
 

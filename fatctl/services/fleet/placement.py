@@ -38,23 +38,24 @@ def choose_project(projects: Sequence[HcloudProject], counts: Mapping[str, int])
 
 
 def agents_per_project(session: Any) -> dict[str, int]:
-    """Live agents (anything not destroyed) per project."""
+    """Live agents (anything not destroyed) per project; agents not placed yet count nowhere."""
     query = (
         select(Agent.project, func.count())
-        .where(col(Agent.state) != AgentState.DESTROYED.value)
+        .where(col(Agent.state) != AgentState.DESTROYED.value, col(Agent.project).is_not(None))
         .group_by(Agent.project)
     )
     return {str(project): int(count) for project, count in session.exec(query).all()}
 
 
 def place(session: Any, agent: Agent, settings: Settings) -> str:
-    """The agent's project: the recorded one, else (with several projects) one with room,
-    recorded on the agent before any cloud call so every later call goes there."""
-    if agent.project or not settings.several_projects:
+    """The agent's project: the recorded one, else (with several projects) one with room, or
+    the only one, recorded on the agent before any cloud call so every later call goes there."""
+    if agent.project is not None:
         return agent.project
-    counts = agents_per_project(session)
-    counts[agent.project] = max(0, counts.get(agent.project, 0) - 1)  # not itself, unplaced
-    agent.project = choose_project(settings.hcloud_projects, counts)
+    several = settings.several_projects
+    agent.project = (
+        choose_project(settings.hcloud_projects, agents_per_project(session)) if several else ""
+    )
     session.add(agent)
     return agent.project
 

@@ -45,7 +45,7 @@ def agent_rows(db: Engine, names: Sequence[str]) -> list[dict[str, object]]:
                 "ipv4": a.ipv4,
                 "ipv6": a.ipv6,
                 "engine": a.engine,
-                "project": a.project,  # the Hetzner project ("" the top level's)
+                "project": a.project,  # the Hetzner project ("" the top level's, None not placed)
                 "error": a.last_error,
             }
             for a in agents

@@ -95,6 +95,9 @@ def render(flow: Flow) -> dict[str, object]:
 
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
+        # Placed first: the golden image the spec boots is the one in the agent's own project
+        # (a snapshot boots servers only in the project that holds it).
+        place(session, agent, flow.settings)
         flow.spec = provision_spec(session, agent, flow.settings, flow.ring,
                                    sandbox=flow.opts.sandbox)  # fmt: skip
     flow.user_data = checked_user_data(flow.spec, validate=flow.opts.validate)

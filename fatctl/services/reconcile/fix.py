@@ -52,7 +52,8 @@ class Fixer:
             from fatctl.state import repo
 
             with session_scope(self.db) as session:
-                names = [repo.get_agent(session, agent).project]
+                placed = repo.get_agent(session, agent).project
+            names = [placed] if placed is not None else names  # not placed: ask every project
         for name in names:
             if name not in self._hs:
                 self._hs[name] = Hcloud(self.settings.for_project(name))

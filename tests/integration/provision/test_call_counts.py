@@ -81,10 +81,10 @@ def recorded_key_ids(plane: Any) -> list[str]:
     """The Hetzner ids the database recorded for the fleet keys."""
     from sqlmodel import select
 
-    from fatctl.state.models import SshKey
+    from fatctl.state.models import HcloudKeyId
 
     with session_scope(plane.db) as session:
-        return [str(k.hcloud_id) for k in session.exec(select(SshKey)).all() if k.hcloud_id]
+        return [k.hcloud_id for k in session.exec(select(HcloudKeyId)).all()]
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
