@@ -6,8 +6,9 @@ ensure the keys here before an agent's box is created: the hcloud engine inline,
 engine before `up` (its per-agent program only looks the keys up, so destroying one agent's
 stack never deletes a key another agent uses). A key uploaded by hand or by an older fatctl is
 adopted by fingerprint and labelled, never duplicated. The keys ensured are remembered for
-the process, and their ids handed to the caller to keep (the database's `ssh_keys.hcloud_id`)
-and seed a later process with, so a fresh agent's box is created without listing them again.
+the process, and their ids handed to the caller to keep (the database's `hcloud_key_ids`, one
+per project) and seed a later process with, so a fresh agent's box is created without listing
+them again.
 """
 
 from __future__ import annotations
