@@ -155,7 +155,14 @@ def test_the_block_ends_with_a_fresh_window() -> None:
 def test_an_injected_429_is_followed_by_a_fresh_window_as_a_real_one_is() -> None:
     """A 429 burst the fault knobs inject says `r=0;t=<retry_after>`; as after Cloudflare's own
     block, the quota is whole again when `t` has passed (a client believing the headers must
-    not be refused for it)."""
+    not be refused for it).
+
+    Cloudflare, Rate limits (developers.cloudflare.com/fundamentals/api/reference/limits): "The
+    global rate limit for the Cloudflare API is 1,200 requests per five minute period per user
+    ... If you exceed this limit, all API calls for the next five minutes will be blocked", and
+    "Ratelimit: List of service limit items, composed of the limit name, the remaining quota (r)
+    and the time next window resets (t). For example: "default";r=50;t=30": the block is the
+    rest of that window, and at `t` the next window starts with the whole quota."""
     from fatctl.sandbox.apiemu.ratelimit import BlockingWindow
 
     now = [1000.0]
