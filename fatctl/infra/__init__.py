@@ -30,6 +30,7 @@ def make_engine(
 ) -> InfraEngine:
     """`pulumi`, `hcloud`, or `auto` (Pulumi when its CLI is installed, else hcloud); over
     several Hetzner projects, a router sending each agent's calls to its own project."""
+    fallbacks_engine(settings, name)  # the router builds its engines late: refuse now
     if settings.several_projects and settings.hcloud_project is None:
 
         def build(one: Settings) -> InfraEngine:
@@ -52,3 +53,24 @@ def make_engine(
     from fatctl.infra.hcloud.engine import HcloudEngine
 
     return HcloudEngine(settings, timing=timing, on_change=on_change)
+
+
+def fallbacks_engine(settings: Settings, name: str | None = None) -> None:
+    """`defaults.fallbacks` is checked, and refused with the Pulumi engine: its program
+    creates the server where the spec says and never tries an alternative, so the setting
+    would be silently ignored (ConfigError: exit 2, one line)."""
+    from fatctl.errors import ConfigError
+    from fatctl.infra.capacity import parse_fallbacks
+
+    if not parse_fallbacks(settings.fallbacks):
+        return
+    choice = (name or settings.engine or "auto").lower()
+    if choice == "auto":
+        from fatctl.infra.pulumi.engine import find_cli
+
+        choice = "pulumi" if find_cli() else "hcloud"
+    if choice == "pulumi":
+        raise ConfigError(
+            "defaults.fallbacks (FATCTL_FALLBACKS) needs the hcloud engine: the pulumi engine "
+            'never falls back; unset it or set engine = "hcloud"'
+        )

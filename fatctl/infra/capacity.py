@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fatctl.domain import architecture_of
 from fatctl.errors import BadInput, ConfigError
 from fatctl.validation import location, server_type
 
@@ -46,9 +47,12 @@ def parse_fallbacks(text: str) -> tuple[Placement, ...]:
 
 
 def candidates(first: Placement, fallbacks: tuple[Placement, ...]) -> list[Placement]:
-    """Where to try, in order: the asked-for placement, then each distinct alternative."""
+    """Where to try, in order: the asked-for placement, then each distinct alternative of the
+    same architecture (the box's image and golden snapshot are built for one: an x86 agent on
+    an ARM type would not boot, so it is no fallback)."""
     out = [first]
+    arch = architecture_of(first.server_type)
     for alternative in fallbacks:
-        if alternative not in out:
+        if alternative not in out and architecture_of(alternative.server_type) == arch:
             out.append(alternative)
     return out

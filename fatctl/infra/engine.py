@@ -81,7 +81,12 @@ class InfraEngine(Protocol):
 
 class FreshCreating(Protocol):
     def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
-        """`apply` for an agent no earlier run touched: create without looking first."""
+        """`apply_new` for an agent no earlier run touched: create without looking first."""
+        ...
+
+    def apply_new(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """`apply` for an agent still being provisioned: the only apply that may put its box
+        elsewhere when the cloud has no room (the provision re-points DNS and its record)."""
         ...
 
 

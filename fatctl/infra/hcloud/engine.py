@@ -80,15 +80,20 @@ class HcloudEngine:
         return compute_plan(spec.name, desired_box(spec), observed)
 
     def apply(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
-        """Create or adopt the box; where Hetzner has no room for a new server, in the first
-        of the operator's fallbacks that has (the BoxInfo says which)."""
+        """Create or adopt the box where the spec says. Never a capacity fallback: an existing
+        agent's addresses are in DNS and its record, which only a provision re-points."""
+        return self._apply_adopting(spec, user_data)
+
+    def apply_new(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
+        """`apply` for an agent still being provisioned: where Hetzner has no room for its
+        server, in the first of the operator's fallbacks that has (the BoxInfo says which)."""
         attempts = (self._apply_adopting, self._apply_adopting)
         return placed(self.h, spec, user_data, self.fallbacks, attempts, self.emit)
 
     def apply_fresh(self, spec: AgentSpec, *, user_data: str = "") -> BoxInfo:
-        """`apply` for an agent no earlier run touched at Hetzner: create without lookups (see
-        hcloud_fresh). Anything already there makes a create fail before it duplicates, and
-        the full adopt-or-create `apply` takes over from what exists."""
+        """`apply_new` for an agent no earlier run touched at Hetzner: create without lookups
+        (see hcloud_fresh). Anything already there makes a create fail before it duplicates,
+        and the full adopt-or-create `apply` takes over from what exists."""
         attempts = (self._apply_fresh, self._apply_adopting)
         return placed(self.h, spec, user_data, self.fallbacks, attempts, self.emit)
 

@@ -16,6 +16,7 @@ from cloud_init.inputs import check_spec
 from fatctl.dns.r2_credentials import r2_settings
 from fatctl.domain import architecture_of
 from fatctl.errors import BadInput
+from fatctl.infra.capacity import parse_fallbacks
 from fatctl.services.common.targets import check_ssh_settings
 from fatctl.services.provision.cloud import provision_spec
 from fatctl.services.storage.data import purge_credentials
@@ -30,11 +31,12 @@ if TYPE_CHECKING:
 
 
 def provision_settings(settings: Settings, *, box: bool) -> None:
-    """The settings the steps will need: a token for either engine, the DNS step's domain and
-    Cloudflare token and, when the box steps run, the SSH route and what R2 credentials are
-    issued with (when the secrets step will issue some)."""
+    """The settings the steps will need: a token for either engine, well-formed capacity
+    fallbacks, the DNS step's domain and Cloudflare token and, when the box steps run, the SSH
+    route and what R2 credentials are issued with (when the secrets step will issue some)."""
     for name in ("hcloud_token", "domain", "cloudflare_api_token"):
         settings.require(name)
+    parse_fallbacks(settings.fallbacks)  # engines over several projects parse it only later
     if box:
         check_ssh_settings(settings)
         if settings.r2_endpoint and settings.cloudflare_account_id:

@@ -15,7 +15,10 @@ import ipaddress
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from fatctl.domain import ResourceChange
+from fatctl.errors import CloudError
 from fatctl.infra.engine import Capability
 from fatctl.infra.hcloud.engine import HcloudEngine
 from fatctl.pacing.timing import Timing
@@ -136,3 +139,33 @@ def test_records_follow_the_box_when_a_capacity_fallback_moves_it(plane: Any) ->
     assert plane.dns() == [("A", "moved.sandbox.test", done.ipv4),
                            ("AAAA", "moved.sandbox.test", done.ipv6)]  # fmt: skip
     assert agent_row(plane, "moved").location == "nbg1"
+
+
+def test_no_room_anywhere_then_a_rerun_ends_ready_on_the_records_addresses(plane: Any) -> None:
+    """Review finding 3 (/tmp/rev17/all_fail_resume.py): every candidate sold out deleted the
+    reserved fsn1 pair the records pointed at and left an nbg1 pair, so every rerun failed with
+    `primary IP is in another location`. Now the reserved pair is kept; the rerun, once
+    Hetzner has room again, creates the box on it and the records still match."""
+    settings = replace(plane.settings, fallbacks="cx23@nbg1")
+
+    def engine() -> HcloudEngine:
+        return HcloudEngine(settings, timing=Timing.instant(), sleep=lambda s: None)
+
+    plane.hetzner.set_faults(sold_out={"*@fsn1": "resource_unavailable",
+                                       "*@nbg1": "resource_unavailable"})  # fmt: skip
+    with pytest.raises(CloudError, match="no room"):
+        provision(plane.db, plane.ring, settings, engine(), request("full"), "t", opts())
+    row = agent_row(plane, "full")
+    records = plane.dns()
+    assert records == [
+        ("A", "full.sandbox.test", row.ipv4),
+        ("AAAA", "full.sandbox.test", row.ipv6),
+    ]
+    assert {(i["ip"], i["location"]) for i in plane.primary_ips() if i["type"] == "ipv4"} == {
+        (row.ipv4, "fsn1")}  # fmt: skip
+    assert len(plane.primary_ips()) == 2
+    plane.hetzner.clear_faults()
+    done = provision(plane.db, plane.ring, settings, engine(), request("full"), "t", opts())
+    assert (done.ipv4, done.ipv6) == (row.ipv4, row.ipv6)
+    assert plane.dns() == records == _records_of(plane, plane.servers()["full"])
+    assert agent_row(plane, "full").last_step == "infra"
