@@ -47,4 +47,5 @@ def render_install_script(
         ],
         state_dir=L.STATE_DIR,
         service_uid=L.SERVICE_UID,
+        install_uid=L.INSTALL_UID,
     )

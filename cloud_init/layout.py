@@ -12,6 +12,10 @@ SERVICE_USER = "openclaw"
 # A fixed uid: rclone maps every file in /data to it (FUSE needs a number at render time), and
 # the same uid on every rebuild keeps ownership stable across boxes.
 SERVICE_UID = 2000
+# The throwaway uid npm installs OpenClaw as (in a tree root takes over afterwards): no account,
+# nothing of its own on the box, so package code at install time can reach neither root's files
+# nor the gateway's state. Out of useradd's range for the box's few login users (from 1000).
+INSTALL_UID = 2001
 OPERATOR_USER = "fatops"
 CUSTOMER_USER = "customer"
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import pwd
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -325,6 +326,8 @@ def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
         # launcher to finish later).
         "test ! -e /opt/openclaw/2026.9.6/node_modules/openclaw/.openclaw-lifecycle-pending\n"
         "jq -c .allowScripts /opt/openclaw/2026.9.6/package.json\n"
+        # Root owns the whole tree, nothing in it left to the uid that installed it.
+        "find /opt/openclaw/2026.9.6 ! -user 0 -o -perm /go+w ! -type l | head -3\n"
         f"bash {script}\nreadlink /opt/openclaw/current\n"
         "/usr/local/bin/openclaw --version\n/opt/node/24.21.0/bin/node --version\n"
         f"cat >/opt/openclaw.json <<'EOF'\n{config}EOF\n"
@@ -336,7 +339,13 @@ def test_install_script_installs_and_is_idempotent(tmp_path: Path) -> None:
     )
     proc = _in_private_opt(str(runner), {})
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # (find printed nothing: no file in the tree is left to the install uid or writable by it)
     assert proc.stdout.split()[:3] == ['{"openclaw@2026.9.6":true}', "2026.9.6", "OpenClaw"]
+    # npm prints a "> name@version event" banner for each lifecycle script it runs in the
+    # foreground: OpenClaw's two only, none of its dependencies' (koffi's install, protobufjs's
+    # postinstall, @google/genai's preinstall, all run before as root).
+    ran = re.findall(r"^> (\S+@\S+) (\w+)$", proc.stderr, re.MULTILINE)
+    assert ran == [("openclaw@2026.9.6", "preinstall"), ("openclaw@2026.9.6", "postinstall")], ran
     assert "v24.21.0" in proc.stdout
     assert "openclaw 2026.9.6 present" in proc.stderr  # the second run changed nothing
     assert "channel plugins for 2026.9.6 present" in proc.stderr

@@ -56,20 +56,31 @@ def _settings(unit: str) -> dict[str, list[str]]:
     return out
 
 
-def test_install_approves_openclaws_lifecycle_as_documented_for_the_boxs_npm() -> None:
-    """Fails on the old script: it installed with --ignore-scripts."""
+def test_install_runs_only_openclaws_lifecycle_and_none_of_it_as_root() -> None:
+    """Fails on the old script: it let npm run every dependency's install scripts, as root.
+
+    npm installs with --ignore-scripts, then `npm rebuild openclaw` runs OpenClaw's own
+    preinstall and postinstall (approved in package.json for an npm that blocks unapproved
+    scripts), both as the throwaway INSTALL_UID in a tree root takes over only afterwards; a
+    lifecycle left pending still fails the install before the launcher's first run."""
     assert tuple(int(p) for p in NPM_VERSION.split(".")) >= (11, 16, 0)  # the documented case
     script = render_install_script("2026.9.6", "24.21.0")
     code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("#"))
-    assert "--ignore-scripts" not in code and "--allow-scripts" not in code
+    assert f"\nINSTALL_UID={L.INSTALL_UID}\n" in code and L.INSTALL_UID != L.SERVICE_UID
+    install = code[code.index("install_openclaw() {") : code.index("install_plugins() {")]
     approve = """'{"private": true, "allowScripts": {"openclaw@%s": true}}\\n'"""
-    assert f'printf {approve} "$RUNTIME_VERSION"' in code
-    install = code[code.index("install_openclaw() {") :]
-    approval = install.index('>"${RUNTIME_DIR}/package.json"')
-    npm = install.index('"${NPM_DIR}/bin/npm-cli.js" install')
+    assert f'printf {approve} "$RUNTIME_VERSION"' in install
+    assert 'local -a npm=(run_as "$INSTALL_UID" ' in install
+    npm_install = install.index('"${npm[@]}" install "${opts[@]}" --omit=dev --ignore-scripts')
+    rebuild = install.index('"${npm[@]}" rebuild "${opts[@]}" --foreground-scripts openclaw)')
     pending = install.index(".openclaw-lifecycle-pending")
-    assert approval < npm < pending < install.index('"${RUNTIME_DIR}/bin/openclaw" --version')
-    assert f"(this npm is\n  # {NPM_VERSION})" in script
+    to_root = install.index('chown -hR 0:0 "$RUNTIME_DIR"')
+    version = install.index(
+        'run_as "$INSTALL_UID" "HOME=${home}" "${RUNTIME_DIR}/bin/openclaw" --version'
+    )
+    assert npm_install < rebuild < pending < to_root < version
+    # npm itself is never started as root in this function.
+    assert install.count("npm-cli.js") == 1
 
 
 def test_gateway_unit_has_openclaws_reference_settings() -> None:

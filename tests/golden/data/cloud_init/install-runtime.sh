@@ -24,6 +24,7 @@ PLUGIN_DIR="${RUNTIME_DIR}/plugins"
 PLUGINS=(slack whatsapp)
 STATE_DIR=/var/lib/openclaw
 SERVICE_UID=2000
+INSTALL_UID=2001
 MODE=install
 SWITCH=1
 case "${1:-}" in
@@ -35,6 +36,13 @@ esac
 
 log() { printf 'fat-install: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# run_as UID [VAR=value...] COMMAND: no box secrets; registry, proxy kept.
+PASS_ENV=(npm_config_registry="$REGISTRY" npm_config_update_notifier=false)
+for var in NODE_EXTRA_CA_CERTS https_proxy HTTPS_PROXY no_proxy NO_PROXY; do
+  if [ -n "${!var:-}" ]; then PASS_ENV+=("${var}=${!var}"); fi
+done
+run_as() { setpriv --reuid="$1" --regid="$1" --clear-groups env -i "${PASS_ENV[@]}" "${@:2}"; }
 
 # Node's npm build for the machine this runs on (a stock box, a golden-image builder of the
 # image's own type, a rollout on the box): Hetzner's cax types are arm64, the rest x86-64.
@@ -113,26 +121,30 @@ install_openclaw() {
     return
   fi
   log "installing openclaw ${RUNTIME_VERSION}"
-  rm -rf "$RUNTIME_DIR"
-  mkdir -p "${RUNTIME_DIR}/bin"
-  # OpenClaw's preinstall (checks the Node it runs on) and postinstall (completes the package)
-  # are part of its install: its docs give npm 11.16+ `--allow-scripts=openclaw` (this npm is
-  # 11.21.2), which npm refuses in a --prefix (project) install but takes from package.json's
-  # `allowScripts`, pinned to the version. (--ignore-scripts only deferred that lifecycle to the
-  # launcher's first run, as root.) npm 11 runs other packages' scripts with a notice.
+  local home="${RUNTIME_DIR}.home"
+  rm -rf "$RUNTIME_DIR" "$home"
+  # npm runs as a throwaway uid, in a tree root then takes over.
+  install -d -m 0755 -o "$INSTALL_UID" -g "$INSTALL_UID" "$RUNTIME_DIR"
+  install -d -m 0700 -o "$INSTALL_UID" -g "$INSTALL_UID" "$home"
+  # Only OpenClaw's lifecycle runs (its docs approve no other; npm 11.21.2 runs all),
+  # by `rebuild openclaw`, approved in package.json (npm's --prefix form).
   printf '{"private": true, "allowScripts": {"openclaw@%s": true}}\n' "$RUNTIME_VERSION" \
     >"${RUNTIME_DIR}/package.json"
-  # npm's chatter goes to stderr, with the rest of this script's log.
-  PATH="${NODE_DIR}/bin:${PATH}" "${NODE_DIR}/bin/node" "${NPM_DIR}/bin/npm-cli.js" install \
-    --prefix "$RUNTIME_DIR" --registry "$REGISTRY" --cache "${WORK}/npm-cache" \
-    --omit=dev --no-audit --no-fund --no-update-notifier \
-    "openclaw@${RUNTIME_VERSION}" >&2
-  # OpenClaw's installers fail on a lifecycle left pending rather than report it installed.
+  chown "${INSTALL_UID}:${INSTALL_UID}" "${RUNTIME_DIR}/package.json"
+  local -a npm=(run_as "$INSTALL_UID" "HOME=${home}" "PATH=${NODE_DIR}/bin:/usr/bin:/bin"
+    "${NODE_DIR}/bin/node" "${NPM_DIR}/bin/npm-cli.js")
+  local -a opts=(--prefix "$RUNTIME_DIR" --cache "${home}/npm-cache" --no-audit)
+  (cd "$RUNTIME_DIR" && "${npm[@]}" install "${opts[@]}" --omit=dev --ignore-scripts \
+    "openclaw@${RUNTIME_VERSION}" && "${npm[@]}" rebuild "${opts[@]}" --foreground-scripts openclaw) >&2
+  # A pending lifecycle fails, as in OpenClaw's installers.
   if [ -e "${RUNTIME_DIR}/node_modules/openclaw/.openclaw-lifecycle-pending" ]; then
     die "openclaw ${RUNTIME_VERSION}: its install lifecycle did not complete"
   fi
-  # The launcher pins the Node this runtime was installed with, so an upgrade of one never
-  # runs the other on the wrong engine.
+  # -h: links not followed.
+  chown -hR 0:0 "$RUNTIME_DIR"
+  chmod -R go-w "$RUNTIME_DIR"
+  mkdir -p "${RUNTIME_DIR}/bin"
+  # The launcher pins the Node this runtime was installed with.
   cat >"${RUNTIME_DIR}/bin/openclaw" <<LAUNCHER
 #!/bin/sh
 PATH="${NODE_DIR}/bin:\$PATH"
@@ -140,7 +152,8 @@ export PATH
 exec "${NODE_DIR}/bin/node" "${RUNTIME_DIR}/node_modules/openclaw/openclaw.mjs" "\$@"
 LAUNCHER
   chmod 0755 "${RUNTIME_DIR}/bin/openclaw"
-  "${RUNTIME_DIR}/bin/openclaw" --version >/dev/null
+  run_as "$INSTALL_UID" "HOME=${home}" "${RUNTIME_DIR}/bin/openclaw" --version >/dev/null
+  rm -rf "$home"
 }
 
 # Integrity of the channel plugins at 2026.9.6 (the registry's, at pin time).
@@ -156,13 +169,9 @@ install_plugins() {
     log "channel plugins for ${RUNTIME_VERSION} present"
     return
   fi
-  local stage="${RUNTIME_DIR}/.plugins-stage" id want got var
+  local stage="${RUNTIME_DIR}/.plugins-stage" id want got
   local -a env=("PATH=${stage}/bin:${NODE_DIR}/bin:/usr/bin:/bin" "HOME=${stage}/home"
-    "OPENCLAW_STATE_DIR=${stage}" "OPENCLAW_CONFIG_PATH=${stage}/openclaw.json"
-    "npm_config_registry=${REGISTRY}" npm_config_update_notifier=false)
-  for var in NODE_EXTRA_CA_CERTS https_proxy HTTPS_PROXY no_proxy NO_PROXY; do
-    if [ -n "${!var:-}" ]; then env+=("${var}=${!var}"); fi
-  done
+    "OPENCLAW_STATE_DIR=${stage}" "OPENCLAW_CONFIG_PATH=${stage}/openclaw.json")
   log "installing channel plugins ${PLUGINS[*]} ${RUNTIME_VERSION}"
   rm -rf "$stage" "$PLUGIN_DIR" "${PLUGIN_DIR}.partial"
   install -d -m 0700 -o "$SERVICE_UID" -g "$SERVICE_UID" "$stage" "${stage}/home"
@@ -172,8 +181,7 @@ install_plugins() {
     >"${stage}/bin/npm"
   chmod 0755 "${stage}/bin/npm"
   for id in "${PLUGINS[@]}"; do
-    (cd "$stage" && setpriv --reuid="$SERVICE_UID" --regid="$SERVICE_UID" --clear-groups \
-      env -i "${env[@]}" "${RUNTIME_DIR}/bin/openclaw" plugins install \
+    (cd "$stage" && run_as "$SERVICE_UID" "${env[@]}" "${RUNTIME_DIR}/bin/openclaw" plugins install \
       "@openclaw/${id}@${RUNTIME_VERSION}" --pin >&2)
     want="${PLUGIN_SRI[$id]:-}"
     if [ "$RUNTIME_VERSION" != 2026.9.6 ] || [ -z "$want" ]; then
