@@ -120,9 +120,9 @@ def infra_apply(flow: Flow) -> dict[str, object]:
         )
         project = place(session, agent, flow.settings)  # several Hetzner projects: one with room
     infra = engine_in_project(flow.infra, project)
-    creator = fresh_creating(infra) if fresh else None
+    creator = fresh_creating(infra)
     fleet_key_ids.seed(flow.db, infra)  # so the fleet keys need no listing (issue 5)
-    apply = creator.apply_fresh if creator is not None else infra.apply
+    apply = infra.apply if creator is None else creator.apply_fresh if fresh else creator.apply_new
     info = apply(flow.spec, user_data=flow.user_data)
     fleet_key_ids.record(flow.db, infra, flow.spec)
     with session_scope(flow.db) as session:
