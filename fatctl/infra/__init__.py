@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fatctl.errors import BadInput
+from fatctl.errors import BadInput, ConfigError
+from fatctl.infra.capacity import parse_fallbacks
 from fatctl.infra.projects import ProjectRouter, recorded_projects
 from fatctl.pacing.timing import Timing
 
@@ -59,9 +60,6 @@ def fallbacks_engine(settings: Settings, name: str | None = None) -> None:
     """`defaults.fallbacks` is checked, and refused with the Pulumi engine: its program
     creates the server where the spec says and never tries an alternative, so the setting
     would be silently ignored (ConfigError: exit 2, one line)."""
-    from fatctl.errors import ConfigError
-    from fatctl.infra.capacity import parse_fallbacks
-
     if not parse_fallbacks(settings.fallbacks):
         return
     choice = (name or settings.engine or "auto").lower()
