@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud_init import layout as L
+from cloud_init.compact import without_comments
 from cloud_init.environment import TEMPLATE_PACKAGE, TemplateSource, render
 from cloud_init.inputs import check_spec, host_key_kinds
 from cloud_init.install_script import render_install_script
@@ -133,8 +134,11 @@ def render_files(
     for path, template, mode, needs_r2 in _FILES:
         if needs_r2 and spec.r2 is None:
             continue
-        text = render(template, templates, **context)
-        out[path] = RenderedFile(path, _one_newline(text), mode)
+        text = _one_newline(render(template, templates, **context))
+        item = RenderedFile(path, text, mode)
+        if item.is_unit or item.is_script or path == "/etc/nftables.conf":
+            item = RenderedFile(path, without_comments(text, template), mode)
+        out[path] = item
     script = render_install_script(spec.runtime_version, spec.node_version, templates)
     out[L.INSTALL_SCRIPT] = RenderedFile(L.INSTALL_SCRIPT, _one_newline(script), 0o755)
     return out

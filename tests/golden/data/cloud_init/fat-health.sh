@@ -1,13 +1,7 @@
 #!/bin/bash
-# fat-health: the box's own view of itself; fatctl's health gates run `fat-health --json`.
-# JSON keys are the fields of fatctl.domain.HealthReport. Exit 0 healthy, 1 unhealthy.
-# `--channel-status` (root only) prints OpenClaw's `channels status --json` and nothing else.
+# rendered by fatctl from templates/scripts/fat-health.sh.j2, which explains each line
 set -uo pipefail
 
-# OpenClaw's own per-account channel status, asked of the running gateway by its CLI as the
-# service user, with the gateway token from the environment file (in the CLI's environment,
-# never on a command line). Only root reads that file; the operator gets there through sudo, a
-# user without either gets nothing, and the channels are then judged by /readyz alone.
 channel_status() {
   if [ -r /etc/openclaw/gateway.env ]; then
     local -a as=()
@@ -39,12 +33,8 @@ MIN_DISK_MB=512
 MIN_MEM_MB=64
 problems=()
 
-# `is-active` prints the state and exits non-zero for anything but active.
 gateway="$(systemctl is-active openclaw-gateway.service 2>/dev/null)"
 gateway="${gateway:-unknown}"
-# Readiness is OpenClaw's own (docs/gateway/health.md): /readyz answers 200 once startup is
-# complete, the agent databases are admitted and every configured channel passes its deep
-# readiness check; a local caller gets `failing`, the ids of what is not ready yet.
 ready=false
 failing_json='[]'
 if [ "$gateway" != active ]; then
@@ -63,12 +53,6 @@ else
     problems+=("gateway not ready (HTTP ${code}): $(printf '%s' "$failing_json" | jq -r 'join(", ")')")
   fi
 fi
-# Each configured channel: failing when /readyz names it (its id, or id:account). /readyz does
-# not name every channel that is down (a Slack socket that cannot reach Slack, a channel whose
-# plugin did not start), so once the gateway is ready, OpenClaw's channel status decides for
-# the default account: ready when connected; not-linked for a WhatsApp waiting for its QR login
-# (`fatctl channels login`), which is no fault of the box; not-running or not-connected, with
-# the channel's last error, a problem. Without that status, ready follows /readyz.
 status_json='null'
 if [ "$ready" = true ]; then
   status_json="$(channel_status | jq -c 'select(type == "object")' 2>/dev/null)"
