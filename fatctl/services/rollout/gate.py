@@ -21,7 +21,7 @@ from fatctl.remote.commands.staged import parse, then_if_ok
 from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
-from fatctl.services.common.https_probe import https_status
+from fatctl.services.common.https_probe import https_problem
 
 STEP_TIMEOUT_S = 60.0
 RESOLVE_TIMEOUT_S = 5.0
@@ -94,12 +94,11 @@ def resolves(name: str, timeout: float = RESOLVE_TIMEOUT_S) -> bool:
 
 
 def https_answer(fqdn: str) -> str | None:
-    """None when HTTPS on `fqdn` answers below 500 with a valid certificate, else why not."""
-
-    try:
-        status = https_status(fqdn, fqdn, timeout=10.0)
-    except OSError as exc:
-        return f"HTTPS on {fqdn}: {exc.__class__.__name__}: {str(exc)[:120]}"
+    """None when HTTPS on `fqdn` answers below 500 with a valid certificate, else why not (the
+    provisioning gate's one-line reasons: an HTTP-level failure no longer escapes the gate)."""
+    status, problem = https_problem(fqdn, fqdn, timeout=10.0)
+    if status is None:
+        return f"HTTPS on {fqdn}: {problem}"
     return None if status < 500 else f"HTTPS on {fqdn} answered {status}"
 
 
