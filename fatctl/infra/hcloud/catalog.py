@@ -54,9 +54,6 @@ def fleet(h: Hcloud) -> dict[str, FleetItem]:
 
 
 def _ip_location(ip: Any) -> str:
-    # hcloud 2.x reports a primary IP's place as `location`; older answers had `datacenter`.
-    where = getattr(ip, "location", None) or getattr(ip, "datacenter", None)
-    if where is None:
-        return ""
-    loc = getattr(where, "location", where)
-    return str(getattr(loc, "name", "") or "")
+    # A primary IP's place is its `location` (Hetzner removed `datacenter` on 1 July 2026, and
+    # hcloud 2.16, fatctl's floor, reads `location`).
+    return str(getattr(getattr(ip, "location", None), "name", "") or "")
