@@ -33,22 +33,52 @@ class AgentState(enum.StrEnum):
     DEGRADED = "degraded"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
+    # No box, state kept: the newest state backup, the primary IPs and DNS wait for `resume`.
+    SUSPENDED = "suspended"
+    # No box, no addresses: only the backups (and /data) are kept, until `purge_after`.
+    ARCHIVED = "archived"
 
 
 ALLOWED_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
     AgentState.REQUESTED: frozenset({AgentState.PROVISIONING, AgentState.DESTROYING}),
     AgentState.PROVISIONING: frozenset(
-        {AgentState.READY, AgentState.DEGRADED, AgentState.DESTROYING}
+        {
+            AgentState.READY,
+            AgentState.DEGRADED,
+            AgentState.DESTROYING,
+            AgentState.SUSPENDED,
+            AgentState.ARCHIVED,
+        }
     ),
     AgentState.READY: frozenset(
-        {AgentState.UPGRADING, AgentState.DEGRADED, AgentState.DESTROYING, AgentState.PROVISIONING}
+        {
+            AgentState.UPGRADING,
+            AgentState.DEGRADED,
+            AgentState.DESTROYING,
+            AgentState.PROVISIONING,
+            AgentState.SUSPENDED,
+            AgentState.ARCHIVED,
+        }
     ),
     AgentState.UPGRADING: frozenset({AgentState.READY, AgentState.DEGRADED}),
     AgentState.DEGRADED: frozenset(
-        {AgentState.READY, AgentState.PROVISIONING, AgentState.UPGRADING, AgentState.DESTROYING}
+        {
+            AgentState.READY,
+            AgentState.PROVISIONING,
+            AgentState.UPGRADING,
+            AgentState.DESTROYING,
+            AgentState.SUSPENDED,
+            AgentState.ARCHIVED,
+        }
     ),
     AgentState.DESTROYING: frozenset({AgentState.DESTROYED}),
     AgentState.DESTROYED: frozenset(),
+    # `resume` provisions a fresh box on the kept addresses and restores the newest backup.
+    AgentState.SUSPENDED: frozenset(
+        {AgentState.PROVISIONING, AgentState.ARCHIVED, AgentState.DESTROYING}
+    ),
+    # Only `archive purge` leaves an archive (crypto-shredding the backup identity).
+    AgentState.ARCHIVED: frozenset({AgentState.DESTROYING}),
 }
 
 

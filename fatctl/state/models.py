@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from fatctl.clock import wall_clock
@@ -66,6 +66,12 @@ class Agent(SQLModel, table=True):
     model: str = Field(default="", max_length=200)
     # Only for a BYOK custom OpenAI-compatible provider: where its API lives.
     model_base_url: str = Field(default="", max_length=300)
+    # The age recipient ("age1...") the box encrypts state backups to; public, so unsealed.
+    # Its identity is sealed in `secrets` (BACKUP_IDENTITY_SECRET). "" = no backups yet.
+    backup_recipient: str = Field(default="", max_length=100)
+    suspended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # An archived agent's backups and data are purged after this (`archive purge`).
+    purge_after: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -206,8 +212,46 @@ class RolloutStep(SQLModel, table=True):
     from_version: str = Field(default="", max_length=64)
     to_version: str = Field(default="", max_length=64)
     snapshot_id: str = Field(default="", max_length=32)
+    # The state backup taken before this host's step (its R2 object key), for a rollback.
+    backup_key: str = Field(default="", max_length=300)
     error: str = Field(default="", max_length=500)
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Backup(SQLModel, table=True):
+    """A state backup fatctl knows of: an encrypted OpenClaw archive in the agent's R2 prefix
+    (`backups/<UTC stamp>-<kind>.tar.gz.age`, its sidecar `.json` the commit marker). R2 is the
+    truth; a row caches what fatctl took or saw, and when it last proved the archive opens."""
+
+    __tablename__ = "backups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    object_key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=24)  # scheduled, manual, pre-<operation>
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    sha256: str = Field(default="", max_length=64)  # of the ciphertext
+    runtime_version: str = Field(default="", max_length=32)  # the OpenClaw that wrote it
+    verified_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class LifecycleOp(SQLModel, table=True):
+    """A rebuild, move, suspend, resume, archive or purge in progress or done: resumable, since
+    `last_step` and the `params` it chose (location, new server, IP ids, backup key) are kept."""
+
+    __tablename__ = "lifecycle_ops"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(foreign_key="agents.id", index=True)
+    kind: str = Field(max_length=16)
+    state: str = Field(max_length=16, index=True)  # running, done, failed
+    last_step: str = Field(default="", max_length=32)
+    params: str = Field(default="{}", max_length=2000)  # JSON
+    actor: str = Field(max_length=100)
+    error: str = Field(default="", max_length=500)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 

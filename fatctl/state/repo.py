@@ -17,6 +17,7 @@ from fatctl.errors import BadInput, NotFound, StateError
 from fatctl.state.models import (
     Agent,
     AuditEvent,
+    Backup,
     Channel,
     HostKey,
     Owner,
@@ -100,6 +101,29 @@ def senders(session: Session, agent: Agent) -> list[Sender]:
     """Who may talk to the agent, by kind then id."""
     query = select(Sender).where(Sender.agent_pk == agent.id)
     return list(session.exec(query.order_by(col(Sender.kind), col(Sender.value))).all())
+
+
+def record_backup(session: Session, agent: Agent, backup: Backup) -> Backup:
+    """Remember a state backup of `agent`; the same object key twice updates the one row (a
+    listing of R2 and a `backup now` may both report it)."""
+    row = session.exec(select(Backup).where(Backup.object_key == backup.object_key)).first()
+    if row is None:
+        row = backup
+    elif row.agent_pk != agent.id:  # keys live under agents/<id>/: another agent's is a bug
+        raise StateError(f"backup {backup.object_key} belongs to another agent")
+    else:
+        for field in ("kind", "created_at", "size_bytes", "sha256", "runtime_version"):
+            setattr(row, field, getattr(backup, field))
+    row.agent_pk = agent.id or 0
+    session.add(row)
+    session.flush()
+    return row
+
+
+def backups_of(session: Session, agent: Agent) -> list[Backup]:
+    """The agent's known state backups, newest first."""
+    query = select(Backup).where(Backup.agent_pk == agent.id)
+    return list(session.exec(query.order_by(col(Backup.created_at).desc())).all())
 
 
 AUDIT_DETAIL_MAX = 2000

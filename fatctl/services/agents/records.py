@@ -20,7 +20,17 @@ from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_S
 from fatctl.serving import SenderKind, model_choice
 from fatctl.state import repo, secret_store
 from fatctl.state.db import session_scope
-from fatctl.state.models import Agent, Channel, DnsRecord, HostKey, RolloutStep, Sender, SshKey
+from fatctl.state.models import (
+    Agent,
+    Backup,
+    Channel,
+    DnsRecord,
+    HostKey,
+    LifecycleOp,
+    RolloutStep,
+    Sender,
+    SshKey,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,7 +159,8 @@ def delete_agent(engine: Engine, name: str, actor: str, *, force: bool = False) 
                 hint=_delete_hint(name, agent.state),
             )
         state = agent.state
-        for model in (HostKey, SshKey, DnsRecord, RolloutStep, Channel, Sender):
+        models = (HostKey, SshKey, DnsRecord, RolloutStep, Channel, Sender, Backup, LifecycleOp)
+        for model in models:
             for row in session.exec(_rows_of(model, agent.id or 0)).all():
                 session.delete(row)
         secret_store.delete_for_agent(session, agent.id or 0)

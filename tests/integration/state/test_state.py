@@ -177,3 +177,43 @@ def test_a_master_key_the_database_never_saw_seals_nothing(migrated_engine, keyr
     with session_scope(migrated_engine) as s:  # the fleet's own key still writes
         agent = repo.get_agent(s, "alpha")
         secret_store.put(s, keyring, agent_pk=agent.id, name="x", value=Sensitive("v"))
+
+
+def test_suspend_and_archive_transitions(migrated_engine, keyring) -> None:
+    """Issue 18: a ready agent may be suspended (box gone, state kept) and resumed through
+    provisioning; an archive only ends in `destroying` (purge), never back to a box."""
+    create_agent(migrated_engine, keyring, REQ, "t")
+    with session_scope(migrated_engine) as s:
+        agent = repo.get_agent(s, "alpha")
+        repo.set_state(s, agent, AgentState.PROVISIONING)
+        repo.set_state(s, agent, AgentState.READY)
+        repo.set_state(s, agent, AgentState.SUSPENDED)
+        repo.set_state(s, agent, AgentState.PROVISIONING)
+        repo.set_state(s, agent, AgentState.READY)
+        repo.set_state(s, agent, AgentState.ARCHIVED)
+        with pytest.raises(StateError, match="cannot go from archived to provisioning"):
+            repo.set_state(s, agent, AgentState.PROVISIONING)
+        repo.set_state(s, agent, AgentState.DESTROYING)
+
+
+def test_backup_rows_recorded_once_and_deleted_with_the_agent(migrated_engine, keyring) -> None:
+    from datetime import UTC, datetime
+
+    from fatctl.state.models import Backup
+
+    create_agent(migrated_engine, keyring, REQ, "t")
+    key = "agents/x/backups/20261207T030000Z-scheduled.tar.gz.age"
+    at = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    with session_scope(migrated_engine) as s:
+        agent = repo.get_agent(s, "alpha")
+        agent.backup_recipient = "age1" + "q" * 58
+        repo.record_backup(s, agent, Backup(agent_pk=0, object_key=key, kind="scheduled",
+                                            created_at=at, size_bytes=5 * 2**32))  # fmt: skip
+        repo.record_backup(s, agent, Backup(agent_pk=0, object_key=key, kind="scheduled",
+                                            created_at=at, size_bytes=7, sha256="ab"))  # fmt: skip
+    with session_scope(migrated_engine) as s:
+        rows = repo.backups_of(s, repo.get_agent(s, "alpha"))
+        assert [(r.object_key, r.size_bytes, r.sha256) for r in rows] == [(key, 7, "ab")]
+    delete_agent(migrated_engine, "alpha", "t")
+    with migrated_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM backups")).scalar() == 0
