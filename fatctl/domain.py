@@ -166,6 +166,8 @@ class AgentSpec:
     senders: tuple[tuple[str, str], ...] = ()  # (SenderKind value, id), sorted
     telegram_api_root: str = ""  # the Bot API root; "" is Telegram's own
     acme_email: str = ""  # Caddy's ACME account: Let's Encrypt, then ZeroSSL (operations.md)
+    # The age recipient the box encrypts state backups to; "" = the box takes no backups.
+    backup_recipient: str = ""
 
     @property
     def fqdn(self) -> str:

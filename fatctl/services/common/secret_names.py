@@ -8,6 +8,9 @@ from __future__ import annotations
 
 GATEWAY_TOKEN_SECRET = "gateway-token"  # noqa: S105 (a record name, not a value)
 R2_CREDENTIALS_SECRET = "r2_credentials"  # noqa: S105 (the rclone env file of the box)
+# The age identity that opens the agent's state backups (fatctl.backup_keys); its recipient is
+# public and lives unsealed in `agents.backup_recipient`.
+BACKUP_IDENTITY_SECRET = "backup-identity"  # noqa: S105 (a record name, not a value)
 
 
 def host_key_secret_name(key_type: str) -> str:

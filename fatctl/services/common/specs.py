@@ -124,6 +124,7 @@ def build_spec(
         senders=tuple(sorted((s.kind, s.value) for s in repo.senders(session, agent))),
         telegram_api_root=settings.telegram_api_root,
         acme_email=settings.checked_acme_email,
+        backup_recipient=agent.backup_recipient,
     )
     return with_golden_image(session, spec) if golden else spec
 

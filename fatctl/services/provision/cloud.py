@@ -15,7 +15,11 @@ from fatctl.infra.engine import fresh_creating
 from fatctl.infra.projects import engine_in_project
 from fatctl.services.agents.material import generate_host_key
 from fatctl.services.common.audit import audit_change
-from fatctl.services.common.secret_names import GATEWAY_TOKEN_SECRET, HOST_KEY_SECRET
+from fatctl.services.common.secret_names import (
+    BACKUP_IDENTITY_SECRET,
+    GATEWAY_TOKEN_SECRET,
+    HOST_KEY_SECRET,
+)
 from fatctl.services.fleet.placement import place, record_where_it_went
 from fatctl.state.db import session_scope
 
@@ -34,7 +38,9 @@ class RenderFailed(FatctlError):
 
 
 def material(flow: Flow) -> dict[str, object]:
-    """Host key and gateway token exist (create_agent made them); make what is missing."""
+    """Host key and gateway token exist (create_agent made them); make what is missing, and
+    the agent's backup key (age identity sealed, recipient in `agents.backup_recipient`)."""
+    from fatctl import backup_keys
     from fatctl.secrets import random_token
     from fatctl.state import repo, secret_store
     from fatctl.state.models import HostKey
@@ -62,6 +68,20 @@ def material(flow: Flow) -> dict[str, object]:
                 session, flow.ring, agent_pk=pk, name=GATEWAY_TOKEN_SECRET, value=token
             )
             made.append("gateway-token")
+        if BACKUP_IDENTITY_SECRET not in have:
+            # A recipient without its identity would make backups nobody can open: both anew.
+            identity, agent.backup_recipient = backup_keys.generate()
+            secret_store.put(
+                session, flow.ring, agent_pk=pk, name=BACKUP_IDENTITY_SECRET, value=identity
+            )
+            session.add(agent)
+            made.append("backup-identity")
+        elif not agent.backup_recipient:  # the public half is derived, never a new pair
+            identity = secret_store.get(
+                session, flow.ring, agent_pk=pk, name=BACKUP_IDENTITY_SECRET
+            )
+            agent.backup_recipient = backup_keys.recipient_of(identity)
+            session.add(agent)
     return {"generated": ",".join(made) or "none (reused)"}
 
 
