@@ -301,3 +301,38 @@ class GoldenImage(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of `fatctl serve`'s API. Only its SHA-256 is kept: the token is 256 random
+    bits, so a fast hash is as good as a slow one, and it is shown once, at `tokens create`."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    token_sha256: str = Field(max_length=64, unique=True, index=True)
+    scopes: str = Field(max_length=200)  # space-separated, e.g. "agents:read agents:write"
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a token used on a create: the request's fingerprint, and the answer
+    once there is one, so a retry gets the same answer and starts nothing. Keys are hashed
+    (they are the client's, and may be guessable); one token's keys never match another's."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("token_id", "key_sha256", name="uq_idempotency_token_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="api_tokens.id", index=True)
+    key_sha256: str = Field(max_length=64)
+    request_sha256: str = Field(max_length=64)
+    status_code: int | None = Field(default=None)  # None while the first request runs
+    response: str = Field(default="", max_length=2000)  # JSON
+    agent: str = Field(default="", max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
