@@ -41,9 +41,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_api_tokens_name"), "api_tokens", ["name"], unique=True)
-    op.create_index(
-        op.f("ix_api_tokens_token_sha256"), "api_tokens", ["token_sha256"], unique=True
-    )
+    op.create_index(op.f("ix_api_tokens_token_sha256"), "api_tokens", ["token_sha256"], unique=True)
     op.create_table(
         "idempotency_keys",
         sa.Column("id", sa.Integer(), nullable=False),
