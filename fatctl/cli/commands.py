@@ -69,6 +69,8 @@ LOADERS: dict[str, Loader] = {
     "channels": Loader("fatctl.cli.channels", _sub_app("channels")),
     "senders": Loader("fatctl.cli.senders", _sub_app("senders")),
     "version": Loader("fatctl.cli.version_cmd", _command("version", "version")),
+    "serve": Loader("fatctl.cli.serve", _module_register),
+    "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
@@ -141,6 +143,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cost",
         "Monthly Hetzner cost per agent and in total, beside the plan's price (the margin).",
     ),
+    "serve": ("serve", "Serve the HTTP API (/v1) and run its workflows until stopped."),
+    "tokens": ("tokens", "API tokens of `fatctl serve` (shown once, stored hashed)."),
 }
 
 

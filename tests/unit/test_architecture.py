@@ -33,6 +33,7 @@ HEAVY_SDKS = frozenset({
 # above. `sandbox` is a stand-in for the outside world and sits beside the CLI.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("fatctl.cli", "fatctl.__main__", "fatctl.sandbox"),
+    ("fatctl.service",),  # `fatctl serve`: the API and the workflows, over the services
     # monitoring watches the fleet beside the flows: it may use services.common (the HTTPS
     # failure reasons, secret names), and `fatctl serve` above mounts its /metrics.
     ("fatctl.services", "fatctl.monitoring"),
@@ -236,8 +237,8 @@ def test_function_local_imports_only_defer_heavy_sdks() -> None:
 
 @pytest.mark.parametrize(
     ("source", "expected"),
-    [("fatctl.cli.main", 0), ("fatctl.services.rollout.engine", 1), ("fatctl.infra", 2),
-     ("fatctl.domain", 4), ("fatctl", 4), ("fatctl.monitoring.probe", 1)],
+    [("fatctl.cli.main", 0), ("fatctl.service.api.app", 1), ("fatctl.services.rollout.engine", 2),
+     ("fatctl.infra", 3), ("fatctl.domain", 5), ("fatctl", 5), ("fatctl.monitoring.probe", 2)],
 )  # fmt: skip
 def test_layers_are_found_by_longest_prefix(source: str, expected: int) -> None:
     assert _layer(source) == expected

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from fatctl.domain import KeyRole
@@ -77,9 +78,17 @@ def record(db: Engine, engine: InfraEngine, spec: AgentSpec) -> None:
     ids: Mapping[str, str] = infra.key_ids(spec)
     if not ids:
         return
-    with session_scope(db) as session:
-        active = _active_fingerprints(session)
-        _keep(session, project, {fp: i for fp, i in ids.items() if fp in active})
+    for attempt in (1, 2):
+        try:
+            with session_scope(db) as session:
+                active = _active_fingerprints(session)
+                _keep(session, project, {fp: i for fp, i in ids.items() if fp in active})
+            return
+        except IntegrityError:
+            # Provisions running at once in one project (`fatctl serve` runs them in parallel)
+            # both insert the first row of a key: the second reads the first's row and writes.
+            if attempt == 2:
+                raise
 
 
 def upload_added(settings: Settings, db: Engine, fingerprint: str) -> str | None:

@@ -1,0 +1,44 @@
+"""`fatctl serve`: the HTTP API and the workflow engine (DBOS) in one process.
+
+The workflows run in this process, on fatctl's own database (the SQLite file by default):
+stopping the server leaves unfinished ones PENDING, and the next start on this host recovers
+them. `--no-box` is the API-only mode of the sandbox (provisioning stops after DNS and infra).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fatctl.cli.context import ctx
+from fatctl.cli.options import EngineOpt
+
+DEFAULT_PORT = 8077
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = DEFAULT_PORT,
+    engine: EngineOpt = None,
+    no_box: Annotated[
+        bool, typer.Option("--no-box", help="Provision up to infra+DNS only (API-only sandbox).")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (/v1) and run its workflows until stopped."""
+    import uvicorn
+
+    from fatctl.infra import make_engine
+    from fatctl.service.api.app import create_app
+    from fatctl.service.context import Runtime
+
+    c = ctx()
+    s = c.settings
+    runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box)
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

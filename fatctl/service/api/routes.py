@@ -1,0 +1,133 @@
+"""`/v1/agents`: create (202, the provision workflow started), list (a page), get, delete.
+
+Handlers are plain functions (FastAPI runs them in its thread pool): the services they call
+block on the database and on DBOS's enqueue.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from fatctl.errors import BadInput, FatctlError
+from fatctl.service import agents, idempotency
+from fatctl.service.api.auth import require
+from fatctl.service.tokens import TokenInfo
+from fatctl.services.agents.records import NewAgent
+
+router = APIRouter(prefix="/v1")
+Reader = Annotated[TokenInfo, Depends(require("agents:read"))]
+Writer = Annotated[TokenInfo, Depends(require("agents:write"))]
+
+
+class CreateAgent(BaseModel):
+    name: str = Field(description="The agent's name: a DNS label, 3-40 characters.")
+    owner_email: str
+    plan: str = "managed"
+    server_type: str | None = None
+    location: str | None = None
+    image: str | None = None
+
+
+class Accepted(BaseModel):
+    agent: dict[str, str]
+    workflow_id: str
+    status_url: str
+
+
+class AgentPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str = Field(description="Pass as `cursor` for the next page; empty at the end.")
+
+
+def _request(body: CreateAgent, request: Request) -> NewAgent:
+    s = request.app.state.runtime.settings
+    return NewAgent(body.name, body.owner_email, body.plan, body.server_type or s.server_type,
+                    body.location or s.location, body.image or s.image,
+                    s.runtime_version).validated()  # fmt: skip
+
+
+@router.post("/agents", status_code=202, response_model=Accepted)
+def create_agent(
+    body: CreateAgent,
+    request: Request,
+    token: Writer,
+    idempotency_key: Annotated[str | None, Header(max_length=idempotency.MAX_KEY_LENGTH)] = None,
+) -> JSONResponse:
+    """Record the agent and start its provision workflow; answers at once (202)."""
+    rt = request.app.state.runtime
+    new = _request(body, request)  # bad input: 400 before the key is claimed
+    if idempotency_key is not None:
+        sha = idempotency.fingerprint(body.model_dump())
+        stored = idempotency.claim(rt.db, token.id, idempotency_key, sha)
+        if stored is not None:
+            return _accepted(stored)
+    try:
+        started = agents.create(rt, new, f"token:{token.name}")
+    except FatctlError:
+        if idempotency_key is not None:
+            idempotency.drop(rt.db, token.id, idempotency_key)
+        raise
+    answer = _started(started)
+    if idempotency_key is not None:
+        idempotency.settle(rt.db, token.id, idempotency_key, answer, started.name)
+    return _accepted(answer)
+
+
+def _accepted(stored: idempotency.Stored) -> JSONResponse:
+    url = str(stored.response.get("status_url", ""))
+    return JSONResponse(stored.response, status_code=stored.status_code, headers={"Location": url})
+
+
+@router.get("/agents", response_model=AgentPage)
+def list_agents(
+    request: Request,
+    token: Reader,
+    limit: Annotated[int, Query(ge=1, le=agents.MAX_PAGE)] = 50,
+    cursor: str = "",
+) -> AgentPage:
+    """Agents by name, a page at a time (keyset: no agent repeated or skipped)."""
+    items, last = agents.page(request.app.state.runtime, _decode(cursor), limit)
+    return AgentPage(items=items, next_cursor=_encode(last) if last else "")
+
+
+@router.get("/agents/{name}")
+def get_agent(name: str, request: Request, token: Reader) -> dict[str, Any]:
+    """The agent's record and its workflows' status."""
+    return agents.describe(request.app.state.runtime, name)
+
+
+@router.delete("/agents/{name}", status_code=202, response_model=Accepted)
+def delete_agent(
+    name: str, request: Request, token: Writer, release_ips: bool = False
+) -> JSONResponse:
+    """Start the destroy workflow (primary IPs kept unless `release_ips`); answers at once."""
+    started = agents.destroy(request.app.state.runtime, name, f"token:{token.name}",
+                             release_ips=release_ips)  # fmt: skip
+    return _accepted(_started(started))
+
+
+def _started(started: agents.Started) -> idempotency.Stored:
+    body = {
+        "agent": {"name": started.name, "id": started.agent_id},
+        "workflow_id": started.workflow_id,
+        "status_url": f"/v1/agents/{started.name}",
+    }
+    return idempotency.Stored(202, body)
+
+
+def _encode(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    if not cursor:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("cursor is not one this API gave out") from None

@@ -1,0 +1,64 @@
+"""The process's service runtime: what the workflows' steps need, held while DBOS runs.
+
+Workflow inputs are stored, so they cannot carry fatctl's engine, key ring or cloud engine:
+the steps read them from here. `runtime.running()` sets it and clears it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fatctl.errors import StateError
+from fatctl.pacing.poll import Backoff
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from fatctl.config import Settings
+    from fatctl.infra.engine import InfraEngine
+    from fatctl.secrets import KeyRing
+
+AGENTS_QUEUE = "agents"
+# Work for one agent runs one at a time (the partition is the agent's name); across agents the
+# limit keeps one process from opening more cloud flows than its rate budgets can feed.
+AGENT_PARTITION_CONCURRENCY = 1
+AGENTS_WORKER_CONCURRENCY = 10
+
+
+@dataclass
+class Runtime:
+    """What the workflows' steps need in this process: the state database, the key ring, the
+    settings and a way to build the cloud engine; `skip_box` is the API-only mode (`--no-box`:
+    stop after infra and DNS, as the API-layer sandbox has no boxes)."""
+
+    db: Engine
+    ring: KeyRing
+    settings: Settings
+    make_infra: Callable[[], InfraEngine]
+    skip_box: bool = False
+    backoff: Backoff = field(default_factory=Backoff)
+    executor_id: str = field(default_factory=lambda: f"serve-{socket.gethostname()}")
+    queue_poll_s: float = 1.0
+
+
+_current: list[Runtime] = []  # at most one: DBOS is one per process
+
+
+def current() -> Runtime:
+    """The running process's runtime; a workflow step outside `running()` is a bug."""
+    if not _current:
+        raise StateError("the fatctl service runtime is not running")
+    return _current[0]
+
+
+def install(runtime: Runtime) -> None:
+    if _current:
+        raise StateError("the fatctl service runtime is already running in this process")
+    _current.append(runtime)
+
+
+def clear() -> None:
+    _current.clear()

@@ -1,0 +1,73 @@
+"""DBOS on fatctl's own database, launched and shut down cleanly inside one process.
+
+DBOS is a process-global singleton (`DBOS(config=...)`, `DBOS.launch()`, `DBOS.destroy()`), and
+its workflows cannot take fatctl's engine, key ring or cloud engine as inputs (inputs are
+stored). So the process's `Runtime` (what the workflows' steps need) is held here while DBOS
+runs, and cleared when it stops; `running()` is the one way to have both, and leaves neither
+behind (no thread, no instance), which the tests rely on between cases.
+
+The system tables go into the same database as fatctl's: the SQLite file of the embedded
+default (DBOS's tables `workflow_status`, `operation_outputs`, `queues`, ... clash with none of
+fatctl's; both sides use WAL with a 30 s busy timeout), or schema `dbos` of the PostgreSQL
+database. The executor id is stable per host, so a restarted `fatctl serve` recovers the
+workflows it left PENDING (DBOS does that at launch for its own executor id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fatctl import __version__
+from fatctl.service import context
+from fatctl.service.context import (
+    AGENT_PARTITION_CONCURRENCY,
+    AGENTS_QUEUE,
+    AGENTS_WORKER_CONCURRENCY,
+    Runtime,
+)
+from fatctl.state.rawdb import dialect
+
+
+def system_database_url(database_url: str) -> str:
+    """DBOS's URL for fatctl's database: the same SQLite file, or the same PostgreSQL database
+    (DBOS picks the psycopg driver itself and keeps to its own schema)."""
+    if dialect(database_url) == "sqlite":
+        return database_url
+    scheme, rest = database_url.split("://", 1)
+    return f"postgresql://{rest}" if scheme.startswith("postgres") else database_url
+
+
+@contextmanager
+def running(runtime: Runtime) -> Iterator[Runtime]:
+    """Launch DBOS for `runtime` (recovering this executor's unfinished workflows), register
+    the queues, and shut everything down at the end of the block."""
+    from dbos import DBOS, DBOSConfig
+    from dbos._serialization import DBOSPortableJSONSerializer
+
+    # The workflows must be registered before launch: importing the module declares them.
+    from fatctl.service import workflows  # noqa: F401
+
+    config = DBOSConfig(
+        name="fatctl",
+        system_database_url=system_database_url(runtime.settings.database_url),
+        application_version=__version__,  # recovery only picks up rows of the same version
+        executor_id=runtime.executor_id,
+        serializer=DBOSPortableJSONSerializer(),  # stored inputs stay readable JSON
+        log_level="WARNING",
+    )
+    context.install(runtime)
+    try:
+        DBOS(config=config)
+        DBOS.launch()
+        DBOS.register_queue(
+            AGENTS_QUEUE,
+            partition_concurrency=AGENT_PARTITION_CONCURRENCY,
+            worker_concurrency=AGENTS_WORKER_CONCURRENCY,
+            polling_interval_sec=runtime.queue_poll_s,
+        )
+        yield runtime
+    finally:
+        # The registry stays: it holds the decorated workflows, declared once per process.
+        DBOS.destroy(workflow_completion_timeout_sec=0)
+        context.clear()

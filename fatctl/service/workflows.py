@@ -1,0 +1,103 @@
+"""Provision and destroy as DBOS workflows over the existing recorded flows.
+
+Each workflow has one step, and that step is the CLI's own flow (`provision.flow.provision`,
+`provision.destroy.destroy`): the flow keeps state in memory between its recorded steps (the
+spec, the user-data, the SSH pool), so DBOS replaying finished sub-steps would skip setting it.
+Instead, when a process dies mid-flow, DBOS recovers the workflow and runs the step again, and
+the flow continues after the last side effect it recorded (`Agent.last_step`, infra and DNS
+adopted by labels): exactly one of each resource. The step retries a lease another run holds
+or a cloud error, as a person rerunning `fatctl provision` would.
+
+Inputs and outputs are plain JSON (the request as fields, the result as a dict), so a stored
+workflow reads the same to the next fatctl version. Workflow ids come from the agent and its
+row id (`provision-<name>-<id>`): a retried start attaches to the running workflow instead of
+starting a second one, and a new agent of a reused name gets a new workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+
+from fatctl.errors import CloudError, LeaseHeld
+from fatctl.service.context import AGENTS_QUEUE, current
+from fatctl.services.agents.records import NewAgent
+from fatctl.services.common.steps import BOX_STEPS
+from fatctl.services.provision.destroy import destroy
+from fatctl.services.provision.flow import Options, provision
+
+PROVISION_WORKFLOW = "provision_wf"
+DESTROY_WORKFLOW = "destroy_wf"
+STEP_ATTEMPTS = 4
+
+
+def provision_id(name: str, agent_id: int) -> str:
+    return f"provision-{name}-{agent_id}"
+
+
+def destroy_id(name: str, agent_id: int) -> str:
+    return f"destroy-{name}-{agent_id}"
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, LeaseHeld | CloudError)
+
+
+@DBOS.step(name="provision_run", retries_allowed=True, max_attempts=STEP_ATTEMPTS,
+           interval_seconds=2.0, should_retry=_retryable)  # fmt: skip
+def _provision_step(request: dict[str, Any], actor: str) -> dict[str, Any]:
+    rt = current()
+    opts = Options(skip=BOX_STEPS if rt.skip_box else frozenset(), backoff=rt.backoff,
+                   sandbox=rt.settings.in_sandbox)  # fmt: skip
+    done = provision(rt.db, rt.ring, rt.settings, rt.make_infra(), NewAgent(**request), actor,
+                     opts)  # fmt: skip
+    result = asdict(done)
+    result["steps"] = [{k: str(v) for k, v in s.items()} for s in done.steps]
+    return result
+
+
+@DBOS.workflow(name=PROVISION_WORKFLOW)
+def provision_workflow(request: dict[str, Any], actor: str) -> dict[str, Any]:
+    return _provision_step(request, actor)
+
+
+@DBOS.step(name="destroy_run", retries_allowed=True, max_attempts=STEP_ATTEMPTS,
+           interval_seconds=2.0, should_retry=_retryable)  # fmt: skip
+def _destroy_step(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
+    rt = current()
+    done = destroy(rt.db, rt.ring, rt.settings, rt.make_infra(), name, actor,
+                   release_ips=release_ips)  # fmt: skip
+    return {"agent": done.agent, "state": done.state}
+
+
+@DBOS.workflow(name=DESTROY_WORKFLOW)
+def destroy_workflow(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
+    return _destroy_step(name, actor, release_ips)
+
+
+def start_provision(request: NewAgent, agent_id: int, actor: str) -> str:
+    """Enqueue (or find) the agent's provision workflow; returns its id at once."""
+    assert request.name is not None
+    wfid = provision_id(request.name, agent_id)
+    with SetWorkflowID(wfid), SetEnqueueOptions(queue_partition_key=request.name):
+        DBOS.enqueue_workflow(AGENTS_QUEUE, provision_workflow, asdict(request), actor)
+    return wfid
+
+
+def start_destroy(name: str, agent_id: int, actor: str, *, release_ips: bool = True) -> str:
+    wfid = destroy_id(name, agent_id)
+    with SetWorkflowID(wfid), SetEnqueueOptions(queue_partition_key=name):
+        DBOS.enqueue_workflow(AGENTS_QUEUE, destroy_workflow, name, actor, release_ips)
+    return wfid
+
+
+def workflow_state(wfid: str) -> dict[str, Any] | None:
+    """The workflow's status, and its error's one line when it failed; None if unknown."""
+    status = DBOS.get_workflow_status(wfid)
+    if status is None:
+        return None
+    error = status.error
+    message = "" if error is None else str(getattr(error, "message", error))
+    return {"workflow_id": wfid, "status": status.status, "error": message}
