@@ -64,6 +64,17 @@ _FILES: tuple[tuple[str, str, int, bool], ...] = (
     (f"{L.SKILLS_DIR}/github-login/SKILL.md", "skills/github/SKILL.md.j2", 0o644, False),
     (f"{L.SKILLS_DIR}/agent-storage/SKILL.md", "skills/agent-storage/SKILL.md.j2", 0o644, False),
 )
+# State backups (only with R2 storage and a backup recipient): all after boot (AFTER_BOOT).
+_BACKUP_FILES: tuple[tuple[str, str, int], ...] = (
+    (L.BACKUP_SCRIPT, "scripts/fat-backup.sh.j2", 0o755),
+    (L.BACKUP_RECIPIENT, "etc/fat-backup-recipient.j2", 0o644),
+    (L.BACKUP_POLICY, "etc/fat-backup-policy.env.j2", 0o644),
+    (f"/etc/systemd/system/{L.BACKUP_UNIT}", "units/fat-backup.service.j2", 0o644),
+    (f"/etc/systemd/system/{L.BACKUP_TIMER}", "units/fat-backup.timer.j2", 0o644),
+)
+
+
+_BACKUP_PATHS = frozenset(path for path, _, _ in _BACKUP_FILES)
 
 
 def _seed_config(spec: AgentSpec) -> str:
@@ -113,6 +124,8 @@ AFTER_BOOT = (
     # rclone's R2 keys come through these, read only once R2_ENV is delivered
     L.R2_AWS_CONFIG,
     L.R2_CREDENTIALS_SCRIPT,
+    # state backups run long after the first boot, once the box has its R2 keys
+    *(path for path, _, _ in _BACKUP_FILES),
 )
 
 
@@ -131,8 +144,10 @@ def render_files(
     check_spec(spec)
     context = template_context(spec)
     out: dict[str, RenderedFile] = {}
-    for path, template, mode, needs_r2 in _FILES:
-        if needs_r2 and spec.r2 is None:
+    backups = spec.r2 is not None and bool(spec.backup_recipient)
+    rows = [*_FILES, *((path, template, mode, True) for path, template, mode in _BACKUP_FILES)]
+    for path, template, mode, needs_r2 in rows:
+        if (needs_r2 and spec.r2 is None) or (path in _BACKUP_PATHS and not backups):
             continue
         text = _one_newline(render(template, templates, **context))
         item = RenderedFile(path, text, mode)

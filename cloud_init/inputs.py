@@ -24,6 +24,8 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An age X25519 recipient (fatctl.backup_keys): "age1" and 32 bytes of Bech32 with its checksum.
+_AGE_RECIPIENT = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")
 _PUBKEY = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n\r]*)?$"
 )
@@ -63,6 +65,8 @@ def check_spec(spec: AgentSpec) -> None:
             raise BadInput(f"R2 bucket {spec.r2.bucket!r} is not a bucket name")
         if not _PREFIX.fullmatch(spec.r2.prefix) or ".." in spec.r2.prefix:
             raise BadInput(f"R2 prefix {spec.r2.prefix!r} has unsafe characters")
+    if spec.backup_recipient and not _AGE_RECIPIENT.fullmatch(spec.backup_recipient):
+        raise BadInput(f"backup recipient {spec.backup_recipient[:70]!r} is not an age1... key")
 
 
 def host_key_kinds(keys: tuple[HostKeyPair, ...]) -> list[tuple[str, HostKeyPair]]:

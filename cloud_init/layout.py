@@ -61,3 +61,31 @@ INSTALL_SCRIPT = "/usr/local/sbin/fat-install-runtime"
 FIRSTBOOT_SCRIPT = "/usr/local/sbin/fat-firstboot"
 HEALTH_COMMAND = "/usr/local/bin/fat-health"
 SWAP_SIZE_MB = 2048
+
+# State backups (issue 18): `fat-backup` archives OpenClaw's state with `openclaw backup create`,
+# encrypts it to the agent's age recipient (the box never holds the identity, which fatctl
+# delivers to BACKUP_IDENTITY, on tmpfs, only for a restore or verify) and uploads it to the
+# agent's R2 prefix under BACKUP_REMOTE_DIR. BACKUP_DIR is root's (0711: the service user may
+# only pass through to its own staging directories, outside the state tree OpenClaw refuses to
+# write archives into).
+BACKUP_SCRIPT = "/usr/local/sbin/fat-backup"
+BACKUP_DIR = "/var/lib/fat-backup"
+BACKUP_STATUS = "/var/lib/fat-backup/last.json"
+BACKUP_CONFIG_DIR = "/etc/fat-backup"
+BACKUP_RECIPIENT = "/etc/fat-backup/recipient"
+BACKUP_POLICY = "/etc/fat-backup/policy.env"
+BACKUP_IDENTITY = "/run/fat-backup/identity"
+BACKUP_LOCK = "/run/fat-backup.lock"
+BACKUP_UNIT = "fat-backup.service"
+BACKUP_TIMER = "fat-backup.timer"
+BACKUP_REMOTE_DIR = "backups"  # under the agent's prefix; hidden from the agent's /data mount
+# When the timer fires (systemd OnCalendar=, UTC on a Hetzner box) and how far it is spread,
+# so a fleet does not upload at the same second.
+BACKUP_SCHEDULE = "*-*-* 03:00:00"
+BACKUP_JITTER_S = 3600
+# Retention (fatctl.services.backup.retention is the rule; the box's prune mirrors it): the
+# newest scheduled backup of each of the last KEEP_DAILY days and KEEP_WEEKLY ISO weeks that
+# have one; manual and pre-<operation> backups for KEEP_PRE_DAYS; the newest always.
+BACKUP_KEEP_DAILY = 7
+BACKUP_KEEP_WEEKLY = 4
+BACKUP_KEEP_PRE_DAYS = 30

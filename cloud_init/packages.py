@@ -13,6 +13,8 @@ BOX_PACKAGES: tuple[str, ...] = (
     "curl",
     "git",
     "jq",
+    # encrypts state backups to the agent's public recipient before they leave the box
+    "age",
     "ripgrep",
     "rclone",
     "fuse3",

@@ -331,3 +331,6 @@ class HealthReport:
     ready: bool = False  # OpenClaw's own /readyz answered 200
     # Each configured channel: ready, failing (named by /readyz) or unknown (gateway not up).
     channels: dict[str, str] = field(default_factory=dict)
+    # The last state backup (fat-backup's last.json: at, object, size_bytes, took_s, ok,
+    # error), None before the first. It does not make a box unhealthy.
+    backup: dict[str, object] | None = None

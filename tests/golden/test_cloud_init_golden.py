@@ -63,6 +63,18 @@ def test_fat_health_matches_golden() -> None:
     check_golden("fat-health.sh", render_files(spec)[L.HEALTH_COMMAND].content)
 
 
+@pytest.mark.parametrize(
+    ("golden", "path"),
+    [("fat-backup.sh", L.BACKUP_SCRIPT), ("fat-backup-policy.env", L.BACKUP_POLICY),
+     ("fat-backup.service", f"/etc/systemd/system/{L.BACKUP_UNIT}"),
+     ("fat-backup.timer", f"/etc/systemd/system/{L.BACKUP_TIMER}")],
+)  # fmt: skip
+def test_state_backup_files_match_golden(golden: str, path: str) -> None:
+    """The state backup's files arrive over SSH after boot, so no user-data pins them."""
+    spec = make_spec(Variant("debian-12", False, ServicePlan.MANAGED, False))
+    check_golden(golden, render_files(spec)[path].content)
+
+
 def test_golden_check_detects_a_change(tmp_path: Path) -> None:
     """The comparison itself can fail: a one-character change is reported with a diff."""
     (tmp_path / "x.yaml").write_text("a: 1\n")

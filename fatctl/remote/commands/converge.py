@@ -40,10 +40,15 @@ _EFFECTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     (L.OPENCLAW_CONFIG, (L.GATEWAY_UNIT,), ()),
     # The gateway reads its skills when it starts.
     (L.SKILLS_DIR + "/", (L.GATEWAY_UNIT,), ()),
+    # A (re)written timer is re-armed with its new schedule.
+    (UNIT_DIR + L.BACKUP_TIMER, (L.BACKUP_TIMER,), ()),
 )
+# Units a new or changed file must leave enabled: they arrive after boot (files.AFTER_BOOT),
+# so nothing else enables them, on fresh boxes and existing ones alike.
+_ENABLE: tuple[tuple[str, str], ...] = ((UNIT_DIR + L.BACKUP_TIMER, L.BACKUP_TIMER),)
 # Restart order: sshd first, storage before the gateway that needs it, the gateway before its path
 # unit.
-_ORDER = (SSH, L.DATA_UNIT, L.GATEWAY_UNIT, L.GATEWAY_PATH_UNIT)
+_ORDER = (SSH, L.DATA_UNIT, L.GATEWAY_UNIT, L.GATEWAY_PATH_UNIT, L.BACKUP_TIMER)
 
 
 @dataclass(frozen=True)
@@ -80,25 +85,28 @@ class Actions:
     daemon_reload: bool = False
     restart: tuple[str, ...] = ()
     reload: tuple[str, ...] = ()
+    enable: tuple[str, ...] = ()  # enabled before the restarts (which start them)
 
     @property
     def empty(self) -> bool:
-        return not (self.daemon_reload or self.restart or self.reload)
+        return not (self.daemon_reload or self.restart or self.reload or self.enable)
 
 
 def actions_for(paths: Iterable[str]) -> Actions:
     """Only the services a change affects: no gateway restart for a Caddyfile edit."""
     restart: set[str] = set()
     reload: set[str] = set()
+    enable: set[str] = set()
     units = False
     for path in paths:
         units = units or path.startswith(UNIT_DIR)
+        enable.update(unit for unit_path, unit in _ENABLE if path == unit_path)
         for prefix, to_restart, to_reload in _EFFECTS:
             if path == prefix or (prefix.endswith("/") and path.startswith(prefix)):
                 restart.update(to_restart)
                 reload.update(to_reload)
     ordered = tuple(u for u in _ORDER if u in restart)
-    return Actions(units, ordered, tuple(sorted(reload)))
+    return Actions(units, ordered, tuple(sorted(reload)), tuple(sorted(enable)))
 
 
 def read_files(layout: ConvergeLayout, paths: Sequence[str]) -> str:
@@ -178,8 +186,10 @@ def restore(layout: ConvergeLayout, rollout_id: int) -> str:
 
 
 def apply_actions(layout: ConvergeLayout, actions: Actions) -> str:
-    """daemon-reload when units changed, then restarts, then reloads; `true` when nothing."""
+    """daemon-reload when units changed, then enables, restarts, reloads; `true` when nothing."""
     lines = [layout.daemon_reload] if actions.daemon_reload else []
+    for unit in actions.enable:
+        lines.append(layout.service.format(action="enable", unit=shlex.quote(unit)))
     for unit in actions.restart:
         lines.append(layout.service.format(action="restart", unit=shlex.quote(unit)))
     for unit in actions.reload:

@@ -38,6 +38,7 @@ def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(L, "RUNTIME_ROOT", str(tmp_path / "opt/openclaw"))
     monkeypatch.setattr(L, "STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(L, "GATEWAY_ENV", str(tmp_path / "gateway.env"))
+    monkeypatch.setattr(L, "BACKUP_STATUS", str(tmp_path / "fat-backup/last.json"))
     monkeypatch.setattr(L, "SERVICE_USER", pwd.getpwuid(os.getuid()).pw_name)
     (tmp_path / "gateway.env").write_text("FAT_OTHER=1\nOPENCLAW_GATEWAY_TOKEN=gw-token-1\n")
     bin_dir = tmp_path / "bin"
@@ -136,6 +137,24 @@ def test_fat_health_healthy(box: Path, gateway_port: type[_Readyz]) -> None:
     assert report.gateway == "active" and report.runtime_version == "2026.9.6"
     assert report.data_mounted and report.disk_free_mb > 0 and report.mem_available_mb > 0
     assert report.ready and report.channels == {}
+    assert report.backup is None  # no backup yet: null, and no reason to be unhealthy
+
+
+def test_fat_health_reports_the_last_backup_without_judging_it(
+    box: Path, gateway_port: type[_Readyz]
+) -> None:
+    """`backup` is fat-backup's last.json, its six fields only; a failed backup is reported
+    (ok false, the error) but does not make the box unhealthy."""
+    (box / "data").mkdir()
+    _install_runtime(box)
+    (box / "fat-backup").mkdir()
+    last = {"at": "2026-12-07T03:12:09Z", "object": None, "size_bytes": None, "took_s": 4,
+            "ok": False, "error": "could not upload 20261207T031209Z-scheduled.tar.gz.age",
+            "extra": "ignored"}  # fmt: skip
+    (box / "fat-backup/last.json").write_text(json.dumps(last))
+    code, report = _health(_script(NO_R2, L.HEALTH_COMMAND, box), box)
+    assert (code, report.healthy) == (0, True)
+    assert report.backup == {k: v for k, v in last.items() if k != "extra"}
 
 
 def test_fat_health_uses_readyz_and_names_failing_channels(

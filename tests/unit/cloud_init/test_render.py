@@ -43,6 +43,15 @@ def test_write_files_carry_exactly_render_files(variant: Variant) -> None:
     # Only the skills, their helpers, fat-health and rclone's credential script (read once the
     # R2 keys are delivered) wait for the SSH delivery after boot.
     r2_keys = {L.R2_AWS_CONFIG, L.R2_CREDENTIALS_SCRIPT} if variant.r2 else set()
+    # State backups too (R2 boxes with a recipient): they run long after the first boot.
+    backups = {
+        L.BACKUP_SCRIPT,
+        L.BACKUP_RECIPIENT,
+        L.BACKUP_POLICY,
+        f"/etc/systemd/system/{L.BACKUP_UNIT}",
+        f"/etc/systemd/system/{L.BACKUP_TIMER}",
+    }
+    r2_keys |= backups if variant.r2 else set()
     assert {p for p in everything if not in_user_data(p)} == {
         L.BROWSER_COMMAND, L.BROWSER_EVAL, L.HEALTH_COMMAND, *r2_keys,
         *(f"{L.SKILLS_DIR}/{s}/SKILL.md"

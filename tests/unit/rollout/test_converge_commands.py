@@ -165,3 +165,18 @@ def test_digest_follows_content_mode_and_owner() -> None:
     assert diff.digest(one) != diff.digest({"/a": RenderedFile("/a", "x\n", 0o600)})
     box = {"/a": diff.BoxFile(b"x\n", 0o644, "root:root"), "/b": None}
     assert diff.box_digest(box) == diff.digest(one)
+
+
+def test_the_backup_timer_is_enabled_and_armed_when_its_file_arrives() -> None:
+    """fat-backup.timer comes after boot (files.AFTER_BOOT): nothing but converge/sync enables
+    it, so writing it must leave it enabled (`systemctl enable`) and running (restart re-arms a
+    changed schedule); the script or the service file alone start nothing."""
+    actions = cmd.actions_for(
+        ["/etc/systemd/system/fat-backup.timer", "/usr/local/sbin/fat-backup"]
+    )
+    assert actions == cmd.Actions(True, ("fat-backup.timer",), (), ("fat-backup.timer",))
+    text = cmd.apply_actions(cmd.ConvergeLayout(), actions)
+    assert text.index("systemctl enable --no-pager fat-backup.timer") < text.index(
+        "systemctl restart --no-pager fat-backup.timer"
+    )
+    assert cmd.actions_for(["/etc/systemd/system/fat-backup.service"]) == cmd.Actions(True)

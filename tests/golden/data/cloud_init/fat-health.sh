@@ -107,6 +107,10 @@ if [ "$mem_available_mb" -lt "$MIN_MEM_MB" ]; then
   problems+=("low memory: ${mem_available_mb} MB available")
 fi
 
+backup_json="$(jq -c 'select(type == "object") | {at, object, size_bytes, took_s, ok, error}' \
+  /var/lib/fat-backup/last.json 2>/dev/null)"
+backup_json="${backup_json:-null}"
+
 healthy=true
 if [ "${#problems[@]}" -gt 0 ]; then
   healthy=false
@@ -122,16 +126,17 @@ if [ "$JSON" = 1 ]; then
     --argjson mem_available_mb "$mem_available_mb" \
     --argjson ready "$ready" \
     --argjson channels "$channels_json" \
+    --argjson backup "$backup_json" \
     '{healthy: $healthy, gateway: $gateway, runtime_version: $runtime_version,
       data_mounted: $data_mounted, disk_free_mb: $disk_free_mb,
       mem_available_mb: $mem_available_mb, ready: $ready, channels: $channels,
-      problems: $ARGS.positional}' \
+      backup: $backup, problems: $ARGS.positional}' \
     --args -- "${problems[@]}"
 else
   printf 'healthy: %s\ngateway: %s\nruntime: %s\ndata mounted: %s\n' \
     "$healthy" "$gateway" "$runtime" "$data_mounted"
   printf 'disk free: %s MB\nmemory available: %s MB\n' "$disk_free_mb" "$mem_available_mb"
-  printf 'ready: %s\nchannels: %s\n' "$ready" "$channels_json"
+  printf 'ready: %s\nchannels: %s\nbackup: %s\n' "$ready" "$channels_json" "$backup_json"
   for problem in "${problems[@]}"; do
     printf 'problem: %s\n' "$problem"
   done
