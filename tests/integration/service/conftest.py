@@ -50,7 +50,9 @@ def runtime_for(plane: Plane, executor_id: str = "test-executor") -> Any:
                    queue_poll_s=0.05)  # fmt: skip
 
 
-def service_plane(tmp_path: Path, hetzner: Any, cloudflare: Any, db_url: str) -> Plane:
+def service_plane(
+    tmp_path: Path, hetzner: Any, cloudflare: Any, db_url: str, master_key: str = ""
+) -> Plane:
     """The provision tests' plane (`make_plane`), on `db_url`: SQLite or PostgreSQL."""
     import dataclasses
 
@@ -67,7 +69,7 @@ def service_plane(tmp_path: Path, hetzner: Any, cloudflare: Any, db_url: str) ->
     )
     migrate.upgrade(db_url)
     db = make_engine(db_url)
-    ring = keyring_from(Sensitive(generate_master_key()))
+    ring = keyring_from(Sensitive(master_key or generate_master_key()))
     op_pub = keygen(tmp_path / "operator", "operator@test")
     add_key(db, role=KeyRole.OPERATOR, public_key=op_pub, label="op", agent=None, actor="test")
     return Plane(db, ring, settings, hetzner, cloudflare)

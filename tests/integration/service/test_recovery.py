@@ -1,0 +1,128 @@
+"""A provision workflow whose process dies mid-flow is finished by the next start, with exactly
+one of every cloud resource.
+
+`fatctl serve --no-box` runs as a real process; the Hetzner emulator answers a server create
+at once but finishes its action only after a delay (as Hetzner does: the create returns the
+server and a running `create_server` action), so the flow is inside its infra step when the
+server appears. The process is then killed (SIGKILL: nothing runs on the way out), which
+leaves the workflow PENDING under the server's executor id. DBOS's documentation:
+"When an application with an executor ID restarts, it only recovers pending workflows assigned
+to that executor ID" (docs.dbos.dev, production/self-hosting/workflow-recovery); so the test
+relaunches with that id, in this process, and the recovered flow adopts the server by labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.cli import fatctl_env, start_fatctl
+from tests.integration.service.conftest import make_tokens, service_plane
+
+POLL_S = 0.2
+CREATE_ACTION_DELAY_S = 3.0
+
+
+@pytest.fixture
+def slow_hetzner(tmp_path: Path) -> Iterator[Any]:
+    from fatctl.sandbox.hetzner import start_emulator
+
+    handle = start_emulator(tmp_path / "hetzner", action_delay=0.05,
+                            faults={"action_delays": {"create_server": CREATE_ACTION_DELAY_S}})  # fmt: skip
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(plane: Any, master_key: str, tmp_path: Path) -> dict[str, str]:
+    s = plane.settings
+    return fatctl_env(
+        FATCTL_DATA_DIR=str(tmp_path), FATCTL_DATABASE_URL=s.database_url,
+        HCLOUD_TOKEN=plane.hetzner.token, HCLOUD_ENDPOINT=s.hcloud_endpoint,
+        CLOUDFLARE_API_TOKEN=plane.cloudflare.token, CLOUDFLARE_BASE_URL=s.cloudflare_base_url,
+        CLOUDFLARE_ACCOUNT_ID=s.cloudflare_account_id, FATCTL_DOMAIN=s.domain,
+        FATCTL_ENGINE="hcloud", FATCTL_MASTER_KEY=master_key, FATCTL_POLL_INTERVAL=str(POLL_S),
+        FATCTL_R2_PARENT_ACCESS_KEY_ID=s.r2_parent_access_key_id, FATCTL_API_RETRIES="6",
+    )  # fmt: skip
+
+
+def wait_until(what: str, probe: Any, deadline_s: float = 60.0) -> Any:
+    """Poll `probe` until it returns something truthy (a bound on a hang, not on speed)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if found := probe():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_killed_server_mid_provision_is_recovered_with_one_server(
+    tmp_path: Path, slow_hetzner: Any, cloudflare_emulator: Any, db_url: str
+) -> None:
+    from dbos import DBOS, DBOSClient
+
+    from fatctl.infra import make_engine
+    from fatctl.secrets import generate_master_key
+    from fatctl.service.context import Runtime
+    from fatctl.service.runtime import running, system_database_url
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, slow_hetzner, cloudflare_emulator, db_url, master_key=key)
+    tokens = make_tokens(plane.db)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = start_fatctl("serve", "--no-box", "--port", str(port),
+                        env=serve_env(plane, key, tmp_path), stdout=log, stderr=log)  # fmt: skip
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                           headers={"Authorization": f"Bearer {tokens['writer']}"})  # fmt: skip
+
+        def up() -> bool:
+            try:
+                return api.get("/v1/agents").status_code == 200
+            except httpx.TransportError:
+                return proc.poll() is not None and pytest.fail((tmp_path / "serve.log").read_text())
+
+        wait_until("fatctl serve answers", up)
+        answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
+        assert answer.status_code == 202, answer.text
+        wfid = answer.json()["workflow_id"]
+        wait_until("the server is created", lambda: "alpha" in plane.servers())
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+    client = DBOSClient(system_database_url=system_database_url(plane.settings.database_url))
+    try:
+        assert client.retrieve_workflow(wfid).get_status().status == "PENDING"
+    finally:
+        client.destroy()
+
+    settings = dataclasses.replace(plane.settings, poll_interval=str(POLL_S))
+    executor = f"serve-{socket.gethostname()}"  # the killed server's: see the module docstring
+    rt = Runtime(plane.db, plane.ring, settings, lambda: make_engine(settings), skip_box=True,
+                 executor_id=executor, queue_poll_s=0.05)  # fmt: skip
+    with running(rt):
+        result = DBOS.retrieve_workflow(wfid).get_result()
+    assert result["state"] == "provisioning" and result["server_id"]
+    servers = plane.servers()
+    assert list(servers) == ["alpha"] and str(servers["alpha"]["id"]) == result["server_id"]
+    assert len(plane.primary_ips()) == 2
+    assert plane.dns() == [("A", "alpha.sandbox.test", result["ipv4"]),
+                           ("AAAA", "alpha.sandbox.test", result["ipv6"])]  # fmt: skip
+    plane.db.dispose()
