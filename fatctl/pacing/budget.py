@@ -25,6 +25,7 @@ import email.utils
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # An answer saying its window ends within this of the moment the budget saw that window end is
 # news of the ended window (its `t` rounded up, the answer late), not of the next one.
 STALE_MARGIN_S = 2.0
+# How often a request waits again for its window slot when every slot is held by a request
+# still in flight (its answer, which starts the slot's countdown, has not come back).
+ADMIT_POLL_S = 0.25
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -162,6 +166,11 @@ class RateBudget:
         self.span: float | None = None  # that window's length
         self._news_after = 0.0  # answers saying their window ends earlier speak of an old one
         self._heard = True  # whether an answer has spoken of the current window yet
+        # Against a window, what this process itself sent: requests on the wire and when each
+        # recent one was answered (see `_admit`).
+        self._sending = 0
+        self._landings: deque[float] = deque(maxlen=100_000)
+        self._block_end = 0.0  # answers before a 429's block ends count as landing at its end
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from one answer's headers (any status; 429s included)."""
@@ -175,6 +184,8 @@ class RateBudget:
                 self.limit, self.rate, self._rate_from = limit, None, 0  # a new plan: relearn
             if said.window:
                 self.window, self.span = True, said.span or self.span
+                if status == 429 and reset is not None:
+                    self._count_from(now + reset)
                 self._observe_window(now, remaining, reset, refused=status == 429)
                 return
             if reset is not None:
@@ -214,6 +225,13 @@ class RateBudget:
             return
         self._tokens = min(self._tokens, truth)
         self.reset_at = max(self.reset_at or ends, ends)
+
+    def _count_from(self, block_end: float) -> None:
+        """What reaches the server before a block ends may count in the window after it, so for
+        this process's own count (`_admit`) every request answered so far, or still on the
+        wire, is taken as answered when the block ends."""
+        self._block_end = max(self._block_end, block_end)
+        self._landings = deque((max(t, block_end) for t in self._landings), self._landings.maxlen)
 
     def _next_window(self, due: float) -> None:
         """The server's window ending at `due` (as far as we know: no earlier) is over. The next
@@ -269,6 +287,36 @@ class RateBudget:
         """The request `take` was for is answered (or failed): call before `observe`."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+            self._sending = max(0, self._sending - 1)
+            self._landings.append(max(self.clock(), self._block_end))
+
+    def _admit(self) -> float:
+        """Against a window: 0 if one more request may go on the wire now (it is then counted
+        as sent), else how long to wait before asking again.
+
+        The estimate from headers can run ahead of the server when answers come back late and
+        out of order, and one request past Cloudflare's quota blocks every call for minutes.
+        So this process also keeps its own count, which holds however late answers are: a
+        request is sent only while fewer than the usable quota of its own requests are on the
+        wire or were answered within the last window's length. Any server window (of that
+        length, starting when it likes) that holds the request being sent can only hold
+        requests that were answered after it began, or not yet, so they are all in that count.
+        """
+        now = self.clock()
+        with self._lock:
+            if not (self.window and self.span and self.limit):
+                return 0.0
+            while len(self._landings) > 0 and self._landings[0] <= now - self.span:
+                self._landings.popleft()
+            usable = max(1.0, self.limit * (1 - self.reserve))
+            if self._sending + len(self._landings) + 1 <= usable:
+                self._sending += 1
+                return 0.0
+            # A slot frees only when an answer is a window old: wait for the oldest, or, if all
+            # are still on the wire, for some to come back.
+            if self._landings:
+                return max(0.01, self._landings[0] + self.span - now)
+            return ADMIT_POLL_S
 
     def delay(self) -> float:
         """How long a request sent now would wait, without taking a token."""
@@ -300,6 +348,10 @@ class RateBudget:
         wait = self.take()
         if wait > 0:
             sleep(wait)
+        while (held := self._admit()) > 0:
+            with self._lock:
+                self.throttled_s += held
+            sleep(held)
 
     def view(self) -> BudgetView:
         with self._lock:

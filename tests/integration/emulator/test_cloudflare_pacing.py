@@ -3,6 +3,7 @@ before the limit (whose 429 blocks every call for five minutes), and still reads
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fatctl.config import Settings
@@ -115,10 +116,16 @@ def test_pacing_engages_against_the_emulator_before_the_block(tmp_path: Path) ->
     handle = start_cloudflare_emulator(tmp_path, rate_limit=20, block_seconds=600)
     try:
         sleeps: list[float] = []
-        budget = RateBudget("cf-pacing")
+        skew = [0.0]  # the budget's clock moves on by what it was told to sleep, at once
+
+        def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            skew[0] += seconds
+
+        budget = RateBudget("cf-pacing", clock=lambda: time.time() + skew[0])
         settings = Settings(tmp_path, "", cloudflare_api_token=Sensitive(handle.token),
                             cloudflare_base_url=handle.url)  # fmt: skip
-        cf = Cf(settings, Timing.instant(), budget=budget, sleep=sleeps.append)
+        cf = Cf(settings, Timing.instant(), budget=budget, sleep=sleep)
         for _ in range(19):
             cf.call("list zones", lambda: cf.client.zones.list().result)
         assert sleeps == []
@@ -128,3 +135,47 @@ def test_pacing_engages_against_the_emulator_before_the_block(tmp_path: Path) ->
         assert handle.stats()["budget"]["refused"] == 0
     finally:
         handle.stop()
+
+
+def test_late_answers_cannot_talk_the_budget_past_the_window() -> None:
+    """Answers that come back late say more is left than is (here every one says the window is
+    full): the budget's own count of what it sent still keeps any window's worth of its
+    requests within the usable quota. Before it, all thirty went out at once."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+    stale = {"Ratelimit": '"default";r=10;t=6', "Ratelimit-Policy": '"default";q=10;w=6'}
+    budget.observe(200, stale)
+    sent: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    for _ in range(30):
+        budget.pace(sleep)
+        sent.append(now[0])
+        now[0] += 0.01  # each answer comes back a moment later, claiming the window is full
+        budget.landed()
+        budget.observe(200, stale)
+    busiest = max(sum(1 for t in sent if start <= t < start + 6) for start in sent)
+    assert busiest == 9  # the usable quota (10 less the 10% reserve), never more
+    assert sent[-1] - sent[0] > 12  # thirty requests took three windows and more
+
+
+def test_requests_answered_during_a_block_count_in_the_window_after_it() -> None:
+    """A 429 says nothing is left until its `t`, and the next window begins then: what reaches
+    the server before that may count in it (the emulator's injected 429s do exactly that). The
+    budget's own count takes every answer up to the block's end as landing at its end."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+    policy = {"Ratelimit-Policy": '"default";q=10;w=6'}
+    budget.observe(200, {"Ratelimit": '"default";r=10;t=6', **policy})
+    for _ in range(9):  # the usable quota: 10 less the 10% reserve
+        budget.pace(lambda s: None)
+    budget.landed()
+    budget.observe(429, {"Ratelimit": '"default";r=0;t=3', "Retry-After": "3", **policy})
+    for _ in range(8):  # answered during the block
+        budget.landed()
+    now[0] += 7.0  # past the block, and a window's length after those answers
+    assert budget._admit() > 0  # but within a window of the block's end
+    now[0] += 2.5
+    assert budget._admit() == 0.0
