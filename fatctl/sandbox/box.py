@@ -105,15 +105,26 @@ class Box:
         return self.pid() is not None or orphan
 
     def leader(self) -> int | None:
-        """The box's PID 1 (nspawn's child), once it exists."""
+        """The box's PID 1, once it exists: the child of nspawn in a pid namespace of its own.
+
+        While the box starts, nspawn's first child is a helper in nspawn's own pid namespace
+        that forks the box's init and exits; taking it for the leader made a just-started box
+        look stopped a moment later."""
         pid = self.pid()
         if pid is None:
             return None
         try:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            outer = os.readlink(f"/proc/{pid}/ns/pid")
         except OSError:
             return None
-        return int(children[0]) if children else None
+        for child in children:
+            try:
+                if os.readlink(f"/proc/{child}/ns/pid") != outer:
+                    return int(child)
+            except OSError:
+                continue  # gone in the meantime
+        return None
 
     def start(self) -> int:
         """Boot the box (network first); returns the nspawn pid. A no-op if already running."""
@@ -233,11 +244,16 @@ class Box:
         """Wait until systemd in the box finished starting up; returns its state."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not self.running():
+                raise BoxError(f"box {self.record.name} stopped at boot: {self.console_tail()}")
             if self.leader() is not None:
-                result = self.run(
-                    ["systemctl", "is-system-running", "--wait"], timeout=timeout, check=False
-                )
-                state = result.stdout.strip()
+                try:
+                    result = self.run(
+                        ["systemctl", "is-system-running", "--wait"], timeout=timeout, check=False
+                    )
+                except BoxError:
+                    result = None  # its PID 1 changed under us while starting: ask again
+                state = result.stdout.strip() if result else ""
                 if state in ("running", "degraded"):
                     return state
             time.sleep(0.5)
