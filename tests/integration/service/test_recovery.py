@@ -34,8 +34,8 @@ CREATE_ACTION_DELAY_S = 3.0
 def slow_hetzner(tmp_path: Path) -> Iterator[Any]:
     from fatctl.sandbox.hetzner import start_emulator
 
-    handle = start_emulator(tmp_path / "hetzner", action_delay=0.05,
-                            faults={"action_delays": {"create_server": CREATE_ACTION_DELAY_S}})  # fmt: skip
+    slow_create = {"action_delays": {"create_server": CREATE_ACTION_DELAY_S}}
+    handle = start_emulator(tmp_path / "hetzner", action_delay=0.05, faults=slow_create)
     try:
         yield handle
     finally:

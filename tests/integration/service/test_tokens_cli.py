@@ -17,8 +17,9 @@ def fatctl(env: dict[str, str], *args: str, code: int = 0) -> str:
 def test_create_shows_the_token_once_and_stores_its_hash_only(tmp_path: Path) -> None:
     env = fatctl_env(FATCTL_DATA_DIR=str(tmp_path))
     fatctl(env, "db", "upgrade")
-    made = json.loads(fatctl(env, "tokens", "create", "signup", "--scope", "agents:write",
-                             "--scope", "agents:read", "--expires-in", "90d", "--json"))  # fmt: skip
+    scopes = ("--scope", "agents:write", "--scope", "agents:read")
+    made = json.loads(fatctl(env, "tokens", "create", "signup", *scopes, "--expires-in", "90d",
+                             "--json"))  # fmt: skip
     token = made["token"]
     assert token.startswith("fat_") and len(token) > 40
     assert made["scopes"] == "agents:read agents:write" and made["expires_at"]
