@@ -190,7 +190,7 @@ class RateBudget:
                 return
             if reset is not None:
                 self.reset_at = now + reset
-            if status != 429 and limit and remaining is not None and reset and not said.window:
+            if status != 429 and limit and remaining is not None and reset:
                 self._learn_rate(limit - remaining, reset)
             if remaining is not None:
                 self.remaining = remaining
