@@ -13,6 +13,7 @@ own tables and migration.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -49,23 +50,29 @@ class HistoryStore(Protocol):
 
 
 class MemoryHistoryStore:
-    """The last `keep` results per agent, in this process only."""
+    """The last `keep` results per agent, in this process only. A sweep records while a scrape
+    reads (another thread in `fatctl serve`), hence the lock."""
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
         self._results: dict[str, deque[ProbeResult]] = {}
+        self._lock = threading.Lock()
 
     def append(self, result: ProbeResult) -> None:
-        self._results.setdefault(result.agent, deque(maxlen=self._keep)).append(result)
+        with self._lock:
+            self._results.setdefault(result.agent, deque(maxlen=self._keep)).append(result)
 
     def recent(self, agent: str) -> Sequence[ProbeResult]:
-        return tuple(self._results.get(agent, ()))
+        with self._lock:
+            return tuple(self._results.get(agent, ()))
 
     def agents(self) -> Iterable[str]:
-        return tuple(self._results)
+        with self._lock:
+            return tuple(self._results)
 
     def forget(self, agent: str) -> None:
-        self._results.pop(agent, None)
+        with self._lock:
+            self._results.pop(agent, None)
 
 
 class ProbeHistory:

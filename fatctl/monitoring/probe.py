@@ -159,18 +159,24 @@ async def sweep(
     connect_timeout_s: float = 3.0,
     verify: ssl.SSLContext | None = None,
     wall: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[ProbeResult]:
     """Probe every target, at most `concurrency` at a time; results in the targets' order.
 
     Every box is a distinct host, so no connection is kept alive for reuse (it would only hold
     a file descriptor and a slot of the pool until the next sweep, a minute later). Proxy and
     netrc settings from the environment are ignored: they would change what a probe measures.
+    `transport` replaces the network (unit tests of the concurrency bound and the deadline).
     """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
     timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(
-        verify=verify or trust(), limits=limits, timeout=timeout, trust_env=False
+        verify=verify or trust(),
+        limits=limits,
+        timeout=timeout,
+        trust_env=False,
+        transport=transport,
     ) as client:
         return list(
             await asyncio.gather(*(_probe_one(client, gate, t, timeout_s, wall) for t in targets))
