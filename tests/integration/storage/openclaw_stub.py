@@ -21,6 +21,8 @@ dist/backup-BZ3s73jc.mjs and dist/backup-restore-D87X_hF_.mjs):
   status one of exact | startup-repairable | migration-required | incompatible | indeterminate
   (STUB_PREFLIGHT forces one; a missing file is indeterminate).
 - `doctor --fix --non-interactive`: exit 0 (STUB_DOCTOR_FAIL=1: exit 1).
+- STUB_CREATE_FAIL=1: `backup create` fails ("An archive write that produces no data for five
+  minutes fails", docs/cli/backup.md).
 
 Every call is appended to `$STUB_LOG` with the environment it ran in.
 """
@@ -67,6 +69,8 @@ def _manifest(archive: Path) -> tuple[str, dict[str, object]]:
 
 
 def create(args: list[str]) -> None:
+    if os.environ.get("STUB_CREATE_FAIL"):
+        _fail("An archive write that produced no data for five minutes failed")
     out = Path(args[args.index("--output") + 1])
     if _inside(out, STATE):
         _fail("output path is inside the state directory")

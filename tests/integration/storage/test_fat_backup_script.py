@@ -47,6 +47,9 @@ BUCKET, PREFIX = "fat-agents", "agents/ag-7f3k2/"
 BACKUPS = f"{PREFIX}backups/"
 SECRET_MARKER = "session-transcript-7c1e0b"  # state bytes that must never reach S3 in clear
 STUB = Path(__file__).with_name("openclaw_stub.py")
+MASK = "mask --runtime --now openclaw-gateway.service"
+UNMASK = "unmask --runtime openclaw-gateway.service"
+START = "start --no-block openclaw-gateway.service"
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Box:
     s3: Any
     identity: str
     recipient: str
+    spec: Any
 
     def run(self, *args: str, ok: bool = True, **env: str) -> tuple[int, dict[str, Any]]:
         proc = subprocess.run([str(self.script), *args], capture_output=True, text=True,
@@ -152,7 +156,7 @@ def box(tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
                       aws_access_key_id="admin", aws_secret_access_key="admin")  # fmt: skip
     s3.create_bucket(Bucket=BUCKET)
     yield Box(tmp_path, tmp_path / "fat-backup", tmp_path / "fat-health", s3,
-              identity.reveal(), recipient)  # fmt: skip
+              identity.reveal(), recipient, spec)  # fmt: skip
 
 
 def test_run_uploads_an_encrypted_pair_and_records_it(box: Box) -> None:
@@ -190,11 +194,7 @@ def test_run_uploads_an_encrypted_pair_and_records_it(box: Box) -> None:
 def test_list_verify_and_restore_from_r2(box: Box) -> None:
     _, first = box.run("run", "--kind", "pre-move", "--stop-gateway", "--json")
     assert first["gateway"] == "restarted"
-    assert box.systemctl_calls()[:3] == [
-        "mask --runtime --now openclaw-gateway.service",
-        "unmask --runtime openclaw-gateway.service",
-        "start --no-block openclaw-gateway.service",
-    ]
+    assert box.systemctl_calls() == [MASK, UNMASK, START]
     _, listed = box.run("list", "--json")
     assert [b["name"] for b in listed["backups"]] == [first["name"]]
     assert listed["backups"][0]["size_bytes"] == first["size_bytes"]
@@ -216,14 +216,40 @@ def test_list_verify_and_restore_from_r2(box: Box) -> None:
     assert (Path(restored["displaced"]) / "workspace/NEW.md").exists()
     assert state.stat().st_uid == L.SERVICE_UID and state.stat().st_mode & 0o777 == 0o700
     assert not Path(L.BACKUP_IDENTITY).exists()
+    # The identity was never written anywhere else, by the script or OpenClaw.
+    for path in box.root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert box.identity.encode() not in path.read_bytes(), path
     calls = [json.loads(line)["argv"] for line in box.stub_log.read_text().splitlines()]
     assert ["doctor", "--fix", "--non-interactive"] in calls
     # The gateway was stopped (runtime-masked) before the swap, and started after.
-    assert box.systemctl_calls()[-3:] == [
-        "mask --runtime --now openclaw-gateway.service",
-        "unmask --runtime openclaw-gateway.service",
-        "start --no-block openclaw-gateway.service",
-    ]
+    assert box.systemctl_calls()[-3:] == [MASK, UNMASK, START]
+
+    # doctor --fix failing on the restored state puts the previous state back.
+    box.deliver_identity()
+    (state / "workspace/NEWER.md").write_text("after the restore\n")
+    code, refused = box.run("restore", first["name"], "--activate", "--json", ok=False,
+                            STUB_DOCTOR_FAIL="1")  # fmt: skip
+    assert code == 1 and "the previous state is back" in refused["error"]
+    assert (state / "workspace/NEWER.md").exists()
+    assert box.systemctl_calls()[-3:] == [MASK, UNMASK, START]
+
+
+def test_keep_stopped_leaves_the_gateway_masked_and_data_unmounted(box: Box) -> None:
+    """Before a rebuild or move: the old gateway must not come back (same bot, same WhatsApp
+    login), and /data is flushed and unmounted."""
+    _, out = box.run("run", "--kind", "pre-move", "--stop-gateway", "--keep-stopped", "--json")
+    assert out["gateway"] == "stopped"
+    assert box.systemctl_calls() == [MASK, "stop rclone-data.service"]
+
+
+def test_a_failed_backup_starts_the_gateway_it_stopped(box: Box) -> None:
+    code, out = box.run("run", "--kind", "pre-move", "--stop-gateway", "--keep-stopped",
+                        "--json", ok=False, STUB_CREATE_FAIL="1")  # fmt: skip
+    assert code == 1 and out["error"] == "openclaw backup create failed"
+    assert box.systemctl_calls() == [MASK, UNMASK, START]
+    assert box.objects() == {}
+    assert json.loads(Path(L.BACKUP_STATUS).read_text())["ok"] is False
 
 
 def test_refusals_are_one_line_and_change_nothing(box: Box) -> None:
@@ -294,3 +320,28 @@ def test_a_scheduled_run_prunes(box: Box) -> None:
     _, out = box.run("run", "--kind", "scheduled", "--json")
     assert out["pruned"] == [f"backups/{old}-manual.json", f"backups/{old}-manual.tar.gz.age"]
     assert set(box.objects()) == {f"{out['name']}.tar.gz.age", f"{out['name']}.json"}
+
+
+@pytest.mark.skipif(not (Path("/dev/fuse").exists() and shutil.which("fusermount3")),
+                    reason="needs /dev/fuse and fusermount3")  # fmt: skip
+def test_the_agents_data_mount_does_not_show_backups(box: Box) -> None:
+    """`/data` is the same R2 prefix; the rendered mount's `--exclude /backups/**` hides them
+    (`rclone mount --help`, 1.60: "all the rclone filters can be used to select a subset of
+    the files to be visible in the mount")."""
+    from tests.integration.storage.test_rotation_under_mount import _unit_process, _wait
+
+    box.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}notes.md", Body=b"the agent's")
+    box.run("run", "--kind", "manual", "--json")
+    data = Path(L.DATA_DIR)
+    data.mkdir()
+    unit = render_files(box.spec)[f"/etc/systemd/system/{L.DATA_UNIT}"].content
+    argv, env = _unit_process(unit, {}, data)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: os.path.ismount(data), 30, "the mount")
+        assert sorted(os.listdir(data)) == ["notes.md"]
+        assert not (data / "backups").exists()
+    finally:
+        subprocess.run(["fusermount3", "-uz", str(data)], check=False)
+        proc.terminate()
+        proc.wait(30)
