@@ -204,9 +204,10 @@ def firing(seen: dict[str, dict[str, set[str]]], name: str) -> set[str]:
 
 
 def test_alerts_fire_for_exactly_the_failing_boxes_and_clear_when_they_recover(
-    prometheus: str, metrics_url: tuple[str, StandinFleet, Sweeper]
+    prometheus: str, metrics_url: tuple[str, StandinFleet, Sweeper], figure: Callable[..., None]
 ) -> None:
     _, fleet, sweeper = metrics_url
+    start = time.monotonic()
     observed: list[dict[str, dict[str, set[str]]]] = []
 
     def settled() -> bool:
@@ -216,6 +217,8 @@ def test_alerts_fire_for_exactly_the_failing_boxes_and_clear_when_they_recover(
         return firing(seen, "AgentDown") == FAILING and firing(seen, "AgentFlapping") == FLAPPING
 
     eventually(settled, "AgentDown for the failing boxes, AgentFlapping for the flapping ones")
+    figure("alerts firing after start", time.monotonic() - start, " s")
+    figure("last sweep of 200 boxes", sweeper.history.last_sweep_s or 0.0, " s")
     wrongly_down = set().union(*(firing(s, "AgentDown") for s in observed)) - FAILING
     assert wrongly_down == set(), "AgentDown fired for boxes that were not down"
     # The history agrees, and escalates only failing boxes to SSH.
@@ -223,6 +226,7 @@ def test_alerts_fire_for_exactly_the_failing_boxes_and_clear_when_they_recover(
     assert FAILING <= set(sweeper.history.escalate()) <= FAILING | FLAPPING
 
     fleet.set({agent: "ok" for agent in FAILING})
+    recovered = time.monotonic()
 
     def cleared() -> bool:
         sweeper.alive()
@@ -233,6 +237,7 @@ def test_alerts_fire_for_exactly_the_failing_boxes_and_clear_when_they_recover(
         return not down["firing"] and not down["pending"] & FAILING
 
     eventually(cleared, "AgentDown cleared after the boxes recovered")
+    figure("AgentDown cleared after recovery", time.monotonic() - recovered, " s")
     assert set().union(*(firing(s, "AgentDown") for s in observed)) <= FAILING
     assert firing(alerts(prometheus), "AgentFlapping") == FLAPPING  # they still flap
     assert sweeper.sweeps >= 5
