@@ -71,6 +71,7 @@ LOADERS: dict[str, Loader] = {
     "version": Loader("fatctl.cli.version_cmd", _command("version", "version")),
     "serve": Loader("fatctl.cli.serve", _module_register),
     "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
+    "backup": Loader("fatctl.cli.backup", _sub_app("backup")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
@@ -109,6 +110,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Reinstall the box from an image, keeping the server and its IPs (the disk is wiped).",
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
+    "backup": ("backup", "State backups: take, list, verify and restore."),
     "render": ("render", "Render an agent's cloud-init user-data and every file its box gets."),
     "secrets": ("secrets", "Encrypted secrets (values are never shown)."),
     "config": ("config", "Configuration (environment variables and fatctl.toml)."),

@@ -18,6 +18,7 @@ from fatctl.errors import BadInput
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from fatctl.remote.target import Target
     from fatctl.secrets import KeyRing
 
 
@@ -96,3 +97,13 @@ def confirm(question: str, yes: bool) -> None:
 
     if not typer.confirm(question, default=False):
         raise BadInput("cancelled")
+
+
+def chosen_targets(agents: list[str] | None, all_agents: bool) -> list[Target]:
+    """The boxes a fleet command reaches: the agents named (checked) or `--all` reachable."""
+    from fatctl.services.common.targets import select_targets
+    from fatctl.validation import agent_name
+
+    c = ctx()
+    names = [agent_name(a) for a in agents or []]
+    return select_targets(c.engine, c.settings, names=names, all_agents=all_agents)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fatctl.cli.completion import agent_names
-from fatctl.cli.context import confirm, ctx
+from fatctl.cli.context import chosen_targets, confirm, ctx
 from fatctl.cli.options import (
     AgentArg,
+    AgentsOrAllArg,
     AllReachableOpt,
     DryRunOpt,
     EngineOpt,
@@ -243,9 +243,7 @@ def _rebuild(spec: Any, agent: str, image: str | None, snapshot: bool, user_data
 
 @creds_app.command("rotate")
 def rotate_cmd(
-    agents: Annotated[
-        list[str] | None, typer.Argument(help="Agents (or --all).", autocompletion=agent_names)
-    ] = None,
+    agents: AgentsOrAllArg = None,
     all_agents: AllReachableOpt = False,
     within_days: Annotated[
         float, typer.Option("--within-days", help="Rotate when expiring within.")
@@ -258,13 +256,9 @@ def rotate_cmd(
     from datetime import timedelta
 
     from fatctl.remote.runner import Pool
-    from fatctl.services.common.targets import select_targets
     from fatctl.services.storage.r2_rotation import rotate_r2
-    from fatctl.validation import agent_name
 
-    names = [agent_name(a) for a in agents or []]
-    c = ctx()
-    targets = select_targets(c.engine, c.settings, names=names, all_agents=all_agents)
+    c, targets = ctx(), chosen_targets(agents, all_agents)
     if dry_run:
         from fatctl.services.storage.r2_rotation import planned_rotations
 

@@ -102,6 +102,10 @@ LabelOpt = Annotated[
     ),
 ]
 AllReachableOpt = Annotated[bool, typer.Option("--all", help="Every reachable agent.")]
+# Agents named on the command line, or none with `--all`.
+AgentsOrAllArg = Annotated[
+    list[str] | None, typer.Argument(help="Agents (or --all).", autocompletion=agent_names)
+]
 AllWithInfraOpt = Annotated[bool, typer.Option("--all", help="Every agent with infra.")]
 AllByDefaultOpt = Annotated[bool, typer.Option("--all", help="Every agent (the default).")]
 # SSH fan-out width (exec, keys rotate-operator); reconcile keeps its own, capped at 100.

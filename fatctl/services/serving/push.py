@@ -16,7 +16,6 @@ renders and delivers it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -28,11 +27,11 @@ from fatctl.domain import AgentSpec, AgentState
 from fatctl.errors import FatctlError, RemoteError
 from fatctl.pacing.poll import Backoff
 from fatctl.remote.commands import converge as cmd
-from fatctl.remote.commands.services import fat_health
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.sensitive import Sensitive
 from fatctl.services.agents.gateway_env import gateway_env
 from fatctl.services.common.delivery import deliver_file
+from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
 from fatctl.services.common.specs import build_spec, sandbox_spec
 from fatctl.services.common.steps import step_index
@@ -237,20 +236,8 @@ def sync_box(
 
 def _gate(pool: Pool, target: Target, backoff: Backoff) -> str:
     """Wait for `fat-health` to report the box healthy and the gateway ready."""
-    last = [""]
-
-    def probe() -> str | None:
-        result = pool.get(target).run(fat_health(), timeout=60)
-        last[0] = (result.stdout.strip() or result.stderr.strip())[-300:]
-        if not result.ok:
-            return None
-        report = json.loads(result.stdout)
-        return "ready" if report.get("healthy") else None
-
-    try:
-        return backoff.wait_for(f"readiness of {target.name}", probe)
-    except FatctlError as exc:
-        raise ApplyFailed(f"{exc.one_line()} (last report: {last[0]})") from None
+    wait_healthy(pool, target, backoff, ApplyFailed)
+    return "ready"
 
 
 def _audit(db: Engine, actor: str, name: str, result: str, detail: dict[str, object]) -> None:
