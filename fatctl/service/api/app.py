@@ -54,6 +54,7 @@ def create_app(runtime: Runtime | None, *, launch: bool = True) -> FastAPI:
     app.add_exception_handler(FatctlError, _fatctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
     app.middleware("http")(_audited)
     return app
 
@@ -73,6 +74,15 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return _fatctl_error(request, NotFound(f"no such path: {request.url.path}"))
     body = {"error": {"code": 1, "kind": "http", "message": str(exc.detail)}}
     return JSONResponse(body, status_code=exc.status_code)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not a refusal: the same shape, and no exception text (it could hold a secret);
+    the server's log has the traceback."""
+    body = {
+        "error": {"code": 1, "kind": "failed", "message": "internal error (see the server log)"}
+    }
+    return JSONResponse(body, status_code=500)
 
 
 async def _audited(

@@ -64,19 +64,38 @@ def test_same_idempotency_key_twice_gives_one_agent_and_one_workflow(service: Se
     assert other.status_code == 422 and other.json()["error"]["kind"] == "idempotency_mismatch"
 
 
-def test_two_creates_for_one_name_one_wins_the_other_409(service: Service) -> None:
-    barrier = threading.Barrier(2)
+def at_once(*sends: Any) -> list[Any]:
+    """Each call's answer, the calls started together from threads of their own."""
+    barrier = threading.Barrier(len(sends))
     answers: list[Any] = []
 
-    def send(owner: str) -> None:
+    def send(call: Any) -> None:
         barrier.wait()
-        answers.append(create(service, {"name": "race", "owner_email": owner}))
+        answers.append(call())
 
-    threads = [threading.Thread(target=send, args=(f"{w}@example.com",)) for w in ("a", "b")]
+    threads = [threading.Thread(target=send, args=(call,)) for call in sends]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return answers
+
+
+def test_the_same_key_at_once_gives_both_the_one_answer(service: Service) -> None:
+    from dbos import DBOS
+
+    key = {"Idempotency-Key": "webhook-retry"}
+    answers = at_once(*(lambda: create(service, **key) for _ in range(3)))
+    assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    service.wait(answers[0].json()["workflow_id"])
+    assert len(DBOS.list_workflows(name="provision_wf")) == 1
+    assert list(service.plane.servers()) == ["alpha"]
+
+
+def test_two_creates_for_one_name_one_wins_the_other_409(service: Service) -> None:
+    answers = at_once(*(lambda o=o: create(service, {"name": "race", "owner_email": o})
+                        for o in ("a@example.com", "b@example.com")))  # fmt: skip
     codes = sorted(a.status_code for a in answers)
     assert codes == [202, 409], [a.text for a in answers]
     loser = next(a for a in answers if a.status_code == 409).json()["error"]
