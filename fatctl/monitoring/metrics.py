@@ -26,15 +26,13 @@ from prometheus_client.registry import Collector
 
 from fatctl.domain import HealthReport
 from fatctl.monitoring.history import ProbeHistory
+from fatctl.monitoring.targets import RUNNING_STATES
 from fatctl.pacing.budget import budget_view
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.state.rawdb import connect, fetch_dicts
 
 log = logging.getLogger(__name__)
 
-# States in which a box is meant to be running and answering: the only agents that get
-# per-agent series from the database (a destroyed agent's credentials expiring is no alert).
-RUNNING_STATES = ("ready", "upgrading", "degraded")
 # fat-health reports disk and memory in MiB (`df -Pm`, MemAvailable / 1024).
 MIB = 1024 * 1024
 # A channel state from fat-health: 1 ready, 0 down; others (unknown, not-linked) say nothing
