@@ -1,6 +1,7 @@
 """Watching the fleet from outside: probes, metrics and the alert rules Prometheus evaluates.
 
-Entry points: `probe.sweep` (one concurrent HTTPS `/readyz` request per box, results per box),
+Entry points: `targets.running_targets` (the boxes to probe, from the state database),
+`probe.sweep` (one concurrent HTTPS `/readyz` request per box, results per box),
 `history.ProbeHistory` (recent results per agent: which boxes are down, flapping, or worth an
 SSH `fat-health --json`), `metrics.fleet_registry` (a Prometheus registry whose collector reads
 the state database and the probe history at scrape time), `exposition.metrics_app` (the ASGI
