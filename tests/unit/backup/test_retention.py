@@ -112,3 +112,12 @@ def test_the_scripts_prune_plan_matches_the_rule(
                           input=json.dumps(listing), capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == to_delete(names, now, policy)
+
+
+def test_an_unreadable_listing_fails_in_one_line(script: tuple[Path, Path]) -> None:
+    """A failure nothing in the script anticipated (here: jq on a listing that is not JSON)
+    still ends with exit 1 and one line, not a shell trace."""
+    proc = subprocess.run([str(script[0]), "prune-plan", "--now", "1"], input="not json",
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1].startswith("fat-backup: unexpected failure at line ")

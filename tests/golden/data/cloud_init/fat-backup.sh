@@ -1,6 +1,6 @@
 #!/bin/bash
 # rendered by fatctl from templates/scripts/fat-backup.sh.j2, which explains each line
-set -euo pipefail
+set -Eeuo pipefail
 umask 077
 
 STATE_DIR=/var/lib/openclaw
@@ -91,6 +91,27 @@ cleanup() {
   esac
 }
 trap cleanup EXIT
+
+RUN_AT=""
+RUN_STARTED=""
+run_failed() {
+  jq -n -c --arg at "$RUN_AT" --arg error "$1" --argjson took "$(($(date +%s) - RUN_STARTED))" \
+    '{at: $at, object: null, size_bytes: null, took_s: $took, ok: false, error: $error}' \
+    | write_status || log "could not record the failure in $STATUS"
+  die "$1"
+}
+
+on_error() {
+  local message="unexpected failure at line $1: ${2:0:120}"
+  trap - ERR
+  if [ "$BASH_SUBSHELL" != 0 ]; then
+    exit 1
+  elif [ -n "$RUN_STARTED" ]; then
+    run_failed "$message"
+  fi
+  die "$message"
+}
+trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
 
 oc() {
   (
@@ -271,17 +292,13 @@ cmd_run() {
   now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   stamp="$(date -u -d "@$started" +%Y%m%dT%H%M%SZ)"
   name="$stamp-$kind"
-  run_failed() {
-    jq -n -c --arg at "$now" --arg error "$1" --argjson took "$(($(date +%s) - started))" \
-      '{at: $at, object: null, size_bytes: null, took_s: $took, ok: false, error: $error}' \
-      | write_status
-    die "$1"
-  }
+  RUN_AT="$now"
+  RUN_STARTED="$started"
   take_lock
   need_remote
   [ -s "$RECIPIENT" ] || run_failed "no recipient at $RECIPIENT"
   local state_kb free_kb
-  state_kb="$(du -sk "$STATE_DIR" | cut -f1)"
+  state_kb="$(du -sk "$STATE_DIR" 2>/dev/null | cut -f1)" || state_kb=0
   install -d -m 0711 -o root -g root "$BACKUP_DIR"
   free_kb="$(df -Pk "$BACKUP_DIR" | awk 'NR == 2 { print $4 }')"
   if [ "$free_kb" -lt $((2 * state_kb + 512 * 1024)) ]; then
@@ -351,7 +368,7 @@ do_prune() {
   doomed="$(listing | prune_plan "$(date +%s)")" || return 1
   while IFS= read -r name; do
     [ -n "$name" ] || continue
-    "${RCLONE[@]}" deletefile "$REMOTE/$name"
+    "${RCLONE[@]}" deletefile "$REMOTE/$name" || return 1
     printf 'backups/%s\n' "$name"
   done <<<"$doomed"
 }
