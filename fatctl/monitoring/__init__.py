@@ -3,7 +3,8 @@
 Entry points: `targets.running_targets` (the boxes to probe, from the state database),
 `probe.sweep` (one concurrent HTTPS `/readyz` request per box, results per box),
 `history.ProbeHistory` (recent results per agent: which boxes are down, flapping, or worth an
-SSH `fat-health --json`), `metrics.fleet_registry` (a Prometheus registry whose collector reads
+SSH `fat-health --json`), `workflows.workflow_counts` (DBOS's queue depth and failures, read
+with plain SQL), `metrics.fleet_registry` (a Prometheus registry whose collector reads
 the state database and the probe history at scrape time), `exposition.metrics_app` (the ASGI
 app serving `/metrics`, for `fatctl serve` to mount) and `rules.rules_text` (the shipped rules
 file, with its `for:` durations optionally shortened for tests).
