@@ -6,6 +6,7 @@ for the next test). Provisioning is API-only (`skip_box`): it stops after DNS an
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,14 +89,24 @@ def service(
     import dbos._dbos as dbos_module
     from fastapi.testclient import TestClient
 
+    from fatctl.service import context
     from fatctl.service.api.app import create_app
 
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url)
     runtime = runtime_for(plane)
     tokens = make_tokens(plane.db)
+    before = set(threading.enumerate())
     try:
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
             yield Service(plane, runtime, client, tokens)
-        assert dbos_module._dbos_global_instance is None  # the lifespan destroyed it
+        # The lifespan destroyed DBOS: no instance, no runtime, and its threads end.
+        assert dbos_module._dbos_global_instance is None and context._current == []
+        # Not DBOS's: AnyIO's idle workers (the TestClient's loop; they leave on anyio's idle
+        # timeout) and the Hetzner emulator's action pool (started by the first action).
+        leftover = [t for t in threading.enumerate() if t not in before
+                    and not t.name.startswith(("AnyIO worker thread", "hc-action"))]  # fmt: skip
+        for thread in leftover:
+            thread.join(timeout=10)  # idle pool workers exit once they see the shutdown
+        assert [t.name for t in leftover if t.is_alive()] == []
     finally:
         plane.db.dispose()
