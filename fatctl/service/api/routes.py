@@ -19,7 +19,25 @@ from fatctl.service.api.auth import require
 from fatctl.service.tokens import TokenInfo
 from fatctl.services.agents.records import NewAgent
 
-router = APIRouter(prefix="/v1")
+
+class ErrorDetail(BaseModel):
+    code: int = Field(description="The CLI's exit code for this failure: 1 failed, 2 bad input.")
+    kind: str = Field(description="bad_input, not_found, conflict, unauthorized, forbidden, ...")
+    message: str = Field(description="One line, never a secret.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in ((400, "Bad input"), (401, "No live token"), (403, "Scope missing"),
+                         (404, "Not found"), (409, "Conflict or busy"),
+                         (422, "Idempotency-Key reused with another body"),
+                         (502, "A cloud or a box failed"))
+}  # fmt: skip
+router = APIRouter(prefix="/v1", responses=ERRORS)
 Reader = Annotated[TokenInfo, Depends(require("agents:read"))]
 Writer = Annotated[TokenInfo, Depends(require("agents:write"))]
 
