@@ -171,3 +171,35 @@ def test_list_pages_and_delete_runs_the_destroy_workflow(service: Service) -> No
     assert sorted(service.plane.servers()) == ["page-0", "page-2"]
     missing = service.client.get("/v1/agents/nobody", headers=service.headers("reader"))
     assert missing.status_code == 404 and missing.json()["error"]["kind"] == "not_found"
+
+
+def test_work_for_one_agent_runs_one_at_a_time(service: Service) -> None:
+    """A delete sent while the agent's provision is queued never overlaps it: the queue is
+    partitioned by agent name, one at a time per partition (DBOS: "Setting any partition_*
+    limit makes the queue partitioned, so every enqueue must specify a queue_partition_key",
+    `DBOS.register_queue` in dbos 3.4.0). Their order is not promised: on SQLite under Python
+    3.11 DBOS stamps `created_at` in whole seconds (`strftime('%s','now') * 1000`, dbos
+    `_migration.get_sqlite_timestamp_expr`), and ties go by workflow id, so the destroy may go
+    first. Either way the agent ends destroyed with nothing left at the clouds: a provision
+    after the destroy is refused ("use a new name"), and a destroy after it removes its box."""
+    from dbos import DBOS
+
+    made = create(service).json()
+    gone = service.client.delete("/v1/agents/alpha", params={"release_ips": True},
+                                 headers=service.headers("writer")).json()  # fmt: skip
+    flows = [DBOS.retrieve_workflow(w["workflow_id"]) for w in (made, gone)]
+    for flow in flows:
+        try:
+            flow.get_result()
+        except Exception as exc:  # the provision, refused when the destroy went first
+            assert "use a new name" in str(exc), exc
+    # Stamps may be whole seconds (above): of two dequeued in one second, the first finished first.
+    first, second = sorted((f.get_status() for f in flows),
+                           key=lambda s: (s.dequeued_at or 0, s.completed_at or 0))  # fmt: skip
+    assert first.completed_at is not None and second.dequeued_at is not None
+    assert second.dequeued_at >= first.completed_at
+    assert {first.queue_partition_key, second.queue_partition_key} == {"alpha"}
+    got = service.client.get("/v1/agents/alpha", headers=service.headers("reader")).json()
+    assert got["state"] == "destroyed"
+    assert service.plane.servers() == {} and service.plane.primary_ips() == []
+    assert service.plane.dns() == []
