@@ -68,7 +68,7 @@ _FILES: tuple[tuple[str, str, int, bool], ...] = (
 _BACKUP_FILES: tuple[tuple[str, str, int], ...] = (
     (L.BACKUP_SCRIPT, "scripts/fat-backup.sh.j2", 0o755),
     (L.BACKUP_RECIPIENT, "etc/fat-backup-recipient.j2", 0o644),
-    (L.BACKUP_POLICY, "etc/fat-backup-policy.env.j2", 0o644),
+    (L.BACKUP_POLICY, "etc/fat-backup-policy.conf.j2", 0o644),
     (f"/etc/systemd/system/{L.BACKUP_UNIT}", "units/fat-backup.service.j2", 0o644),
     (f"/etc/systemd/system/{L.BACKUP_TIMER}", "units/fat-backup.timer.j2", 0o644),
 )

@@ -65,7 +65,7 @@ def test_fat_health_matches_golden() -> None:
 
 @pytest.mark.parametrize(
     ("golden", "path"),
-    [("fat-backup.sh", L.BACKUP_SCRIPT), ("fat-backup-policy.env", L.BACKUP_POLICY),
+    [("fat-backup.sh", L.BACKUP_SCRIPT), ("fat-backup-policy.conf", L.BACKUP_POLICY),
      ("fat-backup.service", f"/etc/systemd/system/{L.BACKUP_UNIT}"),
      ("fat-backup.timer", f"/etc/systemd/system/{L.BACKUP_TIMER}")],
 )  # fmt: skip

@@ -107,7 +107,7 @@ def _paths(tmp: Path) -> dict[str, str]:
     return {
         "STATE_DIR": "var/lib/openclaw", "BACKUP_DIR": "var/lib/fat-backup",
         "BACKUP_STATUS": "var/lib/fat-backup/last.json", "BACKUP_RECIPIENT": "etc/fb/recipient",
-        "BACKUP_POLICY": "etc/fb/policy.env", "BACKUP_IDENTITY": "run/fat-backup/identity",
+        "BACKUP_POLICY": "etc/fb/policy.conf", "BACKUP_IDENTITY": "run/fat-backup/identity",
         "BACKUP_LOCK": "run/fat-backup.lock", "RUNTIME_ROOT": "opt/openclaw",
         "GATEWAY_ENV": "etc/openclaw/gateway.env", "OPENCLAW_CONFIG": "etc/openclaw/openclaw.json",
         "RCLONE_CONFIG": "etc/rclone/rclone.conf", "R2_AWS_CONFIG": "etc/rclone/aws.conf",

@@ -87,7 +87,7 @@ def listings(draw: st.DrawFn) -> tuple[list[str], datetime, Policy]:
 def script(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The rendered fat-backup, its policy file moved to where the test writes each policy."""
     tmp = tmp_path_factory.mktemp("prune")
-    policy = tmp / "policy.env"
+    policy = tmp / "policy.conf"
     spec = make_spec(Variant("debian-12", False, ServicePlan.MANAGED, False))
     text = render_files(spec)[L.BACKUP_SCRIPT].content.replace(L.BACKUP_POLICY, str(policy))
     path = tmp / "fat-backup"

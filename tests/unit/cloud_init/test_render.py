@@ -65,6 +65,17 @@ def test_write_files_carry_exactly_render_files(variant: Variant) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+def test_every_file_left_for_after_boot_is_delivered(variant: Variant) -> None:
+    """What user-data leaves out reaches the box over SSH, unless it looks like a secret (those
+    are fatctl's own deliveries): a rendered file named like one (backups' `policy.env`) was
+    dropped by both, and the box's fat-backup found no upload target."""
+    from fatctl.services.converge.diff import desired_files
+
+    everything = render_files(make_spec(variant))
+    assert set(desired_files(everything)) == set(everything)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
 def test_user_data_under_hetzner_limit(variant: Variant) -> None:
     size = len(render_user_data(make_spec(variant)).encode())
     assert 8_000 < size < MAX_USER_DATA
