@@ -156,7 +156,7 @@ def restore_backup(
     actor: str = "fatctl",
 ) -> dict[str, object]:
     """Put archive `name` back as the gateway's state: the box stops the gateway, moves the
-    current state aside, activates the archive's state, runs OpenClaw's `doctor --fix
+    current state aside, activates the archive's state, runs OpenClaw's `doctor
     --non-interactive`, and starts the gateway (unless `start` is false); then the health gate."""
     with _identity_on_box(engine, ring, pool, target):
         try:

@@ -20,7 +20,7 @@ dist/backup-BZ3s73jc.mjs and dist/backup-restore-D87X_hF_.mjs):
 - `database preflight FILE --json`: `{schema: "openclaw.state-schema-preflight.v1", status}`,
   status one of exact | startup-repairable | migration-required | incompatible | indeterminate
   (STUB_PREFLIGHT forces one; a missing file is indeterminate).
-- `doctor --fix --non-interactive`: exit 0 (STUB_DOCTOR_FAIL=1: exit 1).
+- `doctor --non-interactive`: exit 0 (STUB_DOCTOR_FAIL=1: exit 1).
 - STUB_CREATE_FAIL=1: `backup create` fails ("An archive write that produces no data for five
   minutes fails", docs/cli/backup.md).
 
@@ -131,7 +131,8 @@ def preflight(args: list[str]) -> None:
 
 def main(argv: list[str]) -> None:
     with open(os.environ["STUB_LOG"], "a") as log:
-        env = {k: os.environ.get(k, "") for k in ("HOME", "OPENCLAW_STATE_DIR")}
+        kept = ("HOME", "OPENCLAW_STATE_DIR", "OPENCLAW_SERVICE_REPAIR_POLICY")
+        env = {k: os.environ.get(k, "") for k in kept}
         log.write(json.dumps({"argv": argv, "env": env}) + "\n")
     match argv:
         case ["backup", "create", *rest]:
@@ -142,7 +143,7 @@ def main(argv: list[str]) -> None:
             restore(rest)
         case ["database", "preflight", *rest]:
             preflight(rest)
-        case ["doctor", "--fix", "--non-interactive"]:
+        case ["doctor", "--non-interactive"]:
             sys.exit(1 if os.environ.get("STUB_DOCTOR_FAIL") else 0)
         case _:
             _fail(f"stub openclaw: unknown command {argv}")

@@ -113,6 +113,7 @@ def _paths(tmp: Path) -> dict[str, str]:
         "RCLONE_CONFIG": "etc/rclone/rclone.conf", "R2_AWS_CONFIG": "etc/rclone/aws.conf",
         "R2_CREDENTIALS_SCRIPT": "sbin/fat-r2-credentials", "R2_ENV": "etc/rclone/r2.env",
         "RCLONE_CACHE": "var/cache/rclone", "DATA_DIR": "data",
+        "INSTALL_SCRIPT": "sbin/fat-install-runtime",
     }  # fmt: skip
 
 
@@ -150,6 +151,9 @@ def box(tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     runtime = Path(L.RUNTIME_ROOT) / "2026.9.6/bin/openclaw"
     _write(runtime, f'#!/bin/sh\nexec {sys.executable} {STUB} "$@"\n', 0o755)
     (Path(L.RUNTIME_ROOT) / "current").symlink_to("2026.9.6")
+    # The runtime's plugin sync (the gateway's ExecStartPre) logs itself beside the stub.
+    _write(L.INSTALL_SCRIPT, "#!/bin/sh\nprintf '{\"argv\": [\"fat-install-runtime\", "
+           "\"%s\"], \"env\": {}}\\n' \"$1\" >> \"$STUB_LOG\"\n", 0o755)
     _write(tmp_path / "bin/systemctl",
            f'#!/bin/sh\necho "$*" >> {tmp_path}/systemctl.log\necho active\n', 0o755)  # fmt: skip
     s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
@@ -220,12 +224,17 @@ def test_list_verify_and_restore_from_r2(box: Box) -> None:
     for path in box.root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert box.identity.encode() not in path.read_bytes(), path
-    calls = [json.loads(line)["argv"] for line in box.stub_log.read_text().splitlines()]
-    assert ["doctor", "--fix", "--non-interactive"] in calls
+    logged = [json.loads(line) for line in box.stub_log.read_text().splitlines()]
+    calls = [entry["argv"] for entry in logged]
+    doctor = calls.index(["doctor", "--non-interactive"])
+    # The box's plugins go back before doctor looks (archives leave npm/ out), and doctor
+    # leaves the service to systemd (on a box, without the policy it failed with ENOENT).
+    assert calls[doctor - 1] == ["fat-install-runtime", "--sync-plugins"]
+    assert logged[doctor]["env"]["OPENCLAW_SERVICE_REPAIR_POLICY"] == "external"
     # The gateway was stopped (runtime-masked) before the swap, and started after.
     assert box.systemctl_calls()[-3:] == [MASK, UNMASK, START]
 
-    # doctor --fix failing on the restored state puts the previous state back.
+    # doctor failing on the restored state puts the previous state back.
     box.deliver_identity()
     (state / "workspace/NEWER.md").write_text("after the restore\n")
     code, refused = box.run("restore", first["name"], "--activate", "--json", ok=False,

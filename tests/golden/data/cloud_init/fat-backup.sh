@@ -11,6 +11,7 @@ POLICY=/etc/fat-backup/policy.conf
 IDENTITY=/run/fat-backup/identity
 LOCK=/run/fat-backup.lock
 OPENCLAW=/opt/openclaw/current/bin/openclaw
+INSTALL_RUNTIME=/usr/local/sbin/fat-install-runtime
 GATEWAY=openclaw-gateway.service
 DATA_UNIT=rclone-data.service
 RCLONE_CACHE=/var/cache/rclone
@@ -123,7 +124,8 @@ oc() {
     fi
     cd "$STATE_DIR" 2>/dev/null || cd /
     runuser -u "$SERVICE_USER" -- env HOME="$STATE_DIR" OPENCLAW_STATE_DIR="$STATE_DIR" \
-      OPENCLAW_CONFIG_PATH=/etc/openclaw/openclaw.json "$OPENCLAW" "$@"
+      OPENCLAW_CONFIG_PATH=/etc/openclaw/openclaw.json OPENCLAW_SUPERVISOR_MODE=external \
+      OPENCLAW_SERVICE_REPAIR_POLICY=external "$OPENCLAW" "$@"
   )
 }
 
@@ -455,13 +457,20 @@ cmd_restore() {
   mv -- "$ASSET" "$STATE_DIR"
   chown -R "$SERVICE_UID:$SERVICE_UID" "$STATE_DIR"
   chmod 0700 "$STATE_DIR"
-  if ! oc doctor --fix --non-interactive >&2; then
+  "$INSTALL_RUNTIME" --sync-plugins >&2
+  local said
+  said="$(mktemp)"
+  if ! oc doctor --non-interactive >"$said" 2>&1; then
+    cat "$said" >&2
     rm -rf -- "$STATE_DIR"
     if [ -e "$displaced" ]; then
       mv -- "$displaced" "$STATE_DIR"
     fi
-    die "openclaw doctor --fix failed on the restored state; the previous state is back"
+    die "openclaw doctor failed on the restored state (the previous state is back): $(
+      grep -v '^[[:space:]│├╰◇]*$' "$said" | tail -n 1 | cut -c1-200)"
   fi
+  cat "$said" >&2
+  rm -f -- "$said"
   local started=false
   if [ "$start" = 1 ]; then
     start_gateway
