@@ -152,8 +152,12 @@ def box(tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     _write(runtime, f'#!/bin/sh\nexec {sys.executable} {STUB} "$@"\n', 0o755)
     (Path(L.RUNTIME_ROOT) / "current").symlink_to("2026.9.6")
     # The runtime's plugin sync (the gateway's ExecStartPre) logs itself beside the stub.
-    _write(L.INSTALL_SCRIPT, "#!/bin/sh\nprintf '{\"argv\": [\"fat-install-runtime\", "
-           "\"%s\"], \"env\": {}}\\n' \"$1\" >> \"$STUB_LOG\"\n", 0o755)
+    _write(
+        L.INSTALL_SCRIPT,
+        '#!/bin/sh\nprintf \'{"argv": ["fat-install-runtime", '
+        '"%s"], "env": {}}\\n\' "$1" >> "$STUB_LOG"\n',
+        0o755,
+    )
     _write(tmp_path / "bin/systemctl",
            f'#!/bin/sh\necho "$*" >> {tmp_path}/systemctl.log\necho active\n', 0o755)  # fmt: skip
     s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
