@@ -225,10 +225,12 @@ class Backup(SQLModel, table=True):
     truth; a row caches what fatctl took or saw, and when it last proved the archive opens."""
 
     __tablename__ = "backups"
+    # Keys are below each agent's own prefix: two agents' timers may well name theirs alike.
+    __table_args__ = (UniqueConstraint("agent_pk", "object_key", name="uq_backups_agent_object"),)
 
     id: int | None = Field(default=None, primary_key=True)
     agent_pk: int = Field(foreign_key="agents.id", index=True)
-    object_key: str = Field(max_length=300, unique=True)
+    object_key: str = Field(max_length=300)
     kind: str = Field(max_length=24)  # scheduled, manual, pre-<operation>
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     size_bytes: int = Field(default=0, sa_type=BigInteger)

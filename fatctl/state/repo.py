@@ -105,12 +105,12 @@ def senders(session: Session, agent: Agent) -> list[Sender]:
 
 def record_backup(session: Session, agent: Agent, backup: Backup) -> Backup:
     """Remember a state backup of `agent`; the same object key twice updates the one row (a
-    listing of R2 and a `backup now` may both report it)."""
-    row = session.exec(select(Backup).where(Backup.object_key == backup.object_key)).first()
+    listing of R2 and a `backup now` may both report it). Keys are relative to the agent's own
+    prefix, so another agent's backup of the same name is another row."""
+    mine = (Backup.agent_pk == agent.id) & (Backup.object_key == backup.object_key)
+    row = session.exec(select(Backup).where(mine)).first()
     if row is None:
         row = backup
-    elif row.agent_pk != agent.id:  # keys live under agents/<id>/: another agent's is a bug
-        raise StateError(f"backup {backup.object_key} belongs to another agent")
     else:
         for field in ("kind", "created_at", "size_bytes", "sha256", "runtime_version"):
             setattr(row, field, getattr(backup, field))

@@ -53,7 +53,7 @@ def upgrade() -> None:
         _ts("verified_at", True),
         sa.ForeignKeyConstraint(["agent_pk"], ["agents.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("object_key"),
+        sa.UniqueConstraint("agent_pk", "object_key", name="uq_backups_agent_object"),
     )
     op.create_index("ix_backups_agent_pk", "backups", ["agent_pk"])
     op.create_table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -214,6 +215,14 @@ def test_backup_rows_recorded_once_and_deleted_with_the_agent(migrated_engine, k
     with session_scope(migrated_engine) as s:
         rows = repo.backups_of(s, repo.get_agent(s, "alpha"))
         assert [(r.object_key, r.size_bytes, r.sha256) for r in rows] == [(key, 7, "ab")]
+    # Keys are below each agent's prefix: another agent's backup of the same name is its own.
+    create_agent(migrated_engine, keyring, replace(REQ, name="beta"), "t")
+    with session_scope(migrated_engine) as s:
+        repo.record_backup(s, repo.get_agent(s, "beta"), Backup(agent_pk=0, object_key=key,
+                           kind="scheduled", created_at=at, size_bytes=9))  # fmt: skip
+    with session_scope(migrated_engine) as s:
+        assert [r.size_bytes for r in repo.backups_of(s, repo.get_agent(s, "alpha"))] == [7]
+        assert [r.size_bytes for r in repo.backups_of(s, repo.get_agent(s, "beta"))] == [9]
     delete_agent(migrated_engine, "alpha", "t")
     with migrated_engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM backups")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM backups")).scalar() == 1
