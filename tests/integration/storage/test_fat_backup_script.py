@@ -155,7 +155,7 @@ def box(tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     _write(
         L.INSTALL_SCRIPT,
         '#!/bin/sh\nprintf \'{"argv": ["fat-install-runtime", '
-        '"%s"], "env": {}}\\n\' "$1" >> "$STUB_LOG"\n',
+        '"%s"], "env": {}}\\n\' "$1" >> "$STUB_LOG"\n[ -z "$STUB_SYNC_FAIL" ]\n',
         0o755,
     )
     _write(tmp_path / "bin/systemctl",
@@ -246,6 +246,17 @@ def test_list_verify_and_restore_from_r2(box: Box) -> None:
     assert code == 1 and "the previous state is back" in refused["error"]
     assert (state / "workspace/NEWER.md").exists()
     assert box.systemctl_calls()[-3:] == [MASK, UNMASK, START]
+
+    # Any other failure after the swap puts it back too (the plugin sync here), before the
+    # gateway starts again; and the spare copy of the earlier restore is still there.
+    box.deliver_identity()
+    code, refused = box.run("restore", first["name"], "--activate", "--json", ok=False,
+                            STUB_SYNC_FAIL="1")  # fmt: skip
+    assert code == 1 and refused["ok"] is False
+    assert (state / "workspace/NEWER.md").exists()
+    assert (Path(restored["displaced"]) / "workspace/NEW.md").exists()
+    assert box.systemctl_calls()[-3:] == [MASK, UNMASK, START]
+    assert not Path(L.BACKUP_IDENTITY).exists()
 
 
 def test_keep_stopped_leaves_the_gateway_masked_and_data_unmounted(box: Box) -> None:

@@ -79,7 +79,20 @@ die() {
   exit 1
 }
 
+DISPLACED=""
+SWAPPED=0
+put_back() {
+  if [ "$SWAPPED" = 1 ]; then
+    SWAPPED=0
+    rm -rf -- "$STATE_DIR"
+    if [ -n "$DISPLACED" ] && [ -e "$DISPLACED" ]; then
+      mv -- "$DISPLACED" "$STATE_DIR" || log "could not put the previous state back from $DISPLACED"
+    fi
+  fi
+}
+
 cleanup() {
+  put_back
   if [ -n "$WORK" ]; then
     rm -rf -- "$WORK"
   fi
@@ -448,11 +461,15 @@ cmd_restore() {
   else
     stop_gateway unmask
   fi
-  stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-  find "$BACKUP_DIR" -maxdepth 1 -name 'displaced-*' -exec rm -rf -- {} +
+  stamp="$(date -u +%Y%m%dT%H%M%S.%NZ)"
   displaced="$BACKUP_DIR/displaced-$stamp"
+  DISPLACED=""
   if [ -e "$STATE_DIR" ]; then
-    mv -- "$STATE_DIR" "$displaced"
+    DISPLACED="$displaced"
+  fi
+  SWAPPED=1
+  if [ -n "$DISPLACED" ]; then
+    mv -- "$STATE_DIR" "$DISPLACED"
   fi
   mv -- "$ASSET" "$STATE_DIR"
   chown -R "$SERVICE_UID:$SERVICE_UID" "$STATE_DIR"
@@ -462,15 +479,16 @@ cmd_restore() {
   said="$(mktemp)"
   if ! oc doctor --non-interactive >"$said" 2>&1; then
     cat "$said" >&2
-    rm -rf -- "$STATE_DIR"
-    if [ -e "$displaced" ]; then
-      mv -- "$displaced" "$STATE_DIR"
-    fi
-    die "openclaw doctor failed on the restored state (the previous state is back): $(
-      grep -v '^[[:space:]│├╰◇]*$' "$said" | tail -n 1 | cut -c1-200)"
+    put_back
+    local last
+    last="$({ grep -v '^[[:space:]│├╰◇]*$' "$said" || true; } | tail -n 1 | cut -c1-200)"
+    rm -f -- "$said"
+    die "openclaw doctor failed on the restored state (the previous state is back): $last"
   fi
   cat "$said" >&2
   rm -f -- "$said"
+  SWAPPED=0
+  find "$BACKUP_DIR" -maxdepth 1 -name 'displaced-*' ! -path "$displaced" -exec rm -rf -- {} +
   local started=false
   if [ "$start" = 1 ]; then
     start_gateway
@@ -480,12 +498,12 @@ cmd_restore() {
     systemctl unmask --runtime "$GATEWAY" >/dev/null
   fi
   if [ "$JSON" = 1 ]; then
-    jq -n -c --arg name "$name" --arg preflight "$PREFLIGHT" --arg displaced "$displaced" \
+    jq -n -c --arg name "$name" --arg preflight "$PREFLIGHT" --arg displaced "$DISPLACED" \
       --argjson started "$started" --argjson warnings "$RESTORE_WARNINGS" \
       '{command: "restore", ok: true, name: $name, preflight: $preflight,
         displaced: $displaced, started: $started, warnings: $warnings, error: null}'
   else
-    log "restored $name; the previous state is at $displaced"
+    log "restored $name; the previous state is at ${DISPLACED:-nowhere (there was none)}"
   fi
 }
 
