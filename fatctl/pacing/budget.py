@@ -305,6 +305,9 @@ class RateBudget:
         now = self.clock()
         with self._lock:
             if not (self.window and self.span and self.limit):
+                # Counted all the same: before the first answer says the budget is a window,
+                # requests already on the wire must be in the count once it does.
+                self._sending += 1
                 return 0.0
             while len(self._landings) > 0 and self._landings[0] <= now - self.span:
                 self._landings.popleft()

@@ -179,3 +179,18 @@ def test_requests_answered_during_a_block_count_in_the_window_after_it() -> None
     assert budget._admit() > 0  # but within a window of the block's end
     now[0] += 2.5
     assert budget._admit() == 0.0
+
+
+def test_requests_sent_before_the_first_answer_are_in_the_count() -> None:
+    """Fifty requests go out before the first answer says the budget is a window: they are on
+    the wire all the same, and the window's count must hold them (it held none of them, and
+    let ten more through while forty-nine were still out)."""
+    now = [1000.0]
+    budget = RateBudget("cf", reserve=0.1, clock=lambda: now[0])
+    for _ in range(50):
+        budget.pace(lambda s: None)
+    budget.landed()
+    budget.observe(
+        200, {"Ratelimit": '"default";r=40;t=6', "Ratelimit-Policy": '"default";q=50;w=6'}
+    )
+    assert budget._admit() > 0  # 49 on the wire and one answered: past the usable 45
