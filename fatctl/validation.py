@@ -40,6 +40,15 @@ def _printable(value: str, limit: int = 40) -> str:
     return repr(shown)
 
 
+def executor_name(value: str) -> str:
+    """A workflow executor's name: 1-64 printable characters without spaces."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", value or ""):
+        raise BadInput(
+            f"--executor-id wants 1-64 letters, digits or . _ : -, not {_printable(value)}"
+        )
+    return value
+
+
 def agent_name(value: str) -> str:
     """A DNS label, 3-40 chars, lowercase letters/digits/hyphens, not reserved."""
     if not isinstance(value, str) or not value:

@@ -1,8 +1,9 @@
 """`fatctl serve`: the HTTP API and the workflow engine (DBOS) in one process.
 
 The workflows run in this process, on fatctl's own database (the SQLite file by default):
-stopping the server leaves unfinished ones PENDING, and the next start on this host recovers
-them. `--no-box` is the API-only mode of the sandbox (provisioning stops after DNS and infra).
+stopping the server leaves unfinished ones PENDING, and the next start with the same executor
+id (by default the host's name) recovers them, whatever fatctl version it runs. `--no-box` is
+the API-only mode of the sandbox (provisioning stops after DNS and infra).
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ def serve(
     no_box: Annotated[
         bool, typer.Option("--no-box", help="Provision up to infra+DNS only (API-only sandbox).")
     ] = False,
+    executor_id: Annotated[
+        str | None,
+        typer.Option(
+            "--executor-id",
+            help="This server's name in the workflow tables (default: serve-<hostname>); "
+            "keep it across restarts, e.g. in a container, so unfinished workflows resume.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (/v1) and run its workflows until stopped."""
     import uvicorn
@@ -33,10 +42,14 @@ def serve(
     from fatctl.infra import make_engine
     from fatctl.service.api.app import create_app
     from fatctl.service.context import Runtime
+    from fatctl.validation import executor_name
 
+    named = executor_name(executor_id) if executor_id is not None else None
     c = ctx()
     s = c.settings
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box)
+    if named is not None:
+        runtime.executor_id = named
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
 

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from fatctl.secrets import KeyRing
 
 AGENTS_QUEUE = "agents"
+# The workflows' version in DBOS's tables (its `application_version`): recovery and dequeuing
+# take only rows of the running version. Bump it only when a workflow's inputs or steps change
+# shape, never with fatctl's release.
+WORKFLOW_VERSION = "fatctl-wf-1"
 # Work for one agent runs one at a time (the partition is the agent's name); across agents the
 # limit keeps one process from opening more cloud flows than its rate budgets can feed.
 AGENT_PARTITION_CONCURRENCY = 1

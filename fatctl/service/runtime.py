@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fatctl import __version__
 from fatctl.service import context
 from fatctl.service.context import (
     AGENT_PARTITION_CONCURRENCY,
     AGENTS_QUEUE,
     AGENTS_WORKER_CONCURRENCY,
+    WORKFLOW_VERSION,
     Runtime,
 )
 from fatctl.state.rawdb import dialect
@@ -51,7 +51,10 @@ def running(runtime: Runtime) -> Iterator[Runtime]:
     config = DBOSConfig(
         name="fatctl",
         system_database_url=system_database_url(runtime.settings.database_url),
-        application_version=__version__,  # recovery only picks up rows of the same version
+        # DBOS recovers and dequeues only rows of its own application version: fatctl's release
+        # would strand every unfinished workflow at an upgrade. The workflows' own version is
+        # bumped only when their inputs or steps change shape.
+        application_version=WORKFLOW_VERSION,
         executor_id=runtime.executor_id,
         serializer=DBOSPortableJSONSerializer(),  # stored inputs stay readable JSON
         log_level="WARNING",
