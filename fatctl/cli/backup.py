@@ -127,17 +127,18 @@ def restore_cmd(
 
     name = backup_name(at) if at is not None else None
     agent = agent_name(agent)
-    c = ctx()
-    target = agent_target(c.engine, c.settings, agent)
-    with Pool() as pool:
-        if name is None:
-            found = list_backups(c.engine, pool, target)
-            if not found:
-                raise BadInput(f"agent {agent} has no backup to restore")
-            name = str(found[0]["name"])
-        confirm(f"restore {agent} to {name}, replacing its current state?", yes)
-        with lease_wait(wait), agent_lease(agent, ttl_s=DESTROY_TTL_S):
-            answer = restore_backup(c.engine, c.keyring, pool, target, Backoff(timeout=300),
-                                    name=name, actor=c.actor)  # fmt: skip
+    with lease_wait(wait):  # a bad --wait is refused here, before anything is asked
+        c = ctx()
+        target = agent_target(c.engine, c.settings, agent)
+        with Pool() as pool:
+            if name is None:
+                found = list_backups(c.engine, pool, target)
+                if not found:
+                    raise BadInput(f"agent {agent} has no backup to restore")
+                name = str(found[0]["name"])
+            confirm(f"restore {agent} to {name}, replacing its current state?", yes)
+            with agent_lease(agent, ttl_s=DESTROY_TTL_S):
+                answer = restore_backup(c.engine, c.keyring, pool, target, Backoff(timeout=300),
+                                        name=name, actor=c.actor)  # fmt: skip
     Output(json_out).record({"agent": agent, "name": name, "displaced": answer.get("displaced"),
                              "healthy": True}, title=f"restored {agent}")  # fmt: skip

@@ -47,6 +47,7 @@ def serve(
     named = executor_name(executor_id) if executor_id is not None else None
     c = ctx()
     s = c.settings
+    make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box)
     if named is not None:
         runtime.executor_id = named

@@ -53,7 +53,8 @@ def revoke(
     name: Annotated[str, typer.Argument(help="The token to revoke.")], json_out: JsonOpt = False
 ) -> None:
     """Revoke a token: the API refuses it from the next request on."""
-    from fatctl.service.tokens import revoke_token
+    from fatctl.service.tokens import revoke_token, token_name
 
+    name = token_name(name)  # a malformed name is bad input (exit 2), not "no such token"
     c = ctx()
     Output(json_out).record(revoke_token(c.engine, name, c.actor).row(), title="token revoked")

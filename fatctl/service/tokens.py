@@ -26,7 +26,7 @@ SCOPES = ("agents:read", "agents:write", "fleet:admin")
 ADMIN_SCOPE = "fleet:admin"  # implies every other scope
 TOKEN_PREFIX = "fat_"  # noqa: S105 (a prefix, not a secret)
 MAX_EXPIRY_DAYS = 3650
-TOKEN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+TOKEN_NAME = re.compile(r"(?=.{2,64}$)[a-z0-9]+(?:[._-][a-z0-9]+)*")  # no doubled or trailing marks
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def token_hash(token: str) -> str:
 def token_name(name: str) -> str:
     if not TOKEN_NAME.fullmatch(name):
         shown = name if name.isprintable() and len(name) <= 64 else "(unprintable or too long)"
-        raise BadInput(f"token name {shown!r} must be 2-64 of a-z 0-9 . _ - (starting a-z/0-9)")
+        rule = "2-64 of a-z 0-9 . _ -, a-z/0-9 at both ends, no doubled . _ -"
+        raise BadInput(f"token name {shown!r} must be {rule}")
     return name
 
 

@@ -182,6 +182,8 @@ PARAM_KINDS = {
     "channels add:kind": "channel_kind", "channels remove:kind": "channel_kind",
     "sender": "sender", "senders add:kind": "sender_kind", "senders remove:kind": "sender_kind",
     "model set:plan": "", "model": "model", "model set:model": "model",
+    # A token's name is not an agent's: `www` is a fine token name that may simply not exist.
+    "tokens revoke:name": "",
 }  # fmt: skip
 
 
