@@ -9,18 +9,17 @@ box's address with the name as SNI/Host, trusting the CA root read from the box 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from cloud_init import layout as L
 from fatctl.clock import fixed
 from fatctl.errors import FatctlError, RemoteError
 from fatctl.remote.commands.converge import ConvergeLayout
-from fatctl.remote.commands.services import fat_health
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
 from fatctl.services.agents.gateway_env import missing_model_key
 from fatctl.services.common.delivery import deliver_file
+from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.https_probe import wait_for_https
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.services.common.targets import target_for
@@ -162,20 +161,7 @@ def health_gate(flow: Flow) -> dict[str, object]:
     """`fat-health --json` reports healthy, then HTTPS answers on the agent's name."""
 
     target, pool = _box_target(flow), _pool(flow)
-    last = [""]
-
-    def probe() -> dict[str, object] | None:
-        result = pool.get(target).run(fat_health(), timeout=60)
-        last[0] = (result.stdout.strip() or result.stderr.strip())[-300:]
-        if result.ok:
-            report = json.loads(result.stdout)
-            return report if report.get("healthy") else None
-        return None
-
-    try:
-        report = flow.opts.backoff.wait_for(f"health of {flow.name}", probe)
-    except FatctlError as exc:
-        raise BoxNotHealthy(f"{exc.one_line()} (last report: {last[0]})") from None
+    report = wait_healthy(pool, target, flow.opts.backoff, BoxNotHealthy)
     https = check_https(flow, target, pool)
     return {"runtime_version": report.get("runtime_version", ""), "https": https}
 
