@@ -10,15 +10,40 @@ from typing import Any
 from hcloud.images import Image
 from hcloud.server_types import ServerType
 
+from fatctl.errors import CloudError
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.observe import box_ipv6
 
+# How many times a call refused as `locked` waits out the server's running actions and tries
+# again before the refusal stands.
+LOCK_ROUNDS = 3
+
 
 def act(h: Hcloud, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a server method that returns an action (or a response with one) and wait for it."""
-    result = h.call(doing, partial(fn, *args, **kwargs))
+    """Call a server method that returns an action (or a response with one) and wait for it.
+
+    `locked` means an action still runs on the server: often one of ours whose answer was lost,
+    so nobody waited for it. Retries on a timer only spend attempts on a lock that lifts when
+    that action ends, so once they give up, wait for the server's running actions and ask again."""
+    owner = getattr(fn, "__self__", None)
+    for round_ in range(LOCK_ROUNDS):
+        try:
+            result = h.call(doing, partial(fn, *args, **kwargs))
+            break
+        except CloudError as err:
+            if err.code != "locked" or owner is None or round_ == LOCK_ROUNDS - 1:
+                raise
+            wait_for_running_actions(h, doing, owner)
     h.wait(doing, result)
     return result
+
+
+def wait_for_running_actions(h: Hcloud, doing: str, server: Any) -> None:
+    running = h.call(
+        f"{doing}: list running actions", lambda: server.get_actions(status=["running"])
+    )
+    for action in running:
+        h.wait(doing, action)
 
 
 def set_protection(h: Hcloud, server: Any, on: bool) -> None:

@@ -99,3 +99,21 @@ def test_budget_tracks_headers_and_slows_down(tmp_path: Path) -> None:
         assert view.throttled_s > 0 and sum(sleeps) == pytest.approx(view.throttled_s)
     finally:
         handle.stop()
+
+
+def test_a_lock_held_by_a_running_action_is_waited_out(
+    hetzner_emulator: Any, tmp_path: Path, hcloud_client: Any
+) -> None:
+    """An action whose answer was lost still holds the server: the next call is refused
+    `locked` however often it is retried at once, and goes through once that action ends."""
+    from fatctl.infra.hcloud import ops
+
+    sleeps: list[float] = []
+    engine = make(hetzner_emulator, tmp_path, sleeps, timing=Timing(0.01, 100_000, 0.0, 0.0, 2))
+    engine.apply(agent_spec())
+    hetzner_emulator.set_faults(action_delays={"reboot_server": 1.5})
+    server = hcloud_client.servers.get_all(label_selector="agent=alice")[0]
+    server.reboot()  # nobody waits for it, as when its answer never arrived
+    ops.reboot(engine.h, server)
+    commands = [a.command for a in server.get_actions(status=["success"])]
+    assert commands.count("reboot_server") == 2, commands
