@@ -8,6 +8,7 @@ the API-only mode of the sandbox (provisioning stops after DNS and infra).
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -51,6 +52,10 @@ def serve(
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box)
     if named is not None:
         runtime.executor_id = named
+    # uvicorn stops gracefully on SIGTERM and then raises the signal again for the handler that
+    # was there before it. This one lets that return, so a server stopped the way a service
+    # manager stops it exits 0 (Ctrl-C keeps Python's own handler: interrupted, exit 130).
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
 

@@ -43,6 +43,10 @@ EXTRA: dict[tuple[str, ...], list[str]] = {
     ("sandbox", "up"): ["--no-boxes"]
 }  # API-only: boxes need root, nspawn and minutes
 SEQUENTIAL = (("sandbox", "up"), ("sandbox", "status"), ("sandbox", "down"))
+# Commands that serve until stopped: run unattended they must come up, listen, and stop cleanly
+# (exit 0, no traceback) on SIGTERM, which is how a service manager or CI ends them.
+DAEMONS = (("serve",),)
+DAEMON_UP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -180,11 +184,43 @@ def ci_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def run(env: dict[str, str], argv: tuple[str, ...], cwd: Path) -> Ran:
+    if argv[:1] in DAEMONS:
+        return run_daemon(env, argv, cwd)
     try:
         proc = run_fatctl(*argv, env=env, cwd=cwd, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:  # run() kills the child before raising
         return Ran(argv, None, str(exc.stdout or ""), str(exc.stderr or ""))
     return Ran(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_daemon(env: dict[str, str], argv: tuple[str, ...], cwd: Path) -> Ran:
+    """Start a serving command on a free port, wait until it listens (or exits), SIGTERM it."""
+    import signal
+    import time
+
+    from tests.fixtures.cli import fatctl_command
+
+    port = closed_port()
+    proc = subprocess.Popen(fatctl_command(*argv, "--port", str(port)), env=dict(env), cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + DAEMON_UP_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+        return Ran(argv, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        return Ran(argv, None, "", "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def problems(ran: Ran) -> list[str]:
