@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from fatctl.clock import wall_clock
@@ -338,3 +347,44 @@ class IdempotencyKey(SQLModel, table=True):
     response: str = Field(default="", max_length=2000)  # JSON
     agent: str = Field(default="", max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ProbeResult(SQLModel, table=True):
+    """One probe of an agent's box by the fleet sweep (`fatctl.monitoring.sweep`): the HTTPS
+    `/readyz` answer, or for a box that failed it, what SSH `fat-health` said. The writer keeps
+    only the newest few per agent; `error` is a short reason, never a secret."""
+
+    __tablename__ = "probe_results"
+    __table_args__ = (Index("ix_probe_results_agent_pk_at", "agent_pk", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(
+        sa_column=Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    )
+    at: datetime = Field(sa_column=_ts())
+    ok: bool
+    via: str = Field(max_length=8)  # https, ssh
+    status_code: int | None = Field(default=None)
+    latency_ms: float | None = Field(default=None)
+    error: str | None = Field(default=None, max_length=200)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for the platform's webhook (`fatctl.service.webhooks`) and how its delivery
+    went: the exact body sent on every attempt (JSON, never a secret; the signature is made per
+    attempt and not kept), the attempts so far, when the next is due, and how it ended:
+    `delivered_at`, or `dead_at` after the last failed attempt or a 410 (the dead letters)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, unique=True, index=True)
+    kind: str = Field(max_length=40)  # agent.ready, agent.degraded, agent.destroyed, ...
+    agent: str | None = Field(default=None, max_length=40)
+    payload: str  # the request body, JSON text
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    dead_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_error: str | None = Field(default=None, max_length=200)
