@@ -1,0 +1,10 @@
+"""Lifecycle operations of an agent beyond provision and destroy (issue 18): resumable, audited
+runs recorded in `lifecycle_ops`; nothing imports this package back.
+
+- `ops`: `lifecycle_op` (open or continue an agent's op under its lease; steps kept across
+  reruns), `refuse_if_open`, `open_op`, `ops_of`.
+- `suspend`: `suspend` (backup, snapshot?, server deleted with IPs and DNS kept) and `resume`
+  (a new server on the kept IPs, the newest backup restored before the gateway starts).
+- `archive`: `archive` (backup, verify, DNS and server and IPs released, kept until
+  `purge_after`) and `purge` (R2 prefix and every sealed secret deleted: crypto-shredding).
+"""

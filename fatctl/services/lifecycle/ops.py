@@ -1,0 +1,284 @@
+"""Lifecycle operations (suspend, resume, archive, purge, rebuild, move) as recorded, resumable
+runs: one `lifecycle_ops` row per run, one audited step at a time.
+
+An op is opened under the agent's lease (`services.common.leases.agent_lease`, lent to the
+services it calls: a provision or restore inside it takes the same lease again). While an op
+is open (not `done`), it is the agent's only op: another kind is refused in one line (exit 2)
+naming the open one, and rerunning the same kind continues it. Steps are announced and audited
+as `<kind>.<step>` by `services.common.steps.StepLog`; each finished step moves the row's
+`last_step` forward, so a rerun after a failure or a kill keeps every step up to it (as
+`provision.flow.step_fate` keeps finished side effects) and runs the ones after it. A step that
+only fills memory (a render) is named in `rerun` and runs again on every run.
+
+`params` (JSON, at most 2,000 characters) holds what the operator asked for (a rerun's flags
+win for the steps still to run) and what the steps chose and must find again on a rerun
+(`Op.remember`: a snapshot id, a backup key, new IP ids).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fatctl.errors import FatctlError, StateError
+from fatctl.sensitive import redact
+from fatctl.services.common.audit import audit_change
+from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
+from fatctl.services.common.steps import Emit, StepLog
+from fatctl.state.db import session_scope
+from fatctl.state.leases import lease
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from fatctl.state.models import LifecycleOp
+
+RUNNING, DONE, FAILED = "running", "done", "failed"
+PARAMS_MAX = 2000  # lifecycle_ops.params
+ERROR_MAX = 500  # lifecycle_ops.error
+# A whole op may provision a box and restore its state under the lease (the heartbeat renews it).
+LIFECYCLE_TTL_S = PROVISION_TTL_S
+
+
+class OpInProgress(StateError):
+    """Another lifecycle op of the agent is unfinished: the operator's next move is to finish
+    it (rerun its command), so this is refused like bad input, before anything is written."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class OpView:
+    """An op row as flows and listings see it (no session attached)."""
+
+    id: int
+    agent: str
+    kind: str
+    state: str
+    last_step: str
+    params: dict[str, Any]
+    error: str
+
+    def describe(self) -> str:
+        after = f"after step {self.last_step}" if self.last_step else "before its first step"
+        return f"{self.kind} (op {self.id}, {self.state} {after})"
+
+
+@dataclass
+class Op:
+    """One open op: its recorded progress and the steps' shared params."""
+
+    db: Engine
+    id: int
+    agent: str
+    kind: str
+    steps: tuple[str, ...]
+    log: StepLog
+    params: dict[str, Any]
+    done_through: int = -1  # index in `steps` of the last step an earlier run finished
+    rerun: frozenset[str] = frozenset()
+    ran: list[str] = field(default_factory=list)
+
+    @property
+    def resumed(self) -> bool:
+        return self.done_through >= 0
+
+    def fate(self, step: str) -> str:
+        """`kept` (an earlier run finished it) or `run`."""
+        if step not in self.rerun and self._index(step) <= self.done_through:
+            return "kept"
+        return "run"
+
+    def run(self, step: str, action: Callable[[], Mapping[str, object] | None]) -> None:
+        """Run `step` unless an earlier run finished it; record it as finished after."""
+        if self.fate(step) == "kept":
+            self.log.note(step, "kept", "done by an earlier run")
+            return
+        self.log.run(step, lambda: dict(action() or {}))
+        self.ran.append(step)
+        self._finished(step)
+
+    def skip(self, step: str, why: str) -> None:
+        """A step not run by request (`--no-backup`): audited as skipped, recorded as passed."""
+        if self.fate(step) == "kept":
+            self.log.note(step, "kept", "done by an earlier run")
+            return
+        audit_change(self.db, self.log.actor, f"{self.kind}.{step}", self.agent, "skipped",
+                     {"note": why})  # fmt: skip
+        self.log.note(step, "skipped", why)
+        self._finished(step)
+
+    def remember(self, **values: object) -> None:
+        """Keep what a step chose (ids, keys) in the op's params, for a rerun to find."""
+        self.params.update(values)
+        with session_scope(self.db) as session:
+            row = _row(session, self.id)
+            row.params = _dump(self.params)
+            session.add(row)
+
+    def _index(self, step: str) -> int:
+        if step not in self.steps:
+            raise ValueError(f"{step!r} is not a step of {self.kind}")  # a bug, not input
+        return self.steps.index(step)
+
+    def _finished(self, step: str) -> None:
+        with session_scope(self.db) as session:
+            row = _row(session, self.id)
+            # Only forward: rerunning an early step (a render) must not hide later finished ones.
+            if self._index(step) > self._last_index(row.last_step):
+                row.last_step = step
+                session.add(row)
+
+    def _last_index(self, last_step: str) -> int:
+        return self.steps.index(last_step) if last_step in self.steps else -1
+
+
+@contextmanager
+def lifecycle_op(
+    db: Engine,
+    agent: str,
+    kind: str,
+    actor: str,
+    *,
+    steps: tuple[str, ...],
+    params: Mapping[str, object] | None = None,
+    rerun: frozenset[str] = frozenset(),
+    emit: Emit = lambda kind, **fields: None,
+    check: Callable[[Session, OpView | None], None] | None = None,
+) -> Iterator[Op]:
+    """Hold the agent's lease, open (or continue) the agent's `kind` op and yield it; the op is
+    `done` when the block ends, `failed` (with its one-line error) when it raises. `check`
+    sees the agent's open op (None for a new one) inside the opening transaction and may refuse
+    before anything is written (a wrong state, a bad combination of flags)."""
+    with lease(db, agent_lease(agent), ttl_s=LIFECYCLE_TTL_S, shared=True):
+        log = StepLog(db, agent, actor, emit, flow=kind)
+        op_id, merged, last = _open(db, agent, kind, actor, steps, dict(params or {}), check)
+        done = steps.index(last) if last in steps else -1
+        op = Op(db, op_id, agent, kind, steps, log, merged, done_through=done, rerun=rerun)
+        if op.resumed:
+            log.note("op", "ok", f"op {op_id} resumed after {last}")
+        try:
+            yield op
+        except Exception as exc:
+            line = exc.one_line() if isinstance(exc, FatctlError) else type(exc).__name__
+            _close(db, op.id, FAILED, line)
+            raise
+        _close(db, op.id, DONE, "")
+
+
+def open_op(session: Session, agent_pk: int) -> LifecycleOp | None:
+    """The agent's unfinished op (running, or failed and not yet rerun to its end), if any."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import LifecycleOp
+
+    query = (
+        select(LifecycleOp)
+        .where(LifecycleOp.agent_pk == agent_pk, col(LifecycleOp.state) != DONE)
+        .order_by(col(LifecycleOp.id).desc())
+    )
+    return session.exec(query.limit(1)).first()
+
+
+def refuse_if_open(session: Session, agent: str, doing: str) -> None:
+    """For flows that change an agent's box outside the ops (push, converge, creds rotate):
+    refused while an op is open, since the op's steps assume the box they left."""
+    from fatctl.state import repo
+
+    row = repo.get_agent(session, agent)
+    found = open_op(session, row.id or 0)
+    if found is not None:
+        view = _view(found, agent)
+        raise OpInProgress(
+            f"agent {agent} has an unfinished {view.describe()}: {doing} refused",
+            hint=f"finish it first: `fatctl {view.kind} {agent}`",
+        )
+
+
+def ops_of(db: Engine, agent: str) -> list[OpView]:
+    """Every op of the agent, oldest first."""
+    from sqlmodel import col, select
+
+    from fatctl.state import repo
+    from fatctl.state.models import LifecycleOp
+
+    with session_scope(db) as session:
+        row = repo.get_agent(session, agent)
+        query = select(LifecycleOp).where(LifecycleOp.agent_pk == row.id)
+        found = session.exec(query.order_by(col(LifecycleOp.id))).all()
+        return [_view(op, agent) for op in found]
+
+
+def _open(
+    db: Engine,
+    agent: str,
+    kind: str,
+    actor: str,
+    steps: tuple[str, ...],
+    requested: dict[str, Any],
+    check: Callable[[Session, OpView | None], None] | None,
+) -> tuple[int, dict[str, Any], str]:
+    """The op's id, params and last finished step: the open one continued, else a new one."""
+    from fatctl.state import repo
+    from fatctl.state.models import LifecycleOp
+
+    with session_scope(db) as session:
+        row = repo.get_agent(session, agent)
+        current = open_op(session, row.id or 0)
+        view = None if current is None else _view(current, agent)
+        if view is not None and view.kind != kind:
+            raise OpInProgress(
+                f"agent {agent} has an unfinished {view.describe()}: {kind} refused",
+                hint=f"finish it first: `fatctl {view.kind} {agent}`",
+            )
+        if check is not None:
+            check(session, view)
+        params = {**(view.params if view else {}), **requested}
+        if current is None:
+            current = LifecycleOp(agent_pk=row.id or 0, kind=kind, state=RUNNING,
+                                  params=_dump(params), actor=actor[:100])  # fmt: skip
+        else:
+            current.state, current.error, current.params = RUNNING, "", _dump(params)
+            current.finished_at = None
+        session.add(current)
+        session.flush()
+        return current.id or 0, params, current.last_step
+
+
+def _close(db: Engine, op_id: int, state: str, error: str) -> None:
+    from fatctl.state.models import utcnow
+
+    with session_scope(db) as session:
+        row = _row(session, op_id)
+        row.state, row.error = state, redact(error)[:ERROR_MAX]
+        row.finished_at = utcnow() if state == DONE else None
+        session.add(row)
+
+
+def _row(session: Session, op_id: int) -> LifecycleOp:
+    from fatctl.state.models import LifecycleOp
+
+    row = session.get(LifecycleOp, op_id)
+    if row is None:  # only a manual edit of the database removes it under the lease
+        raise StateError(f"lifecycle op {op_id} vanished from the state database")
+    return row
+
+
+def _view(row: LifecycleOp, agent: str) -> OpView:
+    try:
+        params = json.loads(row.params or "{}")
+    except ValueError:
+        params = {}
+    return OpView(row.id or 0, agent, row.kind, row.state, row.last_step,
+                  params if isinstance(params, dict) else {}, row.error)  # fmt: skip
+
+
+def _dump(params: Mapping[str, object]) -> str:
+    text = json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+    if len(text) > PARAMS_MAX:  # a bug: params hold ids and flags, never free text
+        raise StateError(f"lifecycle op params exceed {PARAMS_MAX} characters")
+    return text
