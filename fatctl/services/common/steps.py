@@ -33,11 +33,17 @@ PROVISION_STEPS = (
     "ssh",
     "cloud_init",  # before secrets: the files' directories exist once cloud-init is done
     "secrets",
+    # Restore-before-start (issue 18): with a backup to restore, `secrets` holds the gateway's
+    # environment back (no env, no gateway: it never starts on an empty state), `restore` puts
+    # the backup in place, `start` delivers the environment. Skipped when nothing is restored.
+    "restore",
+    "start",
     "health",
     "ready",
 )
+LATEST_BACKUP = "latest"  # restore the newest complete backup in the agent's R2 prefix
 # Steps that talk to the box itself; the API-only sandbox (and the bench) skips them.
-BOX_STEPS = frozenset({"ssh", "secrets", "cloud_init", "health"})
+BOX_STEPS = frozenset({"ssh", "secrets", "cloud_init", "restore", "start", "health"})
 
 
 def step_index(name: str) -> int:

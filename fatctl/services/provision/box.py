@@ -1,5 +1,6 @@
 """Provisioning steps on the box, over SSH with the pinned host key: reach it, deliver the
-secrets (0600, on stdin, never in user-data), wait for cloud-init, and gate on health.
+secrets (0600, on stdin, never in user-data), wait for cloud-init, restore a backup before the
+gateway's first start when asked (the environment held back until then), and gate on health.
 
 The health gate runs the box's own `fat-health --json`, then checks HTTPS on `<agent>.<domain>`
 (retried until its deadline: Caddy's certificate may come some seconds later): with real DNS
@@ -22,6 +23,7 @@ from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.https_probe import wait_for_https
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
+from fatctl.services.common.steps import LATEST_BACKUP
 from fatctl.services.common.targets import target_for
 from fatctl.services.serving.push import sync_box, wanted_state
 from fatctl.state.db import session_scope
@@ -92,15 +94,29 @@ def wait_ssh(flow: Flow) -> dict[str, object]:
 
 
 def deliver_secrets(flow: Flow) -> dict[str, object]:
-    """The gateway token and, when R2 is configured, the agent's prefix-scoped credentials."""
-    from fatctl.state import repo
-
+    """The gateway token and, when R2 is configured, the agent's prefix-scoped credentials.
+    Before a restore the gateway's environment is held back (the `start` step delivers it):
+    its arrival starts the gateway, which must not run on the empty state first."""
     target, pool = _box_target(flow), _pool(flow)
     delivered = []
     r2 = _r2_env(flow)
     if r2 is not None:  # first: the data mount must be ready before the gateway starts
         deliver_file(pool, target, L.R2_ENV, r2)  # type: ignore[arg-type]
         delivered.append(L.R2_ENV)
+    held = flow.opts.restore_from is not None
+    out = _sync(flow, target, pool, delivered, hold_env=held)
+    out["r2"] = "delivered" if r2 else "not configured"
+    if held:
+        out["gateway_env"] = "held until the restore is done"
+    return out
+
+
+def _sync(
+    flow: Flow, target: Target, pool: Pool, delivered: list[str], *, hold_env: bool
+) -> dict[str, object]:
+    """Bring the box's files (and, unless held, gateway.env) to the spec as it is now."""
+    from fatctl.state import repo
+
     with session_scope(flow.db) as session:
         agent = repo.get_agent(session, flow.name)
         # The spec as it is now: a channel or sender added since user-data was rendered lands too.
@@ -108,15 +124,37 @@ def deliver_secrets(flow: Flow) -> dict[str, object]:
                               sandbox=flow.opts.sandbox, target=target)  # fmt: skip
         spec = wanted.spec
         missing = missing_model_key(session, agent.id or 0, spec) if spec and spec.model else None
-    changed, _ = sync_box(pool, target, wanted, ConvergeLayout())
-    delivered += [*changed, L.GATEWAY_ENV]
-    out: dict[str, object] = {
-        "files": ",".join(delivered),
-        "r2": "delivered" if r2 else "not configured",
-    }
+    changed, _ = sync_box(pool, target, wanted, ConvergeLayout(), hold_env=hold_env)
+    delivered += [*changed, *(() if hold_env else (L.GATEWAY_ENV,))]
+    out: dict[str, object] = {"files": ",".join(delivered) or "none changed"}
     if missing:
         out["model_key"] = f"missing: {missing}"
     return out
+
+
+def restore_state(flow: Flow) -> dict[str, object]:
+    """Put the backup `Options.restore_from` names (or the newest) in place as the gateway's
+    state, with the gateway stopped and left stopped (the `start` step starts it)."""
+    from fatctl.services.backup.on_box import BackupFailed, list_backups, restore_backup
+
+    target, pool = _box_target(flow), _pool(flow)
+    name = flow.opts.restore_from or ""
+    if name == LATEST_BACKUP:
+        found = list_backups(flow.db, pool, target)
+        if not found:
+            hint = "`fatctl rebuild --no-restore` starts on an empty state"
+            raise BackupFailed(f"agent {flow.name} has no backup to restore", hint=hint)
+        name = str(found[0]["name"])
+    answer = restore_backup(flow.db, flow.ring, pool, target, flow.opts.backoff, name=name,
+                            start=False, actor=flow.actor)  # fmt: skip
+    return {"restored": name, "preflight": str(answer.get("preflight") or "")}
+
+
+def start_gateway(flow: Flow) -> dict[str, object]:
+    """Deliver the gateway's environment (its path unit starts the gateway on it); a box that
+    has it already is left as it is. The `health` step then gates on it."""
+    out = _sync(flow, _box_target(flow), _pool(flow), [], hold_env=False)
+    return {**out, "gateway": "started"}
 
 
 def _r2_env(flow: Flow) -> object | None:

@@ -4,11 +4,19 @@ validate (every refusal, before any write: settings, owner, renderable; see `pre
 reserve (lease, state `provisioning`) -> material -> render (+ validate) -> DNS A/AAAA at the
 box's primary IPs, made first (see `provision.dns`: the records exist before the server boots
 and Caddy orders its certificate) -> infra apply (the server on those IPs) -> SSH with the
-pinned host key -> cloud-init done -> secrets over SSH -> health gate (HTTPS retried to its
-deadline) -> `ready`. Each step is idempotent; `Agent.last_step` says which side effects are
-already done, so a rerun after a failure or a kill continues there (the API calls of a finished
-infra or DNS step are not repeated; cheap in-memory steps and checks are). Secrets go after
-cloud-init (not before, as DESIGN.md lists them): their directories exist only once it is done.
+pinned host key -> cloud-init done -> secrets over SSH -> [restore -> start] -> health gate
+(HTTPS retried to its deadline) -> `ready`. Each step is idempotent; `Agent.last_step` says
+which side effects are already done, so a rerun after a failure or a kill continues there (the
+API calls of a finished infra or DNS step are not repeated; cheap in-memory steps and checks
+are). Secrets go after cloud-init (not before, as DESIGN.md lists them): their directories
+exist only once it is done.
+
+Restore-before-start (`Options.restore_from`: "latest" or a backup's name; rebuild and resume
+use it): `secrets` delivers everything but the gateway's environment, whose arrival is what
+starts the gateway (its path unit; the unit's condition), so it never runs on an empty state;
+`restore` has the box's `fat-backup` put the backup in place with the gateway stopped; `start`
+delivers the environment. Without a backup to restore both are skipped. `continue_provision`
+is the entry point for a recorded agent whose box must be (re)made under a caller's lease.
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ from fatctl.errors import BadInput, FatctlError, StateError
 from fatctl.pacing.poll import Backoff
 from fatctl.services.common.https_probe import HTTPS_PORT
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
-from fatctl.services.common.steps import BOX_STEPS, PROVISION_STEPS, Emit, StepLog, step_index
+from fatctl.services.common.steps import (
+    BOX_STEPS,
+    LATEST_BACKUP,
+    PROVISION_STEPS,
+    Emit,
+    StepLog,
+    step_index,
+)
 from fatctl.services.provision import box as pb
 from fatctl.services.provision import cloud as pc
 from fatctl.services.provision import dns as pd
@@ -46,7 +61,7 @@ if TYPE_CHECKING:
     from fatctl.state.models import Agent
 
 # Side effects a rerun does not repeat once recorded as done.
-RESUMABLE = ("infra", "dns", "secrets")
+RESUMABLE = ("infra", "dns", "secrets", "restore")
 
 
 class ProvisionFailed(FatctlError):
@@ -64,6 +79,23 @@ class Options:
     emit: Emit = lambda kind, **fields: None
     clock: Clock = wall_clock  # calendar time of the run: credential freshness and expiry
     https_port: int = HTTPS_PORT  # the health gate's HTTPS port; tests serve on a free one
+    restore_from: str | None = None  # None, LATEST_BACKUP or a backup's name: put back first
+
+    def __post_init__(self) -> None:
+        if self.restore_from is not None:
+            self.restore_from = restore_point(self.restore_from)
+
+
+def restore_point(value: str) -> str:
+    """`latest`, or a backup's name as the box lists it (`<UTC stamp>-<kind>`; a key under
+    `backups/` is accepted): checked here, before it could reach a shell."""
+    import re
+
+    name = value.strip().removeprefix("backups/").removesuffix(".tar.gz.age")
+    if name == LATEST_BACKUP or re.fullmatch(r"\d{8}T\d{6}Z-[a-z][a-z0-9-]{0,23}", name):
+        return name
+    raise BadInput(f"restore from wants 'latest' or a backup name like "
+                   f"20261207T030000Z-scheduled, not {value[:60]!r}")  # fmt: skip
 
 
 @dataclass
@@ -126,6 +158,28 @@ def provision(
     name = validate_request(db, ring, settings, request, actor, opts)
     log = StepLog(db, name, actor, opts.emit)
     log.note("validate", "ok", "input valid, agent recorded")
+    with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
+        flow = Flow(db, ring, settings, infra, actor, name, opts, log)
+        if _reserve(flow):
+            _run_steps(flow)
+    return _result(flow)
+
+
+def continue_provision(
+    db: Engine,
+    ring: KeyRing,
+    settings: Settings,
+    infra: InfraEngine,
+    name: str,
+    actor: str,
+    opts: Options | None = None,
+) -> Provisioned:
+    """Drive a recorded agent on from its `last_step` to `ready` (rebuild after its server was
+    reinstalled; resume of a suspended agent with `Options(restore_from=LATEST_BACKUP)`).
+    Takes the agent's lease (a caller holding it shared, as a lifecycle op does, lends it)."""
+    opts = opts or Options()
+    preflight.provision_settings(settings, box=bool(BOX_STEPS - opts.skip))
+    log = StepLog(db, name, actor, opts.emit)
     with lease(db, agent_lease(name), ttl_s=PROVISION_TTL_S):
         flow = Flow(db, ring, settings, infra, actor, name, opts, log)
         if _reserve(flow):
@@ -216,6 +270,8 @@ def _steps(flow: Flow) -> list[tuple[str, object]]:
         ("ssh", pb.wait_ssh),
         ("cloud_init", pb.wait_cloud_init),
         ("secrets", pb.deliver_secrets),
+        ("restore", pb.restore_state),
+        ("start", pb.start_gateway),
         ("health", pb.health_gate),
     ]
 
@@ -229,10 +285,20 @@ def resume_point(last_step: str, has_records: bool) -> int:
     return step_index(last_step)
 
 
-def step_fate(step: str, resume_from: int, skip: frozenset[str]) -> str:
-    """What a run does with `step`: skipped (asked, or `ready` while box steps are skipped),
-    kept (a resumable side effect an earlier run finished) or run. Also the dry run's answer."""
+def step_fate(step: str, resume_from: int, skip: frozenset[str], *, restoring: bool = False) -> str:
+    """What a run does with `step`: skipped (asked, `ready` while box steps are skipped, or
+    `restore`/`start` with nothing to restore), kept (a resumable side effect an earlier run
+    finished) or run. Also the dry run's answer.
+
+    `start` also runs without a restore when an earlier run stopped between `secrets` and
+    `start`: that run may have held the gateway's environment back for a restore, and a rerun
+    without one must still deliver it (it changes nothing when the box has it)."""
     if step in skip or (step == "ready" and skip & BOX_STEPS):
+        return "skipped"
+    if step == "restore" and not restoring:
+        return "skipped"
+    held_before = step_index("secrets") <= resume_from < step_index("start")
+    if step == "start" and not (restoring or held_before):
         return "skipped"
     if step in RESUMABLE and step_index(step) <= resume_from:
         return "kept"
@@ -240,11 +306,13 @@ def step_fate(step: str, resume_from: int, skip: frozenset[str]) -> str:
 
 
 def _run_steps(flow: Flow) -> None:
+    restoring = flow.opts.restore_from is not None
     try:
         for step, fn in _steps(flow):
-            fate = step_fate(step, flow.resume_from, flow.opts.skip)
+            fate = step_fate(step, flow.resume_from, flow.opts.skip, restoring=restoring)
             if fate == "skipped":
-                flow.log.note(step, "skipped", "skipped by request")
+                why = "skipped by request" if step in flow.opts.skip else "nothing to restore"
+                flow.log.note(step, "skipped", why)
             elif fate == "kept":
                 flow.log.note(step, "kept", "done by an earlier run")
             else:

@@ -212,12 +212,15 @@ def _apply(
 
 
 def sync_box(
-    pool: Pool, target: Target, wanted: Wanted, layout: cmd.ConvergeLayout
-) -> tuple[tuple[str, ...], bool]:
+    pool: Pool, target: Target, wanted: Wanted, layout: cmd.ConvergeLayout, *,
+    hold_env: bool = False,
+) -> tuple[tuple[str, ...], bool]:  # fmt: skip
     """Write what differs (files, then the environment file) and restart what they affect,
-    the gateway once; returns the changed paths and whether the environment changed."""
+    the gateway once; returns the changed paths and whether the environment changed.
+    `hold_env`: the files only (provisioning before a restore: without its environment the
+    gateway does not start, so it never runs on the empty state)."""
     changes = _read(pool, target, wanted, layout)
-    env_changed = _box_env_digest(pool, target) != _env_digest(wanted.env)
+    env_changed = not hold_env and _box_env_digest(pool, target) != _env_digest(wanted.env)
     if not changes and not env_changed:
         return (), False
     for c in changes:
