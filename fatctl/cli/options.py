@@ -115,6 +115,10 @@ NoHealthOpt = Annotated[bool, typer.Option("--no-health", help="Skip the SSH hea
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change (secrets masked); change nothing.")
 ]
+NoBackupOpt = Annotated[
+    bool,
+    typer.Option("--no-backup", help="Skip the state backup taken first (recorded in the audit)."),
+]
 
 AgentScopeOpt = Annotated[
     str | None, typer.Option("--agent", help="Scope to one agent.", autocompletion=agent_names)

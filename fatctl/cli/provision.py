@@ -22,6 +22,7 @@ from fatctl.cli.options import (
     ImageOpt,
     JsonOpt,
     LocationOpt,
+    NoBackupOpt,
     NoHealthOpt,
     OwnerOpt,
     PlanOpt,
@@ -171,6 +172,7 @@ def destroy(
     purge_data: Annotated[
         bool, typer.Option("--purge-data", help="Delete the agent's R2 data.")
     ] = False,
+    no_backup: NoBackupOpt = False,
     engine: EngineOpt = None,
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
@@ -179,7 +181,9 @@ def destroy(
 ) -> None:
     """Remove the agent's DNS records, server and stack (IPs and R2 data kept unless asked).
 
-    A destroy that failed (the agent stays `destroying`) is finished by running it again."""
+    The box's state is backed up first (kind pre-destroy) unless --no-backup; a box that cannot
+    be reached refuses the destroy before anything changes. A destroy that failed (the agent
+    stays `destroying`) is finished by running it again."""
     from fatctl.infra import make_engine
     from fatctl.services.provision.destroy import DESTROY_STEPS
     from fatctl.services.provision.destroy import destroy as run
@@ -202,7 +206,8 @@ def destroy(
     try:
         with lease_wait(wait):
             result = run(c.engine, c.keyring, s, make_engine(s, engine), agent, c.actor,
-                         release_ips=release_ips, purge_data=purge_data, emit=view)  # fmt: skip
+                         release_ips=release_ips, purge_data=purge_data, backup=not no_backup,
+                         emit=view)  # fmt: skip
     finally:
         view.close()
     if json_out:

@@ -1,5 +1,12 @@
-"""`fatctl destroy`: DNS records, then the server and its stack; primary IPs and the customer's
-R2 data survive unless asked otherwise. Idempotent and recorded: a rerun finishes the job.
+"""`fatctl destroy`: a state backup first, then DNS records, then the server and its stack;
+primary IPs and the customer's R2 data survive unless asked otherwise. Idempotent and recorded:
+a rerun finishes the job.
+
+The backup (kind `pre-destroy`, the gateway stopped for a consistent copy and left stopped) is
+taken while the agent is still what it was: a box that cannot be reached fails the destroy
+before anything changes, with the hint to pass `--no-backup`, which is audited as a skipped
+step. An agent without a box holding state (never past provisioning's secrets, suspended,
+archived) has nothing to back up; a rerun of a destroy already under way keeps what it took.
 """
 
 from __future__ import annotations
@@ -8,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState
+from fatctl.errors import FatctlError
+from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import DESTROY_TTL_S, agent_lease
 from fatctl.services.common.steps import Emit, StepLog
 from fatctl.services.provision.preflight import destroy_settings
@@ -25,7 +34,14 @@ if TYPE_CHECKING:
 
 # The steps a destroy may run, in order (dns without a domain and data without --purge-data
 # are left out of a run): what a progress view counts to.
-DESTROY_STEPS = ("dns", "infra", "data", "state")
+DESTROY_STEPS = ("backup", "dns", "infra", "data", "state")
+NO_BACKUP_HINT = "pass --no-backup to destroy without one (the box's state is then lost)"
+
+
+class BackupFirstFailed(FatctlError):
+    """The backup a risky change takes first could not be taken: nothing was changed."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -45,9 +61,11 @@ def destroy(
     *,
     release_ips: bool = False,
     purge_data: bool = False,
+    backup: bool = True,
     emit: Emit = lambda kind, **fields: None,
 ) -> Destroyed:
     from fatctl.services.common.specs import build_spec
+    from fatctl.services.serving.push import has_box
     from fatctl.state import repo
 
     # Refused before the agent is `destroying`: a refusal half-way left it there.
@@ -59,6 +77,19 @@ def destroy(
             if agent.state == AgentState.DESTROYED.value:
                 log.note("destroy", "unchanged", "already destroyed")
                 return Destroyed(name, agent.state, tuple(log.results))
+            # A destroy under way took its backup (or was told not to) before it began.
+            begun = agent.state == AgentState.DESTROYING.value
+            stateful = has_box(agent)
+        if begun:
+            log.note("backup", "kept", "the destroy under way began after it")
+        elif not stateful:
+            log.note("backup", "skipped", "no box holding state")
+        elif backup:
+            log.run("backup", lambda: _backup(db, settings, name, actor))
+        else:
+            _skip_backup(db, log, name, actor)
+        with session_scope(db) as session:
+            agent = repo.get_agent(session, name)
             repo.set_state(session, agent, AgentState.DESTROYING)
             spec = build_spec(session, agent, settings)
         if settings.domain:
@@ -68,6 +99,29 @@ def destroy(
             log.run("data", lambda: _purge(db, ring, settings, name))
         log.run("state", lambda: _forget(db, name, release_ips))
     return Destroyed(name, AgentState.DESTROYED.value, tuple(log.results))
+
+
+def _backup(db: Engine, settings: Settings, name: str, actor: str) -> dict[str, object]:
+    """A consistent backup (the gateway stopped, and kept stopped: the box goes next)."""
+    from fatctl.remote.runner import Pool
+    from fatctl.services.backup.on_box import take_backup
+    from fatctl.services.common.targets import agent_target
+
+    try:
+        target = agent_target(db, settings, name)
+        with Pool() as pool:
+            taken = take_backup(db, pool, target, kind="pre-destroy", stop_gateway=True,
+                                keep_stopped=True, actor=actor)  # fmt: skip
+    except FatctlError as exc:
+        raise BackupFirstFailed(f"backup before destroy failed: {exc.one_line()}",
+                                hint=NO_BACKUP_HINT) from None  # fmt: skip
+    return {"backup": taken.object_key, "size_bytes": taken.size_bytes}
+
+
+def _skip_backup(db: Engine, log: StepLog, name: str, actor: str) -> None:
+    """--no-backup is the operator's choice to lose the box's state: on the record."""
+    audit_change(db, actor, "destroy.backup", name, "skipped", {"note": "skipped by --no-backup"})
+    log.note("backup", "skipped", "skipped by --no-backup")
 
 
 def _dns(settings: Settings, name: str) -> dict[str, object]:

@@ -8,11 +8,19 @@ The box-side proof (state back after `fatctl rebuild`) is tests/e2e/test_rebuild
 
 from __future__ import annotations
 
+import json
+import socket
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
-from fatctl.errors import BadInput
+from fatctl.errors import BadInput, FatctlError
+from fatctl.pacing.poll import Backoff
+from fatctl.services.agents.records import NewAgent
 from fatctl.services.common.steps import BOX_STEPS, LATEST_BACKUP, PROVISION_STEPS, step_index
-from fatctl.services.provision.flow import Options, restore_point, step_fate
+from fatctl.services.provision.flow import Options, provision, restore_point, step_fate
+from tests.integration.provision.conftest import Plane
 
 NONE = frozenset[str]()
 
@@ -70,3 +78,93 @@ def test_restore_from_is_checked_before_it_could_reach_a_shell() -> None:
     for bad in ("x; rm -rf /", "20261207T030000Z", "../20261207T030000Z-manual", ""):
         with pytest.raises(BadInput):
             Options(restore_from=bad)
+
+
+# --- destroy backs up first -------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _live_agent_without_a_reachable_box(plane: Plane, name: str) -> Plane:
+    """An agent provisioned API-only (server, IPs, DNS at the emulators), then marked ready
+    at an address where nothing answers SSH: to fatctl, a box that died."""
+    from fatctl.domain import AgentState
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    request = NewAgent(name, "demo@example.com", "managed", "cx23", "fsn1", "debian-12",
+                       "2026.9.6")  # fmt: skip
+    opts = Options(skip=BOX_STEPS, backoff=Backoff.instant(), validate=False)
+    provision(plane.db, plane.ring, plane.settings, plane.infra(), request, "test", opts)
+    with session_scope(plane.db) as session:
+        agent = repo.get_agent(session, name)
+        agent.ipv4 = "127.0.0.1"  # its records still say the emulator's address
+        repo.set_state(session, agent, AgentState.READY)
+    return replace(plane, settings=replace(plane.settings, ssh_port=str(_closed_port())))
+
+
+def _state(plane: Plane, name: str) -> str:
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(plane.db) as session:
+        return repo.get_agent(session, name).state
+
+
+def _audit(plane: Plane, name: str, action: str) -> list[tuple[str, dict[str, Any]]]:
+    from sqlmodel import col, select
+
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import AuditEvent
+
+    with session_scope(plane.db) as session:
+        query = select(AuditEvent).where(AuditEvent.target == name, AuditEvent.action == action)
+        rows = session.exec(query.order_by(col(AuditEvent.id))).all()
+        return [(r.result, json.loads(r.detail or "{}")) for r in rows]
+
+
+def test_destroy_without_a_reachable_box_refuses_and_changes_nothing(plane: Plane) -> None:
+    from fatctl.services.provision.destroy import destroy
+
+    dead = _live_agent_without_a_reachable_box(plane, "gone")
+    servers, records = plane.servers(), plane.dns()
+    with pytest.raises(FatctlError) as refused:
+        destroy(dead.db, dead.ring, dead.settings, dead.infra(), "gone", "test")
+    line = refused.value.one_line()
+    assert "backup before destroy failed" in line and "--no-backup" in line, line
+    assert "\n" not in line
+    assert plane.servers() == servers and plane.dns() == records  # nothing at the clouds
+    assert _state(plane, "gone") == "ready"  # not even `destroying`
+    assert [r for r, _ in _audit(plane, "gone", "destroy.backup")] == ["started", "failed"]
+    assert _audit(plane, "gone", "destroy.infra") == []
+
+
+def test_destroy_no_backup_is_audited_and_destroys(plane: Plane) -> None:
+    from fatctl.services.provision.destroy import destroy
+
+    dead = _live_agent_without_a_reachable_box(plane, "lost")
+    done = destroy(dead.db, dead.ring, dead.settings, dead.infra(), "lost", "ops@example",
+                   backup=False)  # fmt: skip
+    assert done.state == "destroyed" and "lost" not in plane.servers()
+    assert _audit(plane, "lost", "destroy.backup") == [
+        ("skipped", {"note": "skipped by --no-backup"})
+    ]
+    assert {"step": "backup", "result": "skipped", "note": "skipped by --no-backup"} in done.steps
+
+
+def test_destroy_of_an_agent_without_a_box_needs_no_backup(plane: Plane) -> None:
+    """Never past provisioning's secrets step (here: API-only): no state to lose, no refusal."""
+    from fatctl.services.provision.destroy import destroy
+
+    request = NewAgent("bare", "demo@example.com", "managed", "cx23", "fsn1", "debian-12",
+                       "2026.9.6")  # fmt: skip
+    opts = Options(skip=BOX_STEPS, backoff=Backoff.instant(), validate=False)
+    provision(plane.db, plane.ring, plane.settings, plane.infra(), request, "test", opts)
+    done = destroy(plane.db, plane.ring, plane.settings, plane.infra(), "bare", "test")
+    assert done.state == "destroyed"
+    assert {"step": "backup", "result": "skipped", "note": "no box holding state"} in done.steps
+    assert _audit(plane, "bare", "destroy.backup") == []
