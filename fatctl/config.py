@@ -165,6 +165,12 @@ SETTINGS: tuple[Setting, ...] = (
         help="Telegram Bot API root the boxes use; empty is Telegram's own",
     ),
     Setting(
+        "webhook_url",
+        "FATCTL_WEBHOOK_URL",
+        "webhooks.url",
+        help="where `fatctl serve` posts signed events (https, or http to loopback); empty: none",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -228,6 +234,7 @@ class Settings:
     managed_model: str = "fireworks/accounts/fireworks/models/minimax-m2p1"  # serving.py
     managed_model_base_url: str = ""
     telegram_api_root: str = ""
+    webhook_url: str = ""  # fatctl.service.webhooks.target checks it
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

@@ -72,6 +72,7 @@ LOADERS: dict[str, Loader] = {
     "serve": Loader("fatctl.cli.serve", _module_register),
     "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
     "backup": Loader("fatctl.cli.backup", _sub_app("backup")),
+    "webhooks": Loader("fatctl.cli.webhooks", _sub_app("webhooks")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
@@ -111,6 +112,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
     "backup": ("backup", "State backups: take, list, verify and restore."),
+    "webhooks": (
+        "webhooks",
+        "Signed webhooks to the platform: deliveries, dead letters, the secret.",
+    ),
     "render": ("render", "Render an agent's cloud-init user-data and every file its box gets."),
     "secrets": ("secrets", "Encrypted secrets (values are never shown)."),
     "config": ("config", "Configuration (environment variables and fatctl.toml)."),

@@ -23,6 +23,7 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from fatctl.errors import CloudError, LeaseHeld
 from fatctl.service.context import AGENTS_QUEUE, current
+from fatctl.service.webhooks.events import AGENT_DESTROYED, AGENT_READY, emit_in_workflow
 from fatctl.services.agents.records import NewAgent
 from fatctl.services.common.steps import BOX_STEPS
 from fatctl.services.provision.destroy import destroy
@@ -60,7 +61,12 @@ def _provision_step(request: dict[str, Any], actor: str) -> dict[str, Any]:
 
 @DBOS.workflow(name=PROVISION_WORKFLOW)
 def provision_workflow(request: dict[str, Any], actor: str) -> dict[str, Any]:
-    return _provision_step(request, actor)
+    result = _provision_step(request, actor)
+    # The flow's end is `ready`, or in the API-only mode (no boxes) its infra end state.
+    if result["state"] == "ready" or current().skip_box:
+        facts = ("state", "server_id", "ipv4", "ipv6", "fqdn")
+        emit_in_workflow(AGENT_READY, result["agent"], {k: result[k] for k in facts})
+    return result
 
 
 @DBOS.step(name="destroy_run", retries_allowed=True, max_attempts=STEP_ATTEMPTS,
@@ -74,7 +80,9 @@ def _destroy_step(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
 
 @DBOS.workflow(name=DESTROY_WORKFLOW)
 def destroy_workflow(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
-    return _destroy_step(name, actor, release_ips)
+    result = _destroy_step(name, actor, release_ips)
+    emit_in_workflow(AGENT_DESTROYED, name, {"state": result["state"]})
+    return result
 
 
 def start_provision(request: NewAgent, agent_id: int, actor: str) -> str:
