@@ -86,6 +86,24 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("domain", "FATCTL_DOMAIN", "domain", help="agents are served at <agent>.<domain>"),
     Setting("engine", "FATCTL_ENGINE", "engine", help="pulumi, hcloud or auto"),
+    Setting(
+        "probe_port",
+        "FATCTL_PROBE_PORT",
+        "probe.port",
+        help="HTTPS port the fleet prober asks /readyz on (fatctl.monitoring.sweep)",
+    ),
+    Setting(
+        "probe_ca_file",
+        "FATCTL_PROBE_CA_FILE",
+        "probe.ca_file",
+        help="PEM file of the only CAs the prober trusts; empty: the system's roots",
+    ),
+    Setting(
+        "probe_by_address",
+        "FATCTL_PROBE_BY_ADDRESS",
+        "probe.by_address",
+        help="1: probe each box at its recorded IP with its name as SNI and Host (no DNS)",
+    ),
     Setting("pulumi_backend_url", "FATCTL_PULUMI_BACKEND", "pulumi.backend_url"),
     Setting("api_retries", "FATCTL_API_RETRIES", "api.retries", help="attempts per cloud API call"),
     Setting(
@@ -141,6 +159,12 @@ SETTINGS: tuple[Setting, ...] = (
         help="seconds the Hetzner price list is cached on disk",
     ),
     Setting(
+        "archive_retention_days",
+        "FATCTL_ARCHIVE_RETENTION_DAYS",
+        "lifecycle.archive_retention_days",
+        help="days an archived agent's data and backups are kept before `archive purge`",
+    ),
+    Setting(
         "image_build_type",
         "FATCTL_IMAGE_BUILD_TYPE",
         "image.build_server_type",
@@ -180,6 +204,16 @@ SETTINGS: tuple[Setting, ...] = (
         Setting(f"box_{name}", f"FATCTL_BOX_{name.upper()}", f"box.{name}", help=text)
         for name, text in BOX_LAYOUT
     ),
+    *(
+        Setting(
+            f"schedule_{name}",
+            f"FATCTL_SCHEDULE_{name.upper()}",
+            f"schedules.{name}",
+            help=f"cron of `fatctl serve`'s {name.replace('_', '-')} schedule (5 or 6 fields, "
+            "UTC); off disables it; empty keeps fatctl.service.schedules' default",
+        )
+        for name in ("r2_rotate", "reconcile", "health_sweep", "backup_verify")
+    ),
 )
 
 
@@ -210,6 +244,9 @@ class Settings:
     cloudflare_zone_id: str = ""
     domain: str = ""
     engine: str = "auto"
+    probe_port: str = "443"
+    probe_ca_file: str = ""
+    probe_by_address: str = "0"
     pulumi_backend_url: str = ""
     api_retries: str = "6"
     poll_interval: str = "1.0"
@@ -230,6 +267,7 @@ class Settings:
     price_managed: str = "29.00"  # EUR/month net, what a managed customer pays
     price_byok: str = "12.00"  # EUR/month net, what a BYOK customer pays
     pricing_ttl: str = "86400"  # seconds; Hetzner changes prices rarely
+    archive_retention_days: str = "90"  # lifecycle.archive checks it
     image_build_type: str = "cx23"  # the builder only installs packages
     managed_model: str = "fireworks/accounts/fireworks/models/minimax-m2p1"  # serving.py
     managed_model_base_url: str = ""
@@ -250,6 +288,11 @@ class Settings:
     box_daemon_reload: str = ""
     box_service: str = ""
     box_owners: str = ""
+    # `fatctl serve`'s schedules (fatctl.service.schedules): cron, "off", or "" for the default.
+    schedule_r2_rotate: str = ""
+    schedule_reconcile: str = ""
+    schedule_health_sweep: str = ""
+    schedule_backup_verify: str = ""
     config_file: Path | None = None
     context: str = ""  # the named context in use (fatctl.contexts); "" is the top level
     fallbacks: str = ""  # "type@location,..." (fatctl.infra.capacity)

@@ -134,12 +134,23 @@ def status(
         str | None, typer.Argument(help="One agent (default: all).", autocompletion=agent_names)
     ] = None,
     no_health: NoHealthOpt = False,
+    ssh_all: Annotated[
+        bool,
+        typer.Option(
+            "--ssh",
+            help="Ask every box for fat-health over SSH (default: only those failing /readyz).",
+        ),
+    ] = False,
     api: Annotated[
         bool, typer.Option("--api", help="Show the Hetzner API rate budget instead.")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Agents as the database, the cloud and the boxes see them."""
+    """Agents as the database, the cloud and the boxes see them.
+
+    Every box is probed at once over HTTPS (https://<agent>.<domain>/readyz); only the boxes
+    failing it are asked for fat-health over SSH, every box with --ssh. `recent` is what
+    `fatctl serve`'s sweeps stored."""
     if api:
         from fatctl.cli.infra_cmd import api_cmd
 
@@ -152,8 +163,10 @@ def status(
     agent = agent_arg(agent)
     c = ctx()
     infra = make_engine(c.settings) if c.settings.hcloud_token else None
-    rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health)
-    cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "channels", "error")
+    rows = run(c.engine, c.settings, infra, [agent] if agent else [], health=not no_health,
+               ssh_all=ssh_all)  # fmt: skip
+    cols = ("agent", "state", "last_step", "ipv4", "cloud", "health", "channels", "recent",
+            "error")  # fmt: skip
     Output(json_out).table(rows, cols, title="agents")
     # Every agent is shown first; then a box that did not prove its pinned host key fails the
     # command (an attack, or a box rebuilt outside fatctl), as `fatctl ssh` to it would.

@@ -24,7 +24,10 @@ def create(
     name: Annotated[str, typer.Argument(help="The token's name (it appears in the audit trail).")],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="agents:read, agents:write or fleet:admin (repeatable)."),
+        typer.Option(
+            "--scope",
+            help="agents:read, agents:write, metrics:read or fleet:admin (repeatable).",
+        ),
     ],
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Lifetime like 90d, 12h or 30m.")

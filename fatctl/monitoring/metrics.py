@@ -55,6 +55,9 @@ class Sources:
 
     state_url: str | None = None
     probes: ProbeHistory | None = None
+    # Read at each scrape, e.g. `store.stored_history` over `probe_results` (what `fatctl
+    # serve`'s sweeps stored); used when `probes` (an in-process history) is not given.
+    probe_history: Callable[[], ProbeHistory] | None = None
     budgets: Callable[[], Iterable[Mapping[str, object]]] | None = budget_view
     box_health: Callable[[], Mapping[str, HealthReport]] | None = None
     workflows: Callable[[], WorkflowCounts | None] | None = None
@@ -89,6 +92,8 @@ SELECT a.name, s.expires_at AS at FROM secrets s JOIN agents a ON a.id = s.agent
 WHERE s.name = ? AND s.expires_at IS NOT NULL AND a.state IN ({states})
 """
 # Agents with backups configured (an age recipient) and their newest backup; none yet: NULL.
+# `backups` holds what fatctl took or listed and also what the boxes' own timer took, as
+# fat-health reported it to the sweep (`sweep.reported_backup`): either counts.
 _NEWEST_BACKUP = """
 SELECT a.name, MAX(b.created_at) AS at FROM agents a LEFT JOIN backups b ON b.agent_pk = a.id
 WHERE a.backup_recipient <> '' AND a.state IN ({states}) GROUP BY a.name
@@ -121,7 +126,7 @@ class FleetCollector(Collector):
             yield "agents", self._agents
             yield "credentials", self._credentials
             yield "backups", self._backups
-        if s.probes is not None:
+        if s.probes is not None or s.probe_history is not None:
             yield "probes", self._probes
         if s.budgets is not None:
             yield "budgets", self._budgets
@@ -178,7 +183,9 @@ class FleetCollector(Collector):
 
     def _probes(self) -> Iterable[Any]:
         history = self.sources.probes
-        assert history is not None
+        if history is None:
+            assert self.sources.probe_history is not None
+            history = self.sources.probe_history()
         latest = history.latest()
         up = _gauge("fatctl_probe_up", "1 if the box's last /readyz probe succeeded.", ["agent"])
         flapping = _gauge(

@@ -22,7 +22,7 @@ from fatctl.state.db import session_scope
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-SCOPES = ("agents:read", "agents:write", "fleet:admin")
+SCOPES = ("agents:read", "agents:write", "metrics:read", "fleet:admin")
 ADMIN_SCOPE = "fleet:admin"  # implies every other scope
 TOKEN_PREFIX = "fat_"  # noqa: S105 (a prefix, not a secret)
 MAX_EXPIRY_DAYS = 3650

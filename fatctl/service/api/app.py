@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from fatctl import __version__
 from fatctl.errors import BadInput, FatctlError, NotFound
+from fatctl.service.api.metrics import audited, metrics_router
 from fatctl.service.api.routes import router
 from fatctl.service.context import Runtime
 from fatctl.service.errors import error_body, http_status
@@ -51,6 +52,8 @@ def create_app(runtime: Runtime | None, *, launch: bool = True) -> FastAPI:
     app = FastAPI(title="fatctl", version=__version__, lifespan=lifespan, description=about)
     app.state.runtime = runtime
     app.include_router(router)
+    if runtime is not None:
+        app.include_router(metrics_router(runtime.settings.database_url))
     app.add_exception_handler(FatctlError, _fatctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -90,7 +93,7 @@ async def _audited(
 ) -> Response:
     response = await call_next(request)
     runtime = request.app.state.runtime
-    if runtime is not None:
+    if runtime is not None and audited(request.url.path, response.status_code):
         name = getattr(request.state, "token_name", "")
         await run_in_threadpool(_audit, runtime, name, request, response.status_code)
     return response

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -139,15 +140,24 @@ async def _serve(config: dict, certfile: str, keyfile: str) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(
-        handle, "127.0.0.1", config.get("port", 0), ssl=context, backlog=8192,
-        reuse_port=True,
-    )  # fmt: skip
-    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    # Every address answers on the same port, as boxes at their own addresses do; the first
+    # picks the port when none is given.
+    hosts = config.get("hosts") or ["127.0.0.1"]
+    servers = [await asyncio.start_server(
+        handle, hosts[0], config.get("port", 0), ssl=context, backlog=8192, reuse_port=True,
+    )]  # fmt: skip
+    port = servers[0].sockets[0].getsockname()[1]
+    for host in hosts[1:]:
+        servers.append(await asyncio.start_server(
+            handle, host, port, ssl=context, backlog=8192, reuse_port=True,
+        ))  # fmt: skip
+    print(f"PORT {port}", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with server:
+    async with contextlib.AsyncExitStack() as stack:
+        for each in servers:
+            await stack.enter_async_context(each)
         while line := await reader.readline():
             behaviours.table.update(json.loads(line))
             print("ok", flush=True)
@@ -176,11 +186,12 @@ def standin_fleet(
     *,
     delay_s: float = 0.0,
     processes: int = 1,
+    hosts: tuple[str, ...] = ("127.0.0.1",),
 ) -> Iterator[StandinFleet]:
     pems = throwaway_ca(domain)
     (tmp / "cert.pem").write_text(pems.cert)
     (tmp / "key.pem").write_text(pems.key)
-    config = {"agents": dict(agents), "delay_s": delay_s, "port": 0}
+    config = {"agents": dict(agents), "delay_s": delay_s, "port": 0, "hosts": list(hosts)}
     procs: list[subprocess.Popen[str]] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:

@@ -1,0 +1,171 @@
+"""The probe history in the state database (`probe_results`, migration 0010).
+
+`write_sweep` keeps one sweep's rows, the backups the boxes reported, and prunes each agent to
+its newest `keep` rows, all in one transaction: a scrape or `fatctl status` reading at the same
+time sees the sweep before or after, never half of it. `stored_history` reads the recent rows
+back as a `history.ProbeHistory` (one query, plain DB-API like the rest of the metrics), so
+the collector and `fatctl status` judge down/flapping/escalate the same way the sweep does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fatctl.monitoring.history import MemoryHistoryStore, ProbeHistory
+from fatctl.monitoring.probe import ProbeResult
+from fatctl.state.db import session_scope
+from fatctl.state.rawdb import connect, fetch_dicts
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# Rows kept per agent: at one sweep every 5 minutes, the last 50 minutes, more than any
+# `down_after`/`flap_after` judgement needs.
+KEEP_PER_AGENT = 10
+ERROR_MAX = 200  # the column's length; reasons are one line, and never carry a secret
+VIAS = ("https", "ssh")
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One row of `probe_results`, ready to insert."""
+
+    agent_pk: int
+    at: datetime
+    ok: bool
+    via: str  # https: the /readyz answer; ssh: it failed, and fat-health was asked too
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SeenBackup:
+    """A backup a box reported through fat-health (its `backup` object) that fatctl records in
+    `backups`, so backup age counts the boxes' own timer runs too."""
+
+    agent_pk: int
+    object_key: str
+    at: datetime
+    size_bytes: int
+
+
+def clip(text: str | None) -> str | None:
+    """An error reason as stored: one line, at most the column's length."""
+    if not text:
+        return None
+    line = " ".join(text.split())
+    return line if len(line) <= ERROR_MAX else line[: ERROR_MAX - 3] + "..."
+
+
+# Everything past an agent's newest `keep` rows, in one statement on both engines (window
+# functions: SQLite >= 3.25, PostgreSQL).
+_PRUNE = """
+DELETE FROM probe_results WHERE id IN (
+  SELECT id FROM (
+    SELECT id, ROW_NUMBER() OVER (PARTITION BY agent_pk ORDER BY at DESC, id DESC) AS n
+    FROM probe_results
+  ) ranked WHERE n > :keep
+)
+"""
+
+
+def write_sweep(
+    db: Engine,
+    rows: Sequence[ProbeRow],
+    backups: Sequence[SeenBackup] = (),
+    *,
+    keep: int = KEEP_PER_AGENT,
+) -> None:
+    """Insert `rows`, record `backups`, prune to `keep` per agent: one transaction."""
+    from sqlalchemy import insert, text
+
+    from fatctl.state import repo
+    from fatctl.state.models import Agent, Backup
+    from fatctl.state.models import ProbeResult as ProbeRecord
+
+    if keep < 1:
+        raise ValueError("keep at least one probe result per agent")
+    with session_scope(db) as session:
+        if rows:
+            session.execute(
+                insert(ProbeRecord),
+                [{"agent_pk": r.agent_pk, "at": r.at, "ok": r.ok, "via": r.via,
+                  "status_code": r.status_code, "latency_ms": r.latency_ms,
+                  "error": clip(r.error)} for r in rows],
+            )  # fmt: skip
+        for seen in backups:
+            agent = session.get(Agent, seen.agent_pk)
+            if agent is None:
+                continue
+            repo.record_backup(session, agent, Backup(
+                agent_pk=seen.agent_pk, object_key=seen.object_key,
+                kind=backup_kind(seen.object_key), created_at=seen.at,
+                size_bytes=seen.size_bytes,
+            ))  # fmt: skip
+        session.execute(text(_PRUNE), {"keep": keep})
+
+
+def backup_kind(object_key: str) -> str:
+    """The kind fat-backup puts in the object's name: `<UTC stamp>-<kind>.tar.gz.age`."""
+    name = object_key.rsplit("/", 1)[-1].split(".", 1)[0]
+    _stamp, sep, kind = name.partition("-")
+    return kind[:24] if sep and kind else "scheduled"
+
+
+def _when(value: Any) -> datetime:
+    """A database timestamp as an aware datetime (SQLite hands back a naive ISO string)."""
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+_RECENT = """
+SELECT a.name, p.at, p.ok, p.via, p.status_code, p.latency_ms, p.error
+FROM probe_results p JOIN agents a ON a.id = p.agent_pk
+{where}
+ORDER BY a.name, p.at, p.id
+"""
+
+
+def _marks(values: Sequence[str]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def recent_rows(
+    url: str, agents: Sequence[str] = (), *, states: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The stored rows, oldest first per agent (all agents, those named, or those in one of
+    `states`: a destroyed agent's last probes are no news)."""
+    where = [f"a.name IN ({_marks(agents)})"] if agents else []
+    where += [f"a.state IN ({_marks(states)})"] if states else []
+    sql = _RECENT.format(where=f"WHERE {' AND '.join(where)}" if where else "")
+    with connect(url) as conn:
+        rows = fetch_dicts(conn, sql, (*agents, *states))
+    for row in rows:
+        row["at"] = _when(row["at"])
+        row["ok"] = bool(row["ok"])
+    return rows
+
+
+def as_result(row: dict[str, Any]) -> ProbeResult:
+    latency = row["latency_ms"]
+    return ProbeResult(
+        agent=row["name"],
+        ok=row["ok"],
+        status=row["status_code"],
+        latency_s=(latency or 0.0) / 1000.0,
+        reason=row["error"] or "",
+        at=row["at"].timestamp(),
+    )
+
+
+def stored_history(
+    url: str, *, keep: int = KEEP_PER_AGENT, states: Sequence[str] = (), **judgement: int
+) -> ProbeHistory:
+    """A `ProbeHistory` over the stored rows (a snapshot: one query, nothing kept open)."""
+    history = ProbeHistory(MemoryHistoryStore(keep), keep=keep, **judgement)
+    history.record(as_result(row) for row in recent_rows(url, states=states))
+    return history

@@ -1,0 +1,249 @@
+"""The fleet sweep `fatctl serve` runs (`fatctl.monitoring.sweep.sweep_fleet`) against real
+loopback stand-ins: HTTPS `/readyz` servers on the agents' own addresses (127.0.10.N, the
+stand-in of `standin_fleet`, answering as OpenClaw's gateway does behind Caddy) and real sshd
+daemons on the same addresses, whose `fat-health` is a script printing a report in
+fat-health's JSON shape (`templates/scripts/fat-health.sh.j2`: healthy, problems, backup).
+
+What must hold: a box answering ready is stored `via=https` and is never opened over SSH (its
+sshd logs no connection); a box failing /readyz (503, refused, or no box at all) is asked over
+SSH and stored failing `via=ssh` with both reasons; the rows of one agent are pruned to the
+newest N; the backup a box reports is recorded, so backup age counts the box's own timer; and
+`GET /metrics` of the app `fatctl serve` runs shows the stored results, to a token with
+`metrics:read` only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from fatctl.monitoring.store import ProbeRow, write_sweep
+from fatctl.monitoring.sweep import sweep_fleet
+from tests.fixtures.sshd import Fleet
+from tests.integration.monitoring.standin_fleet import StandinFleet, standin_fleet
+
+DOMAIN = "fleet.test"
+T0 = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+# box1, box2 answer ready; box3's gateway is not ready (503) though fat-health says healthy
+# (the fault is outside the box's own checks); box4 runs no HTTPS at all and fat-health says
+# why; box5 has no box at its address at all (no HTTPS, no sshd).
+BEHAVIOURS = {"box1": "ok", "box2": "ok", "box3": "down"}
+BACKUP_AT = "2026-12-07T04:10:00Z"
+REPORTS = {
+    "box3": {"healthy": True, "runtime_version": "2026.9.6", "problems": [],
+             "backup": {"at": BACKUP_AT, "object": "backups/20261207T041000Z-scheduled.tar.gz.age",
+                        "size_bytes": 2048, "took_s": 3, "ok": True, "error": ""}},
+    "box4": {"healthy": False, "runtime_version": "2026.9.6",
+             "problems": ["gateway not running"], "backup": None},
+    "box1": {"healthy": True, "runtime_version": "2026.9.6", "problems": [],
+             "backup": {"at": BACKUP_AT, "object": "backups/20261207T041000Z-scheduled.tar.gz.age",
+                        "size_bytes": 4096, "took_s": 3, "ok": True, "error": ""}},
+}  # fmt: skip
+
+
+@dataclass
+class Swept:
+    fleet: Fleet
+    settings: Any
+    standin: StandinFleet
+
+    def connections(self) -> dict[str, int]:
+        """SSH connections each sshd has logged so far (LogLevel VERBOSE logs every one)."""
+        return {
+            h.name: len(re.findall(r"Connection from ", h.log_text())) for h in self.fleet.hosts
+        }
+
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        sql = (
+            "SELECT a.name, p.at, p.ok, p.via, p.status_code, p.latency_ms, p.error FROM "
+            "probe_results p JOIN agents a ON a.id = p.agent_pk ORDER BY a.name, p.at"
+        )
+        found: dict[str, list[dict[str, Any]]] = {}
+        with self.fleet.engine.connect() as conn:
+            for row in conn.execute(text(sql)).mappings():
+                found.setdefault(row["name"], []).append(dict(row))
+        return found
+
+
+def _health_script(home: Path, report: dict[str, Any] | None) -> str:
+    """A `fat-health --json` stand-in in the operator's home: prints `report`, exits 1 when it
+    says unhealthy (as fat-health does)."""
+    script = home / "fat-health"
+    body = json.dumps(report or {"healthy": True, "problems": [], "backup": None})
+    code = 0 if report is None or report["healthy"] else 1
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{body}\nEOF\nexit {code}\n")
+    script.chmod(0o755)
+    return script.name
+
+
+@pytest.fixture
+def swept(sshd_hosts: Any, fleet_db: Any, tmp_path: Path) -> Iterator[Swept]:
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent, HostKey
+
+    hosts = sshd_hosts(4)
+    fleet = fleet_db(hosts)
+    operator = hosts[0].identity.operator
+    for host in hosts:
+        _health_script(host.home(operator), REPORTS.get(host.name))
+    with session_scope(fleet.engine) as session:
+        for agent in session.exec(select(Agent)).all():
+            agent.server_id = str(1000 + (agent.id or 0))
+        ghost = Agent(name="box5", agent_id="id0005", owner_id=1, state="degraded",
+                      server_type="cx23", location="fsn1", image="debian-12",
+                      runtime_version="2026.9.6", ipv4="127.0.10.250",
+                      server_id="1005")  # fmt: skip
+        session.add(ghost)
+        session.flush()
+        pinned = session.exec(select(HostKey)).first()
+        assert pinned is not None and ghost.id is not None
+        session.add(HostKey(agent_pk=ghost.id, key_type=pinned.key_type,
+                            public_key=pinned.public_key,
+                            fingerprint=pinned.fingerprint))  # fmt: skip
+    addresses = tuple(h.address for h in hosts[:3])  # box4 answers no HTTPS
+    (tmp_path / "standin").mkdir()
+    with standin_fleet(tmp_path / "standin", DOMAIN, BEHAVIOURS, hosts=addresses) as standin:
+        (tmp_path / "ca.pem").write_text(standin.pems.ca)
+        settings = replace(
+            fleet.settings,
+            domain=DOMAIN,
+            probe_port=str(standin.port),
+            probe_ca_file=str(tmp_path / "ca.pem"),
+            probe_by_address="1",
+            box_health=f"/home/{operator}/fat-health",
+        )
+        yield Swept(fleet, settings, standin)
+
+
+def test_failing_boxes_escalate_to_ssh_and_ready_ones_never_do(swept: Swept) -> None:
+    before = swept.connections()
+    summary = sweep_fleet(swept.fleet.engine, None, swept.settings, now=T0, timeout_s=5.0)  # type: ignore[arg-type]
+    after = swept.connections()
+    assert (summary.probed, summary.ok, summary.failed) == (5, 2, 3), summary
+    assert summary.ssh_healthy == 1  # box3: fat-health healthy, /readyz 503
+    rows = {name: found[-1] for name, found in swept.rows().items()}
+    for ready in ("box1", "box2"):
+        assert (rows[ready]["ok"], rows[ready]["via"], rows[ready]["status_code"]) == (
+            True, "https", 200)  # fmt: skip
+        assert rows[ready]["error"] is None and rows[ready]["latency_ms"] > 0
+        assert after[ready] == before[ready], f"{ready} answered ready but was opened over SSH"
+    for failing in ("box3", "box4", "box5"):
+        assert (bool(rows[failing]["ok"]), rows[failing]["via"]) == (False, "ssh"), rows[failing]
+    assert rows["box3"]["status_code"] == 503
+    assert rows["box3"]["error"].startswith("gateway not ready (HTTP 503); fat-health: healthy")
+    assert "refused" in rows["box4"]["error"]
+    assert rows["box4"]["error"].endswith("fat-health: unhealthy: gateway not running")
+    assert "fat-health: unreachable" in rows["box5"]["error"]
+    assert after["box3"] > before["box3"] and after["box4"] > before["box4"]
+    stamped = rows["box1"]["at"]
+    stamped = stamped if isinstance(stamped, datetime) else datetime.fromisoformat(stamped)
+    assert stamped.replace(tzinfo=UTC) == T0
+
+
+def test_rows_are_pruned_to_the_newest_n_per_agent(swept: Swept) -> None:
+    for sweep in range(4):
+        sweep_fleet(swept.fleet.engine, None, swept.settings,  # type: ignore[arg-type]
+                    now=T0 + timedelta(minutes=5 * sweep), keep=3)  # fmt: skip
+    rows = swept.rows()
+    assert sorted(rows) == ["box1", "box2", "box3", "box4", "box5"]
+    for found in rows.values():
+        stamps = [str(r["at"])[:16] for r in found]
+        assert stamps == ["2026-12-07 05:05", "2026-12-07 05:10", "2026-12-07 05:15"], stamps
+
+
+def test_write_sweep_prunes_on_both_engines(migrated_engine: Any) -> None:
+    """The prune is one window-function DELETE: it must run on SQLite and PostgreSQL."""
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent, Owner
+
+    with session_scope(migrated_engine) as session:
+        owner = Owner(email="o@example.com", plan="managed")
+        session.add(owner)
+        session.flush()
+        pks = []
+        for name in ("a1", "a2"):
+            agent = Agent(name=name, agent_id=f"id-{name}", owner_id=owner.id or 0, state="ready",
+                          server_type="cx23", location="fsn1", image="debian-12",
+                          runtime_version="2026.9.6")  # fmt: skip
+            session.add(agent)
+            session.flush()
+            pks.append(agent.id or 0)
+    for i in range(5):
+        at = T0 + timedelta(minutes=i)
+        write_sweep(migrated_engine, [ProbeRow(pk, at, i % 2 == 0, "https", 200, 1.5, None)
+                                      for pk in pks], keep=2)  # fmt: skip
+    with migrated_engine.connect() as conn:
+        kept = conn.execute(text("SELECT agent_pk, at FROM probe_results ORDER BY agent_pk, at"))
+        minutes = [(pk, (at if isinstance(at, datetime) else datetime.fromisoformat(at)).minute)
+                   for pk, at in kept]  # fmt: skip
+    assert minutes == [(pks[0], 3), (pks[0], 4), (pks[1], 3), (pks[1], 4)]
+
+
+def test_backups_the_boxes_report_count_for_backup_age(swept: Swept) -> None:
+    """box3 fails /readyz and reports a backup: recorded. box1 answers ready, but backups are
+    configured for it and fatctl knows none: it is asked once for its backup (and only that),
+    and not again while the backup it reported is fresh."""
+    from fatctl.monitoring.metrics import Sources, fleet_registry
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent
+
+    with session_scope(swept.fleet.engine) as session:
+        for agent in session.exec(select(Agent).where(col(Agent.name).in_(["box1", "box3"]))):
+            agent.backup_recipient = "age1examplerecipient"
+    before = swept.connections()
+    summary = sweep_fleet(swept.fleet.engine, None, swept.settings, now=T0)  # type: ignore[arg-type]
+    assert (summary.backup_looks, summary.backups_seen) == (1, 2), summary
+    assert swept.connections()["box1"] > before["box1"]
+    assert swept.rows()["box1"][-1]["via"] == "https"  # a backup look is not a failure
+    registry = fleet_registry(Sources(state_url=swept.settings.database_url, budgets=None))
+    ages = {s.labels["agent"]: s.value for m in registry.collect() for s in m.samples
+            if m.name == "fatctl_backup_last_timestamp_seconds"}  # fmt: skip
+    expected = datetime.fromisoformat(BACKUP_AT.replace("Z", "+00:00")).timestamp()
+    assert ages == {"box1": expected, "box3": expected}
+    again = swept.connections()
+    later = sweep_fleet(swept.fleet.engine, None, swept.settings,  # type: ignore[arg-type]
+                        now=T0 + timedelta(minutes=5))  # fmt: skip
+    assert later.backup_looks == 0 and swept.connections()["box1"] == again["box1"]
+
+
+def test_metrics_of_the_serve_app_show_the_stored_results(swept: Swept) -> None:
+    """`GET /metrics` on `create_app` (what `fatctl serve` runs) answers from `probe_results`:
+    nothing in this process probed; a token without `metrics:read` gets 403, none 401."""
+    from fastapi.testclient import TestClient
+
+    from fatctl.secrets import generate_master_key, keyring_from
+    from fatctl.sensitive import Sensitive
+    from fatctl.service.api.app import create_app
+    from fatctl.service.context import Runtime
+    from fatctl.service.tokens import create_token
+
+    sweep_fleet(swept.fleet.engine, None, swept.settings, now=T0)  # type: ignore[arg-type]
+    db = swept.fleet.engine
+    scraper, _ = create_token(db, "prometheus", ["metrics:read"], None, "test@ci")
+    reader, _ = create_token(db, "reader", ["agents:read"], None, "test@ci")
+    ring = keyring_from(Sensitive(generate_master_key()))
+    runtime = Runtime(db, ring, swept.settings, make_infra=lambda: None)  # type: ignore[arg-type,return-value]
+    with TestClient(create_app(runtime, launch=False)) as client:
+        assert client.get("/metrics").status_code == 401
+        denied = client.get("/metrics", headers={"Authorization": f"Bearer {reader}"})
+        assert denied.status_code == 403
+        answer = client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"})
+    assert answer.status_code == 200, answer.text
+    body = answer.text
+    for agent, up in (("box1", 1), ("box2", 1), ("box3", 0), ("box4", 0), ("box5", 0)):
+        assert f'fatctl_probe_up{{agent="{agent}"}} {up}.0' in body, body
+    assert 'fatctl_probe_results{result="failed"} 3.0' in body
+    assert 'fatctl_metrics_source_up{source="probes"} 1.0' in body
+    assert scraper not in body and reader not in body
+    with db.connect() as conn:
+        audited = conn.execute(text("SELECT result FROM audit_events WHERE target = '/metrics'"))
+        assert sorted(r[0] for r in audited) == ["refused", "refused"]  # good scrapes: no row
