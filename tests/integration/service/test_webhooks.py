@@ -361,3 +361,93 @@ def test_webhook_url_is_https_or_loopback_http(url: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError):
             checked_url(url)
+
+
+def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, db_url: str,
+    receiver: Receiver,
+) -> None:  # fmt: skip
+    """`fatctl serve --no-box` (a real process, FATCTL_WEBHOOK_URL set) provisions, and its
+    delivery's first POST is held by the receiver while the process is SIGKILLed: the attempt
+    was never recorded, the workflow stays PENDING under the server's executor id (DBOS:
+    "When an application with an executor ID restarts, it only recovers pending workflows
+    assigned to that executor ID", docs.dbos.dev, production/self-hosting/workflow-recovery).
+    A relaunch with that id sends the event again and it is delivered: at least once, one row.
+    Before that, a plain-http URL to another host keeps `fatctl serve` from starting (exit 2)."""
+    import socket
+
+    import httpx
+    from dbos import DBOS
+
+    from fatctl.infra import make_engine
+    from fatctl.secrets import generate_master_key
+    from fatctl.sensitive import Sensitive
+    from fatctl.service.context import Runtime
+    from fatctl.service.runtime import running
+    from fatctl.service.webhooks.delivery import workflow_id
+    from fatctl.service.webhooks.events import event_id_for
+    from fatctl.service.webhooks.listing import deliveries
+    from fatctl.service.webhooks.target import store_secret
+    from fatctl.state.db import session_scope
+    from tests.fixtures.cli import start_fatctl
+    from tests.integration.service.test_recovery import free_port, serve_env, wait_until
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
+    with session_scope(plane.db) as session:
+        store_secret(session, plane.ring, Sensitive(SECRET))
+    tokens = make_tokens(plane.db)
+    held, release = threading.Event(), threading.Event()
+    answer_first = receiver.answer
+
+    def hold_the_first(headers: dict[str, str], body: bytes) -> int:
+        if not held.is_set():
+            held.set()
+            release.wait()  # no answer until the server is dead
+        return answer_first(headers, body)
+
+    receiver.answer = hold_the_first  # type: ignore[method-assign]
+    port, log = free_port(), (tmp_path / "serve.log").open("w")
+    env = {**serve_env(plane, key, tmp_path), "FATCTL_WEBHOOK_URL": receiver.url}
+    plain = {**env, "FATCTL_WEBHOOK_URL": "http://platform.example/hooks"}
+    refused = run_fatctl("serve", "--no-box", "--port", str(free_port()), env=plain, timeout=120,
+                         check=2)  # fmt: skip
+    assert refused.stderr.count("\n") == 1 and "FATCTL_WEBHOOK_URL" in refused.stderr
+    proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
+                        stderr=log)  # fmt: skip
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                           headers={"Authorization": f"Bearer {tokens['writer']}"})  # fmt: skip
+
+        def up() -> bool:
+            try:
+                return api.get("/v1/agents").status_code == 200
+            except httpx.TransportError:
+                return proc.poll() is not None and pytest.fail((tmp_path / "serve.log").read_text())
+
+        wait_until("fatctl serve answers", up)
+        answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
+        assert answer.status_code == 202, answer.text
+        wfid = answer.json()["workflow_id"]
+        wait_until("the first delivery attempt arrives", held.is_set)
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+        release.set()
+    event_id = event_id_for(f"{wfid}:agent.ready")
+    assert [(d["event_id"], d["state"], d["attempts"]) for d in deliveries(plane.db)] == [
+        (event_id, "pending", 0)
+    ]
+
+    settings = dataclasses.replace(plane.settings, webhook_url=receiver.url)
+    rt = Runtime(plane.db, plane.ring, settings, lambda: make_engine(settings), skip_box=True,
+                 executor_id=f"serve-{socket.gethostname()}", queue_poll_s=0.05)  # fmt: skip
+    with running(rt):
+        outcome = DBOS.retrieve_workflow(workflow_id(event_id)).get_result()
+        assert DBOS.retrieve_workflow(wfid).get_result()["state"] == "provisioning"
+    assert outcome["result"] == "delivered" and outcome["attempts"] == 1
+    assert len(receiver.seen) == 2 and all(r["verified"] for r in receiver.seen)
+    assert receiver.seen[0]["body"] == receiver.seen[1]["body"]
+    assert [(d["state"], d["attempts"]) for d in deliveries(plane.db)] == [("delivered", 1)]
+    plane.db.dispose()
