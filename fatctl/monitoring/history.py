@@ -6,9 +6,9 @@ flapping. Only boxes failing now are escalated to SSH `fat-health --json`, so a 
 thousands of boxes opens SSH sessions to the few that need them.
 
 The judgement (`consecutive_failures`, `transitions`) is pure over a sequence of results. Where
-the results live is behind `HistoryStore`; this session keeps them in memory
-(`MemoryHistoryStore`, lost on restart). A database-backed store is a later step: it needs its
-own tables and migration.
+the results live is behind `HistoryStore`: `MemoryHistoryStore` in one process; `fatctl serve`'s
+sweeps store theirs in the database (`probe_results`, see `store`), and `store.stored_history`
+reads them back into one of these for the metrics and `fatctl status`.
 """
 
 from __future__ import annotations
