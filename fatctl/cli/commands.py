@@ -72,6 +72,7 @@ LOADERS: dict[str, Loader] = {
     "serve": Loader("fatctl.cli.serve", _module_register),
     "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
     "backup": Loader("fatctl.cli.backup", _sub_app("backup")),
+    "jobs": Loader("fatctl.cli.jobs", _sub_app("jobs")),
     "webhooks": Loader("fatctl.cli.webhooks", _sub_app("webhooks")),
 }
 
@@ -152,6 +153,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("serve", "Serve the HTTP API (/v1) and run its workflows until stopped."),
     "tokens": ("tokens", "API tokens of `fatctl serve` (shown once, stored hashed)."),
+    "jobs": ("jobs", "Schedules and workflows of `fatctl serve` (read-only)."),
 }
 
 

@@ -43,15 +43,16 @@ def serve(
     from fatctl.infra import make_engine
     from fatctl.service.api.app import create_app
     from fatctl.service.context import Runtime
-    from fatctl.service.webhooks.target import webhook_url
+    from fatctl.service.schedules import configured
     from fatctl.validation import executor_name
 
     named = executor_name(executor_id) if executor_id is not None else None
     c = ctx()
     s = c.settings
     make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
-    webhook_url(s)  # so is a malformed FATCTL_WEBHOOK_URL (https, or http to loopback)
-    runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box)
+    configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*)
+    runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
+                      schedules=True)  # fmt: skip
     if named is not None:
         runtime.executor_id = named
     # uvicorn stops gracefully on SIGTERM and then raises the signal again for the handler that

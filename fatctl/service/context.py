@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from fatctl.clock import Clock, wall_clock
 from fatctl.errors import StateError
 from fatctl.pacing.poll import Backoff
 
@@ -46,6 +47,14 @@ class Runtime:
     backoff: Backoff = field(default_factory=Backoff)
     executor_id: str = field(default_factory=lambda: f"serve-{socket.gethostname()}")
     queue_poll_s: float = 1.0
+    # Register the recurring work (service.schedules) at launch: `fatctl serve` does; tests of
+    # other flows leave it off, so no firing lands in the middle of them.
+    schedules: bool = False
+    # The service's clock: a scheduled run judges expiry against max(its firing time, this).
+    clock: Clock = wall_clock
+    # How a box takes new R2 credentials (rotate_one's env_path/after); {} is the box's own
+    # layout. Tests point it at an sshd host's home.
+    rotation_delivery: dict[str, str] = field(default_factory=dict)
 
 
 _current: list[Runtime] = []  # at most one: DBOS is one per process

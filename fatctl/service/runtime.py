@@ -46,7 +46,7 @@ def running(runtime: Runtime) -> Iterator[Runtime]:
     from dbos._serialization import DBOSPortableJSONSerializer
 
     # The workflows must be registered before launch: importing the module declares them.
-    from fatctl.service import workflows  # noqa: F401
+    from fatctl.service import schedules, workflows  # noqa: F401
 
     config = DBOSConfig(
         name="fatctl",
@@ -69,6 +69,8 @@ def running(runtime: Runtime) -> Iterator[Runtime]:
             worker_concurrency=AGENTS_WORKER_CONCURRENCY,
             polling_interval_sec=runtime.queue_poll_s,
         )
+        if runtime.schedules:
+            schedules.register(runtime.settings, runtime.clock(), runtime.queue_poll_s)
         yield runtime
     finally:
         # The registry stays: it holds the decorated workflows, declared once per process.
