@@ -201,8 +201,8 @@ def test_agent_ready_and_destroyed_reach_the_receiver_signed(hooked: Hooked) -> 
 def test_failures_back_off_then_dead_letter_and_redeliver_works(
     hooked: Hooked, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Backoff, dead letter and redelivery; after five signed attempts the secret is in no row (fatctl's or DBOS's stored
-    inputs and outputs), no log record and no request."""
+    """Backoff, dead letter and redelivery; after five signed attempts the secret is in no
+    row (fatctl's, or DBOS's stored inputs and outputs), no log record and no request."""
     from fatctl.service.webhooks.listing import deliveries, redeliver
 
     hooked.receiver.failures = 100
