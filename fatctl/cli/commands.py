@@ -73,6 +73,7 @@ LOADERS: dict[str, Loader] = {
     "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
     "backup": Loader("fatctl.cli.backup", _sub_app("backup")),
     "jobs": Loader("fatctl.cli.jobs", _sub_app("jobs")),
+    "lifecycle": Loader("fatctl.cli.lifecycle", _module_register),
     "webhooks": Loader("fatctl.cli.webhooks", _sub_app("webhooks")),
 }
 
@@ -113,6 +114,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
     "backup": ("backup", "State backups: take, list, verify and restore."),
+    "suspend": (
+        "lifecycle",
+        "Back up, then delete the agent's server so it stops billing; IPs, DNS and data kept.",
+    ),
+    "resume": (
+        "lifecycle",
+        "Bring a suspended agent back: a new server on its kept IPs, its newest backup restored.",
+    ),
+    "archive": (
+        "lifecycle",
+        "Archive a churned agent: back up, release its server, IPs and DNS, keep its data.",
+    ),
     "webhooks": (
         "webhooks",
         "Signed webhooks to the platform: deliveries, dead letters, the secret.",

@@ -7,7 +7,8 @@ import typer
 from fatctl.cli.options import JsonOpt
 from fatctl.cli.output import Output
 
-COLUMNS = ("agent", "plan", "type", "server", "ips", "backups", "cost", "price", "margin", "source")
+COLUMNS = ("agent", "plan", "state", "type", "server", "ips", "backups", "snapshots", "cost",
+           "price", "margin", "source")  # fmt: skip
 
 
 def cost_(json_out: JsonOpt = False) -> None:

@@ -30,6 +30,7 @@ class PriceBook:
     server: Mapping[tuple[str, str], Decimal]
     primary_ip: Mapping[tuple[str, str], Decimal]
     backup_percentage: Decimal
+    image_gb: Decimal = Decimal(0)  # a snapshot's GB per month
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class AgentInput:
     ipv4: bool = True
     ipv6: bool = True
     source: str = "hetzner"  # hetzner: as observed; database: server not found, as recorded
+    state: str = ""  # the agent's state (AgentState value)
+    # False for a suspended or archived agent with no server: only what it keeps is billed.
+    server: bool = True
+    snapshot_gb: Decimal = Decimal(0)  # its snapshots (a suspend's), billed per GB and month
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,12 @@ class AgentCost:
     ipv6: Decimal
     backups: Decimal
     plan_price: Decimal
+    state: str = ""
+    snapshots: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.server + self.ipv4 + self.ipv6 + self.backups
+        return self.server + self.ipv4 + self.ipv6 + self.backups + self.snapshots
 
     @property
     def margin(self) -> Decimal:
@@ -97,24 +104,29 @@ def parse_pricing(document: Mapping[str, Any]) -> PriceBook:
             for loc, price in _monthly(family["prices"], f"primary_ips/{family['type']}").items()
         }
         backup = _money(doc["server_backup"]["percentage"], "server_backup")
+        image = doc.get("image") or {}
+        per_gb = _money(image["price_per_gb_month"], "image") if image else Decimal(0)
         return PriceBook(str(doc["currency"]), _money(doc["vat_rate"], "vat_rate"), server, ips,
-                         backup)  # fmt: skip
+                         backup, per_gb)  # fmt: skip
     except (KeyError, TypeError):
         raise CloudError("Hetzner price list: unexpected document shape") from None
 
 
 def agent_cost(book: PriceBook, item: AgentInput, plan_prices: Mapping[str, Decimal]) -> AgentCost:
     """One agent's monthly cost and its plan's price; CloudError when Hetzner lists no price
-    for its server type in its location (a cost silently counted as zero would lie)."""
+    for its server type in its location (a cost silently counted as zero would lie). An agent
+    without a server (suspended, archived) costs what it keeps: IPs and snapshots."""
     key = (item.server_type, item.location)
-    if key not in book.server:
+    if item.server and key not in book.server:
         raise CloudError(f"no Hetzner price for {item.server_type} in {item.location}")
-    server = book.server[key]
+    server = book.server[key] if item.server else Decimal(0)
 
     def ip(family: str, present: bool) -> Decimal:
         return book.primary_ip.get((family, item.location), Decimal(0)) if present else Decimal(0)
 
     backups = server * book.backup_percentage / 100 if item.backups else Decimal(0)
+    # A churned (archived) customer pays nothing; a suspended one keeps its plan.
+    plan_price = plan_prices.get(item.plan, Decimal(0)) if item.state != "archived" else Decimal(0)
     return AgentCost(
         agent=item.agent,
         plan=item.plan,
@@ -125,7 +137,9 @@ def agent_cost(book: PriceBook, item: AgentInput, plan_prices: Mapping[str, Deci
         ipv4=ip("ipv4", item.ipv4),
         ipv6=ip("ipv6", item.ipv6),
         backups=backups,
-        plan_price=plan_prices.get(item.plan, Decimal(0)),
+        plan_price=plan_price,
+        state=item.state,
+        snapshots=book.image_gb * item.snapshot_gb,
     )
 
 
