@@ -196,7 +196,7 @@ def status(
     rows = agent_rows(db, names)
     boxes = [r for r in rows if r["server_id"] and r["state"] in BOX_STATES]
     history: dict[str, list[dict[str, Any]]] = {}
-    for stored in recent_rows(settings.database_url, [str(r["agent"]) for r in rows]):
+    for stored in recent_rows(settings.database_url, names):  # all agents' when none named
         history.setdefault(stored["name"], []).append(stored)
     live: dict[str, ProbeResult] = {}
     asked: dict[str, BoxHealth] = {}
