@@ -29,10 +29,11 @@ from fatctl.errors import ConfigError
 from fatctl.private_paths import FILE_MODE, private_dir
 
 # Dotted fatctl.toml keys a context never inherits from the top level: the clouds' accounts,
-# the state database and its master keys, the domain, the storage, the bastion.
+# the state database and its master keys, the domain, the storage, the bastion, and the
+# platform's webhook (staging's events must not reach production's platform).
 OWN_KEYS = (
     "database_url", "master_key", "previous_master_keys", "domain", "hcloud", "cloudflare",
-    "r2", "pulumi", "sandbox", "ssh.jump", "ssh.jump_host_key",
+    "r2", "pulumi", "sandbox", "ssh.jump", "ssh.jump_host_key", "webhooks",
 )  # fmt: skip
 CURRENT_FILE = "current-context"
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")

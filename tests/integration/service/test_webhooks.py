@@ -447,3 +447,20 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
     assert receiver.seen[0]["body"] == receiver.seen[1]["body"]
     assert [(d["state"], d["attempts"]) for d in deliveries(plane.db)] == [("delivered", 1)]
     plane.db.dispose()
+
+
+def test_a_context_never_inherits_the_top_levels_webhook(tmp_path: Path) -> None:
+    """Staging's events must not reach production's platform: `webhooks` is the fleet's own."""
+    from fatctl.config import load_settings
+
+    config = tmp_path / "fatctl.toml"
+    config.write_text(
+        '[webhooks]\nurl = "https://platform.example/hooks"\n\n'
+        '[contexts.staging]\ndomain = "staging.example.com"\n\n'
+        '[contexts.other]\nwebhooks.url = "https://staging.example/hooks"\n'
+    )
+    env = {"FATCTL_CONFIG": str(config), "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "FATCTL_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+    assert load_settings(env).webhook_url == "https://platform.example/hooks"
+    assert load_settings(env, context="staging").webhook_url == ""
+    assert load_settings(env, context="other").webhook_url == "https://staging.example/hooks"
