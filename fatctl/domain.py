@@ -309,6 +309,7 @@ class RolloutPolicy:
     health_timeout_s: float = 120.0
     snapshot: bool = False
     keep_versions: int = 3
+    backup: bool = True  # a state backup before each box changes (kinds that back up: upgrade)
 
     def batch_size(self, fleet_size: int) -> int:
         """Resolve `--batch 10%` against the fleet; never below one host."""

@@ -110,7 +110,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "box": ("infra", "An agent's box at Hetzner: plan, status, power, rescue, snapshot, resize."),
     "rebuild": (
         "infra",
-        "Reinstall the box from an image, keeping the server and its IPs (the disk is wiped).",
+        "Reinstall the box on a fresh disk, keeping server, IPs and the customer's state.",
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
     "backup": ("backup", "State backups: take, list, verify and restore."),

@@ -1,8 +1,9 @@
 """`fatctl box ...`, `fatctl rebuild` and `fatctl creds rotate`: thin commands over the infra
 engines (fatctl.infra) and the R2 rotation service. Parse, call, render; nothing else.
 
-Power and snapshot verbs find the box by its Hetzner labels and need no database; `plan`,
-`rebuild` and `creds rotate` build the agent's spec from the state database.
+Power and snapshot verbs find the box by its Hetzner labels and need no database; `plan`
+and `creds rotate` build the agent's spec from the state database; `rebuild` is the lifecycle
+op of `services.lifecycle.rebuild` (backup, reinstall, restore, health gate).
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from fatctl.cli.options import (
     DryRunOpt,
     EngineOpt,
     JsonOpt,
+    NoBackupOpt,
     WaitOpt,
     YesOpt,
-    agent_lease,
     lease_wait,
 )
 from fatctl.cli.output import Output, exit_if_failed
 from fatctl.clock import wall_clock
 from fatctl.domain import snapshot_labels
-from fatctl.errors import NotFound
-from fatctl.services.common.leases import DESTROY_TTL_S
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -169,6 +168,8 @@ def resize_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Change the server type (the box is powered off and on; the disk is kept)."""
+    # No state backup first: the disk is kept (upgrade_disk=False, so a downsize stays
+    # possible), and the gateway's state with it; only a change that wipes or moves it backs up.
     name = _agent(agent)
     confirm(f"resize {name} to {server_type} (the agent restarts)?", yes)
     info = _engine("hcloud").change_type(name, server_type)
@@ -195,50 +196,56 @@ def rebuild(
     snapshot: Annotated[
         bool, typer.Option("--snapshot/--no-snapshot", help="Snapshot first.")
     ] = True,
+    no_backup: NoBackupOpt = False,
+    no_restore: Annotated[
+        bool,
+        typer.Option("--no-restore", help="Start on an empty state (no backup put back)."),
+    ] = False,
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Reinstall the box from an image, keeping the server and its IPs (the disk is wiped)."""
-    from cloud_init.render import render_user_data
-    from fatctl.services.common.specs import spec_for_agent
+    """Reinstall the box on a fresh disk, keeping the server, its IPs and the customer: the
+    state is backed up first (the gateway stopped), restored before the gateway starts again,
+    and the box must pass the health gate. A rerun finishes an unfinished rebuild."""
+    from fatctl.services.lifecycle.rebuild import preview
+    from fatctl.services.lifecycle.rebuild import rebuild as run
+    from fatctl.services.lifecycle.suspend import Context
 
-    # Without --image: the newest golden image recorded for its runtime, else the stock one.
-    c = ctx()
-    spec = spec_for_agent(
-        _agent(agent), engine=c.engine, settings=c.settings, ring=c.keyring, golden=image is None
-    )
-    user_data = render_user_data(spec)  # bad input fails here, before anything is touched
-    if dry_run:
-        box = _engine("hcloud").status(spec)
-        if box is None:
-            raise NotFound(f"agent {agent} has no server to rebuild")
-        Output(json_out).record(
-            {"agent": agent, "server_id": box.server_id, "image": image or spec.image,
-             "snapshot_first": snapshot, "user_data_bytes": len(user_data.encode()),
-             "disk": "would be wiped", "ips": "kept"},
-            title=f"rebuild {agent} (dry run: nothing changed)",
-        )  # fmt: skip
-        return
-    confirm(f"rebuild {agent} from {image or spec.image}, wiping its disk?", yes)
-    # The agent's lease, as provision and destroy take it: a rebuild never races them.
-    with lease_wait(wait), agent_lease(agent, ttl_s=DESTROY_TTL_S):
-        _rebuild(spec, agent, image, snapshot, user_data, Output(json_out))
+    name, out = _agent(agent), Output(json_out)
+    asked: dict[str, Any] = {"image": image, "snapshot": snapshot, "no_backup": no_backup,
+                             "no_restore": no_restore}  # fmt: skip
+    with lease_wait(wait):  # a bad --wait is refused here, before anything is asked
+        c = ctx()
+        lc = Context(c.engine, c.keyring, c.settings, _engine("hcloud"), c.actor,
+                     emit=_rebuild_progress(out))  # fmt: skip
+        if dry_run:
+            planned = preview(lc, name, **asked)
+            out.record(planned, title=f"rebuild {name} (dry run: nothing changed)")
+            return
+        confirm(f"rebuild {name} from {image or 'its image'}, wiping its disk?", yes)
+        done = run(lc, name, **asked)
+    out.record(done.as_dict(), title=f"rebuilt {name}")
 
 
-def _rebuild(spec: Any, agent: str, image: str | None, snapshot: bool, user_data: str,
-             out: Output) -> None:  # fmt: skip
-    engine = _engine("hcloud")
-    if snapshot:
-        taken = engine.snapshot(
-            agent,
-            f"before rebuild of {agent}",
-            snapshot_labels(agent, "pre-rebuild"),
-        )
-        out.event("snapshot", agent=agent, image=taken)
-    info = engine.rebuild(spec, image or spec.image, user_data=user_data)
-    out.record(_box_record(info), title=f"rebuilt {agent}")
+def _rebuild_progress(out: Output) -> Any:
+    """Steps as lines for people; with --json, the snapshot and backup taken as events (the
+    record that ends the output has the rest)."""
+
+    def emit(kind: str, **fields: object) -> None:
+        step, agent = fields.get("step", ""), fields.get("agent", "")
+        if out.json_mode:
+            if kind == "step.done" and step == "snapshot":
+                out.event("snapshot", agent=agent, image=fields.get("snapshot_id"))
+            elif kind == "step.done" and step == "backup":
+                out.event("backup", agent=agent, name=fields.get("backup"))
+        elif kind in ("step.start", "step.done", "step.failed"):
+            out.message(f"{agent}: {step} {kind.removeprefix('step.')}".rstrip())
+        else:
+            out.message(f"{agent}: {step} {kind.removeprefix('step.')} ({fields.get('note')})")
+
+    return emit
 
 
 @creds_app.command("rotate")

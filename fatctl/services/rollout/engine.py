@@ -31,7 +31,13 @@ from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.services.common.leases import ROLLOUT_TTL_S, agent_lease, box_step_ttl, rollout_lease
 from fatctl.services.common.targets import select_targets
 from fatctl.services.rollout import records as rec
-from fatctl.services.rollout.kinds import JobKind, kind_of, registered, snapshot_first
+from fatctl.services.rollout.kinds import (
+    JobKind,
+    backup_first,
+    kind_of,
+    registered,
+    snapshot_first,
+)
 from fatctl.services.rollout.plan import DONE_PHASES, plan_waves, should_halt
 from fatctl.services.rollout.upgrade import HostOutcome
 from fatctl.state.leases import free_ones, lease
@@ -226,9 +232,11 @@ def _host_step(
 
             def before_change(old: str) -> None:
                 # Called once the box is known to change, before anything on it does: record
-                # where it was, then snapshot it (a box with nothing to change costs nothing).
+                # where it was, then snapshot it (a box with nothing to change costs nothing)
+                # and have it back its state up.
                 rec.update_step(run.engine, step_id, from_version=old)
                 snapshot_first(run, job, step, name)
+                backup_first(run, pool, job, step, name)
 
             outcome = work.apply(run.targets[name], before_change, step.from_version)
     except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config

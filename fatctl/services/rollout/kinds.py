@@ -7,7 +7,10 @@ carries the registry it was built with, so a kind the caller never imported fail
 clear line instead of a silent fallback. With `RolloutPolicy.snapshot`, the box is snapshotted
 through the hcloud engine (the service behind `fatctl box snapshot`) once it is known to change
 and before it is touched (a converge that finds a box unchanged takes none), once per step even
-across resumes, and the image id is recorded on the step.
+across resumes, and the image id is recorded on the step. With `RolloutPolicy.backup` (the
+default), a kind that `backs_up` (upgrade; converge changes configuration only) has the box take
+a state backup at the same moment, once per step, its name recorded in `rollout_steps.backup_key`
+for a rollback that has to put it back.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import TYPE_CHECKING, Protocol
 from fatctl.domain import snapshot_labels
 from fatctl.errors import FatctlError, StateError
 from fatctl.infra import make_engine
+from fatctl.services.backup.on_box import take_backup
 from fatctl.services.rollout import records as rec
+from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
@@ -48,12 +53,15 @@ class JobKind:
 
     `sets_runtime`: a succeeded (or rolled back) step moves the agent's recorded runtime
     version (upgrades do; a converge changes configuration, not the runtime).
+    `backs_up`: the box takes a state backup before it changes (the new runtime may migrate
+    the state beyond what the old one opens).
     """
 
     name: str
     work: WorkFactory
     undo: WorkFactory
     sets_runtime: bool = False
+    backs_up: bool = False
 
 
 _REGISTRY: dict[str, JobKind] = {}
@@ -92,3 +100,34 @@ def snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
     assert step.id is not None
     rec.update_step(run.engine, step.id, snapshot_id=image)
     run.event("host.snapshot", agent=name, image=image)
+
+
+def backup_first(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
+    """A state backup before the box is touched (once, even on resume): the box's
+    `fat-backup`, the gateway left running (OpenClaw's backup reads SQLite through its online
+    backup API). A box that cannot take one (no R2 storage or backup key: no `fat-backup`)
+    is noted and goes on; a backup that fails fails the step before anything changed."""
+    if not job.policy.backup or step.backup_key or not kind_of(run.kinds, job.kind).backs_up:
+        return
+    if not _backs_up(run, name):
+        run.event("host.backup", agent=name, backup="none: the box has no state backups")
+        return
+    try:
+        taken = take_backup(run.engine, pool, run.targets[name], kind=f"pre-{job.kind}",
+                            actor=run.actor)  # fmt: skip
+    except FatctlError as exc:
+        raise FatctlError(f"backup before {job.kind} failed: {exc.one_line()}",
+                          hint="--no-backup goes on without one") from None  # fmt: skip
+    assert step.id is not None
+    rec.update_step(run.engine, step.id, backup_key=taken.object_key)
+    step.backup_key = taken.object_key  # the rollback of this same run reads it from here
+    run.event("host.backup", agent=name, backup=taken.name)
+
+
+def _backs_up(run: Run, name: str) -> bool:
+    """The box has `fat-backup` (rendered only with R2 storage and the agent's recipient)."""
+    from fatctl.state import repo
+
+    with session_scope(run.engine) as session:
+        recipient = repo.get_agent(session, name).backup_recipient
+    return bool(run.settings.r2_endpoint and recipient)

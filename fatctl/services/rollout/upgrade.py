@@ -10,6 +10,11 @@ and restart are one session (`cmd.activation`), the prune of old versions rides 
 the gate's last health pass; a healthy upgrade takes four: read, activation, two health passes.
 Every command that reads or moves the runtime holds the box's rollout lock (`cmd.locked`), so a
 resumed step waits for the remote command a killed fatctl left running and then sees its result.
+
+A rollback whose old version will not serve on the state the new one left (OpenClaw migrates
+its database forward; the old runtime refuses a newer schema) puts the state backup taken
+before the upgrade back (`kinds.backup_first`, `restore`) and gates again: time travel to the
+moment before the upgrade, taken only when the old version cannot run otherwise.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fatctl.domain import StepPhase
-from fatctl.pacing.poll import Poll
+from fatctl.errors import FatctlError
+from fatctl.pacing.poll import Backoff, Poll
 from fatctl.remote.commands import upgrade as cmd
 from fatctl.remote.commands.staged import parse
 from fatctl.remote.fanout import run_one
 from fatctl.remote.runner import Pool, Result
 from fatctl.remote.target import Target
+from fatctl.services.backup.on_box import restore_backup
 from fatctl.services.rollout.gate import (
     STEP_TIMEOUT_S,
     Gate,
@@ -66,6 +73,8 @@ class HostUpgrade:
     poll: Poll = field(default_factory=Poll)
     notes: list[str] = field(default_factory=list)
     domain: str = ""
+    # Puts the pre-upgrade state backup back (True), or finds none was taken (False).
+    restore: Callable[[Target], bool] | None = None
 
     def _run(
         self, target: Target, command: str, what: str, timeout: float = STEP_TIMEOUT_S
@@ -136,10 +145,22 @@ class HostUpgrade:
         except (StepFailed, Unreachable) as exc:
             return HostOutcome(StepPhase.FAILED, previous, f"{why}; rollback failed: {exc}")
         if back is not None:
-            return HostOutcome(
-                StepPhase.FAILED, previous, f"{why}; {previous} unhealthy after rollback: {back}"
-            )
+            return self.restore_state(target, previous, f"{why}; {previous} unhealthy after "
+                                      f"rollback: {back}")  # fmt: skip
         return HostOutcome(StepPhase.ROLLED_BACK, previous, why)
+
+    def restore_state(self, target: Target, previous: str, why: str) -> HostOutcome:
+        """The old version is back but does not serve: put the state from before the upgrade
+        back (when a backup was taken) and gate `previous` again."""
+        try:
+            if self.restore is None or not self.restore(target):
+                return HostOutcome(StepPhase.FAILED, previous, why)
+            again = self.gate(target, previous)
+        except (FatctlError, StepFailed, Unreachable) as exc:
+            return HostOutcome(StepPhase.FAILED, previous, f"{why}; restoring the backup: {exc}")
+        if again is not None:
+            return HostOutcome(StepPhase.FAILED, previous, f"{why}; after the backup: {again}")
+        return HostOutcome(StepPhase.ROLLED_BACK, previous, f"{why}; pre-upgrade backup restored")
 
     def upgrade(
         self, target: Target, record_from: Callable[[str], None], resumed_from: str
@@ -218,8 +239,27 @@ def upgrade_work(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -
         job.policy.keep_versions,
         run.poll,
         domain=run.settings.domain if run.https else "",
+        restore=_restorer(run, pool, job, step),
     )
 
 
+def _restorer(run: Run, pool: Pool, job: Job, step: RolloutStep) -> Callable[[Target], bool]:
+    """Restore the step's pre-upgrade backup (`rollout_steps.backup_key`) and wait for the
+    box's health; False when the step took none."""
+
+    def restore(target: Target) -> bool:
+        if not step.backup_key:
+            return False
+        from fatctl.secrets import keyring_from
+
+        ring = keyring_from(run.settings.master_key, run.settings.previous_master_keys)
+        name = step.backup_key.rsplit("/", 1)[-1].removesuffix(".tar.gz.age")  # the object's
+        restore_backup(run.engine, ring, pool, target, Backoff(timeout=job.policy.health_timeout_s),
+                       name=name, actor=run.actor)  # fmt: skip
+        return True
+
+    return restore
+
+
 # Undoing an upgrade is the same work rolled back to the step's `from_version`.
-UPGRADE = register(JobKind("upgrade", upgrade_work, upgrade_work, sets_runtime=True))
+UPGRADE = register(JobKind("upgrade", upgrade_work, upgrade_work, sets_runtime=True, backs_up=True))

@@ -21,6 +21,7 @@ from fatctl.services.agents.records import NewAgent
 from fatctl.services.common.steps import BOX_STEPS, LATEST_BACKUP, PROVISION_STEPS, step_index
 from fatctl.services.provision.flow import Options, provision, restore_point, step_fate
 from tests.integration.provision.conftest import Plane
+from tests.integration.provision.test_provision_flow import agent_row
 
 NONE = frozenset[str]()
 
@@ -168,3 +169,134 @@ def test_destroy_of_an_agent_without_a_box_needs_no_backup(plane: Plane) -> None
     assert done.state == "destroyed"
     assert {"step": "backup", "result": "skipped", "note": "no box holding state"} in done.steps
     assert _audit(plane, "bare", "destroy.backup") == []
+
+
+# --- rebuild keeps the customer ---------------------------------------------------------
+
+
+def _ctx(plane: Plane) -> Any:
+    from fatctl.services.lifecycle.suspend import Context
+
+    return Context(plane.db, plane.ring, plane.settings, plane.infra(), "ops@example",
+                   backoff=Backoff.instant(timeout=0.5))  # fmt: skip
+
+
+def _rebuilds(plane: Plane) -> int:
+    calls = plane.hetzner.stats()["calls"]
+    return sum(n for key, n in calls.items() if key.endswith("/actions/rebuild"))
+
+
+def test_rebuild_of_a_box_without_state_only_reinstalls_it(plane: Plane) -> None:
+    """Provisioned API-only (never past secrets): nothing to back up or restore; the server is
+    reinstalled in place (same id and IPs) and provisioning is left to `fatctl provision`."""
+    from fatctl.services.lifecycle.ops import ops_of
+    from fatctl.services.lifecycle.rebuild import rebuild
+
+    request = NewAgent("plain", "demo@example.com", "managed", "cx23", "fsn1", "debian-12",
+                       "2026.9.6")  # fmt: skip
+    opts = Options(skip=BOX_STEPS, backoff=Backoff.instant(), validate=False)
+    before = provision(plane.db, plane.ring, plane.settings, plane.infra(), request, "t", opts)
+    plane.hetzner.reset_stats()
+    done = rebuild(_ctx(plane), "plain", snapshot=False)
+    assert _rebuilds(plane) == 1
+    fates = {s["step"]: s["result"] for s in done.steps if s["step"] != "op"}
+    assert fates == {"backup": "skipped", "snapshot": "skipped", "infra": "ok",
+                     "provision": "skipped"}  # fmt: skip
+    assert (done.detail["server_id"], done.detail["ipv4"]) == (before.server_id, before.ipv4)
+    assert agent_row(plane, "plain").state == "provisioning"  # as it was
+    assert [(o.kind, o.state) for o in ops_of(plane.db, "plain")] == [("rebuild", "done")]
+
+
+def test_rebuild_of_an_unreachable_box_refuses_before_the_disk_is_wiped(plane: Plane) -> None:
+    """The backup comes first: a box that cannot be reached fails it, and its disk stays."""
+    from fatctl.services.lifecycle.ops import ops_of
+    from fatctl.services.lifecycle.rebuild import rebuild
+
+    dead = _live_agent_without_a_reachable_box(plane, "dead")
+    plane.hetzner.reset_stats()
+    with pytest.raises(FatctlError):
+        rebuild(_ctx(dead), "dead", snapshot=False)
+    assert _rebuilds(plane) == 0
+    assert agent_row(plane, "dead").state == "ready"
+    assert [(o.kind, o.state, o.last_step) for o in ops_of(plane.db, "dead")] == [
+        ("rebuild", "failed", "")
+    ]
+
+
+def test_rebuild_rerun_never_wipes_twice_and_no_backup_is_audited(plane: Plane) -> None:
+    """With --no-backup the disk is reinstalled and the agent is provisioning after `infra`;
+    its box steps fail here (nothing answers SSH), and the rerun continues them without a
+    second reinstall, still restoring (the newest backup: none was taken)."""
+    from fatctl.services.lifecycle.ops import ops_of
+    from fatctl.services.lifecycle.rebuild import rebuild
+
+    dead = _live_agent_without_a_reachable_box(plane, "again")
+    plane.hetzner.reset_stats()
+    with pytest.raises(FatctlError):
+        rebuild(_ctx(dead), "again", snapshot=False, no_backup=True)
+    assert _rebuilds(plane) == 1
+    row = agent_row(plane, "again")
+    assert (row.state, row.last_step) == ("provisioning", "infra")
+    assert [(o.state, o.last_step) for o in ops_of(plane.db, "again")] == [("failed", "infra")]
+    assert _audit(plane, "again", "rebuild.backup") == [
+        ("skipped", {"note": "skipped by --no-backup"})
+    ]
+    with pytest.raises(FatctlError):
+        rebuild(_ctx(dead), "again", snapshot=False)  # the flags of a rerun: backup kept
+    assert _rebuilds(plane) == 1
+    (op,) = ops_of(plane.db, "again")
+    assert op.params["holds_state"] is True and "backup" not in op.params
+    assert [r for r, _ in _audit(plane, "again", "provision.ssh")] == ["started", "failed"] * 2
+
+
+# --- upgrades back up first -------------------------------------------------------------
+
+
+def _host_step(plane: Plane, name: str, kind: str, policy: Any) -> tuple[Any, Any, Any, list]:
+    from fatctl.remote.commands.upgrade import BoxLayout
+    from fatctl.services.common.targets import agent_target
+    from fatctl.services.converge import job as _converge  # noqa: F401 (registers converge)
+    from fatctl.services.rollout import upgrade as _upgrade  # noqa: F401 (registers upgrade)
+    from fatctl.services.rollout.engine import Job, Run
+    from fatctl.state.models import RolloutStep
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    target = agent_target(plane.db, plane.settings, name)
+    run = Run(plane.db, plane.settings, BoxLayout(), "t", lambda k, **f: events.append((k, f)),
+              targets={name: target})  # fmt: skip
+    job = Job(1, kind, "2026.9.7", policy, {})
+    step = RolloutStep(id=1, rollout_id=1, agent_pk=1, phase="running")
+    return run, job, step, events
+
+
+def test_upgrades_back_up_first_and_a_failed_backup_fails_the_step_first(plane: Plane) -> None:
+    """`backup_first` runs for kinds that back up (upgrade, not converge) unless the policy
+    says no; a box without `fat-backup` (no R2 storage) is noted; with R2, a backup that
+    cannot be taken (the box is unreachable) fails the step before the box is touched."""
+    from fatctl.domain import RolloutPolicy
+    from fatctl.remote.runner import Pool
+    from fatctl.services.rollout.kinds import backup_first, registered
+
+    assert RolloutPolicy().backup is True
+    dead = _live_agent_without_a_reachable_box(plane, "old")
+    with Pool() as pool:
+        for kind, policy in (
+            ("converge", RolloutPolicy()),
+            ("upgrade", RolloutPolicy(backup=False)),
+        ):
+            run, job, step, events = _host_step(dead, "old", kind, policy)
+            backup_first(run, pool, job, step, "old")
+            assert events == [] and step.backup_key == "", kind
+        assert registered()["upgrade"].backs_up and not registered()["converge"].backs_up
+
+        run, job, step, events = _host_step(dead, "old", "upgrade", RolloutPolicy())
+        backup_first(run, pool, job, step, "old")  # no R2 in these settings: no fat-backup
+        noted = {"agent": "old", "backup": "none: the box has no state backups"}
+        assert events == [("host.backup", noted)]
+
+        with_r2 = replace(dead, settings=replace(dead.settings, r2_endpoint="http://127.0.0.1:9"))
+        run, job, step, events = _host_step(with_r2, "old", "upgrade", RolloutPolicy())
+        with pytest.raises(FatctlError) as failed:
+            backup_first(run, pool, job, step, "old")
+        assert failed.value.one_line().startswith("backup before upgrade failed")
+        assert "--no-backup" in failed.value.one_line() and step.backup_key == ""
