@@ -112,6 +112,9 @@ def schedule_rows(client: Any, settings: Settings, now: datetime) -> list[dict[s
 
 def overview(settings: Settings, now: datetime, limit: int) -> dict[str, Any]:
     """The schedules and the `limit` most recent workflows, newest first."""
+    from fatctl.service.schedules import configured
+
+    configured(settings)  # a bad FATCTL_SCHEDULE_* is bad input here too, before any I/O
     with _client(settings) as client:
         try:
             schedules = schedule_rows(client, settings, now)

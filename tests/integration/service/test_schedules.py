@@ -222,3 +222,67 @@ def test_health_sweep_schedule_calls_the_fleet_sweep(
     (run,) = _trail(plane.db, "schedule.run")
     assert (run.actor, run.target, run.result) == ("schedule:health-sweep", "health-sweep", "ok")
     assert json.loads(run.detail)["probed"] == 0
+
+
+def test_two_servers_starting_together_run_the_missed_schedule_once(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, db_url: str
+) -> None:
+    """Two real `fatctl serve` processes started at the same moment on one database: both
+    find the yearly reconcile missed and enqueue its catch-up; it runs once, on one of them."""
+    from dbos import DBOS
+    from dbos._dbos import _get_dbos_instance
+
+    from fatctl.secrets import generate_master_key
+    from fatctl.service.runtime import running
+    from fatctl.service.schedules import catchup_id, previous_fire
+    from tests.fixtures.cli import start_fatctl
+    from tests.integration.service.test_recovery import free_port, serve_env, wait_until
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
+    yearly = "0 0 0 1 1 *"
+    settings = dataclasses.replace(plane.settings, **{**ALL_OFF, "schedule_reconcile": yearly})
+    rt = runtime_for(plane, executor_id="setup")
+    rt.settings, rt.schedules = settings, True
+    with running(rt):  # the schedule exists and last fired the year before its last firing
+        assert [s["schedule_name"] for s in DBOS.list_schedules()] == ["reconcile"]
+        _get_dbos_instance()._sys_db.update_last_fired_at("reconcile", "2001-01-01T00:00:00+00:00")
+    wfid = catchup_id("reconcile", previous_fire(yearly, datetime.now(UTC)))
+
+    env = {**serve_env(plane, key, tmp_path), **{f"FATCTL_{k.upper()}": "off" for k in ALL_OFF},
+           "FATCTL_SCHEDULE_RECONCILE": yearly}  # fmt: skip
+    logs = [(tmp_path / f"serve{i}.log").open("w") for i in range(2)]
+    procs = [start_fatctl("serve", "--no-box", "--port", str(free_port()), "--executor-id",
+                          f"server-{i}", env=env, stdout=logs[i], stderr=logs[i])
+             for i in range(2)]  # fmt: skip
+    try:
+        from dbos import DBOSClient
+
+        from fatctl.service.runtime import system_database_url
+
+        client = DBOSClient(system_database_url=system_database_url(settings.database_url))
+        try:
+
+            def finished() -> bool:
+                for i, proc in enumerate(procs):
+                    if proc.poll() is not None:
+                        pytest.fail((tmp_path / f"serve{i}.log").read_text())
+                found = client.list_workflows(workflow_ids=[wfid])
+                return bool(found) and found[0].status == "SUCCESS"
+
+            wait_until("the catch-up run finished", finished, deadline_s=120)
+            runs = client.list_workflows(name="sched_reconcile")
+        finally:
+            client.destroy()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+        for log in logs:
+            log.close()
+    assert [(w.workflow_id, w.executor_id in ("server-0", "server-1")) for w in runs] == [
+        (wfid, True)
+    ]
+    audited = _trail(plane.db, "schedule.run")
+    assert [(e.actor, e.result) for e in audited] == [("schedule:reconcile", "ok")]
