@@ -50,8 +50,7 @@ def _context(out: Output, engine: str | None, no_box: bool) -> Context:
 
 def _show(out: Output, done: LifecycleResult) -> None:
     if out.json_mode:
-        out.event(f"{done.kind}.result", **{k: v for k, v in done.as_dict().items()
-                                            if k != "steps"})  # fmt: skip
+        out.event(f"{done.kind}.result", **done.as_dict())
     else:
         out.message(f"agent {done.agent}: {done.state} ({done.kind} op {done.op_id} done)")
 

@@ -272,7 +272,9 @@ def test_a_suspend_killed_between_steps_converges_on_rerun(plane: Plane, event: 
     assert [(o.state, o.last_step) for o in ops_of(plane.db, "crashy")] == [("done", "state")]
 
 
-@pytest.mark.parametrize("event", ["step.start:provision", "step.done:provision"])
+@pytest.mark.parametrize(
+    "event", ["step.start:provision", "step.start:infra", "step.done:infra", "step.done:provision"]
+)
 def test_a_resume_killed_between_steps_converges_on_rerun(plane: Plane, event: str) -> None:
     done = provisioned(plane, "phoenix")
     suspend(context(plane), "phoenix", no_backup=True)
