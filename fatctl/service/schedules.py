@@ -112,7 +112,8 @@ def missed(schedules: Iterable[Mapping[str, Any]], now: datetime) -> list[tuple[
         if not last or row.get("status", "ACTIVE") != "ACTIVE":
             continue
         prev = previous_fire(str(row["schedule"]), now)
-        if datetime.fromisoformat(str(last)) < prev:
+        fired = datetime.fromisoformat(str(last))
+        if (fired if fired.tzinfo else fired.replace(tzinfo=UTC)) < prev:
             due.append((str(row["schedule_name"]), prev))
     return due
 
