@@ -56,10 +56,11 @@ class LifecycleResult:
     op_id: int
     steps: tuple[dict[str, object], ...]
     detail: dict[str, object]
+    elapsed_s: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {"agent": self.agent, "op": self.kind, "op_id": self.op_id, "state": self.state,
-                **self.detail, "steps": list(self.steps)}  # fmt: skip
+                "elapsed_s": self.elapsed_s, **self.detail, "steps": list(self.steps)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -212,4 +213,5 @@ def result(ctx: Context, op: Op, detail: dict[str, object]) -> LifecycleResult:
 
     with session_scope(ctx.db) as session:
         state = repo.get_agent(session, op.agent).state
-    return LifecycleResult(op.agent, op.kind, state, op.id, tuple(op.log.results), detail)
+    return LifecycleResult(op.agent, op.kind, state, op.id, tuple(op.log.results), detail,
+                           op.log.elapsed())  # fmt: skip

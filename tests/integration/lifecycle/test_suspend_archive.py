@@ -80,6 +80,12 @@ def audit(plane: Plane, name: str, prefix: str) -> list[tuple[str, str]]:
         return [(r.action, r.result) for r in rows if r.action.startswith(prefix)]
 
 
+def writes(plane: Plane) -> int:
+    """Mutating requests Hetzner has answered so far (polls of actions left out)."""
+    calls = plane.hetzner.stats()["calls"]
+    return sum(n for key, n in calls.items() if key.split(" ")[0] in ("POST", "PUT", "DELETE"))
+
+
 def cost_of(plane: Plane, name: str) -> dict[str, Any]:
     from fatctl.services.cost.report import cost_document, fleet_cost
 
@@ -110,7 +116,7 @@ def keys_under(plane: Plane, prefix: str) -> list[str]:
 
 
 def test_suspend_keeps_ips_and_dns_and_costs_the_ips_then_resume_comes_back_on_them(
-    plane: Plane,
+    plane: Plane, figure: Any
 ) -> None:
     done = provisioned(plane, "sleepy")
     ips_before = sorted((ip["type"], ip["ip"]) for ip in plane.primary_ips())
@@ -118,7 +124,10 @@ def test_suspend_keeps_ips_and_dns_and_costs_the_ips_then_resume_comes_back_on_t
     running = cost_of(plane, "sleepy")
     assert Decimal(running["server"]) > 0
 
+    calls = writes(plane)
     out = suspend(context(plane), "sleepy", no_backup=True)
+    figure("suspend (--no-backup, API only)", out.elapsed_s, "s")
+    figure("Hetzner writes of a suspend", writes(plane) - calls)
     assert out.state == "suspended"
     assert "sleepy" not in plane.servers()  # one server fewer: it stops billing
     assert sorted((ip["type"], ip["ip"]) for ip in plane.primary_ips()) == ips_before
@@ -146,7 +155,10 @@ def test_suspend_keeps_ips_and_dns_and_costs_the_ips_then_resume_comes_back_on_t
         "agent sleepy is suspended: suspend needs it ready or degraded or provisioning"
     )
 
-    resume(context(plane), "sleepy")
+    calls = writes(plane)
+    back = resume(context(plane), "sleepy")
+    figure("resume (no box steps, API only)", back.elapsed_s, "s")
+    figure("Hetzner writes of a resume", writes(plane) - calls)
     server = plane.servers()["sleepy"]  # the same name
     assert str(server["id"]) != done.server_id  # a new server ...
     # ... on the same kept IPs, and nothing else made.
@@ -173,7 +185,7 @@ def test_suspend_with_a_snapshot_costs_its_gigabytes(plane: Plane) -> None:
 
 
 def test_archive_releases_everything_at_the_clouds_and_purge_empties_r2_and_secrets(
-    r2_plane: Plane,
+    r2_plane: Plane, figure: Any
 ) -> None:
     plane = r2_plane
     done = provisioned(plane, "leaver")
@@ -188,6 +200,7 @@ def test_archive_releases_everything_at_the_clouds_and_purge_empties_r2_and_secr
     client.put_object(Bucket=bucket, Key=theirs + "data/MEMORY.md", Body=b"other")
 
     out = archive(context(plane), "leaver", no_backup=True)
+    figure("archive (--no-backup, API only)", out.elapsed_s, "s")
     assert out.state == "archived"
     assert "leaver" not in plane.servers()
     assert done.ipv4 not in {ip["ip"] for ip in plane.primary_ips()}  # released
@@ -208,6 +221,7 @@ def test_archive_releases_everything_at_the_clouds_and_purge_empties_r2_and_secr
     due = purge_candidates(context(plane, clock=later))
     assert [d.agent for d in due] == ["leaver"]
     [purged] = purge(context(plane, clock=later), [d.agent for d in due])
+    figure("purge of one archived agent (R2 prefix, secrets)", purged.elapsed_s, "s")
     assert purged.state == "destroyed"
     assert keys_under(plane, mine) == []  # data and backups gone
     assert keys_under(plane, theirs) == [theirs + "data/MEMORY.md"]  # the other agent's kept
