@@ -44,12 +44,14 @@ def serve(
     from fatctl.service.api.app import create_app
     from fatctl.service.context import Runtime
     from fatctl.service.schedules import configured
+    from fatctl.service.webhooks.target import check_ready
     from fatctl.validation import executor_name
 
     named = executor_name(executor_id) if executor_id is not None else None
     c = ctx()
     s = c.settings
     make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
+    check_ready(c.engine, c.keyring, s)  # and a bad FATCTL_WEBHOOK_URL, or one with no secret
     configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*)
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
                       schedules=True)  # fmt: skip

@@ -14,6 +14,7 @@ import ipaddress
 import secrets as pysecrets
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from fatctl.config import Settings
@@ -21,6 +22,7 @@ from fatctl.errors import ConfigError, NotFound
 from fatctl.secrets import KeyRing
 from fatctl.sensitive import Sensitive
 from fatctl.state import secret_store
+from fatctl.state.db import session_scope
 
 SIGNING_SECRET = "webhook-signing-secret"  # noqa: S105 (a record name, not a value)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (what a secret starts with, as Stripe's do)
@@ -78,5 +80,16 @@ def signing_secret(session: Session, ring: KeyRing) -> Sensitive:
         return secret_store.get(session, ring, agent_pk=None, name=SIGNING_SECRET)
     except NotFound:
         raise ConfigError(
-            "no webhook signing secret", hint="run `fatctl webhooks secret rotate --out FILE`"
+            "FATCTL_WEBHOOK_URL is set but no webhook signing secret is stored",
+            hint="run `fatctl webhooks secret rotate --out FILE` (or `secret set` from stdin)",
         ) from None
+
+
+def check_ready(db: Engine, ring: KeyRing, settings: Settings) -> None:
+    """Refuse (one line, exit 2) a malformed URL, or a URL with no signing secret to sign with:
+    `fatctl serve` checks before it listens, so events never pile up as dead letters for a
+    setting the operator can fix now."""
+    if webhook_url(settings) is None:
+        return
+    with session_scope(db) as session:
+        signing_secret(session, ring)

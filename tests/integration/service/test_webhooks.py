@@ -369,7 +369,8 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
     "When an application with an executor ID restarts, it only recovers pending workflows
     assigned to that executor ID", docs.dbos.dev, production/self-hosting/workflow-recovery).
     A relaunch with that id sends the event again and it is delivered: at least once, one row.
-    Before that, a plain-http URL to another host keeps `fatctl serve` from starting (exit 2)."""
+    Before that, a plain-http URL to another host, or a URL without a stored signing secret,
+    keeps `fatctl serve` from starting (exit 2)."""
     import socket
 
     import httpx
@@ -390,6 +391,12 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
 
     key = generate_master_key()
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
+    env = {**serve_env(plane, key, tmp_path), "FATCTL_WEBHOOK_URL": receiver.url}
+    for bad, why in [({**env, "FATCTL_WEBHOOK_URL": "http://platform.example/h"}, "https"),
+                     (env, "no webhook signing secret")]:  # fmt: skip
+        refused = run_fatctl("serve", "--no-box", "--port", str(free_port()), env=bad,
+                             timeout=120, check=2)  # fmt: skip
+        assert refused.stderr.count("\n") == 1 and why in refused.stderr, refused.stderr
     with session_scope(plane.db) as session:
         store_secret(session, plane.ring, Sensitive(SECRET))
     tokens = make_tokens(plane.db)
@@ -404,11 +411,6 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
 
     receiver.answer = hold_the_first  # type: ignore[method-assign]
     port, log = free_port(), (tmp_path / "serve.log").open("w")
-    env = {**serve_env(plane, key, tmp_path), "FATCTL_WEBHOOK_URL": receiver.url}
-    plain = {**env, "FATCTL_WEBHOOK_URL": "http://platform.example/hooks"}
-    refused = run_fatctl("serve", "--no-box", "--port", str(free_port()), env=plain, timeout=120,
-                         check=2)  # fmt: skip
-    assert refused.stderr.count("\n") == 1 and "FATCTL_WEBHOOK_URL" in refused.stderr
     proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
                         stderr=log)  # fmt: skip
     try:
