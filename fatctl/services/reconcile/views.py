@@ -176,7 +176,8 @@ def has_box(agent: DbAgent) -> bool:
 
 
 def has_dns(agent: DbAgent) -> bool:
-    """The database promises A/AAAA records: live, or provisioning past its `dns` step."""
-    if agent.state in LIVE:
+    """The database promises A/AAAA records: live, suspended (its records stay on its kept
+    IPs, for `fatctl resume`), or provisioning past its `dns` step."""
+    if agent.state in LIVE or agent.state == "suspended":
         return True
     return agent.state == "provisioning" and step_index(agent.last_step) >= step_index("dns")

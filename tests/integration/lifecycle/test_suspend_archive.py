@@ -311,3 +311,18 @@ def test_an_archive_killed_between_steps_converges_on_rerun(plane: Plane, event:
     out = archive(context(plane), "goner", no_backup=True)
     assert out.state == "archived"
     assert plane.servers() == {} and plane.primary_ips() == [] and plane.dns() == []
+
+
+def test_reconcile_fix_leaves_a_suspended_agents_records_and_ips_alone(plane: Plane) -> None:
+    """`fatctl serve` runs `reconcile --fix` every hour: a suspended agent's records (kept on
+    its kept IPs, so that resume needs no DNS change) must not look like orphans to delete."""
+    from fatctl.services.reconcile.run import Options as ReconcileOptions
+    from fatctl.services.reconcile.run import reconcile
+
+    provisioned(plane, "dozer")
+    suspend(context(plane), "dozer", no_backup=True)
+    dns_before, ips_before = plane.dns(), plane.primary_ips()
+    report = reconcile(plane.db, plane.settings, ReconcileOptions(health=False), fix=True,
+                       actor="t")  # fmt: skip
+    assert [(f.kind, f.resource) for f in report.findings] == []
+    assert plane.dns() == dns_before and plane.primary_ips() == ips_before
