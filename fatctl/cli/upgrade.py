@@ -29,6 +29,7 @@ from fatctl.cli.options import (
     JsonOpt,
     LabelOpt,
     MaxFailuresOpt,
+    NoBackupOpt,
     SnapshotOpt,
     selected_targets,
 )
@@ -117,10 +118,16 @@ def upgrade(
     health_timeout: HealthTimeoutOpt = 120.0,
     keep: Annotated[int, typer.Option("--keep-versions", min=1)] = 3,
     snapshot: SnapshotOpt = False,
+    no_backup: NoBackupOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the waves only.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Roll a runtime version across the fleet: canaries, batches, health gates, rollback."""
+    """Roll a runtime version across the fleet: canaries, batches, health gates, rollback.
+
+    Each box backs its state up before it changes (unless --no-backup); a rollback whose old
+    version will not serve on the upgraded state puts that backup back."""
+    from dataclasses import replace
+
     from fatctl.remote.commands.upgrade import check_version
     from fatctl.services.rollout import engine as rollout
     from fatctl.services.rollout.plan import plan_waves
@@ -130,6 +137,7 @@ def upgrade(
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     policy = parse_policy(canary, batch, max_failures, health_timeout, keep, snapshot)
+    policy = replace(policy, backup=not no_backup)
     targets = selected_targets(agents, all_agents, label)
     out = Output(json_out)
     if not targets:

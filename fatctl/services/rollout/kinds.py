@@ -106,11 +106,11 @@ def backup_first(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -
     """A state backup before the box is touched (once, even on resume): the box's
     `fat-backup`, the gateway left running (OpenClaw's backup reads SQLite through its online
     backup API). A box that cannot take one (no R2 storage or backup key: no `fat-backup`)
-    is noted and goes on; a backup that fails fails the step before anything changed."""
+    has no state backups at all and goes on as before; a backup that fails fails the step
+    before anything changed."""
     if not job.policy.backup or step.backup_key or not kind_of(run.kinds, job.kind).backs_up:
         return
     if not _backs_up(run, name):
-        run.event("host.backup", agent=name, backup="none: the box has no state backups")
         return
     try:
         taken = take_backup(run.engine, pool, run.targets[name], kind=f"pre-{job.kind}",

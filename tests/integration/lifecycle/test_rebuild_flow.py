@@ -271,7 +271,7 @@ def _host_step(plane: Plane, name: str, kind: str, policy: Any) -> tuple[Any, An
 
 def test_upgrades_back_up_first_and_a_failed_backup_fails_the_step_first(plane: Plane) -> None:
     """`backup_first` runs for kinds that back up (upgrade, not converge) unless the policy
-    says no; a box without `fat-backup` (no R2 storage) is noted; with R2, a backup that
+    says no; a box without `fat-backup` (no R2 storage) goes on without; with R2, a backup that
     cannot be taken (the box is unreachable) fails the step before the box is touched."""
     from fatctl.domain import RolloutPolicy
     from fatctl.remote.runner import Pool
@@ -291,8 +291,7 @@ def test_upgrades_back_up_first_and_a_failed_backup_fails_the_step_first(plane: 
 
         run, job, step, events = _host_step(dead, "old", "upgrade", RolloutPolicy())
         backup_first(run, pool, job, step, "old")  # no R2 in these settings: no fat-backup
-        noted = {"agent": "old", "backup": "none: the box has no state backups"}
-        assert events == [("host.backup", noted)]
+        assert events == [] and step.backup_key == ""
 
         with_r2 = replace(dead, settings=replace(dead.settings, r2_endpoint="http://127.0.0.1:9"))
         run, job, step, events = _host_step(with_r2, "old", "upgrade", RolloutPolicy())
