@@ -93,7 +93,7 @@ def write_sweep(
         if rows:
             session.execute(
                 insert(ProbeRecord),
-                [{"agent_pk": r.agent_pk, "at": r.at, "ok": r.ok, "via": r.via,
+                [{"agent_pk": r.agent_pk, "at": utc(r.at), "ok": r.ok, "via": r.via,
                   "status_code": r.status_code, "latency_ms": r.latency_ms,
                   "error": clip(r.error)} for r in rows],
             )  # fmt: skip
@@ -103,7 +103,7 @@ def write_sweep(
                 continue
             repo.record_backup(session, agent, Backup(
                 agent_pk=seen.agent_pk, object_key=seen.object_key,
-                kind=backup_kind(seen.object_key), created_at=seen.at,
+                kind=backup_kind(seen.object_key), created_at=utc(seen.at),
                 size_bytes=seen.size_bytes,
             ))  # fmt: skip
         session.execute(text(_PRUNE), {"keep": keep})
@@ -116,10 +116,15 @@ def backup_kind(object_key: str) -> str:
     return kind[:24] if sep and kind else "scheduled"
 
 
+def utc(when: datetime) -> datetime:
+    """In UTC, as every stored time is: SQLite keeps no offset (a non-UTC time would be read
+    back wrong), and PostgreSQL hands times back in the session's zone."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 def _when(value: Any) -> datetime:
-    """A database timestamp as an aware datetime (SQLite hands back a naive ISO string)."""
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    """A database timestamp as an aware UTC datetime (SQLite hands back a naive ISO string)."""
+    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 _RECENT = """

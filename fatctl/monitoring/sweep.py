@@ -25,11 +25,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fatctl.monitoring.probe import ProbeResult, run_sweep
-from fatctl.monitoring.store import KEEP_PER_AGENT, ProbeRow, SeenBackup, write_sweep
+from fatctl.monitoring.store import KEEP_PER_AGENT, ProbeRow, SeenBackup, utc, write_sweep
 from fatctl.monitoring.targets import RUNNING_STATES, configured_targets, configured_trust
 from fatctl.services.fleet.status import SSH_PARALLEL, BoxHealth, check_boxes
 
@@ -96,8 +96,7 @@ def _aware(value: datetime | str | None) -> datetime | None:
     """An aware datetime (SQLite hands back a naive ISO string for an aggregate)."""
     if value is None:
         return None
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
 def backup_looks(boxes: Sequence[Box], now: datetime, skip: set[str], limit: int) -> list[str]:

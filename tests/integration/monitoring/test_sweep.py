@@ -150,3 +150,32 @@ def test_metrics_of_the_serve_app_show_the_stored_results(swept: Swept) -> None:
     with db.connect() as conn:
         audited = conn.execute(text("SELECT result FROM audit_events WHERE target = '/metrics'"))
         assert sorted(r[0] for r in audited) == ["refused", "refused"]  # good scrapes: no row
+
+
+def test_times_are_stored_and_read_back_in_utc(db_url: str) -> None:
+    """A sweep stamped in another zone is stored as the same instant: SQLite keeps no offset
+    (the local wall time would be read back as UTC), PostgreSQL answers in its session's zone."""
+    from datetime import timezone
+
+    from fatctl.monitoring.store import recent_rows
+    from fatctl.state import migrate
+    from fatctl.state.db import make_engine, session_scope
+    from fatctl.state.models import Agent, Owner
+
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    with session_scope(engine) as session:
+        owner = Owner(email="o@example.com", plan="managed")
+        session.add(owner)
+        session.flush()
+        agent = Agent(name="a1", agent_id="id-a1", owner_id=owner.id or 0, state="ready",
+                      server_type="cx23", location="fsn1", image="debian-12",
+                      runtime_version="2026.9.6")  # fmt: skip
+        session.add(agent)
+        session.flush()
+        pk = agent.id or 0
+    berlin = T0.astimezone(timezone(timedelta(hours=2)))
+    write_sweep(engine, [ProbeRow(pk, berlin, True, "https", 200, 1.0, None)])
+    engine.dispose()
+    [row] = recent_rows(db_url)
+    assert row["at"] == T0 and row["at"].utcoffset() == timedelta(0)
