@@ -19,6 +19,7 @@ from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.target import Target
 from fatctl.services.agents.gateway_env import missing_model_key
+from fatctl.services.backup.on_box import BackupFailed, list_backups, restore_backup
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.https_probe import wait_for_https
@@ -135,14 +136,12 @@ def _sync(
 def restore_state(flow: Flow) -> dict[str, object]:
     """Put the backup `Options.restore_from` names (or the newest) in place as the gateway's
     state, with the gateway stopped and left stopped (the `start` step starts it)."""
-    from fatctl.services.backup.on_box import BackupFailed, list_backups, restore_backup
-
     target, pool = _box_target(flow), _pool(flow)
     name = flow.opts.restore_from or ""
     if name == LATEST_BACKUP:
         found = list_backups(flow.db, pool, target)
         if not found:
-            hint = "`fatctl rebuild --no-restore` starts on an empty state"
+            hint = "--no-restore starts the gateway on an empty state"
             raise BackupFailed(f"agent {flow.name} has no backup to restore", hint=hint)
         name = str(found[0]["name"])
     answer = restore_backup(flow.db, flow.ring, pool, target, flow.opts.backoff, name=name,
