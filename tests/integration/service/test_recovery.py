@@ -70,6 +70,22 @@ def wait_until(what: str, probe: Any, deadline_s: float = 60.0) -> Any:
     raise AssertionError(f"never happened: {what}")
 
 
+def serving_api(proc: Any, port: int, token: str, log: Path) -> httpx.Client:
+    """A client of the `fatctl serve` process `proc` on `port`, once it answers; its log fails
+    the test if it exits first."""
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+
+    def up() -> bool:
+        try:
+            return api.get("/v1/agents").status_code == 200
+        except httpx.TransportError:
+            return proc.poll() is not None and pytest.fail(log.read_text())
+
+    wait_until("fatctl serve answers", up)
+    return api
+
+
 def test_killed_server_mid_provision_is_recovered_with_one_server(
     tmp_path: Path, slow_hetzner: Any, cloudflare_emulator: Any, db_url: str
 ) -> None:
@@ -88,16 +104,7 @@ def test_killed_server_mid_provision_is_recovered_with_one_server(
     proc = start_fatctl("serve", "--no-box", "--port", str(port),
                         env=serve_env(plane, key, tmp_path), stdout=log, stderr=log)  # fmt: skip
     try:
-        api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                           headers={"Authorization": f"Bearer {tokens['writer']}"})  # fmt: skip
-
-        def up() -> bool:
-            try:
-                return api.get("/v1/agents").status_code == 200
-            except httpx.TransportError:
-                return proc.poll() is not None and pytest.fail((tmp_path / "serve.log").read_text())
-
-        wait_until("fatctl serve answers", up)
+        api = serving_api(proc, port, tokens["writer"], tmp_path / "serve.log")
         answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
         assert answer.status_code == 202, answer.text
         wfid = answer.json()["workflow_id"]

@@ -373,7 +373,6 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
     keeps `fatctl serve` from starting (exit 2)."""
     import socket
 
-    import httpx
     from dbos import DBOS
 
     from fatctl.infra import make_engine
@@ -387,7 +386,12 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
     from fatctl.service.webhooks.target import store_secret
     from fatctl.state.db import session_scope
     from tests.fixtures.cli import start_fatctl
-    from tests.integration.service.test_recovery import free_port, serve_env, wait_until
+    from tests.integration.service.test_recovery import (
+        free_port,
+        serve_env,
+        serving_api,
+        wait_until,
+    )
 
     key = generate_master_key()
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
@@ -414,16 +418,7 @@ def test_a_delivery_cut_by_a_killed_server_is_finished_after_the_restart(
     proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
                         stderr=log)  # fmt: skip
     try:
-        api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                           headers={"Authorization": f"Bearer {tokens['writer']}"})  # fmt: skip
-
-        def up() -> bool:
-            try:
-                return api.get("/v1/agents").status_code == 200
-            except httpx.TransportError:
-                return proc.poll() is not None and pytest.fail((tmp_path / "serve.log").read_text())
-
-        wait_until("fatctl serve answers", up)
+        api = serving_api(proc, port, tokens["writer"], tmp_path / "serve.log")
         answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
         assert answer.status_code == 202, answer.text
         wfid = answer.json()["workflow_id"]
