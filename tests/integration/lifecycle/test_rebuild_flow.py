@@ -299,3 +299,20 @@ def test_upgrades_back_up_first_and_a_failed_backup_fails_the_step_first(plane: 
             backup_first(run, pool, job, step, "old")
         assert failed.value.one_line().startswith("backup before upgrade failed")
         assert "--no-backup" in failed.value.one_line() and step.backup_key == ""
+
+
+def test_rebuild_dry_run_says_what_it_would_do_and_does_nothing(plane: Plane) -> None:
+    from fatctl.services.lifecycle.ops import ops_of
+    from fatctl.services.lifecycle.rebuild import preview
+
+    dead = _live_agent_without_a_reachable_box(plane, "maybe")
+    plane.hetzner.reset_stats()
+    asked = {"image": None, "snapshot": False, "no_backup": False, "no_restore": False}
+    planned = preview(_ctx(dead), "maybe", **asked)
+    assert planned["backup"] == "pre-rebuild, gateway stopped"
+    assert planned["restore"] == "the pre-rebuild backup" and planned["ips"] == "kept"
+    assert preview(_ctx(dead), "maybe", **{**asked, "no_backup": True})["restore"] == (
+        "the newest backup"
+    )
+    assert _rebuilds(plane) == 0 and ops_of(plane.db, "maybe") == []
+    assert agent_row(plane, "maybe").state == "ready"
