@@ -51,8 +51,8 @@ def serve(
     c = ctx()
     s = c.settings
     make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
+    configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*), before the database
     check_ready(c.engine, c.keyring, s)  # and a bad FATCTL_WEBHOOK_URL, or one with no secret
-    configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*)
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
                       schedules=True)  # fmt: skip
     if named is not None:

@@ -35,9 +35,11 @@ from fatctl.errors import BadInput, FatctlError
 from fatctl.sensitive import redact
 from fatctl.service.context import current
 from fatctl.services.backup.on_box import verify_backup
+from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
 from fatctl.services.common.targets import select_targets
 from fatctl.services.reconcile.run import Options, reconcile
 from fatctl.state.db import session_scope
+from fatctl.state.leases import free_ones
 
 if TYPE_CHECKING:
     from fatctl.config import Settings
@@ -153,7 +155,7 @@ def _run(name: str, scheduled_at: datetime, body: Callable[[str], dict[str, Any]
         raise
     result = "failed" if counts.get("failed") else "ok"
     _audit(name, now, result, {**base, **counts})
-    return {"result": result, **counts}
+    return {"result": result, "now": now, "scheduled_at": base["scheduled_at"], **counts}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -186,13 +188,22 @@ def _states(names: Iterable[str]) -> dict[str, str]:
         return {name: str(state) for name, state in rows}
 
 
-def _fan_out(targets: list[Target], one: Callable[..., Any]) -> list[Any]:
+def _fan_out(targets: list[Target], one: Callable[..., Any]) -> tuple[list[Any], list[str]]:
+    """`one(pool, target)` on each box whose agent lease is free, FAN_OUT at a time; returns
+    the results and the names of the busy boxes (a provision, rebuild or destroy holds them:
+    the next run takes them up), all leases taken in one transaction."""
     from fatctl.remote.runner import Pool
 
     if not targets:
-        return []
-    with Pool() as pool, ThreadPoolExecutor(max_workers=min(FAN_OUT, len(targets))) as workers:
-        return list(workers.map(lambda t: one(pool, t), targets))
+        return [], []
+    names = {agent_lease(t.name): t for t in targets}
+    with free_ones(current().db, list(names), ttl_s=REPAIR_TTL_S) as taken:
+        free = [names[n] for n in names if n in taken]
+        busy = sorted(t.name for n, t in names.items() if n not in taken)
+        if not free:
+            return [], busy
+        with Pool() as pool, ThreadPoolExecutor(max_workers=min(FAN_OUT, len(free))) as workers:
+            return list(workers.map(lambda t: one(pool, t), free)), busy
 
 
 @DBOS.step(name="sched_r2_rotate_run")
@@ -207,13 +218,13 @@ def _rotate(now_iso: str) -> dict[str, Any]:
     due = [t for t, p in zip(targets, plan, strict=True) if p.action == "would rotate"]
     env_path = rt.rotation_delivery.get("env_path", R2_ENV)
     after = rt.rotation_delivery.get("after")
-    done = _fan_out(due, lambda pool, t: rotate_one(
+    done, busy = _fan_out(due, lambda pool, t: rotate_one(
         rt.db, rt.ring, rt.settings, pool, t, now=now, actor=BY_NAME["r2-rotate"].actor,
         env_path=env_path, after=after))  # fmt: skip
     rotated = sorted(r.agent for r in done if r.action == "rotated")
     failed = sorted(r.agent for r in done if r.action == "failed")
     return {"agents": len(targets), "rotated": len(rotated), "skipped": len(targets) - len(due),
-            "failed": len(failed), "failed_agents": failed[:20]}  # fmt: skip
+            "busy": len(busy), "failed": len(failed), "failed_agents": failed[:20]}  # fmt: skip
 
 
 @DBOS.step(name="sched_reconcile_run")
@@ -261,8 +272,9 @@ def _verify(now_iso: str) -> dict[str, Any]:
             return target.name
         return None
 
-    failed = sorted(n for n in _fan_out(targets, one) if n)
-    return {"agents": len(targets), "verified": len(targets) - len(failed),
+    results, busy = _fan_out(targets, one)
+    failed = sorted(n for n in results if n)
+    return {"agents": len(targets), "verified": len(results) - len(failed), "busy": len(busy),
             "failed": len(failed), "failed_agents": failed[:20]}  # fmt: skip
 
 

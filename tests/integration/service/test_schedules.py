@@ -59,12 +59,14 @@ def test_scheduled_rotation_rotates_exactly_the_agents_near_expiry(
 
     from fatctl.remote.runner import Pool
     from fatctl.service.runtime import running
+    from fatctl.services.common.leases import agent_lease
     from fatctl.services.common.targets import select_targets
     from fatctl.services.storage.r2_rotation import rotate_r2, stored_expiry
+    from fatctl.state.leases import lease
     from tests.fixtures.sshd import _insert_agents
 
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url)
-    hosts = sshd_hosts(3)
+    hosts = sshd_hosts(4)
     _insert_agents(plane.db, hosts)
     ident = hosts[0].identity
     op = ident.operator
@@ -74,59 +76,47 @@ def test_scheduled_rotation_rotates_exactly_the_agents_near_expiry(
         customer_user=ident.customer,
     )  # fmt: skip
     delivery = {"env_path": f"/home/{op}/r2.env", "after": f"touch /home/{op}/took"}
-    # Issued at t0 (two boxes) and five days later (the third): six days after t0, the first
-    # two expire within the 2-day window and the third has six days left.
+    # Issued at t0 (boxes 1, 2 and 4) and five days later (box 3): six days after t0, boxes 1,
+    # 2 and 4 expire within the 2-day window and box 3 has six days left. Box 4 is held by
+    # another run (a provision, a rebuild) while the schedule fires: left to the next run.
     t0 = datetime.now(UTC).replace(microsecond=0)
     targets = select_targets(plane.db, settings, all_agents=True)
     with Pool() as pool:
-        rotate_r2(plane.db, plane.ring, settings, targets[:2], pool, clock=fixed(t0), **delivery)
-        rotate_r2(plane.db, plane.ring, settings, targets[2:], pool, clock=fixed(t0 + 5 * DAY),
+        rotate_r2(plane.db, plane.ring, settings, [*targets[:2], targets[3]], pool,
+                  clock=fixed(t0), **delivery)  # fmt: skip
+        rotate_r2(plane.db, plane.ring, settings, targets[2:3], pool, clock=fixed(t0 + 5 * DAY),
                   **delivery)  # fmt: skip
     for host in hosts:
         (host.home(op) / "took").unlink()
 
     runtime = runtime_for(plane)
     runtime.settings, runtime.schedules, runtime.rotation_delivery = settings, True, delivery
-    with running(runtime):
+    with running(runtime), lease(plane.db, agent_lease(hosts[3].name), ttl_s=600):
         # The schedule as `fatctl serve` applies it (every 6 h), fired once six days ahead.
-        (handle,) = DBOS.backfill_schedule(
-            "r2-rotate", t0 + 6 * DAY, t0 + 6 * DAY + timedelta(hours=6)
-        )
+        window = (t0 + 6 * DAY, t0 + 6 * DAY + timedelta(hours=6))
+        (handle,) = DBOS.backfill_schedule("r2-rotate", *window)
         result = handle.get_result()
         fired = handle.get_status()
-    at = _aware(fired.input["args"][0]) if isinstance(fired.input["args"][0], datetime) else \
-        datetime.fromisoformat(str(fired.input["args"][0]).replace("Z", "+00:00"))  # fmt: skip
-    assert fired.queue_name == "sched-r2-rotate" and fired.workflow_id.startswith(
-        "sched-r2-rotate-"
-    )
-    assert (result["result"], result["rotated"], result["skipped"], result["failed"]) == (
-        "ok",
-        2,
-        1,
-        0,
-    )
+    at = datetime.fromisoformat(result["now"])
+    assert window[0] < at < window[1] and fired.queue_name == "sched-r2-rotate"
+    assert fired.workflow_id == f"sched-r2-rotate-{at.isoformat()}"  # DBOS's own firing id
+    counts = {k: result[k] for k in ("result", "rotated", "skipped", "busy", "failed")}
+    assert counts == {"result": "ok", "rotated": 2, "skipped": 1, "busy": 1, "failed": 0}
     names = [h.name for h in hosts]
-    assert [stored_expiry(plane.db, n)[2] for n in names] == [at + 7 * DAY, at + 7 * DAY,
-                                                              t0 + 12 * DAY]  # fmt: skip
-    assert [(h.home(op) / "took").exists() for h in hosts] == [True, True, False]
+    assert [stored_expiry(plane.db, n)[2] for n in names] == [
+        at + 7 * DAY, at + 7 * DAY, t0 + 12 * DAY, t0 + 7 * DAY]  # fmt: skip
+    assert [(h.home(op) / "took").exists() for h in hosts] == [True, True, False, False]
     rotations = [e for e in _trail(plane.db, "creds.rotate") if e.actor == "schedule:r2-rotate"]
     assert sorted((e.target, e.result, _aware(e.at)) for e in rotations) == [
         (names[0], "ok", at), (names[1], "ok", at)]  # fmt: skip
     (run,) = _trail(plane.db, "schedule.run")
     detail = json.loads(run.detail)
     assert (run.actor, run.target, run.result, _aware(run.at)) == (
-        "schedule:r2-rotate",
-        "r2-rotate",
-        "ok",
-        at,
-    )
-    assert (detail["rotated"], detail["skipped"], detail["workflow_id"]) == (
-        2,
-        1,
-        fired.workflow_id,
-    )
-    # Three issued before, two by the schedule: nothing issued for the fresh box.
-    assert len(cloudflare_emulator._emulator.store.all("r2_credential")) == 5
+        "schedule:r2-rotate", "r2-rotate", "ok", at)  # fmt: skip
+    assert (detail["rotated"], detail["skipped"], detail["busy"], detail["workflow_id"]) == (
+        2, 1, 1, fired.workflow_id)  # fmt: skip
+    # Four issued before, two by the schedule: nothing for the fresh box or the busy one.
+    assert len(cloudflare_emulator._emulator.store.all("r2_credential")) == 6
 
 
 def test_missed_schedule_runs_once_when_servers_start(
