@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -186,7 +188,9 @@ def _rebuilds(plane: Plane) -> int:
     return sum(n for key, n in calls.items() if key.endswith("/actions/rebuild"))
 
 
-def test_rebuild_of_a_box_without_state_only_reinstalls_it(plane: Plane) -> None:
+def test_rebuild_of_a_box_without_state_only_reinstalls_it(
+    plane: Plane, figure: Callable[..., None]
+) -> None:
     """Provisioned API-only (never past secrets): nothing to back up or restore; the server is
     reinstalled in place (same id and IPs) and provisioning is left to `fatctl provision`."""
     from fatctl.services.lifecycle.ops import ops_of
@@ -197,7 +201,12 @@ def test_rebuild_of_a_box_without_state_only_reinstalls_it(plane: Plane) -> None
     opts = Options(skip=BOX_STEPS, backoff=Backoff.instant(), validate=False)
     before = provision(plane.db, plane.ring, plane.settings, plane.infra(), request, "t", opts)
     plane.hetzner.reset_stats()
+    started = time.monotonic()
     done = rebuild(_ctx(plane), "plain", snapshot=False)
+    figure("rebuild op, API only (reinstall, no box state)", time.monotonic() - started, "s")
+    calls = plane.hetzner.stats()["calls"]
+    writes = sum(n for k, n in calls.items() if not k.startswith("GET"))
+    figure("rebuild op, Hetzner writes", writes)
     assert _rebuilds(plane) == 1
     fates = {s["step"]: s["result"] for s in done.steps if s["step"] != "op"}
     assert fates == {"backup": "skipped", "snapshot": "skipped", "infra": "ok",
