@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 
 from fatctl.domain import AgentState
 from fatctl.errors import FatctlError
+from fatctl.services.backup.on_box import take_backup
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import DESTROY_TTL_S, agent_lease
 from fatctl.services.common.steps import Emit, StepLog
+from fatctl.services.common.targets import agent_target
 from fatctl.services.provision.preflight import destroy_settings
 from fatctl.services.storage.data import purge_prefix
 from fatctl.state.db import session_scope
@@ -104,8 +106,6 @@ def destroy(
 def _backup(db: Engine, settings: Settings, name: str, actor: str) -> dict[str, object]:
     """A consistent backup (the gateway stopped, and kept stopped: the box goes next)."""
     from fatctl.remote.runner import Pool
-    from fatctl.services.backup.on_box import take_backup
-    from fatctl.services.common.targets import agent_target
 
     try:
         target = agent_target(db, settings, name)
