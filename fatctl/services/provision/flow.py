@@ -21,6 +21,7 @@ is the entry point for a recorded agent whose box must be (re)made under a calle
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -89,8 +90,6 @@ class Options:
 def restore_point(value: str) -> str:
     """`latest`, or a backup's name as the box lists it (`<UTC stamp>-<kind>`; a key under
     `backups/` is accepted): checked here, before it could reach a shell."""
-    import re
-
     name = value.strip().removeprefix("backups/").removesuffix(".tar.gz.age")
     if name == LATEST_BACKUP or re.fullmatch(r"\d{8}T\d{6}Z-[a-z][a-z0-9-]{0,23}", name):
         return name
