@@ -64,6 +64,7 @@ def retention(settings: Settings) -> timedelta:
 def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleResult:
     """Archive `name` (or finish its unfinished archive)."""
     keep = retention(ctx.settings)  # refused before anything is written
+    ctx.settings.require("hcloud_token")
     if ctx.settings.domain:
         ctx.settings.require("cloudflare_api_token")
     from fatctl.state import repo
@@ -121,8 +122,12 @@ def purge_candidates(ctx: Context) -> list[PurgeCandidate]:
 
 def purge(ctx: Context, names: list[str]) -> list[LifecycleResult]:
     """Purge each named archived agent (the caller chose them from `purge_candidates`)."""
-    if names:
+    from fatctl.dns.r2_credentials import r2_settings
+
+    if names:  # every setting the steps need, before the first op is opened
         ctx.settings.require("r2_endpoint")
+        ctx.settings.require("cloudflare_api_token")
+        r2_settings(ctx.settings)
     return [_purge_one(ctx, name) for name in names]
 
 

@@ -83,6 +83,7 @@ def suspend(
 ) -> LifecycleResult:
     """Suspend `name` (or finish its unfinished suspend)."""
     require_backup_box(ctx, no_backup, "suspend")
+    ctx.settings.require("hcloud_token")  # refused before anything is written
     params = {"snapshot": snapshot, "no_backup": no_backup}
     check = agent_in(name, SUSPENDABLE, "suspend")
     with lifecycle_op(ctx.db, name, "suspend", ctx.actor, steps=SUSPEND_STEPS, params=params,

@@ -252,6 +252,14 @@ def test_refusals_come_before_anything_is_written(plane: Plane) -> None:
                 "picky", no_backup=True)  # fmt: skip
     with pytest.raises(BadInput, match="resume needs it suspended"):
         resume(context(plane), "picky")
+    no_token = replace(context(plane), settings=replace(plane.settings, hcloud_token=None))
+    with pytest.raises(ConfigError, match="HCLOUD_TOKEN"):
+        suspend(no_token, "picky", no_backup=True)
+    with pytest.raises(ConfigError, match="HCLOUD_TOKEN"):
+        archive(no_token, "picky", no_backup=True)
+    no_r2 = replace(context(plane), settings=replace(plane.settings, r2_endpoint=""))
+    with pytest.raises(ConfigError, match="FATCTL_R2_ENDPOINT"):
+        purge(no_r2, ["picky"])
     assert (plane.servers(), plane.primary_ips(), plane.dns()) == before
     assert ops_of(plane.db, "picky") == []
 
