@@ -5,8 +5,8 @@ Hetzner (one list of servers and one of primary IPs, so a resize or backups swit
 are counted as they are), and prices from the cached price list. An agent whose server is not
 found at Hetzner is costed as recorded (type, location, both IPs), marked `source=database`.
 A suspended agent has no server: it costs its kept primary IPs and its suspend's snapshots (per
-GB; one more list, of snapshots, only when some agent is suspended); an archived one costs
-nothing at Hetzner (and brings no revenue).
+GB; one more list, of snapshots, only when some agent is suspended or archived); an archived
+one has released its IPs and brings no revenue (a snapshot left of it is still counted).
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def _inputs(
     return out
 
 
-def _suspended(engine: Engine) -> bool:
+def _serverless(engine: Engine) -> bool:
+    """Some agent is suspended or archived: its snapshots may be all it still costs."""
     from fatctl.state import repo
 
     with session_scope(engine) as session:
-        return bool(repo.list_agents(session, states=[AgentState.SUSPENDED.value]))
+        return bool(repo.list_agents(session, states=list(NO_SERVER)))
 
 
 def snapshot_sizes(h: Hcloud) -> dict[str, Decimal]:
@@ -127,7 +128,7 @@ def fleet_cost(
     book = parse_pricing(document)
     seen = {name: item for h in clients for name, item in fleet(h).items()}
     sizes: dict[str, Decimal] = {}
-    if _suspended(engine):
+    if _serverless(engine):
         for h in clients:
             sizes.update(snapshot_sizes(h))
     costs = tuple(agent_cost(book, item, prices) for item in _inputs(engine, seen, sizes))
