@@ -219,6 +219,7 @@ def validate_request(
                     raise BadInput(f"agent {req.name} belongs to {owner}, not {req.owner_email}")
                 if agent.state in (AgentState.DESTROYING.value, AgentState.DESTROYED.value):
                     raise StateError(f"agent {req.name} is {agent.state}: use a new name")
+                preflight.no_unfinished_op(session, agent)
                 _refuse_unservable(session, agent, settings)
                 provisionable(session, agent)
                 return agent.name

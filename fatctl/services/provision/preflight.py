@@ -73,3 +73,19 @@ def destroy_settings(
         settings.require("cloudflare_api_token")
     if purge_data:
         purge_credentials(db, ring, settings, name)
+
+
+def no_unfinished_op(session: Session, agent: Agent) -> None:
+    """An unfinished lifecycle op (rebuild, resume, ...) continues the provisioning itself,
+    with its backup restored first: a plain provision would deliver gateway.env and start the
+    gateway on the empty disk, and the op's rerun would then find the agent ready."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import LifecycleOp
+
+    query = select(LifecycleOp).where(LifecycleOp.agent_pk == agent.id,
+                                      col(LifecycleOp.state) != "done")  # fmt: skip
+    op = session.exec(query.limit(1)).first()
+    if op is not None:
+        raise BadInput(f"agent {agent.name} has an unfinished {op.kind} (op {op.id})",
+                       hint=f"finish it with `fatctl {op.kind} {agent.name}`")  # fmt: skip

@@ -257,6 +257,14 @@ def test_rebuild_rerun_never_wipes_twice_and_no_backup_is_audited(plane: Plane) 
     assert op.params["holds_state"] is True and "backup" not in op.params
     assert [r for r, _ in _audit(plane, "again", "provision.ssh")] == ["started", "failed"] * 2
 
+    # A plain provision would start the gateway on the wiped disk: refused while the op is open.
+    request = NewAgent("again", "demo@example.com", "managed", "cx23", "fsn1", "debian-12",
+                       "2026.9.6")  # fmt: skip
+    with pytest.raises(BadInput) as refused:
+        provision(dead.db, dead.ring, dead.settings, dead.infra(), request, "t", Options())
+    assert "unfinished rebuild" in refused.value.one_line()
+    assert "`fatctl rebuild again`" in refused.value.one_line()
+
 
 # --- upgrades back up first -------------------------------------------------------------
 
