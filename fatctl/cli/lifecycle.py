@@ -115,7 +115,7 @@ def archive(
     sealed secret, its backup key among them (--dry-run lists them)."""
     out = Output(json_out)
     if agent == PURGE:
-        _purge(out, engine, dry_run=dry_run, yes=yes, wait=wait)
+        _purge(out, dry_run=dry_run, yes=yes, wait=wait)
         return
     from fatctl.errors import BadInput
     from fatctl.services.lifecycle.archive import archive as run
@@ -129,10 +129,12 @@ def archive(
         _show(out, run(lc, name, no_backup=no_backup))
 
 
-def _purge(out: Output, engine: str | None, *, dry_run: bool, yes: bool, wait: float) -> None:
-    from fatctl.services.lifecycle.archive import purge, purge_candidates
+def _purge(out: Output, *, dry_run: bool, yes: bool, wait: float) -> None:
+    from fatctl.cli.provision import _progress
+    from fatctl.services.lifecycle.archive import PurgeRun, purge, purge_candidates
 
-    lc = _context(out, engine, no_box=True)
+    c = ctx()
+    lc = PurgeRun(c.engine, c.keyring, c.settings, c.actor, emit=_progress(out))
     due = purge_candidates(lc)
     rows = [{"agent": d.agent, "purge_after": d.purge_after,
              "resuming": d.resuming} for d in due]  # fmt: skip

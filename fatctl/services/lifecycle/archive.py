@@ -20,15 +20,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState
 from fatctl.errors import ConfigError
 from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
+from fatctl.services.common.steps import Emit
 from fatctl.services.common.targets import agent_target
 from fatctl.services.lifecycle.ops import OpView, lifecycle_op, open_op
 from fatctl.services.lifecycle.suspend import (
     Context,
     LifecycleResult,
+    Records,
     agent_in,
     backup_stopped,
     delete_server,
@@ -39,9 +42,11 @@ from fatctl.services.storage.data import purge_prefix
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
     from fatctl.config import Settings
+    from fatctl.secrets import KeyRing
     from fatctl.services.lifecycle.ops import Op
 
 ARCHIVE_STEPS = ("backup", "verify", "dns", "infra", "state")
@@ -96,13 +101,26 @@ def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleRes
 
 
 @dataclass(frozen=True)
+class PurgeRun:
+    """`archive purge`'s `Records`: it reaches R2 and the database, never a server (so it needs
+    no Hetzner token)."""
+
+    db: Engine
+    ring: KeyRing
+    settings: Settings
+    actor: str
+    emit: Emit = lambda kind, **fields: None
+    clock: Clock = wall_clock
+
+
+@dataclass(frozen=True)
 class PurgeCandidate:
     agent: str
     purge_after: str
     resuming: bool  # an earlier purge of it did not finish
 
 
-def purge_candidates(ctx: Context) -> list[PurgeCandidate]:
+def purge_candidates(ctx: Records) -> list[PurgeCandidate]:
     """Archived agents past `purge_after` (read from `ctx.clock` once), and any whose purge an
     earlier run left unfinished."""
     from fatctl.state import repo
@@ -120,7 +138,7 @@ def purge_candidates(ctx: Context) -> list[PurgeCandidate]:
     return out
 
 
-def purge(ctx: Context, names: list[str]) -> list[LifecycleResult]:
+def purge(ctx: Records, names: list[str]) -> list[LifecycleResult]:
     """Purge each named archived agent (the caller chose them from `purge_candidates`)."""
     from fatctl.dns.r2_credentials import r2_settings
 
@@ -131,7 +149,7 @@ def purge(ctx: Context, names: list[str]) -> list[LifecycleResult]:
     return [_purge_one(ctx, name) for name in names]
 
 
-def _purge_one(ctx: Context, name: str) -> LifecycleResult:
+def _purge_one(ctx: Records, name: str) -> LifecycleResult:
     with lifecycle_op(ctx.db, name, "purge", ctx.actor, steps=PURGE_STEPS, emit=ctx.emit,
                       check=agent_in(name, (AgentState.ARCHIVED,), "purge")) as op:  # fmt: skip
         op.run("data", lambda: _purge_data(ctx, op))
@@ -192,7 +210,7 @@ def _mark_archived(ctx: Context, op: Op, keep: timedelta) -> dict[str, object]:
     return {"state": AgentState.ARCHIVED.value, "purge_after": after}
 
 
-def _purge_data(ctx: Context, op: Op) -> dict[str, object]:
+def _purge_data(ctx: Records, op: Op) -> dict[str, object]:
     """Every object under the agent's prefix, deleted with credentials issued now for it."""
     from fatctl.dns.r2_credentials import issue_r2_credentials
     from fatctl.services.storage.r2_rotation import r2_env, stored_expiry
@@ -206,7 +224,7 @@ def _purge_data(ctx: Context, op: Op) -> dict[str, object]:
     return {"objects_deleted": purge_prefix(ctx.db, ctx.ring, ctx.settings, op.agent)}
 
 
-def _shred(ctx: Context, name: str) -> dict[str, object]:
+def _shred(ctx: Records, name: str) -> dict[str, object]:
     """Every sealed secret of the agent (backup identity, host key, tokens, R2 credentials)
     and what fatctl knew of its backups, which no longer exist and could not be opened."""
     from fatctl.state import repo, secret_store
@@ -222,7 +240,7 @@ def _shred(ctx: Context, name: str) -> dict[str, object]:
     return {"secrets_deleted": secrets, "backup_rows_deleted": len(backups)}
 
 
-def _mark_destroyed(ctx: Context, name: str) -> dict[str, object]:
+def _mark_destroyed(ctx: Records, name: str) -> dict[str, object]:
     from fatctl.state import repo
 
     with session_scope(ctx.db) as session:

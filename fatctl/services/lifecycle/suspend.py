@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState, snapshot_labels
@@ -61,6 +61,23 @@ class LifecycleResult:
     def as_dict(self) -> dict[str, object]:
         return {"agent": self.agent, "op": self.kind, "op_id": self.op_id, "state": self.state,
                 "elapsed_s": self.elapsed_s, **self.detail, "steps": list(self.steps)}  # fmt: skip
+
+
+class Records(Protocol):
+    """What an op needs that touches no server (`archive purge`): a `Context` is one."""
+
+    @property
+    def db(self) -> Engine: ...
+    @property
+    def ring(self) -> KeyRing: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def emit(self) -> Emit: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 @dataclass(frozen=True)
@@ -209,7 +226,7 @@ def _mark_resumed(ctx: Context, name: str) -> dict[str, object]:
         return {"state": agent.state}
 
 
-def result(ctx: Context, op: Op, detail: dict[str, object]) -> LifecycleResult:
+def result(ctx: Records, op: Op, detail: dict[str, object]) -> LifecycleResult:
     from fatctl.state import repo
 
     with session_scope(ctx.db) as session:

@@ -65,5 +65,8 @@ def test_suspend_and_resume_from_the_cli(
     done = json.loads(out.strip().splitlines()[-1])
     assert (done["event"], done["state"]) == ("resume.result", "provisioning")
 
-    listed = json.loads(fatctl("archive", "purge", "--dry-run", "--json").stdout)
-    assert listed == []
+    # A purge reaches R2 and the database only: no Hetzner token needed.
+    no_hetzner = {k: v for k, v in env.items() if k != "HCLOUD_TOKEN"}
+    listed = run_fatctl("archive", "purge", "--dry-run", "--json", env=no_hetzner, timeout=120,
+                        check=0)  # fmt: skip
+    assert json.loads(listed.stdout) == []
