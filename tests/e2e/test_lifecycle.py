@@ -1,12 +1,18 @@
-"""`fatctl suspend` and `fatctl resume` keep the customer, end to end on a real nspawn box with
-the real OpenClaw gateway (issue 18): a managed agent answers its Telegram sender through the
-sandbox's model stand-in, so its conversation is the gateway's own state. `fatctl suspend`
-backs that state up with the gateway stopped and deletes the server (its primary IPs and DNS
-records kept); `fatctl resume` makes a new server of the same name on the same IPs, restores
-the newest backup before the gateway first starts, and passes the health gate. The next
-message reaches the model with the turns from before the suspend.
+"""The lifecycle keeps the customer, end to end on one real nspawn box with the real OpenClaw
+gateway (issue 18). A managed agent answers its Telegram sender through the sandbox's model
+stand-in, so its conversation is the gateway's own state. Then, on the same agent (one box, to
+keep CI's time: a box costs minutes):
 
-Prints: suspend (backup, server deleted) and resume (new server, restore, health gate).
+- `fatctl rebuild` backs that state up with the gateway stopped, reinstalls the same server on a
+  fresh disk (a file left on the old disk is gone), restores the backup before the gateway first
+  starts and passes the health gate: same server, IPs and pinned host key, and the next message
+  reaches the model with the turns from before.
+- `fatctl suspend` backs up again and deletes the server (primary IPs and DNS kept; `fatctl
+  cost` shows only the IPs); `fatctl resume` makes a new server of the same name on the same
+  IPs, restores the newest backup before the gateway first starts, and the conversation,
+  including what was said between the rebuild and the suspend, is back.
+
+Prints: rebuild, suspend and resume end to end.
 
 Needs root and the sandbox's boxes (slow): `python3 -m pytest -q tests/e2e/test_lifecycle.py`.
 """
@@ -26,7 +32,8 @@ from tests.e2e.test_agent_serves import _model_call, _plane, _round_trip, _serve
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-AGENT, OWNER, SENDER = "cust-nap", "nap@example.com", 6262
+AGENT, OWNER, SENDER = "cust-keep", "keep@example.com", 6161
+OLD_DISK_MARK = "/var/tmp/fat-old-disk"
 
 
 def _result(out: str, kind: str) -> dict[str, Any]:
@@ -35,7 +42,20 @@ def _result(out: str, kind: str) -> dict[str, Any]:
     return done
 
 
-def test_suspend_and_resume_bring_the_conversation_back(
+def _remembers(admin: str, bot_id: Any, said: str, *turns: str) -> None:
+    """The next message reaches the model with the earlier turns in its history."""
+    _round_trip(admin, bot_id, SENDER, said)
+    history = _model_call(admin, said)["user_text"]
+    for turn in turns:
+        assert turn in history, history
+
+
+def _healthy(plane: Any) -> None:
+    status = json.loads(plane.run("status", AGENT, "--json"))[0]
+    assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
+
+
+def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     sandbox: dict[str, Any], tmp_path: Path, figure: Callable[..., None]
 ) -> None:
     plane = _plane(sandbox, tmp_path)
@@ -47,40 +67,61 @@ def test_suspend_and_resume_bring_the_conversation_back(
     plane.run("senders", "add", AGENT, str(SENDER))
     plane.run("provision", AGENT, "--owner", OWNER)
 
-    for turn in ("remember the green gate", "and the silver coin", "before the suspend"):
+    # State only the gateway holds: a conversation, turn by turn.
+    for turn in ("remember the blue door", "and the red key", "before the rebuild"):
         _round_trip(admin, bot_id, SENDER, turn)
     (before,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
+    ipv4 = json.loads(plane.run("status", AGENT, "--json"))[0]["ipv4"]
+    plane.run("ssh", AGENT, "--", f"sudo touch {OLD_DISK_MARK}")
 
+    # --- rebuild: same server, fresh disk, state back ---
+    started = time.monotonic()
+    out = plane.run("rebuild", AGENT, "--yes", "--no-snapshot", "--json")
+    figure("rebuild end to end (backup, reinstall, restore, health gate)",
+           time.monotonic() - started, "s")  # fmt: skip
+    done = json.loads(out.strip().splitlines()[-1])
+    assert done["state"] == "ready" and done["backup"], done
+    assert done["restored"] == done["backup"], done
+    steps = {s["step"]: s["result"] for s in done["steps"]}
+    assert steps["backup"] == steps["infra"] == steps["provision"] == "ok", steps
+    (after,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
+    assert (after["id"], after.get("public_net")) == (before["id"], before.get("public_net"))
+    assert done["ipv4"] == ipv4 and done["server_id"] == str(before["id"]), done
+    gone = plane.run("ssh", AGENT, "--", f"test ! -e {OLD_DISK_MARK} && echo fresh")
+    assert gone.strip() == "fresh", gone
+    listed = json.loads(plane.run("backup", "list", AGENT, "--json"))
+    assert done["backup"] in [b["name"] for b in listed], listed
+    assert done["backup"].endswith("-pre-rebuild")
+    _remembers(admin, bot_id, "after the rebuild", "remember the blue door", "before the rebuild")
+    _healthy(plane)
+
+    # --- suspend: server gone (no billing), IPs kept ---
     started = time.monotonic()
     suspended = _result(plane.run("suspend", AGENT, "--yes", "--json"), "suspend")
     figure("suspend (backup with the gateway stopped, server deleted)",
            time.monotonic() - started, "s")  # fmt: skip
     assert suspended["state"] == "suspended" and suspended["backup"], suspended
     assert suspended["backup"].endswith("-pre-suspend")
-    assert not [s for s in _servers(sandbox) if s["name"] == AGENT]  # it stopped billing
+    assert not [s for s in _servers(sandbox) if s["name"] == AGENT]
     cost = json.loads(plane.run("cost", "--json"))
     (held,) = [a for a in cost["agents"] if a["agent"] == AGENT]
     assert held["state"] == "suspended" and float(held["server"]) == 0, held
     assert float(held["cost"]) == float(held["ipv4"]) + float(held["ipv6"]), held
 
+    # --- resume: a new server on the kept IPs, state back ---
     started = time.monotonic()
     resumed = _result(plane.run("resume", AGENT, "--json"), "resume")
     figure("resume (new server on the kept IPs, restore, health gate)",
            time.monotonic() - started, "s")  # fmt: skip
     assert resumed["state"] == "ready", resumed
-    (after,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
-    assert after["id"] != before["id"]  # a new server ...
-    assert after["public_net"]["ipv4"] == before["public_net"]["ipv4"]  # ... on the kept IPs
-    assert after["public_net"]["ipv6"] == before["public_net"]["ipv6"]
-
-    # The conversation came back: the next model call carries the turns from before.
-    _round_trip(admin, bot_id, SENDER, "after the resume")
-    history = _model_call(admin, "after the resume")["user_text"]
-    for turn in ("remember the green gate", "before the suspend"):
-        assert turn in history, history
-    status = json.loads(plane.run("status", AGENT, "--json"))[0]
-    assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
+    (back,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
+    assert back["id"] != before["id"]  # a new server ...
+    assert back["public_net"]["ipv4"] == before["public_net"]["ipv4"]  # ... on the kept IPs
+    assert back["public_net"]["ipv6"] == before["public_net"]["ipv6"]
+    _remembers(admin, bot_id, "after the resume", "remember the blue door", "after the rebuild")
+    _healthy(plane)
 
     audit = json.loads(plane.run("audit", "--target", AGENT, "--limit", "500", "--json"))
     actions = [(a["action"], a["result"]) for a in audit]
-    assert ("suspend.backup", "ok") in actions and ("provision.restore", "ok") in actions
+    for done_step in ("rebuild.backup", "suspend.backup", "provision.restore"):
+        assert (done_step, "ok") in actions, actions
