@@ -3,7 +3,9 @@ then gone for good.
 
 archive: backup (the gateway stopped and left stopped) -> verify (the newest archive opens, on
 the box, before the box goes) -> dns (the records deleted) -> infra (server, firewall and
-primary IPs released) -> state `archived`, `purge_after = now + archive_retention_days`. The
+primary IPs released) -> state (any record still there deleted again: one put back after the
+`dns` step, by a person or by an older reconcile, would point at addresses Hetzner may already
+have handed to someone else; then `archived`, `purge_after = now + archive_retention_days`). The
 agent's R2 prefix (its /data and its encrypted backups) and its sealed secrets stay.
 A suspended agent has no box: its suspend's backup is what is kept (backup and verify are
 noted as skipped).
@@ -96,7 +98,7 @@ def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleRes
             op.run("verify", lambda: _verify(ctx, op))
         op.run("dns", lambda: _delete_dns(ctx, name))
         op.run("infra", lambda: delete_server(ctx, name, release_ips=True))
-        op.run("state", lambda: _mark_archived(ctx, op, keep))
+        op.run("state", lambda: {**_delete_dns(ctx, name), **_mark_archived(ctx, op, keep)})
     return result(ctx, op, {"purge_after": op.params.get("purge_after", "")})
 
 

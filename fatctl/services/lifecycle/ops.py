@@ -184,15 +184,34 @@ def open_op(session: Session, agent_pk: int) -> LifecycleOp | None:
     return session.exec(query.limit(1)).first()
 
 
-def refuse_if_open(session: Session, agent: str, doing: str) -> None:
-    """For flows that change an agent's box outside the ops (push, converge, creds rotate):
-    refused while an op is open, since the op's steps assume the box they left."""
+def open_ops(session: Session) -> dict[int, OpView]:
+    """Every agent's unfinished op, by agent pk (one query, for fleet-wide readers such as
+    reconcile and the `--all` target lists). The view's `agent` is left empty."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import LifecycleOp
+
+    query = select(LifecycleOp).where(col(LifecycleOp.state) != DONE)
+    out: dict[int, OpView] = {}
+    for row in session.exec(query.order_by(col(LifecycleOp.id))).all():
+        out[row.agent_pk] = _view(row, "")  # the newest wins, as in `open_op`
+    return out
+
+
+def open_op_view(session: Session, agent: str) -> OpView | None:
+    """The named agent's unfinished op as a view, if any."""
     from fatctl.state import repo
 
     row = repo.get_agent(session, agent)
     found = open_op(session, row.id or 0)
-    if found is not None:
-        view = _view(found, agent)
+    return None if found is None else _view(found, agent)
+
+
+def refuse_if_open(session: Session, agent: str, doing: str) -> None:
+    """For flows that change an agent's box outside the ops (push, converge, creds rotate):
+    refused while an op is open, since the op's steps assume the box they left."""
+    view = open_op_view(session, agent)
+    if view is not None:
         raise OpInProgress(
             f"agent {agent} has an unfinished {view.describe()}: {doing} refused",
             hint=f"finish it first: `fatctl {view.kind} {agent}`",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from fatctl.services.reconcile.diff_dns import dns_findings, health_findings, stack_findings
 from fatctl.services.reconcile.views import (
@@ -53,7 +54,18 @@ def diff(views: Views) -> list[Finding]:
     if views.health is not None:
         found += health_findings(agents, views.health)
     found += stack_findings(views.stacks)
+    found = [held_for_op(f, agents.get(f.agent)) for f in found]
     return sorted(found, key=lambda f: (KINDS.index(f.kind), f.agent, f.resource, f.detail))
+
+
+def held_for_op(finding: Finding, owner: DbAgent | None) -> Finding:
+    """No repair for an agent whose lifecycle op is unfinished: the op's next steps expect the
+    cloud as its last step left it (an archive killed after releasing the IPs still has them
+    recorded; an upsert would point the name at addresses Hetzner may hand to someone else)."""
+    if owner is None or not owner.open_op or not finding.fixable:
+        return finding
+    advice = f"{owner.open_op} is open: `fatctl {owner.open_op_kind} {owner.name}` finishes it"
+    return replace(finding, action="", advice=advice, ref="", params=())
 
 
 def _orphan_server(srv: CloudServer, owner: DbAgent | None) -> Finding:

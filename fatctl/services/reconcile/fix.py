@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fatctl.errors import CloudError, FatctlError
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
+from fatctl.services.lifecycle.ops import open_op_view
 from fatctl.services.reconcile.views import DNS_DELETE, DNS_UPSERT, FW_DELETE, RELABEL, Finding
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
@@ -78,6 +79,14 @@ class Fixer:
         with session_scope(self.db) as session:
             return bool(agent) and repo.agent_exists(session, agent)
 
+    def open_op(self, agent: str) -> str:
+        """The agent's unfinished lifecycle op, described ("" when none or no such agent)."""
+        if not self.known(agent):
+            return ""
+        with session_scope(self.db) as session:
+            view = open_op_view(session, agent)
+            return view.describe() if view else ""
+
     def guard(self, agent: str) -> AbstractContextManager[object]:
         """The agent's lease when the agent exists (an orphan's name may be no one's)."""
         if not self.known(agent):
@@ -134,7 +143,11 @@ def apply_fixes(
                                   "action": finding.action}  # fmt: skip
         try:
             with fixer.guard(finding.agent):
-                row.update(result="ok", detail=fixer.apply(finding))
+                held = fixer.open_op(finding.agent)  # opened since the diff looked
+                if held:
+                    row.update(result="skipped", detail=f"{held} is open")
+                else:
+                    row.update(result="ok", detail=fixer.apply(finding))
         except FatctlError as exc:
             row.update(result="failed", detail=exc.one_line())
         detail = {"resource": finding.resource, "fix": finding.action,

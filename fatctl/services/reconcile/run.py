@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from fatctl.dns.records import agent_tag, record_owner
 from fatctl.errors import FatctlError
 from fatctl.services.common.targets import select_agents, target_for
+from fatctl.services.lifecycle.ops import OpView, open_ops
 from fatctl.services.reconcile.diff import diff
 from fatctl.services.reconcile.fix import apply_fixes
 from fatctl.services.reconcile.views import (
@@ -81,6 +82,7 @@ def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...
 
     with session_scope(db) as session:
         rows = select_agents(session, opts.names, opts.label)
+        ops = open_ops(session)
         return tuple(
             DbAgent(
                 name=a.name,
@@ -93,9 +95,14 @@ def db_view(db: Engine, settings: Settings, opts: Options) -> tuple[DbAgent, ...
                 runtime_version=a.runtime_version,
                 engine=a.engine,
                 labels=build_spec(session, a, settings).labels,
+                **_open_op_fields(ops.get(a.id or 0)),
             )
             for a in rows
         )
+
+
+def _open_op_fields(op: OpView | None) -> dict[str, str]:
+    return {"open_op": op.describe(), "open_op_kind": op.kind} if op else {}
 
 
 CloudView = tuple[tuple[CloudServer, ...], tuple[CloudIp, ...], tuple[CloudFirewall, ...]]

@@ -38,6 +38,10 @@ class DbAgent:
     runtime_version: str = ""
     engine: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The agent's unfinished lifecycle op ("archive (op 3, failed after step infra)") and its
+    # kind, "" when none: its steps own the agent's cloud resources until it finishes.
+    open_op: str = ""
+    open_op_kind: str = ""
 
 
 @dataclass(frozen=True)
