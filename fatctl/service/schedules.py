@@ -42,6 +42,8 @@ from fatctl.state.db import session_scope
 from fatctl.state.leases import free_ones
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from fatctl.config import Settings
     from fatctl.remote.target import Target
 
@@ -188,22 +190,27 @@ def _states(names: Iterable[str]) -> dict[str, str]:
         return {name: str(state) for name, state in rows}
 
 
-def _fan_out(targets: list[Target], one: Callable[..., Any]) -> tuple[list[Any], list[str]]:
+def _fan_out(
+    db: Engine, targets: list[Target], one: Callable[..., Any]
+) -> tuple[list[Any], list[str]]:
     """`one(pool, target)` on each box whose agent lease is free, FAN_OUT at a time; returns
     the results and the names of the busy boxes (a provision, rebuild or destroy holds them:
-    the next run takes them up), all leases taken in one transaction."""
+    the next run takes them up). Each lease is taken when its box's turn comes and released
+    as soon as that box is done: a run over the whole fleet (backup-verify, hours at 1,000
+    boxes) must not keep every agent from the API's destroy and the CLI meanwhile."""
     from fatctl.remote.runner import Pool
 
     if not targets:
         return [], []
-    names = {agent_lease(t.name): t for t in targets}
-    with free_ones(current().db, list(names), ttl_s=REPAIR_TTL_S) as taken:
-        free = [names[n] for n in names if n in taken]
-        busy = sorted(t.name for n, t in names.items() if n not in taken)
-        if not free:
-            return [], busy
-        with Pool() as pool, ThreadPoolExecutor(max_workers=min(FAN_OUT, len(free))) as workers:
-            return list(workers.map(lambda t: one(pool, t), free)), busy
+
+    def leased(pool: Pool, target: Target) -> tuple[bool, Any]:
+        with free_ones(db, [agent_lease(target.name)], ttl_s=REPAIR_TTL_S) as taken:
+            return (True, one(pool, target)) if taken else (False, None)
+
+    with Pool() as pool, ThreadPoolExecutor(max_workers=min(FAN_OUT, len(targets))) as workers:
+        outcomes = list(workers.map(lambda t: leased(pool, t), targets))
+    busy = sorted(t.name for t, (ran, _) in zip(targets, outcomes, strict=True) if not ran)
+    return [result for ran, result in outcomes if ran], busy
 
 
 @DBOS.step(name="sched_r2_rotate_run")
@@ -218,7 +225,7 @@ def _rotate(now_iso: str) -> dict[str, Any]:
     due = [t for t, p in zip(targets, plan, strict=True) if p.action == "would rotate"]
     env_path = rt.rotation_delivery.get("env_path", R2_ENV)
     after = rt.rotation_delivery.get("after")
-    done, busy = _fan_out(due, lambda pool, t: rotate_one(
+    done, busy = _fan_out(rt.db, due, lambda pool, t: rotate_one(
         rt.db, rt.ring, rt.settings, pool, t, now=now, actor=BY_NAME["r2-rotate"].actor,
         env_path=env_path, after=after))  # fmt: skip
     rotated = sorted(r.agent for r in done if r.action == "rotated")
@@ -272,7 +279,7 @@ def _verify(now_iso: str) -> dict[str, Any]:
             return target.name
         return None
 
-    results, busy = _fan_out(targets, one)
+    results, busy = _fan_out(rt.db, targets, one)
     failed = sorted(n for n in results if n)
     return {"agents": len(targets), "verified": len(results) - len(failed), "busy": len(busy),
             "failed": len(failed), "failed_agents": failed[:20]}  # fmt: skip

@@ -276,3 +276,35 @@ def test_two_servers_starting_together_run_the_missed_schedule_once(
     ]
     audited = _trail(plane.db, "schedule.run")
     assert [(e.actor, e.result) for e in audited] == [("schedule:reconcile", "ok")]
+
+
+def test_fan_out_holds_each_agents_lease_only_while_that_box_is_worked_on(
+    migrated_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 28 M1: backup-verify over the whole fleet took every agent's lease at once and
+    kept it for hours, so the API's destroy and the CLI failed with LeaseHeld meanwhile. Each
+    box's lease is now taken at its turn and released when it is done; a box another run holds
+    is skipped and counted busy."""
+    from types import SimpleNamespace
+
+    from fatctl.service import schedules
+    from fatctl.services.common.leases import agent_lease
+    from fatctl.state.leases import lease, read
+
+    monkeypatch.setattr(schedules, "FAN_OUT", 1)  # one box at a time: the order is the list's
+    names = ["alpha", "bravo", "charlie"]
+    seen: dict[str, dict[str, bool]] = {}
+
+    def one(pool: Any, target: Any) -> str:
+        seen[target.name] = {n: read(migrated_engine, agent_lease(n)) is not None for n in names}
+        return target.name
+
+    targets: list[Any] = [SimpleNamespace(name=n) for n in names]
+    with lease(migrated_engine, agent_lease("charlie"), ttl_s=600):
+        results, busy = schedules._fan_out(migrated_engine, targets, one)
+        assert (results, busy) == (["alpha", "bravo"], ["charlie"])
+        # While alpha is verified, bravo is free (another command may take it), and alpha's
+        # lease is gone by bravo's turn; charlie is the other run's all along.
+        assert seen == {"alpha": {"alpha": True, "bravo": False, "charlie": True},
+                        "bravo": {"alpha": False, "bravo": True, "charlie": True}}  # fmt: skip
+        assert read(migrated_engine, agent_lease("bravo")) is None
