@@ -54,14 +54,25 @@ def create(rt: Runtime, request: NewAgent, actor: str) -> Started:
     return Started(name, stable_id, workflows.start_provision(request, row_id, actor))
 
 
-def destroy(rt: Runtime, name: str, actor: str, *, release_ips: bool) -> Started:
-    """Start (or find) the agent's destroy workflow; 404 for an unknown agent."""
+class DestroyFailed(Conflict):
+    """The agent's destroy workflow of this kind ended in an error: a new request of the same
+    kind would only attach to it again, so the platform is told why, and what to send instead."""
+
+
+def destroy(rt: Runtime, name: str, actor: str, *, release_ips: bool,
+            no_backup: bool = False) -> Started:  # fmt: skip
+    """Start (or find) the agent's destroy workflow; 404 for an unknown agent, 409 when that
+    workflow failed (for a box that cannot be backed up, with the `no_backup` hint)."""
     from fatctl.state import repo
 
     with session_scope(rt.db) as session:
         agent = repo.get_agent(session, name)
         row_id, stable_id = agent.id or 0, agent.agent_id
-    wfid = workflows.start_destroy(name, row_id, actor, release_ips=release_ips)
+    earlier = workflows.workflow_state(workflows.destroy_id(name, row_id, no_backup=no_backup))
+    if earlier is not None and earlier["status"] == "ERROR":
+        raise DestroyFailed(f"agent {name}'s destroy failed: {earlier['error']}")
+    wfid = workflows.start_destroy(name, row_id, actor, release_ips=release_ips,
+                                  no_backup=no_backup)  # fmt: skip
     return Started(name, stable_id, wfid)
 
 
@@ -73,7 +84,11 @@ def describe(rt: Runtime, name: str) -> dict[str, Any]:
         agent = repo.get_agent(session, name)
         row = _row(agent, repo.owner_of(session, agent).email)
         row_id = agent.id or 0
-    flows = (workflows.provision_id(name, row_id), workflows.destroy_id(name, row_id))
+    flows = (
+        workflows.provision_id(name, row_id),
+        workflows.destroy_id(name, row_id),
+        workflows.destroy_id(name, row_id, no_backup=True),
+    )
     row["workflows"] = [s for s in map(workflows.workflow_state, flows) if s is not None]
     return row
 

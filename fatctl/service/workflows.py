@@ -11,7 +11,10 @@ or a cloud error, as a person rerunning `fatctl provision` would.
 Inputs and outputs are plain JSON (the request as fields, the result as a dict), so a stored
 workflow reads the same to the next fatctl version. Workflow ids come from the agent and its
 row id (`provision-<name>-<id>`): a retried start attaches to the running workflow instead of
-starting a second one, and a new agent of a reused name gets a new workflow.
+starting a second one, and a new agent of a reused name gets a new workflow. A destroy told
+to skip its backup (`no_backup`) has an id of its own (`destroy-<name>-<id>-no-backup`): the
+platform's answer to a failed default destroy (a dead box cannot be backed up) must start a new
+workflow, not attach to the failed one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from fatctl.service.context import AGENTS_QUEUE, current
 from fatctl.service.webhooks.events import AGENT_DESTROYED, AGENT_READY, emit_in_workflow
 from fatctl.services.agents.records import NewAgent
 from fatctl.services.common.steps import BOX_STEPS
-from fatctl.services.provision.destroy import destroy
+from fatctl.services.provision.destroy import BackupFirstFailed, destroy
 from fatctl.services.provision.flow import Options, provision
 
 PROVISION_WORKFLOW = "provision_wf"
@@ -38,8 +41,14 @@ def provision_id(name: str, agent_id: int) -> str:
     return f"provision-{name}-{agent_id}"
 
 
-def destroy_id(name: str, agent_id: int) -> str:
-    return f"destroy-{name}-{agent_id}"
+def destroy_id(name: str, agent_id: int, *, no_backup: bool = False) -> str:
+    return f"destroy-{name}-{agent_id}" + ("-no-backup" if no_backup else "")
+
+
+def no_backup_hint(name: str) -> str:
+    """The API's way out of a backup that cannot be taken (the CLI's says --no-backup)."""
+    return (f"send DELETE /v1/agents/{name}?no_backup=true to destroy without one "
+            "(the box's state is then lost)")  # fmt: skip
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -71,16 +80,24 @@ def provision_workflow(request: dict[str, Any], actor: str) -> dict[str, Any]:
 
 @DBOS.step(name="destroy_run", retries_allowed=True, max_attempts=STEP_ATTEMPTS,
            interval_seconds=2.0, should_retry=_retryable)  # fmt: skip
-def _destroy_step(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
+def _destroy_step(name: str, actor: str, release_ips: bool, no_backup: bool = False
+                  ) -> dict[str, Any]:  # fmt: skip
     rt = current()
-    done = destroy(rt.db, rt.ring, rt.settings, rt.make_infra(), name, actor,
-                   release_ips=release_ips)  # fmt: skip
+    try:
+        done = destroy(rt.db, rt.ring, rt.settings, rt.make_infra(), name, actor,
+                       release_ips=release_ips, backup=not no_backup)  # fmt: skip
+    except BackupFirstFailed as exc:
+        # Not retryable (an unreachable box stays so for 8 s); the stored error carries the
+        # API's hint in its message, as DBOS keeps the message and not fatctl's hint.
+        raise BackupFirstFailed(f"{exc.message}: {no_backup_hint(name)}") from None
     return {"agent": done.agent, "state": done.state}
 
 
 @DBOS.workflow(name=DESTROY_WORKFLOW)
-def destroy_workflow(name: str, actor: str, release_ips: bool) -> dict[str, Any]:
-    result = _destroy_step(name, actor, release_ips)
+def destroy_workflow(name: str, actor: str, release_ips: bool, no_backup: bool = False
+                     ) -> dict[str, Any]:  # fmt: skip
+    # `no_backup` defaults to False: a workflow stored before it existed replays unchanged.
+    result = _destroy_step(name, actor, release_ips, no_backup)
     emit_in_workflow(AGENT_DESTROYED, name, {"state": result["state"]})
     return result
 
@@ -94,10 +111,12 @@ def start_provision(request: NewAgent, agent_id: int, actor: str) -> str:
     return wfid
 
 
-def start_destroy(name: str, agent_id: int, actor: str, *, release_ips: bool = True) -> str:
-    wfid = destroy_id(name, agent_id)
+def start_destroy(name: str, agent_id: int, actor: str, *, release_ips: bool = True,
+                  no_backup: bool = False) -> str:  # fmt: skip
+    wfid = destroy_id(name, agent_id, no_backup=no_backup)
     with SetWorkflowID(wfid), SetEnqueueOptions(queue_partition_key=name):
-        DBOS.enqueue_workflow(AGENTS_QUEUE, destroy_workflow, name, actor, release_ips)
+        DBOS.enqueue_workflow(AGENTS_QUEUE, destroy_workflow, name, actor, release_ips,
+                              no_backup)  # fmt: skip
     return wfid
 
 

@@ -38,6 +38,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                          (502, "A cloud or a box failed"))
 }  # fmt: skip
 router = APIRouter(prefix="/v1", responses=ERRORS)
+NO_BACKUP_DOC = (
+    "Destroy without the pre-destroy state backup (audited as skipped, like the "
+    "CLI's --no-backup): for a box that cannot be reached; its state is lost."
+)
 Reader = Annotated[TokenInfo, Depends(require("agents:read"))]
 Writer = Annotated[TokenInfo, Depends(require("agents:write"))]
 
@@ -121,11 +125,17 @@ def get_agent(name: str, request: Request, token: Reader) -> dict[str, Any]:
 
 @router.delete("/agents/{name}", status_code=202, response_model=Accepted)
 def delete_agent(
-    name: str, request: Request, token: Writer, release_ips: bool = False
+    name: str,
+    request: Request,
+    token: Writer,
+    release_ips: bool = False,
+    no_backup: Annotated[bool, Query(description=NO_BACKUP_DOC)] = False,
 ) -> JSONResponse:
-    """Start the destroy workflow (primary IPs kept unless `release_ips`); answers at once."""
+    """Start the destroy workflow (primary IPs kept unless `release_ips`); answers at once.
+    A destroy whose workflow failed answers 409 with the reason: a box that cannot be backed
+    up first is destroyed only when asked again with `no_backup=true`."""
     started = agents.destroy(request.app.state.runtime, name, f"token:{token.name}",
-                             release_ips=release_ips)  # fmt: skip
+                             release_ips=release_ips, no_backup=no_backup)  # fmt: skip
     return _accepted(_started(started))
 
 

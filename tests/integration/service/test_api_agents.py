@@ -203,3 +203,59 @@ def test_work_for_one_agent_runs_one_at_a_time(service: Service) -> None:
     assert got["state"] == "destroyed"
     assert service.plane.servers() == {} and service.plane.primary_ips() == []
     assert service.plane.dns() == []
+
+
+def test_delete_of_an_unreachable_box_fails_once_then_no_backup_destroys_it(
+    service: Service,
+) -> None:
+    """Review 28 M2: the API's destroy always took the pre-destroy backup, so a dead box (the
+    usual reason to destroy) could never be destroyed through the service. The backup failure
+    now ends the workflow once (not retried), a plain DELETE again answers 409 naming
+    `no_backup=true`, and that request destroys the agent with the skip on the audit trail."""
+    import dataclasses
+
+    from dbos import DBOS
+
+    from fatctl.domain import AgentState
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    service.wait(create(service).json()["workflow_id"])
+    # The box got past its secrets step (it holds state) and is gone: nothing listens on the
+    # SSH port of its address.
+    with session_scope(service.plane.db) as session:
+        agent = repo.get_agent(session, "alpha")
+        agent.state, agent.ipv4 = AgentState.READY.value, "127.0.0.1"
+        session.add(agent)
+    service.runtime.settings = dataclasses.replace(service.runtime.settings, ssh_port="9")
+
+    first = service.client.delete("/v1/agents/alpha", headers=service.headers("writer"))
+    assert first.status_code == 202
+    status = DBOS.retrieve_workflow(first.json()["workflow_id"])
+    try:
+        status.get_result()
+    except Exception as exc:
+        failure = str(exc)
+    else:
+        raise AssertionError("the destroy of an unreachable box took no backup")
+    assert "backup before destroy failed" in failure and "no_backup=true" in failure
+    assert list(service.plane.servers()) == ["alpha"]  # nothing changed at the cloud
+
+    again = service.client.delete("/v1/agents/alpha", headers=service.headers("writer"))
+    assert again.status_code == 409, again.text
+    error = again.json()["error"]
+    assert error["kind"] == "destroy_failed"
+    assert "backup before destroy failed" in error["message"]
+    assert "DELETE /v1/agents/alpha?no_backup=true" in error["message"]
+
+    gone = service.client.delete("/v1/agents/alpha", params={"no_backup": True},
+                                 headers=service.headers("writer"))  # fmt: skip
+    assert gone.status_code == 202 and gone.json()["workflow_id"].endswith("-no-backup")
+    assert service.wait(gone.json()["workflow_id"])["state"] == "destroyed"
+    assert list(service.plane.servers()) == []
+    with session_scope(service.plane.db) as session:
+        backups = sorted((e.actor, e.result) for e in repo.audit_trail(session, limit=1000)
+                         if e.action == "destroy.backup")  # fmt: skip
+    # The first workflow's one attempt (started, failed), then the second's skip.
+    assert backups == [("token:writer", "failed"), ("token:writer", "skipped"),
+                       ("token:writer", "started")]  # fmt: skip
