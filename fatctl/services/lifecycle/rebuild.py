@@ -6,7 +6,8 @@ customer does after it is lost; `--no-backup` skips it, audited) -> snapshot (He
 the user-data carries the agent's own host key, so SSH finds the key it pinned) -> the
 provision flow continued after `infra` (`provision.flow.continue_provision`): ssh, cloud-init,
 secrets with gateway.env held back, restore (the backup just taken; with `--no-backup` the
-newest one in R2; none with `--no-restore`), start, health gate, `ready`.
+newest one in R2 not taken by the box's timer, resolved once and kept; none with
+`--no-restore`), start, health gate, `ready`.
 
 An agent without a box holding state (created, or provisioned API-only) is only reinstalled,
 as before issue 18: `fatctl provision` continues it. Whether the box held state is decided once,
@@ -97,7 +98,7 @@ def preview(
     if holds_state(ctx, name):
         backup = "skipped: --no-backup" if no_backup else "pre-rebuild, gateway stopped"
         restore = "nothing (--no-restore)" if no_restore else (
-            "the newest backup" if no_backup else "the pre-rebuild backup")  # fmt: skip
+            "the newest non-timer backup" if no_backup else "the pre-rebuild backup")  # fmt: skip
     return {"agent": name, "server_id": box.server_id, "image": spec.image,
             "user_data_bytes": len(user_data.encode()), "disk": "would be wiped", "ips": "kept",
             "backup": backup, "snapshot_first": snapshot, "restore": restore}  # fmt: skip
@@ -159,9 +160,13 @@ def _provision(ctx: Context, op: Op) -> dict[str, object]:
 
     restore = None
     if not op.params["no_restore"]:
-        restore = str(op.params.get("backup") or LATEST_BACKUP)
+        # With --no-backup, "latest" is resolved on the box once (its newest backup not taken
+        # by the timer) and kept: a rerun restores that one, never a newer timer backup.
+        restore = str(op.params.get("backup") or op.params.get("restore_from") or LATEST_BACKUP)
     opts = Options(backoff=ctx.backoff, sandbox=ctx.settings.in_sandbox, emit=ctx.emit,
-                   clock=ctx.clock, restore_from=restore)  # fmt: skip
+                   clock=ctx.clock, restore_from=restore,
+                   chose_restore=lambda name: op.remember(restore_from=name))  # fmt: skip
     done = continue_provision(ctx.db, ctx.ring, ctx.settings, ctx.infra, op.agent, ctx.actor, opts)
-    op.remember(restored=restore or "")
+    restore = str(op.params.get("restore_from") or restore or "")
+    op.remember(restored=restore)
     return {"restored": restore or "nothing (--no-restore)", "state": done.state}

@@ -6,9 +6,10 @@ infra (the server and its firewall deleted, the primary IPs kept: Hetzner bills 
 it is deleted, and the kept IPs let the DNS records stay as they are) -> state `suspended`,
 `suspended_at`. The agent keeps its name, IPs, records, secrets and R2 prefix.
 
-resume: the provision flow continued from `render` with `restore_from=latest` (see
+resume: the provision flow continued from `render` with `restore_from` (see
 `provision.flow.continue_provision`): the DNS step finds the kept addresses, the infra step
-creates a new server of the same name on them, and the newest backup is put back before the
+creates a new server of the same name on them, and the backup the suspend took (else the newest
+one not taken by the box's timer; `resume_restore_point`, kept in the op) is put back before the
 gateway's first start. Then `suspended_at` is cleared.
 
 Both are lifecycle ops (`lifecycle.ops`): a rerun after a failure or a kill continues after the
@@ -28,7 +29,7 @@ from fatctl.pacing.poll import Backoff
 from fatctl.services.backup.on_box import take_backup
 from fatctl.services.common.steps import BOX_STEPS, LATEST_BACKUP, Emit
 from fatctl.services.common.targets import agent_target
-from fatctl.services.lifecycle.ops import OpView, lifecycle_op
+from fatctl.services.lifecycle.ops import OpView, lifecycle_op, ops_of
 from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
@@ -204,14 +205,33 @@ def _mark_suspended(ctx: Context, name: str) -> dict[str, object]:
 def _provision(ctx: Context, op: Op) -> dict[str, object]:
     from fatctl.services.provision.flow import Options, continue_provision
 
-    restore = None if op.params.get("no_restore") else LATEST_BACKUP
+    restore = None if op.params.get("no_restore") else resume_restore_point(ctx.db, op)
     opts = Options(skip=BOX_STEPS if ctx.skip_box else frozenset(), backoff=ctx.backoff,
                    validate=not ctx.skip_box, sandbox=ctx.settings.in_sandbox, emit=ctx.emit,
-                   clock=ctx.clock, restore_from=restore)  # fmt: skip
+                   clock=ctx.clock, restore_from=restore,
+                   chose_restore=lambda name: op.remember(restore_from=name))  # fmt: skip
     done = continue_provision(ctx.db, ctx.ring, ctx.settings, ctx.infra, op.agent, ctx.actor, opts)
-    restored = restore or "nothing (--no-restore)"
+    restored = str(op.params.get("restore_from") or "") if restore else "nothing (--no-restore)"
     return {"server_id": done.server_id, "ipv4": done.ipv4, "ipv6": done.ipv6,
             "restored": restored, "provision_state": done.state}  # fmt: skip
+
+
+def resume_restore_point(db: Engine, op: Op) -> str:
+    """The backup a resume puts back, decided once and kept in its op: the one the suspend
+    took, else "latest" (which the box resolves to its newest non-`scheduled` backup, and the
+    op then keeps by name). Never the newest at the time of a rerun: a timer's backup of the
+    new, never-started box could be that."""
+    chosen = str(op.params.get("restore_from") or "")
+    if not chosen:
+        chosen = suspended_with(db, op.agent) or LATEST_BACKUP
+        op.remember(restore_from=chosen)
+    return chosen
+
+
+def suspended_with(db: Engine, agent: str) -> str:
+    """The backup the agent's last finished suspend took ("" if it ran with --no-backup)."""
+    done = [o for o in ops_of(db, agent) if o.kind == "suspend" and o.state == "done"]
+    return str(done[-1].params.get("backup") or "") if done else ""
 
 
 def _mark_resumed(ctx: Context, name: str) -> dict[str, object]:

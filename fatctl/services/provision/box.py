@@ -134,19 +134,33 @@ def _sync(
 
 
 def restore_state(flow: Flow) -> dict[str, object]:
-    """Put the backup `Options.restore_from` names (or the newest) in place as the gateway's
-    state, with the gateway stopped and left stopped (the `start` step starts it)."""
+    """Put the backup `Options.restore_from` names (or, for "latest", `preferred_backup` of
+    the listing) in place as the gateway's state, with the gateway stopped and left stopped
+    (the `start` step starts it). A "latest" is resolved once: `Options.chose_restore` hears
+    the name before the restore runs, so a caller's rerun restores that one, not whatever the
+    listing shows by then."""
     target, pool = _box_target(flow), _pool(flow)
     name = flow.opts.restore_from or ""
     if name == LATEST_BACKUP:
-        found = list_backups(flow.db, pool, target)
-        if not found:
+        name = preferred_backup(list_backups(flow.db, pool, target)) or ""
+        if not name:
             hint = "--no-restore starts the gateway on an empty state"
             raise BackupFailed(f"agent {flow.name} has no backup to restore", hint=hint)
-        name = str(found[0]["name"])
+        if flow.opts.chose_restore is not None:
+            flow.opts.chose_restore(name)
     answer = restore_backup(flow.db, flow.ring, pool, target, flow.opts.backoff, name=name,
                             start=False, actor=flow.actor)  # fmt: skip
     return {"restored": name, "preflight": str(answer.get("preflight") or "")}
+
+
+def preferred_backup(listed: list[dict[str, object]]) -> str | None:
+    """Of backups listed newest first, the newest one fatctl or an operator took (`pre-*`,
+    `manual`), else the newest: a `scheduled` one may be a timer's copy of a box whose state
+    was never put back (a restore that failed), and must not win over the real state."""
+    names = [str(b["name"]) for b in listed if b.get("name")]
+    taken = [n for n in names if not n.endswith("-scheduled")]
+    preferred = taken or names
+    return preferred[0] if preferred else None
 
 
 def start_gateway(flow: Flow) -> dict[str, object]:

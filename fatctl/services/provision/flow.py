@@ -81,6 +81,8 @@ class Options:
     clock: Clock = wall_clock  # calendar time of the run: credential freshness and expiry
     https_port: int = HTTPS_PORT  # the health gate's HTTPS port; tests serve on a free one
     restore_from: str | None = None  # None, LATEST_BACKUP or a backup's name: put back first
+    # Hears the name a LATEST_BACKUP resolved to, before it is restored (a lifecycle op keeps it).
+    chose_restore: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.restore_from is not None:
@@ -219,6 +221,7 @@ def validate_request(
                     raise BadInput(f"agent {req.name} belongs to {owner}, not {req.owner_email}")
                 if agent.state in (AgentState.DESTROYING.value, AgentState.DESTROYED.value):
                     raise StateError(f"agent {req.name} is {agent.state}: use a new name")
+                preflight.not_parked(agent)
                 preflight.no_unfinished_op(session, agent)
                 _refuse_unservable(session, agent, settings)
                 provisionable(session, agent)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cloud_init.inputs import check_spec
 from fatctl.dns.r2_credentials import r2_settings
-from fatctl.domain import architecture_of
+from fatctl.domain import AgentState, architecture_of
 from fatctl.errors import BadInput
 from fatctl.infra.capacity import parse_fallbacks
 from fatctl.services.common.targets import check_ssh_settings
@@ -73,6 +73,19 @@ def destroy_settings(
         settings.require("cloudflare_api_token")
     if purge_data:
         purge_credentials(db, ring, settings, name)
+
+
+def not_parked(agent: Agent) -> None:
+    """A suspended or archived agent is not provisioned again: its state is in a backup that
+    only `resume` puts back before the gateway starts (a plain provision would start it on an
+    empty disk, and the box's timer would then back that up), and an archived one has no box
+    or addresses left to come back to."""
+    if agent.state == AgentState.SUSPENDED.value:
+        raise BadInput(f"agent {agent.name} is suspended: `fatctl resume {agent.name}` brings "
+                       "it back with its backup restored")  # fmt: skip
+    if agent.state == AgentState.ARCHIVED.value:
+        raise BadInput(f"agent {agent.name} is archived: it cannot be provisioned again; "
+                       "`fatctl archive purge` removes it, or provision a new agent")  # fmt: skip
 
 
 def no_unfinished_op(session: Session, agent: Agent) -> None:

@@ -6,6 +6,7 @@ still costs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ def cli_env(tmp_path: Path, hetzner: Any, cloudflare: Any) -> dict[str, str]:
     )  # fmt: skip
 
 
-def test_suspend_and_resume_from_the_cli(
-    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any
-) -> None:
-    env = cli_env(tmp_path, hetzner_emulator, cloudflare_emulator)
+def operator_cli(
+    tmp_path: Path, hetzner: Any, cloudflare: Any
+) -> tuple[Callable[..., Any], dict[str, str]]:
+    """`fatctl` against the emulators, its database migrated and an operator key added, and
+    its environment."""
+    env = cli_env(tmp_path, hetzner, cloudflare)
 
     def fatctl(*args: str, check: int = 0) -> Any:
         return run_fatctl(*args, env=env, timeout=180, check=check)
@@ -37,6 +40,13 @@ def test_suspend_and_resume_from_the_cli(
     pub = keygen(tmp_path / "operator", "operator@test")
     (tmp_path / "operator.pub").write_text(pub + "\n")
     fatctl("keys", "add", "--operator", "--file", str(tmp_path / "operator.pub"), "--label", "op")
+    return fatctl, env
+
+
+def test_suspend_and_resume_from_the_cli(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any
+) -> None:
+    fatctl, env = operator_cli(tmp_path, hetzner_emulator, cloudflare_emulator)
     fatctl("provision", "napper", "--owner", "nap@example.com", "--no-box")
     writes = hetzner_emulator.stats()["total"]
 

@@ -329,7 +329,7 @@ def test_rebuild_dry_run_says_what_it_would_do_and_does_nothing(plane: Plane) ->
     assert planned["backup"] == "pre-rebuild, gateway stopped"
     assert planned["restore"] == "the pre-rebuild backup" and planned["ips"] == "kept"
     assert preview(_ctx(dead), "maybe", **{**asked, "no_backup": True})["restore"] == (
-        "the newest backup"
+        "the newest non-timer backup"
     )
     assert _rebuilds(plane) == 0 and ops_of(plane.db, "maybe") == []
     assert agent_row(plane, "maybe").state == "ready"
