@@ -81,10 +81,14 @@ def _round_trip(admin: str, bot_id: int, sender: int, text: str) -> tuple[dict[s
     return found, time.monotonic() - started
 
 
-def _model_call(admin: str, text: str) -> dict[str, Any]:
-    """The model request that carried the customer's `text` (the gateway wraps it in context)."""
-    calls = [c for c in world.records(admin, "model") if text in c["user_text"]]
-    assert calls, f"the model never saw {text!r}"
+def _model_call(admin: str, text: str, reply: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model request that carried the customer's `text` (the gateway wraps it in context).
+    `reply`, the bot's answer, is shown when the model never saw the text: a gateway that
+    answered without asking the model says why in it."""
+    seen = world.records(admin, "model")
+    calls = [c for c in seen if text in c["user_text"]]
+    assert calls, (f"the model never saw {text!r} ({len(seen)} model calls; the bot answered "
+                   f"{str((reply or {}).get('text', ''))[:300]!r})")  # fmt: skip
     return calls[-1]
 
 
@@ -146,8 +150,8 @@ def test_agent_answers_its_customer_and_nobody_else(
     assert not [s for s in world.records(admin, "sent") if s["chat_id"] == STRANGER]
 
     # The managed agent pays with the platform key, never the customer's.
-    _round_trip(admin, managed_bot_id, MANAGED_SENDER, "hello from managed")
-    managed_call = _model_call(admin, "hello from managed")
+    answer, _ = _round_trip(admin, managed_bot_id, MANAGED_SENDER, "hello from managed")
+    managed_call = _model_call(admin, "hello from managed", answer)
     assert managed_call["key"] == fingerprint(platform_key)
     assert managed_call["model"] == "accounts/fireworks/models/minimax-m2p1"
 
