@@ -195,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="where `fatctl serve` posts signed events (https, or http to loopback); empty: none",
     ),
     Setting(
+        "webhook_secret_overlap_h",
+        "FATCTL_WEBHOOK_SECRET_OVERLAP_H",
+        "webhooks.secret_overlap_h",
+        help="hours the replaced webhook signing secret still signs (a second v1=) after a "
+        "rotation, while the platform switches; 0: none",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -273,6 +280,7 @@ class Settings:
     managed_model_base_url: str = ""
     telegram_api_root: str = ""
     webhook_url: str = ""  # fatctl.service.webhooks.target checks it
+    webhook_secret_overlap_h: str = "24"  # noqa: S105  hours, not a secret (webhooks.target)
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

@@ -65,17 +65,23 @@ def redeliver(
 
 
 def _store(secret: object, action: str) -> str:
+    """Seal the new secret; the replaced one keeps signing for the configured overlap."""
+    from fatctl.clock import wall_clock
     from fatctl.sensitive import Sensitive
-    from fatctl.service.webhooks.target import store_secret
+    from fatctl.service.webhooks.target import secret_overlap, store_secret
     from fatctl.state import repo
     from fatctl.state.db import session_scope
 
     assert isinstance(secret, Sensitive)
     c = ctx()
+    overlap = secret_overlap(c.settings)
+    now = wall_clock()
     with session_scope(c.engine) as session:
-        fingerprint = store_secret(session, c.keyring, secret)
+        fingerprint = store_secret(session, c.keyring, secret, now=now, overlap=overlap)
         repo.audit(session, actor=c.actor, action=action, target="global",
-                   detail={"fingerprint": fingerprint})  # fmt: skip
+                   detail={"fingerprint": fingerprint,
+                           "previous_signs_until": (now + overlap).isoformat() if overlap
+                           else ""})  # fmt: skip
     return fingerprint
 
 
@@ -106,8 +112,9 @@ def secret_rotate(
 ) -> None:
     """Make a new signing secret, seal it, and write it into a new 0600 file for the platform.
 
-    From the next attempt on, deliveries are signed with it: give the platform the file's
-    content, then delete the file."""
+    From the next attempt on, deliveries are signed with it and, for
+    FATCTL_WEBHOOK_SECRET_OVERLAP_H (24 h), also with the replaced one (a second v1=): give the
+    platform the file's content within that time, then delete the file."""
     import os
 
     from fatctl.errors import BadInput

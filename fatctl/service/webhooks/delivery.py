@@ -34,7 +34,7 @@ from fatctl.errors import ConfigError, NotFound
 from fatctl.secrets import KeyRing
 from fatctl.service.context import current
 from fatctl.service.webhooks import signing
-from fatctl.service.webhooks.target import signing_secret, webhook_url
+from fatctl.service.webhooks.target import signing_secrets, webhook_url
 from fatctl.state.db import session_scope
 from fatctl.state.models import WebhookDelivery
 
@@ -45,13 +45,14 @@ GONE = 410
 @dataclass(frozen=True)
 class Policy:
     """How hard to try: 10 attempts over about 1.4 h by default (10 s, 20 s, ... capped at
-    1 h between them), each with a 5 s timeout; `sleep` None is `DBOS.sleep` (durable)."""
+    1 h between them), each with a 5 s timeout; `sleep` None is `DBOS.sleep` (durable);
+    `clock` None is the caller's (the service's injected clock in `fatctl serve`)."""
 
     max_attempts: int = 10
     base_s: float = 10.0
     cap_s: float = 3600.0
     timeout_s: float = 5.0
-    clock: Clock = wall_clock
+    clock: Clock | None = None
     sleep: Callable[[float], None] | None = None
 
     def delay(self, attempts_made: int) -> float:
@@ -105,7 +106,7 @@ def _send(db: Engine, ring: KeyRing, settings: Settings, row: WebhookDelivery,
         if url is None:
             raise ConfigError("FATCTL_WEBHOOK_URL is not set")
         with session_scope(db) as session:
-            secret = signing_secret(session, ring)
+            secrets = [s.reveal().encode() for s in signing_secrets(session, ring, now)]
     except ConfigError as exc:
         return None, exc.message[:200]
     body = row.payload.encode()
@@ -114,13 +115,14 @@ def _send(db: Engine, ring: KeyRing, settings: Settings, row: WebhookDelivery,
         "User-Agent": f"fatctl-webhooks/{__version__}",
         "Fatctl-Event-Id": row.event_id,
         "Fatctl-Event-Type": row.kind,
-        signing.HEADER: signing.sign(secret.reveal().encode(), int(now.timestamp()), body),
+        signing.HEADER: signing.sign_all(secrets, int(now.timestamp()), body),
     }
     return _post(url, body, headers, timeout_s)
 
 
 def attempt(db: Engine, ring: KeyRing, settings: Settings, event_id: str, *,
-            chosen: Policy | None = None, last: bool = False) -> dict[str, Any]:  # fmt: skip
+            chosen: Policy | None = None, last: bool = False,
+            clock: Clock = wall_clock) -> dict[str, Any]:  # fmt: skip
     """One delivery attempt of the event, recorded in its row; returns the outcome as plain
     JSON: `result` delivered | retry | dead, the status, a short error, the attempts so far and
     the pause before the next (`delay_s`). `last`: a failure dead-letters it (redelivery)."""
@@ -130,7 +132,7 @@ def attempt(db: Engine, ring: KeyRing, settings: Settings, event_id: str, *,
     if row.delivered_at is not None:
         return {"event_id": event_id, "result": "delivered", "status": None, "error": "",
                 "attempts": row.attempts, "delay_s": 0.0}  # fmt: skip
-    now = chosen.clock()
+    now = (chosen.clock or clock)()
     status, error = _send(db, ring, settings, row, now, chosen.timeout_s)
     with session_scope(db) as session:
         row = find(session, event_id)
@@ -156,7 +158,7 @@ def attempt(db: Engine, ring: KeyRing, settings: Settings, event_id: str, *,
 @DBOS.step(name="webhook_attempt")
 def _attempt_step(event_id: str) -> dict[str, Any]:
     rt = current()
-    return attempt(rt.db, rt.ring, rt.settings, event_id)
+    return attempt(rt.db, rt.ring, rt.settings, event_id, clock=rt.clock)
 
 
 @DBOS.workflow(name=DELIVER_WORKFLOW)

@@ -98,7 +98,7 @@ def emit(db: Engine, settings: Settings, kind: str, agent: str | None, data: dic
 def _record_step(kind: str, agent: str | None, data: dict[str, Any], source: str) -> str | None:
     rt = current()
     with session_scope(rt.db) as session:
-        return record(session, rt.settings, kind, agent, data, source=source)
+        return record(session, rt.settings, kind, agent, data, source=source, now=rt.clock())
 
 
 def emit_in_workflow(kind: str, agent: str | None, data: dict[str, Any]) -> str | None:

@@ -26,7 +26,14 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     """The header value for `body` sent at `timestamp` (unix seconds)."""
-    return f"t={timestamp},{SCHEME}={signature(secret, timestamp, body)}"
+    return sign_all([secret], timestamp, body)
+
+
+def sign_all(secrets: list[bytes], timestamp: int, body: bytes) -> str:
+    """One `v1=` per secret, in order (during a rotation's overlap: the new one, then the
+    replaced one); a receiver accepts the header when any of them matches its secret."""
+    entries = ",".join(f"{SCHEME}={signature(s, timestamp, body)}" for s in secrets)
+    return f"t={timestamp},{entries}"
 
 
 def parse(header: str) -> tuple[int, list[str]]:

@@ -5,6 +5,11 @@ argv, output or a log).
 The platform learns the secret once: `fatctl webhooks secret rotate --out FILE` writes a fresh
 one to a new 0600 file for the operator to hand over (then delete), or the platform generates
 it and the operator pipes it to `fatctl webhooks secret set`.
+
+A new secret does not cut the old one off: the replaced secret is kept sealed, with an expiry
+`FATCTL_WEBHOOK_SECRET_OVERLAP_H` (24 h) ahead, and deliveries are signed with both (two `v1=`)
+until then. Deliveries made while the platform installs the new secret verify against the old
+one instead of failing, being retried and dead-lettered.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets as pysecrets
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
@@ -25,6 +31,7 @@ from fatctl.state import secret_store
 from fatctl.state.db import session_scope
 
 SIGNING_SECRET = "webhook-signing-secret"  # noqa: S105 (a record name, not a value)
+PREVIOUS_SECRET = "webhook-signing-secret-previous"  # noqa: S105 (the same: a record name)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (what a secret starts with, as Stripe's do)
 MIN_SECRET_CHARS = 32
 
@@ -68,9 +75,40 @@ def fingerprint(secret: Sensitive) -> str:
     return hashlib.sha256(b"fatctl-webhook|" + secret.reveal().encode()).hexdigest()[:12]
 
 
-def store_secret(session: Session, ring: KeyRing, secret: Sensitive) -> str:
+def secret_overlap(settings: Settings) -> timedelta:
+    """`FATCTL_WEBHOOK_SECRET_OVERLAP_H` as a duration; a bad value is the operator's (exit 2)."""
+    raw = str(settings.webhook_secret_overlap_h).strip()
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 24 * 30:
+        raise ConfigError(
+            f"FATCTL_WEBHOOK_SECRET_OVERLAP_H: {raw[:20]!r} is not a number of hours from 0 to 720"
+        )
+    return timedelta(hours=hours)
+
+
+def store_secret(
+    session: Session,
+    ring: KeyRing,
+    secret: Sensitive,
+    *,
+    now: datetime | None = None,
+    overlap: timedelta = timedelta(0),
+) -> str:
+    """Seal `secret` as the signing secret; the one it replaces keeps signing until
+    `now + overlap` (none when `overlap` is zero)."""
     if len(secret.reveal()) < MIN_SECRET_CHARS:
         raise ConfigError(f"a webhook signing secret needs at least {MIN_SECRET_CHARS} characters")
+    if overlap > timedelta(0) and now is not None:
+        try:
+            replaced = secret_store.get(session, ring, agent_pk=None, name=SIGNING_SECRET)
+        except NotFound:
+            replaced = None
+        if replaced is not None and replaced.reveal() != secret.reveal():
+            secret_store.put(session, ring, agent_pk=None, name=PREVIOUS_SECRET, value=replaced,
+                             expires_at=now + overlap)  # fmt: skip
     secret_store.put(session, ring, agent_pk=None, name=SIGNING_SECRET, value=secret)
     return fingerprint(secret)
 
@@ -83,6 +121,30 @@ def signing_secret(session: Session, ring: KeyRing) -> Sensitive:
             "FATCTL_WEBHOOK_URL is set but no webhook signing secret is stored",
             hint="run `fatctl webhooks secret rotate --out FILE` (or `secret set` from stdin)",
         ) from None
+
+
+def signing_secrets(session: Session, ring: KeyRing, now: datetime) -> list[Sensitive]:
+    """The secrets a delivery at `now` is signed with: the current one, then the replaced one
+    while its overlap lasts."""
+    secrets = [signing_secret(session, ring)]
+    previous = _live_previous(session, now)
+    if previous:
+        secrets.append(secret_store.get(session, ring, agent_pk=None, name=PREVIOUS_SECRET))
+    return secrets
+
+
+def _live_previous(session: Session, now: datetime) -> bool:
+    from sqlmodel import col, select
+
+    from fatctl.state.models import Secret
+
+    query = select(Secret.expires_at).where(Secret.name == PREVIOUS_SECRET,
+                                            col(Secret.agent_pk).is_(None))  # fmt: skip
+    expires = session.exec(query).first()
+    if expires is None:
+        return False
+    aware = expires if expires.tzinfo else expires.replace(tzinfo=now.tzinfo)  # SQLite: naive UTC
+    return bool(aware > now)
 
 
 def check_ready(db: Engine, ring: KeyRing, settings: Settings) -> None:

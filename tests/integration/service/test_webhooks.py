@@ -461,3 +461,68 @@ def test_a_context_never_inherits_the_top_levels_webhook(tmp_path: Path) -> None
     assert load_settings(env).webhook_url == "https://platform.example/hooks"
     assert load_settings(env, context="staging").webhook_url == ""
     assert load_settings(env, context="other").webhook_url == "https://staging.example/hooks"
+
+
+def test_events_and_attempts_read_the_service_clock(hooked: Hooked) -> None:
+    """Review 28 L1: an event's created_at and its delivery's delivered_at read the wall clock
+    instead of the runtime's injected clock (the one the schedules judge by)."""
+    from datetime import UTC, datetime
+
+    from fatctl.clock import fixed
+
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    hooked.svc.runtime.clock = fixed(at)
+    done = create_and_wait(hooked)
+    stored = row(hooked, done["event_id"])
+    stamps = [stored.created_at, stored.delivered_at]
+    assert [s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps] == [at, at]
+    assert json.loads(stored.payload)["created_at"] == at.isoformat()
+    # The signature's t= is the same instant (a receiver's window then refuses it: 2026-03-01).
+    assert f"t={int(at.timestamp())}," in hooked.receiver.seen[0]["headers"]["fatctl-signature"]
+
+
+def test_a_rotated_secret_keeps_the_replaced_one_signing_for_the_overlap(
+    tmp_path: Path, migrated_engine: Any, receiver: Receiver
+) -> None:
+    """Review 28 L3: a rotation switched the signature at once, so every delivery until the
+    platform installed the new secret failed its check and was dead-lettered. The header now
+    carries `v1=<new>,v1=<replaced>` until the overlap ends (signing.py's docstring: "Several
+    `v1=` entries may appear (a receiver accepts any that matches)"), then the new one only."""
+    from datetime import timedelta
+
+    from fatctl.clock import fixed, wall_clock
+    from fatctl.secrets import generate_master_key, keyring_from
+    from fatctl.sensitive import Sensitive
+    from fatctl.service.webhooks import signing
+    from fatctl.service.webhooks.delivery import attempt
+    from fatctl.service.webhooks.events import record
+    from fatctl.service.webhooks.target import new_secret, secret_overlap, store_secret
+    from fatctl.state.db import session_scope
+
+    ring = keyring_from(Sensitive(generate_master_key()))
+    env = fatctl_env(FATCTL_DATA_DIR=str(tmp_path), FATCTL_WEBHOOK_URL=receiver.url)
+    settings = _settings(env)
+    assert secret_overlap(settings) == timedelta(hours=24)  # the default
+    newer = new_secret()
+    rotated_at = wall_clock() - timedelta(hours=23)  # an hour of overlap left now
+    with session_scope(migrated_engine) as session:
+        store_secret(session, ring, Sensitive(SECRET))  # the one the platform has
+        store_secret(session, ring, newer, now=rotated_at, overlap=secret_overlap(settings))
+        first = record(session, settings, "rollout.finished", None, {"rollout": 1})
+        second = record(session, settings, "rollout.finished", None, {"rollout": 2})
+    assert first and second
+
+    assert attempt(migrated_engine, ring, settings, first)["result"] == "delivered"
+    _, entries = signing.parse(receiver.seen[-1]["headers"]["fatctl-signature"])
+    assert len(entries) == 2 and receiver.seen[-1]["verified"]  # the platform's old secret
+    # Two hours later the overlap is over: the new secret alone signs.
+    later = fixed(wall_clock() + timedelta(hours=2))
+    assert attempt(migrated_engine, ring, settings, second, clock=later)["result"] == "delivered"
+    header = receiver.seen[-1]["headers"]["fatctl-signature"]
+    timestamp, entries = signing.parse(header)
+    assert len(entries) == 1 and not receiver.seen[-1]["verified"]
+    assert signing.verify(newer.reveal().encode(), header, receiver.seen[-1]["body"], timestamp)
+
+    bad = dataclasses.replace(settings, webhook_secret_overlap_h="a day")
+    with pytest.raises(Exception, match="FATCTL_WEBHOOK_SECRET_OVERLAP_H"):
+        secret_overlap(bad)
