@@ -1,10 +1,15 @@
 """The probe history in the state database (`probe_results`, migration 0010).
 
 `write_sweep` keeps one sweep's rows, the backups the boxes reported, and prunes each agent to
-its newest `keep` rows, all in one transaction: a scrape or `fatctl status` reading at the same
-time sees the sweep before or after, never half of it. `stored_history` reads the recent rows
-back as a `history.ProbeHistory` (one query, plain DB-API like the rest of the metrics), so
-the collector and `fatctl status` judge down/flapping/escalate the same way the sweep does.
+its newest `keep` rows, all in one transaction. It is idempotent: a sweep is one DBOS step, so a
+crash after the commit and before the step's checkpoint runs it again with the same instant,
+and rows already stored for that (agent, instant, via) are not inserted twice (one failure
+counted twice would bring `down_after` forward). A backup already known keeps what its row
+says: `take_backup` records its sha256 and runtime version, which a box's report lacks. A
+scrape or `fatctl status` reading at the same time sees the sweep before or after, never half
+of it. `stored_history` reads the recent rows back as a `history.ProbeHistory` (one query,
+plain DB-API like the rest of the metrics), so the collector and `fatctl status` judge
+down/flapping/escalate the same way the sweep does.
 """
 
 from __future__ import annotations
@@ -90,16 +95,17 @@ def write_sweep(
     if keep < 1:
         raise ValueError("keep at least one probe result per agent")
     with session_scope(db) as session:
-        if rows:
+        fresh = _not_stored(session, rows)
+        if fresh:
             session.execute(
                 insert(ProbeRecord),
                 [{"agent_pk": r.agent_pk, "at": utc(r.at), "ok": r.ok, "via": r.via,
                   "status_code": r.status_code, "latency_ms": r.latency_ms,
-                  "error": clip(r.error)} for r in rows],
+                  "error": clip(r.error)} for r in fresh],
             )  # fmt: skip
         for seen in backups:
             agent = session.get(Agent, seen.agent_pk)
-            if agent is None:
+            if agent is None or _known_backup(session, seen):
                 continue
             repo.record_backup(session, agent, Backup(
                 agent_pk=seen.agent_pk, object_key=seen.object_key,
@@ -107,6 +113,33 @@ def write_sweep(
                 size_bytes=seen.size_bytes,
             ))  # fmt: skip
         session.execute(text(_PRUNE), {"keep": keep})
+
+
+def _not_stored(session: Any, rows: Sequence[ProbeRow]) -> list[ProbeRow]:
+    """`rows` without those already stored for the same agent, instant and via (a replayed
+    sweep's), read in the writing transaction."""
+    from sqlmodel import col, select
+
+    from fatctl.state.models import ProbeResult as ProbeRecord
+
+    if not rows:
+        return []
+    instants = sorted({utc(r.at) for r in rows})
+    query = select(ProbeRecord.agent_pk, ProbeRecord.at, ProbeRecord.via).where(
+        col(ProbeRecord.agent_pk).in_(sorted({r.agent_pk for r in rows})),
+        col(ProbeRecord.at).in_(instants),
+    )
+    stored = {(pk, _when(at), via) for pk, at, via in session.exec(query).all()}
+    return [r for r in rows if (r.agent_pk, utc(r.at), r.via) not in stored]
+
+
+def _known_backup(session: Any, seen: SeenBackup) -> bool:
+    from sqlmodel import select
+
+    from fatctl.state.models import Backup
+
+    mine = (Backup.agent_pk == seen.agent_pk) & (Backup.object_key == seen.object_key)
+    return session.exec(select(Backup.id).where(mine)).first() is not None
 
 
 def backup_kind(object_key: str) -> str:

@@ -179,3 +179,43 @@ def test_times_are_stored_and_read_back_in_utc(db_url: str) -> None:
     engine.dispose()
     [row] = recent_rows(db_url)
     assert row["at"] == T0 and row["at"].utcoffset() == timedelta(0)
+
+
+def test_a_replayed_sweep_writes_nothing_twice_and_keeps_a_backups_checksum(
+    migrated_engine: Any,
+) -> None:
+    """Review 28 L5 and L6: the sweep is one DBOS step, so a crash after its commit replays it
+    with the same instant; the replay inserted a second row set (one failure counted twice by
+    `down_after`). And a backup `take_backup` had recorded (sha256, runtime version) lost both
+    to "" when a sweep saw the same object in a box's report."""
+    from fatctl.monitoring.store import SeenBackup
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent, Backup, Owner
+
+    with session_scope(migrated_engine) as session:
+        owner = Owner(email="o@example.com", plan="managed")
+        session.add(owner)
+        session.flush()
+        agent = Agent(name="a1", agent_id="id-a1", owner_id=owner.id or 0, state="ready",
+                      server_type="cx23", location="fsn1", image="debian-12",
+                      runtime_version="2026.9.6")  # fmt: skip
+        session.add(agent)
+        session.flush()
+        pk = agent.id or 0
+        key = "20261207T040000Z-scheduled.tar.gz.age"
+        repo.record_backup(session, agent, Backup(
+            agent_pk=pk, object_key=key, kind="scheduled", created_at=T0 - timedelta(hours=1),
+            size_bytes=2048, sha256="ab" * 32, runtime_version="2026.9.6"))  # fmt: skip
+    rows = [ProbeRow(pk, T0, False, "ssh", 503, 2.0, "gateway not ready")]
+    seen = [SeenBackup(pk, key, T0 - timedelta(minutes=59), 2048)]
+    for _ in range(2):  # the sweep, then its replay
+        write_sweep(migrated_engine, rows, seen)
+    write_sweep(migrated_engine, [ProbeRow(pk, T0 + timedelta(minutes=5), True, "https", 200,
+                                           1.0, None)])  # fmt: skip
+    with migrated_engine.connect() as conn:
+        stored = conn.execute(text("SELECT ok, via FROM probe_results ORDER BY at")).all()
+    assert [(bool(ok), via) for ok, via in stored] == [(False, "ssh"), (True, "https")]
+    with session_scope(migrated_engine) as session:
+        (backup,) = session.exec(select(Backup)).all()
+        assert (backup.sha256, backup.runtime_version) == ("ab" * 32, "2026.9.6")
