@@ -139,6 +139,6 @@ def restore_cmd(
             confirm(f"restore {agent} to {name}, replacing its current state?", yes)
             with agent_lease(agent, ttl_s=DESTROY_TTL_S):
                 answer = restore_backup(c.engine, c.keyring, pool, target, Backoff(timeout=300),
-                                        name=name, actor=c.actor)  # fmt: skip
+                                        name=name, actor=c.actor, outside_op=True)  # fmt: skip
     Output(json_out).record({"agent": agent, "name": name, "displaced": answer.get("displaced"),
                              "healthy": True}, title=f"restored {agent}")  # fmt: skip

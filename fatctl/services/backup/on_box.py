@@ -25,6 +25,7 @@ from fatctl.sensitive import Sensitive, redact
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.health import wait_healthy
+from fatctl.services.common.open_ops import refuse_while_open
 from fatctl.services.common.secret_names import BACKUP_IDENTITY_SECRET
 from fatctl.state.db import session_scope
 
@@ -154,10 +155,17 @@ def restore_backup(
     name: str,
     start: bool = True,
     actor: str = "fatctl",
+    outside_op: bool = False,
 ) -> dict[str, object]:
     """Put archive `name` back as the gateway's state: the box stops the gateway, moves the
     current state aside, activates the archive's state, runs OpenClaw's `doctor
-    --non-interactive`, and starts the gateway (unless `start` is false); then the health gate."""
+    --non-interactive`, and starts the gateway (unless `start` is false); then the health gate.
+
+    `outside_op` (`fatctl backup restore`, under the agent's lease): refused (exit 2) while a
+    lifecycle op of the agent is unfinished, as it would race a half-done rebuild's own restore
+    or restart a gateway a failed suspend stopped. The ops' own restores run inside their op."""
+    if outside_op:
+        refuse_while_open(engine, target.name, "backup restore")
     with _identity_on_box(engine, ring, pool, target):
         try:
             answer = _answer(pool, target, cmd.restore_backup(name, start=start), "restore",

@@ -2,7 +2,8 @@
 runs recorded in `lifecycle_ops`; nothing imports this package back.
 
 - `ops`: `lifecycle_op` (open or continue an agent's op under its lease; steps kept across
-  reruns), `refuse_if_open`, `open_op`, `ops_of`.
+  reruns), `ops_of`; reading an agent's unfinished op (`open_op`, `refuse_if_open`) is
+  `services.common.open_ops`, which the flows outside the ops use.
 - `suspend`: `suspend` (backup, snapshot?, server deleted with IPs and DNS kept) and `resume`
   (a new server on the kept IPs, the newest backup restored before the gateway starts).
 - `archive`: `archive` (backup, verify, DNS and server and IPs released, kept until

@@ -27,6 +27,7 @@ from fatctl.errors import FatctlError, StateError
 from fatctl.sensitive import redact
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
+from fatctl.services.common.open_ops import DONE, OpInProgress, OpView, open_op, view_of
 from fatctl.services.common.steps import Emit, StepLog
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
@@ -37,35 +38,11 @@ if TYPE_CHECKING:
 
     from fatctl.state.models import LifecycleOp
 
-RUNNING, DONE, FAILED = "running", "done", "failed"
+RUNNING, FAILED = "running", "failed"
 PARAMS_MAX = 2000  # lifecycle_ops.params
 ERROR_MAX = 500  # lifecycle_ops.error
 # A whole op may provision a box and restore its state under the lease (the heartbeat renews it).
 LIFECYCLE_TTL_S = PROVISION_TTL_S
-
-
-class OpInProgress(StateError):
-    """Another lifecycle op of the agent is unfinished: the operator's next move is to finish
-    it (rerun its command), so this is refused like bad input, before anything is written."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class OpView:
-    """An op row as flows and listings see it (no session attached)."""
-
-    id: int
-    agent: str
-    kind: str
-    state: str
-    last_step: str
-    params: dict[str, Any]
-    error: str
-
-    def describe(self) -> str:
-        after = f"after step {self.last_step}" if self.last_step else "before its first step"
-        return f"{self.kind} (op {self.id}, {self.state} {after})"
 
 
 @dataclass
@@ -170,54 +147,6 @@ def lifecycle_op(
         _close(db, op.id, DONE, "")
 
 
-def open_op(session: Session, agent_pk: int) -> LifecycleOp | None:
-    """The agent's unfinished op (running, or failed and not yet rerun to its end), if any."""
-    from sqlmodel import col, select
-
-    from fatctl.state.models import LifecycleOp
-
-    query = (
-        select(LifecycleOp)
-        .where(LifecycleOp.agent_pk == agent_pk, col(LifecycleOp.state) != DONE)
-        .order_by(col(LifecycleOp.id).desc())
-    )
-    return session.exec(query.limit(1)).first()
-
-
-def open_ops(session: Session) -> dict[int, OpView]:
-    """Every agent's unfinished op, by agent pk (one query, for fleet-wide readers such as
-    reconcile and the `--all` target lists). The view's `agent` is left empty."""
-    from sqlmodel import col, select
-
-    from fatctl.state.models import LifecycleOp
-
-    query = select(LifecycleOp).where(col(LifecycleOp.state) != DONE)
-    out: dict[int, OpView] = {}
-    for row in session.exec(query.order_by(col(LifecycleOp.id))).all():
-        out[row.agent_pk] = _view(row, "")  # the newest wins, as in `open_op`
-    return out
-
-
-def open_op_view(session: Session, agent: str) -> OpView | None:
-    """The named agent's unfinished op as a view, if any."""
-    from fatctl.state import repo
-
-    row = repo.get_agent(session, agent)
-    found = open_op(session, row.id or 0)
-    return None if found is None else _view(found, agent)
-
-
-def refuse_if_open(session: Session, agent: str, doing: str) -> None:
-    """For flows that change an agent's box outside the ops (push, converge, creds rotate):
-    refused while an op is open, since the op's steps assume the box they left."""
-    view = open_op_view(session, agent)
-    if view is not None:
-        raise OpInProgress(
-            f"agent {agent} has an unfinished {view.describe()}: {doing} refused",
-            hint=f"finish it first: `fatctl {view.kind} {agent}`",
-        )
-
-
 def ops_of(db: Engine, agent: str) -> list[OpView]:
     """Every op of the agent, oldest first."""
     from sqlmodel import col, select
@@ -229,7 +158,7 @@ def ops_of(db: Engine, agent: str) -> list[OpView]:
         row = repo.get_agent(session, agent)
         query = select(LifecycleOp).where(LifecycleOp.agent_pk == row.id)
         found = session.exec(query.order_by(col(LifecycleOp.id))).all()
-        return [_view(op, agent) for op in found]
+        return [view_of(op, agent) for op in found]
 
 
 def _open(
@@ -248,7 +177,7 @@ def _open(
     with session_scope(db) as session:
         row = repo.get_agent(session, agent)
         current = open_op(session, row.id or 0)
-        view = None if current is None else _view(current, agent)
+        view = None if current is None else view_of(current, agent)
         if view is not None and view.kind != kind:
             raise OpInProgress(
                 f"agent {agent} has an unfinished {view.describe()}: {kind} refused",
@@ -285,15 +214,6 @@ def _row(session: Session, op_id: int) -> LifecycleOp:
     if row is None:  # only a manual edit of the database removes it under the lease
         raise StateError(f"lifecycle op {op_id} vanished from the state database")
     return row
-
-
-def _view(row: LifecycleOp, agent: str) -> OpView:
-    try:
-        params = json.loads(row.params or "{}")
-    except ValueError:
-        params = {}
-    return OpView(row.id or 0, agent, row.kind, row.state, row.last_step,
-                  params if isinstance(params, dict) else {}, row.error)  # fmt: skip
 
 
 def _dump(params: Mapping[str, object]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fatctl.errors import CloudError, FatctlError
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
-from fatctl.services.lifecycle.ops import open_op_view
+from fatctl.services.common.open_ops import open_op_view
 from fatctl.services.reconcile.views import DNS_DELETE, DNS_UPSERT, FW_DELETE, RELABEL, Finding
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from fatctl.dns.records import agent_tag, record_owner
 from fatctl.errors import FatctlError
+from fatctl.services.common.open_ops import OpView, open_ops
 from fatctl.services.common.targets import select_agents, target_for
-from fatctl.services.lifecycle.ops import OpView, open_ops
 from fatctl.services.reconcile.diff import diff
 from fatctl.services.reconcile.fix import apply_fixes
 from fatctl.services.reconcile.views import (

@@ -29,6 +29,7 @@ from fatctl.pacing.poll import Poll
 from fatctl.remote.commands.converge import ConvergeLayout
 from fatctl.remote.commands.upgrade import BoxLayout
 from fatctl.services.common.leases import ROLLOUT_TTL_S, agent_lease, box_step_ttl, rollout_lease
+from fatctl.services.common.open_ops import OpInProgress, refuse_while_open
 from fatctl.services.common.targets import select_targets
 from fatctl.services.rollout import records as rec
 from fatctl.services.rollout.kinds import (
@@ -228,6 +229,7 @@ def _host_step(
         with nullcontext() if leased else _box_lease(run, name, job.policy):
             if not leased:
                 rec.update_step(run.engine, step_id, phase=StepPhase.RUNNING)
+            refuse_while_open(run.engine, name, job.kind)  # under the box lease: no race
             work = kind_of(run.kinds, job.kind).work(run, pool, job, step, name)
 
             def before_change(old: str) -> None:
@@ -239,6 +241,8 @@ def _host_step(
                 backup_first(run, pool, job, step, name)
 
             outcome = work.apply(run.targets[name], before_change, step.from_version)
+    except OpInProgress as exc:  # a lifecycle op owns the box: skipped, not a failure
+        outcome = HostOutcome(StepPhase.SKIPPED, step.from_version, exc.one_line())
     except FatctlError as exc:  # busy box lease, failed snapshot, unrenderable config
         outcome = HostOutcome(StepPhase.FAILED, step.from_version, exc.one_line())
     note = "; ".join(outcome.notes) if outcome.phase == StepPhase.SUCCEEDED else ""

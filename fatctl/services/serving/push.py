@@ -33,6 +33,7 @@ from fatctl.services.agents.gateway_env import gateway_env
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
+from fatctl.services.common.open_ops import refuse_if_open
 from fatctl.services.common.specs import build_spec, sandbox_spec
 from fatctl.services.common.steps import step_index
 from fatctl.services.common.targets import target_for
@@ -135,6 +136,7 @@ def _record(
 ) -> tuple[str, Wanted]:  # fmt: skip
     """Make the change and compute the box's wanted state; roll it back unless `keep`."""
     with session_scope(db) as session:
+        refuse_if_open(session, name, "push")  # the op's next steps assume the box it left
         agent = repo.get_agent(session, name)
         done = change(session, agent) if change is not None else Change("agent.apply", {})
         session.flush()

@@ -32,6 +32,7 @@ from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.remote.commands.storage import take_r2_credentials
 from fatctl.sensitive import Sensitive
 from fatctl.services.common.delivery import deliver_file
+from fatctl.services.common.open_ops import OpInProgress, refuse_while_open
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.state.db import session_scope
 
@@ -47,13 +48,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Rotation:
     agent: str
-    action: str  # rotated, fresh, failed
+    action: str  # rotated, fresh, busy, failed
     expires_at: datetime | None
     detail: str = ""
 
 
 # The audit result of each action: a fresh box was looked at and deliberately left alone.
-AUDIT_RESULT = {"rotated": "ok", "fresh": "skipped", "failed": "failed"}
+# `busy`: an unfinished lifecycle op owns the box (its rerun delivers what the box needs).
+AUDIT_RESULT = {"rotated": "ok", "fresh": "skipped", "busy": "skipped", "failed": "failed"}
 
 
 def r2_env(creds: R2Credentials) -> Sensitive:
@@ -158,6 +160,12 @@ def rotate_one(
         fresh = Rotation(target.name, "fresh", expiry)
         _record(engine, ring, agent_pk, fresh, creds=None, actor=actor, at=now)
         return fresh
+    try:
+        refuse_while_open(engine, target.name, "R2 credential rotation")
+    except OpInProgress as exc:
+        busy = Rotation(target.name, "busy", expiry, exc.one_line())
+        _record(engine, ring, agent_pk, busy, creds=None, actor=actor, at=now)
+        return busy
     creds: R2Credentials | None = None
     try:
         creds = issue(settings, agent_id, clock=fixed(now))
