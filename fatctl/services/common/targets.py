@@ -1,7 +1,8 @@
 """Which boxes a command reaches: SSH targets (host, port, user, pinned key) from the database.
 
 Every feature that talks to boxes selects them here: by name, `--all` or `--label k=v` on the
-agent columns, skipping agents that have no box (requested, destroying, destroyed).
+agent columns, skipping agents that have no box (requested, suspended, archived, destroying,
+destroyed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.state.models import Agent
 
-_UNREACHABLE_STATES = {AgentState.REQUESTED, AgentState.DESTROYING, AgentState.DESTROYED}
+# Not targets of `--all`/`--label`: no box (requested, suspended, archived: a suspended agent
+# keeps its IPs, with no server behind them) or one on its way out. Asking them would only add
+# unreachable failures that can trip a rollout's --max-failures.
+_UNREACHABLE_STATES = {AgentState.REQUESTED, AgentState.SUSPENDED, AgentState.ARCHIVED,
+                       AgentState.DESTROYING, AgentState.DESTROYED}  # fmt: skip
 
 
 def target_for(
