@@ -63,23 +63,29 @@ def test_rows_are_pruned_to_the_newest_n_per_agent(swept: Swept) -> None:
         assert stamps == ["2026-12-07 05:05", "2026-12-07 05:10", "2026-12-07 05:15"], stamps
 
 
-def test_write_sweep_prunes_on_both_engines(migrated_engine: Any) -> None:
-    """The prune is one window-function DELETE: it must run on SQLite and PostgreSQL."""
+def _ready_agents(engine: Any, *names: str) -> list[int]:
+    """Ready agents of one owner, straight into the state database; their row ids."""
     from fatctl.state.db import session_scope
     from fatctl.state.models import Agent, Owner
 
-    with session_scope(migrated_engine) as session:
+    with session_scope(engine) as session:
         owner = Owner(email="o@example.com", plan="managed")
         session.add(owner)
         session.flush()
         pks = []
-        for name in ("a1", "a2"):
+        for name in names:
             agent = Agent(name=name, agent_id=f"id-{name}", owner_id=owner.id or 0, state="ready",
                           server_type="cx23", location="fsn1", image="debian-12",
                           runtime_version="2026.9.6")  # fmt: skip
             session.add(agent)
             session.flush()
             pks.append(agent.id or 0)
+        return pks
+
+
+def test_write_sweep_prunes_on_both_engines(migrated_engine: Any) -> None:
+    """The prune is one window-function DELETE: it must run on SQLite and PostgreSQL."""
+    pks = _ready_agents(migrated_engine, "a1", "a2")
     for i in range(5):
         at = T0 + timedelta(minutes=i)
         write_sweep(migrated_engine, [ProbeRow(pk, at, i % 2 == 0, "https", 200, 1.5, None)
@@ -159,21 +165,11 @@ def test_times_are_stored_and_read_back_in_utc(db_url: str) -> None:
 
     from fatctl.monitoring.store import recent_rows
     from fatctl.state import migrate
-    from fatctl.state.db import make_engine, session_scope
-    from fatctl.state.models import Agent, Owner
+    from fatctl.state.db import make_engine
 
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
-    with session_scope(engine) as session:
-        owner = Owner(email="o@example.com", plan="managed")
-        session.add(owner)
-        session.flush()
-        agent = Agent(name="a1", agent_id="id-a1", owner_id=owner.id or 0, state="ready",
-                      server_type="cx23", location="fsn1", image="debian-12",
-                      runtime_version="2026.9.6")  # fmt: skip
-        session.add(agent)
-        session.flush()
-        pk = agent.id or 0
+    (pk,) = _ready_agents(engine, "a1")
     berlin = T0.astimezone(timezone(timedelta(hours=2)))
     write_sweep(engine, [ProbeRow(pk, berlin, True, "https", 200, 1.0, None)])
     engine.dispose()
@@ -191,18 +187,12 @@ def test_a_replayed_sweep_writes_nothing_twice_and_keeps_a_backups_checksum(
     from fatctl.monitoring.store import SeenBackup
     from fatctl.state import repo
     from fatctl.state.db import session_scope
-    from fatctl.state.models import Agent, Backup, Owner
+    from fatctl.state.models import Agent, Backup
 
+    (pk,) = _ready_agents(migrated_engine, "a1")
     with session_scope(migrated_engine) as session:
-        owner = Owner(email="o@example.com", plan="managed")
-        session.add(owner)
-        session.flush()
-        agent = Agent(name="a1", agent_id="id-a1", owner_id=owner.id or 0, state="ready",
-                      server_type="cx23", location="fsn1", image="debian-12",
-                      runtime_version="2026.9.6")  # fmt: skip
-        session.add(agent)
-        session.flush()
-        pk = agent.id or 0
+        agent = session.get(Agent, pk)
+        assert agent is not None
         key = "20261207T040000Z-scheduled.tar.gz.age"
         repo.record_backup(session, agent, Backup(
             agent_pk=pk, object_key=key, kind="scheduled", created_at=T0 - timedelta(hours=1),
