@@ -111,3 +111,18 @@ def test_all_leaves_out_suspended_agents(plane: Any) -> None:
     assert [t.name for t in chosen] == ["alpha"]
     labelled = select_targets(plane.db, plane.settings, label="state=suspended")
     assert labelled == []
+
+
+def test_cli_backup_restore_is_refused_in_one_line_with_exit_2(plane: Any) -> None:
+    from fatctl.secrets import generate_master_key
+    from tests.integration.reconcile.test_reconcile_cli import cli_env, fatctl
+
+    provisioned(plane, "alpha")
+    failed_suspend(plane, "alpha")
+    # Any master key: the refusal comes before anything sealed is opened.
+    env = {**cli_env(plane), "FATCTL_MASTER_KEY": generate_master_key()}
+    done = fatctl(env, "backup", "restore", "alpha", "--at",
+                  "20261207T030000Z-pre-suspend", "--yes", code=2)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if "refused" in line]
+    assert len(lines) == 1 and "backup restore refused" in lines[0], done.stderr
+    assert "`fatctl suspend alpha`" in lines[0]
