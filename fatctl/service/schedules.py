@@ -4,7 +4,7 @@ Four schedules, each a cron of the settings (`FATCTL_SCHEDULE_<NAME>`, `off` dis
 `r2-rotate` rotates the boxes' R2 credentials before they expire (they live 7 days; every 6 h
 with a 2-day window, a day of outage is harmless), `reconcile` runs `reconcile --fix` (the safe
 findings only), `health-sweep` probes the fleet (`monitoring.sweep`), `backup-verify` opens
-every ready agent's newest backup. Each runs on its own queue `sched-<name>` with a global
+every running agent's newest backup. Each runs on its own queue `sched-<name>` with a global
 concurrency of 1, so several servers sharing the database never run one schedule twice at
 once; DBOS dedupes the firings themselves by id (`sched-<name>-<time>`).
 
@@ -256,21 +256,23 @@ def _sweep(now_iso: str) -> dict[str, Any]:
     return {**counts, "failed": 0}
 
 
-def _agents_with_backups() -> list[str]:
+def _agents_with_backups(db: Engine) -> list[str]:
+    """Running agents with a known backup: degraded ones too, which most need theirs checked."""
     from sqlmodel import col, select
 
     from fatctl.state.models import Agent, Backup
 
-    with session_scope(current().db) as session:
+    running = sorted(str(state) for state in RUNNING_STATES)
+    with session_scope(db) as session:
         rows = session.exec(select(Agent.name).join(Backup, col(Backup.agent_pk) == col(Agent.id))
-                            .where(Agent.state == AgentState.READY).distinct()).all()  # fmt: skip
+                            .where(col(Agent.state).in_(running)).distinct()).all()  # fmt: skip
         return sorted(rows)
 
 
 @DBOS.step(name="sched_backup_verify_run")
 def _verify(now_iso: str) -> dict[str, Any]:
     rt = current()
-    targets = _running_targets(_agents_with_backups())
+    targets = _running_targets(_agents_with_backups(rt.db))
 
     def one(pool: Any, target: Target) -> str | None:
         try:

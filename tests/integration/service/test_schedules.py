@@ -308,3 +308,33 @@ def test_fan_out_holds_each_agents_lease_only_while_that_box_is_worked_on(
         assert seen == {"alpha": {"alpha": True, "bravo": False, "charlie": True},
                         "bravo": {"alpha": False, "bravo": True, "charlie": True}}  # fmt: skip
         assert read(migrated_engine, agent_lease("bravo")) is None
+
+
+def test_backup_verify_picks_degraded_agents_too(db_url: str) -> None:
+    """Review 28 L9: backup-verify chose `ready` agents only, so a degraded one (the kind that
+    most needs a checked backup) was never verified. Running agents with a backup are chosen;
+    a suspended one and one with no backup known are not."""
+    from sqlmodel import select
+
+    from fatctl.service import schedules
+    from fatctl.state import migrate
+    from fatctl.state.db import make_engine, session_scope
+    from fatctl.state.models import Agent, Backup
+    from tests.fixtures.fleet_rows import seed_agents
+
+    migrate.upgrade(db_url)
+    seed_agents(db_url, 4)
+    db = make_engine(db_url)
+    states = ["ready", "degraded", "suspended", "degraded"]
+    with session_scope(db) as session:
+        for i, state in enumerate(states):
+            agent = session.exec(select(Agent).where(Agent.name == f"agent{i:05d}")).one()
+            agent.state = state
+            session.add(agent)
+            if i < 3:  # agent00003 has no backup known
+                session.add(Backup(agent_pk=agent.id or 0, object_key=f"b{i}", kind="scheduled",
+                                   created_at=datetime.now(UTC), size_bytes=1))  # fmt: skip
+    try:
+        assert schedules._agents_with_backups(db) == ["agent00000", "agent00001"]
+    finally:
+        db.dispose()
