@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fatctl.clock import Clock, wall_clock
 from fatctl.errors import FatctlError, StateError
 from fatctl.sensitive import redact
 from fatctl.services.common.audit import audit_change
@@ -126,14 +127,17 @@ def lifecycle_op(
     rerun: frozenset[str] = frozenset(),
     emit: Emit = lambda kind, **fields: None,
     check: Callable[[Session, OpView | None], None] | None = None,
+    clock: Clock = wall_clock,
 ) -> Iterator[Op]:
     """Hold the agent's lease, open (or continue) the agent's `kind` op and yield it; the op is
     `done` when the block ends, `failed` (with its one-line error) when it raises. `check`
     sees the agent's open op (None for a new one) inside the opening transaction and may refuse
-    before anything is written (a wrong state, a bad combination of flags)."""
+    before anything is written (a wrong state, a bad combination of flags). `clock` (the
+    flow's `ctx.clock`) stamps the op's start and finish."""
     with lease(db, agent_lease(agent), ttl_s=LIFECYCLE_TTL_S, shared=True):
         log = StepLog(db, agent, actor, emit, flow=kind)
-        op_id, merged, last = _open(db, agent, kind, actor, steps, dict(params or {}), check)
+        op_id, merged, last = _open(db, agent, kind, actor, steps, dict(params or {}), check,
+                                    clock)  # fmt: skip
         done = steps.index(last) if last in steps else -1
         op = Op(db, op_id, agent, kind, steps, log, merged, done_through=done, rerun=rerun)
         if op.resumed:
@@ -142,9 +146,9 @@ def lifecycle_op(
             yield op
         except Exception as exc:
             line = exc.one_line() if isinstance(exc, FatctlError) else type(exc).__name__
-            _close(db, op.id, FAILED, line)
+            _close(db, op.id, FAILED, line, clock)
             raise
-        _close(db, op.id, DONE, "")
+        _close(db, op.id, DONE, "", clock)
 
 
 def ops_of(db: Engine, agent: str) -> list[OpView]:
@@ -169,6 +173,7 @@ def _open(
     steps: tuple[str, ...],
     requested: dict[str, Any],
     check: Callable[[Session, OpView | None], None] | None,
+    clock: Clock = wall_clock,
 ) -> tuple[int, dict[str, Any], str]:
     """The op's id, params and last finished step: the open one continued, else a new one."""
     from fatctl.state import repo
@@ -188,7 +193,8 @@ def _open(
         params = {**(view.params if view else {}), **requested}
         if current is None:
             current = LifecycleOp(agent_pk=row.id or 0, kind=kind, state=RUNNING,
-                                  params=_dump(params), actor=actor[:100])  # fmt: skip
+                                  params=_dump(params), actor=actor[:100],
+                                  started_at=clock())  # fmt: skip
         else:
             current.state, current.error, current.params = RUNNING, "", _dump(params)
             current.finished_at = None
@@ -197,13 +203,11 @@ def _open(
         return current.id or 0, params, current.last_step
 
 
-def _close(db: Engine, op_id: int, state: str, error: str) -> None:
-    from fatctl.state.models import utcnow
-
+def _close(db: Engine, op_id: int, state: str, error: str, clock: Clock = wall_clock) -> None:
     with session_scope(db) as session:
         row = _row(session, op_id)
         row.state, row.error = state, redact(error)[:ERROR_MAX]
-        row.finished_at = utcnow() if state == DONE else None
+        row.finished_at = clock() if state == DONE else None
         session.add(row)
 
 

@@ -63,7 +63,7 @@ def rebuild(
               "no_restore": no_restore}  # fmt: skip
     check = agent_in(name, REBUILDABLE, "rebuild")
     with lifecycle_op(ctx.db, name, "rebuild", ctx.actor, steps=REBUILD_STEPS, params=params,
-                      emit=ctx.emit, check=check) as op:  # fmt: skip
+                      emit=ctx.emit, check=check, clock=ctx.clock) as op:  # fmt: skip
         if "holds_state" not in op.params:
             op.remember(holds_state=holds_state(ctx, name))
         if not op.params["holds_state"]:

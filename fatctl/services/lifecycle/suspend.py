@@ -105,7 +105,7 @@ def suspend(
     params = {"snapshot": snapshot, "no_backup": no_backup}
     check = agent_in(name, SUSPENDABLE, "suspend")
     with lifecycle_op(ctx.db, name, "suspend", ctx.actor, steps=SUSPEND_STEPS, params=params,
-                      emit=ctx.emit, check=check) as op:  # fmt: skip
+                      emit=ctx.emit, check=check, clock=ctx.clock) as op:  # fmt: skip
         if op.params["no_backup"]:
             op.skip("backup", "skipped by --no-backup")
         else:
@@ -128,7 +128,7 @@ def resume(ctx: Context, name: str, *, no_restore: bool = False) -> LifecycleRes
     params = {"no_restore": no_restore or ctx.skip_box}
     check = agent_in(name, (AgentState.SUSPENDED,), "resume")
     with lifecycle_op(ctx.db, name, "resume", ctx.actor, steps=RESUME_STEPS, params=params,
-                      emit=ctx.emit, check=check) as op:  # fmt: skip
+                      emit=ctx.emit, check=check, clock=ctx.clock) as op:  # fmt: skip
         op.run("provision", lambda: _provision(ctx, op))
         op.run("state", lambda: _mark_resumed(ctx, name))
     return result(ctx, op, {})
