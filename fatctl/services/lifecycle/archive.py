@@ -29,7 +29,7 @@ from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.services.common.steps import Emit
 from fatctl.services.common.targets import agent_target
-from fatctl.services.lifecycle.ops import OpView, lifecycle_op, open_op
+from fatctl.services.lifecycle.ops import OpView, lifecycle_op, open_op, ops_of
 from fatctl.services.lifecycle.suspend import (
     Context,
     LifecycleResult,
@@ -88,7 +88,7 @@ def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleRes
                       check=check) as op:  # fmt: skip
         boxless = _state(ctx, name) == SUSPENDED
         if boxless:
-            op.skip("backup", "suspended: no box; its suspend's backup is kept")
+            op.skip("backup", f"suspended: no box; {_suspend_backup(ctx.db, name)}")
             op.skip("verify", "suspended: no box to open the backup on")
         elif op.params["no_backup"]:
             op.skip("backup", "skipped by --no-backup")
@@ -158,6 +158,16 @@ def _purge_one(ctx: Records, name: str) -> LifecycleResult:
         op.run("secrets", lambda: _shred(ctx, name))
         op.run("state", lambda: _mark_destroyed(ctx, name))
     return result(ctx, op, {})
+
+
+def _suspend_backup(db: Engine, name: str) -> str:
+    """What the agent's last finished suspend left to keep: its backup, or none when it ran
+    with --no-backup (saying "kept" then would promise a backup that does not exist)."""
+    done = [o for o in ops_of(db, name) if o.kind == "suspend" and o.state == "done"]
+    if done and done[-1].params.get("no_backup"):
+        return "no backup exists (it was suspended with --no-backup)"
+    backup = done[-1].params.get("backup") if done else None
+    return f"its suspend's backup {backup} is kept" if backup else "its suspend's backup is kept"
 
 
 def _state(ctx: Context, name: str) -> str:

@@ -106,3 +106,16 @@ def test_a_repair_is_skipped_when_an_op_opens_after_the_diff(
         ("skipped", True)
     ]
     assert cf_records(plane, "alpha.sandbox.test", "A") == []
+
+
+def test_archive_of_an_agent_suspended_without_backup_says_none_exists(plane: Any) -> None:
+    """Review 28 L8: the archive's skipped backup step said "its suspend's backup is kept"
+    for an agent suspended with --no-backup, which has none."""
+    from fatctl.services.lifecycle.suspend import suspend
+
+    fleet(plane, "alpha")
+    suspend(context(plane), "alpha", no_backup=True)
+    done = archive(context(plane), "alpha")
+    [backup] = [s for s in done.steps if s["step"] == "backup"]
+    assert backup["result"] == "skipped"
+    assert "no backup exists" in str(backup["note"]) and "kept" not in str(backup["note"])
