@@ -84,8 +84,8 @@ def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleRes
             require_backup_box(ctx, no_backup, "archive")  # a suspended agent has no box
 
     with lifecycle_op(ctx.db, name, "archive", ctx.actor, steps=ARCHIVE_STEPS,
-                      params={"no_backup": no_backup}, emit=ctx.emit,
-                      check=check) as op:  # fmt: skip
+                      params={"no_backup": no_backup}, emit=ctx.emit, check=check,
+                      clock=ctx.clock) as op:  # fmt: skip
         boxless = _state(ctx, name) == SUSPENDED
         if boxless:
             op.skip("backup", f"suspended: no box; {_suspend_backup(ctx.db, name)}")
@@ -153,7 +153,8 @@ def purge(ctx: Records, names: list[str]) -> list[LifecycleResult]:
 
 def _purge_one(ctx: Records, name: str) -> LifecycleResult:
     with lifecycle_op(ctx.db, name, "purge", ctx.actor, steps=PURGE_STEPS, emit=ctx.emit,
-                      check=agent_in(name, (AgentState.ARCHIVED,), "purge")) as op:  # fmt: skip
+                      check=agent_in(name, (AgentState.ARCHIVED,), "purge"),
+                      clock=ctx.clock) as op:  # fmt: skip
         op.run("data", lambda: _purge_data(ctx, op))
         op.run("secrets", lambda: _shred(ctx, name))
         op.run("state", lambda: _mark_destroyed(ctx, name))

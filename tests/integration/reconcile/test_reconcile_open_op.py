@@ -119,3 +119,22 @@ def test_archive_of_an_agent_suspended_without_backup_says_none_exists(plane: An
     [backup] = [s for s in done.steps if s["step"] == "backup"]
     assert backup["result"] == "skipped"
     assert "no backup exists" in str(backup["note"]) and "kept" not in str(backup["note"])
+
+
+def test_archive_and_purge_ops_are_stamped_by_the_flow_clock(plane: Any) -> None:
+    """Review 28 L2 for archive: the op's times come from the context's clock (purge passes
+    its own the same way; it needs R2, which this suite does not start)."""
+    from datetime import UTC
+
+    from sqlmodel import select
+
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import LifecycleOp
+    from tests.integration.lifecycle.test_suspend_archive import NOW
+
+    fleet(plane, "alpha")
+    archive(context(plane), "alpha", no_backup=True)
+    with session_scope(plane.db) as session:
+        [row] = session.exec(select(LifecycleOp)).all()
+        stamps = [row.started_at, row.finished_at]
+    assert [s.replace(tzinfo=UTC) if s and not s.tzinfo else s for s in stamps] == [NOW, NOW]
