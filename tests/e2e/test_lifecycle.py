@@ -50,6 +50,14 @@ def _remembers(admin: str, bot_id: Any, said: str, *turns: str) -> None:
         assert turn in history, history
 
 
+def _addresses(sandbox: dict[str, Any], server_id: int) -> list[str]:
+    """The primary IPs the emulated project has assigned to that server."""
+    from tests.e2e.test_provision_e2e import _admin
+
+    ips = _admin(sandbox["admin"]["hetzner"], "/inventory")["primary_ips"]
+    return sorted(ip["ip"] for ip in ips if ip["assignee_id"] == server_id)
+
+
 def _healthy(plane: Any) -> None:
     status = json.loads(plane.run("status", AGENT, "--json"))[0]
     assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
@@ -71,6 +79,8 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     for turn in ("remember the blue door", "and the red key", "before the rebuild"):
         _round_trip(admin, bot_id, SENDER, turn)
     (before,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
+    kept = _addresses(sandbox, before["id"])
+    assert len(kept) == 2, kept  # an IPv4 and an IPv6
     ipv4 = json.loads(plane.run("status", AGENT, "--json"))[0]["ipv4"]
     plane.run("ssh", AGENT, "--", f"sudo touch {OLD_DISK_MARK}")
 
@@ -85,7 +95,7 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     steps = {s["step"]: s["result"] for s in done["steps"]}
     assert steps["backup"] == steps["infra"] == steps["provision"] == "ok", steps
     (after,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
-    assert (after["id"], after.get("public_net")) == (before["id"], before.get("public_net"))
+    assert after["id"] == before["id"] and _addresses(sandbox, after["id"]) == kept
     assert done["ipv4"] == ipv4 and done["server_id"] == str(before["id"]), done
     gone = plane.run("ssh", AGENT, "--", f"test ! -e {OLD_DISK_MARK} && echo fresh")
     assert gone.strip() == "fresh", gone
@@ -103,6 +113,10 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     assert suspended["state"] == "suspended" and suspended["backup"], suspended
     assert suspended["backup"].endswith("-pre-suspend")
     assert not [s for s in _servers(sandbox) if s["name"] == AGENT]
+    from tests.e2e.test_provision_e2e import _admin
+
+    held_ips = _admin(sandbox["admin"]["hetzner"], "/inventory")["primary_ips"]
+    assert sorted(ip["ip"] for ip in held_ips if ip["ip"] in kept) == kept  # still the project's
     cost = json.loads(plane.run("cost", "--json"))
     (held,) = [a for a in cost["agents"] if a["agent"] == AGENT]
     assert held["state"] == "suspended" and float(held["server"]) == 0, held
@@ -116,8 +130,7 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     assert resumed["state"] == "ready", resumed
     (back,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
     assert back["id"] != before["id"]  # a new server ...
-    assert back["public_net"]["ipv4"] == before["public_net"]["ipv4"]  # ... on the kept IPs
-    assert back["public_net"]["ipv6"] == before["public_net"]["ipv6"]
+    assert _addresses(sandbox, back["id"]) == kept  # ... on the kept IPs
     _remembers(admin, bot_id, "after the resume", "remember the blue door", "after the rebuild")
     _healthy(plane)
 
