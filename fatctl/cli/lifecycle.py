@@ -87,7 +87,8 @@ def resume(
     wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Bring a suspended agent back: a new server on its kept IPs, its newest backup restored."""
+    """Bring a suspended agent back: a new server on its kept IPs, with the backup its suspend
+    took restored before the gateway starts."""
     from fatctl.services.lifecycle.suspend import resume as run
 
     name, out = agent_arg(agent) or "", Output(json_out)

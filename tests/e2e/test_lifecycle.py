@@ -29,6 +29,7 @@ import pytest
 
 from fatctl.sandbox.world import client as world
 from tests.e2e.test_agent_serves import _model_call, _plane, _round_trip, _servers
+from tests.e2e.test_provision_e2e import _admin
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -52,8 +53,6 @@ def _remembers(admin: str, bot_id: Any, said: str, *turns: str) -> None:
 
 def _addresses(sandbox: dict[str, Any], server_id: int) -> list[str]:
     """The primary IPs the emulated project has assigned to that server."""
-    from tests.e2e.test_provision_e2e import _admin
-
     ips = _admin(sandbox["admin"]["hetzner"], "/inventory")["primary_ips"]
     return sorted(ip["ip"] for ip in ips if ip["assignee_id"] == server_id)
 
@@ -113,8 +112,6 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     assert suspended["state"] == "suspended" and suspended["backup"], suspended
     assert suspended["backup"].endswith("-pre-suspend")
     assert not [s for s in _servers(sandbox) if s["name"] == AGENT]
-    from tests.e2e.test_provision_e2e import _admin
-
     held_ips = _admin(sandbox["admin"]["hetzner"], "/inventory")["primary_ips"]
     assert sorted(ip["ip"] for ip in held_ips if ip["ip"] in kept) == kept  # still the project's
     cost = json.loads(plane.run("cost", "--json"))

@@ -5,7 +5,7 @@ runs recorded in `lifecycle_ops`; nothing imports this package back.
   reruns), `ops_of`; reading an agent's unfinished op (`open_op`, `refuse_if_open`) is
   `services.common.open_ops`, which the flows outside the ops use.
 - `suspend`: `suspend` (backup, snapshot?, server deleted with IPs and DNS kept) and `resume`
-  (a new server on the kept IPs, the newest backup restored before the gateway starts).
+  (a new server on the kept IPs, the backup the suspend took restored before the gateway starts).
 - `archive`: `archive` (backup, verify, DNS and server and IPs released, kept until
   `purge_after`) and `purge` (R2 prefix and every sealed secret deleted: crypto-shredding).
 """
