@@ -184,5 +184,13 @@ async def sweep(
 
 
 def run_sweep(targets: Sequence[ProbeTarget], **options: object) -> list[ProbeResult]:
-    """`sweep` from synchronous code (a CLI command, a DBOS step)."""
-    return asyncio.run(sweep(targets, **options))  # type: ignore[arg-type]
+    """`sweep` from synchronous code (a CLI command, a DBOS step), on a loop of its own.
+
+    Not `asyncio.run`: it leaves the thread with its event loop unset, and code that later asks
+    for the thread's loop (Pulumi's runtime does) then fails with "no current event loop"."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(sweep(targets, **options))  # type: ignore[arg-type]
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

@@ -12,6 +12,7 @@ own answer (the parity test).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,17 @@ class _RecordingMonitor(pmocks.MockMonitor):
         return response
 
 
+def _thread_loop() -> None:
+    """Pulumi's mocks run on the thread's event loop. Any `asyncio.run` earlier in this process
+    (another test's, in-process) leaves the thread with none, so make one when it is missing."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_main(config: dict[str, str], lookup: Lookup) -> list[Registered]:
     """Run the hand-run entry point (`__main__.py`) under mocks with `config` as stack config."""
     import runpy
@@ -111,6 +123,7 @@ def run_main(config: dict[str, str], lookup: Lookup) -> list[Registered]:
 
     sink: list[Registered] = []
     mocks = _Mocks(lookup)
+    _thread_loop()
     pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, sink))
     pulumi.runtime.set_all_config(config)
 
@@ -140,6 +153,7 @@ def run_program(
 
     sink: list[Registered] = []
     mocks = _Mocks(lookup or fleet_of(spec))
+    _thread_loop()
     pulumi.runtime.set_mocks(mocks, preview=preview, monitor=_RecordingMonitor(mocks, sink))
     resolved: dict[str, Any] = {}
 

@@ -8,7 +8,7 @@ import asyncio
 
 import httpx
 
-from fatctl.monitoring.probe import ProbeTarget, sweep
+from fatctl.monitoring.probe import ProbeTarget, run_sweep, sweep
 
 
 def targets(n: int) -> list[ProbeTarget]:
@@ -60,3 +60,21 @@ def test_a_target_without_address_sends_no_sni_override() -> None:
 
     asyncio.run(sweep([ProbeTarget("b", "b.fleet.test")], transport=httpx.MockTransport(handler)))
     assert seen == [("https://b.fleet.test/readyz", None)]
+
+
+def test_run_sweep_leaves_the_threads_event_loop_alone() -> None:
+    """`fatctl status` sweeps from synchronous code; `asyncio.run` there left the thread with
+    no event loop, and Pulumi's runtime, later in the same process, failed for want of one."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"ready": True})
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        found = run_sweep(targets(2), transport=httpx.MockTransport(handler))
+        assert len(found) == 2
+        assert asyncio.get_event_loop_policy().get_event_loop() is loop
+    finally:
+        loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())  # as usable as the thread's default
