@@ -120,7 +120,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "resume": (
         "lifecycle",
-        "Bring a suspended agent back: a new server on its kept IPs, its newest backup restored.",
+        "Bring a suspended agent back on a new server on its kept IPs, with its backup restored.",
     ),
     "archive": (
         "lifecycle",

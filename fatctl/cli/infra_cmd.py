@@ -206,9 +206,10 @@ def rebuild(
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Reinstall the box on a fresh disk, keeping the server, its IPs and the customer: the
-    state is backed up first (the gateway stopped), restored before the gateway starts again,
-    and the box must pass the health gate. A rerun finishes an unfinished rebuild."""
+    """Reinstall the box on a fresh disk, keeping server, IPs and the customer's state.
+
+    The state is backed up first (the gateway stopped), restored before the gateway starts
+    again, and the box must pass the health gate. A rerun finishes an unfinished rebuild."""
     from fatctl.services.lifecycle.rebuild import preview
     from fatctl.services.lifecycle.rebuild import rebuild as run
     from fatctl.services.lifecycle.suspend import Context

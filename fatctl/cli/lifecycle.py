@@ -87,8 +87,10 @@ def resume(
     wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Bring a suspended agent back: a new server on its kept IPs, with the backup its suspend
-    took restored before the gateway starts."""
+    """Bring a suspended agent back on a new server on its kept IPs, with its backup restored.
+
+    The backup is the one its suspend took, restored before the gateway first starts, so the
+    gateway never runs on an empty state."""
     from fatctl.services.lifecycle.suspend import resume as run
 
     name, out = agent_arg(agent) or "", Output(json_out)
