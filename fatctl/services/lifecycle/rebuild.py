@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from fatctl.domain import AgentState, snapshot_labels
+from fatctl.domain import AgentState
 from fatctl.errors import NotFound
 from fatctl.services.common.steps import LATEST_BACKUP
 from fatctl.services.lifecycle.ops import lifecycle_op
@@ -31,6 +31,7 @@ from fatctl.services.lifecycle.suspend import (
     agent_in,
     backup_stopped,
     result,
+    snapshot_before,
 )
 from fatctl.state.db import session_scope
 
@@ -73,7 +74,7 @@ def rebuild(
         else:
             op.run("backup", lambda: backup_stopped(ctx, op, "pre-rebuild"))
         if op.params["snapshot"]:
-            op.run("snapshot", lambda: _snapshot(ctx, op))
+            op.run("snapshot", lambda: snapshot_before(ctx, op))
         else:
             op.skip("snapshot", "no snapshot asked (--no-snapshot)")
         op.run("infra", lambda: _reinstall(ctx, op, spec, user_data))
@@ -127,13 +128,6 @@ def holds_state(ctx: Context, name: str) -> bool:
 
     with session_scope(ctx.db) as session:
         return has_box(repo.get_agent(session, name))
-
-
-def _snapshot(ctx: Context, op: Op) -> dict[str, object]:
-    image = ctx.infra.snapshot(op.agent, f"fatctl: {op.agent} before rebuild",
-                               snapshot_labels(op.agent, "pre-rebuild"))  # fmt: skip
-    op.remember(snapshot_id=image)
-    return {"snapshot_id": image}
 
 
 def _reinstall(ctx: Context, op: Op, spec: AgentSpec, user_data: str) -> dict[str, object]:

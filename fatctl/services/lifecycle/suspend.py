@@ -111,7 +111,7 @@ def suspend(
         else:
             op.run("backup", lambda: backup_stopped(ctx, op, "pre-suspend"))
         if op.params["snapshot"]:
-            op.run("snapshot", lambda: _snapshot(ctx, op))
+            op.run("snapshot", lambda: snapshot_before(ctx, op))
         else:
             op.skip("snapshot", "no snapshot asked (--snapshot takes one)")
         op.run("infra", lambda: delete_server(ctx, name, release_ips=False))
@@ -170,9 +170,10 @@ def backup_stopped(ctx: Context, op: Op, kind: str) -> dict[str, object]:
     return {"backup": taken.name, "size_bytes": taken.size_bytes, "gateway": taken.gateway}
 
 
-def _snapshot(ctx: Context, op: Op) -> dict[str, object]:
-    image = ctx.infra.snapshot(op.agent, f"fatctl: {op.agent} before suspend",
-                               snapshot_labels(op.agent, "pre-suspend"))  # fmt: skip
+def snapshot_before(ctx: Context, op: Op) -> dict[str, object]:
+    """A server snapshot named and labelled for the op that takes it (`pre-<kind>`)."""
+    image = ctx.infra.snapshot(op.agent, f"fatctl: {op.agent} before {op.kind}",
+                               snapshot_labels(op.agent, f"pre-{op.kind}"))  # fmt: skip
     op.remember(snapshot_id=image)
     return {"snapshot_id": image}
 
