@@ -24,6 +24,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +136,20 @@ def metrics_url(tmp_path: Path) -> Iterator[tuple[str, StandinFleet, Sweeper]]:
 @pytest.fixture
 def prometheus(tmp_path: Path, metrics_url: tuple[str, StandinFleet, Sweeper]) -> Iterator[str]:
     """A real Prometheus scraping the app every second with the shipped rules, `for: 10s`."""
-    target = metrics_url[0]
-    (tmp_path / "rules.yml").write_text(rules_text(for_duration="10s"))
+    scrape = {"job_name": "fatctl", "static_configs": [{"targets": [metrics_url[0]]}]}
+    with running_prometheus(tmp_path, scrape, for_duration="10s") as url:
+        yield url
+
+
+@contextmanager
+def running_prometheus(tmp_path: Path, scrape: dict[str, Any], for_duration: str) -> Iterator[str]:
+    """A real Prometheus with the shipped rules (`for: <for_duration>`), scraping and
+    evaluating every second with the one `scrape` config; its URL, once it is ready."""
+    (tmp_path / "rules.yml").write_text(rules_text(for_duration=for_duration))
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(tmp_path / "rules.yml")],
-        "scrape_configs": [{"job_name": "fatctl", "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [scrape],
     }
     (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
     port = free_port()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,10 +28,14 @@ import pytest
 import uvicorn
 from sqlmodel import col, select
 
-from fatctl.monitoring.rules import rules_text
 from fatctl.monitoring.sweep import sweep_fleet
 from tests.integration.monitoring.conftest import Swept
-from tests.integration.monitoring.test_prometheus import _ready, alerts, eventually, firing
+from tests.integration.monitoring.test_prometheus import (
+    alerts,
+    eventually,
+    firing,
+    running_prometheus,
+)
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus not installed")
 
@@ -70,38 +73,13 @@ def served(swept: Swept, tmp_path: Path) -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def prometheus(tmp_path: Path, served: tuple[str, str]) -> Iterator[str]:
     target, token_file = served
-    (tmp_path / "rules.yml").write_text(rules_text(for_duration="2s"))
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "rules.yml")],
-        "scrape_configs": [{
-            "job_name": "fatctl",
-            "static_configs": [{"targets": [target]}],
-            "authorization": {"type": "Bearer", "credentials_file": token_file},
-        }],
-    }  # fmt: skip
-    (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: _ready(url), "Prometheus ready", proc=proc)
+    scrape = {
+        "job_name": "fatctl",
+        "static_configs": [{"targets": [target]}],
+        "authorization": {"type": "Bearer", "credentials_file": token_file},
+    }
+    with running_prometheus(tmp_path, scrape, for_duration="2s") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _backs_up_on_its_own(swept: Swept, box: str, at: datetime) -> None:
