@@ -17,6 +17,7 @@ from fatctl.dns.r2_credentials import r2_settings
 from fatctl.domain import AgentState, architecture_of
 from fatctl.errors import BadInput
 from fatctl.infra.capacity import parse_fallbacks
+from fatctl.services.common.open_ops import open_op
 from fatctl.services.common.targets import check_ssh_settings
 from fatctl.services.provision.cloud import provision_spec
 from fatctl.services.storage.data import purge_credentials
@@ -92,13 +93,8 @@ def no_unfinished_op(session: Session, agent: Agent) -> None:
     """An unfinished lifecycle op (rebuild, resume, ...) continues the provisioning itself,
     with its backup restored first: a plain provision would deliver gateway.env and start the
     gateway on the empty disk, and the op's rerun would then find the agent ready."""
-    from sqlmodel import col, select
-
-    from fatctl.state.models import LifecycleOp
-
-    query = select(LifecycleOp).where(LifecycleOp.agent_pk == agent.id,
-                                      col(LifecycleOp.state) != "done")  # fmt: skip
-    op = session.exec(query.limit(1)).first()
+    assert agent.id is not None
+    op = open_op(session, agent.id)
     if op is not None:
         raise BadInput(f"agent {agent.name} has an unfinished {op.kind} (op {op.id})",
                        hint=f"finish it with `fatctl {op.kind} {agent.name}`")  # fmt: skip
