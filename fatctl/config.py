@@ -202,6 +202,36 @@ SETTINGS: tuple[Setting, ...] = (
         "rotation, while the platform switches; 0: none",
     ),
     Setting(
+        "repair_after_failures",
+        "FATCTL_REPAIR_AFTER_FAILURES",
+        "repair.after_failures",
+        help="consecutive failed health sweeps before automatic repair starts on a box",
+    ),
+    Setting(
+        "repair_rungs_managed",
+        "FATCTL_REPAIR_RUNGS_MANAGED",
+        "repair.rungs_managed",
+        help="the managed plan's repair ladder, in order (restart,reboot,rebuild); off: none",
+    ),
+    Setting(
+        "repair_rungs_byok",
+        "FATCTL_REPAIR_RUNGS_BYOK",
+        "repair.rungs_byok",
+        help="the byok plan's repair ladder, in order (restart,reboot,rebuild); off: none",
+    ),
+    Setting(
+        "repair_max_per_window",
+        "FATCTL_REPAIR_MAX_PER_WINDOW",
+        "repair.max_per_window",
+        help="repair rungs a box may need within the window before it is paged instead",
+    ),
+    Setting(
+        "repair_window_h",
+        "FATCTL_REPAIR_WINDOW_H",
+        "repair.window_h",
+        help="hours over which repair rungs are counted against repair.max_per_window",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -281,6 +311,12 @@ class Settings:
     telegram_api_root: str = ""
     webhook_url: str = ""  # fatctl.service.webhooks.target checks it
     webhook_secret_overlap_h: str = "24"  # noqa: S105  hours, not a secret (webhooks.target)
+    # The automatic repair ladder (fatctl.services.repair.ladder reads and checks them).
+    repair_after_failures: str = "2"
+    repair_rungs_managed: str = "restart,reboot,rebuild"
+    repair_rungs_byok: str = "restart,reboot,rebuild"
+    repair_max_per_window: str = "5"
+    repair_window_h: str = "24"
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

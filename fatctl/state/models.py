@@ -388,3 +388,41 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     dead_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_error: str | None = Field(default=None, max_length=200)
+
+
+class RepairAttempt(SQLModel, table=True):
+    """One rung of the automatic repair ladder on an agent's box (`fatctl.services.repair`):
+    restart, reboot, rebuild, or the page that ends it. `result` is running, ok, failed or
+    paged; `detail` a short line, never a secret."""
+
+    __tablename__ = "repair_attempts"
+    __table_args__ = (
+        Index("ix_repair_attempts_agent_pk_started_at", "agent_pk", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_pk: int = Field(
+        sa_column=Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    )
+    rung: str = Field(max_length=16)
+    started_at: datetime = Field(sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    result: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=300)
+
+
+class RepairHold(SQLModel, table=True):
+    """An agent repair leaves alone: an operator's hold, or the page fatctl set when the
+    ladder gave up (`kind` operator or paged), until `fatctl repair release`."""
+
+    __tablename__ = "repair_holds"
+
+    agent_pk: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    kind: str = Field(max_length=16)
+    actor: str = Field(max_length=100)
+    reason: str = Field(default="", max_length=300)
+    since: datetime = Field(sa_column=_ts())
