@@ -75,6 +75,7 @@ LOADERS: dict[str, Loader] = {
     "jobs": Loader("fatctl.cli.jobs", _sub_app("jobs")),
     "lifecycle": Loader("fatctl.cli.lifecycle", _module_register),
     "webhooks": Loader("fatctl.cli.webhooks", _sub_app("webhooks")),
+    "repair": Loader("fatctl.cli.repair", _sub_app("repair")),
 }
 
 # name -> (loader, one-line help shown by `fatctl --help`), in the order help lists them.
@@ -130,6 +131,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webhooks",
         "Signed webhooks to the platform: deliveries, dead letters, the secret.",
     ),
+    "repair": ("repair", "Automatic repair: what it did, holds and pages."),
     "render": ("render", "Render an agent's cloud-init user-data and every file its box gets."),
     "secrets": ("secrets", "Encrypted secrets (values are never shown)."),
     "config": ("config", "Configuration (environment variables and fatctl.toml)."),

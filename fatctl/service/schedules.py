@@ -3,8 +3,9 @@
 Four schedules, each a cron of the settings (`FATCTL_SCHEDULE_<NAME>`, `off` disables one):
 `r2-rotate` rotates the boxes' R2 credentials before they expire (they live 7 days; every 6 h
 with a 2-day window, a day of outage is harmless), `reconcile` runs `reconcile --fix` (the safe
-findings only), `health-sweep` probes the fleet (`monitoring.sweep`), `backup-verify` opens
-every running agent's newest backup. Each runs on its own queue `sched-<name>` with a global
+findings only), `health-sweep` probes the fleet (`monitoring.sweep`) and enqueues the repairs
+the repair policy then chooses (`service.repair_wf`), `backup-verify` opens every running
+agent's newest backup. Each runs on its own queue `sched-<name>` with a global
 concurrency of 1, so several servers sharing the database never run one schedule twice at
 once; DBOS dedupes the firings themselves by id (`sched-<name>-<time>`).
 
@@ -34,6 +35,7 @@ from fatctl.domain import AgentState
 from fatctl.errors import BadInput, FatctlError
 from fatctl.sensitive import redact
 from fatctl.service.context import current
+from fatctl.service.repair_wf import enqueue_repairs
 from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
 from fatctl.services.common.targets import select_targets
@@ -256,6 +258,13 @@ def _sweep(now_iso: str) -> dict[str, Any]:
     return {**counts, "failed": 0}
 
 
+def _sweep_then_repair(now_iso: str) -> dict[str, Any]:
+    """The sweep, then one repair workflow per box the repair policy chooses from what it
+    found (issue 20), enqueued from the schedule's workflow so a replay enqueues the same ids."""
+    counts = _sweep(now_iso)
+    return {**counts, **enqueue_repairs(now_iso)}
+
+
 def _agents_with_backups(db: Engine) -> list[str]:
     """Running agents with a known backup: degraded ones too, which most need theirs checked."""
     from sqlmodel import col, select
@@ -299,7 +308,7 @@ def _declare(name: str, body: Callable[[str], dict[str, Any]]) -> ScheduledRun:
 
 
 ScheduledRun = Callable[[datetime, Any], dict[str, Any]]
-BODIES = {"r2-rotate": _rotate, "reconcile": _reconcile, "health-sweep": _sweep,
+BODIES = {"r2-rotate": _rotate, "reconcile": _reconcile, "health-sweep": _sweep_then_repair,
           "backup-verify": _verify}  # fmt: skip
 # Declared at import, before DBOS.launch() (runtime.running imports this module first).
 WORKFLOWS: dict[str, ScheduledRun] = {name: _declare(name, body) for name, body in BODIES.items()}
