@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from fatctl.infra.hcloud.client import Hcloud
 
 
+# The label of a replacement box's resources (`Replacing`): the id of the op that made them.
+REPLACEMENT_LABEL = "op"
+
+
 class Capability(enum.StrEnum):
     """Optional abilities of an engine, each with the protocol that provides it."""
 
@@ -28,6 +32,7 @@ class Capability(enum.StrEnum):
     FLEET_PLAN = "fleet_plan"  # preview the whole fleet from one pass over `hcloud_client()`
     REFRESH = "refresh"  # Refreshing: its state must relearn an out-of-band change (a resize)
     ADDRESSES_FIRST = "addresses_first"  # AddressReserving: the public IPs before the server
+    REPLACING = "replacing"  # Replacing: a second server for the agent elsewhere (`fatctl move`)
 
 
 @runtime_checkable
@@ -121,6 +126,30 @@ class AddressReserving(Protocol):
         ...
 
 
+class Replacing(Protocol):
+    """A replacement box beside the agent's live one (`fatctl move`): its server and primary
+    IPs carry the labels `agent=<name>` and `op=<op id>` (the ordinary lookups leave such
+    resources out) and the server is named `<name>-mv<op id>`, since names are unique per
+    project; `promote` gives them the agent's own names and labels once the old box is gone."""
+
+    def reserve_replacement(self, spec: AgentSpec, op_id: int) -> ReservedAddresses:
+        """Create or adopt the replacement's primary IPs in `spec.location`."""
+        ...
+
+    def create_replacement(self, spec: AgentSpec, *, user_data: str, op_id: int) -> BoxInfo:
+        """Create or adopt the replacement server on those IPs, in the agent's firewall."""
+        ...
+
+    def retire(self, spec: AgentSpec, *, keep_server_id: str) -> None:
+        """Delete the agent's old server and release its primary IPs (never the firewall,
+        the server `keep_server_id` or the IPs on it); idempotent."""
+        ...
+
+    def promote(self, spec: AgentSpec, op_id: int) -> BoxInfo:
+        """The replacement renamed and relabelled as the agent's own box; idempotent."""
+        ...
+
+
 class Refreshing(Protocol):
     def refresh(self, spec: AgentSpec) -> None:
         """Relearn the cloud's state for the spec's resources."""
@@ -143,6 +172,10 @@ def address_reserving(engine: InfraEngine) -> AddressReserving | None:
     return (
         cast("AddressReserving", engine) if supports(engine, Capability.ADDRESSES_FIRST) else None
     )
+
+
+def replacing(engine: InfraEngine) -> Replacing | None:
+    return cast("Replacing", engine) if supports(engine, Capability.REPLACING) else None
 
 
 def refreshing(engine: InfraEngine) -> Refreshing | None:

@@ -22,6 +22,7 @@ from fatctl.infra.capacity import parse_fallbacks
 from fatctl.infra.desired import DesiredBox, desired_box
 from fatctl.infra.engine import Capability, ReservedAddresses
 from fatctl.infra.hcloud import ops
+from fatctl.infra.hcloud import replace as replacement
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.converge import (
     attach_firewall,
@@ -53,6 +54,7 @@ class HcloudEngine:
             Capability.KEY_IDS,
             Capability.FLEET_PLAN,
             Capability.ADDRESSES_FIRST,
+            Capability.REPLACING,
         }
     )
 
@@ -125,6 +127,29 @@ class HcloudEngine:
         ips = reserve_ips(self.h, desired_box(spec), self.emit)
         self._reserved[spec.name] = ips
         return reserved_addresses(ips)
+
+    # -- a replacement box elsewhere (`fatctl move`; see hcloud/replace.py) ------------------
+
+    def reserve_replacement(self, spec: AgentSpec, op_id: int) -> ReservedAddresses:
+        return reserved_addresses(replacement.reserve(self.h, desired_box(spec), op_id, self.emit))
+
+    def create_replacement(self, spec: AgentSpec, *, user_data: str, op_id: int) -> BoxInfo:
+        box = desired_box(spec)
+        server, ips, firewall = replacement.create(self.h, box, op_id, user_data, self.emit)
+        addresses = reserved_addresses(ips)
+        return BoxInfo(agent=spec.name, server_id=str(server.id), ipv4=addresses.ipv4,
+                       ipv6=addresses.ipv6, status="running", server_type=box.server_type,
+                       location=box.location, image=box.image,
+                       primary_ipv4_id=addresses.primary_ipv4_id,
+                       primary_ipv6_id=addresses.primary_ipv6_id, firewall_id=str(firewall.id),
+                       labels=tuple(sorted(box.labels.items())))  # fmt: skip
+
+    def retire(self, spec: AgentSpec, *, keep_server_id: str) -> None:
+        replacement.retire(self.h, spec.name, keep_server_id, self.emit)
+
+    def promote(self, spec: AgentSpec, op_id: int) -> BoxInfo:
+        replacement.promote(self.h, desired_box(spec), op_id, self.emit)
+        return self._info(spec.name)
 
     # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fatctl.errors import CloudError
 from fatctl.infra.desired import ownership_selector
+from fatctl.infra.engine import REPLACEMENT_LABEL
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.keys import list_keys
 from fatctl.infra.plan import Observed, RuleKey, SeenFirewall, SeenIp, SeenKey, SeenServer
@@ -105,15 +106,20 @@ def doubled(name: str, servers: list[Any], fws: list[Any], ips: list[Any]) -> st
     return ""
 
 
+def not_replacements(found: list[Any]) -> list[Any]:
+    return [x for x in found if REPLACEMENT_LABEL not in (x.labels or {})]
+
+
 def observe(h: Hcloud, name: str) -> tuple[Observed, Bound]:
     """Everything labelled as this agent's; at most one server, firewall and IP per family.
-    SSH keys are fleet-level: all of the project's are read, to be matched by fingerprint."""
+    SSH keys are fleet-level: all of the project's are read, to be matched by fingerprint.
+    A move's replacement (labelled `op=<id>` until promoted) is not the agent's box yet."""
     selector = ownership_selector(name)
     c = h.client
-    servers = h.listed("list servers", c.servers.get_all, selector)
+    servers = not_replacements(h.listed("list servers", c.servers.get_all, selector))
     fws = h.listed("list firewalls", c.firewalls.get_all, selector)
     keys = list_keys(h)
-    ips = h.listed("list primary IPs", c.primary_ips.get_all, selector)
+    ips = not_replacements(h.listed("list primary IPs", c.primary_ips.get_all, selector))
     problem = doubled(name, servers, fws, ips)
     if problem:
         raise CloudError(problem, code="duplicate")
