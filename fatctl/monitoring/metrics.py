@@ -99,6 +99,9 @@ SELECT a.name, MAX(b.created_at) AS at FROM agents a LEFT JOIN backups b ON b.ag
 WHERE a.backup_recipient <> '' AND a.state IN ({states}) GROUP BY a.name
 """
 
+_REPAIR_HOLDS = "SELECT a.name, h.kind FROM repair_holds h JOIN agents a ON a.id = h.agent_pk"
+_REPAIR_ATTEMPTS = "SELECT rung, result, COUNT(*) AS n FROM repair_attempts GROUP BY rung, result"
+
 
 class FleetCollector(Collector):
     def __init__(self, sources: Sources) -> None:
@@ -126,6 +129,7 @@ class FleetCollector(Collector):
             yield "agents", self._agents
             yield "credentials", self._credentials
             yield "backups", self._backups
+            yield "repair", self._repair
         if s.probes is not None or s.probe_history is not None:
             yield "probes", self._probes
         if s.budgets is not None:
@@ -180,6 +184,19 @@ class FleetCollector(Collector):
             (),
             missing=0.0,
         )
+
+    def _repair(self) -> Iterable[Any]:
+        """Automatic repair (issue 20): each held or paged agent (per agent: the page is an
+        alert's), and the recorded rungs by outcome."""
+        held = _gauge("fatctl_repair_held", "1 per agent repair leaves alone: an operator's "
+                      "hold or a page.", ["agent", "kind"])  # fmt: skip
+        for row in self._query(_REPAIR_HOLDS):
+            held.add_metric([row["name"], row["kind"]], 1.0)
+        rungs = _gauge("fatctl_repair_attempts", "Recorded repair rungs and pages by outcome.",
+                       ["rung", "result"])  # fmt: skip
+        for row in self._query(_REPAIR_ATTEMPTS):
+            rungs.add_metric([row["rung"], row["result"]], float(row["n"]))
+        return [held, rungs]
 
     def _probes(self) -> Iterable[Any]:
         history = self.sources.probes

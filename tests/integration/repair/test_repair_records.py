@@ -233,3 +233,23 @@ def test_a_bad_ladder_setting_is_refused_naming_it(fleet: Fleet) -> None:
 
     with pytest.raises(BadInput, match="FATCTL_REPAIR_MAX_PER_WINDOW"):
         policies_from(replace(fleet.settings, repair_max_per_window="many"))
+
+
+def test_holds_pages_and_rungs_are_metrics(fleet: Fleet) -> None:
+    """`GET /metrics` (the fleet collector over the state database) shows each held or paged
+    agent by name (a page is an alert's) and the recorded rungs by outcome."""
+    from prometheus_client import generate_latest
+
+    from fatctl.monitoring.metrics import Sources, fleet_registry
+
+    now = T0 + 2 * SWEEP + timedelta(seconds=30)
+    repair(fleet.context(), "down", RESTART, policies_from(fleet.settings), now)
+    records.page(fleet.db, "opped", "ladder exhausted", "repair", now)
+    registry = fleet_registry(Sources(state_url=fleet.settings.database_url, budgets=None))
+    body = generate_latest(registry).decode()
+    assert 'fatctl_repair_held{agent="held",kind="operator"} 1.0' in body
+    assert 'fatctl_repair_held{agent="opped",kind="paged"} 1.0' in body
+    assert 'fatctl_repair_held{agent="down"' not in body
+    assert 'fatctl_repair_attempts{result="failed",rung="restart"} 1.0' in body
+    assert 'fatctl_repair_attempts{result="paged",rung="page"} 1.0' in body
+    assert 'fatctl_metrics_source_up{source="repair"} 1.0' in body

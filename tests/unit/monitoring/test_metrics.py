@@ -171,7 +171,7 @@ def test_a_failing_source_costs_only_its_own_series() -> None:
 def test_a_database_that_cannot_be_read_marks_its_sources_down(tmp_path: Path) -> None:
     samples = scrape(Sources(state_url=f"sqlite:///{tmp_path / 'missing.sqlite'}", budgets=None))
     assert pick(samples, "fatctl_metrics_source_up") == {
-        (("source", s),): 0.0 for s in ("agents", "credentials", "backups")
+        (("source", s),): 0.0 for s in ("agents", "credentials", "backups", "repair")
     }
 
 
