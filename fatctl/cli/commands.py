@@ -115,6 +115,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
     "backup": ("backup", "State backups: take, list, verify and restore."),
+    "move": (
+        "lifecycle",
+        "Move the agent to a new server in another location, keeping the customer's state.",
+    ),
     "suspend": (
         "lifecycle",
         "Back up, then delete the agent's server so it stops billing; IPs, DNS and data kept.",

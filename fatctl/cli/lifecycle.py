@@ -1,5 +1,5 @@
-"""`fatctl suspend`, `fatctl resume`, `fatctl archive` (and `fatctl archive purge`): thin commands
-over `fatctl.services.lifecycle`. Parse, call, render.
+"""`fatctl move`, `fatctl suspend`, `fatctl resume`, `fatctl archive` (and `fatctl archive
+purge`): thin commands over `fatctl.services.lifecycle`. Parse, call, render.
 
 Each is a resumable op: a run that failed or was killed is finished by running the same command
 again. Progress is one line per step for people, one JSON event per line with --json, ending
@@ -156,7 +156,42 @@ def _purge(out: Output, *, dry_run: bool, yes: bool, wait: float) -> None:
                   title="purged")  # fmt: skip
 
 
+def move(
+    agent: AgentArg,
+    location: Annotated[
+        str, typer.Option("--location", help="The Hetzner location to move to (fsn1, hel1...).")
+    ],
+    server_type: Annotated[
+        str | None, typer.Option("--type", help="A server type there (default: the current).")
+    ] = None,
+    no_backup: NoBackupOpt = False,
+    no_box: NoBoxOpt = False,
+    dry_run: DryRunOpt = False,
+    engine: EngineOpt = None,
+    yes: YesOpt = False,
+    wait: WaitOpt = 0.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move the agent to a new server in another location, keeping the customer: back up (the
+    old gateway stopped), a new server on new IPs with the backup restored, DNS switched, the
+    old server and IPs released only once the new box is healthy. A rerun finishes it."""
+    from fatctl.services.lifecycle.move import move as run
+    from fatctl.services.lifecycle.move import preview
+
+    name, out = agent_arg(agent) or "", Output(json_out)
+    lc = _context(out, engine, no_box)
+    if dry_run:
+        planned = preview(lc, name, location=location, server_type=server_type,
+                          no_backup=no_backup)  # fmt: skip
+        out.record(planned, title=f"move {name} (dry run: nothing changed)")
+        return
+    confirm(f"Move agent {name} to {location} (a new server; the old one deleted)?", yes)
+    with lease_wait(wait):
+        _show(out, run(lc, name, location=location, server_type=server_type, no_backup=no_backup))
+
+
 def register(app: typer.Typer) -> None:
+    app.command("move")(move)
     app.command("suspend")(suspend)
     app.command("resume")(resume)
     app.command("archive")(archive)

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from fatctl.infra.engine import REPLACEMENT_LABEL
 from fatctl.services.reconcile.diff_dns import dns_findings, health_findings, stack_findings
 from fatctl.services.reconcile.views import (
     DOC,
@@ -68,6 +69,12 @@ def held_for_op(finding: Finding, owner: DbAgent | None) -> Finding:
     return replace(finding, action="", advice=advice, ref="", params=())
 
 
+def moving_into(owner: DbAgent | None, labels: Mapping[str, str]) -> bool:
+    """A `fatctl move` replacement (labelled `op=<id>`) of an agent whose move is open: not
+    an orphan nor a second server, but the op's, until it promotes it."""
+    return owner is not None and owner.open_op_kind == "move" and REPLACEMENT_LABEL in labels
+
+
 def _orphan_server(srv: CloudServer, owner: DbAgent | None) -> Finding:
     resource = f"server {srv.id} ({srv.name})"
     if owner is not None and owner.state == "destroying":
@@ -91,6 +98,8 @@ def server_findings(
     out: list[Finding] = []
     for srv in servers:
         owner = agents.get(srv.agent)
+        if moving_into(owner, srv.labels):
+            continue  # an open move's replacement: the op promotes it or the rerun adopts it
         if owner is not None and has_box(owner):
             by_agent[owner.name].append(srv)
         elif owner is not None and owner.state in IN_FLIGHT:
@@ -151,11 +160,13 @@ def ip_findings(
 ) -> list[Finding]:
     """Primary IPs: orphans (never released automatically: an address is a customer's
     identity), missing ones, and ones not assigned to their agent's server."""
-    server_of = {s.agent: s.id for s in servers or ()}
+    server_of = {s.agent: s.id for s in servers or () if REPLACEMENT_LABEL not in s.labels}
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     for ip in ips:
         owner = agents.get(ip.agent)
+        if moving_into(owner, ip.labels):
+            continue
         res = f"primary_ip {ip.id} ({ip.ip})"
         if owner is None:
             if not scoped:
