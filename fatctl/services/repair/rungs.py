@@ -5,9 +5,13 @@ The rungs, gentlest first:
 - restart: `systemctl restart openclaw-gateway.service` over SSH, then the health gate;
 - reboot: the engine's reboot (Hetzner's `reboot` action: ACPI, the OS shuts down cleanly),
   then the health gate (its backoff covers the boot);
-- rebuild: `fatctl rebuild` as a lifecycle op (`services.lifecycle.rebuild`): a snapshot of the
-  broken disk first, no new backup (the box is broken: the newest one it took is restored), a
-  reinstall, the provision flow with that backup restored, its own health gate.
+- rebuild: `fatctl rebuild` as a lifecycle op (`services.lifecycle.rebuild`): a backup with the
+  gateway stopped (the freshest state; a box too broken to take one is rebuilt from the newest
+  backup it took before: the same op rerun with `no_backup`), a snapshot of the broken disk, a
+  reinstall, the provision flow with the backup restored, its own health gate.
+
+A failed last rung pages at once: a failed rebuild leaves its lifecycle op open, and the policy
+leaves an agent with an open op alone, so waiting for the next sweep would never page it.
 
 The decision is taken again here because the sweep that chose the rung may be old by the time
 the agents queue runs it (a rebuild of the same box before it, a sweep since): a rung the policy
@@ -28,7 +32,9 @@ from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
+from fatctl.services.common.open_ops import DONE
 from fatctl.services.common.targets import agent_target
+from fatctl.services.lifecycle.ops import ops_of
 from fatctl.services.lifecycle.rebuild import rebuild
 from fatctl.services.repair import records
 from fatctl.services.repair.ladder import (
@@ -95,7 +101,12 @@ def _decided(ctx: Context, agent: str, rung: str, policies: Policies, now: datet
         return Outcome(agent, PAGE, "paged", action.why)
     if not (isinstance(action, Repair) and action.rung == rung):
         return Outcome(agent, rung, STALE, f"the policy now says {action}")
-    return _run_rung(ctx, agent, action, now)
+    done = _run_rung(ctx, agent, action, now)
+    if done.result == FAILED and action.step == len(policies.of(one.box.plan).rungs):
+        why = f"repair ladder exhausted: the {rung} failed ({done.detail})"
+        records.page(ctx.db, agent, why, ctx.actor, ctx.clock())
+        return Outcome(agent, rung, FAILED, f"{done.detail}; paged")
+    return done
 
 
 def _run_rung(ctx: Context, agent: str, action: Repair, now: datetime) -> Outcome:
@@ -182,8 +193,22 @@ def _rebooted_and_healthy(pool: Pool, target: Target, before: str | None) -> boo
 
 
 def _rebuild(ctx: Context, agent: str) -> str:
-    done = rebuild(ctx, agent, snapshot=True, no_backup=True)
-    return f"rebuilt, {done.state}"
+    try:
+        done = rebuild(ctx, agent, snapshot=True)
+    except FatctlError:
+        if not _stopped_at_backup(ctx, agent):
+            raise
+        # Too broken to back up: the same op again, from the newest backup it took before.
+        done = rebuild(ctx, agent, snapshot=True, no_backup=True)
+    restored = done.detail.get("restored") or "no backup"
+    return f"rebuilt ({restored} restored), {done.state}"
+
+
+def _stopped_at_backup(ctx: Context, agent: str) -> bool:
+    """The agent's rebuild op failed before finishing any step: at its backup."""
+    ops = ops_of(ctx.db, agent)
+    last = ops[-1] if ops else None
+    return last is not None and last.kind == "rebuild" and last.state != DONE and not last.last_step
 
 
 _RUNGS = {RESTART: _restart, REBOOT: _reboot, REBUILD: _rebuild}

@@ -253,3 +253,15 @@ def test_holds_pages_and_rungs_are_metrics(fleet: Fleet) -> None:
     assert 'fatctl_repair_attempts{result="failed",rung="restart"} 1.0' in body
     assert 'fatctl_repair_attempts{result="paged",rung="page"} 1.0' in body
     assert 'fatctl_metrics_source_up{source="repair"} 1.0' in body
+
+
+def test_a_failed_last_rung_pages_at_once(fleet: Fleet) -> None:
+    """A one-rung ladder whose restart fails: paged in the same run (a failed rebuild leaves
+    its op open, which the policy leaves alone: the next sweep would never page it)."""
+    policies = policies_from(replace(fleet.settings, repair_rungs_managed="restart"))
+    done = repair(
+        fleet.context(), "down", RESTART, policies, T0 + 2 * SWEEP + timedelta(seconds=30)
+    )
+    assert done.result == "failed" and done.detail.endswith("; paged"), done
+    assert fleet.attempts("down") == [(RESTART, "failed"), (PAGE, "paged")]
+    assert fleet.audit("down")[-2:] == [("repair.restart", "failed"), ("repair.paged", "paged")]
