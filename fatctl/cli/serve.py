@@ -45,6 +45,7 @@ def serve(
     from fatctl.service.context import Runtime
     from fatctl.service.schedules import configured
     from fatctl.service.webhooks.target import check_ready
+    from fatctl.services.repair.ladder import policies_from
     from fatctl.validation import executor_name
 
     named = executor_name(executor_id) if executor_id is not None else None
@@ -52,6 +53,7 @@ def serve(
     s = c.settings
     make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
     configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*), before the database
+    policies_from(s)  # and a bad repair ladder (FATCTL_REPAIR_*), which each sweep reads
     check_ready(c.engine, c.keyring, s)  # and a bad FATCTL_WEBHOOK_URL, or one with no secret
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
                       schedules=True)  # fmt: skip

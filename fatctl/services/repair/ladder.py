@@ -131,7 +131,7 @@ def decide(
     if (why := _left_alone(box, policy)) is not None:
         return Leave(why)
     ordered = sorted(probes, key=lambda p: p.at)
-    failing = _failing_run(ordered)
+    failing = failing_run(ordered)
     if len(failing) < policy.after_failures:
         need = policy.after_failures
         return Leave(f"{len(failing)} failed sweep(s) in a row, repair after {need}")
@@ -173,7 +173,7 @@ def _left_alone(box: Box, policy: Policy) -> str | None:
     return None
 
 
-def _failing_run(ordered: Sequence[Probe]) -> list[Probe]:
+def failing_run(ordered: Sequence[Probe]) -> list[Probe]:
     """The newest consecutive failed probes, oldest first."""
     run: list[Probe] = []
     for probe in reversed(ordered):

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from fatctl.services.repair.ladder import RUNGS, Leave, Page, Policies, Repair, decide
+from fatctl.services.repair.ladder import (
+    RUNGS,
+    Leave,
+    Page,
+    Policies,
+    Repair,
+    decide,
+    failing_run,
+)
 from fatctl.services.repair.records import facts
 
 if TYPE_CHECKING:
@@ -23,11 +31,7 @@ COLUMNS = ("agent", "state", "plan", "hold", "failing", "last_rung", "last_resul
 def rows(db: Engine, policies: Policies, now: datetime) -> list[dict[str, object]]:
     out = []
     for one in facts(db):
-        failing = 0
-        for probe in sorted(one.probes, key=lambda p: p.at, reverse=True):
-            if probe.ok:
-                break
-            failing += 1
+        failing = len(failing_run(sorted(one.probes, key=lambda p: p.at)))
         rungs = sorted((a for a in one.attempts if a.rung in RUNGS), key=lambda a: a.started_at)
         if one.box.hold is None and not rungs and not failing:
             continue

@@ -265,3 +265,18 @@ def test_a_failed_last_rung_pages_at_once(fleet: Fleet) -> None:
     assert done.result == "failed" and done.detail.endswith("; paged"), done
     assert fleet.attempts("down") == [(RESTART, "failed"), (PAGE, "paged")]
     assert fleet.audit("down")[-2:] == [("repair.restart", "failed"), ("repair.paged", "paged")]
+
+
+def test_serve_refuses_a_bad_ladder_before_it_starts(fleet: Fleet, tmp_path: Path) -> None:
+    """A bad FATCTL_REPAIR_* is refused by `fatctl serve` at start (one line, exit 2), not
+    found by every sweep afterwards as a failed run."""
+    from fatctl.secrets import generate_master_key
+
+    env = fatctl_env(FATCTL_DATABASE_URL=fleet.settings.database_url,
+                     FATCTL_DATA_DIR=str(tmp_path), FATCTL_MASTER_KEY=generate_master_key(),
+                     FATCTL_ENGINE="hcloud", HCLOUD_TOKEN="x" * 64,
+                     FATCTL_REPAIR_RUNGS_MANAGED="restart,wipe")  # fmt: skip
+    port = str(_closed_port())
+    refused = run_fatctl("serve", "--no-box", "--port", port, env=env, timeout=60, check=2)
+    assert "FATCTL_REPAIR_RUNGS_MANAGED: unknown repair rung 'wipe'" in refused.stderr
+    assert refused.stderr.strip().count("\n") <= 1, refused.stderr
