@@ -20,7 +20,13 @@ from fatctl.errors import CloudError, NotFound
 from fatctl.infra.desired import ownership_selector
 from fatctl.infra.hcloud.client import Hcloud
 from fatctl.infra.hcloud.keys import list_keys
-from fatctl.infra.hcloud.observe import doubled, seen_firewall, seen_ip, seen_server
+from fatctl.infra.hcloud.observe import (
+    doubled,
+    not_replacements,
+    seen_firewall,
+    seen_ip,
+    seen_server,
+)
 from fatctl.infra.plan import Observed, SeenKey
 from fatctl.infra.selector import Selector, managed
 
@@ -58,9 +64,10 @@ def observe_fleet(h: Hcloud, names: Sequence[str], *, whole_fleet: bool = True) 
     """One paged list per kind for the whole fleet, grouped by the `agent` label."""
     c = h.client
     selector = fleet_selector(names, whole_fleet)
-    servers = _by_agent(h.listed("list servers", c.servers.get_all, selector))
+    # A move's replacement (`op=<id>`) is not the agent's box until promoted, as in `observe`.
+    servers = _by_agent(not_replacements(h.listed("list servers", c.servers.get_all, selector)))
     fws = _by_agent(h.listed("list firewalls", c.firewalls.get_all, selector))
-    ips = _by_agent(h.listed("list primary IPs", c.primary_ips.get_all, selector))
+    ips = _by_agent(not_replacements(h.listed("list primary IPs", c.primary_ips.get_all, selector)))
     keys = {
         fp: SeenKey(str(k.id), str(k.name), k.public_key, dict(k.labels or {}))
         for fp, k in list_keys(h).items()

@@ -104,11 +104,15 @@ def checked(
     with session_scope(ctx.db) as session:
         from fatctl.state import repo
 
-        project = repo.get_agent(session, name).project or ""
+        row = repo.get_agent(session, name)
+        project, recorded = row.project or "", row.engine
     replacer = replacing(engine_in_project(ctx.infra, project))
-    if replacer is None:
-        raise BadInput(f"the {ctx.infra.name} engine cannot move an agent (it makes no "
-                       "replacement server): use --engine hcloud")  # fmt: skip
+    if replacer is None or recorded not in ("", ctx.infra.name):
+        # A Pulumi stack holds one server per agent; an hcloud move under it would leave the
+        # stack describing a server that no longer exists.
+        engine = recorded if replacer is not None else ctx.infra.name
+        raise BadInput(f"the {engine} engine cannot move an agent (it makes no replacement "
+                       "server): only agents on the hcloud engine move")  # fmt: skip
     return replacer
 
 

@@ -90,6 +90,30 @@ def test_move_within_its_location_is_refused_before_any_cloud_call(plane: Plane)
     assert ops_of(plane.db, "stayer") == []
 
 
+def test_mid_move_every_other_lookup_still_sees_the_one_old_box(plane: Plane) -> None:
+    """The replacement exists beside the live box (a move stopped after `create`): the agent's
+    own lookups (status, destroy, apply) and the fleet preview see only the old one."""
+    from dataclasses import replace
+
+    from fatctl.infra.hcloud.fleet import observe_fleet
+    from fatctl.services.lifecycle.rebuild import render
+
+    provisioned(plane, "midway")
+    old = agent(plane, "midway")
+    infra = plane.infra()
+    spec, _ = render(context(plane), "midway", None)
+    moved = replace(spec, location="hel1")
+    infra.reserve_replacement(moved, 99)
+    made = infra.create_replacement(moved, user_data="", op_id=99)
+    assert made.location == "hel1" and made.server_id != old.server_id
+    assert "midway-mv99" in plane.servers()
+    assert infra.status("midway").server_id == old.server_id
+    fleet = observe_fleet(infra.hcloud_client(), ["midway"])
+    assert fleet.problems == {} and fleet.observed["midway"].server.id == old.server_id
+    again = infra.create_replacement(moved, user_data="", op_id=99)  # a rerun adopts it
+    assert again.server_id == made.server_id and len(plane.servers()) == 2
+
+
 def test_the_pulumi_engine_refuses_a_move_by_its_capabilities(plane: Plane) -> None:
     """Its stack holds one server per agent: no replacement beside it (no `REPLACING`)."""
     from dataclasses import replace
