@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hcloud import APIException
 
 from fatctl.errors import BadInput
 from fatctl.pacing.poll import Backoff
@@ -110,6 +111,12 @@ def test_mid_move_every_other_lookup_still_sees_the_one_old_box(plane: Plane) ->
     assert infra.status("midway").server_id == old.server_id
     fleet = observe_fleet(infra.hcloud_client(), ["midway"])
     assert fleet.problems == {} and fleet.observed["midway"].server.id == old.server_id
+    # Names are unique per project: the replacement cannot take the agent's name while the
+    # old server lives (why `promote` comes after `retire`).
+    client = infra.hcloud_client().client
+    with pytest.raises(APIException) as refused:
+        client.servers.update(client.servers.get_by_id(int(made.server_id)), name="midway")
+    assert refused.value.code == "uniqueness_error"
     again = infra.create_replacement(moved, user_data="", op_id=99)  # a rerun adopts it
     assert again.server_id == made.server_id and len(plane.servers()) == 2
 
