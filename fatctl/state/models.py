@@ -396,9 +396,7 @@ class RepairAttempt(SQLModel, table=True):
     paged; `detail` a short line, never a secret."""
 
     __tablename__ = "repair_attempts"
-    __table_args__ = (
-        Index("ix_repair_attempts_agent_pk_started_at", "agent_pk", "started_at"),
-    )
+    __table_args__ = (Index("ix_repair_attempts_agent_pk_started_at", "agent_pk", "started_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     agent_pk: int = Field(
@@ -418,9 +416,7 @@ class RepairHold(SQLModel, table=True):
     __tablename__ = "repair_holds"
 
     agent_pk: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     )
     kind: str = Field(max_length=16)
     actor: str = Field(max_length=100)
