@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -422,3 +423,38 @@ class RepairHold(SQLModel, table=True):
     actor: str = Field(max_length=100)
     reason: str = Field(default="", max_length=300)
     since: datetime = Field(sa_column=_ts())
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A running service process (`fatctl worker`, `fatctl serve`) under its DBOS executor id,
+    and when it last beat; `taken_by` is the live worker that claimed it once it went quiet
+    (`fatctl.service.reaper`)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    executor_id: str = Field(max_length=100, primary_key=True)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(sa_column=_ts())
+    beat_at: datetime = Field(sa_column=_ts())
+    taken_by: str | None = Field(default=None, max_length=100)
+    taken_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class SharedRateBudget(SQLModel, table=True):
+    """One cloud API's rate budget as all service processes share it
+    (`fatctl.pacing.shared_budget`): the estimate of the server's bucket (`tokens` at `stamp`,
+    UNIX seconds, refilled at `rate` per second, or all at once at `reset_at` for a window of
+    `span` seconds), and what it granted and how often a taker had to wait."""
+
+    __tablename__ = "rate_budgets"
+
+    api: str = Field(max_length=100, primary_key=True)
+    quota: int | None = None  # the server's limit (requests per bucket or window)
+    tokens: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    rate: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    stamp: float = Field(sa_column=Column(Float, nullable=False))
+    reset_at: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    span: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    granted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    waits: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
