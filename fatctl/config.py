@@ -232,6 +232,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="hours over which repair rungs are counted against repair.max_per_window",
     ),
     Setting(
+        "repair_gate_s",
+        "FATCTL_REPAIR_GATE_S",
+        "repair.gate_s",
+        help="seconds a restart or reboot rung waits for the box to say healthy before it "
+        "fails and the next rung may run (a rebuild keeps the provision flow's own gate)",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -317,6 +324,7 @@ class Settings:
     repair_rungs_byok: str = "restart,reboot,rebuild"
     repair_max_per_window: str = "5"
     repair_window_h: str = "24"
+    repair_gate_s: str = "900"
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

@@ -206,11 +206,20 @@ def _number(text: str, what: str, kind: type[int] | type[float]) -> float:
         raise BadInput(f"{what}: {text!r} is not a number") from None
 
 
+def gate_seconds(settings: Settings) -> float:
+    """FATCTL_REPAIR_GATE_S: a positive number of seconds (a bad one names its setting)."""
+    gate = _number(settings.repair_gate_s, "FATCTL_REPAIR_GATE_S", float)
+    if gate <= 0:
+        raise BadInput(f"FATCTL_REPAIR_GATE_S: {settings.repair_gate_s!r} must be above 0")
+    return gate
+
+
 def policies_from(settings: Settings) -> Policies:
     """Each plan's ladder from the FATCTL_REPAIR_* settings (bad values refused, naming them)."""
     after = int(_number(settings.repair_after_failures, "FATCTL_REPAIR_AFTER_FAILURES", int))
     most = int(_number(settings.repair_max_per_window, "FATCTL_REPAIR_MAX_PER_WINDOW", int))
     hours = _number(settings.repair_window_h, "FATCTL_REPAIR_WINDOW_H", float)
+    gate_seconds(settings)  # read by the rungs; checked here so `fatctl serve` refuses it at start
     rungs_of = {ServicePlan.MANAGED: settings.repair_rungs_managed,
                 ServicePlan.BYOK: settings.repair_rungs_byok}  # fmt: skip
     by_plan = {}

@@ -21,7 +21,7 @@ no longer chooses is skipped, never run twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -49,11 +49,13 @@ from fatctl.services.repair.ladder import (
     Policies,
     Repair,
     decide,
+    gate_seconds,
 )
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
+    from fatctl.pacing.poll import Backoff
     from fatctl.remote.runner import Pool
     from fatctl.remote.target import Target
     from fatctl.services.lifecycle.suspend import Context
@@ -154,8 +156,14 @@ def _restart(ctx: Context, agent: str) -> str:
             pool.get(target).run(command, timeout=180).check("restarting the gateway")
         except RemoteError as exc:
             raise RepairFailed(exc.one_line()) from None
-        wait_healthy(pool, target, ctx.backoff, RepairFailed)
+        wait_healthy(pool, target, _gate(ctx), RepairFailed)
     return "gateway restarted, box healthy"
+
+
+def _gate(ctx: Context) -> Backoff:
+    """The runtime's pacing, for at most FATCTL_REPAIR_GATE_S: a restart or reboot that has not
+    brought the box back by then has failed, and the next rung is due."""
+    return replace(ctx.backoff, timeout=min(ctx.backoff.timeout, gate_seconds(ctx.settings)))
 
 
 def _reboot(ctx: Context, agent: str) -> str:
@@ -165,7 +173,7 @@ def _reboot(ctx: Context, agent: str) -> str:
     with Pool() as pool:
         before = _boot_id(pool, target)  # None: unreachable now, any answer later is news
         ctx.infra.reboot(agent)
-        ctx.backoff.wait_for(f"{agent} back from its reboot",
+        _gate(ctx).wait_for(f"{agent} back from its reboot",
                              lambda: _rebooted_and_healthy(pool, target, before))  # fmt: skip
     return "server rebooted, box healthy"
 

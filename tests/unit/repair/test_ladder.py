@@ -177,6 +177,10 @@ def test_settings_make_each_plans_ladder_and_bad_ones_are_refused() -> None:
         policies_from(replace(base, repair_rungs_managed="restart,wipe"))
     with pytest.raises(BadInput, match="FATCTL_REPAIR_WINDOW_H: 'soon' is not a number"):
         policies_from(replace(base, repair_window_h="soon"))
+    with pytest.raises(BadInput, match="FATCTL_REPAIR_GATE_S: '0' must be above 0"):
+        policies_from(replace(base, repair_gate_s="0"))
+    with pytest.raises(BadInput, match="FATCTL_REPAIR_GATE_S: 'long' is not a number"):
+        policies_from(replace(base, repair_gate_s="long"))
     with pytest.raises(BadInput, match="only once"):
         Policy(rungs=(RESTART, RESTART))
 
