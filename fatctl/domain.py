@@ -335,3 +335,9 @@ class HealthReport:
     # The last state backup (fat-backup's last.json: at, object, size_bytes, took_s, ok,
     # error), None before the first. It does not make a box unhealthy.
     backup: dict[str, object] | None = None
+    # The resource guards (issue 20): systemd's automatic restarts of the gateway unit
+    # (NRestarts: a leak killed at its MemoryMax= among them) and the unit's memory now and at
+    # its peak, in bytes (None where systemd or the kernel did not say).
+    gateway_restarts: int = 0
+    gateway_memory_bytes: int | None = None
+    gateway_memory_peak_bytes: int | None = None

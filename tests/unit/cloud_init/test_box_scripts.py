@@ -44,7 +44,9 @@ def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     systemctl = bin_dir / "systemctl"
-    systemctl.write_text('#!/bin/sh\necho "${FAKE_UNIT_STATE:-active}"\n')
+    # `systemctl show` prints FAKE_UNIT_SHOW's properties (none by default).
+    systemctl.write_text('#!/bin/sh\n[ "$1" = show ] && printf "%b" "${FAKE_UNIT_SHOW:-}" && exit\n'
+                         'echo "${FAKE_UNIT_STATE:-active}"\n')  # fmt: skip
     systemctl.chmod(0o755)
     return tmp_path
 
@@ -138,6 +140,25 @@ def test_fat_health_healthy(box: Path, gateway_port: type[_Readyz]) -> None:
     assert report.data_mounted and report.disk_free_mb > 0 and report.mem_available_mb > 0
     assert report.ready and report.channels == {}
     assert report.backup is None  # no backup yet: null, and no reason to be unhealthy
+
+
+def test_fat_health_reports_the_gateway_restarts_and_memory(
+    box: Path, gateway_port: type[_Readyz]
+) -> None:
+    """The resource guards' figures (issue 20) from `systemctl show`: NRestarts, MemoryCurrent and
+    MemoryPeak; systemd's "[not set]" is null, not 0, and a restarting gateway is still healthy
+    (the alert is on the count, not the verdict)."""
+    (box / "data").mkdir()
+    _install_runtime(box)
+    script = _script(NO_R2, L.HEALTH_COMMAND, box)
+    show = "NRestarts=3\\nMemoryCurrent=734003200\\nMemoryPeak=912261120\\nControlGroup=/x\\n"
+    code, report = _health(script, box, FAKE_UNIT_SHOW=show)
+    assert (code, report.healthy) == (0, True)
+    assert report.gateway_restarts == 3
+    assert (report.gateway_memory_bytes, report.gateway_memory_peak_bytes) == (734003200, 912261120)
+    _code, unknown = _health(script, box, FAKE_UNIT_SHOW="NRestarts=0\\nMemoryCurrent=[not set]\\n")
+    assert (unknown.gateway_restarts, unknown.gateway_memory_bytes) == (0, None)
+    assert unknown.gateway_memory_peak_bytes is None
 
 
 def test_fat_health_reports_the_last_backup_without_judging_it(

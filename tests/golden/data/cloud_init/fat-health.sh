@@ -107,6 +107,24 @@ if [ "$mem_available_mb" -lt "$MIN_MEM_MB" ]; then
   problems+=("low memory: ${mem_available_mb} MB available")
 fi
 
+gateway_restarts=0
+gateway_memory=null
+gateway_memory_peak=null
+cgroup=''
+while IFS='=' read -r key value; do
+  case "$key" in
+    NRestarts) [[ "$value" =~ ^[0-9]+$ ]] && gateway_restarts="$value" ;;
+    MemoryCurrent) [[ "$value" =~ ^[0-9]+$ ]] && gateway_memory="$value" ;;
+    MemoryPeak) [[ "$value" =~ ^[0-9]+$ ]] && gateway_memory_peak="$value" ;;
+    ControlGroup) cgroup="$value" ;;
+  esac
+done < <(systemctl show -p NRestarts -p MemoryCurrent -p MemoryPeak -p ControlGroup \
+  openclaw-gateway.service 2>/dev/null)
+if [ "$gateway_memory_peak" = null ] && [ -n "$cgroup" ]; then
+  peak="$(cat "/sys/fs/cgroup${cgroup}/memory.peak" 2>/dev/null)"
+  [[ "$peak" =~ ^[0-9]+$ ]] && gateway_memory_peak="$peak"
+fi
+
 backup_json="$(jq -c 'select(type == "object") | {at, object, size_bytes, took_s, ok, error}' \
   /var/lib/fat-backup/last.json 2>/dev/null)"
 backup_json="${backup_json:-null}"
@@ -127,16 +145,23 @@ if [ "$JSON" = 1 ]; then
     --argjson ready "$ready" \
     --argjson channels "$channels_json" \
     --argjson backup "$backup_json" \
+    --argjson gateway_restarts "$gateway_restarts" \
+    --argjson gateway_memory "$gateway_memory" \
+    --argjson gateway_memory_peak "$gateway_memory_peak" \
     '{healthy: $healthy, gateway: $gateway, runtime_version: $runtime_version,
       data_mounted: $data_mounted, disk_free_mb: $disk_free_mb,
       mem_available_mb: $mem_available_mb, ready: $ready, channels: $channels,
-      backup: $backup, problems: $ARGS.positional}' \
+      backup: $backup, gateway_restarts: $gateway_restarts,
+      gateway_memory_bytes: $gateway_memory, gateway_memory_peak_bytes: $gateway_memory_peak,
+      problems: $ARGS.positional}' \
     --args -- "${problems[@]}"
 else
   printf 'healthy: %s\ngateway: %s\nruntime: %s\ndata mounted: %s\n' \
     "$healthy" "$gateway" "$runtime" "$data_mounted"
   printf 'disk free: %s MB\nmemory available: %s MB\n' "$disk_free_mb" "$mem_available_mb"
   printf 'ready: %s\nchannels: %s\nbackup: %s\n' "$ready" "$channels_json" "$backup_json"
+  printf 'gateway restarts: %s\ngateway memory: %s bytes (peak %s)\n' \
+    "$gateway_restarts" "$gateway_memory" "$gateway_memory_peak"
   for problem in "${problems[@]}"; do
     printf 'problem: %s\n' "$problem"
   done
