@@ -55,6 +55,10 @@ class SweepSummary:
     backup_looks: int  # healthy boxes asked over SSH only for their last backup
     backups_seen: int  # backups the boxes reported, recorded in `backups`
     seconds: float  # wall time of the whole sweep
+    # Ready agents whose probe failed after a passing one (or none), and agents passing again
+    # after a failure: the transitions the platform hears of (agent.degraded, agent.recovered).
+    degraded: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -77,6 +81,36 @@ FROM agents a LEFT JOIN backups b ON b.agent_pk = a.id
 WHERE a.state IN :states AND a.server_id <> ''
 GROUP BY a.id, a.name, a.ipv4, a.ipv6, a.backup_recipient ORDER BY a.name
 """
+
+
+# Each agent's newest stored probe before this sweep writes its own, and the agent's state.
+_LAST_PROBES = """
+SELECT a.name, a.state, p.ok FROM probe_results p JOIN agents a ON a.id = p.agent_pk
+WHERE p.id IN (SELECT MAX(id) FROM probe_results GROUP BY agent_pk)
+"""
+_STATES = "SELECT name, state FROM agents WHERE state IN :states"
+
+
+def last_probes(db: Engine) -> tuple[dict[str, bool], dict[str, str]]:
+    """(agent -> whether its newest stored probe passed, agent -> state) of running agents."""
+    from sqlalchemy import bindparam, text
+
+    states_query = text(_STATES).bindparams(bindparam("states", expanding=True))
+    with db.connect() as conn:
+        last = {name: bool(ok) for name, _, ok in conn.execute(text(_LAST_PROBES)).all()}
+        found = conn.execute(states_query, {"states": list(RUNNING_STATES)}).all()
+    return last, {str(name): str(state) for name, state in found}
+
+
+def transitions(
+    results: Sequence[ProbeResult], last: Mapping[str, bool], states: Mapping[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(degraded, recovered): a `ready` agent failing after a pass or no probe at all (an
+    upgrading box is expected to fail for a moment), and any agent passing after a failure."""
+    degraded = [r.agent for r in results if not r.ok and last.get(r.agent, True)
+                and states.get(r.agent) == "ready"]  # fmt: skip
+    recovered = [r.agent for r in results if r.ok and last.get(r.agent) is False]
+    return tuple(sorted(degraded)), tuple(sorted(recovered))
 
 
 def running_boxes(db: Engine) -> list[Box]:
@@ -164,6 +198,7 @@ def sweep_fleet(
         targets, concurrency=concurrency, timeout_s=timeout_s, verify=configured_trust(settings)
     )
     by_name = {b.name: b for b in boxes}
+    degraded, recovered = transitions(results, *last_probes(db))
     failing = [r.agent for r in results if not r.ok]
     looks = backup_looks(boxes, now, set(failing), BACKUP_LOOKS)
     asked = check_boxes(db, settings, [*failing, *looks], parallel=ssh_parallel)
@@ -187,4 +222,6 @@ def sweep_fleet(
         backup_looks=len(looks),
         backups_seen=len(seen),
         seconds=round(time.perf_counter() - started, 3),
+        degraded=degraded,
+        recovered=recovered,
     )

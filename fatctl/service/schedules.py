@@ -36,6 +36,7 @@ from fatctl.errors import BadInput, FatctlError
 from fatctl.sensitive import redact
 from fatctl.service.context import current
 from fatctl.service.repair_wf import enqueue_repairs
+from fatctl.service.webhooks.events import AGENT_DEGRADED, AGENT_RECOVERED, emit_in_workflow
 from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.leases import REPAIR_TTL_S, agent_lease
 from fatctl.services.common.targets import select_targets
@@ -255,14 +256,32 @@ def _sweep(now_iso: str) -> dict[str, Any]:
     counts = {k: v for k, v in summary.as_dict().items() if isinstance(v, int)}
     # A box that did not answer is the sweep's finding, not the run's failure.
     counts["down"] = counts.pop("failed", 0)
-    return {**counts, "failed": 0}
+    moved = {"degraded": list(summary.degraded), "recovered": list(summary.recovered)}
+    return {**counts, "failed": 0, **moved}
+
+
+@DBOS.step(name="sched_notify_run")
+def _notify(now_iso: str) -> dict[str, Any]:
+    """The operator's own notifications (`monitoring.notify`): the alert rules over what the
+    sweep stored, one message per alert start and end per channel; nothing without a channel."""
+    from fatctl.monitoring.notify import notify_fleet
+
+    rt = current()
+    return notify_fleet(rt.db, rt.settings, now=datetime.fromisoformat(now_iso))
 
 
 def _sweep_then_repair(now_iso: str) -> dict[str, Any]:
-    """The sweep, then one repair workflow per box the repair policy chooses from what it
-    found (issue 20), enqueued from the schedule's workflow so a replay enqueues the same ids."""
+    """The sweep, its transitions told to the platform (agent.degraded, agent.recovered: one
+    event per agent and sweep, ids from the run), then one repair workflow per box the repair
+    policy chooses (issue 20), enqueued from the schedule's workflow so a replay enqueues the
+    same ids."""
     counts = _sweep(now_iso)
-    return {**counts, **enqueue_repairs(now_iso)}
+    for kind, key in ((AGENT_DEGRADED, "degraded"), (AGENT_RECOVERED, "recovered")):
+        names = counts.pop(key)
+        for name in names:
+            emit_in_workflow(kind, name, {"at": now_iso}, key=name)
+        counts[key] = len(names)
+    return {**counts, **enqueue_repairs(now_iso), **_notify(now_iso)}
 
 
 def _agents_with_backups(db: Engine) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from fatctl.errors import CloudError, LeaseHeld
+from fatctl.service import rollout_wf  # noqa: F401  (declares the rollout workflows)
 from fatctl.service.context import AGENTS_QUEUE, current
 from fatctl.service.webhooks.events import AGENT_DESTROYED, AGENT_READY, emit_in_workflow
 from fatctl.services.agents.records import NewAgent

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from fatctl import __version__
 from fatctl.errors import BadInput, FatctlError, NotFound
+from fatctl.service.api import fleet, rollouts, serving
 from fatctl.service.api.metrics import audited, metrics_router
 from fatctl.service.api.routes import router
 from fatctl.service.context import Runtime
@@ -52,6 +53,8 @@ def create_app(runtime: Runtime | None, *, launch: bool = True) -> FastAPI:
     app = FastAPI(title="fatctl", version=__version__, lifespan=lifespan, description=about)
     app.state.runtime = runtime
     app.include_router(router)
+    for more in (serving.router, rollouts.router, fleet.router):
+        app.include_router(more)
     if runtime is not None:
         app.include_router(metrics_router(runtime.settings.database_url))
     app.add_exception_handler(FatctlError, _fatctl_error)  # type: ignore[arg-type]

@@ -6,16 +6,16 @@ block on the database and on DBOS's enqueue.
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from fatctl.errors import BadInput, FatctlError
+from fatctl.errors import FatctlError
 from fatctl.service import agents, idempotency
 from fatctl.service.api.auth import require
+from fatctl.service.api.paging import decode, encode
 from fatctl.service.tokens import TokenInfo
 from fatctl.services.agents.records import NewAgent
 
@@ -44,6 +44,7 @@ NO_BACKUP_DOC = (
 )
 Reader = Annotated[TokenInfo, Depends(require("agents:read"))]
 Writer = Annotated[TokenInfo, Depends(require("agents:write"))]
+Admin = Annotated[TokenInfo, Depends(require("fleet:admin"))]  # rollouts and the fleet
 
 
 class CreateAgent(BaseModel):
@@ -113,8 +114,8 @@ def list_agents(
     cursor: str = "",
 ) -> AgentPage:
     """Agents by name, a page at a time (keyset: no agent repeated or skipped)."""
-    items, last = agents.page(request.app.state.runtime, _decode(cursor), limit)
-    return AgentPage(items=items, next_cursor=_encode(last) if last else "")
+    items, last = agents.page(request.app.state.runtime, decode(cursor), limit)
+    return AgentPage(items=items, next_cursor=encode(last) if last else "")
 
 
 @router.get("/agents/{name}")
@@ -146,16 +147,3 @@ def _started(started: agents.Started) -> idempotency.Stored:
         "status_url": f"/v1/agents/{started.name}",
     }
     return idempotency.Stored(202, body)
-
-
-def _encode(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    if not cursor:
-        return ""
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("cursor is not one this API gave out") from None

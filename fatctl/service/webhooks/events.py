@@ -30,9 +30,12 @@ from fatctl.state.models import WebhookDelivery
 
 AGENT_READY = "agent.ready"
 AGENT_DEGRADED = "agent.degraded"
+# A platform that shows a customer "degraded" must learn when to stop: without this it would
+# poll every degraded agent. Sent when a sweep sees an agent pass after a failing probe.
+AGENT_RECOVERED = "agent.recovered"
 AGENT_DESTROYED = "agent.destroyed"
 ROLLOUT_FINISHED = "rollout.finished"
-KINDS = (AGENT_READY, AGENT_DEGRADED, AGENT_DESTROYED, ROLLOUT_FINISHED)
+KINDS = (AGENT_READY, AGENT_DEGRADED, AGENT_RECOVERED, AGENT_DESTROYED, ROLLOUT_FINISHED)
 
 _NAMESPACE = uuid.UUID("5f0c8a52-2a53-4c47-9f55-3f3c3c8e8a19")  # fatctl's events, fixed forever
 
@@ -101,10 +104,13 @@ def _record_step(kind: str, agent: str | None, data: dict[str, Any], source: str
         return record(session, rt.settings, kind, agent, data, source=source, now=rt.clock())
 
 
-def emit_in_workflow(kind: str, agent: str | None, data: dict[str, Any]) -> str | None:
+def emit_in_workflow(
+    kind: str, agent: str | None, data: dict[str, Any], *, key: str = ""
+) -> str | None:
     """`emit` from inside a DBOS workflow: recording is a step, its id comes from the workflow
-    (a recovered workflow records nothing twice), and the delivery is its child workflow."""
-    source = f"{DBOS.workflow_id}:{kind}"
+    (a recovered workflow records nothing twice), and the delivery is its child workflow.
+    `key` tells apart several events of one kind from one workflow (a sweep's agents)."""
+    source = f"{DBOS.workflow_id}:{kind}" + (f":{key}" if key else "")
     event_id = _record_step(kind, agent, data, source)
     if event_id is not None:
         start_delivery(event_id)

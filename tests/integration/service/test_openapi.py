@@ -14,9 +14,17 @@ def test_checked_in_openapi_matches_the_app() -> None:
 
 def test_the_document_describes_the_v1_agents_paths_and_their_answers() -> None:
     paths = json.loads(DOC.read_text())["paths"]
-    assert set(paths) == {"/v1/agents", "/v1/agents/{name}"}
+    senders = "/v1/agents/{name}/channels/{kind}/senders"
+    assert set(paths) == {"/v1/agents", "/v1/agents/{name}", "/v1/agents/{name}/channels",
+                          senders, senders + "/{sender}", "/v1/rollouts",
+                          "/v1/rollouts/{rollout_id}", "/v1/rollouts/{rollout_id}/abort",
+                          "/v1/fleet"}  # fmt: skip
     assert set(paths["/v1/agents"]) == {"get", "post"}
-    assert set(paths["/v1/agents/{name}"]) == {"get", "delete"}
+    assert set(paths["/v1/agents/{name}"]) == {"get", "delete", "patch"}
+    assert set(paths[senders]) == {"get", "post"} and set(paths["/v1/rollouts"]) == {"get", "post"}
+    for path, method in (("/v1/rollouts", "post"), ("/v1/rollouts/{rollout_id}/abort", "post")):
+        assert "202" in paths[path][method]["responses"]
+        assert {"401", "403", "409"} <= set(paths[path][method]["responses"])
     assert "202" in paths["/v1/agents"]["post"]["responses"]
     headers = {p["name"] for p in paths["/v1/agents"]["post"]["parameters"]}
     assert "idempotency-key" in headers
