@@ -201,6 +201,69 @@ SETTINGS: tuple[Setting, ...] = (
         help="hours the replaced webhook signing secret still signs (a second v1=) after a "
         "rotation, while the platform switches; 0: none",
     ),
+    # fatctl serve's own alert notifications (fatctl.monitoring.notify_channels checks them).
+    Setting(
+        "notify_webhook_url",
+        "FATCTL_NOTIFY_WEBHOOK_URL",
+        "notify.webhook_url",
+        True,
+        "where fatctl serve posts alert starts and ends (https, or http to loopback); empty: none",
+    ),
+    Setting(
+        "notify_smtp_host",
+        "FATCTL_NOTIFY_SMTP_HOST",
+        "notify.smtp_host",
+        help="SMTP server for alert e-mails; empty: no e-mail",
+    ),
+    Setting(
+        "notify_smtp_port",
+        "FATCTL_NOTIFY_SMTP_PORT",
+        "notify.smtp_port",
+        help="SMTP port (default 587, or 465 with ssl)",
+    ),
+    Setting(
+        "notify_smtp_tls",
+        "FATCTL_NOTIFY_SMTP_TLS",
+        "notify.smtp_tls",
+        help="starttls (default), ssl, or none (a relay on loopback only)",
+    ),
+    Setting(
+        "notify_smtp_user",
+        "FATCTL_NOTIFY_SMTP_USER",
+        "notify.smtp_user",
+        help="SMTP login; empty: none",
+    ),
+    Setting(
+        "notify_smtp_password",
+        "FATCTL_NOTIFY_SMTP_PASSWORD",
+        "notify.smtp_password",
+        True,
+        "SMTP password",
+    ),
+    Setting(
+        "notify_smtp_from",
+        "FATCTL_NOTIFY_SMTP_FROM",
+        "notify.smtp_from",
+        help="the alert e-mails' From address",
+    ),
+    Setting(
+        "notify_smtp_to",
+        "FATCTL_NOTIFY_SMTP_TO",
+        "notify.smtp_to",
+        help="comma-separated recipients of the alert e-mails",
+    ),
+    Setting(
+        "notify_max_per_window",
+        "FATCTL_NOTIFY_MAX_PER_WINDOW",
+        "notify.max_per_window",
+        help="messages per window per channel; the last one summarises any overflow",
+    ),
+    Setting(
+        "notify_window_min",
+        "FATCTL_NOTIFY_WINDOW_MIN",
+        "notify.window_min",
+        help="the rate limit's window in minutes",
+    ),
     Setting(
         "repair_after_failures",
         "FATCTL_REPAIR_AFTER_FAILURES",
@@ -318,6 +381,17 @@ class Settings:
     telegram_api_root: str = ""
     webhook_url: str = ""  # fatctl.service.webhooks.target checks it
     webhook_secret_overlap_h: str = "24"  # noqa: S105  hours, not a secret (webhooks.target)
+    # fatctl serve's alert notifications (fatctl.monitoring.notify_channels).
+    notify_webhook_url: Sensitive | None = None  # a chat webhook's URL carries its token
+    notify_smtp_host: str = ""
+    notify_smtp_port: str = ""
+    notify_smtp_tls: str = "starttls"
+    notify_smtp_user: str = ""
+    notify_smtp_password: Sensitive | None = None
+    notify_smtp_from: str = ""
+    notify_smtp_to: str = ""
+    notify_max_per_window: str = "10"
+    notify_window_min: str = "60"
     # The automatic repair ladder (fatctl.services.repair.ladder reads and checks them).
     repair_after_failures: str = "2"
     repair_rungs_managed: str = "restart,reboot,rebuild"

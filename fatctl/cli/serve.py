@@ -41,6 +41,7 @@ def serve(
     import uvicorn
 
     from fatctl.infra import make_engine
+    from fatctl.monitoring.notify_channels import check_ready as notify_ready
     from fatctl.service.api.app import create_app
     from fatctl.service.context import Runtime
     from fatctl.service.schedules import configured
@@ -54,6 +55,7 @@ def serve(
     make_engine(s, engine)  # a bad engine or a missing setting is refused now, not per workflow
     configured(s)  # so is a schedule's bad cron (FATCTL_SCHEDULE_*), before the database
     policies_from(s)  # and a bad repair ladder (FATCTL_REPAIR_*), which each sweep reads
+    notify_ready(s)  # and bad FATCTL_NOTIFY_* settings, which each sweep's notices read
     check_ready(c.engine, c.keyring, s)  # and a bad FATCTL_WEBHOOK_URL, or one with no secret
     runtime = Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
                       schedules=True)  # fmt: skip
