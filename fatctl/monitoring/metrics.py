@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,37 @@ LATENCY_QUANTILES = (0.5, 0.9, 0.99, 1.0)
 
 
 @dataclass(frozen=True)
+class BoxFigures:
+    """What fat-health reported of a box's resources and channels (issue 20), as the sweep
+    stores it in `probe_results` and the metrics show it; None: not reported."""
+
+    disk_free_mb: int | None = None
+    mem_available_mb: int | None = None
+    gateway_restarts: int | None = None
+    gateway_memory_bytes: int | None = None
+    gateway_memory_peak_bytes: int | None = None
+    channels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any] | None) -> BoxFigures | None:
+        """From `fat-health --json`'s object; None when there is none (the box was not reached
+        or printed no report). A field of the wrong type counts as not reported."""
+        if not isinstance(report, Mapping):
+            return None
+
+        def number(key: str) -> int | None:
+            value = report.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        channels = report.get("channels")
+        named = ({str(k): str(v) for k, v in channels.items()}
+                 if isinstance(channels, Mapping) else {})  # fmt: skip
+        return cls(number("disk_free_mb"), number("mem_available_mb"), number("gateway_restarts"),
+                   number("gateway_memory_bytes"), number("gateway_memory_peak_bytes"),
+                   named)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class WorkflowCounts:
     """What the workflow runtime reports: work waiting per queue, failed workflows so far."""
 
@@ -60,6 +91,9 @@ class Sources:
     probe_history: Callable[[], ProbeHistory] | None = None
     budgets: Callable[[], Iterable[Mapping[str, object]]] | None = budget_view
     box_health: Callable[[], Mapping[str, HealthReport]] | None = None
+    # What the sweeps stored of the boxes they asked over SSH (`store.stored_box_figures`);
+    # used when `box_health` (reports in hand) is not given.
+    box_figures: Callable[[], Mapping[str, BoxFigures]] | None = None
     workflows: Callable[[], WorkflowCounts | None] | None = None
     extra_states: tuple[str, ...] = field(default=())  # more states to give per-agent series
 
@@ -134,7 +168,7 @@ class FleetCollector(Collector):
             yield "probes", self._probes
         if s.budgets is not None:
             yield "budgets", self._budgets
-        if s.box_health is not None:
+        if s.box_health is not None or s.box_figures is not None:
             yield "box_health", self._box_health
         if s.workflows is not None:
             yield "workflows", self._workflows
@@ -245,19 +279,33 @@ class FleetCollector(Collector):
         return [remaining, limit]
 
     def _box_health(self) -> Iterable[Any]:
-        assert self.sources.box_health is not None
+        """Per agent, only for the boxes fat-health reported on (the ones the sweep asked):
+        disk, memory, channels, and systemd's restarts of the gateway (the resource guard)."""
+        s = self.sources
+        if s.box_health is not None:
+            reports = s.box_health().items()
+            figures = {a: BoxFigures.from_report(asdict(r)) or BoxFigures() for a, r in reports}
+        else:
+            assert s.box_figures is not None
+            figures = dict(s.box_figures())
         disk = _gauge("fatctl_box_disk_free_bytes", "Free space on the box's /.", ["agent"])
         memory = _gauge("fatctl_box_memory_available_bytes", "The box's MemAvailable.", ["agent"])
         channels = _gauge(
             "fatctl_channel_ready", "1 if the channel is ready on the box.", ["agent", "channel"]
         )
-        for agent, report in sorted(self.sources.box_health().items()):
-            disk.add_metric([agent], float(report.disk_free_mb * MIB))
-            memory.add_metric([agent], float(report.mem_available_mb * MIB))
-            for channel, state in sorted(report.channels.items()):
+        restarts = _gauge("fatctl_gateway_restarts", "Restarts of the gateway unit by systemd "
+                          "since it was last started (NRestarts).", ["agent"])  # fmt: skip
+        for agent, seen in sorted(figures.items()):
+            if seen.disk_free_mb is not None:
+                disk.add_metric([agent], float(seen.disk_free_mb * MIB))
+            if seen.mem_available_mb is not None:
+                memory.add_metric([agent], float(seen.mem_available_mb * MIB))
+            if seen.gateway_restarts is not None:
+                restarts.add_metric([agent], float(seen.gateway_restarts))
+            for channel, state in sorted(seen.channels.items()):
                 if state in CHANNEL_VALUES:
                     channels.add_metric([agent, channel], CHANNEL_VALUES[state])
-        return [disk, memory, channels]
+        return [disk, memory, channels, restarts]
 
     def _workflows(self) -> Iterable[Any]:
         assert self.sources.workflows is not None

@@ -14,12 +14,14 @@ down/flapping/escalate the same way the sweep does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fatctl.monitoring.history import MemoryHistoryStore, ProbeHistory
+from fatctl.monitoring.metrics import BoxFigures
 from fatctl.monitoring.probe import ProbeResult
 from fatctl.state.db import session_scope
 from fatctl.state.rawdb import connect, fetch_dicts
@@ -45,6 +47,7 @@ class ProbeRow:
     status_code: int | None
     latency_ms: float | None
     error: str | None
+    box: BoxFigures | None = None  # what fat-health reported, when the sweep asked the box
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def write_sweep(
                 insert(ProbeRecord),
                 [{"agent_pk": r.agent_pk, "at": utc(r.at), "ok": r.ok, "via": r.via,
                   "status_code": r.status_code, "latency_ms": r.latency_ms,
-                  "error": clip(r.error)} for r in fresh],
+                  "error": clip(r.error), **figure_columns(r.box)} for r in fresh],
             )  # fmt: skip
         for seen in backups:
             agent = session.get(Agent, seen.agent_pk)
@@ -113,6 +116,52 @@ def write_sweep(
                 size_bytes=seen.size_bytes,
             ))  # fmt: skip
         session.execute(text(_PRUNE), {"keep": keep})
+
+
+CHANNELS_MAX = 300  # the column's length
+
+
+def figure_columns(box: BoxFigures | None) -> dict[str, Any]:
+    """A row's fat-health columns (migration 0014); all NULL when the box was not asked. A
+    channel map too long for its column is left out rather than cut into invalid JSON."""
+    if box is None:
+        return {}
+    channels = json.dumps(dict(sorted(box.channels.items())), separators=(",", ":"))
+    return {"disk_free_mb": box.disk_free_mb, "mem_available_mb": box.mem_available_mb,
+            "gateway_restarts": box.gateway_restarts,
+            "gateway_memory_bytes": box.gateway_memory_bytes,
+            "gateway_memory_peak_bytes": box.gateway_memory_peak_bytes,
+            "channels": channels if len(channels) <= CHANNELS_MAX else None}  # fmt: skip
+
+
+# Each running agent's newest row that carries fat-health's figures (within the kept rows).
+_FIGURES = """
+SELECT a.name, p.disk_free_mb, p.mem_available_mb, p.gateway_restarts, p.gateway_memory_bytes,
+       p.gateway_memory_peak_bytes, p.channels
+FROM probe_results p JOIN agents a ON a.id = p.agent_pk
+WHERE p.id IN (SELECT MAX(id) FROM probe_results WHERE disk_free_mb IS NOT NULL
+               GROUP BY agent_pk) {where}
+"""
+
+
+def stored_box_figures(url: str, *, states: Sequence[str] = ()) -> dict[str, BoxFigures]:
+    """Per agent (in one of `states`, or all), what fat-health last reported to a sweep:
+    only the boxes the sweeps asked over SSH have any."""
+    where = f"AND a.state IN ({_marks(states)})" if states else ""
+    with connect(url) as conn:
+        rows = fetch_dicts(conn, _FIGURES.format(where=where), tuple(states))
+    found = {}
+    for row in rows:
+        try:
+            channels = json.loads(row["channels"]) if row["channels"] else {}
+        except ValueError:
+            channels = {}
+        found[row["name"]] = BoxFigures(
+            row["disk_free_mb"], row["mem_available_mb"], row["gateway_restarts"],
+            row["gateway_memory_bytes"], row["gateway_memory_peak_bytes"],
+            channels if isinstance(channels, dict) else {},
+        )  # fmt: skip
+    return found
 
 
 def _not_stored(session: Any, rows: Sequence[ProbeRow]) -> list[ProbeRow]:

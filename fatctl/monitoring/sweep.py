@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fatctl.monitoring.metrics import BoxFigures
 from fatctl.monitoring.probe import ProbeResult, run_sweep
 from fatctl.monitoring.store import KEEP_PER_AGENT, ProbeRow, SeenBackup, utc, write_sweep
 from fatctl.monitoring.targets import RUNNING_STATES, configured_targets, configured_trust
@@ -163,11 +164,15 @@ def reported_backup(box: Box, health: BoxHealth) -> SeenBackup | None:
 
 def probe_row(box: Box, result: ProbeResult, health: BoxHealth | None, now: datetime) -> ProbeRow:
     latency_ms = round(result.latency_s * 1000.0, 3)
+    # What fat-health said of the box's resources (issue 20), when it was asked: a failing box,
+    # or one asked for its backup; /metrics shows it per agent for those boxes only.
+    figures = BoxFigures.from_report(health.report) if health is not None else None
     if result.ok:
-        return ProbeRow(box.pk, now, True, "https", result.status, latency_ms, None)
+        return ProbeRow(box.pk, now, True, "https", result.status, latency_ms, None, figures)
     said = f"; fat-health: {health.verdict}" if health is not None else ""
     via = "ssh" if health is not None else "https"
-    return ProbeRow(box.pk, now, False, via, result.status, latency_ms, f"{result.reason}{said}")
+    return ProbeRow(box.pk, now, False, via, result.status, latency_ms,
+                    f"{result.reason}{said}", figures)  # fmt: skip
 
 
 def sweep_fleet(
@@ -209,8 +214,7 @@ def sweep_fleet(
     ]
     write_sweep(
         db,
-        [probe_row(by_name[r.agent], r, asked.get(r.agent) if not r.ok else None, now)
-         for r in results],
+        [probe_row(by_name[r.agent], r, asked.get(r.agent), now) for r in results],
         seen,
         keep=keep,
     )  # fmt: skip

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 def make_engine(url: str) -> Engine:

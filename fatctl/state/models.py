@@ -368,6 +368,15 @@ class ProbeResult(SQLModel, table=True):
     status_code: int | None = Field(default=None)
     latency_ms: float | None = Field(default=None)
     error: str | None = Field(default=None, max_length=200)
+    # What fat-health reported of the box when the sweep asked it over SSH (migration 0014):
+    # NULL on an HTTPS-only row or when the box could not be asked. `channels` is its channel
+    # map as compact JSON.
+    disk_free_mb: int | None = Field(default=None)
+    mem_available_mb: int | None = Field(default=None)
+    gateway_restarts: int | None = Field(default=None)
+    gateway_memory_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    gateway_memory_peak_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    channels: str | None = Field(default=None, max_length=300)
 
 
 class WebhookDelivery(SQLModel, table=True):
