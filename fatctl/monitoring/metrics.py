@@ -7,7 +7,9 @@ two registries (two tests, two `fatctl serve` apps) never see each other's value
 worker processes need no multiprocess mode: whichever serves the scrape reads the same database.
 
 Per-agent series exist only where an alert needs the agent's name (probe up/flapping, channel
-readiness, disk, memory, credential expiry, backup age); everything else is an aggregate. Every
+readiness, disk, memory, the gateway's restarts by systemd, credential expiry, backup age, repair
+pages); everything else is an aggregate. fat-health's figures (disk, memory, channels, restarts)
+exist only for boxes the sweep asked over SSH (`BoxFigures`, stored on their probe rows). Every
 source is optional and None-safe: a source that is missing yields nothing, one that fails yields
 nothing for this scrape and `fatctl_metrics_source_up{source} 0`, so a broken table never takes
 the whole endpoint down.
