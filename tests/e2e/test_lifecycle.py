@@ -7,12 +7,17 @@ keep CI's time: a box costs minutes):
   fresh disk (a file left on the old disk is gone), restores the backup before the gateway first
   starts and passes the health gate: same server, IPs and pinned host key, and the next message
   reaches the model with the turns from before.
+- `fatctl move --location hel1` backs the state up with the old gateway stopped (and kept
+  stopped: one bot never serves from two boxes), makes a second box in hel1 on new primary IPs,
+  restores the backup there before its gateway first starts, passes the health gate, points DNS
+  at the new IPs, checks HTTPS, and only then deletes the old server and releases its IPs; the
+  conversation goes on with the turns from before.
 - `fatctl suspend` backs up again and deletes the server (primary IPs and DNS kept; `fatctl
   cost` shows only the IPs); `fatctl resume` makes a new server of the same name on the same
   IPs, restores the newest backup before the gateway first starts, and the conversation,
   including what was said between the rebuild and the suspend, is back.
 
-Prints: rebuild, suspend and resume end to end.
+Prints: rebuild, move, suspend and resume end to end.
 
 Needs root and the sandbox's boxes (slow): `python3 -m pytest -q tests/e2e/test_lifecycle.py`.
 """
@@ -62,7 +67,7 @@ def _healthy(plane: Any) -> None:
     assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
 
 
-def test_rebuild_suspend_and_resume_bring_the_conversation_back(
+def test_rebuild_move_suspend_and_resume_bring_the_conversation_back(
     sandbox: dict[str, Any], tmp_path: Path, figure: Callable[..., None]
 ) -> None:
     plane = _plane(sandbox, tmp_path)
@@ -78,7 +83,7 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     for turn in ("remember the blue door", "and the red key", "before the rebuild"):
         _round_trip(admin, bot_id, SENDER, turn)
     (before,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
-    kept = _addresses(sandbox, before["id"])
+    kept = first_ips = _addresses(sandbox, before["id"])
     assert len(kept) == 2, kept  # an IPv4 and an IPv6
     ipv4 = json.loads(plane.run("status", AGENT, "--json"))[0]["ipv4"]
     plane.run("ssh", AGENT, "--", f"sudo touch {OLD_DISK_MARK}")
@@ -104,6 +109,28 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
     _remembers(admin, bot_id, "after the rebuild", "remember the blue door", "before the rebuild")
     _healthy(plane)
 
+    # --- move: a new box in another location on new IPs, the old one retired after ---
+    started = time.monotonic()
+    moved = _result(plane.run("move", AGENT, "--location", "hel1", "--yes", "--json"), "move")
+    figure("move end to end (backup, new box, restore, health, DNS, retire)",
+           time.monotonic() - started, "s")  # fmt: skip
+    assert moved["state"] == "ready" and moved["backup"].endswith("-pre-move"), moved
+    assert moved["restored"] == moved["backup"], moved
+    steps = {s["step"]: s["result"] for s in moved["steps"]}
+    for step in ("backup", "create", "provision", "health", "dns", "https", "retire", "promote"):
+        assert steps[step] == "ok", steps
+    (there,) = [s for s in _servers(sandbox) if s["labels"].get("agent") == AGENT]
+    assert there["name"] == AGENT and there["id"] != before["id"]
+    assert there["location"] == "hel1", there["location"]
+    kept = _addresses(sandbox, there["id"])
+    assert len(kept) == 2 and not set(kept) & set(first_ips), (kept, first_ips)
+    held = {ip["ip"] for ip in _admin(sandbox["admin"]["hetzner"], "/inventory")["primary_ips"]}
+    assert not held & set(first_ips), "the old primary IPs were released"
+    status = json.loads(plane.run("status", AGENT, "--json"))[0]
+    assert status["ipv4"] in kept, status
+    _remembers(admin, bot_id, "after the move", "remember the blue door", "after the rebuild")
+    _healthy(plane)
+
     # --- suspend: server gone (no billing), IPs kept ---
     started = time.monotonic()
     suspended = _result(plane.run("suspend", AGENT, "--yes", "--json"), "suspend")
@@ -126,12 +153,12 @@ def test_rebuild_suspend_and_resume_bring_the_conversation_back(
            time.monotonic() - started, "s")  # fmt: skip
     assert resumed["state"] == "ready", resumed
     (back,) = [s for s in _servers(sandbox) if s["name"] == AGENT]
-    assert back["id"] != before["id"]  # a new server ...
+    assert back["id"] != there["id"]  # a new server ...
     assert _addresses(sandbox, back["id"]) == kept  # ... on the kept IPs
-    _remembers(admin, bot_id, "after the resume", "remember the blue door", "after the rebuild")
+    _remembers(admin, bot_id, "after the resume", "remember the blue door", "after the move")
     _healthy(plane)
 
     audit = json.loads(plane.run("audit", "--target", AGENT, "--limit", "500", "--json"))
     actions = [(a["action"], a["result"]) for a in audit]
-    for done_step in ("rebuild.backup", "suspend.backup", "provision.restore"):
+    for done_step in ("rebuild.backup", "move.backup", "suspend.backup", "provision.restore"):
         assert (done_step, "ok") in actions, actions

@@ -42,9 +42,11 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 AGENT, OWNER = "cust-mend", "mend@example.com"
 UNIT = "openclaw-gateway.service"
 EVERY_20_S = "*/20 * * * * *"
-# The reboot rung of a masked gateway waits out its health gate (15 min) before the rebuild
-# provisions the box again (first boot, restore, health gate): minutes in the sandbox.
-REPAIR_DEADLINE_S = 2400.0
+# The reboot rung of a masked gateway waits out its health gate (FATCTL_REPAIR_GATE_S, 3 min
+# here instead of 15) before the rebuild provisions the box again (first boot, restore, health
+# gate): minutes in the sandbox.
+REPAIR_GATE_S = "180"
+REPAIR_DEADLINE_S = 1200.0
 
 
 @contextmanager
@@ -53,7 +55,7 @@ def serving(plane: Plane, tmp_path: Path, rungs: str, tag: str) -> Iterator[None
     env = {**plane.env, "FATCTL_SCHEDULE_HEALTH_SWEEP": EVERY_20_S,
            "FATCTL_SCHEDULE_R2_ROTATE": "off", "FATCTL_SCHEDULE_RECONCILE": "off",
            "FATCTL_SCHEDULE_BACKUP_VERIFY": "off", "FATCTL_REPAIR_AFTER_FAILURES": "2",
-           "FATCTL_REPAIR_RUNGS_MANAGED": rungs}  # fmt: skip
+           "FATCTL_REPAIR_RUNGS_MANAGED": rungs, "FATCTL_REPAIR_GATE_S": REPAIR_GATE_S}  # fmt: skip
     log = (tmp_path / f"serve-{tag}.log").open("w")
     proc = start_fatctl("serve", "--port", str(free_port()), "--executor-id", f"e2e-{tag}",
                         env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip

@@ -1,6 +1,6 @@
 """`fatctl move` against the API emulators (Hetzner, Cloudflare), with no box (`--no-box
 --no-backup`: the backup, box steps, health and HTTPS are the box's, tested on real boxes in
-tests/e2e/test_move.py): the agent ends with exactly one server, in the new location, named as
+tests/e2e/test_lifecycle.py): the agent ends with exactly one server, in the new location, named as
 the agent, its DNS at the new primary IPs and the old IPs released; a move killed inside every
 write to either cloud converges on its rerun.
 
