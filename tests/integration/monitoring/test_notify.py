@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from fatctl.config import Settings
 from fatctl.monitoring.notify import notify_fleet
+from fatctl.monitoring.store import ProbeRow, write_sweep
 from fatctl.sensitive import Sensitive
 from fatctl.state import migrate
 from fatctl.state.db import make_engine
@@ -94,10 +95,17 @@ def state(db_url: str) -> str:
 
 
 def _settings(url: str, port: int, hook: str, per_window: int = 10) -> Settings:
-    return Settings(data_dir=Path("/nonexistent"), database_url=url, notify_smtp_host="127.0.0.1", notify_smtp_port=str(port),
-                    notify_smtp_tls="none", notify_smtp_from="fatctl@ops.example",
-                    notify_smtp_to="oncall@ops.example", notify_webhook_url=Sensitive(hook),
-                    notify_max_per_window=str(per_window))  # fmt: skip
+    return Settings(
+        data_dir=Path("/nonexistent"),
+        database_url=url,
+        notify_smtp_host="127.0.0.1",
+        notify_smtp_port=str(port),
+        notify_smtp_tls="none",
+        notify_smtp_from="fatctl@ops.example",
+        notify_smtp_to="oncall@ops.example",
+        notify_webhook_url=Sensitive(hook),
+        notify_max_per_window=str(per_window),
+    )
 
 
 def test_one_message_per_start_and_end_on_each_channel(state, smtp, webhook) -> None:
@@ -160,3 +168,21 @@ def test_no_channel_configured_does_nothing(state) -> None:
     assert notify_fleet(
         make_engine(state), Settings(data_dir=Path("/nonexistent"), database_url=state), now=T0
     ) == {"notify_channels": 0}
+
+
+def test_an_agent_down_is_told_once_it_has_been_down_for_the_rules_for(
+    state, smtp, webhook
+) -> None:
+    """AgentDown's `for: 10m` from the rules file, across runs: the pending state's start is
+    read back from the database (SQLite keeps no offset), and only then the message goes."""
+    (inbox, port), (_receiver, hook) = smtp, webhook
+    db, settings = make_engine(state), _settings(state, port, hook)
+    for minutes in (0, 5, 10):
+        at = T0 + timedelta(minutes=minutes)
+        write_sweep(db, [ProbeRow(4, at, False, "https", 503, 20.0, "HTTP 503")])
+        notify_fleet(db, settings, now=at)
+        assert len(inbox.subjects) == (1 if minutes == 10 else 0), minutes
+    assert inbox.subjects == ["[FIRING:page] Agent agent00003 has not been ready for 10 minutes"]
+    write_sweep(db, [ProbeRow(4, T0 + timedelta(minutes=15), True, "https", 200, 20.0, None)])
+    notify_fleet(db, settings, now=T0 + timedelta(minutes=15))
+    assert inbox.subjects[1].startswith("[RESOLVED:page] Agent agent00003")
