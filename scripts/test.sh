@@ -31,4 +31,4 @@ log "golden image (built once, cached under /var/cache/fatctl by a digest of its
 python3 -m fatctl.sandbox.image
 
 log "tests"
-python3 -m pytest -ra --durations=15 "$@"
+python3 -m pytest -ra --durations=40 "$@"
