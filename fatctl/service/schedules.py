@@ -4,7 +4,9 @@ Four schedules, each a cron of the settings (`FATCTL_SCHEDULE_<NAME>`, `off` dis
 `r2-rotate` rotates the boxes' R2 credentials before they expire (they live 7 days; every 6 h
 with a 2-day window, a day of outage is harmless), `reconcile` runs `reconcile --fix` (the safe
 findings only), `health-sweep` probes the fleet (`monitoring.sweep`) and enqueues the repairs
-the repair policy then chooses (`service.repair_wf`), `backup-verify` opens every running
+the repair policy then chooses (`service.repair_wf`), then tells the operator's channels of
+alerts that started or ended (`monitoring.notify`, when any is configured), `backup-verify`
+opens every running
 agent's newest backup. Each runs on its own queue `sched-<name>` with a global
 concurrency of 1, so several servers sharing the database never run one schedule twice at
 once; DBOS dedupes the firings themselves by id (`sched-<name>-<time>`).
