@@ -6,10 +6,9 @@ with a 2-day window, a day of outage is harmless), `reconcile` runs `reconcile -
 findings only), `health-sweep` probes the fleet (`monitoring.sweep`) and enqueues the repairs
 the repair policy then chooses (`service.repair_wf`), then tells the operator's channels of
 alerts that started or ended (`monitoring.notify`, when any is configured), `backup-verify`
-opens every running
-agent's newest backup. Each runs on its own queue `sched-<name>` with a global
-concurrency of 1, so several servers sharing the database never run one schedule twice at
-once; DBOS dedupes the firings themselves by id (`sched-<name>-<time>`).
+opens every running agent's newest backup. Each runs on its own queue `sched-<name>` with a
+global concurrency of 1, so several servers sharing the database never run one schedule twice
+at once; DBOS dedupes the firings themselves by id (`sched-<name>-<time>`).
 
 One clock per run: the first step checkpoints `now = max(scheduled_at, the service's clock)`,
 and everything the run judges (expiry, audit stamps) is measured from it, also on replay; a
