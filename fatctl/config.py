@@ -302,6 +302,25 @@ SETTINGS: tuple[Setting, ...] = (
         "fails and the next rung may run (a rebuild keeps the provision flow's own gate)",
     ),
     Setting(
+        "worker_heartbeat_s",
+        "FATCTL_WORKER_HEARTBEAT_S",
+        "workers.heartbeat_s",
+        help="seconds between a service process's heartbeats (fatctl worker, fatctl serve)",
+    ),
+    Setting(
+        "worker_dead_after_s",
+        "FATCTL_WORKER_DEAD_AFTER_S",
+        "workers.dead_after_s",
+        help="seconds without a heartbeat after which a live worker takes over a worker's "
+        "unfinished workflows (at least twice the heartbeat)",
+    ),
+    Setting(
+        "worker_budget_batch",
+        "FATCTL_WORKER_BUDGET_BATCH",
+        "workers.budget_batch",
+        help="API tokens a service process takes at once from the shared rate budget",
+    ),
+    Setting(
         "sandbox",
         "FATCTL_SANDBOX",
         "sandbox",
@@ -399,6 +418,10 @@ class Settings:
     repair_max_per_window: str = "5"
     repair_window_h: str = "24"
     repair_gate_s: str = "900"
+    # Service processes (fatctl.service.workers reads and checks them).
+    worker_heartbeat_s: str = "10"
+    worker_dead_after_s: str = "30"
+    worker_budget_batch: str = "5"
     sandbox: str = ""  # see `in_sandbox`
     # Box layout overrides (BOX_LAYOUT); "" keeps the layout's own value.
     box_root: str = ""

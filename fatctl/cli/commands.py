@@ -70,6 +70,7 @@ LOADERS: dict[str, Loader] = {
     "senders": Loader("fatctl.cli.senders", _sub_app("senders")),
     "version": Loader("fatctl.cli.version_cmd", _command("version", "version")),
     "serve": Loader("fatctl.cli.serve", _module_register),
+    "worker": Loader("fatctl.cli.worker", _command("worker", "worker")),
     "tokens": Loader("fatctl.cli.tokens", _sub_app("tokens")),
     "backup": Loader("fatctl.cli.backup", _sub_app("backup")),
     "jobs": Loader("fatctl.cli.jobs", _sub_app("jobs")),
@@ -171,6 +172,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Monthly Hetzner cost per agent and in total, beside the plan's price (the margin).",
     ),
     "serve": ("serve", "Serve the HTTP API (/v1) and run its workflows until stopped."),
+    "worker": ("worker", "Run the service's workflows and schedules (no HTTP) until stopped."),
     "tokens": ("tokens", "API tokens of `fatctl serve` (shown once, stored hashed)."),
     "jobs": ("jobs", "Schedules and workflows of `fatctl serve` (read-only)."),
 }

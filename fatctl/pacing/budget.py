@@ -351,6 +351,10 @@ class RateBudget:
         wait = self.take()
         if wait > 0:
             sleep(wait)
+        self._await_admission(sleep)
+
+    def _await_admission(self, sleep: Callable[[float], None]) -> None:
+        """Against a window, wait until this process's own count lets the request go."""
         while (held := self._admit()) > 0:
             with self._lock:
                 self.throttled_s += held
@@ -365,12 +369,26 @@ class RateBudget:
 
 _BUDGETS: dict[str, RateBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
+# What builds a process's tracker for an API: its own mirror, unless the service made every
+# tracker share one budget with the other processes (`share_budgets`).
+_FACTORY: list[Callable[[str], RateBudget]] = [RateBudget]
 
 
 def budget_for(api: str) -> RateBudget:
     """One tracker per API per process, so every client (and thread) shares one budget."""
     with _BUDGETS_LOCK:
-        return _BUDGETS.setdefault(api, RateBudget(api))
+        if api not in _BUDGETS:
+            _BUDGETS[api] = _FACTORY[0](api)
+        return _BUDGETS[api]
+
+
+def share_budgets(factory: Callable[[str], RateBudget] | None) -> None:
+    """From now on build trackers with `factory` (None: the process's own again), forgetting
+    the ones built so far: `fatctl serve` and `fatctl worker` share the database's budget
+    (`pacing.shared_budget`), the CLI keeps its own."""
+    with _BUDGETS_LOCK:
+        _FACTORY[0] = factory or RateBudget
+        _BUDGETS.clear()
 
 
 def budget_view() -> list[dict[str, object]]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fatctl.config import Settings
     from fatctl.infra.engine import InfraEngine
     from fatctl.secrets import KeyRing
+    from fatctl.service.reaper import Pace
 
 AGENTS_QUEUE = "agents"
 # The workflows' version in DBOS's tables (its `application_version`): recovery and dequeuing
@@ -55,6 +56,14 @@ class Runtime:
     # How a box takes new R2 credentials (rotate_one's env_path/after); {} is the box's own
     # layout. Tests point it at an sshd host's home.
     rotation_delivery: dict[str, str] = field(default_factory=dict)
+    # Several service processes on one database (fatctl worker, serve --workers N): beat and
+    # take over dead ones (service.reaper) and share the clouds' rate budgets in the database
+    # (pacing.shared_budget). None: a process alone, as the tests of single flows run.
+    workers: Pace | None = None
+    # Dequeue the queues here. `fatctl serve --workers N` (N > 0) says no: its workers do.
+    listen: bool = True
+    # What to do once another worker took this one over (service.reaper): the worker exits.
+    on_lost: Callable[[], None] | None = None
 
 
 _current: list[Runtime] = []  # at most one: DBOS is one per process

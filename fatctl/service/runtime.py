@@ -11,6 +11,12 @@ default (DBOS's tables `workflow_status`, `operation_outputs`, `queues`, ... cla
 fatctl's; both sides use WAL with a 30 s busy timeout), or schema `dbos` of the PostgreSQL
 database. The executor id is stable per host, so a restarted `fatctl serve` recovers the
 workflows it left PENDING (DBOS does that at launch for its own executor id).
+
+With `Runtime.workers` set (several processes on one database: `fatctl worker`, `fatctl serve
+--workers N`) the process also beats and takes over dead executors (`service.reaper`), and its
+cloud clients take their tokens from the rate budgets in the database
+(`pacing.shared_budget`); `Runtime.listen` False launches DBOS without dequeuing (the API
+process beside its workers only enqueues and reads).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from fatctl.pacing.budget import share_budgets
 from fatctl.service import context
 from fatctl.service.context import (
     AGENT_PARTITION_CONCURRENCY,
@@ -36,6 +43,38 @@ def system_database_url(database_url: str) -> str:
         return database_url
     scheme, rest = database_url.split("://", 1)
     return f"postgresql://{rest}" if scheme.startswith("postgres") else database_url
+
+
+def recover_executor(executor_id: str) -> int:
+    """Re-enqueue the PENDING workflows of another (dead) executor; how many.
+
+    DBOS open source has no public call for this (Conductor does it); `_recover_pending_workflows`
+    is the narrowest one there is, the one DBOS's own admin server calls for `/dbos-workflow-
+    recovery`. tests/unit/service/test_dbos_recovery_api.py breaks if its signature changes."""
+    from dbos import DBOS
+
+    return len(DBOS._recover_pending_workflows([executor_id]))
+
+
+@contextmanager
+def _with_workers(runtime: Runtime) -> Iterator[None]:
+    """Heartbeat, reaper and the shared rate budgets, for the life of the block."""
+    from fatctl.pacing.shared_budget import BudgetStore, SharedBudget
+    from fatctl.service.reaper import Heartbeat
+
+    pace = runtime.workers
+    if pace is None:
+        yield
+        return
+    store = BudgetStore(runtime.db)
+    share_budgets(lambda api: SharedBudget(api, store, batch=pace.budget_batch))
+    heartbeat = Heartbeat(runtime.db, runtime.executor_id, pace, recover_executor,
+                          runtime.on_lost or (lambda: None), runtime.clock).start()  # fmt: skip
+    try:
+        yield
+    finally:
+        heartbeat.stop()
+        share_budgets(None)
 
 
 @contextmanager
@@ -61,17 +100,21 @@ def running(runtime: Runtime) -> Iterator[Runtime]:
     )
     context.install(runtime)
     try:
-        DBOS(config=config)
-        DBOS.launch()
-        DBOS.register_queue(
-            AGENTS_QUEUE,
-            partition_concurrency=AGENT_PARTITION_CONCURRENCY,
-            worker_concurrency=AGENTS_WORKER_CONCURRENCY,
-            polling_interval_sec=runtime.queue_poll_s,
-        )
-        if runtime.schedules:
-            schedules.register(runtime.settings, runtime.clock(), runtime.queue_poll_s)
-        yield runtime
+        # Before launch: the workflows DBOS recovers at launch pace through the shared budgets.
+        with _with_workers(runtime):
+            DBOS(config=config)
+            if not runtime.listen:
+                DBOS.listen_queues([])  # enqueue and read only; the workers dequeue
+            DBOS.launch()
+            DBOS.register_queue(
+                AGENTS_QUEUE,
+                partition_concurrency=AGENT_PARTITION_CONCURRENCY,
+                worker_concurrency=AGENTS_WORKER_CONCURRENCY,
+                polling_interval_sec=runtime.queue_poll_s,
+            )
+            if runtime.schedules:
+                schedules.register(runtime.settings, runtime.clock(), runtime.queue_poll_s)
+            yield runtime
     finally:
         # The registry stays: it holds the decorated workflows, declared once per process.
         DBOS.destroy(workflow_completion_timeout_sec=0)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fatctl.domain import AgentState, can_transition
@@ -30,10 +31,16 @@ from fatctl.state.models import (
 def get_or_create_owner(session: Session, email: str, plan: str) -> Owner:
     owner = session.exec(select(Owner).where(Owner.email == email)).first()
     if owner is None:
-        owner = Owner(email=email, plan=plan)
-        session.add(owner)
-        session.flush()
-    elif owner.plan != plan:
+        try:
+            # Two creates for one new owner at once (the API's workers): one insert wins, the
+            # other's savepoint is rolled back and it reads the winner's row.
+            with session.begin_nested():
+                owner = Owner(email=email, plan=plan)
+                session.add(owner)
+                session.flush()
+        except IntegrityError:
+            owner = session.exec(select(Owner).where(Owner.email == email)).one()
+    if owner.plan != plan:
         raise BadInput(f"owner {email} is on plan {owner.plan}, not {plan}")
     return owner
 

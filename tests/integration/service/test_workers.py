@@ -1,0 +1,259 @@
+"""Workers (issue 19): the API beside `fatctl worker` processes on one database, against the
+API emulators (`--no-box`: provisioning stops after infra and DNS).
+
+The API runs in this process (uvicorn in a thread, DBOS launched to enqueue and read only,
+as `fatctl serve --workers N` runs it); the workers are real `fatctl worker` processes. A burst
+of creates (some repeated with their Idempotency-Key) must end with every agent provisioned and
+exactly one server, two primary IPs and two DNS records each in the emulators; one worker is
+killed with SIGKILL while it holds provision workflows, and the other must take them over (the
+reaper: DBOS open source recovers only its own executor id at launch) and finish them. The
+Hetzner emulator's budget is made small so that the workers' shared budget decides the pace:
+the emulator's 429 count and the shared budget's waits are printed (`pytest -s`).
+
+No emulator is changed here: their budgets are fatctl/sandbox/apiemu/ratelimit.py's (Hetzner's
+bucket of 3600 requests an hour per project, refilled continuously, with `RateLimit-Limit`,
+`-Remaining` and `-Reset`; Cloudflare's blocking window of 1200 per 5 minutes), and
+`set_rate_limit` only scales the Hetzner bucket down (150 per 5 s) so that it binds within the
+test. The Hetzner emulator finishes a server create's action only after 3 s (test_recovery's
+`slow_hetzner`), so the kill lands inside provision workflows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fixtures.cli import start_fatctl
+from tests.integration.service.conftest import make_tokens, runtime_for, service_plane
+from tests.integration.service.test_recovery import (  # noqa: F401  (slow_hetzner: a fixture)
+    free_port,
+    serve_env,
+    slow_hetzner,
+    wait_until,
+)
+
+HEARTBEAT_S = 0.5
+DEAD_AFTER_S = 2.0
+OWNER = "demo@example.com"
+
+
+@contextmanager
+def api_in_process(plane: Any, token: str) -> Iterator[httpx.Client]:
+    """The API on a free port, enqueueing only (`listen=False`), until the block ends."""
+    import uvicorn
+
+    from fatctl.service.api.app import create_app
+
+    runtime = runtime_for(plane, "api-test")
+    runtime.listen = False
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, name="test-api")
+    thread.start()
+    try:
+        wait_until("the API serves", lambda: server.started)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as api:  # fmt: skip
+            yield api
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+@contextmanager
+def workers(names: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
+    procs: dict[str, Any] = {}
+    try:
+        for name in names:
+            log = (tmp_path / f"{name}.log").open("w")
+            procs[name] = start_fatctl("worker", "--no-box", "--executor-id", name, env=env,
+                                       stdout=log, stderr=log)  # fmt: skip
+        yield procs
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in procs.items():
+            code = proc.wait(timeout=60)
+            assert code in (0, -9), (tmp_path / f"{name}.log").read_text()
+
+
+def worker_env(plane: Any, key: str, tmp_path: Path) -> dict[str, str]:
+    return {**serve_env(plane, key, tmp_path), "FATCTL_WORKER_HEARTBEAT_S": str(HEARTBEAT_S),
+            "FATCTL_WORKER_DEAD_AFTER_S": str(DEAD_AFTER_S)}  # fmt: skip
+
+
+def dbos_table(plane: Any) -> str:
+    return "workflow_status" if plane.db.dialect.name == "sqlite" else "dbos.workflow_status"
+
+
+def workflow_rows(plane: Any) -> list[tuple[str, str, str]]:
+    """(workflow id, status, executor id) of every provision workflow."""
+    from sqlalchemy import text
+
+    query = (f"SELECT workflow_uuid, status, executor_id FROM {dbos_table(plane)} "
+             "WHERE workflow_uuid LIKE 'provision-%'")  # fmt: skip
+    with plane.db.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(query))]
+
+
+def live_workers(plane: Any) -> set[str]:
+    from sqlalchemy import text
+
+    with plane.db.connect() as conn:
+        rows = conn.execute(text("SELECT executor_id FROM worker_heartbeats"))
+        return {r[0] for r in rows}
+
+
+def budget_rows(plane: Any) -> dict[str, dict[str, Any]]:
+    from sqlalchemy import text
+
+    query = "SELECT api, quota, granted, waits FROM rate_budgets ORDER BY api"
+    with plane.db.connect() as conn:
+        return {r[0]: {"quota": r[1], "granted": r[2], "waits": r[3]}
+                for r in conn.execute(text(query))}  # fmt: skip
+
+
+def burst(api: httpx.Client, count: int, repeats: int) -> dict[str, list[dict[str, Any]]]:
+    """`count` creates at once, the first `repeats` of them sent twice with one key; a 409 (the
+    first with that key still running) is retried as a webhook sender would."""
+    names = [f"agent-{i:03d}" for i in range(count)]
+    sends = [*names, *names[:repeats]]
+
+    def create(name: str) -> dict[str, Any]:
+        body = {"name": name, "owner_email": OWNER}
+        while True:
+            answer = api.post("/v1/agents", json=body, headers={"Idempotency-Key": f"k-{name}"})
+            if answer.status_code != 409:
+                assert answer.status_code == 202, answer.text
+                return dict(answer.json())
+            time.sleep(0.2)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(create, sends))
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for name, answer in zip(sends, answers, strict=True):
+        by_name.setdefault(name, []).append(answer)
+    return by_name
+
+
+def assert_one_of_everything(plane: Any, names: list[str]) -> None:
+    """Every agent has one server, two primary IPs and two DNS records; nothing else exists."""
+    inventory = plane.hetzner.inventory()
+    servers = [s["name"] for s in inventory["servers"]]
+    assert sorted(servers) == sorted(names), "duplicate or orphan servers"
+    ips = sorted(ip["name"] for ip in inventory["primary_ips"])
+    assert len(ips) == 2 * len(names) and len(set(ips)) == len(ips), "duplicate or orphan IPs"
+    records = plane.dns()
+    assert len(records) == 2 * len(names) and len(set(records)) == len(records)
+    assert {r[1].split(".")[0] for r in records} == set(names), "orphan DNS records"
+
+
+def finish_all(plane: Any, workflow_ids: set[str], deadline_s: float) -> dict[str, str]:
+    """Wait until every workflow succeeded: {workflow id: executor that finished it}."""
+
+    def done() -> dict[str, str] | None:
+        rows = {wid: (status, ex) for wid, status, ex in workflow_rows(plane)}
+        failed = [w for w in workflow_ids if rows.get(w, ("",))[0] in ("ERROR", "CANCELLED")]
+        assert not failed, f"workflows failed: {failed}"
+        if all(rows.get(w, ("",))[0] == "SUCCESS" for w in workflow_ids):
+            return {w: rows[w][1] for w in workflow_ids}
+        return None
+
+    return dict(wait_until("every provision workflow succeeds", done, deadline_s))
+
+
+def figures(label: str, plane: Any, started: float, finished_by: dict[str, str]) -> None:
+    hetzner, cloudflare = plane.hetzner.stats(), plane.cloudflare.stats()
+    by_executor: dict[str, int] = {}
+    for executor in finished_by.values():
+        by_executor[executor] = by_executor.get(executor, 0) + 1
+    print(f"\n[{label}] {len(finished_by)} provisions in {time.monotonic() - started:.1f} s; "
+          f"finished by {by_executor}")  # fmt: skip
+    for name, stats in (("hetzner", hetzner), ("cloudflare", cloudflare)):
+        budget = stats["budget"]
+        print(f"[{label}] {name}: {stats['total']} calls, {stats['rate_limited']} answered 429, "
+              f"budget {budget['limit']}, lowest left {budget['lowest_remaining']}")  # fmt: skip
+    print(f"[{label}] shared budgets: {budget_rows(plane)}")
+
+
+def test_two_workers_share_the_queue_the_budget_and_a_killed_ones_workflows(
+    tmp_path: Path,
+    slow_hetzner: Any,  # noqa: F811  (the fixture imported above)
+    cloudflare_emulator: Any,
+    pg_url: str,
+) -> None:
+    from fatctl.secrets import generate_master_key
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, slow_hetzner, cloudflare_emulator, pg_url, master_key=key)
+    # Small enough that two workers pushing would overdraw it each on its own estimate.
+    slow_hetzner.set_rate_limit(150, 5.0)
+    token = make_tokens(plane.db)["writer"]
+    env = worker_env(plane, key, tmp_path)
+    started = time.monotonic()
+    with api_in_process(plane, token) as api, workers(["w-a", "w-b"], env, tmp_path) as procs:
+        wait_until("both workers beat", lambda: live_workers(plane) >= {"w-a", "w-b"})
+        by_name = burst(api, 50, 10)
+        for name, answers in by_name.items():  # a repeat is the same agent and workflow
+            assert len({(a["agent"]["name"], a["workflow_id"]) for a in answers}) == 1, name
+
+        def a_holds_work() -> list[str]:
+            held = [w for w, status, ex in workflow_rows(plane)
+                    if status == "PENDING" and ex == "w-a"]  # fmt: skip
+            return held if len(plane.servers()) >= 3 else []
+
+        held = wait_until("worker a is inside provision workflows", a_holds_work)
+        procs["w-a"].kill()  # SIGKILL: nothing runs on the way out
+        procs["w-a"].wait()  # no zombie: on another host its leases would look alive too
+        wids = {answers[0]["workflow_id"] for answers in by_name.values()}
+        finished_by = finish_all(plane, wids, deadline_s=150)
+        assert all(finished_by[w] == "w-b" for w in held), "w-a's workflows not taken over"
+        assert "took over executor w-a" in (tmp_path / "w-b.log").read_text()
+    figures("postgresql, 2 workers, 1 killed", plane, started, finished_by)
+    assert_one_of_everything(plane, sorted(by_name))
+    assert plane.hetzner.stats()["rate_limited"] == 0, "the shared budget was overdrawn"
+    assert budget_rows(plane)["hetzner"]["waits"] > 0, "the budget never bound: make it smaller"
+    plane.db.dispose()
+
+
+def test_one_worker_on_sqlite_and_a_new_one_takes_over_the_killed_one(
+    tmp_path: Path,
+    slow_hetzner: Any,  # noqa: F811  (the fixture imported above)
+    cloudflare_emulator: Any,
+    sqlite_url: str,
+) -> None:
+    """The embedded default: the API and one worker on the SQLite file. The worker is killed
+    mid-provision; a new worker (another id: a restart elsewhere) takes its workflows over."""
+    from fatctl.secrets import generate_master_key
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, slow_hetzner, cloudflare_emulator, sqlite_url, key)
+    token = make_tokens(plane.db)["writer"]
+    env = worker_env(plane, key, tmp_path)
+    started = time.monotonic()
+    with api_in_process(plane, token) as api:
+        with workers(["w-one"], env, tmp_path) as procs:
+            wait_until("the worker beats", lambda: "w-one" in live_workers(plane))
+            by_name = burst(api, 12, 4)
+            wait_until("the worker is inside provision workflows",
+                       lambda: len(plane.servers()) >= 2)  # fmt: skip
+            procs["w-one"].kill()
+            procs["w-one"].wait()
+        held = [w for w, status, ex in workflow_rows(plane) if status == "PENDING"]
+        assert held, "the worker finished everything before it was killed"
+        with workers(["w-two"], env, tmp_path):
+            wids = {answers[0]["workflow_id"] for answers in by_name.values()}
+            finished_by = finish_all(plane, wids, deadline_s=90)
+    assert all(finished_by[w] == "w-two" for w in held)
+    figures("sqlite, 1 worker killed, 1 new", plane, started, finished_by)
+    assert_one_of_everything(plane, sorted(by_name))
+    plane.db.dispose()

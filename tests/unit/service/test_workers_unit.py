@@ -1,0 +1,95 @@
+"""Worker settings, slot ids, the supervisor's restarts, and the one private DBOS call."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+from fatctl.config import Settings
+from fatctl.errors import ConfigError
+from fatctl.service.reaper import Pace, pace_from
+from fatctl.service.workers import (
+    FIRST_RESTART_S,
+    MAX_RESTART_S,
+    YOUNG_S,
+    Slot,
+    Supervisor,
+    child_ids,
+    next_pause,
+    worker_argv,
+)
+
+
+def settings(**changes: str) -> Settings:
+    return dataclasses.replace(Settings(Path("/nonexistent"), "sqlite://"), **changes)
+
+
+def test_pace_from_the_settings() -> None:
+    assert pace_from(settings()) == Pace(10.0, 30.0, 5)
+    fast = settings(worker_heartbeat_s="0.5", worker_dead_after_s="2")
+    assert pace_from(fast) == Pace(0.5, 2.0, 5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"worker_heartbeat_s": "x"}, "bad FATCTL_WORKER_"),
+        ({"worker_heartbeat_s": "0"}, "must be > 0"),
+        ({"worker_budget_batch": "0"}, "must be > 0"),
+        ({"worker_dead_after_s": "15"}, "at least twice"),
+    ],
+)
+def test_bad_worker_settings_are_one_line(changes: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        pace_from(settings(**changes))
+
+
+def test_slots_have_distinct_stable_executor_ids() -> None:
+    assert child_ids("serve-h", 3) == ["serve-h-w1", "serve-h-w2", "serve-h-w3"]
+    assert all(len(i) <= 64 for i in child_ids("s" * 64, 12))
+    assert worker_argv("serve-h-w1", ["--no-box"])[-4:] == [
+        "worker", "--executor-id", "serve-h-w1", "--no-box"]  # fmt: skip
+
+
+def test_a_child_dying_young_waits_longer_each_time() -> None:
+    assert next_pause(0.0, YOUNG_S + 1) == FIRST_RESTART_S
+    assert next_pause(FIRST_RESTART_S, 0.1) == 2 * FIRST_RESTART_S
+    assert next_pause(MAX_RESTART_S, 0.1) == MAX_RESTART_S
+
+
+def test_the_supervisor_starts_a_dead_child_again_and_stops_the_live_ones() -> None:
+    now = [0.0]
+    slots = [Slot("a-w1", [sys.executable, "-c", "raise SystemExit(1)"]),
+             Slot("a-w2", [sys.executable, "-c", "import time; time.sleep(60)"])]  # fmt: skip
+    sup = Supervisor(slots, clock=lambda: now[0])
+    for slot in slots:
+        sup._start(slot)
+    assert slots[0].proc is not None
+    slots[0].proc.wait()
+    sup.check()  # noted dead; its pause is not over
+    assert slots[0].proc is None and slots[0].restarts == 1
+    now[0] += FIRST_RESTART_S
+    sup.check()
+    assert slots[0].proc is not None and len(slots[0].history) == 2
+    live = slots[1].proc
+    assert live is not None and live.poll() is None
+    sup.stop()
+    assert live.returncode is not None  # SIGTERM ended it
+    slots[0].proc.wait()
+
+
+def test_dbos_private_recovery_call_keeps_its_shape() -> None:
+    """`runtime.recover_executor` relies on DBOS._recover_pending_workflows(executor_ids) ->
+    list of handles, which calls _sys_db.reenqueue_for_recovery(workflow_id, executor_ids, queue)
+    (DBOS 3.4, dbos/_recovery.py); a DBOS upgrade that changes either breaks here first."""
+    from dbos import DBOS
+    from dbos._sys_db import SystemDatabase
+
+    params = list(inspect.signature(DBOS._recover_pending_workflows).parameters)
+    assert params == ["executor_ids"]
+    inner = list(inspect.signature(SystemDatabase.reenqueue_for_recovery).parameters)
+    assert inner == ["self", "workflow_id", "executor_ids", "recovery_queue_name"]
