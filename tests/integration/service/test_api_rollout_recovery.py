@@ -1,0 +1,127 @@
+"""A rollout started through the API whose server dies mid-host is finished by the next start.
+
+`fatctl serve --no-box` runs as a real process; the agents' SSH port is a loopback listener
+that accepts and never says a word, so the canary's step is `running` (its SSH handshake
+waiting) when the process is SIGKILLed. The rollout's drive workflow is then PENDING under the
+server's executor id, and a relaunch with that id recovers it (DBOS: "When an application with
+an executor ID restarts, it only recovers pending workflows assigned to that executor ID",
+docs.dbos.dev, production/self-hosting/workflow-recovery, as test_recovery.py relies on). The
+recovered drive is the engine's `resume`: it re-verifies the half-done canary (now refused),
+records it failed, and halts the rollout by its policy; the dead holder's leases are taken over
+(same host, dead pid). One rollout, every step finished once, its `rollout.finished` recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.cli import start_fatctl
+from tests.integration.service.conftest import make_tokens, service_plane
+from tests.integration.service.test_api_rollouts import closed_port, seed_ready
+from tests.integration.service.test_recovery import (
+    POLL_S,
+    free_port,
+    serve_env,
+    serving_api,
+    wait_until,
+)
+
+
+@pytest.fixture
+def silent_ssh() -> Iterator[int]:
+    """A port that accepts connections and never answers (an SSH server that hangs)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def phases(db: Any) -> dict[str, str]:
+    from sqlmodel import col, select
+
+    from fatctl.state.db import session_scope
+    from fatctl.state.models import Agent, RolloutStep
+
+    with session_scope(db) as session:
+        joined = col(RolloutStep.agent_pk) == col(Agent.id)
+        rows = session.exec(select(Agent.name, RolloutStep.phase).join(RolloutStep, joined)).all()
+        return {str(name): str(phase) for name, phase in rows}
+
+
+def test_killed_server_mid_rollout_is_resumed_by_the_next_start(
+    tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, db_url: str,
+    silent_ssh: int,
+) -> None:  # fmt: skip
+    from dbos import DBOS, DBOSClient
+
+    from fatctl.infra import make_engine
+    from fatctl.secrets import generate_master_key
+    from fatctl.service.context import Runtime
+    from fatctl.service.runtime import running, system_database_url
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
+    seed_ready(plane.db, tmp_path, ("ra1", "ra2"))
+    tokens = make_tokens(plane.db)
+    port = free_port()
+    env = {**serve_env(plane, key, tmp_path), "FATCTL_SSH_PORT": str(silent_ssh)}
+    log = (tmp_path / "serve.log").open("w")
+    proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
+                        stderr=log)  # fmt: skip
+    try:
+        api = serving_api(proc, port, tokens["admin"], tmp_path / "serve.log")
+        body = {"to": "2026.10.1", "agents": ["ra1", "ra2"], "canary": 1, "health_timeout_s": 5}
+        answer = api.post("/v1/rollouts", json=body)
+        assert answer.status_code == 202, answer.text
+        wfid, rid = answer.json()["workflow_id"], answer.json()["rollout"]["id"]
+        wait_until("the canary's step runs", lambda: phases(plane.db).get("ra1") == "running")
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+    client = DBOSClient(system_database_url=system_database_url(plane.settings.database_url))
+    try:
+        assert client.retrieve_workflow(wfid).get_status().status == "PENDING"
+    finally:
+        client.destroy()
+
+    settings = dataclasses.replace(plane.settings, poll_interval=str(POLL_S),
+                                   ssh_port=str(closed_port()))  # fmt: skip
+    executor = f"serve-{socket.gethostname()}"  # the killed server's
+    rt = Runtime(plane.db, plane.ring, settings, lambda: make_engine(settings), skip_box=True,
+                 executor_id=executor, queue_poll_s=0.05)  # fmt: skip
+    with running(rt):
+        result = DBOS.retrieve_workflow(wfid).get_result()
+    assert (result["rollout"], result["state"]) == (rid, "halted")
+    assert phases(plane.db)["ra2"] == "pending"  # halted after the canary wave
+    assert phases(plane.db)["ra1"] in ("failed", "unreachable")
+    assert result["counts"] == {phases(plane.db)["ra1"]: 1, "pending": 1}
+    plane.db.dispose()
