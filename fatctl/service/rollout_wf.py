@@ -10,7 +10,7 @@ ones by reading each box: no host is upgraded twice.
 
 An abort is a workflow of its own (`rollout-<id>-abort`): it cancels the drive (a drive still
 queued never starts; one in the middle of its step stops at its end, as DBOS cannot stop a step)
-and runs the engine's `abort`, retrying while the drive still holds the rollout's lease.
+and runs the engine's `abort`, after durable pauses while the drive still holds the lease.
 
 Either end sends `rollout.finished` with the state, the reason and the hosts counted by phase:
 a completed or halted drive, and an abort (so a rollout aborted after it completed reports
@@ -31,6 +31,7 @@ from fatctl.errors import LeaseHeld
 from fatctl.service.context import AGENTS_QUEUE, current
 from fatctl.service.webhooks.events import ROLLOUT_FINISHED, emit_in_workflow
 from fatctl.services.common.layouts import box_layout, files_layout
+from fatctl.services.common.leases import ROLLOUT_TTL_S
 from fatctl.services.converge.job import CONVERGE
 from fatctl.services.rollout import engine
 from fatctl.services.rollout import records as rec
@@ -41,9 +42,10 @@ if TYPE_CHECKING:
 
 ROLLOUT_WORKFLOW = "rollout_wf"
 ROLLOUT_ABORT_WORKFLOW = "rollout_abort_wf"
-# The drive holds the rollout's lease for as long as a wave takes; the abort waits for it.
-ABORT_ATTEMPTS = 30
-ABORT_INTERVAL_S = 5.0
+# The drive holds the rollout's lease until its step ends; the abort waits for it, as long
+# as the lease could be held (ROLLOUT_TTL_S, 6 h).
+ABORT_PAUSE_S = 30.0
+ABORT_WAITS = int(ROLLOUT_TTL_S / ABORT_PAUSE_S)
 
 log = logging.getLogger(__name__)
 
@@ -113,17 +115,26 @@ def rollout_workflow(rollout_id: int, actor: str) -> dict[str, Any]:
     return _finished(_drive_step(rollout_id, actor))
 
 
-@DBOS.step(name="rollout_abort_run", retries_allowed=True, max_attempts=ABORT_ATTEMPTS,
-           interval_seconds=ABORT_INTERVAL_S, backoff_rate=1.0,
-           should_retry=_lease_held)  # fmt: skip
-def _abort_step(rollout_id: int, actor: str) -> dict[str, Any]:
-    engine.abort(_run(actor), rollout_id)
+@DBOS.step(name="rollout_abort_run")
+def _abort_step(rollout_id: int, actor: str) -> dict[str, Any] | None:
+    """The engine's abort, or None while the drive still holds the rollout's lease."""
+    try:
+        engine.abort(_run(actor), rollout_id)
+    except LeaseHeld:
+        return None
     return summary(rollout_id)
 
 
 @DBOS.workflow(name=ROLLOUT_ABORT_WORKFLOW)
 def abort_workflow(rollout_id: int, actor: str) -> dict[str, Any]:
-    return _finished(_abort_step(rollout_id, actor))
+    # A cancelled drive stops only at the end of its step (a whole wave set): wait for its
+    # lease with durable sleeps, so a restart meanwhile keeps waiting where it was.
+    for _ in range(ABORT_WAITS):
+        result = _abort_step(rollout_id, actor)
+        if result is not None:
+            return _finished(result)
+        DBOS.sleep(ABORT_PAUSE_S)
+    raise LeaseHeld(f"rollout {rollout_id}'s drive still holds its lease: abort it again later")
 
 
 def _enqueue(wfid: str, workflow: Any, rollout_id: int, actor: str) -> str:

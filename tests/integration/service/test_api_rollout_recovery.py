@@ -24,7 +24,14 @@ import pytest
 
 from tests.fixtures.cli import start_fatctl
 from tests.integration.service.conftest import make_tokens, service_plane
-from tests.integration.service.test_api_rollouts import closed_port, seed_ready
+from tests.integration.service.test_api_rollouts import (  # noqa: F401  (fixtures)
+    Fleet,
+    closed_port,
+    delivered,
+    fleet,
+    receiver,
+    seed_ready,
+)
 from tests.integration.service.test_recovery import (
     POLL_S,
     free_port,
@@ -61,6 +68,12 @@ def silent_ssh() -> Iterator[int]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+@pytest.fixture
+def ssh_port(silent_ssh: int) -> int:
+    """The `fleet` fixture's boxes hang in their SSH handshake here."""
+    return silent_ssh
 
 
 def phases(db: Any) -> dict[str, str]:
@@ -125,3 +138,32 @@ def test_killed_server_mid_rollout_is_resumed_by_the_next_start(
     assert phases(plane.db)["ra1"] in ("failed", "unreachable")
     assert result["counts"] == {phases(plane.db)["ra1"]: 1, "pending": 1}
     plane.db.dispose()
+
+
+def test_abort_of_a_running_rollout_waits_for_its_drive_then_rolls_back(
+    fleet: Fleet,  # noqa: F811  (the imported fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An abort while the canary hangs: the drive is cancelled, the abort waits (durable
+    pauses) until the drive's step lets go of the rollout's lease, then cancels what is
+    pending; the platform hears `rollout.finished` once, from the abort."""
+    from dbos import DBOS
+
+    from fatctl.service import rollout_wf
+
+    monkeypatch.setattr(rollout_wf, "ABORT_PAUSE_S", 0.2)
+    svc, admin = fleet.svc, fleet.svc.headers("admin")
+    body = {"to": "2026.10.1", "agents": ["ra1", "ra2"], "canary": 1, "health_timeout_s": 5}
+    started = svc.client.post("/v1/rollouts", json=body, headers=admin).json()
+    rid, drive = started["rollout"]["id"], started["workflow_id"]
+    wait_until("the canary's step runs", lambda: phases(svc.plane.db).get("ra1") == "running")
+
+    aborted = svc.client.post(f"/v1/rollouts/{rid}/abort", headers=admin)
+    assert aborted.status_code == 202, aborted.text
+    result = svc.wait(aborted.json()["workflow_id"])
+    assert result["state"] == "aborted"
+    assert phases(svc.plane.db)["ra2"] == "cancelled"
+    assert DBOS.get_workflow_status(drive).status == "CANCELLED"  # type: ignore[union-attr]
+    assert delivered(aborted.json()["workflow_id"], "rollout.finished")["result"] == "delivered"
+    finished = [e for e in fleet.receiver.events() if e["type"] == "rollout.finished"]
+    assert [e["data"]["state"] for e in finished] == ["aborted"]

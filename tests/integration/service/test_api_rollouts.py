@@ -62,9 +62,16 @@ class Fleet:
 
 
 @pytest.fixture
+def ssh_port() -> int:
+    """The boxes' SSH port: closed, so a host step fails at once (a module may override it)."""
+    return closed_port()
+
+
+@pytest.fixture
 def fleet(
     tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, db_url: str,
     receiver: Receiver,  # noqa: F811
+    ssh_port: int,
 ) -> Iterator[Fleet]:  # fmt: skip
     """The service fixture's app, with a webhook receiver, the signing secret, unreachable
     boxes (closed SSH and probe ports, probed by address) and a delivery that never waits."""
@@ -79,7 +86,7 @@ def fleet(
 
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url)
     settings = dataclasses.replace(plane.settings, webhook_url=receiver.url,
-                                   ssh_port=str(closed_port()), probe_port=str(closed_port()),
+                                   ssh_port=str(ssh_port), probe_port=str(closed_port()),
                                    probe_by_address="1")  # fmt: skip
     plane = dataclasses.replace(plane, settings=settings)
     with session_scope(plane.db) as session:
