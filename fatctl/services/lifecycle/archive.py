@@ -3,7 +3,9 @@ then gone for good.
 
 archive: backup (the gateway stopped and left stopped) -> verify (the newest archive opens, on
 the box, before the box goes) -> dns (the records deleted) -> infra (server, firewall and
-primary IPs released) -> state (any record still there deleted again: one put back after the
+primary IPs released) -> snapshots (a suspend's `pre-suspend` snapshots deleted: Hetzner bills
+them per GB and month, and the backup is what an archive keeps; one already gone is noted, not
+an error) -> state (any record still there deleted again: one put back after the
 `dns` step, by a person or by an older reconcile, would point at addresses Hetzner may already
 have handed to someone else; then `archived`, `purge_after = now + archive_retention_days`). The
 agent's R2 prefix (its /data and its encrypted backups) and its sealed secrets stay.
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState
@@ -51,7 +54,8 @@ if TYPE_CHECKING:
     from fatctl.secrets import KeyRing
     from fatctl.services.lifecycle.ops import Op
 
-ARCHIVE_STEPS = ("backup", "verify", "dns", "infra", "state")
+ARCHIVE_STEPS = ("backup", "verify", "dns", "infra", "snapshots", "state")
+SUSPEND_SNAPSHOT_KIND = "pre-suspend"  # what `snapshot_before` labels a suspend's snapshot
 PURGE_STEPS = ("data", "secrets", "state")
 ARCHIVABLE = (AgentState.READY, AgentState.DEGRADED, AgentState.PROVISIONING,
               AgentState.SUSPENDED)  # fmt: skip
@@ -98,6 +102,7 @@ def archive(ctx: Context, name: str, *, no_backup: bool = False) -> LifecycleRes
             op.run("verify", lambda: _verify(ctx, op))
         op.run("dns", lambda: _delete_dns(ctx, name))
         op.run("infra", lambda: delete_server(ctx, name, release_ips=True))
+        op.run("snapshots", lambda: _delete_suspend_snapshots(ctx, op))
         op.run("state", lambda: {**_delete_dns(ctx, name), **_mark_archived(ctx, op, keep)})
     return result(ctx, op, {"purge_after": op.params.get("purge_after", "")})
 
@@ -205,6 +210,37 @@ def _delete_dns(ctx: Context, name: str) -> dict[str, object]:
         for row in session.exec(select(DnsRecord).where(DnsRecord.agent_pk == agent.id)).all():
             session.delete(row)
     return {"deleted": ", ".join(f"{c.type} {c.name}" for c in changes) or "none"}
+
+
+def _delete_suspend_snapshots(ctx: Context, op: Op) -> dict[str, object]:
+    """Every snapshot Hetzner holds labelled as the agent's suspend's (found by label, so one
+    from an earlier suspend, or a rerun after a crash, is found too), recorded in the op's
+    params; a 404 on delete means someone deleted it meanwhile, which is the outcome wanted."""
+    from fatctl.domain import snapshot_labels
+    from fatctl.errors import CloudError
+    from fatctl.infra.selector import managed
+
+    h = ctx.infra.hcloud_client()
+    name = op.agent
+    selector = managed(**snapshot_labels(name, SUSPEND_SNAPSHOT_KIND))
+
+    def get_all(**kw: Any) -> list[Any]:
+        return list(h.client.images.get_all(type=["snapshot"], **kw))
+
+    deleted, gone = [], []
+    for image in h.listed(f"list {name}'s snapshots", get_all, selector):
+        try:
+            h.call(f"delete snapshot {image.id}", partial(h.client.images.delete, image))
+            deleted.append(str(image.id))
+        except CloudError as exc:
+            if exc.code != "not_found":
+                raise
+            gone.append(str(image.id))
+    out: dict[str, object] = {"snapshots_deleted": ",".join(deleted) or "none"}
+    if gone:
+        out["already_gone"] = ",".join(gone)
+    op.remember(**out)
+    return out
 
 
 def _mark_archived(ctx: Context, op: Op, keep: timedelta) -> dict[str, object]:

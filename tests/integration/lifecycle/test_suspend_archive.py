@@ -182,12 +182,12 @@ def test_suspend_with_a_snapshot_costs_its_gigabytes(plane: Plane) -> None:
     # 1.5 GB (the emulator's image_size) at 0.011 EUR per GB and month
     assert Decimal(held["snapshots"]) == Decimal("0.0165")
     assert Decimal(held["cost"]) == Decimal("0.5165")
-    # Archived, its IPs are released; the snapshot is the operator's to delete, and until
-    # then it is what the agent still costs (not hidden as zero).
+    # Archived, its IPs are released and its suspend's snapshot deleted (it was billed; the
+    # backup is what an archive keeps): it costs nothing any more.
     archive(context(plane), "snappy")
     gone = cost_of(plane, "snappy")
     assert (gone["state"], gone["plan_price"]) == ("archived", "0.0000")
-    assert Decimal(gone["cost"]) == Decimal("0.0165")
+    assert Decimal(gone["cost"]) == 0
 
 
 def test_archive_releases_everything_at_the_clouds_and_purge_empties_r2_and_secrets(
