@@ -26,8 +26,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fatctl.clock import Clock, wall_clock
-from fatctl.domain import AgentState
-from fatctl.errors import ConfigError
+from fatctl.domain import AgentState, snapshot_labels
+from fatctl.errors import CloudError, ConfigError
+from fatctl.infra.selector import managed
 from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
 from fatctl.services.common.steps import Emit
@@ -216,10 +217,6 @@ def _delete_suspend_snapshots(ctx: Context, op: Op) -> dict[str, object]:
     """Every snapshot Hetzner holds labelled as the agent's suspend's (found by label, so one
     from an earlier suspend, or a rerun after a crash, is found too), recorded in the op's
     params; a 404 on delete means someone deleted it meanwhile, which is the outcome wanted."""
-    from fatctl.domain import snapshot_labels
-    from fatctl.errors import CloudError
-    from fatctl.infra.selector import managed
-
     h = ctx.infra.hcloud_client()
     name = op.agent
     selector = managed(**snapshot_labels(name, SUSPEND_SNAPSHOT_KIND))
