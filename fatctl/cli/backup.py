@@ -1,4 +1,5 @@
-"""`fatctl backup now|list|verify|restore`: the agent's state backups (fatctl.services.backup).
+"""`fatctl backup now|list|verify|restore|keys`: the agent's state backups
+(fatctl.services.backup).
 
 Parse, call, render. Archives are taken, encrypted and uploaded by the box itself; fatctl asks
 for them over SSH and keeps the record.
@@ -15,6 +16,7 @@ from fatctl.cli.options import (
     AgentArg,
     AgentsOrAllArg,
     AllReachableOpt,
+    DryRunOpt,
     JsonOpt,
     WaitOpt,
     YesOpt,
@@ -25,7 +27,9 @@ from fatctl.cli.output import Output, exit_if_failed
 from fatctl.errors import BadInput, FatctlError
 from fatctl.services.common.leases import DESTROY_TTL_S
 
-app = typer.Typer(help="State backups: take, list, verify and restore.", no_args_is_help=True)
+app = typer.Typer(
+    help="State backups: take, list, verify, restore; keys for older agents.", no_args_is_help=True
+)
 
 # A backup's name as the box lists it: `<UTC stamp>-<kind>` (no path, no suffix).
 AtOpt = Annotated[
@@ -142,3 +146,21 @@ def restore_cmd(
                                         name=name, actor=c.actor, outside_op=True)  # fmt: skip
     Output(json_out).record({"agent": agent, "name": name, "displaced": answer.get("displaced"),
                              "healthy": True}, title=f"restored {agent}")  # fmt: skip
+
+
+@app.command("keys")
+def keys_cmd(
+    agent: AgentArg,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make and deliver the backup key of an agent older than backup keys.
+
+    Generates the age identity, seals it in the secret store and delivers fat-backup, the
+    public recipient and the daily timer to the box (the identity stays sealed here). A key
+    that exists is kept, so a rerun only re-delivers."""
+    from fatctl.cli.serving_io import push_and_show
+    from fatctl.services.backup.keys import backup_key_change
+
+    push_and_show(agent, backup_key_change(ctx().keyring), dry_run, json_out,
+                  title=f"backup key of {agent}")  # fmt: skip

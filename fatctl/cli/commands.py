@@ -115,7 +115,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Reinstall the box on a fresh disk, keeping server, IPs and the customer's state.",
     ),
     "creds": ("infra", "Credentials on the boxes (R2 storage)."),
-    "backup": ("backup", "State backups: take, list, verify and restore."),
+    "backup": ("backup", "State backups: take, list, verify, restore; keys for older agents."),
     "move": (
         "lifecycle",
         "Move the agent to a new server in another location, keeping the customer's state.",

@@ -22,6 +22,7 @@ from fatctl.errors import FatctlError, RemoteError
 from fatctl.remote.commands import backup as cmd
 from fatctl.remote.commands.shell import maybe_sudo, run
 from fatctl.sensitive import Sensitive, redact
+from fatctl.services.backup.keys import no_key_error
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.delivery import deliver_file
 from fatctl.services.common.health import wait_healthy
@@ -84,7 +85,10 @@ def take_backup(
     keep_stopped: bool = False,
     actor: str = "fatctl",
 ) -> BackupTaken:
-    """One backup now, recorded (row + audit) once the box says its pair is uploaded."""
+    """One backup now, recorded (row + audit) once the box says its pair is uploaded. An agent
+    without a backup key has no `fat-backup` on its box: refused in one line naming the command
+    that makes and delivers one, before the box is asked."""
+    require_backup_key(engine, target.name)
     command = cmd.run_backup(kind, stop_gateway=stop_gateway, keep_stopped=keep_stopped)
     try:
         answer = _answer(pool, target, command, "backup", timeout=3600)
@@ -200,16 +204,25 @@ def _identity_on_box(engine: Engine, ring: KeyRing, pool: Pool, target: Target) 
 
 
 def backup_identity(engine: Engine, ring: KeyRing, agent: str) -> Sensitive:
-    """The agent's sealed age identity; refused clearly when it has none (made at provision)."""
+    """The agent's sealed age identity; refused clearly when it has none (made at provision,
+    or by `fatctl backup keys` for an agent older than backup keys)."""
     from fatctl.state import repo, secret_store
 
     with session_scope(engine) as session:
         row = repo.get_agent(session, agent)
         known = {s.name for s in secret_store.names(session, agent_pk=row.id)}
         if BACKUP_IDENTITY_SECRET not in known:
-            raise BackupFailed(f"agent {agent} has no backup key yet",
-                               hint="`fatctl converge` delivers one")  # fmt: skip
+            raise no_key_error(agent)
         return secret_store.get(session, ring, agent_pk=row.id, name=BACKUP_IDENTITY_SECRET)
+
+
+def require_backup_key(engine: Engine, agent: str) -> None:
+    """Refuse an agent whose box cannot back up: no recipient means no `fat-backup` rendered."""
+    from fatctl.state import repo
+
+    with session_scope(engine) as session:
+        if not repo.get_agent(session, agent).backup_recipient:
+            raise no_key_error(agent)
 
 
 def _remember(

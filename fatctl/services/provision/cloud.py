@@ -14,9 +14,9 @@ from fatctl.errors import FatctlError
 from fatctl.infra.engine import fresh_creating
 from fatctl.infra.projects import engine_in_project
 from fatctl.services.agents.material import generate_host_key
+from fatctl.services.backup.keys import ensure_backup_key
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.secret_names import (
-    BACKUP_IDENTITY_SECRET,
     GATEWAY_TOKEN_SECRET,
     HOST_KEY_SECRET,
 )
@@ -40,7 +40,6 @@ class RenderFailed(FatctlError):
 def material(flow: Flow) -> dict[str, object]:
     """Host key and gateway token exist (create_agent made them); make what is missing, and
     the agent's backup key (age identity sealed, recipient in `agents.backup_recipient`)."""
-    from fatctl import backup_keys
     from fatctl.secrets import random_token
     from fatctl.state import repo, secret_store
     from fatctl.state.models import HostKey
@@ -68,20 +67,8 @@ def material(flow: Flow) -> dict[str, object]:
                 session, flow.ring, agent_pk=pk, name=GATEWAY_TOKEN_SECRET, value=token
             )
             made.append("gateway-token")
-        if BACKUP_IDENTITY_SECRET not in have:
-            # A recipient without its identity would make backups nobody can open: both anew.
-            identity, agent.backup_recipient = backup_keys.generate()
-            secret_store.put(
-                session, flow.ring, agent_pk=pk, name=BACKUP_IDENTITY_SECRET, value=identity
-            )
-            session.add(agent)
+        if ensure_backup_key(session, flow.ring, agent) == "backup-identity":
             made.append("backup-identity")
-        elif not agent.backup_recipient:  # the public half is derived, never a new pair
-            identity = secret_store.get(
-                session, flow.ring, agent_pk=pk, name=BACKUP_IDENTITY_SECRET
-            )
-            agent.backup_recipient = backup_keys.recipient_of(identity)
-            session.add(agent)
     return {"generated": ",".join(made) or "none (reused)"}
 
 

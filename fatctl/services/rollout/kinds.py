@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 from fatctl.domain import snapshot_labels
 from fatctl.errors import FatctlError, StateError
 from fatctl.infra import make_engine
-from fatctl.services.backup.on_box import take_backup
+from fatctl.services.backup.on_box import require_backup_key, take_backup
 from fatctl.services.rollout import records as rec
-from fatctl.state.db import session_scope
 
 if TYPE_CHECKING:
     from fatctl.remote.runner import Pool
@@ -105,9 +104,9 @@ def snapshot_first(run: Run, job: Job, step: RolloutStep, name: str) -> None:
 def backup_first(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -> None:
     """A state backup before the box is touched (once, even on resume): the box's
     `fat-backup`, the gateway left running (OpenClaw's backup reads SQLite through its online
-    backup API). A box that cannot take one (no R2 storage or backup key: no `fat-backup`)
-    has no state backups at all and goes on as before; a backup that fails fails the step
-    before anything changed."""
+    backup API). A box without R2 storage has no state backups at all and goes on as before;
+    an agent without a backup key (provisioned before they existed) fails the step before
+    anything changed, naming `fatctl backup keys` (or --no-backup); so does a failed backup."""
     if not job.policy.backup or step.backup_key or not kind_of(run.kinds, job.kind).backs_up:
         return
     if not _backs_up(run, name):
@@ -125,9 +124,12 @@ def backup_first(run: Run, pool: Pool, job: Job, step: RolloutStep, name: str) -
 
 
 def _backs_up(run: Run, name: str) -> bool:
-    """The box has `fat-backup` (rendered only with R2 storage and the agent's recipient)."""
-    from fatctl.state import repo
-
-    with session_scope(run.engine) as session:
-        recipient = repo.get_agent(session, name).backup_recipient
-    return bool(run.settings.r2_endpoint and recipient)
+    """The box has R2 storage, so `fat-backup` (rendered with the agent's recipient); one
+    without a recipient is refused rather than upgraded without the backup asked for."""
+    if not run.settings.r2_endpoint:
+        return False
+    try:
+        require_backup_key(run.engine, name)
+    except FatctlError as exc:
+        raise FatctlError(exc.one_line(), hint="--no-backup goes on without one") from None
+    return True
