@@ -65,7 +65,7 @@ parse_args() {
 usage() {
   log "usage: fat-backup run --kind K [--stop-gateway [--keep-stopped]] [--json] | list --json |"
   log "  verify NAME|--newest [--json] | restore NAME --activate [--no-start] [--json] |"
-  log "  prune [--json] | prune-plan --now EPOCH"
+  log "  prune [--json] | prune-plan --now EPOCH | room-plan SEALED PLAIN UNPACKED"
   exit 2
 }
 
@@ -237,17 +237,41 @@ pairs_json() {
     | sort_by(.name) | reverse'
 }
 
+ROOM_MARGIN_KB=$((512 * 1024))
+ROOM_FALLBACK_FACTOR=30
+room_to_fetch_kb() {
+  echo $(((2 * $1 + 1023) / 1024 + ROOM_MARGIN_KB))
+}
+room_to_unpack_kb() {
+  local plain="$1" unpacked="$2"
+  if [ "$unpacked" -lt "$plain" ]; then
+    unpacked=$((ROOM_FALLBACK_FACTOR * plain))
+  fi
+  echo $(((unpacked + unpacked / 8 + 1023) / 1024 + ROOM_MARGIN_KB))
+}
+need_room() {
+  local need_kb="$1" what="$2" free_kb
+  install -d -m 0711 -o root -g root "$BACKUP_DIR"
+  free_kb="$(df -Pk "$BACKUP_DIR" | awk 'NR == 2 { print $4 }')"
+  if [ "$free_kb" -lt "$need_kb" ]; then
+    die "not enough disk to $what: $((free_kb / 1024)) MiB free in $BACKUP_DIR, $((need_kb / 1024)) MiB needed"
+  fi
+}
+
 check_name() {
   [[ "$1" =~ ^[0-9]{8}T[0-9]{6}Z-[a-z][a-z0-9-]{0,23}$ ]] || die "not a backup name: ${1:0:60}"
 }
 
 fetch_and_decrypt() {
   local name="$1" expected actual
+  local sidecar sealed plain unpacked
   [ -s "$IDENTITY" ] || die "no identity at $IDENTITY: fatctl delivers it for restore and verify"
-  make_work
-  expected="$("${RCLONE[@]}" cat "$REMOTE/$name.json" 2>/dev/null | jq -r '.sha256 // empty')" \
-    || true
+  sidecar="$("${RCLONE[@]}" cat "$REMOTE/$name.json" 2>/dev/null)" || true
+  expected="$(printf '%s' "$sidecar" | jq -r '.sha256 // empty' 2>/dev/null)" || true
   [ -n "$expected" ] || die "backup $name has no sidecar in R2: not a complete backup"
+  sealed="$(printf '%s' "$sidecar" | jq -r '.size_bytes // 0 | floor' 2>/dev/null)" || sealed=0
+  need_room "$(room_to_fetch_kb "${sealed:-0}")" "fetch $name"
+  make_work
   "${RCLONE[@]}" copyto "$REMOTE/$name$ARCHIVE_SUFFIX" "$WORK/$name$ARCHIVE_SUFFIX" \
     || die "could not download $name$ARCHIVE_SUFFIX"
   actual="$(sha256sum "$WORK/$name$ARCHIVE_SUFFIX" | cut -d' ' -f1)"
@@ -256,6 +280,9 @@ fetch_and_decrypt() {
     || die "could not decrypt $name with the delivered identity"
   rm -f -- "$WORK/$name$ARCHIVE_SUFFIX"
   chown "$SERVICE_UID:$SERVICE_UID" "$WORK/archive.tar.gz"
+  plain="$(stat -c %s "$WORK/archive.tar.gz")"
+  unpacked="$(gzip -l "$WORK/archive.tar.gz" 2>/dev/null | awk 'NR == 2 { print $2 }')" || true
+  need_room "$(room_to_unpack_kb "$plain" "${unpacked:-0}")" "unpack $name"
 }
 
 restore_to_scratch() {
@@ -508,6 +535,12 @@ cmd_restore() {
 }
 
 shift || true
+if [ "$COMMAND" = room-plan ]; then
+  [[ $# -eq 3 && "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ && "$3" =~ ^[0-9]+$ ]] || usage
+  room_to_fetch_kb "$1"
+  room_to_unpack_kb "$2" "$3"
+  exit 0
+fi
 parse_args "$@"
 case "$COMMAND" in
   run) cmd_run ;;
@@ -519,5 +552,6 @@ case "$COMMAND" in
     [[ -z "$NAME" && "$NOW" =~ ^[0-9]+$ ]] || usage
     prune_plan "$NOW"
     ;;
+
   *) usage ;;
 esac
