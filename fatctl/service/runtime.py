@@ -33,6 +33,7 @@ from fatctl.service.context import (
     WORKFLOW_VERSION,
     Runtime,
 )
+from fatctl.state.db import make_engine
 from fatctl.state.rawdb import dialect
 
 
@@ -68,12 +69,16 @@ def _with_workers(runtime: Runtime) -> Iterator[None]:
         return
     store = BudgetStore(runtime.db)
     share_budgets(lambda api: SharedBudget(api, store, batch=pace.budget_batch))
-    heartbeat = Heartbeat(runtime.db, runtime.executor_id, pace, recover_executor,
+    # Its own connection pool: a beat must never queue behind the workflows' connections, or a
+    # busy worker would look dead to the others.
+    beats = make_engine(runtime.settings.database_url)
+    heartbeat = Heartbeat(beats, runtime.executor_id, pace, recover_executor,
                           runtime.on_lost or (lambda: None), runtime.clock).start()  # fmt: skip
     try:
         yield
     finally:
         heartbeat.stop()
+        beats.dispose()
         share_budgets(None)
 
 
