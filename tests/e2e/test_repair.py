@@ -1,6 +1,13 @@
-"""Automatic repair on a real nspawn box with the real OpenClaw gateway (issue 20), driven by a
-real `fatctl serve` whose `health-sweep` schedule fires every 20 seconds (the cron is a
-setting), repairing after 2 failed sweeps. One box for every case (a box costs CI minutes):
+"""`fatctl serve` on a real nspawn box with the real OpenClaw gateway: the platform creates the
+agent through the API (issue 19), then automatic repair keeps it (issue 20). One box for every
+case (a box costs CI minutes):
+
+0. The platform's token creates the agent (`POST /v1/agents`, 202 at once); the provision
+   workflow brings the box to ready, and the platform's webhook endpoint (a real HTTP server on
+   loopback) receives `agent.ready`, signed with the secret the operator set.
+
+The same `fatctl serve`'s `health-sweep` schedule fires every 20 seconds (the cron is a
+setting), repairing after 2 failed sweeps:
 
 1. The gateway stopped (`systemctl stop`: `Restart=always` does not undo a stop): the sweep
    sees /readyz fail twice, the first rung (`repair.restart`) brings it back, and the box
@@ -14,7 +21,8 @@ setting), repairing after 2 failed sweeps. One box for every case (a box costs C
    kind `paged`), and later sweeps run no further rung: paged, not looping. `fatctl repair
    release` lifts the page.
 
-Prints: how long each repair took from the fault to the box ready again.
+Prints: the API's create to the signed agent.ready, and how long each repair took from the
+fault to the box ready again.
 
 Needs root and the sandbox's boxes (slow: one box, one reboot, one rebuild):
 `python3 -m pytest -q tests/e2e/test_repair.py`.
@@ -30,12 +38,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from fatctl.sandbox.world import client as world
 from tests.e2e.test_agent_serves import Plane, _plane
 from tests.fixtures.cli import start_fatctl
 from tests.integration.service.test_recovery import free_port
+from tests.integration.service.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -50,22 +60,66 @@ REPAIR_DEADLINE_S = 1200.0
 
 
 @contextmanager
-def serving(plane: Plane, tmp_path: Path, rungs: str, tag: str) -> Iterator[None]:
-    """`fatctl serve` with only the health sweep, every 20 s, and the given managed ladder."""
-    env = {**plane.env, "FATCTL_SCHEDULE_HEALTH_SWEEP": EVERY_20_S,
+def serving(plane: Plane, tmp_path: Path, rungs: str, tag: str, webhook: str = "") -> Iterator[str]:
+    """`fatctl serve` with only the health sweep, every 20 s, and the given managed ladder;
+    yields its API's base URL once it answers."""
+    port = free_port()
+    env = {**plane.env, "FATCTL_WEBHOOK_URL": webhook, "FATCTL_SCHEDULE_HEALTH_SWEEP": EVERY_20_S,
            "FATCTL_SCHEDULE_R2_ROTATE": "off", "FATCTL_SCHEDULE_RECONCILE": "off",
            "FATCTL_SCHEDULE_BACKUP_VERIFY": "off", "FATCTL_REPAIR_AFTER_FAILURES": "2",
            "FATCTL_REPAIR_RUNGS_MANAGED": rungs, "FATCTL_REPAIR_GATE_S": REPAIR_GATE_S}  # fmt: skip
     log = (tmp_path / f"serve-{tag}.log").open("w")
-    proc = start_fatctl("serve", "--port", str(free_port()), "--executor-id", f"e2e-{tag}",
+    proc = start_fatctl("serve", "--port", str(port), "--executor-id", f"e2e-{tag}",
                         env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield
+        _until(lambda: proc.poll() is not None or _answers(base), "serve to listen", 120)
+        yield base
         assert proc.poll() is None, (tmp_path / f"serve-{tag}.log").read_text()[-2000:]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _until(done: Callable[[], bool], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:g} s"
+        time.sleep(2)
+
+
+def _created_through_the_api(plane: Plane, base: str, hooks: Receiver) -> dict[str, Any]:
+    """The platform's create, as it would send it; the signed agent.ready it gets back."""
+    token = json.loads(plane.run("tokens", "create", "platform", "--scope", "agents:write",
+                                 "--scope", "agents:read", "--json"))["token"]  # fmt: skip
+    auth = {"Authorization": f"Bearer {token}"}
+    answer = httpx.post(f"{base}/v1/agents", json={"name": AGENT, "owner_email": OWNER},
+                        headers={**auth, "Idempotency-Key": "signup-1"}, timeout=60)  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["agent"]["name"] == AGENT
+
+    def ready_event() -> dict[str, Any] | None:
+        for request in hooks.seen:
+            event = json.loads(request["body"])
+            if (event["type"], event["agent"]) == ("agent.ready", AGENT):
+                return {**event, "verified": request["verified"]}
+        return None
+
+    _until(lambda: ready_event() is not None, "agent.ready webhook", 900)
+    event = ready_event()
+    assert event is not None and event["verified"], event
+    assert event["data"]["state"] == "ready" and event["data"]["fqdn"].startswith(AGENT), event
+    described = httpx.get(f"{base}/v1/agents/{AGENT}", headers=auth, timeout=60).json()
+    assert described["state"] == "ready", described
+    return event
 
 
 def _repairs(plane: Plane) -> list[tuple[str, str]]:
@@ -75,8 +129,15 @@ def _repairs(plane: Plane) -> list[tuple[str, str]]:
 
 
 def _ready(plane: Plane) -> bool:
-    status = json.loads(plane.run("status", AGENT, "--json"))[0]
-    return str(status["health"]).startswith("healthy")
+    """The box says healthy within a minute (a gateway just restarted by a rung passed
+    fat-health on the box; the first HTTPS /readyz through Caddy may still be on its way)."""
+    deadline = time.monotonic() + 60
+    while True:
+        status = json.loads(plane.run("status", AGENT, "--json"))[0]
+        if str(status["health"]).startswith("healthy"):
+            return True
+        assert time.monotonic() < deadline, f"not healthy: {status}"
+        time.sleep(5)
 
 
 def _on_box(plane: Plane, command: str) -> None:
@@ -97,17 +158,24 @@ def _wait_for(plane: Plane, what: str, wanted: list[tuple[str, str]], since: int
     raise AssertionError(f"{what}: only {_repairs(plane)[since:]} in {REPAIR_DEADLINE_S:g} s")
 
 
-def test_the_ladder_brings_a_box_back_and_pages_one_it_cannot(
-    sandbox: dict[str, Any], tmp_path: Path, figure: Callable[..., None]
+def test_an_agent_created_through_the_api_is_kept_by_the_repair_ladder(
+    sandbox: dict[str, Any],
+    tmp_path: Path,
+    figure: Callable[..., None],
+    receiver: Receiver,  # noqa: F811 - the fixture imported above
 ) -> None:
     plane = _plane(sandbox, tmp_path)
     admin = world.admin_url(sandbox["state"])
     plane.run("secrets", "set", "fireworks-api-key", stdin=world.issue_model_key(admin))
-    plane.run("agents", "create", AGENT, "--owner", OWNER)
-    plane.run("provision", AGENT, "--owner", OWNER)
-    assert _ready(plane)
+    plane.run("webhooks", "secret", "set", stdin=receiver.secret + "\n")
 
-    with serving(plane, tmp_path, "restart,reboot,rebuild", "ladder"):
+    with serving(plane, tmp_path, "restart,reboot,rebuild", "ladder", receiver.url) as base:
+        # 0. The platform's create, through the API, to a ready box and a signed webhook.
+        started = time.monotonic()
+        _created_through_the_api(plane, base, receiver)
+        figure("API create to the signed agent.ready webhook", time.monotonic() - started, "s")
+        assert _ready(plane)
+
         # 1. Stopped: the restart brings it back.
         started = time.monotonic()
         _on_box(plane, f"sudo systemctl stop {UNIT}")
