@@ -113,6 +113,7 @@ def archive(
 ) -> None:
     """Archive a churned agent: back up, release its server, IPs and DNS, keep its data.
 
+    A suspend's snapshot is deleted too (it is billed; the backup is what is kept).
     `fatctl archive purge` deletes, for every archived agent past its purge date
     (FATCTL_ARCHIVE_RETENTION_DAYS after its archive), its R2 data and backups and every
     sealed secret, its backup key among them (--dry-run lists them)."""
