@@ -16,13 +16,22 @@ setting), repairing after 2 failed sweeps:
    restart fails, the next failed sweep reboots the server, which fails its gate too, and the
    rebuild (a fresh disk, the newest backup restored) brings the box back. The audit shows the
    three rungs in order.
+Between the two servers (no sweep running, so no rung answers the fault), the gateway unit's
+resource guards: a gateway over its memory limit is OOM-killed in its own cgroup and restarted
+by systemd, and `fat-health --json` reports the restart (`gateway_restarts`, systemd's
+NRestarts). The leak is made by the limit, not by a program: the unit carries MemoryMax=85% of
+the box's RAM, which a test cannot fill in reasonable time, so the limit is lowered at runtime
+(`systemctl set-property --runtime`, gone at the next boot) under what the running gateway
+already uses; the kernel's cgroup OOM killer then kills it exactly as it would a leaking one,
+and what follows is the unit's own. The limit is put back and the gateway comes back ready.
+
 3. A box that cannot be repaired: `fatctl serve` again with a one-rung ladder (restart only),
    the gateway masked again: the restart fails, the next sweep pages (`repair.paged`, a hold of
    kind `paged`), and later sweeps run no further rung: paged, not looping. `fatctl repair
    release` lifts the page.
 
-Prints: the API's create to the signed agent.ready, and how long each repair took from the
-fault to the box ready again.
+Prints: the API's create to the signed agent.ready, how long each repair took from the fault
+to the box ready again, the gateway's idle memory and how long systemd took to restart it.
 
 Needs root and the sandbox's boxes (slow: one box, one reboot, one rebuild):
 `python3 -m pytest -q tests/e2e/test_repair.py`.
@@ -194,6 +203,8 @@ def test_an_agent_created_through_the_api_is_kept_by_the_repair_ladder(
         masked = plane.run("ssh", AGENT, "--", f"systemctl is-enabled {UNIT} || true")
         assert "masked" not in masked  # a fresh disk
 
+    _memory_guard(plane, figure)
+
     # 3. A one-rung ladder and a fault it cannot fix: paged, then left alone.
     with serving(plane, tmp_path, "restart", "page"):
         _on_box(plane, f"sudo systemctl stop {UNIT} && sudo systemctl mask {UNIT}")
@@ -206,3 +217,38 @@ def test_an_agent_created_through_the_api_is_kept_by_the_repair_ladder(
         assert _repairs(plane)[4:] == [("repair.restart", "failed"), ("repair.paged", "paged")]
     released = json.loads(plane.run("repair", "release", AGENT, "--json"))
     assert released["released"] == "paged"
+
+
+def _health(plane: Plane) -> dict[str, Any]:
+    """`fat-health --json` as root on the box (its last line is the object; exit 1 is
+    unhealthy, which is not an error here)."""
+    out = plane.run("ssh", AGENT, "--", "sudo fat-health --json || true")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _show(plane: Plane, prop: str) -> str:
+    return plane.run("ssh", AGENT, "--", f"systemctl show -p {prop} --value {UNIT}").strip()
+
+
+def _memory_guard(plane: Plane, figure: Callable[..., None]) -> None:
+    """The gateway over a (lowered) MemoryMax: OOM-killed, restarted, counted, ready again."""
+    shipped = _show(plane, "MemoryMax")  # bytes: 85% of this box's RAM
+    assert shipped not in ("", "infinity"), shipped
+    assert _show(plane, "MemoryHigh") not in ("", "infinity")
+    before = _health(plane)
+    assert before["healthy"] is True, before
+    restarts = before["gateway_restarts"]
+    used = before["gateway_memory_bytes"]
+    assert isinstance(restarts, int) and isinstance(used, int) and used > 0, before
+    figure("gateway memory, ready and idle", used / 2**20, "MiB")
+
+    started = time.monotonic()
+    _on_box(plane, f"sudo systemctl set-property --runtime {UNIT} MemoryMax={max(4096, used // 2)}")
+    _until(lambda: int(_show(plane, "NRestarts") or 0) > restarts, "systemd's restart", 180)
+    figure("lowered memory limit to the restart systemd counted", time.monotonic() - started, "s")
+
+    _on_box(plane, f"sudo systemctl set-property --runtime {UNIT} MemoryMax={shipped}")
+    assert _show(plane, "MemoryMax") == shipped
+    _until(lambda: _health(plane)["healthy"] is True, "the gateway ready again", 300)
+    after = _health(plane)
+    assert after["gateway_restarts"] > restarts and after["gateway"] == "active", after
