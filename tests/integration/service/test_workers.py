@@ -260,3 +260,38 @@ def test_one_worker_on_sqlite_and_a_new_one_takes_over_the_killed_one(
     figures("sqlite, 1 worker killed, 1 new", plane, started, finished_by)
     assert_one_of_everything(plane, sorted(by_name))
     plane.db.dispose()
+
+
+def test_one_claimant_takes_a_quiet_executor_and_frees_its_leases(migrated_engine: Any) -> None:
+    """On SQLite and PostgreSQL: of two live workers only one claims a quiet executor, the
+    leases its process held go with the takeover (others stay), and the quiet executor, if it
+    beats again, learns that it was taken over."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from fatctl.clock import wall_clock
+    from fatctl.service import reaper
+    from fatctl.state.models import Lease
+
+    db, now = migrated_engine, wall_clock()
+    reaper.register(db, "dead", now - timedelta(seconds=60))
+    with db.begin() as conn:
+        host, pid = conn.execute(select(reaper.TABLE.c.host, reaper.TABLE.c.pid)).one()
+        for name, holder in (("agent:a", f"{host}:{pid}:abc"), ("agent:b", f"{host}:{pid}1:x")):
+            conn.execute(
+                insert(Lease.__table__).values(  # type: ignore[attr-defined]
+                    name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(hours=1)
+                )
+            )
+    cutoff = now - timedelta(seconds=30)
+    assert reaper.quiet(db, "w-1", cutoff) == ["dead"]
+    assert [reaper.claim(db, "dead", w, now, cutoff) for w in ("w-1", "w-2")] == [True, False]
+    assert reaper.quiet(db, "w-2", cutoff) == []  # claimed, and the claim is fresh
+    assert reaper.free_leases(db, "dead") == 1
+    with db.connect() as conn:
+        left = conn.execute(select(Lease.name)).scalars().all()  # type: ignore[call-overload]
+    assert left == ["agent:b"]  # another pid's lease (a prefix of it) is not touched
+    assert reaper.beat(db, "dead", now) is False
+    reaper.forget(db, "dead", "w-1")
+    assert reaper.quiet(db, "w-1", now + timedelta(hours=1)) == []
