@@ -204,8 +204,9 @@ def main() -> None:
     if os.geteuid() != 0 or not all(shutil.which(t) for t in ("age", "rclone", "jq", "runuser")):
         sys.exit("needs root, age, rclone, jq and runuser (as the box's script does)")
     node, mjs = _runtime(args.runtime_version)
-    # Not under /tmp: OpenClaw refuses state below a world-writable directory ("Unsafe fallback
-    # OpenClaw temp dir", seen from doctor).
+    # Under /var/lib, where a box keeps its state, not below the world-writable /tmp. (Doctor's
+    # "Unsafe fallback OpenClaw temp dir" seen while writing this came from the restored tree
+    # being owned by the box's service uid while doctor ran as root; SERVICE_UID is 0 above.)
     tmp = Path(tempfile.mkdtemp(prefix="fat-backup-bench.", dir="/var/lib"))
     world = World()
     public = ServerThread(world.public(), "127.0.0.1", 0).start()
