@@ -173,9 +173,11 @@ def move(
     wait: WaitOpt = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Move the agent to a new server in another location, keeping the customer: back up (the
-    old gateway stopped), a new server on new IPs with the backup restored, DNS switched, the
-    old server and IPs released only once the new box is healthy. A rerun finishes it."""
+    """Move the agent to a new server in another location, keeping the customer's state.
+
+    Backs up (the old gateway stopped, and kept stopped), makes a new server on new IPs with
+    the backup restored before its gateway starts, switches DNS, and releases the old server
+    and IPs only once the new box is healthy. A rerun finishes it."""
     from fatctl.services.lifecycle.move import move as run
     from fatctl.services.lifecycle.move import preview
 
