@@ -20,6 +20,7 @@ from fatctl.errors import FatctlError
 from fatctl.private_paths import private_dir
 from fatctl.sandbox import image, netns
 from fatctl.sandbox.apiemu.spawn import find_emulator, spawn_emulator, stop_emulator
+from fatctl.sandbox.box_ca import ensure_ca
 from fatctl.sandbox.nspawn_driver import NspawnBoxDriver
 from fatctl.sandbox.s3 import s3_status, start_s3, stop_s3
 
@@ -99,6 +100,13 @@ def up(state: Path, *, boxes: bool, action_delay: float = 0.0) -> dict[str, str]
         "FATCTL_MANAGED_MODEL_BASE_URL": world.info["model_base_url"],
         "FATCTL_TELEGRAM_API_ROOT": world.info["telegram_api_root"],
     }
+    if boxes:
+        # The boxes' HTTPS is verified by the sandbox's own root, at their addresses (a `.test`
+        # name resolves nowhere here): `fatctl status` and serve's sweep probe without SSH.
+        env["FATCTL_PROBE_CA_FILE"] = str(
+            ensure_ca(Path(os.environ["FATCTL_BOX_STATE_DIR"]) / "ca")
+        )
+        env["FATCTL_PROBE_BY_ADDRESS"] = "1"
     write_env(state / ENV_FILE, env)
     return env
 

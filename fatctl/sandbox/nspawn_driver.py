@@ -1,7 +1,9 @@
 """`NspawnBoxDriver`: the Hetzner emulator's servers as real nspawn-booted Debian boxes.
 
 Each server gets `<state_dir>/box-<id>/` (disk layer, NoCloud seed, record, console log) and a
-network namespace on the sandbox bridge with the addresses the emulator allocated. Boxes boot
+network namespace on the sandbox bridge with the addresses the emulator allocated. Every disk
+starts with the sandbox's HTTPS root where Caddy keeps its local CA (`<state_dir>/ca`, made by
+`ensure_ca`: see `fatctl.sandbox.box_ca`). Boxes boot
 from the golden image (`fatctl.sandbox.image`). The emulator calls the driver from several action
 workers at once: calls for one server are serialised, different servers proceed in parallel.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from fatctl.errors import ConfigError
 from fatctl.sandbox import netns
 from fatctl.sandbox.box import Box, BoxError, BoxRecord
+from fatctl.sandbox.box_ca import seed_box
 
 ImageSource = Path | Callable[[], Path]
 
@@ -35,6 +38,11 @@ class NspawnBoxDriver:
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._boxes: dict[int, Box] = {}
+
+    @property
+    def ca_dir(self) -> Path:
+        """The sandbox's HTTPS root for its boxes (`sandbox.box_ca`), beside the boxes."""
+        return self.state_dir / "ca"
 
     def image(self) -> Path:
         """The golden rootfs; built on first use when given as a callable."""
@@ -73,6 +81,9 @@ class NspawnBoxDriver:
             # run is unplugged from the bridge first, so two boxes never share an address.
             netns.remove_box_net(netns.box_net(server_id, ipv4, ipv6))
             box = Box.create(box_dir, record, user_data)
+            # The sandbox's HTTPS root in the new disk, before Caddy's first start: the host's
+            # fleet prober verifies every box by it, without SSH (sandbox.box_ca).
+            seed_box(box.paths.upper, self.image(), self.ca_dir)
             with self._guard:
                 self._boxes[server_id] = box
             try:

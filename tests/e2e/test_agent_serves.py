@@ -134,7 +134,7 @@ def test_agent_answers_its_customer_and_nobody_else(
     assert call["key"] == fingerprint(byok_key) and call["model"] == "stand-in"
     assert reply["text"] == call["reply"] == reply_text("stand-in", call["user_text"])
 
-    status = json.loads(plane.run("status", "cust-byok", "--json"))[0]
+    status = json.loads(plane.run("status", "cust-byok", "--ssh", "--json"))[0]
     assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
 
     # A stranger's message reaches no model and gets no reply. The gateway did take the update
@@ -165,7 +165,7 @@ def test_agent_answers_its_customer_and_nobody_else(
     # internet): the gateway loads it, and until the QR login it reports not-linked, which is
     # not a fault; Telegram keeps answering.
     plane.run("channels", "add", "cust-byok", "whatsapp")
-    status = json.loads(plane.run("status", "cust-byok", "--json"))[0]
+    status = json.loads(plane.run("status", "cust-byok", "--ssh", "--json"))[0]
     assert status["health"].startswith("healthy"), status
     assert "whatsapp not-linked" in status["channels"] and "telegram ready" in status["channels"]
     _round_trip(admin, byok_bot_id, OWNER_SENDER, "after whatsapp")

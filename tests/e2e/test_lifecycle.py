@@ -63,8 +63,9 @@ def _addresses(sandbox: dict[str, Any], server_id: int) -> list[str]:
 
 
 def _healthy(plane: Any) -> None:
-    status = json.loads(plane.run("status", AGENT, "--json"))[0]
+    status = json.loads(plane.run("status", AGENT, "--ssh", "--json"))[0]
     assert status["health"].startswith("healthy") and status["channels"] == "telegram ready"
+    assert status["readyz"].startswith("ready"), status  # HTTPS, verified by the sandbox root
 
 
 def test_rebuild_move_suspend_and_resume_bring_the_conversation_back(
