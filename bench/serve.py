@@ -176,8 +176,12 @@ def main() -> None:
     print(f"{args.agents} creates through `fatctl serve --no-box --workers N`, {db}")
     for n in (int(w) for w in args.workers.split(",")):
         tmp = Path(tempfile.mkdtemp(prefix="fatctl-bench-serve-"))
-        print(run(n, args.agents, tmp), flush=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        figures = run(n, args.agents, tmp)
+        print(figures, flush=True)
+        if figures["failed"]:
+            print(f"  failures: see {tmp / 'serve.log'} (the workers' log too)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
