@@ -18,8 +18,8 @@ travels anywhere. The root's key stays in the sandbox's owner-only state dir and
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
-import threading
 from pathlib import Path
 
 CERT, KEY = "root.crt", "root.key"
@@ -38,25 +38,24 @@ def ensure_ca(ca_dir: Path) -> Path:
     if cert.exists():
         return cert
     ca_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    cert_pem, key_pem = _new_root()
-    key = ca_dir / KEY
-    mine = f"{os.getpid()}.{threading.get_ident()}"  # the emulator's threads race here too
-    tmp_key = ca_dir / f"{KEY}.{mine}.tmp"
-    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
-    tmp_cert = ca_dir / f"{CERT}.{mine}.tmp"
-    tmp_cert.write_bytes(cert_pem)
-    # The key lands before its certificate, and the certificate's rename is the commit: a
-    # caller that sees root.crt also sees the key that signed it. A loser of a race keeps the
-    # winner's pair.
-    if cert.exists():
-        tmp_key.unlink()
-        tmp_cert.unlink()
+    # One maker at a time (processes and threads: an flock per open file), so a key and a
+    # certificate always come from the same maker; the certificate's rename is the commit.
+    fd = os.open(ca_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if cert.exists():
+            return cert
+        cert_pem, key_pem = _new_root()
+        tmp_key, tmp_cert = ca_dir / f"{KEY}.tmp", ca_dir / f"{CERT}.tmp"
+        key_fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(key_fd, "wb") as f:
+            f.write(key_pem)
+        tmp_cert.write_bytes(cert_pem)
+        tmp_key.replace(ca_dir / KEY)
+        tmp_cert.replace(cert)
         return cert
-    tmp_key.replace(key)
-    tmp_cert.replace(cert)
-    return cert
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _new_root() -> tuple[bytes, bytes]:

@@ -50,7 +50,24 @@ def test_the_root_is_made_once_and_its_key_is_private(tmp_path: Path) -> None:
     key = tmp_path / "ca" / box_ca.KEY
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "ca").stat().st_mode) == 0o700
-    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == [box_ca.CERT, box_ca.KEY]
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == [".lock", box_ca.CERT,
+                                                                     box_ca.KEY]  # fmt: skip
+
+
+def test_racing_makers_leave_one_matching_pair(tmp_path: Path) -> None:
+    """The emulator seeds boxes from several threads: however they race, the key on disk is
+    the one that signed the certificate on disk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: box_ca.ensure_ca(tmp_path / "ca"), range(16)))
+    (cert_path,) = made
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = load_pem_private_key((tmp_path / "ca" / box_ca.KEY).read_bytes(), None)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
 
 
 def test_a_seeded_caddy_serves_a_certificate_the_sandbox_root_verifies(tmp_path: Path) -> None:
