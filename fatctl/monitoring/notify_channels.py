@@ -142,7 +142,9 @@ def smtp_settings(settings: Settings) -> Smtp | None:
 
 def email(smtp: Smtp, message: Message) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = message.subject[:200]
+    # A header may not hold a line break (EmailMessage refuses it), and a subject can carry a
+    # label a box reported (a channel's name): control characters become spaces.
+    mail["Subject"] = "".join(c if c.isprintable() else " " for c in message.subject)[:200]
     mail["From"] = smtp.sender
     mail["To"] = ", ".join(smtp.to)
     mail["Date"] = formatdate(usegmt=True)
@@ -168,7 +170,8 @@ def smtp_sender(smtp: Smtp, password: str | None, timeout_s: float = TIMEOUT_S) 
                 client.send_message(email(smtp, message))
         except smtplib.SMTPResponseException as exc:
             return f"SMTP {exc.smtp_code}"
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            # ValueError: a message the e-mail library refuses; one failed send, not a sweep.
             return f"SMTP failed: {type(exc).__name__}"
         return None
 
@@ -182,6 +185,10 @@ def configured(settings: Settings) -> dict[str, Send]:
         channels[WEBHOOK] = webhook_sender(url)
     if (smtp := smtp_settings(settings)) is not None:
         secret = settings.notify_smtp_password
+        if smtp.user and secret is None:
+            # Sent unauthenticated, a relay would refuse every message (530), seen only in the
+            # audit trail: refused at start instead.
+            raise ConfigError("FATCTL_NOTIFY_SMTP_USER is set without FATCTL_NOTIFY_SMTP_PASSWORD")
         channels[EMAIL] = smtp_sender(smtp, secret.reveal() if secret is not None else None)
     return channels
 

@@ -62,6 +62,7 @@ def test_both_channels_and_the_defaults() -> None:
         ({"notify_smtp_port": "99999"}, "FATCTL_NOTIFY_SMTP_PORT"),
         ({"notify_max_per_window": "0"}, "FATCTL_NOTIFY_MAX_PER_WINDOW"),
         ({"notify_window_min": "soon"}, "FATCTL_NOTIFY_WINDOW_MIN"),
+        ({"notify_smtp_user": "ops"}, "without FATCTL_NOTIFY_SMTP_PASSWORD"),
     ],
 )
 def test_a_bad_setting_is_one_line_without_the_secret(
@@ -91,3 +92,13 @@ def test_the_bodies_name_the_alert_and_its_state() -> None:
     mail = email(smtp, Message((NOTICE,)))
     assert mail["To"] == "a@ops.example, b@ops.example"
     assert "AgentDown{agent=alpha} (since 2026-12-07 09:00 UTC)" in mail.get_content()
+
+
+def test_a_subject_with_a_line_break_still_makes_a_mail() -> None:
+    """A channel's name comes from the box's fat-health: a newline in it must not make the
+    e-mail library refuse the message (and with it the sweep's notifications)."""
+    smtp = smtp_settings(MAIL)
+    assert smtp is not None
+    odd = replace(NOTICE, summary="Channel tele\ngram of alpha is not ready")
+    mail = email(smtp, Message((odd,)))
+    assert mail["Subject"] == "[FIRING:page] Channel tele gram of alpha is not ready"
