@@ -29,8 +29,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from fatctl.pacing.budget import STALE_MARGIN_S, RateBudget
 
-# With no refill known yet (no rate, no window) a taker under the reserve asks again after this.
+# With no refill known yet (a window whose end is unknown) a taker under the reserve asks
+# again after this, and after UNKNOWN_REFILL_TRIES such waits sends one request anyway: only
+# an answer can tell the row its refill, so a row that never grants would stall for good.
 UNKNOWN_REFILL_WAIT_S = 1.0
+UNKNOWN_REFILL_TRIES = 30
+# A bucket whose refill rate no answer has taught yet (its first answers were 429s, which
+# `RateBudget` does not learn from) is assumed to refill its quota over this long: Hetzner's
+# documented bucket (3600 an hour, one back per second). Slower than the truth errs the safe way.
+ASSUMED_FILL_S = 3600.0
 # Tokens a process takes from the row at once while the budget is above its reserve.
 DEFAULT_BATCH = 5
 # How often one process writes what its answers said into the row (429s at once).
@@ -63,6 +70,14 @@ class Said:
     outstanding: int  # tokens this process holds plus its requests on the wire
 
 
+def bucket_rate(share: Share) -> float | None:
+    """The row's refill per second: the learnt rate, else the assumed one for a bucket with a
+    known quota (a window has none: it refills at its end)."""
+    if share.rate or share.span or not share.quota:
+        return share.rate
+    return share.quota / ASSUMED_FILL_S
+
+
 def refill(share: Share, now: float) -> Share:
     """The estimate at `now`: a bucket gains `rate` per second up to its quota; a window is
     full again once its end (plus the margin for a late, rounded-up `t`) has passed, and the
@@ -73,8 +88,9 @@ def refill(share: Share, now: float) -> Share:
         if now >= share.reset_at + STALE_MARGIN_S:
             return replace(share, tokens=float(share.quota), reset_at=now + share.span, stamp=now)
         return replace(share, stamp=now)
-    if share.rate:
-        gained = max(0.0, now - share.stamp) * share.rate
+    rate = bucket_rate(share)
+    if rate:
+        gained = max(0.0, now - share.stamp) * rate
         return replace(share, tokens=min(float(share.quota), share.tokens + gained), stamp=now)
     return replace(share, stamp=now)
 
@@ -93,8 +109,9 @@ def grant(share: Share, now: float, want: int, reserve: float) -> tuple[Share, i
         n = min(want, above)
         return replace(share, tokens=share.tokens - n, granted=share.granted + n), n, 0.0
     left = share.tokens - 1.0
-    if share.rate and not share.span:
-        wait = (floor - left) / share.rate
+    rate = bucket_rate(share)
+    if rate and not share.span:
+        wait = (floor - left) / rate
     elif share.span and share.reset_at is not None:
         usable = share.quota - floor
         later = math.ceil((floor - left) / usable) - 1 if usable >= 1 else 0
@@ -220,12 +237,14 @@ class SharedBudget(RateBudget):
             if self._held > 0:
                 self._held -= 1
                 return 0.0
-            while True:
+            for _ in range(UNKNOWN_REFILL_TRIES):
                 n, wait = self.store.take(self.api, self.batch, self.reserve, self.clock())
                 if n > 0:
                     self._held = n - 1
                     break
-                time.sleep(wait)  # no refill known yet: ask again (rare: before any rate)
+                time.sleep(wait)  # no refill known yet: ask again (rare: a window, no end)
+            else:
+                return 0.0  # a probe: its answer teaches the row what no wait can
             if wait > 0:
                 self.shared_waits += 1
                 self.shared_wait_s += wait

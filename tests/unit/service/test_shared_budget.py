@@ -3,10 +3,26 @@ and that answers only ever lower the shared estimate."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from fatctl.pacing import shared_budget
 from fatctl.pacing.budget import STALE_MARGIN_S
-from fatctl.pacing.shared_budget import UNKNOWN_REFILL_WAIT_S, Said, Share, grant, refill, sync
+from fatctl.pacing.shared_budget import (
+    UNKNOWN_REFILL_TRIES,
+    UNKNOWN_REFILL_WAIT_S,
+    BudgetStore,
+    Said,
+    Share,
+    SharedBudget,
+    grant,
+    refill,
+    sync,
+)
+from fatctl.state.models import SharedRateBudget
 
 HOUR_BUCKET = Share(quota=3600, tokens=100.0, rate=1.0, stamp=0.0)
 
@@ -56,8 +72,69 @@ def test_below_the_reserve_a_window_queues_for_its_reset_then_later_windows() ->
 
 
 def test_unknown_refill_grants_nothing_below_the_reserve() -> None:
-    _, n, wait = grant(Share(quota=10, tokens=0.0), 0.0, 1, reserve=0.0)
+    """A window whose end no answer has said: nothing to queue for."""
+    _, n, wait = grant(Share(quota=10, tokens=0.0, span=300.0), 0.0, 1, reserve=0.0)
     assert (n, wait) == (0, UNKNOWN_REFILL_WAIT_S)
+
+
+def test_a_bucket_with_no_learnt_rate_queues_at_the_assumed_rate() -> None:
+    """Review 29, finding 1: the row a 429-first start leaves (tokens under zero, no rate, no
+    window) used to grant nothing for ever. Hetzner documents its bucket as "3600 requests per
+    hour ... the number of remaining requests will increase by 1 every second" (docs.hetzner.
+    cloud, Rate Limiting): a quota refilled over an hour."""
+    stalled = Share(quota=3600, tokens=-4.0, stamp=0.0)
+    share, n, wait = grant(stalled, 0.0, 5, reserve=0.0)
+    assert (n, wait, share.tokens) == (1, 5.0, -5.0)
+    assert refill(stalled, 10.0).tokens == 6.0
+
+
+def _store(tmp_path: Path) -> tuple[Engine, BudgetStore]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'budget.db'}")
+    SharedRateBudget.__table__.create(engine)  # type: ignore[attr-defined]
+    return engine, BudgetStore(engine)
+
+
+def test_a_fresh_process_takes_after_the_first_answers_were_429s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 1's scenario: one process's first answer is a 429 with nothing left; a new
+    process on the same row (a restart, another worker) gets its slot, a wait at the bucket's
+    refill, instead of polling the row for ever (the poll's sleep here fails the test)."""
+    _, store = _store(tmp_path)
+    first = SharedBudget("hetzner", store, reserve=0.0, clock=lambda: 100.0)
+    first.pace(sleep=lambda _s: None)
+    first.observe(429, {"RateLimit-Limit": "3600", "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": "1900"})  # fmt: skip
+    row = store.read("hetzner")
+    assert row is not None and row.rate is None and row.tokens is not None and row.tokens < 0
+
+    def polled(_s: float) -> None:
+        raise AssertionError("polled the row: no refill known")
+
+    monkeypatch.setattr(shared_budget.time, "sleep", polled)
+    waited: list[float] = []
+    SharedBudget("hetzner", store, reserve=0.0, clock=lambda: 100.0).pace(sleep=waited.append)
+    assert waited and 0 < waited[0] <= 10.0
+
+
+def test_an_unknown_refill_sends_a_probe_after_its_tries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No row may stall its takers for good: after a bounded number of polls one request goes
+    out, and its answer teaches the row (the old loop polled for ever)."""
+    engine, store = _store(tmp_path)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO rate_budgets (api, quota, tokens, stamp, span, granted, "
+                             "waits) VALUES ('cf', 10, 0, 0, 300, 0, 0)")  # fmt: skip
+    polls: list[float] = []
+
+    def poll(s: float) -> None:
+        polls.append(s)
+        assert len(polls) <= UNKNOWN_REFILL_TRIES, "polled past its tries"
+
+    monkeypatch.setattr(shared_budget.time, "sleep", poll)
+    SharedBudget("cf", store, reserve=0.0, clock=lambda: 0.0).pace(sleep=lambda _s: None)
+    assert len(polls) == UNKNOWN_REFILL_TRIES
 
 
 def test_before_any_answer_everything_is_granted() -> None:
