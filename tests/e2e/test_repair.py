@@ -12,10 +12,12 @@ setting), repairing after 2 failed sweeps:
 1. The gateway stopped (`systemctl stop`: `Restart=always` does not undo a stop): the sweep
    sees /readyz fail twice, the first rung (`repair.restart`) brings it back, and the box
    answers ready again.
-2. The gateway stopped and masked (a restart is refused, and the mask outlives a reboot): the
-   restart fails, the next failed sweep reboots the server, which fails its gate too, and the
-   rebuild (a fresh disk, the newest backup restored) brings the box back. The audit shows the
-   three rungs in order.
+2. The gateway's config broken (not JSON any more; the gateway killed, so systemd's restarts
+   meet the broken file): a restart cannot fix it and neither can a reboot (the file is on the
+   disk), so the restart fails its gate, the next failed sweep reboots the server, which fails
+   its gate too, and the rebuild (a fresh disk, the config rendered again, the newest backup
+   restored; fatctl's config is never restored from a backup) brings the box back. The audit
+   shows the three rungs in order.
 Between the two servers (no sweep running, so no rung answers the fault), the gateway unit's
 resource guards: the unit carries MemoryHigh= and MemoryMax= sized from the box's RAM, and a
 gateway killed the way the kernel's OOM killer kills one over its MemoryMax (SIGKILL to the
@@ -26,7 +28,7 @@ and cpuacct controllers (no memory controller reaches the boxes, so systemd repo
 MemoryCurrent there either).
 
 3. A box that cannot be repaired: `fatctl serve` again with a one-rung ladder (restart only),
-   the gateway masked again: the restart fails, the next sweep pages (`repair.paged`, a hold of
+   the config broken again: the restart fails, the next sweep pages (`repair.paged`, a hold of
    kind `paged`), and later sweeps run no further rung: paged, not looping. `fatctl repair
    release` lifts the page.
 
@@ -61,10 +63,15 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 AGENT, OWNER = "cust-mend", "mend@example.com"
 UNIT = "openclaw-gateway.service"
 EVERY_20_S = "*/20 * * * * *"
-# The reboot rung of a masked gateway waits out its health gate (FATCTL_REPAIR_GATE_S, 3 min
-# here instead of 15) before the rebuild provisions the box again (first boot, restore, health
-# gate): minutes in the sandbox.
-REPAIR_GATE_S = "180"
+CONFIG = "/etc/openclaw/openclaw.json"  # fatctl's, rendered (cloud_init.layout.OPENCLAW_CONFIG)
+# Not JSON any more, and the running gateway killed: Restart=always meets the broken file.
+BREAK_CONFIG = (f"echo '{{ broken' | sudo tee {CONFIG} >/dev/null && "
+                f"sudo systemctl kill --kill-whom=main --signal=SIGKILL {UNIT}")  # fmt: skip
+# A restart or reboot that cannot fix the config waits out its health gate
+# (FATCTL_REPAIR_GATE_S: 90 s here instead of 15 min; a restarted gateway is ready in about 30 s
+# in the sandbox) before the next rung; the rebuild provisions the box again (first boot,
+# restore, its own health gate): minutes in the sandbox.
+REPAIR_GATE_S = "90"
 REPAIR_DEADLINE_S = 1200.0
 
 
@@ -192,22 +199,22 @@ def test_an_agent_created_through_the_api_is_kept_by_the_repair_ladder(
         figure("repair by restart, from the fault to ready", time.monotonic() - started, "s")
         assert _ready(plane)
 
-        # 2. Stopped and masked: restart and reboot fail, the rebuild brings it back.
+        # 2. The config broken: restart and reboot fail, the rebuild brings it back.
         started = time.monotonic()
-        _on_box(plane, f"sudo systemctl stop {UNIT} && sudo systemctl mask {UNIT}")
+        _on_box(plane, BREAK_CONFIG)
         _wait_for(plane, "the whole ladder",
                   [("repair.restart", "failed"), ("repair.reboot", "failed"),
                    ("repair.rebuild", "ok")], 1)  # fmt: skip
         figure("repair by rebuild, from the fault to ready", time.monotonic() - started, "s")
         assert _ready(plane)
-        masked = plane.run("ssh", AGENT, "--", f"systemctl is-enabled {UNIT} || true")
-        assert "masked" not in masked  # a fresh disk
+        config = plane.run("ssh", AGENT, "--", f"sudo jq -e 'type == \"object\"' {CONFIG}")
+        assert config.strip() == "true", config  # rendered again on the fresh disk
 
     _memory_guard(plane, figure)
 
     # 3. A one-rung ladder and a fault it cannot fix: paged, then left alone.
     with serving(plane, tmp_path, "restart", "page"):
-        _on_box(plane, f"sudo systemctl stop {UNIT} && sudo systemctl mask {UNIT}")
+        _on_box(plane, BREAK_CONFIG)
         _wait_for(plane, "the page",
                   [("repair.restart", "failed"), ("repair.paged", "paged")], 4)  # fmt: skip
         listed = {r["agent"]: r for r in json.loads(plane.run("repair", "list", "--json"))}
