@@ -12,9 +12,10 @@ takes over dead ones (`service.reaper`) and shares the clouds' rate budgets in t
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from fatctl.service.context import Runtime
 
 DEFAULT_PORT = 8077
+# Exit status of a service process another one took over while it still ran (service.reaper):
+# non-zero, so systemd's Restart=on-failure (or serve's supervisor, for a child) starts it again.
+TAKEN_OVER_EXIT = 3
 
 NoBoxOpt = Annotated[
     bool, typer.Option("--no-box", help="Provision up to infra+DNS only (API-only sandbox).")
@@ -37,6 +41,12 @@ def executor_id_option(default: str, advice: str) -> typer.models.OptionInfo:
         "--executor-id",
         help=f"This process's name in the workflow tables (default: {default}); {advice}",
     )
+
+
+def taken_over() -> NoReturn:
+    """Another process took this one's workflows and leases: stop before the next step, at
+    once (no cleanup that could touch what the other one now runs)."""
+    os._exit(TAKEN_OVER_EXIT)
 
 
 def service_runtime(engine: str | None, no_box: bool, executor_id: str) -> Runtime:
@@ -61,7 +71,8 @@ def service_runtime(engine: str | None, no_box: bool, executor_id: str) -> Runti
     pace = pace_from(s)  # and bad FATCTL_WORKER_* timings
     check_ready(c.engine, c.keyring, s)  # and a bad FATCTL_WEBHOOK_URL, or one with no secret
     return Runtime(c.engine, c.keyring, s, lambda: make_engine(s, engine), skip_box=no_box,
-                   schedules=True, executor_id=named, workers=pace)  # fmt: skip
+                   schedules=True, executor_id=named, workers=pace,
+                   on_lost=taken_over)  # fmt: skip
 
 
 def serve(

@@ -21,9 +21,6 @@ from typing import Annotated
 from fatctl.cli.options import EngineOpt
 from fatctl.cli.serve import NoBoxOpt, executor_id_option, service_runtime
 
-# Exit status of a worker another one took over while it still ran (see service.reaper).
-TAKEN_OVER_EXIT = 3
-
 
 def worker(
     engine: EngineOpt = None,
@@ -37,9 +34,7 @@ def worker(
     from fatctl.service.runtime import running
 
     default = f"worker-{socket.gethostname()}-{os.getpid()}"
-    runtime = service_runtime(engine, no_box, executor_id or default)
-    # Its workflows may already run elsewhere: stop before the next step, at once.
-    runtime.on_lost = lambda: os._exit(TAKEN_OVER_EXIT)
+    runtime = service_runtime(engine, no_box, executor_id or default)  # exits 3 if taken over
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopped.set())
     with running(runtime):

@@ -67,13 +67,16 @@ def _with_workers(runtime: Runtime) -> Iterator[None]:
     if pace is None:
         yield
         return
+    if runtime.on_lost is None:
+        # Taken over and still running would run its workflows twice, with no lease guard.
+        raise ValueError("a service runtime with workers needs on_lost (stop the process)")
     store = BudgetStore(runtime.db)
     share_budgets(lambda api: SharedBudget(api, store, batch=pace.budget_batch))
     # Its own connection pool: a beat must never queue behind the workflows' connections, or a
     # busy worker would look dead to the others.
     beats = make_engine(runtime.settings.database_url)
     heartbeat = Heartbeat(beats, runtime.executor_id, pace, recover_executor,
-                          runtime.on_lost or (lambda: None), runtime.clock).start()  # fmt: skip
+                          runtime.on_lost, runtime.clock).start()  # fmt: skip
     try:
         yield
     finally:

@@ -48,6 +48,29 @@ def test_bad_worker_settings_are_one_line(changes: dict[str, str], says: str) ->
         pace_from(settings(**changes))
 
 
+def test_a_runtime_with_workers_must_say_how_it_stops_when_taken_over() -> None:
+    """Review 29, finding 2: a process that beats can be declared dead and its workflows run
+    elsewhere; one that carried on (the old no-op `on_lost`) ran them twice."""
+    from fatctl.service.context import Runtime
+    from fatctl.service.runtime import _with_workers
+
+    runtime = Runtime(None, None, settings(), lambda: None, workers=Pace(10.0, 30.0, 5))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="on_lost"), _with_workers(runtime):
+        pass
+
+
+def test_a_taken_over_service_process_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service process (serve as well as worker) gets `taken_over` from
+    `service_runtime`: exit 3 at once, so systemd's Restart=on-failure starts it again."""
+    from fatctl.cli import serve
+
+    codes: list[int] = []
+    monkeypatch.setattr(serve.os, "_exit", lambda code: codes.append(code))
+    serve.taken_over()
+    assert codes == [serve.TAKEN_OVER_EXIT] and serve.TAKEN_OVER_EXIT != 0
+    assert "on_lost=taken_over" in inspect.getsource(serve.service_runtime)
+
+
 def test_slots_have_distinct_stable_executor_ids() -> None:
     assert child_ids("serve-h", 3) == ["serve-h-w1", "serve-h-w2", "serve-h-w3"]
     assert all(len(i) <= 64 for i in child_ids("s" * 64, 12))
