@@ -32,10 +32,13 @@ def worker(
 ) -> None:
     """Run the service's workflows and schedules (no HTTP) until stopped."""
     from fatctl.service.runtime import running
+    from fatctl.service.workers import die_with_parent
 
     default = f"worker-{socket.gethostname()}-{os.getpid()}"
     runtime = service_runtime(engine, no_box, executor_id or default)  # exits 3 if taken over
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopped.set())
+    if die_with_parent():
+        return  # a server's child whose server is gone: the next server starts its own
     with running(runtime):
         stopped.wait()

@@ -10,7 +10,10 @@ PENDING workflows and deletes the row. The leases first: a lease's holder is `ho
 and on another host nothing can tell it is dead until it expires (up to `MAX_SILENCE_S`), so
 the taken-over provision would fail on its own agent's lease; the heartbeat row names the
 host and pid, and its silence is the proof of death the lease lacked. A claim goes stale like
-a beat does, so a claimant that dies mid-takeover is itself taken over. Re-enqueueing twice
+a beat does, so a claimant that dies mid-takeover is itself taken over. A takeover is of one
+generation (the row's host, pid and start, read by the claim): a process restarting under a
+stable id (`serve-<host>`, a slot's `-wN`) waits while a fresh claim on its old row runs, and
+the claimant recovers only while the row is still the one it claimed. Re-enqueueing twice
 is harmless: DBOS re-enqueues only rows still PENDING under the dead executor's id, and a
 dequeued workflow carries its new executor's id.
 
@@ -25,6 +28,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,7 +41,7 @@ from fatctl.errors import ConfigError
 from fatctl.state.models import Lease, WorkerHeartbeat
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from fatctl.config import Settings
 
@@ -72,13 +76,84 @@ def pace_from(settings: Settings) -> Pace:
     return Pace(beat, dead, batch)
 
 
-def register(db: Engine, me: str, now: datetime) -> None:
-    """This process's row, fresh (a restart under the same id replaces the old one)."""
-    with db.begin() as conn:
-        conn.execute(delete(TABLE).where(TABLE.c.executor_id == me))
-        host, pid = socket.gethostname()[:255], os.getpid()
-        row = {"executor_id": me, "host": host, "pid": pid, "started_at": now, "beat_at": now}
-        conn.execute(insert(TABLE).values(**row))
+@dataclass(frozen=True)
+class Generation:
+    """One process's life under an executor id: a restart under the same (stable) id is
+    another generation, whose leases and workflows a takeover of the old one must not touch."""
+
+    host: str
+    pid: int
+    started_at: datetime
+
+
+def _of(gen: Generation) -> Any:
+    return and_(TABLE.c.host == gen.host, TABLE.c.pid == gen.pid,
+                TABLE.c.started_at == gen.started_at)  # fmt: skip
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host has `pid` (signal 0 only asks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _in_use(row: Any, host: str, pid: int, alive: Callable[[int], bool]) -> bool:
+    """Whether the row beats for another live process: fresh, and not a dead predecessor of
+    this one on this host (a crash-looping serve, a restarted child, a container's same pid)."""
+    if row.taken_by is not None or not row.beats:
+        return False
+    return bool(row.host != host or (row.pid != pid and alive(row.pid)))
+
+
+def _judged(cutoff: datetime) -> Any:
+    """The row's columns and, compared in the database (SQLite hands datetimes back naive),
+    whether it still beats and whether its claim is fresh."""
+    return select(TABLE, (TABLE.c.beat_at >= cutoff).label("beats"),
+                  and_(TABLE.c.taken_by.is_not(None), TABLE.c.taken_at >= cutoff)
+                  .label("claimed"))  # fmt: skip
+
+
+def register(db: Engine, me: str, clock: Clock, pace: Pace, *,
+             sleep: Callable[[float], None] = time.sleep,
+             alive: Callable[[int], bool] = pid_alive) -> None:  # fmt: skip
+    """This process's row, fresh. A dead predecessor's row is replaced; while another process
+    is taking it over (a fresh claim) this waits for the takeover to end, so that the claimant
+    never re-enqueues this process's workflows nor frees its leases; another live process
+    beating under the id is refused (two processes under one id recover each other's work)."""
+    host, pid = socket.gethostname()[:255], os.getpid()
+    while True:
+        now = clock()
+        cutoff = now - timedelta(seconds=pace.dead_after_s)
+        with db.begin() as conn:
+            row = conn.execute(_judged(cutoff).where(TABLE.c.executor_id == me)).first()
+            if row is not None and _in_use(row, host, pid, alive):
+                raise ConfigError(
+                    f"executor id {me} is in use by {row.host} pid {row.pid} (it beats): "
+                    "give this process another --executor-id, or stop that one"
+                )
+            if row is None or _replaced(conn, row, cutoff):
+                conn.execute(insert(TABLE).values(executor_id=me, host=host, pid=pid,
+                                                  started_at=now, beat_at=now))  # fmt: skip
+                return
+        log.warning("executor %s is being taken over: waiting for that to end", me)
+        sleep(min(1.0, pace.heartbeat_s))
+
+
+def _replaced(conn: Connection, row: Any, cutoff: datetime) -> bool:
+    """Delete a dead predecessor's row unless a takeover of it is under way (a fresh claim):
+    only the generation judged, so a claim that landed since is waited for too."""
+    if row.claimed:
+        return False
+    free = or_(TABLE.c.taken_by.is_(None), TABLE.c.taken_at < cutoff)
+    gen = Generation(row.host, row.pid, row.started_at)
+    gone = conn.execute(delete(TABLE).where(TABLE.c.executor_id == row.executor_id, _of(gen),
+                                            free))  # fmt: skip
+    return bool(gone.rowcount == 1)
 
 
 def beat(db: Engine, me: str, now: datetime) -> bool:
@@ -102,32 +177,44 @@ def quiet(db: Engine, me: str, cutoff: datetime) -> list[str]:
         return sorted(r[0] for r in rows)
 
 
-def claim(db: Engine, dead: str, me: str, now: datetime, cutoff: datetime) -> bool:
-    """Take over `dead`: one UPDATE whose condition only one claimant can still meet."""
+def claim(db: Engine, dead: str, me: str, now: datetime, cutoff: datetime) -> Generation | None:
+    """Take over `dead`: one UPDATE whose condition only one claimant can still meet. Returns
+    the generation claimed (None: not this claimant's), read under the claim's own lock."""
     with db.begin() as conn:
         done = conn.execute(update(TABLE).where(TABLE.c.executor_id == dead, _quiet(cutoff))
                             .values(taken_by=me, taken_at=now))  # fmt: skip
-    return bool(done.rowcount == 1)
+        if done.rowcount != 1:
+            return None
+        row = conn.execute(select(TABLE.c.host, TABLE.c.pid, TABLE.c.started_at)
+                           .where(TABLE.c.executor_id == dead)).one()  # fmt: skip
+    return Generation(row.host, row.pid, row.started_at)
 
 
-def free_leases(db: Engine, dead: str) -> int:
-    """Delete the leases held by the claimed executor's process (holder `host:pid:nonce`)."""
+def free_leases(db: Engine, gen: Generation) -> int:
+    """Delete the leases held by the claimed generation's process (holder `host:pid:nonce`),
+    named by the claim, never read again: a new process under the id holds its own."""
+    prefix = f"{gen.host}:{gen.pid}:"
     with db.begin() as conn:
-        row = conn.execute(select(TABLE.c.host, TABLE.c.pid)
-                           .where(TABLE.c.executor_id == dead)).first()  # fmt: skip
-        if row is None:
-            return 0
-        prefix = f"{row.host}:{row.pid}:"
         done = conn.execute(
             delete(LEASES).where(LEASES.c.holder.startswith(prefix, autoescape=True))
         )
     return int(done.rowcount)
 
 
-def forget(db: Engine, dead: str, me: str) -> None:
-    """The takeover is done: the dead executor's row goes (unless it came back meanwhile)."""
+def still_claimed(db: Engine, dead: str, me: str, gen: Generation) -> bool:
+    """Whether the row is still the claimed generation, claimed by `me` (a claim gone stale
+    may have let a new process register under the id: its workflows are its own)."""
+    with db.connect() as conn:
+        row = conn.execute(select(TABLE.c.executor_id).where(
+            TABLE.c.executor_id == dead, TABLE.c.taken_by == me, _of(gen))).first()  # fmt: skip
+    return row is not None
+
+
+def forget(db: Engine, dead: str, me: str, gen: Generation) -> None:
+    """The takeover is done: the claimed generation's row goes (not a newer one's)."""
     with db.begin() as conn:
-        conn.execute(delete(TABLE).where(TABLE.c.executor_id == dead, TABLE.c.taken_by == me))
+        conn.execute(delete(TABLE).where(TABLE.c.executor_id == dead, TABLE.c.taken_by == me,
+                                         _of(gen)))  # fmt: skip
 
 
 def sweep(
@@ -137,11 +224,16 @@ def sweep(
     cutoff = now - timedelta(seconds=pace.dead_after_s)
     taken: dict[str, int] = {}
     for dead in quiet(db, me, cutoff):
-        if claim(db, dead, me, now, cutoff):
-            free_leases(db, dead)
-            taken[dead] = recover(dead)
-            forget(db, dead, me)
-            log.warning("took over executor %s: %d workflow(s) re-enqueued", dead, taken[dead])
+        gen = claim(db, dead, me, now, cutoff)
+        if gen is None:
+            continue
+        free_leases(db, gen)
+        if not still_claimed(db, dead, me, gen):
+            log.warning("executor %s came back during its takeover: left to it", dead)
+            continue
+        taken[dead] = recover(dead)
+        forget(db, dead, me, gen)
+        log.warning("took over executor %s: %d workflow(s) re-enqueued", dead, taken[dead])
     return taken
 
 
@@ -157,7 +249,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="fatctl-heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
-        register(self.db, self.me, self.clock())
+        register(self.db, self.me, self.clock, self.pace)
         self._thread.start()
         return self
 

@@ -6,12 +6,17 @@ Its executor id is the server's with the slot's number (`<serve id>-w1`, ...): d
 the same for the slot's next process, so a restarted child recovers its own unfinished
 workflows at launch at once instead of waiting for the reaper's timeout. A child that dies is
 started again, after a pause that grows while it keeps dying young (a bad setting must not
-turn into a fork loop); stopping the server stops the children (SIGTERM, then SIGKILL).
+turn into a fork loop); stopping the server stops the children (SIGTERM, then SIGKILL). A
+server that dies without stopping them (SIGKILL outside systemd, whose KillMode=mixed would
+kill them) takes them along: on Linux each child asks for a SIGTERM when its parent dies, or
+the next server's children would beat under the same ids as the orphans.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +33,25 @@ YOUNG_S = 10.0
 FIRST_RESTART_S = 0.5
 MAX_RESTART_S = 30.0
 STOP_GRACE_S = 30.0
+# The supervising server's pid, in a child's environment (`die_with_parent`).
+PARENT_ENV = "FATCTL_WORKER_PARENT_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def spawn_child(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start one child, telling it who its parent is."""
+    return subprocess.Popen(argv, env={**os.environ, PARENT_ENV: str(os.getpid())})
+
+
+def die_with_parent() -> bool:
+    """In a server's child: have the kernel send SIGTERM when the parent dies (Linux). True
+    when it is already gone (it died before the request took effect): the child should stop."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return False  # not a server's child (a `fatctl worker` of its own)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    return os.getppid() != int(parent)
 
 
 def child_ids(server_id: str, count: int) -> list[str]:
@@ -65,7 +89,7 @@ class Supervisor:
     def __init__(
         self,
         slots: list[Slot],
-        spawn: Callable[[list[str]], subprocess.Popen[bytes]] = subprocess.Popen,
+        spawn: Callable[[list[str]], subprocess.Popen[bytes]] = spawn_child,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slots, self.spawn, self.clock = slots, spawn, clock

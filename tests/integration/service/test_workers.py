@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.fixtures.cli import start_fatctl
 from tests.integration.service.conftest import make_tokens, runtime_for, service_plane
@@ -38,6 +39,13 @@ from tests.integration.service.test_recovery import (  # noqa: F401  (slow_hetzn
     slow_hetzner,
     wait_until,
 )
+
+
+def wall_clock_now() -> Any:
+    from fatctl.clock import wall_clock
+
+    return wall_clock()
+
 
 # Short, so that a takeover fits in the test, yet with room for a loaded CI machine: a live
 # worker declared dead would stop (exit 3) and fail the test.
@@ -262,36 +270,147 @@ def test_one_worker_on_sqlite_and_a_new_one_takes_over_the_killed_one(
     plane.db.dispose()
 
 
+def _past(db: Any, me: str, ago_s: float, host: str = "old-host", pid: int = 111) -> None:
+    """A row under `me` last beaten `ago_s` ago, by `host`'s process `pid`."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from fatctl.clock import wall_clock
+    from fatctl.service import reaper
+
+    then = wall_clock() - timedelta(seconds=ago_s)
+    reaper.register(db, me, lambda: then, reaper.Pace())
+    with db.begin() as conn:
+        conn.execute(update(reaper.TABLE).where(reaper.TABLE.c.executor_id == me)
+                     .values(host=host, pid=pid))  # fmt: skip
+
+
+def _lease(db: Any, name: str, holder: str) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from fatctl.clock import wall_clock
+    from fatctl.state.models import Lease
+
+    now = wall_clock()
+    with db.begin() as conn:
+        conn.execute(
+            insert(Lease.__table__).values(  # type: ignore[attr-defined]
+                name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(hours=1)
+            )
+        )
+
+
+def _leases(db: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from fatctl.state.models import Lease
+
+    with db.connect() as conn:
+        return sorted(conn.execute(select(Lease.name)).scalars().all())  # type: ignore[call-overload]
+
+
 def test_one_claimant_takes_a_quiet_executor_and_frees_its_leases(migrated_engine: Any) -> None:
     """On SQLite and PostgreSQL: of two live workers only one claims a quiet executor, the
     leases its process held go with the takeover (others stay), and the quiet executor, if it
     beats again, learns that it was taken over."""
     from datetime import timedelta
 
-    from sqlalchemy import insert, select
+    from fatctl.clock import wall_clock
+    from fatctl.service import reaper
+
+    db, now = migrated_engine, wall_clock()
+    _past(db, "dead", 60, "h", 42)
+    _lease(db, "agent:a", "h:42:abc")
+    _lease(db, "agent:b", "h:421:x")
+    cutoff = now - timedelta(seconds=30)
+    assert reaper.quiet(db, "w-1", cutoff) == ["dead"]
+    gen = reaper.claim(db, "dead", "w-1", now, cutoff)
+    assert gen is not None and (gen.host, gen.pid) == ("h", 42)
+    assert reaper.claim(db, "dead", "w-2", now, cutoff) is None
+    assert reaper.quiet(db, "w-2", cutoff) == []  # claimed, and the claim is fresh
+    assert reaper.free_leases(db, gen) == 1
+    assert _leases(db) == ["agent:b"]  # another pid's lease (a prefix of it) is not touched
+    assert reaper.beat(db, "dead", now) is False
+    reaper.forget(db, "dead", "w-1", gen)
+    assert reaper.quiet(db, "w-1", now + timedelta(hours=1)) == []
+
+
+def test_a_restart_waits_while_its_dead_predecessor_is_being_taken_over(
+    migrated_engine: Any,
+) -> None:
+    """Review 29, finding 5: `serve-h` restarts while worker B takes its quiet row over. The
+    old `register` deleted the claimed row at once, so B then freed the NEW process's leases
+    and re-enqueued the workflows it had just recovered (they ran twice); now it waits."""
+    from datetime import timedelta
 
     from fatctl.clock import wall_clock
     from fatctl.service import reaper
-    from fatctl.state.models import Lease
 
     db, now = migrated_engine, wall_clock()
-    reaper.register(db, "dead", now - timedelta(seconds=60))
-    with db.begin() as conn:
-        host, pid = conn.execute(select(reaper.TABLE.c.host, reaper.TABLE.c.pid)).one()
-        for name, holder in (("agent:a", f"{host}:{pid}:abc"), ("agent:b", f"{host}:{pid}1:x")):
-            conn.execute(
-                insert(Lease.__table__).values(  # type: ignore[attr-defined]
-                    name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(hours=1)
-                )
-            )
-    cutoff = now - timedelta(seconds=30)
-    assert reaper.quiet(db, "w-1", cutoff) == ["dead"]
-    assert [reaper.claim(db, "dead", w, now, cutoff) for w in ("w-1", "w-2")] == [True, False]
-    assert reaper.quiet(db, "w-2", cutoff) == []  # claimed, and the claim is fresh
-    assert reaper.free_leases(db, "dead") == 1
-    with db.connect() as conn:
-        left = conn.execute(select(Lease.name)).scalars().all()  # type: ignore[call-overload]
-    assert left == ["agent:b"]  # another pid's lease (a prefix of it) is not touched
-    assert reaper.beat(db, "dead", now) is False
-    reaper.forget(db, "dead", "w-1")
-    assert reaper.quiet(db, "w-1", now + timedelta(hours=1)) == []
+    _past(db, "serve-h", 60)
+    assert reaper.claim(db, "serve-h", "w-b", now, now - timedelta(seconds=30)) is not None
+
+    class Waited(Exception):
+        pass
+
+    def sleep(_s: float) -> None:
+        raise Waited
+
+    with pytest.raises(Waited):
+        reaper.register(db, "serve-h", lambda: now, reaper.Pace(), sleep=sleep)
+    assert reaper.quiet(db, "w-b", now + timedelta(hours=1)) == ["serve-h"]  # still the claim
+
+
+def test_a_takeover_touches_only_the_generation_it_claimed(
+    migrated_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim that went stale lets a restart register under the id between claim and
+    recovery (simulated inside `free_leases`): the claimant frees only the claimed process's
+    leases (its host and pid, not the new row's), and recovers nothing (the new process's
+    workflows are its own). The old code freed the new leases and recovered."""
+    import os
+    import socket
+    from datetime import timedelta
+
+    from fatctl.clock import wall_clock
+    from fatctl.service import reaper
+
+    db, now = migrated_engine, wall_clock()
+    _past(db, "serve-h", 60)
+    _lease(db, "agent:old", "old-host:111:n")
+    _lease(db, "agent:new", f"{socket.gethostname()[:255]}:{os.getpid()}:n")
+    freeing = reaper.free_leases
+
+    def restart_meanwhile(*args: Any) -> int:
+        later = now + timedelta(seconds=31)  # the claim (at now) is stale then
+        reaper.register(db, "serve-h", lambda: later, reaper.Pace())
+        return freeing(*args)
+
+    monkeypatch.setattr(reaper, "free_leases", restart_meanwhile)
+    recovered: list[str] = []
+    taken = reaper.sweep(db, "w-b", reaper.Pace(), lambda e: recovered.append(e) or 1, now)
+    assert (taken, recovered) == ({}, [])
+    assert _leases(db) == ["agent:new"]
+    assert reaper.beat(db, "serve-h", now) is True  # the new process's row stays
+
+
+def test_a_second_live_process_under_one_id_is_refused(migrated_engine: Any) -> None:
+    """Two live processes under one id would recover each other's workflows; a dead
+    predecessor on this host (a crash-looping serve, a restarted child) is replaced."""
+    import socket
+
+    from fatctl.errors import ConfigError
+    from fatctl.service import reaper
+
+    db, here = migrated_engine, socket.gethostname()[:255]
+    _past(db, "serve-h", 1)  # beats, from another host
+    with pytest.raises(ConfigError, match="executor id serve-h is in use by old-host pid 111"):
+        reaper.register(db, "serve-h", wall_clock_now, reaper.Pace())
+    _past(db, "slot-w1", 1, here, 999_999)  # beats, from this host, that pid alive
+    with pytest.raises(ConfigError, match="in use"):
+        reaper.register(db, "slot-w1", wall_clock_now, reaper.Pace(), alive=lambda _pid: True)
+    reaper.register(db, "slot-w1", wall_clock_now, reaper.Pace(), alive=lambda _pid: False)
+    assert reaper.beat(db, "slot-w1", wall_clock_now()) is True

@@ -71,6 +71,41 @@ def test_a_taken_over_service_process_exits_non_zero(monkeypatch: pytest.MonkeyP
     assert "on_lost=taken_over" in inspect.getsource(serve.service_runtime)
 
 
+CHILD = """
+import ctypes, os
+from fatctl.service.workers import die_with_parent
+gone = die_with_parent()
+sig = ctypes.c_int(0)
+ctypes.CDLL(None).prctl(2, ctypes.byref(sig))  # PR_GET_PDEATHSIG
+print(gone, sig.value)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_servers_child_dies_with_its_parent() -> None:
+    """Review 29, finding 5 (related): a child started by the supervisor asks the kernel for
+    SIGTERM at its parent's death, so a SIGKILLed server leaves no orphan beating under the
+    slot's id for the next server's child; a child whose parent is already gone says so."""
+    import os
+    import signal
+    import subprocess
+
+    from fatctl.service.workers import PARENT_ENV, spawn_child
+
+    proc = spawn_child([sys.executable, "-c", CHILD])
+    assert proc.wait() == 0
+    run = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                         env={**os.environ, PARENT_ENV: str(os.getpid())}, check=True)  # fmt: skip
+    assert run.stdout.split() == ["False", str(int(signal.SIGTERM))]
+    orphan = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                            env={**os.environ, PARENT_ENV: "999999999"}, check=True)  # fmt: skip
+    assert orphan.stdout.split()[0] == "True"
+    alone = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != PARENT_ENV},
+                           check=True)  # fmt: skip
+    assert alone.stdout.split() == ["False", "0"]  # a worker of its own keeps no such tie
+
+
 def test_slots_have_distinct_stable_executor_ids() -> None:
     assert child_ids("serve-h", 3) == ["serve-h-w1", "serve-h-w2", "serve-h-w3"]
     assert all(len(i) <= 64 for i in child_ids("s" * 64, 12))
