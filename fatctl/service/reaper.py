@@ -20,6 +20,9 @@ dequeued workflow carries its new executor's id.
 A process that finds its own row claimed was declared dead while it was still running (a stall
 longer than the timeout): its workflows may already run elsewhere, so it must stop at once
 (`on_lost`), before its next step: the worker exits and its supervisor starts it afresh.
+
+All times here are the database's (`database_now`), never a host's: liveness compares beats of
+different machines.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, text, update
 
 from fatctl.clock import Clock, wall_clock
 from fatctl.errors import ConfigError
@@ -74,6 +77,19 @@ def pace_from(settings: Settings) -> Pace:
             f"FATCTL_WORKER_HEARTBEAT_S ({beat:g}): a live worker would be taken over"
         )
     return Pace(beat, dead, batch)
+
+
+def database_now(db: Engine) -> datetime:
+    """The database server's clock, in UTC. Beats and the cutoffs they are judged by are all
+    read from it: workers on hosts whose clocks disagree by more than `dead_after_s -
+    heartbeat_s` would otherwise take live ones over (or reap dead ones late). On SQLite, the
+    one host's clock: the file is local."""
+    with db.connect() as conn:
+        if db.dialect.name == "postgresql":
+            now: datetime = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            return now.astimezone(UTC)
+        raw = conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

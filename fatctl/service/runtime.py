@@ -61,7 +61,7 @@ def recover_executor(executor_id: str) -> int:
 def _with_workers(runtime: Runtime) -> Iterator[None]:
     """Heartbeat, reaper and the shared rate budgets, for the life of the block."""
     from fatctl.pacing.shared_budget import BudgetStore, SharedBudget
-    from fatctl.service.reaper import Heartbeat
+    from fatctl.service.reaper import Heartbeat, database_now
 
     pace = runtime.workers
     if pace is None:
@@ -76,7 +76,7 @@ def _with_workers(runtime: Runtime) -> Iterator[None]:
     # busy worker would look dead to the others.
     beats = make_engine(runtime.settings.database_url)
     heartbeat = Heartbeat(beats, runtime.executor_id, pace, recover_executor,
-                          runtime.on_lost, runtime.clock).start()  # fmt: skip
+                          runtime.on_lost, lambda: database_now(beats)).start()  # fmt: skip
     try:
         yield
     finally:

@@ -414,3 +414,32 @@ def test_a_second_live_process_under_one_id_is_refused(migrated_engine: Any) -> 
         reaper.register(db, "slot-w1", wall_clock_now, reaper.Pace(), alive=lambda _pid: True)
     reaper.register(db, "slot-w1", wall_clock_now, reaper.Pace(), alive=lambda _pid: False)
     assert reaper.beat(db, "slot-w1", wall_clock_now()) is True
+
+
+def test_beats_are_on_the_database_clock(migrated_engine: Any, db_url: str) -> None:
+    """Review 29, finding 10: a worker whose host clock runs an hour ahead (here the service
+    clock the old heartbeat used) still beats at the database's time, so the others, on other
+    hosts, judge its silence on one clock."""
+    from datetime import UTC, timedelta
+
+    from sqlalchemy import select
+
+    from fatctl.config import Settings
+    from fatctl.service import reaper
+    from fatctl.service.context import Runtime
+    from fatctl.service.runtime import _with_workers
+
+    def ahead() -> Any:
+        return wall_clock_now() + timedelta(hours=1)
+
+    runtime = Runtime(migrated_engine, None, Settings(Path("/nonexistent"), db_url),  # type: ignore[arg-type]
+                      lambda: None, executor_id="skewed", clock=ahead,  # type: ignore[arg-type, return-value]
+                      workers=reaper.Pace(), on_lost=lambda: None)  # fmt: skip
+    with _with_workers(runtime):
+        with migrated_engine.connect() as conn:
+            started = conn.execute(select(reaper.TABLE.c.started_at)).scalar_one()
+        db_now = reaper.database_now(migrated_engine)
+    assert db_now.tzinfo is not None
+    if started.tzinfo is None:  # SQLite hands it back naive (UTC)
+        started = started.replace(tzinfo=UTC)
+    assert abs(started - db_now) < timedelta(minutes=5)
