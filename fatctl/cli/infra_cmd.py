@@ -164,16 +164,58 @@ def snapshot_cmd(
 def resize_cmd(
     agent: AgentArg,
     server_type: Annotated[str, typer.Argument(help="New Hetzner server type, e.g. cx33.")],
+    no_backup: NoBackupOpt = False,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change the server type (the box is powered off and on; the disk is kept)."""
-    # No state backup first: the disk is kept (upgrade_disk=False, so a downsize stays
-    # possible), and the gateway's state with it; only a change that wipes or moves it backs up.
+    """Change the server type (the box is powered off and on; the disk is kept).
+
+    The box's state is backed up first (kind pre-resize) unless --no-backup: the disk is kept
+    (upgrade_disk=False, so a downsize stays possible), but a box that does not come back from
+    its power cycle is rebuilt from that backup."""
     name = _agent(agent)
     confirm(f"resize {name} to {server_type} (the agent restarts)?", yes)
+    backup = _backup_first(name, "resize", skip=no_backup)
     info = _engine("hcloud").change_type(name, server_type)
-    Output(json_out).record(_box_record(info), title=f"resized {agent}")
+    Output(json_out).record({**_box_record(info), "backup": backup}, title=f"resized {agent}")
+
+
+def _holds_state(name: str) -> bool:
+    """The agent's box has state to lose (as destroy judges it); an agent fatctl does not
+    record (the box verbs work on labels alone) has none of fatctl's to back up."""
+    from fatctl.services.serving.push import has_box
+    from fatctl.state import repo
+    from fatctl.state.db import session_scope
+
+    with session_scope(ctx().engine) as session:
+        return repo.agent_exists(session, name) and has_box(repo.get_agent(session, name))
+
+
+def _backup_first(name: str, change: str, *, skip: bool) -> str:
+    """A risky change's backup (kind pre-<change>), taken live as the daily timer takes it
+    (OpenClaw's backup snapshots each database safely; the change stops the box next); with
+    `skip`, the skip on the record. A backup that fails stops the change before it starts."""
+    from fatctl.errors import FatctlError
+    from fatctl.remote.runner import Pool
+    from fatctl.services.backup.on_box import take_backup
+    from fatctl.services.common.audit import audit_change
+    from fatctl.services.common.targets import agent_target
+
+    c = ctx()
+    if skip:
+        audit_change(c.engine, c.actor, f"{change}.backup", name, "skipped",
+                     {"note": "skipped by --no-backup"})  # fmt: skip
+        return "skipped: --no-backup"
+    if not _holds_state(name):
+        return "skipped: no box holding state"
+    try:
+        target = agent_target(c.engine, c.settings, name)
+        with Pool() as pool:
+            taken = take_backup(c.engine, pool, target, kind=f"pre-{change}", actor=c.actor)
+    except FatctlError as exc:
+        raise FatctlError(f"backup before {change} failed: {exc.one_line()}",
+                          hint=f"pass --no-backup to {change} without one") from None  # fmt: skip
+    return taken.object_key
 
 
 @box_app.command("api")

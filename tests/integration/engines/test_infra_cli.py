@@ -113,3 +113,40 @@ def test_errors_are_one_line(env: dict[str, str]) -> None:
     broken = {**env, "HCLOUD_ENDPOINT": "http://127.0.0.1:9/v1"}
     proc = fatctl(broken, "box", "status", "alice")
     one_line(proc, 1, "Hetzner API")
+
+
+def test_resize_backs_up_first_or_changes_nothing(
+    env: dict[str, str], quick_emulator: Any, tmp_path: Path
+) -> None:
+    """Issue 18: a resize (a power cycle) takes a state backup first. A backup that cannot be
+    taken (here: an agent without a backup key, whose box has no fat-backup) stops the resize
+    before the box is touched; --no-backup resizes and puts the skip on the record."""
+    from fatctl.domain import AgentState
+    from fatctl.services.common.specs import spec_for_agent
+    from fatctl.state import repo
+    from fatctl.state.db import make_engine, session_scope
+
+    assert fatctl(env, "agents", "create", "alice", "--owner", "a@example.com").returncode == 0
+    assert fatctl(env, "keys", "add", "--operator", "--key", OP_KEY, "--no-push").returncode == 0
+    db = make_engine(env["FATCTL_DATABASE_URL"])
+    settings = replace(emulator_settings(quick_emulator, tmp_path), domain=env["FATCTL_DOMAIN"])
+    HcloudEngine(settings, timing=Timing.instant()).apply(
+        spec_for_agent("alice", engine=db, settings=settings)
+    )
+    with session_scope(db) as session:  # a serving box: its state is worth a backup
+        agent = repo.get_agent(session, "alice")
+        repo.set_state(session, agent, AgentState.PROVISIONING)
+        repo.set_state(session, agent, AgentState.READY)
+    db.dispose()
+
+    refused = fatctl(env, "box", "resize", "alice", "cx33", "--yes")
+    one_line(refused, 1, "backup before resize failed")
+    assert "--no-backup" in refused.stderr + refused.stdout
+    assert json.loads(fatctl(env, "box", "status", "alice", "--json").stdout)["type"] == "cx23"
+
+    resized = fatctl(env, "box", "resize", "alice", "cx33", "--no-backup", "--yes", "--json")
+    assert resized.returncode == 0, resized.stderr
+    done = json.loads(resized.stdout)
+    assert done["type"] == "cx33" and done["backup"] == "skipped: --no-backup", done
+    audit = json.loads(fatctl(env, "audit", "--target", "alice", "--json").stdout)
+    assert ("resize.backup", "skipped") in [(a["action"], a["result"]) for a in audit]
