@@ -28,6 +28,7 @@ different machines.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -62,20 +63,47 @@ class Pace:
     budget_batch: int = 5
 
 
+# Bounds of the worker timings: a beat more often than this busy-loops UPDATEs; a silence
+# longer than a day before a takeover leaves a dead worker's workflows stranded for a day.
+MIN_HEARTBEAT_S = 0.1
+MAX_DEAD_AFTER_S = 86_400.0
+
+
+def _seconds(raw: str, env: str) -> float:
+    """A finite number of seconds (float() takes 'nan', 'inf' and '1e999', which is inf)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"bad {env}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"bad {env}: {raw!r} must be a finite number of seconds")
+    return value
+
+
 def pace_from(settings: Settings) -> Pace:
     """The FATCTL_WORKER_* settings, checked: a bad one is one line, before anything starts."""
+    beat = _seconds(settings.worker_heartbeat_s, "FATCTL_WORKER_HEARTBEAT_S")
+    dead = _seconds(settings.worker_dead_after_s, "FATCTL_WORKER_DEAD_AFTER_S")
+    raw_batch = settings.worker_budget_batch
     try:
-        beat, dead = float(settings.worker_heartbeat_s), float(settings.worker_dead_after_s)
-        batch = int(settings.worker_budget_batch)
-    except ValueError as exc:
-        raise ConfigError(f"bad FATCTL_WORKER_* setting: {exc}") from None
-    if beat <= 0 or batch < 1:
-        raise ConfigError("FATCTL_WORKER_HEARTBEAT_S must be > 0, FATCTL_WORKER_BUDGET_BATCH >= 1")
+        batch = int(raw_batch)
+    except ValueError:
+        raise ConfigError(
+            f"bad FATCTL_WORKER_BUDGET_BATCH: {raw_batch!r} is not a whole number"
+        ) from None
+    if beat < MIN_HEARTBEAT_S:
+        raise ConfigError(f"FATCTL_WORKER_HEARTBEAT_S ({beat:g}) must be at least "
+                          f"{MIN_HEARTBEAT_S:g} s")  # fmt: skip
+    if batch < 1:
+        raise ConfigError(f"FATCTL_WORKER_BUDGET_BATCH ({batch}) must be at least 1")
     if dead < 2 * beat:
         raise ConfigError(
             f"FATCTL_WORKER_DEAD_AFTER_S ({dead:g}) must be at least twice "
             f"FATCTL_WORKER_HEARTBEAT_S ({beat:g}): a live worker would be taken over"
         )
+    if dead > MAX_DEAD_AFTER_S:
+        raise ConfigError(f"FATCTL_WORKER_DEAD_AFTER_S ({dead:g}) must be at most "
+                          f"{MAX_DEAD_AFTER_S:g} s (a day)")  # fmt: skip
     return Pace(beat, dead, batch)
 
 

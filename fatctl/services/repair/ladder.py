@@ -23,6 +23,7 @@ the policy never repairs a paged box again on its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -199,11 +200,19 @@ def parse_rungs(text: str, what: str) -> tuple[str, ...]:
     return rungs
 
 
+# The longest repair window a setting may ask for (ten years): beyond it `timedelta` overflows.
+MAX_WINDOW_H = 10 * 365 * 24
+
+
 def _number(text: str, what: str, kind: type[int] | type[float]) -> float:
+    """A finite number (float() takes 'nan' and 'inf', and '1e999' is inf)."""
     try:
-        return kind(text.strip())
-    except ValueError:
+        value = kind(text.strip())
+    except (ValueError, OverflowError):
         raise BadInput(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BadInput(f"{what}: {text!r} must be a finite number")
+    return value
 
 
 def gate_seconds(settings: Settings) -> float:
@@ -219,6 +228,9 @@ def policies_from(settings: Settings) -> Policies:
     after = int(_number(settings.repair_after_failures, "FATCTL_REPAIR_AFTER_FAILURES", int))
     most = int(_number(settings.repair_max_per_window, "FATCTL_REPAIR_MAX_PER_WINDOW", int))
     hours = _number(settings.repair_window_h, "FATCTL_REPAIR_WINDOW_H", float)
+    if not 0 < hours <= MAX_WINDOW_H:
+        raise BadInput(f"FATCTL_REPAIR_WINDOW_H: {settings.repair_window_h!r} must be above 0 "
+                       f"and at most {MAX_WINDOW_H} (ten years)")  # fmt: skip
     gate_seconds(settings)  # read by the rungs; checked here so `fatctl serve` refuses it at start
     rungs_of = {ServicePlan.MANAGED: settings.repair_rungs_managed,
                 ServicePlan.BYOK: settings.repair_rungs_byok}  # fmt: skip

@@ -4,6 +4,7 @@ starts, which rung comes next, and that it never loops: simulated fleets of swee
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,6 +184,31 @@ def test_settings_make_each_plans_ladder_and_bad_ones_are_refused() -> None:
         policies_from(replace(base, repair_gate_s="long"))
     with pytest.raises(BadInput, match="only once"):
         Policy(rungs=(RESTART, RESTART))
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"repair_window_h": "nan"}, "FATCTL_REPAIR_WINDOW_H: 'nan' must be a finite number"),
+        ({"repair_window_h": "inf"}, "FATCTL_REPAIR_WINDOW_H: 'inf' must be a finite number"),
+        ({"repair_window_h": "1e300"}, "FATCTL_REPAIR_WINDOW_H: '1e300' must be above 0 and at"),
+        ({"repair_window_h": "0"}, "FATCTL_REPAIR_WINDOW_H: '0' must be above 0"),
+        ({"repair_gate_s": "nan"}, "FATCTL_REPAIR_GATE_S: 'nan' must be a finite number"),
+        ({"repair_gate_s": "1e999"}, "FATCTL_REPAIR_GATE_S: '1e999' must be a finite number"),
+        ({"repair_after_failures": "1e3"}, "FATCTL_REPAIR_AFTER_FAILURES: '1e3' is not a number"),
+    ],
+)
+def test_non_finite_and_overflowing_settings_are_one_line(
+    changes: dict[str, str], says: str
+) -> None:
+    """Review 29, finding 11: 'nan' passed `<= 0` checks and then raised ValueError (and 1e300
+    OverflowError) inside `timedelta`, so `fatctl serve` stopped with a traceback; now each is
+    the one-line BadInput (exit 2) naming its setting."""
+    from dataclasses import replace
+
+    base = Settings(data_dir="/tmp/x", database_url="sqlite://")  # type: ignore[arg-type]
+    with pytest.raises(BadInput, match=re.escape(says)):
+        policies_from(replace(base, **changes))
 
 
 # --- never loops: a simulated box over many sweeps ------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -37,14 +38,26 @@ def test_pace_from_the_settings() -> None:
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
-        ({"worker_heartbeat_s": "x"}, "bad FATCTL_WORKER_"),
-        ({"worker_heartbeat_s": "0"}, "must be > 0"),
-        ({"worker_budget_batch": "0"}, "must be > 0"),
+        ({"worker_heartbeat_s": "x"}, "bad FATCTL_WORKER_HEARTBEAT_S: 'x' is not a number"),
+        ({"worker_heartbeat_s": "0"}, "FATCTL_WORKER_HEARTBEAT_S (0) must be at least 0.1 s"),
+        ({"worker_budget_batch": "0"}, "FATCTL_WORKER_BUDGET_BATCH (0) must be at least 1"),
+        ({"worker_budget_batch": "x"}, "bad FATCTL_WORKER_BUDGET_BATCH: 'x'"),
         ({"worker_dead_after_s": "15"}, "at least twice"),
+        # Review 29, finding 11: nan slipped past every comparison (Event.wait(nan) returns at
+        # once: a busy loop of UPDATEs; timedelta(seconds=nan) raised in every sweep), inf and
+        # 1e-9 were taken too.
+        ({"worker_heartbeat_s": "nan"}, "bad FATCTL_WORKER_HEARTBEAT_S: 'nan' must be a finite"),
+        ({"worker_heartbeat_s": "inf"}, "bad FATCTL_WORKER_HEARTBEAT_S: 'inf' must be a finite"),
+        ({"worker_heartbeat_s": "1e-9"}, "FATCTL_WORKER_HEARTBEAT_S (1e-09) must be at least"),
+        ({"worker_dead_after_s": "nan"}, "bad FATCTL_WORKER_DEAD_AFTER_S: 'nan' must be a finite"),
+        ({"worker_dead_after_s": "1e999"}, "bad FATCTL_WORKER_DEAD_AFTER_S: '1e999' must be"),
+        ({"worker_dead_after_s": "1e9"}, "FATCTL_WORKER_DEAD_AFTER_S (1e+09) must be at most"),
     ],
 )
 def test_bad_worker_settings_are_one_line(changes: dict[str, str], says: str) -> None:
-    with pytest.raises(ConfigError, match=says):
+    """Each message names the one setting at fault (review 29, finding 14: the batch case used
+    to match the heartbeat's half of a combined message)."""
+    with pytest.raises(ConfigError, match=re.escape(says)):
         pace_from(settings(**changes))
 
 
