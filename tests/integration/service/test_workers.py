@@ -47,10 +47,12 @@ def wall_clock_now() -> Any:
     return wall_clock()
 
 
-# Short, so that a takeover fits in the test, yet with room for a loaded CI machine: a live
-# worker declared dead would stop (exit 3) and fail the test.
-HEARTBEAT_S = 0.5
-DEAD_AFTER_S = 4.0
+# A takeover must fit in the test, and a live worker must never look dead: one declared dead
+# exits 3 and fails the test. 50 provisions per worker on a loaded CI runner have stalled a
+# beat for seconds (review 29, finding 14: 4 s was too tight), so the silence allowed is 20
+# beats; the kill is SIGKILL, so the takeover waits for the window once, not per beat.
+HEARTBEAT_S = 1.0
+DEAD_AFTER_S = 20.0
 OWNER = "demo@example.com"
 
 
@@ -222,9 +224,12 @@ def test_two_workers_share_the_queue_the_budget_and_a_killed_ones_workflows(
             # Late enough that both workers have pushed against the small budget together.
             return held if len(plane.servers()) >= 20 else []
 
-        held = wait_until("worker a is inside provision workflows", a_holds_work)
+        wait_until("worker a is inside provision workflows", a_holds_work)
         procs["w-a"].kill()  # SIGKILL: nothing runs on the way out
         procs["w-a"].wait()  # no zombie: on another host its leases would look alive too
+        # Read only now: one could finish on w-a between a look before the kill and the kill.
+        held = [w for w, status, ex in workflow_rows(plane) if status == "PENDING" and ex == "w-a"]
+        assert held, "worker a finished its workflows before it was killed"
         wids = {answers[0]["workflow_id"] for answers in by_name.values()}
         finished_by = finish_all(plane, wids, deadline_s=150)
         assert all(finished_by[w] == "w-b" for w in held), "w-a's workflows not taken over"
