@@ -17,6 +17,7 @@ from fatctl.service import workflows
 from fatctl.service.context import Runtime
 from fatctl.service.errors import Conflict
 from fatctl.services.common.leases import agent_lease
+from fatctl.services.common.open_ops import refuse_if_open
 from fatctl.services.common.steps import BOX_STEPS
 from fatctl.services.provision.flow import Options, validate_request
 from fatctl.state.db import session_scope
@@ -68,6 +69,9 @@ def destroy(rt: Runtime, name: str, actor: str, *, release_ips: bool,
     with session_scope(rt.db) as session:
         agent = repo.get_agent(session, name)
         row_id, stable_id = agent.id or 0, agent.agent_id
+        # 409 before any workflow: one that failed on the open op would stay failed under its
+        # fixed id, and answer every DELETE after the op is finished with that old error.
+        refuse_if_open(session, name, "destroy")
     earlier = workflows.workflow_state(workflows.destroy_id(name, row_id, no_backup=no_backup))
     if earlier is not None and earlier["status"] == "ERROR":
         raise DestroyFailed(f"agent {name}'s destroy failed: {earlier['error']}")

@@ -7,6 +7,7 @@ taken while the agent is still what it was: a box that cannot be reached fails t
 before anything changes, with the hint to pass `--no-backup`, which is audited as a skipped
 step. An agent without a box holding state (never past provisioning's secrets, suspended,
 archived) has nothing to back up; a rerun of a destroy already under way keeps what it took.
+An agent with an unfinished lifecycle op is refused (exit 2), naming the op's command.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fatctl.errors import FatctlError
 from fatctl.services.backup.on_box import take_backup
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import DESTROY_TTL_S, agent_lease
+from fatctl.services.common.open_ops import refuse_if_open
 from fatctl.services.common.steps import Emit, StepLog
 from fatctl.services.common.targets import agent_target
 from fatctl.services.provision.preflight import destroy_settings
@@ -79,6 +81,10 @@ def destroy(
             if agent.state == AgentState.DESTROYED.value:
                 log.note("destroy", "unchanged", "already destroyed")
                 return Destroyed(name, agent.state, tuple(log.results))
+            # An open op owns resources the agent's row may not name (a move's replacement
+            # server and IPs, labelled `op=<id>`, which `destroy` does not see): finishing it
+            # first leaves one set, which the destroy then removes whole.
+            refuse_if_open(session, name, "destroy")
             # A destroy under way took its backup (or was told not to) before it began.
             begun = agent.state == AgentState.DESTROYING.value
             stateful = has_box(agent)

@@ -39,6 +39,9 @@ from fatctl.services.reconcile.views import (
     has_box,
 )
 
+# States no move finishes from: a replacement left in them is an orphan, not the op's.
+GONE_STATES = ("destroying", "destroyed")
+
 
 def diff(views: Views) -> list[Finding]:
     """Every finding, in a stable order (kind, agent, resource)."""
@@ -71,16 +74,33 @@ def held_for_op(finding: Finding, owner: DbAgent | None) -> Finding:
 
 def moving_into(owner: DbAgent | None, labels: Mapping[str, str]) -> bool:
     """A `fatctl move` replacement (labelled `op=<id>`) of an agent whose move is open: not
-    an orphan nor a second server, but the op's, until it promotes it."""
-    return owner is not None and owner.open_op_kind == "move" and REPLACEMENT_LABEL in labels
+    an orphan nor a second server, but the op's, until it promotes it. Not for an agent being
+    or already destroyed: no move finishes there, and the replacement would be billed unseen."""
+    return (
+        owner is not None
+        and owner.open_op_kind == "move"
+        and owner.state not in GONE_STATES
+        and REPLACEMENT_LABEL in labels
+    )
+
+
+def left_by_move(owner: DbAgent | None, labels: Mapping[str, str]) -> bool:
+    """A move's replacement whose agent went on to be destroyed (a destroy before review 29
+    did not refuse an open move): no op will promote it, and no destroy sees it."""
+    return owner is not None and owner.state in GONE_STATES and REPLACEMENT_LABEL in labels
+
+
+MOVE_LEFTOVER = "a move's replacement, left when the agent was destroyed mid-move"
 
 
 def _orphan_server(srv: CloudServer, owner: DbAgent | None) -> Finding:
     resource = f"server {srv.id} ({srv.name})"
-    if owner is not None and owner.state == "destroying":
+    if owner is not None and owner.state == "destroying" and not left_by_move(owner, srv.labels):
         advice = f"`fatctl destroy {owner.name} --yes` finishes it"
         return Finding(ORPHAN, resource, owner.name, "left by an unfinished destroy", advice=advice)
     why = f"agent {srv.agent} is {owner.state}" if owner else "no agent in the database"
+    if left_by_move(owner, srv.labels):
+        why = MOVE_LEFTOVER
     if not srv.agent:
         why = "labelled managed-by=fatctl but no agent label"
     advice = (
@@ -168,6 +188,10 @@ def ip_findings(
         if moving_into(owner, ip.labels):
             continue
         res = f"primary_ip {ip.id} ({ip.ip})"
+        if left_by_move(owner, ip.labels):
+            advice = f"release it by hand once sure (`hcloud primary-ip delete {ip.id}`)"
+            out.append(Finding(ORPHAN, res, ip.agent, MOVE_LEFTOVER, ref=ip.id, advice=advice))
+            continue
         if owner is None:
             if not scoped:
                 advice = (
