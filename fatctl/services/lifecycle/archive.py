@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from fatctl.clock import Clock, wall_clock
 from fatctl.domain import AgentState, snapshot_labels
 from fatctl.errors import CloudError, ConfigError
+from fatctl.infra.projects import engine_in_project
 from fatctl.infra.selector import managed
 from fatctl.services.backup.on_box import verify_backup
 from fatctl.services.common.secret_names import R2_CREDENTIALS_SECRET
@@ -217,8 +218,14 @@ def _delete_suspend_snapshots(ctx: Context, op: Op) -> dict[str, object]:
     """Every snapshot Hetzner holds labelled as the agent's suspend's (found by label, so one
     from an earlier suspend, or a rerun after a crash, is found too), recorded in the op's
     params; a 404 on delete means someone deleted it meanwhile, which is the outcome wanted."""
-    h = ctx.infra.hcloud_client()
+    from fatctl.state import repo
+
     name = op.agent
+    with session_scope(ctx.db) as session:
+        project = repo.get_agent(session, name).project or ""
+    # A router over several projects names no client of its own: the agent's project holds
+    # its snapshots (as move asks it for its replacement).
+    h = engine_in_project(ctx.infra, project).hcloud_client()
     selector = managed(**snapshot_labels(name, SUSPEND_SNAPSHOT_KIND))
 
     def get_all(**kw: Any) -> list[Any]:
