@@ -12,8 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from fatctl.services.lifecycle.archive import archive
-from fatctl.services.lifecycle.suspend import suspend
-from fatctl.services.lifecycle.suspend import Context
+from fatctl.services.lifecycle.suspend import Context, suspend
 from tests.integration.lifecycle.test_suspend_archive import context
 from tests.integration.provision.test_projects import (
     _project_of,
