@@ -41,6 +41,16 @@ class OpView:
     params: dict[str, Any]
     error: str
 
+    def command(self, agent: str) -> str:
+        """The command that finishes the op: a move's with the flags it was asked with (its
+        `--location` is required, and a rerun without `--type` keeps the stored one)."""
+        flags = ""
+        if self.kind == "move" and self.params.get("location"):
+            flags = f" --location {self.params['location']}"
+            if self.params.get("server_type"):
+                flags += f" --type {self.params['server_type']}"
+        return f"fatctl {self.kind} {agent}{flags}"
+
     def describe(self) -> str:
         after = f"after step {self.last_step}" if self.last_step else "before its first step"
         return f"{self.kind} (op {self.id}, {self.state} {after})"
@@ -92,7 +102,7 @@ def refuse_if_open(session: Session, agent: str, doing: str) -> None:
     if view is not None:
         raise OpInProgress(
             f"agent {agent} has an unfinished {view.describe()}: {doing} refused",
-            hint=f"finish it first: `fatctl {view.kind} {agent}`",
+            hint=f"finish it first: `{view.command(agent)}`",
         )
 
 

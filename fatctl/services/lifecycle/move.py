@@ -70,7 +70,11 @@ def move(
 ) -> LifecycleResult:
     """Move `name` to `location` (or finish its unfinished move)."""
     replacer = checked(ctx, name, location, server_type, no_backup)
-    params = {"location": location, "server_type": server_type or "", "no_backup": no_backup}
+    params: dict[str, object] = {"location": location, "no_backup": no_backup}
+    if server_type is not None:
+        # Only when given: a rerun without --type keeps the type the move was asked for
+        # (the op's stored params are overlaid by these).
+        params["server_type"] = server_type
     check = _movable(name, location, server_type)
     with lifecycle_op(ctx.db, name, "move", ctx.actor, steps=MOVE_STEPS, params=params,
                       emit=ctx.emit, check=check, clock=ctx.clock) as op:  # fmt: skip
@@ -131,7 +135,8 @@ def preview(
                   "ipv4": agent.ipv4, "ipv6": agent.ipv6}  # fmt: skip
     backup = "skipped: --no-backup" if no_backup else "pre-move, old gateway stopped and kept"
     return {"agent": name, "from": before, "location": location,
-            "server_type": server_type or before["server_type"], "backup": backup,
+            "server_type": server_type or (current.params.get("server_type") if current
+                                           else "") or before["server_type"], "backup": backup,
             "new_server": f"{name}-mv<op id>, then renamed {name}",
             "ips": f"new primary IPs in {location}; the old ones released after the new box "
                    "is healthy and DNS points at it", "steps": list(MOVE_STEPS),
@@ -142,16 +147,24 @@ def _movable(
     name: str, location: str, server_type: str | None
 ) -> Callable[[Session, OpView | None], None]:
     """The op's `check`: a new move needs a live agent and another location; an open one is
-    continued only towards the location it was asked for (its new IPs are there)."""
+    continued only towards the location and type it was asked for (its new IPs are there, and
+    its replacement may exist with that type)."""
 
     def check(session: Session, current: OpView | None) -> None:
         from fatctl.state import repo
 
         if current is not None:
-            asked = current.params.get("location")
-            if current.kind == "move" and asked and asked != location:
-                raise BadInput(f"the open move of {name} goes to {asked}: rerun it with "
-                               f"--location {asked}")  # fmt: skip
+            if current.kind != "move":
+                return
+            asked = str(current.params.get("location") or "")
+            asked_type = str(current.params.get("server_type") or "")
+            other_type = server_type is not None and server_type != asked_type
+            if (asked and asked != location) or other_type:
+                flags = f"--location {asked or location}"
+                flags += f" --type {asked_type}" if asked_type else " (without --type)"
+                raise BadInput(f"the open move of {name} goes to {asked or location} "
+                               f"{asked_type or 'on its current type'}: rerun it with "
+                               f"{flags}")  # fmt: skip
             return
         agent = repo.get_agent(session, name)
         if agent.state not in {s.value for s in MOVABLE}:
@@ -173,7 +186,7 @@ def _render(ctx: Context, op: Op) -> tuple[AgentSpec, str]:
 
     spec, _ = render(ctx, op.agent, None)
     spec = replace(spec, location=str(op.params["location"]),
-                   server_type=str(op.params["server_type"] or spec.server_type))  # fmt: skip
+                   server_type=str(op.params.get("server_type") or spec.server_type))  # fmt: skip
     return spec, checked_user_data(spec, validate=False)
 
 

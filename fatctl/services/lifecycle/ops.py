@@ -186,7 +186,7 @@ def _open(
         if view is not None and view.kind != kind:
             raise OpInProgress(
                 f"agent {agent} has an unfinished {view.describe()}: {kind} refused",
-                hint=f"finish it first: `fatctl {view.kind} {agent}`",
+                hint=f"finish it first: `{view.command(agent)}`",
             )
         if check is not None:
             check(session, view)

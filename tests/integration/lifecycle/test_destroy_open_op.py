@@ -22,25 +22,29 @@ from tests.integration.lifecycle.test_suspend_archive import agent, provisioned
 from tests.integration.provision.conftest import Plane
 
 
-class DnsDown(Exception):
-    """Cloudflare failing the move's `dns` step, after `create` made the replacement."""
+class StepFailed(Exception):
+    """A cloud failing one of the move's steps (Cloudflare at `dns`, Hetzner at `addresses`)."""
 
 
-def stopped_after_create(plane: Plane, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    def down(*args: Any) -> Any:
-        raise DnsDown
+def move_failing_in(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch, name: str, step: str, **asked: Any
+) -> None:
+    """A move of `name` to hel1 left open by a failure inside `step` (its `_<step>` helper)."""
+
+    def failing(*args: Any) -> Any:
+        raise StepFailed
 
     with monkeypatch.context() as patched:
-        patched.setattr(move_flow, "_dns", down)
-        with pytest.raises(DnsDown):
-            move(context(plane), name, location="hel1", no_backup=True)
+        patched.setattr(move_flow, f"_{step}", failing)
+        with pytest.raises(StepFailed):
+            move(context(plane), name, location="hel1", no_backup=True, **asked)
 
 
 def test_destroy_refuses_an_agent_mid_move_and_changes_nothing(
     plane: Plane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provisioned(plane, "mover")
-    stopped_after_create(plane, monkeypatch, "mover")
+    move_failing_in(plane, monkeypatch, "mover", "dns")  # after `create`
     servers, ips = sorted(plane.servers()), plane.primary_ips()
     assert servers == ["mover", f"mover-mv{ops_of(plane.db, 'mover')[0].id}"]
     before = agent(plane, "mover")
@@ -51,7 +55,7 @@ def test_destroy_refuses_an_agent_mid_move_and_changes_nothing(
     line = refused.value.one_line()
     assert refused.value.exit_code == 2
     assert "agent mover has an unfinished move (op " in line and "destroy refused" in line, line
-    assert "`fatctl move mover`" in line, line
+    assert "`fatctl move mover --location hel1`" in line, line
     assert sorted(plane.servers()) == servers and plane.primary_ips() == ips
     after = agent(plane, "mover")
     assert (after.state, after.server_id) == (before.state, before.server_id)
