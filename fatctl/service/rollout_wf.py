@@ -54,8 +54,22 @@ def drive_id(rollout_id: int) -> str:
     return f"rollout-{rollout_id}"
 
 
-def abort_id(rollout_id: int) -> str:
-    return f"rollout-{rollout_id}-abort"
+def abort_id(rollout_id: int, attempt: int = 1) -> str:
+    """The rollout's `attempt`-th abort workflow (the first keeps the id it always had)."""
+    return f"rollout-{rollout_id}-abort" + (f"-{attempt}" if attempt > 1 else "")
+
+
+# An abort workflow that ended so has stopped for good: a new abort needs a new id, as DBOS
+# only attaches a reused id to the finished workflow (nothing would run).
+ABORT_FAILED = ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+
+
+def abort_ids(rollout_id: int) -> list[str]:
+    """The rollout's abort workflows so far, oldest first."""
+    found: list[str] = []
+    while DBOS.get_workflow_status(wfid := abort_id(rollout_id, len(found) + 1)) is not None:
+        found.append(wfid)
+    return found
 
 
 def _progress(kind: str, **fields: Any) -> None:
@@ -150,8 +164,16 @@ def start_drive(rollout_id: int, actor: str) -> str:
 
 
 def start_abort(rollout_id: int, actor: str) -> str:
-    """Cancel the drive, if any, and enqueue (or find) the abort."""
+    """Cancel the drive, if any, and enqueue (or find) the abort: the latest one while it is
+    queued, running or done; a new one after it failed or was cancelled (its error says
+    "abort it again later", which must then start something)."""
     drive = drive_id(rollout_id)
     if DBOS.get_workflow_status(drive) is not None:
         DBOS.cancel_workflow(drive)
-    return _enqueue(abort_id(rollout_id), abort_workflow, rollout_id, actor)
+    earlier = abort_ids(rollout_id)
+    attempt = len(earlier) or 1
+    if earlier:
+        last = DBOS.get_workflow_status(earlier[-1])
+        if last is not None and last.status in ABORT_FAILED:
+            attempt += 1
+    return _enqueue(abort_id(rollout_id, attempt), abort_workflow, rollout_id, actor)

@@ -127,7 +127,7 @@ def list_rollouts(request: Request, token: Admin, limit: Limit = 50, cursor: str
 def get_rollout(rollout_id: int, request: Request, token: Admin) -> dict[str, Any]:
     """The rollout, its hosts counted by phase, every host's step, and its workflows."""
     rollout, steps = rec.load(request.app.state.runtime.db, rollout_id)
-    flows = (rollout_wf.drive_id(rollout_id), rollout_wf.abort_id(rollout_id))
+    flows = (rollout_wf.drive_id(rollout_id), *rollout_wf.abort_ids(rollout_id))
     return {
         **_summary(rollout),
         "counts": rollout_wf.phase_counts(steps),
