@@ -9,6 +9,7 @@ a DBOS workflow (`service.rollout_wf`): it answers at once, 202, with the rollou
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -111,7 +112,9 @@ def start_rollout(body: StartRollout, request: Request, token: Admin) -> JSONRes
 def list_rollouts(request: Request, token: Admin, limit: Limit = 50, cursor: str = "") -> Page:
     """Rollouts newest first, a page at a time."""
     before = decode(cursor)
-    if before and not before.isdigit():
+    # ASCII digits only ("²".isdigit() is True, int("²") fails), and no more than a bigint
+    # holds: anything else is not a cursor this API gave out, and a 400, not a 500.
+    if before and not re.fullmatch(r"[0-9]{1,18}", before):
         raise BadInput("cursor is not one this API gave out")
     query = select(Rollout).order_by(col(Rollout.id).desc())
     if before:

@@ -214,6 +214,10 @@ def test_start_refusals_record_nothing(
         ("get", "/v1/rollouts", "reader", 403),
         ("get", "/v1/rollouts", None, 401),
         ("get", "/v1/rollouts?cursor=_w", "admin", 400),
+        # Review 29, finding 12: "²" (base64 wrI) passes str.isdigit() but not int(); thirty
+        # nines overflow the id column. Both were a 500.
+        ("get", "/v1/rollouts?cursor=wrI", "admin", 400),
+        ("get", "/v1/rollouts?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "admin", 400),
         ("get", "/v1/fleet", "writer", 403),
         ("get", "/v1/fleet", None, 401),
     ],
