@@ -1,7 +1,8 @@
 """The probe history in the state database (`probe_results`, migration 0010).
 
 `write_sweep` keeps one sweep's rows, the backups the boxes reported, and prunes each agent to
-its newest `keep` rows, all in one transaction. It is idempotent: a sweep is one DBOS step, so a
+its newest `keep` rows (and its current incident: see `_PRUNE`), all in one transaction. It is
+idempotent: a sweep is one DBOS step, so a
 crash after the commit and before the step's checkpoint runs it again with the same instant,
 and rows already stored for that (agent, instant, via) are not inserted twice (one failure
 counted twice would bring `down_after` forward). A backup already known keeps what its row
@@ -70,15 +71,26 @@ def clip(text: str | None) -> str | None:
 
 
 # Everything past an agent's newest `keep` rows, in one statement on both engines (window
-# functions: SQLite >= 3.25, PostgreSQL).
+# functions: SQLite >= 3.25, PostgreSQL), except what marks the current incident: the newest ok
+# probe and every failure after it, up to `keep_run` rows. Repair reads an incident's start
+# off its first failure (`services.repair.ladder`): an incident outlasting `keep` sweeps (a
+# restart and a reboot, each waiting out a 15-minute gate) would otherwise lose its start and,
+# with it, the rungs already tried (seen: a second reboot where the rebuild was due).
 _PRUNE = """
 DELETE FROM probe_results WHERE id IN (
   SELECT id FROM (
-    SELECT id, ROW_NUMBER() OVER (PARTITION BY agent_pk ORDER BY at DESC, id DESC) AS n
+    SELECT id, ok, at,
+      ROW_NUMBER() OVER (PARTITION BY agent_pk ORDER BY at DESC, id DESC) AS n,
+      MAX(CASE WHEN ok THEN at END) OVER (PARTITION BY agent_pk) AS last_ok
     FROM probe_results
-  ) ranked WHERE n > :keep
+  ) ranked
+  WHERE n > :keep
+    AND NOT (ok AND at = last_ok)
+    AND NOT (NOT ok AND (last_ok IS NULL OR at > last_ok) AND n <= :keep_run)
 )
 """
+# The longest failing run kept whole: about 3.5 days of 5-minute sweeps, far past any ladder.
+KEEP_RUN = 1000
 
 
 def write_sweep(
@@ -115,7 +127,7 @@ def write_sweep(
                 kind=backup_kind(seen.object_key), created_at=utc(seen.at),
                 size_bytes=seen.size_bytes,
             ))  # fmt: skip
-        session.execute(text(_PRUNE), {"keep": keep})
+        session.execute(text(_PRUNE), {"keep": keep, "keep_run": max(keep, KEEP_RUN)})
 
 
 CHANNELS_MAX = 300  # the column's length

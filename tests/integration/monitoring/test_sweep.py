@@ -58,9 +58,12 @@ def test_rows_are_pruned_to_the_newest_n_per_agent(swept: Swept) -> None:
                     now=T0 + timedelta(minutes=5 * sweep), keep=3)  # fmt: skip
     rows = swept.rows()
     assert sorted(rows) == ["box1", "box2", "box3", "box4", "box5"]
-    for found in rows.values():
+    newest = ["2026-12-07 05:05", "2026-12-07 05:10", "2026-12-07 05:15"]
+    for name, found in rows.items():
         stamps = [str(r["at"])[:16] for r in found]
-        assert stamps == ["2026-12-07 05:05", "2026-12-07 05:10", "2026-12-07 05:15"], stamps
+        # box3..box5 never answered ready: their incident (every failure) is kept whole.
+        expected = newest if name in ("box1", "box2") else ["2026-12-07 05:00", *newest]
+        assert stamps == expected, (name, stamps)
 
 
 def _ready_agents(engine: Any, *names: str) -> list[int]:
@@ -95,6 +98,28 @@ def test_write_sweep_prunes_on_both_engines(migrated_engine: Any) -> None:
         minutes = [(pk, (at if isinstance(at, datetime) else datetime.fromisoformat(at)).minute)
                    for pk, at in kept]  # fmt: skip
     assert minutes == [(pks[0], 3), (pks[0], 4), (pks[1], 3), (pks[1], 4)]
+
+
+def test_the_current_incident_outlives_the_prune(migrated_engine: Any) -> None:
+    """An incident longer than `keep` sweeps keeps its start (the newest ok probe and every
+    failure since), which repair reads the rungs already tried from; once the box is ok again
+    the incident is history and the prune goes back to the newest `keep`."""
+    (pk,) = _ready_agents(migrated_engine, "a1")
+    health = [True, True, False, False, False, False, False]
+    for i, ok in enumerate(health):
+        write_sweep(migrated_engine, [ProbeRow(pk, T0 + timedelta(minutes=i), ok, "https", 200,
+                                               1.5, None)], keep=2)  # fmt: skip
+
+    def kept() -> list[tuple[int, bool]]:
+        with migrated_engine.connect() as conn:
+            rows = conn.execute(text("SELECT at, ok FROM probe_results ORDER BY at"))
+            return [((at if isinstance(at, datetime) else datetime.fromisoformat(at)).minute,
+                     bool(ok)) for at, ok in rows]  # fmt: skip
+
+    assert kept() == [(1, True), (2, False), (3, False), (4, False), (5, False), (6, False)]
+    write_sweep(migrated_engine, [ProbeRow(pk, T0 + timedelta(minutes=7), True, "https", 200,
+                                           1.5, None)], keep=2)  # fmt: skip
+    assert kept() == [(6, False), (7, True)]
 
 
 def test_backups_the_boxes_report_count_for_backup_age(swept: Swept) -> None:
