@@ -87,18 +87,24 @@ GROUP BY a.id, a.name, a.ipv4, a.ipv6, a.backup_recipient ORDER BY a.name
 # Each agent's newest stored probe before this sweep writes its own, and the agent's state.
 _LAST_PROBES = """
 SELECT a.name, a.state, p.ok FROM probe_results p JOIN agents a ON a.id = p.agent_pk
-WHERE p.id IN (SELECT MAX(id) FROM probe_results GROUP BY agent_pk)
+WHERE p.id IN (SELECT MAX(id) FROM probe_results WHERE at < :before GROUP BY agent_pk)
 """
 _STATES = "SELECT name, state FROM agents WHERE state IN :states"
 
 
-def last_probes(db: Engine) -> tuple[dict[str, bool], dict[str, str]]:
-    """(agent -> whether its newest stored probe passed, agent -> state) of running agents."""
-    from sqlalchemy import bindparam, text
+def last_probes(db: Engine, before: datetime) -> tuple[dict[str, bool], dict[str, str]]:
+    """(agent -> whether its newest probe stored before `before` passed, agent -> state) of
+    running agents. A sweep passes its own instant: replayed after its rows were committed
+    (a worker killed before DBOS recorded the step), it must not read them as the previous
+    sweep's, or its degraded/recovered transitions come out empty and are never sent."""
+    from sqlalchemy import DateTime, bindparam, text
 
     states_query = text(_STATES).bindparams(bindparam("states", expanding=True))
+    # Typed as the column is, so SQLite compares the same text form the rows were written in.
+    last_query = text(_LAST_PROBES).bindparams(bindparam("before", type_=DateTime(timezone=True)))
     with db.connect() as conn:
-        last = {name: bool(ok) for name, _, ok in conn.execute(text(_LAST_PROBES)).all()}
+        found_last = conn.execute(last_query, {"before": utc(before)}).all()
+        last = {name: bool(ok) for name, _, ok in found_last}
         found = conn.execute(states_query, {"states": list(RUNNING_STATES)}).all()
     return last, {str(name): str(state) for name, state in found}
 
@@ -203,7 +209,7 @@ def sweep_fleet(
         targets, concurrency=concurrency, timeout_s=timeout_s, verify=configured_trust(settings)
     )
     by_name = {b.name: b for b in boxes}
-    degraded, recovered = transitions(results, *last_probes(db))
+    degraded, recovered = transitions(results, *last_probes(db, now))
     failing = [r.agent for r in results if not r.ok]
     looks = backup_looks(boxes, now, set(failing), BACKUP_LOOKS)
     asked = check_boxes(db, settings, [*failing, *looks], parallel=ssh_parallel)
