@@ -93,7 +93,14 @@ def start_rollout(body: StartRollout, request: Request, token: Admin) -> JSONRes
     rollout_id = rec.create(
         rt.db, kind="upgrade", version=version, policy=policy, waves=waves, actor=actor
     )
-    wfid = rollout_wf.start_drive(rollout_id, actor)
+    try:
+        wfid = rollout_wf.start_drive(rollout_id, actor)
+    except Exception as exc:
+        # Nothing drives it: left running, it would show as running for ever and keep repair
+        # off its hosts (a drive enqueued after all finds it aborted and does nothing).
+        why = f"its workflow could not be started ({type(exc).__name__})"
+        rec.finish(rt.db, rollout_id, RolloutState.ABORTED, why, actor)
+        raise
     url = f"/v1/rollouts/{rollout_id}"
     answer = {
         "rollout": {

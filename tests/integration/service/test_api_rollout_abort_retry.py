@@ -63,3 +63,25 @@ def test_an_abort_that_failed_can_be_sent_again_and_runs(
     # A third request while the second succeeded finds it (409: nothing left to undo).
     assert svc.client.post(f"/v1/rollouts/{rid}/abort", headers=admin).status_code == 409
     assert DBOS.get_workflow_status(f"rollout-{rid}-abort-3") is None
+
+
+def test_a_rollout_whose_drive_cannot_be_enqueued_is_left_aborted(
+    fleet: Fleet,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review 29, finding 9: the rollout was committed RUNNING before its drive's enqueue; an
+    enqueue failure (a database hiccup) answered 500 and left it running with nothing to drive
+    it, for ever (and repair's "rollout busy" check off its hosts). It is now aborted."""
+    from fatctl.service import rollout_wf
+    from tests.integration.service.test_api_rollouts import rollouts
+
+    def down(*args: object) -> str:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(rollout_wf, "start_drive", down)
+    svc, admin = fleet.svc, fleet.svc.headers("admin")
+    body = {"to": VERSION, "agents": list(AGENTS), "canary": 1, "health_timeout_s": 5}
+    answer = svc.client.post("/v1/rollouts", json=body, headers=admin)
+    assert answer.status_code == 500
+    assert "went away" not in answer.text
+    assert rollouts(svc.plane.db) == [("upgrade", "aborted")]
