@@ -10,7 +10,8 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from fatctl.domain import AgentState, can_transition
@@ -31,15 +32,18 @@ from fatctl.state.models import (
 def get_or_create_owner(session: Session, email: str, plan: str) -> Owner:
     owner = session.exec(select(Owner).where(Owner.email == email)).first()
     if owner is None:
-        try:
-            # Two creates for one new owner at once (the API's workers): one insert wins, the
-            # other's savepoint is rolled back and it reads the winner's row.
-            with session.begin_nested():
-                owner = Owner(email=email, plan=plan)
-                session.add(owner)
-                session.flush()
-        except IntegrityError:
-            owner = session.exec(select(Owner).where(Owner.email == email)).one()
+        # Two creates for one new owner at once (the API's workers): INSERT ... ON CONFLICT DO
+        # NOTHING waits for the other insert's transaction and then leaves its row, which both
+        # read back. Not a savepoint: pysqlite's do not nest inside its transaction, so a
+        # refused provision's rollback kept the owner (tests/integration/provision/
+        # test_refusals.py); this insert is undone with the rest of the transaction.
+        insert = (
+            postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        fresh = Owner(email=email, plan=plan).model_dump(exclude={"id"})  # with its defaults
+        session.execute(insert(Owner).values(**fresh)
+                        .on_conflict_do_nothing(index_elements=["email"]))  # fmt: skip
+        owner = session.exec(select(Owner).where(Owner.email == email)).one()
     if owner.plan != plan:
         raise BadInput(f"owner {email} is on plan {owner.plan}, not {plan}")
     return owner
