@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -248,18 +248,23 @@ def test_fleet_counts_and_probes_and_degraded_once_per_transition(fleet: Fleet) 
     assert (got["agents"], got["by_state"], got["by_plan"]) == (3, {"ready": 3}, {"managed": 3})
     assert got["probes"] == {"ok": 0, "failing": 0, "unprobed": 3}
 
-    first = sweep(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    # A scheduled run's instant is max(its firing time, the service's clock, the wall clock
+    # here): firings at fixed times of a past day would all be stamped now. Tomorrow's are not.
+    base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0,
+                                                           microsecond=0)  # fmt: skip
+    first = sweep(base)
     for name in AGENTS:
         assert delivered(first, "agent.degraded", name)["result"] == "delivered"
     degraded = [e for e in fleet.receiver.events() if e["type"] == "agent.degraded"]
     assert sorted(e["agent"] for e in degraded) == list(AGENTS)
     assert all(r["verified"] for r in fleet.receiver.seen)
 
-    sweep(datetime(2026, 12, 7, 9, 5, tzinfo=UTC))  # still failing: no new event
+    later = base + timedelta(minutes=5)
+    sweep(later)  # still failing: no new event
     assert len([e for e in fleet.receiver.events() if e["type"] == "agent.degraded"]) == 3
 
     page = svc.client.get("/v1/fleet", params={"limit": 2}, headers=admin).json()
     assert page["probes"] == {"ok": 0, "failing": 3, "unprobed": 0}
     assert [i["name"] for i in page["items"]] == ["ra1", "ra2"] and page["next_cursor"]
     assert page["items"][0]["probe"]["ok"] is False
-    assert page["items"][0]["probe"]["at"].startswith("2026-12-07T09:05")
+    assert page["items"][0]["probe"]["at"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
