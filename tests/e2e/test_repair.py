@@ -138,10 +138,15 @@ def _created_through_the_api(plane: Plane, base: str, hooks: Receiver) -> dict[s
     return event
 
 
+def _audit(plane: Plane) -> list[dict[str, Any]]:
+    """The agent's audit events, oldest first."""
+    rows = json.loads(plane.run("audit", "--target", AGENT, "--limit", "500", "--json"))
+    return list(reversed(rows))
+
+
 def _repairs(plane: Plane) -> list[tuple[str, str]]:
     """The agent's repair.* audit events, oldest first: (action, result)."""
-    rows = json.loads(plane.run("audit", "--target", AGENT, "--limit", "500", "--json"))
-    return [(r["action"], r["result"]) for r in reversed(rows) if r["action"].startswith("repair.")]
+    return [(r["action"], r["result"]) for r in _audit(plane) if r["action"].startswith("repair.")]
 
 
 def _ready(plane: Plane) -> bool:
@@ -213,13 +218,20 @@ def test_an_agent_created_through_the_api_is_kept_by_the_repair_ladder(
         assert _ready(plane)
         _swept_ok(plane)
 
-        # 2. The config broken: restart and reboot fail, the rebuild brings it back.
+        # 2. The config broken: restart and reboot fail, the rebuild brings it back. A box
+        # has its daily backup to rebuild from (one taken now: this box is minutes old); the
+        # broken box cannot take a fresh one, so the rung restores that one. With no backup at
+        # all the rebuild refuses to start the gateway on an empty state, and the box pages.
+        (backup,) = json.loads(plane.run("backup", "now", AGENT, "--json"))
         started = time.monotonic()
         _on_box(plane, BREAK_CONFIG)
         _wait_for(plane, "the whole ladder",
                   [("repair.restart", "failed"), ("repair.reboot", "failed"),
                    ("repair.rebuild", "ok")], 1)  # fmt: skip
         figure("repair by rebuild, from the fault to ready", time.monotonic() - started, "s")
+        rebuilt = next(r for r in _audit(plane) if r["action"] == "repair.rebuild")
+        # The backup taken before the fault, restored (the broken box could take none).
+        assert backup["name"] and "no backup restored" not in str(rebuilt["detail"]), rebuilt
         assert _ready(plane)
         _swept_ok(plane)
         config = plane.run("ssh", AGENT, "--", f"sudo jq -e 'type == \"object\"' {CONFIG}")
