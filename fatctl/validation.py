@@ -263,3 +263,13 @@ def label_selector(value: str) -> tuple[str, str]:
     if not pattern.fullmatch(key) or (val and not pattern.fullmatch(val)):
         raise BadInput(f"label {_printable(value)} uses characters Hetzner labels do not allow")
     return key, val
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address: where plain http (no TLS) is acceptable."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -16,7 +16,6 @@ clear text). The password is a secret setting (`Sensitive`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import smtplib
 import ssl
@@ -31,6 +30,7 @@ import httpx
 
 from fatctl.errors import ConfigError
 from fatctl.monitoring.notify_rules import Message
+from fatctl.validation import is_loopback_host
 
 if TYPE_CHECKING:
     from fatctl.config import Settings
@@ -40,15 +40,6 @@ TLS_MODES = ("starttls", "ssl", "none")
 TIMEOUT_S = 10.0
 
 Send = Callable[[Message], str | None]  # returns why it failed, or None when sent
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _number(raw: str, env: str, low: int, high: int) -> int:
@@ -83,7 +74,7 @@ def webhook_url(settings: Settings) -> str | None:
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         raise ConfigError("FATCTL_NOTIFY_WEBHOOK_URL must be an https:// URL with a host")
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ConfigError("FATCTL_NOTIFY_WEBHOOK_URL must be https (plain http only to loopback)")
     return raw
 
@@ -128,7 +119,7 @@ def smtp_settings(settings: Settings) -> Smtp | None:
     tls = settings.notify_smtp_tls.strip().lower() or "starttls"
     if tls not in TLS_MODES:
         raise ConfigError(f"FATCTL_NOTIFY_SMTP_TLS must be one of {', '.join(TLS_MODES)}")
-    if tls == "none" and not _loopback(host):
+    if tls == "none" and not is_loopback_host(host):
         raise ConfigError("FATCTL_NOTIFY_SMTP_TLS=none is only for a relay on loopback")
     to = tuple(a.strip() for a in settings.notify_smtp_to.split(",") if a.strip())
     sender = settings.notify_smtp_from.strip()

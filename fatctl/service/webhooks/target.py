@@ -15,7 +15,6 @@ one instead of failing, being retried and dead-lettered.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets as pysecrets
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -29,20 +28,12 @@ from fatctl.secrets import KeyRing
 from fatctl.sensitive import Sensitive
 from fatctl.state import secret_store
 from fatctl.state.db import session_scope
+from fatctl.validation import is_loopback_host
 
 SIGNING_SECRET = "webhook-signing-secret"  # noqa: S105 (a record name, not a value)
 PREVIOUS_SECRET = "webhook-signing-secret-previous"  # noqa: S105 (the same: a record name)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (what a secret starts with, as Stripe's do)
 MIN_SECRET_CHARS = 32
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def checked_url(raw: str) -> str:
@@ -52,7 +43,7 @@ def checked_url(raw: str) -> str:
     host = parts.hostname or ""
     if not host or parts.scheme not in ("https", "http"):
         raise ConfigError("FATCTL_WEBHOOK_URL must be an https:// URL with a host")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ConfigError("FATCTL_WEBHOOK_URL must be https (plain http only to a loopback host)")
     if parts.username or parts.password:
         raise ConfigError(
