@@ -43,9 +43,10 @@ EXTRA: dict[tuple[str, ...], list[str]] = {
     ("sandbox", "up"): ["--no-boxes"]
 }  # API-only: boxes need root, nspawn and minutes
 SEQUENTIAL = (("sandbox", "up"), ("sandbox", "status"), ("sandbox", "down"))
-# Commands that serve until stopped: run unattended they must come up, listen, and stop cleanly
-# (exit 0, no traceback) on SIGTERM, which is how a service manager or CI ends them.
-DAEMONS = (("serve",),)
+# Commands that serve until stopped: run unattended they must come up (`serve` listens on its
+# port, `worker` beats in the state database) and stop cleanly (exit 0, no traceback) on
+# SIGTERM, which is how a service manager or CI ends them.
+DAEMONS = (("serve",), ("worker",))
 DAEMON_UP_S = 60.0
 
 
@@ -193,23 +194,42 @@ def run(env: dict[str, str], argv: tuple[str, ...], cwd: Path) -> Ran:
     return Ran(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+def _listens(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _beats(url: str, pid: int) -> bool:
+    """Whether the process `pid` has registered in worker_heartbeats."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(sa.text("SELECT 1 FROM worker_heartbeats WHERE pid = :pid"),
+                                 {"pid": pid}).first()  # fmt: skip
+        return found is not None
+    finally:
+        engine.dispose()
+
+
 def run_daemon(env: dict[str, str], argv: tuple[str, ...], cwd: Path) -> Ran:
-    """Start a serving command on a free port, wait until it listens (or exits), SIGTERM it."""
+    """Start a serving command, wait until it is up (or exits), SIGTERM it."""
     import signal
     import time
 
     from tests.fixtures.cli import fatctl_command
 
     port = closed_port()
-    proc = subprocess.Popen(fatctl_command(*argv, "--port", str(port)), env=dict(env), cwd=cwd,
+    extra = ("--port", str(port)) if argv[:1] == ("serve",) else ()
+    proc = subprocess.Popen(fatctl_command(*argv, *extra), env=dict(env), cwd=cwd,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + DAEMON_UP_S
         while proc.poll() is None and time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+            if _listens(port) if extra else _beats(env["FATCTL_DATABASE_URL"], proc.pid):
+                break
             time.sleep(0.2)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
