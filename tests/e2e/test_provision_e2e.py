@@ -34,17 +34,21 @@ def _admin(info_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
 def _plane(sandbox: dict[str, Any], tmp_path: Path) -> Any:
     from fatctl.domain import KeyRole
     from fatctl.secrets import generate_master_key, keyring_from
-    from fatctl.sensitive import Sensitive
     from fatctl.services.agents.keys import add_key
     from fatctl.state import migrate
     from fatctl.state.db import make_engine
 
-    settings = load_settings({**sandbox["env"], "FATCTL_DATA_DIR": str(tmp_path)})
+    # The plane's key ring is the settings' own master key, as in production: a rollout's
+    # rollback and other in-process paths build their ring from the settings.
+    master = generate_master_key()
+    settings = load_settings(
+        {**sandbox["env"], "FATCTL_DATA_DIR": str(tmp_path), "FATCTL_MASTER_KEY": master}
+    )
     migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
     pub = Path(settings.operator_key_file + ".pub").read_text()
     add_key(db, role=KeyRole.OPERATOR, public_key=pub, label="op", agent=None, actor="e2e")
-    return settings, db, keyring_from(Sensitive(generate_master_key()))
+    return settings, db, keyring_from(settings.master_key, settings.previous_master_keys)
 
 
 def _provision(settings: Any, db: Any, ring: Any, name: str) -> tuple[str, float]:
