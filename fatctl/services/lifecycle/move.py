@@ -70,16 +70,19 @@ def move(
 ) -> LifecycleResult:
     """Move `name` to `location` (or finish its unfinished move)."""
     replacer = checked(ctx, name, location, server_type, no_backup)
-    params: dict[str, object] = {"location": location, "no_backup": no_backup}
+    params: dict[str, object] = {"location": location}
+    # Only when given: a rerun without --type keeps the type the move was asked for, and one
+    # without --no-backup keeps the record that it was skipped (the op's stored params are
+    # overlaid by these).
     if server_type is not None:
-        # Only when given: a rerun without --type keeps the type the move was asked for
-        # (the op's stored params are overlaid by these).
         params["server_type"] = server_type
+    if no_backup:
+        params["no_backup"] = True
     check = _movable(name, location, server_type)
     with lifecycle_op(ctx.db, name, "move", ctx.actor, steps=MOVE_STEPS, params=params,
                       emit=ctx.emit, check=check, clock=ctx.clock) as op:  # fmt: skip
         spec, user_data = _render(ctx, op)
-        if op.params["no_backup"]:
+        if op.params.get("no_backup"):
             op.skip("backup", "skipped by --no-backup")
         else:
             op.run("backup", lambda: backup_stopped(ctx, op, "pre-move"))
@@ -133,7 +136,8 @@ def preview(
         agent = repo.get_agent(session, name)
         before = {"location": agent.location, "server_type": agent.server_type,
                   "ipv4": agent.ipv4, "ipv6": agent.ipv6}  # fmt: skip
-    backup = "skipped: --no-backup" if no_backup else "pre-move, old gateway stopped and kept"
+    skipped = no_backup or bool(current and current.params.get("no_backup"))
+    backup = "skipped: --no-backup" if skipped else "pre-move, old gateway stopped and kept"
     return {"agent": name, "from": before, "location": location,
             "server_type": server_type or (current.params.get("server_type") if current
                                            else "") or before["server_type"], "backup": backup,

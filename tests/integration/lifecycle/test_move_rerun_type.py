@@ -2,7 +2,8 @@
 without it (as the refusal's hint said) made the replacement on the agent's old type, with no
 warning: the rerun's empty `server_type` overwrote the stored one. A rerun now keeps the stored
 type, a rerun with another type is refused (one line, exit 2, nothing written), and every hint
-names both flags. Against the emulators, no box (`--no-box --no-backup`)."""
+names both flags. The same for `--no-backup`: a rerun without it keeps the record that the
+move skipped its backup. Against the emulators, no box (`--no-box --no-backup`)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,23 @@ def test_a_rerun_with_another_type_is_refused_naming_both_flags(
         move(context(plane), "mover", location="nbg1", no_backup=True)
     assert "rerun it with --location hel1 --type cx33" in elsewhere.value.one_line()
     assert ops_of(plane.db, "mover") == [before]
+
+
+def test_a_rerun_without_no_backup_keeps_the_record_that_the_backup_was_skipped(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fatctl.services.lifecycle.move import preview
+
+    provisioned(plane, "mover")
+    move_failing_in(plane, monkeypatch, "mover", "addresses")
+    [failed] = ops_of(plane.db, "mover")
+    assert failed.params.get("no_backup") is True
+
+    # A rerun without the flag, as on a real box (these emulators have none to back up).
+    monkeypatch.setattr("fatctl.services.lifecycle.move.require_backup_box", lambda *a: None)
+    # What the rerun would do still says the backup was skipped, not that one is taken.
+    shown = preview(context(plane), "mover", location="hel1", server_type=None, no_backup=False)
+    assert shown["backup"] == "skipped: --no-backup"
+    move(context(plane), "mover", location="hel1", no_backup=False)
+    [done] = ops_of(plane.db, "mover")
+    assert (done.state, done.params.get("no_backup")) == ("done", True)
