@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cli import start_fatctl
 from tests.integration.service.conftest import make_tokens, service_plane
 from tests.integration.service.test_api_rollouts import (  # noqa: F401  (fixtures)
     Fleet,
@@ -34,9 +33,9 @@ from tests.integration.service.test_api_rollouts import (  # noqa: F401  (fixtur
 )
 from tests.integration.service.test_recovery import (
     POLL_S,
-    free_port,
+    finish_as_the_killed_server,
     serve_env,
-    serving_api,
+    serve_then_kill,
     wait_until,
 )
 
@@ -92,47 +91,23 @@ def test_killed_server_mid_rollout_is_resumed_by_the_next_start(
     tmp_path: Path, hetzner_emulator: Any, cloudflare_emulator: Any, db_url: str,
     silent_ssh: int,
 ) -> None:  # fmt: skip
-    from dbos import DBOS, DBOSClient
-
-    from fatctl.infra import make_engine
     from fatctl.secrets import generate_master_key
-    from fatctl.service.context import Runtime
-    from fatctl.service.runtime import running, system_database_url
 
     key = generate_master_key()
     plane = service_plane(tmp_path, hetzner_emulator, cloudflare_emulator, db_url, master_key=key)
     seed_ready(plane.db, tmp_path, ("ra1", "ra2"))
     tokens = make_tokens(plane.db)
-    port = free_port()
     env = {**serve_env(plane, key, tmp_path), "FATCTL_SSH_PORT": str(silent_ssh)}
-    log = (tmp_path / "serve.log").open("w")
-    proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
-                        stderr=log)  # fmt: skip
-    try:
-        api = serving_api(proc, port, tokens["admin"], tmp_path / "serve.log")
+    with serve_then_kill(env, tokens["admin"], tmp_path) as api:
         body = {"to": "2026.10.1", "agents": ["ra1", "ra2"], "canary": 1, "health_timeout_s": 5}
         answer = api.post("/v1/rollouts", json=body)
         assert answer.status_code == 202, answer.text
         wfid, rid = answer.json()["workflow_id"], answer.json()["rollout"]["id"]
         wait_until("the canary's step runs", lambda: phases(plane.db).get("ra1") == "running")
-    finally:
-        proc.kill()
-        proc.wait()
-        log.close()
-
-    client = DBOSClient(system_database_url=system_database_url(plane.settings.database_url))
-    try:
-        assert client.retrieve_workflow(wfid).get_status().status == "PENDING"
-    finally:
-        client.destroy()
 
     settings = dataclasses.replace(plane.settings, poll_interval=str(POLL_S),
                                    ssh_port=str(closed_port()))  # fmt: skip
-    executor = f"serve-{socket.gethostname()}"  # the killed server's
-    rt = Runtime(plane.db, plane.ring, settings, lambda: make_engine(settings), skip_box=True,
-                 executor_id=executor, queue_poll_s=0.05)  # fmt: skip
-    with running(rt):
-        result = DBOS.retrieve_workflow(wfid).get_result()
+    result = finish_as_the_killed_server(plane, settings, wfid)
     assert (result["rollout"], result["state"]) == (rid, "halted")
     assert phases(plane.db)["ra2"] == "pending"  # halted after the canary wave
     assert phases(plane.db)["ra1"] in ("failed", "unreachable")

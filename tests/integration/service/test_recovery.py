@@ -17,6 +17,7 @@ import dataclasses
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,46 +87,59 @@ def serving_api(proc: Any, port: int, token: str, log: Path) -> httpx.Client:
     return api
 
 
-def test_killed_server_mid_provision_is_recovered_with_one_server(
-    tmp_path: Path, slow_hetzner: Any, cloudflare_emulator: Any, db_url: str
-) -> None:
+@contextmanager
+def serve_then_kill(env: dict[str, str], token: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    """`fatctl serve --no-box` as a real process and a client of it; SIGKILLed when the block
+    ends (nothing runs on the way out), which leaves its workflows PENDING."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = start_fatctl("serve", "--no-box", "--port", str(port), env=env, stdout=log,
+                            stderr=log)  # fmt: skip
+        try:
+            yield serving_api(proc, port, token, log_path)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def finish_as_the_killed_server(plane: Any, settings: Any, wfid: str) -> Any:
+    """Check the killed server left `wfid` PENDING, then relaunch under its executor id (see
+    the module docstring) in this process and return the recovered workflow's result."""
     from dbos import DBOS, DBOSClient
 
     from fatctl.infra import make_engine
-    from fatctl.secrets import generate_master_key
     from fatctl.service.context import Runtime
     from fatctl.service.runtime import running, system_database_url
-
-    key = generate_master_key()
-    plane = service_plane(tmp_path, slow_hetzner, cloudflare_emulator, db_url, master_key=key)
-    tokens = make_tokens(plane.db)
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = start_fatctl("serve", "--no-box", "--port", str(port),
-                        env=serve_env(plane, key, tmp_path), stdout=log, stderr=log)  # fmt: skip
-    try:
-        api = serving_api(proc, port, tokens["writer"], tmp_path / "serve.log")
-        answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
-        assert answer.status_code == 202, answer.text
-        wfid = answer.json()["workflow_id"]
-        wait_until("the server is created", lambda: "alpha" in plane.servers())
-    finally:
-        proc.kill()
-        proc.wait()
-        log.close()
 
     client = DBOSClient(system_database_url=system_database_url(plane.settings.database_url))
     try:
         assert client.retrieve_workflow(wfid).get_status().status == "PENDING"
     finally:
         client.destroy()
-
-    settings = dataclasses.replace(plane.settings, poll_interval=str(POLL_S))
-    executor = f"serve-{socket.gethostname()}"  # the killed server's: see the module docstring
+    executor = f"serve-{socket.gethostname()}"  # the killed server's
     rt = Runtime(plane.db, plane.ring, settings, lambda: make_engine(settings), skip_box=True,
                  executor_id=executor, queue_poll_s=0.05)  # fmt: skip
     with running(rt):
-        result = DBOS.retrieve_workflow(wfid).get_result()
+        return DBOS.retrieve_workflow(wfid).get_result()
+
+
+def test_killed_server_mid_provision_is_recovered_with_one_server(
+    tmp_path: Path, slow_hetzner: Any, cloudflare_emulator: Any, db_url: str
+) -> None:
+    from fatctl.secrets import generate_master_key
+
+    key = generate_master_key()
+    plane = service_plane(tmp_path, slow_hetzner, cloudflare_emulator, db_url, master_key=key)
+    tokens = make_tokens(plane.db)
+    with serve_then_kill(serve_env(plane, key, tmp_path), tokens["writer"], tmp_path) as api:
+        answer = api.post("/v1/agents", json={"name": "alpha", "owner_email": "demo@example.com"})
+        assert answer.status_code == 202, answer.text
+        wfid = answer.json()["workflow_id"]
+        wait_until("the server is created", lambda: "alpha" in plane.servers())
+
+    settings = dataclasses.replace(plane.settings, poll_interval=str(POLL_S))
+    result = finish_as_the_killed_server(plane, settings, wfid)
     assert result["state"] == "provisioning" and result["server_id"]
     servers = plane.servers()
     assert list(servers) == ["alpha"] and str(servers["alpha"]["id"]) == result["server_id"]
