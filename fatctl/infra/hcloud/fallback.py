@@ -137,7 +137,5 @@ def release_ips_outside(h: Hcloud, name: str, location: str, emit: ChangeSink) -
 
 
 def _release(h: Hcloud, ip: Any, name: str, emit: ChangeSink, detail: str) -> None:
-    if (ip.protection or {}).get("delete"):
-        ops.act(h, "unprotect primary IP", ip.change_protection, False)
-    h.call("delete primary IP", ip.delete)
+    ops.delete_primary_ip(h, ip)
     emit(ResourceChange("primary_ip", name, "delete", detail))

@@ -52,6 +52,14 @@ def set_protection(h: Hcloud, server: Any, on: bool) -> None:
         act(h, "change server protection", server.change_protection, delete=on, rebuild=on)
 
 
+def delete_primary_ip(h: Hcloud, ip: Any) -> None:
+    """A primary IP released: its delete protection lifted first if set. It must be unassigned
+    (Hetzner answers 422 `must_be_unassigned` since 1 May 2026), so delete its server first."""
+    if (ip.protection or {}).get("delete"):
+        act(h, "unprotect primary IP", ip.change_protection, False)
+    h.call("delete primary IP", ip.delete)
+
+
 def power_on(h: Hcloud, server: Any) -> None:
     if server.status != "running":
         act(h, f"power on {server.name}", server.power_on)

@@ -29,6 +29,7 @@ STATUS_OF_CODE = {
     "server_not_stopped": 422,
     "primary_ip_already_assigned": 422,
     "primary_ip_assigned": 422,
+    "must_be_unassigned": 422,
     "primary_ip_datacenter_mismatch": 422,
     "placement_error": 422,
     "primary_ip_version_mismatch": 412,

@@ -152,7 +152,11 @@ def _change_routes(api: APIRouter, state: HetznerState, runner: ActionRunner) ->
             if ip["protection"]["delete"]:
                 raise ApiError("protected", "primary IP is protected against deletion")
             state.require_unlocked("primary_ip", ip["id"])
-            _unassign(state, ip)
+            # Hetzner's reference, Delete a Primary IP: "If assigned to a Server the Primary IP
+            # will be unassigned automatically until 1 May 2026. After this date, the Primary
+            # IP needs to be unassigned before it can be deleted" (422 `must_be_unassigned`).
+            if ip["assignee_id"] is not None:
+                raise ApiError("must_be_unassigned", "primary IP is still assigned to a resource")
             state.store.delete("primary_ip", ip["id"])
 
     @api.post("/primary_ips/{ip_id}/actions/{verb}", status_code=201)

@@ -71,6 +71,24 @@ def test_protected_server_and_primary_ip(hcloud_client):
     assert ip.primary_ip.delete() is True
 
 
+def test_an_assigned_primary_ip_is_not_deleted(hcloud_client):
+    """Hetzner's reference, Delete a Primary IP: after 1 May 2026 an assigned Primary IP "needs
+    to be unassigned before it can be deleted" (422 `must_be_unassigned`); before, it was
+    unassigned automatically."""
+    from hcloud.servers import ServerCreatePublicNetwork
+
+    ip = hcloud_client.primary_ips.create(type="ipv4", name="held", location=Location(name="fsn1"))
+    net = ServerCreatePublicNetwork(ipv4=ip.primary_ip, enable_ipv6=False)
+    resp = _create(hcloud_client, location=Location(name="fsn1"), public_net=net)
+    resp.action.wait_until_finished()
+    held = hcloud_client.primary_ips.get_by_id(ip.primary_ip.id)
+    assert held.assignee_id == resp.server.id
+    assert _code(lambda: held.delete()) == "must_be_unassigned"
+    resp.server.delete().wait_until_finished()
+    assert hcloud_client.primary_ips.get_by_id(held.id).assignee_id is None
+    assert held.delete() is True
+
+
 def test_unauthorized_with_a_wrong_token(hetzner_emulator):
     client = Client(token="wrong", api_endpoint=hetzner_emulator.url)
     assert _code(lambda: client.servers.get_all()) == "unauthorized"
