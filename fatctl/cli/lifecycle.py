@@ -24,6 +24,7 @@ from fatctl.cli.options import (
     lease_wait,
 )
 from fatctl.cli.output import Output
+from fatctl.errors import BadInput
 
 if TYPE_CHECKING:
     from fatctl.services.lifecycle.suspend import Context, LifecycleResult
@@ -51,6 +52,9 @@ def _context(out: Output, engine: str | None, no_box: bool) -> Context:
 def _show(out: Output, done: LifecycleResult) -> None:
     if out.json_mode:
         out.event(f"{done.kind}.result", **done.as_dict())
+    elif done.kind == "move-abandon":
+        where = f"old server {done.detail['server_id']} in {done.detail['location']}"
+        out.message(f"agent {done.agent}: {done.state} (move op {done.op_id} abandoned; {where})")
     else:
         out.message(f"agent {done.agent}: {done.state} ({done.kind} op {done.op_id} done)")
 
@@ -160,11 +164,20 @@ def _purge(out: Output, *, dry_run: bool, yes: bool, wait: float) -> None:
 def move(
     agent: AgentArg,
     location: Annotated[
-        str, typer.Option("--location", help="The Hetzner location to move to (fsn1, hel1...).")
-    ],
+        str | None,
+        typer.Option("--location", help="The Hetzner location to move to (fsn1, hel1...)."),
+    ] = None,
     server_type: Annotated[
         str | None, typer.Option("--type", help="A server type there (default: the current).")
     ] = None,
+    abandon: Annotated[
+        bool,
+        typer.Option(
+            "--abandon",
+            help="Give up the unfinished move: the agent stays on its old box (the replacement "
+            "deleted, DNS back, the old gateway started).",
+        ),
+    ] = False,
     no_backup: NoBackupOpt = False,
     no_box: NoBoxOpt = False,
     dry_run: DryRunOpt = False,
@@ -177,11 +190,19 @@ def move(
 
     Backs up (the old gateway stopped, and kept stopped), makes a new server on new IPs with
     the backup restored before its gateway starts, switches DNS, and releases the old server
-    and IPs only once the new box is healthy. A rerun finishes it."""
+    and IPs only once the new box is healthy. A rerun finishes it; `--abandon` gives it up
+    (until the old box is retired) and keeps the agent where it was."""
     from fatctl.services.lifecycle.move import move as run
     from fatctl.services.lifecycle.move import preview
 
     name, out = agent_arg(agent) or "", Output(json_out)
+    if abandon:
+        if location or server_type or no_backup or dry_run:
+            raise BadInput("--abandon takes none of --location, --type, --no-backup, --dry-run")
+        _abandon(out, _context(out, engine, no_box), name, yes=yes, wait=wait)
+        return
+    if not location:
+        raise BadInput("move needs --location L (or --abandon to give up an unfinished move)")
     lc = _context(out, engine, no_box)
     if dry_run:
         planned = preview(lc, name, location=location, server_type=server_type,
@@ -191,6 +212,14 @@ def move(
     confirm(f"Move agent {name} to {location} (a new server; the old one deleted)?", yes)
     with lease_wait(wait):
         _show(out, run(lc, name, location=location, server_type=server_type, no_backup=no_backup))
+
+
+def _abandon(out: Output, lc: Context, name: str, *, yes: bool, wait: float) -> None:
+    from fatctl.services.lifecycle.move_abandon import abandon
+
+    confirm(f"Give up the move of {name} (its new server deleted, the old one kept)?", yes)
+    with lease_wait(wait):
+        _show(out, abandon(lc, name))
 
 
 def register(app: typer.Typer) -> None:

@@ -149,6 +149,11 @@ class Replacing(Protocol):
         """The replacement renamed and relabelled as the agent's own box; idempotent."""
         ...
 
+    def discard_replacement(self, spec: AgentSpec, op_id: int) -> None:
+        """The replacement's server and primary IPs deleted (a move given up); the agent's
+        own box untouched; idempotent."""
+        ...
+
 
 class Refreshing(Protocol):
     def refresh(self, spec: AgentSpec) -> None:

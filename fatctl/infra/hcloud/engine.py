@@ -151,6 +151,9 @@ class HcloudEngine:
         replacement.promote(self.h, desired_box(spec), op_id, self.emit)
         return self._info(spec.name)
 
+    def discard_replacement(self, spec: AgentSpec, op_id: int) -> None:
+        replacement.discard(self.h, spec.name, op_id, self.emit)
+
     # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
 
     @property
@@ -256,10 +259,8 @@ class HcloudEngine:
             self.h.call("delete firewall", bound.firewall.delete)
             self.emit(_change("firewall", bound.firewall.name, "delete"))
         for ip in bound.ips.values():
-            if release_ips:
-                if (ip.protection or {}).get("delete"):
-                    ops.act(self.h, "unprotect primary IP", ip.change_protection, False)
-                self.h.call("delete primary IP", ip.delete)
+            if release_ips:  # unassigned by now: their server was deleted first
+                ops.delete_primary_ip(self.h, ip)
             self.emit(_change("primary_ip", ip.name, "delete" if release_ips else "same", "kept"))
 
     # -- operational actions ----------------------------------------------------------------

@@ -6,8 +6,9 @@ cannot take the old one's names or addresses while the old one lives: its server
 (which `observe` leaves out, so every other flow still sees one box). The agent's firewall
 (Hetzner firewalls are not bound to a location) covers both. `retire` deletes the old server
 and releases its IPs; `promote` then renames and relabels the replacement as the agent's own
-(`PUT /servers/{id}`, `PUT /primary_ips/{id}`: a name and a label set). Every function is
-idempotent by labels and names, so a rerun after a kill adopts what an earlier run made.
+(`PUT /servers/{id}`, `PUT /primary_ips/{id}`: a name and a label set). `discard` (a move
+given up) deletes the replacement's server and IPs instead. Every function is idempotent by
+labels and names, so a rerun after a kill adopts what an earlier run made.
 """
 
 from __future__ import annotations
@@ -81,16 +82,32 @@ def retire(h: Hcloud, name: str, keep_server_id: str, emit: ChangeSink) -> None:
     _, bound = observe(h, name)
     server = bound.server
     if server is not None and str(server.id) != keep_server_id:
-        ops.set_protection(h, server, False)
-        ops.act(h, f"delete server {server.name}", server.delete)
-        emit(ResourceChange("server", server.name, "delete", "retired by move"))
+        _delete_server(h, server, "retired by move", emit)
     for ip in bound.ips.values():
-        if str(ip.assignee_id or "") == keep_server_id:
-            continue
-        if (ip.protection or {}).get("delete"):
-            ops.act(h, "unprotect primary IP", ip.change_protection, False)
-        h.call("delete primary IP", ip.delete)
-        emit(ResourceChange("primary_ip", ip.name, "delete", "released by move"))
+        if str(ip.assignee_id or "") != keep_server_id:
+            _release_ip(h, ip, "released by move", emit)
+
+
+def discard(h: Hcloud, name: str, op_id: int, emit: ChangeSink) -> None:
+    """The replacement of move `op_id` deleted with its primary IPs (the move given up); the
+    agent's own box and firewall untouched."""
+    found = replacement_bound(h, name, op_id)
+    if found.server is not None:
+        # First: Hetzner refuses to delete a primary IP still assigned to a server.
+        _delete_server(h, found.server, "move abandoned", emit)
+    for ip in found.ips.values():
+        _release_ip(h, ip, "move abandoned", emit)
+
+
+def _delete_server(h: Hcloud, server: Any, why: str, emit: ChangeSink) -> None:
+    ops.set_protection(h, server, False)
+    ops.act(h, f"delete server {server.name}", server.delete)
+    emit(ResourceChange("server", server.name, "delete", why))
+
+
+def _release_ip(h: Hcloud, ip: Any, why: str, emit: ChangeSink) -> None:
+    ops.delete_primary_ip(h, ip)
+    emit(ResourceChange("primary_ip", ip.name, "delete", why))
 
 
 def promote(h: Hcloud, box: DesiredBox, op_id: int, emit: ChangeSink) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cloud_init import layout as L
-from fatctl.remote.commands.shell import run
+from fatctl.remote.commands.shell import run, script
 
 SYSTEMCTL_ACTIONS = frozenset(
     {"start", "stop", "restart", "reload", "enable", "disable", "is-active", "status"}
@@ -19,6 +19,18 @@ def systemctl(action: str, unit: str) -> str:
     if not unit or unit.startswith("-"):
         raise ValueError(f"bad unit name {unit!r}")
     return run(["systemctl", action, "--no-pager", unit])
+
+
+def gateway_back_after_keep_stopped() -> str:
+    """The gateway serving again on a box whose backup kept it stopped (`fat-backup run
+    --keep-stopped`: the unit runtime-masked, /data unmounted) and which stays after all (a
+    move given up): /data mounted, the mask lifted, the gateway started. On a box that serves
+    already each of these changes nothing."""
+    return script(
+        systemctl("start", L.DATA_UNIT),
+        run(["systemctl", "unmask", "--runtime", L.GATEWAY_UNIT]),
+        systemctl("start", L.GATEWAY_UNIT),
+    )
 
 
 def daemon_reload() -> str:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from fatctl.state.models import LifecycleOp
 
 DONE = "done"
+# A move given up by `fatctl move --abandon` (the agent kept on its old box): closed as done is.
+ABANDONED = "abandoned"
+CLOSED = (DONE, ABANDONED)
 
 
 class OpInProgress(StateError):
@@ -51,6 +54,13 @@ class OpView:
                 flags += f" --type {self.params['server_type']}"
         return f"fatctl {self.kind} {agent}{flags}"
 
+    def hint(self, agent: str) -> str:
+        """What the operator can do about it: finish it, or (a move only) give it up."""
+        finish = f"finish it first: `{self.command(agent)}`"
+        if self.kind == "move":
+            return f"{finish}, or keep the old box: `fatctl move {agent} --abandon`"
+        return finish
+
     def describe(self) -> str:
         after = f"after step {self.last_step}" if self.last_step else "before its first step"
         return f"{self.kind} (op {self.id}, {self.state} {after})"
@@ -64,7 +74,7 @@ def open_op(session: Session, agent_pk: int) -> LifecycleOp | None:
 
     query = (
         select(LifecycleOp)
-        .where(LifecycleOp.agent_pk == agent_pk, col(LifecycleOp.state) != DONE)
+        .where(LifecycleOp.agent_pk == agent_pk, col(LifecycleOp.state).not_in(CLOSED))
         .order_by(col(LifecycleOp.id).desc())
     )
     return session.exec(query.limit(1)).first()
@@ -77,7 +87,7 @@ def open_ops(session: Session) -> dict[int, OpView]:
 
     from fatctl.state.models import LifecycleOp
 
-    query = select(LifecycleOp).where(col(LifecycleOp.state) != DONE)
+    query = select(LifecycleOp).where(col(LifecycleOp.state).not_in(CLOSED))
     out: dict[int, OpView] = {}
     for row in session.exec(query.order_by(col(LifecycleOp.id))).all():
         out[row.agent_pk] = view_of(row, "")  # the newest wins, as in `open_op`
@@ -102,7 +112,7 @@ def refuse_if_open(session: Session, agent: str, doing: str) -> None:
     if view is not None:
         raise OpInProgress(
             f"agent {agent} has an unfinished {view.describe()}: {doing} refused",
-            hint=f"finish it first: `{view.command(agent)}`",
+            hint=view.hint(agent),
         )
 
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from fatctl.domain import AgentSpec
-    from fatctl.infra.engine import Replacing
+    from fatctl.infra.engine import InfraEngine, Replacing
     from fatctl.services.common.open_ops import OpView
     from fatctl.services.lifecycle.ops import Op
     from fatctl.services.provision.flow import Flow
@@ -108,19 +108,25 @@ def checked(
         validation.server_type(server_type)
     require_backup_box(ctx, no_backup, "move")
     ctx.settings.require("hcloud_token")
-    with session_scope(ctx.db) as session:
-        from fatctl.state import repo
-
-        row = repo.get_agent(session, name)
-        project, recorded = row.project or "", row.engine
-    replacer = replacing(engine_in_project(ctx.infra, project))
+    engine, recorded = project_engine(ctx, name)
+    replacer = replacing(engine)
     if replacer is None or recorded not in ("", ctx.infra.name):
         # A Pulumi stack holds one server per agent; an hcloud move under it would leave the
         # stack describing a server that no longer exists.
-        engine = recorded if replacer is not None else ctx.infra.name
-        raise BadInput(f"the {engine} engine cannot move an agent (it makes no replacement "
+        refused = recorded if replacer is not None else ctx.infra.name
+        raise BadInput(f"the {refused} engine cannot move an agent (it makes no replacement "
                        "server): only agents on the hcloud engine move")  # fmt: skip
     return replacer
+
+
+def project_engine(ctx: Context, name: str) -> tuple[InfraEngine, str]:
+    """The engine of the agent's project, and the engine its row records."""
+    from fatctl.state import repo
+
+    with session_scope(ctx.db) as session:
+        row = repo.get_agent(session, name)
+        project, recorded = row.project or "", row.engine
+    return engine_in_project(ctx.infra, project), recorded
 
 
 def preview(
@@ -247,13 +253,13 @@ def _box_step(
         op.run(step, action)
 
 
-def _flow(ctx: Context, op: Op, spec: AgentSpec | None = None) -> Flow:
+def provision_flow(ctx: Context, name: str, spec: AgentSpec | None = None) -> Flow:
     """A provision `Flow` for the provision module's DNS and HTTPS functions."""
     from fatctl.services.provision.flow import Flow, Options
 
     opts = Options(backoff=ctx.backoff, sandbox=ctx.settings.in_sandbox, clock=ctx.clock)
-    log = StepLog(ctx.db, op.agent, ctx.actor, ctx.emit)
-    return Flow(ctx.db, ctx.ring, ctx.settings, ctx.infra, ctx.actor, op.agent, opts, log,
+    log = StepLog(ctx.db, name, ctx.actor, ctx.emit)
+    return Flow(ctx.db, ctx.ring, ctx.settings, ctx.infra, ctx.actor, name, opts, log,
                 spec=spec)  # fmt: skip
 
 
@@ -271,7 +277,7 @@ def _dns(ctx: Context, op: Op, spec: AgentSpec) -> dict[str, object]:
     from fatctl.services.provision.dns import upsert_records
 
     ipv4, ipv6 = str(op.params["ipv4"]), str(op.params["ipv6"])
-    changes = upsert_records(_flow(ctx, op, spec), ipv4, ipv6)
+    changes = upsert_records(provision_flow(ctx, op.agent, spec), ipv4, ipv6)
     return {"records": ", ".join(f"{c.name} {c.action}" for c in changes)}
 
 
@@ -281,7 +287,7 @@ def _https(ctx: Context, op: Op, spec: AgentSpec) -> dict[str, object]:
 
     target = agent_target(ctx.db, ctx.settings, op.agent)
     with Pool() as pool:
-        return {"https": check_https(_flow(ctx, op, spec), target, pool)}
+        return {"https": check_https(provision_flow(ctx, op.agent, spec), target, pool)}
 
 
 def _retire(op: Op, replacer: Replacing, spec: AgentSpec) -> dict[str, object]:

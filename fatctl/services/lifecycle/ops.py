@@ -28,7 +28,14 @@ from fatctl.errors import FatctlError, StateError
 from fatctl.sensitive import redact
 from fatctl.services.common.audit import audit_change
 from fatctl.services.common.leases import PROVISION_TTL_S, agent_lease
-from fatctl.services.common.open_ops import DONE, OpInProgress, OpView, open_op, view_of
+from fatctl.services.common.open_ops import (
+    CLOSED,
+    DONE,
+    OpInProgress,
+    OpView,
+    open_op,
+    view_of,
+)
 from fatctl.services.common.steps import Emit, StepLog
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
@@ -146,9 +153,9 @@ def lifecycle_op(
             yield op
         except Exception as exc:
             line = exc.one_line() if isinstance(exc, FatctlError) else type(exc).__name__
-            _close(db, op.id, FAILED, line, clock)
+            close_op(db, op.id, FAILED, line, clock)
             raise
-        _close(db, op.id, DONE, "", clock)
+        close_op(db, op.id, DONE, "", clock)
 
 
 def ops_of(db: Engine, agent: str) -> list[OpView]:
@@ -186,7 +193,7 @@ def _open(
         if view is not None and view.kind != kind:
             raise OpInProgress(
                 f"agent {agent} has an unfinished {view.describe()}: {kind} refused",
-                hint=f"finish it first: `{view.command(agent)}`",
+                hint=view.hint(agent),
             )
         if check is not None:
             check(session, view)
@@ -203,11 +210,12 @@ def _open(
         return current.id or 0, params, current.last_step
 
 
-def _close(db: Engine, op_id: int, state: str, error: str, clock: Clock = wall_clock) -> None:
+def close_op(db: Engine, op_id: int, state: str, error: str, clock: Clock = wall_clock) -> None:
+    """The op's end (`done`, `abandoned`) or its failure (`failed`, with its one-line error)."""
     with session_scope(db) as session:
         row = _row(session, op_id)
         row.state, row.error = state, redact(error)[:ERROR_MAX]
-        row.finished_at = clock() if state == DONE else None
+        row.finished_at = clock() if state in CLOSED else None
         session.add(row)
 
 
