@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from fatctl.domain import ChangeSink, ResourceChange
+from fatctl.errors import StateError
 from fatctl.infra.desired import DesiredBox, ownership_selector
 from fatctl.infra.engine import REPLACEMENT_LABEL
 from fatctl.infra.hcloud import ops
@@ -78,7 +79,13 @@ def create(
 
 def retire(h: Hcloud, name: str, keep_server_id: str, emit: ChangeSink) -> None:
     """The old server deleted and its primary IPs released; the firewall, the kept server
-    and anything assigned to it stay."""
+    and anything assigned to it stay. Refused, with nothing deleted, when the kept server
+    does not exist: the old box would then be the agent's only one (a move given up halfway
+    and then rerun)."""
+    mine = h.listed("list servers", h.client.servers.get_all, ownership_selector(name))
+    if keep_server_id not in {str(s.id) for s in mine}:
+        raise StateError(f"agent {name}'s new server {keep_server_id} is gone: its old server "
+                         "is kept (nothing retired)")  # fmt: skip
     _, bound = observe(h, name)
     server = bound.server
     if server is not None and str(server.id) != keep_server_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from cloud_init import layout as L
@@ -21,15 +22,18 @@ def systemctl(action: str, unit: str) -> str:
     return run(["systemctl", action, "--no-pager", unit])
 
 
-def gateway_back_after_keep_stopped() -> str:
-    """The gateway serving again on a box whose backup kept it stopped (`fat-backup run
-    --keep-stopped`: the unit runtime-masked, /data unmounted) and which stays after all (a
-    move given up): /data mounted, the mask lifted, the gateway started. On a box that serves
-    already each of these changes nothing."""
+BACKUP_WAIT_S = 600  # a backup of a large state takes minutes; the lock is held throughout
+
+
+def unmask_after_keep_stopped() -> str:
+    """Undo `fat-backup run --stop-gateway --keep-stopped` on a box that stays after all (a
+    move given up): wait for a backup still running (its fatctl killed: when it ends it would
+    stop /data, and with it the gateway, again), then lift the gateway's runtime mask. The
+    gateway's `Requires=` mounts /data again when it starts (where the box has R2 at all)."""
     return script(
-        systemctl("start", L.DATA_UNIT),
+        f"exec 9>{shlex.quote(L.BACKUP_LOCK)}",
+        f"flock -w {BACKUP_WAIT_S} 9",
         run(["systemctl", "unmask", "--runtime", L.GATEWAY_UNIT]),
-        systemctl("start", L.GATEWAY_UNIT),
     )
 
 

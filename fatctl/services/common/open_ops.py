@@ -48,16 +48,23 @@ class OpView:
         """The command that finishes the op: a move's with the flags it was asked with (its
         `--location` is required, and a rerun without `--type` keeps the stored one)."""
         flags = ""
+        if self.abandoning:
+            return f"fatctl move {agent} --abandon"
         if self.kind == "move" and self.params.get("location"):
             flags = f" --location {self.params['location']}"
             if self.params.get("server_type"):
                 flags += f" --type {self.params['server_type']}"
         return f"fatctl {self.kind} {agent}{flags}"
 
+    @property
+    def abandoning(self) -> bool:
+        """A move whose `--abandon` began: only finishing the abandon is safe from here."""
+        return self.kind == "move" and bool(self.params.get("abandoning"))
+
     def hint(self, agent: str) -> str:
         """What the operator can do about it: finish it, or (a move only) give it up."""
         finish = f"finish it first: `{self.command(agent)}`"
-        if self.kind == "move":
+        if self.kind == "move" and not self.abandoning:
             return f"{finish}, or keep the old box: `fatctl move {agent} --abandon`"
         return finish
 

@@ -166,6 +166,10 @@ def _movable(
         if current is not None:
             if current.kind != "move":
                 return
+            if current.abandoning:
+                # Its replacement may be gone already: a rerun would retire the only box.
+                raise BadInput(f"the move of {name} is being abandoned: finish that with "
+                               f"`{current.command(name)}`")  # fmt: skip
             asked = str(current.params.get("location") or "")
             asked_type = str(current.params.get("server_type") or "")
             other_type = server_type is not None and server_type != asked_type

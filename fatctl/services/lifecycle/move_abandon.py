@@ -8,10 +8,14 @@ killed run is simply rerun:
 dns (A/AAAA back to the old box's IPs; unchanged when the move had not switched them) ->
 discard (the replacement server `<name>-mv<op>` and its primary IPs deleted, found by the op's
 label) -> row (the agent's row back on the old server, IPs, location and type) -> start (the
-old gateway, which the move's backup stopped and kept stopped, serving again: /data mounted,
-the runtime mask lifted, the unit started) -> health (`fat-health`: `ready` again).
+old gateway, which the move's backup stopped and kept stopped, serving again: a backup still
+running waited for, the runtime mask lifted, the files synced to the stored secrets, the unit
+started, `fat-health` passed: `ready` again).
 
-The op is then closed `abandoned` (closed as `done` is: no longer the agent's open op).
+The op is marked `abandoning` before the first write: from then on a plain rerun of the move is
+refused (its replacement may be gone, and `retire` would delete the old, only box), and every
+refusal names `fatctl move AGENT --abandon`. The op is then closed `abandoned` (closed as
+`done` is: no longer the agent's open op).
 Refused once the move has retired the old box (its server gone): only finishing the move
 keeps the customer then. The backup the move took stays in R2 with the others.
 """
@@ -20,10 +24,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cloud_init import layout as L
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput
 from fatctl.infra.engine import replacing
-from fatctl.remote.commands.services import gateway_back_after_keep_stopped
+from fatctl.remote.commands.services import BACKUP_WAIT_S, systemctl, unmask_after_keep_stopped
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.services.common.health import wait_healthy
 from fatctl.services.common.leases import agent_lease
@@ -31,7 +36,7 @@ from fatctl.services.common.open_ops import ABANDONED, open_op_view
 from fatctl.services.common.steps import StepLog
 from fatctl.services.common.targets import agent_target
 from fatctl.services.lifecycle.move import MOVE_STEPS, project_engine, provision_flow
-from fatctl.services.lifecycle.ops import LIFECYCLE_TTL_S, close_op
+from fatctl.services.lifecycle.ops import LIFECYCLE_TTL_S, close_op, mark_op
 from fatctl.services.lifecycle.rebuild import render
 from fatctl.services.lifecycle.suspend import Context, LifecycleResult
 from fatctl.state.db import session_scope
@@ -49,12 +54,18 @@ def abandon(ctx: Context, name: str) -> LifecycleResult:
     """Give up `name`'s unfinished move and bring it back on its old box."""
     with lease(ctx.db, agent_lease(name), ttl_s=LIFECYCLE_TTL_S, shared=True):
         view = _open_move(ctx, name)
-        engine, _ = project_engine(ctx, name)
+        engine, recorded = project_engine(ctx, name)
         replacer = replacing(engine)
+        if replacer is None or recorded not in ("", ctx.infra.name):
+            raise BadInput(f"agent {name} is on the {recorded or ctx.infra.name} engine, which "
+                           "makes no replacement: there is no move to abandon")  # fmt: skip
         old = engine.status(name)  # the agent's own server: lookups leave the replacement out
-        if replacer is None or old is None or _retired(view):
+        if old is None or _retired(view):
             raise BadInput(f"the move of {name} has retired its old server: it can only be "
                            "finished", hint=f"`{view.command(name)}`")  # fmt: skip
+        # Before the first write: from here a plain rerun of the move is refused (it would
+        # retire the old box for a replacement this abandon may have deleted already).
+        mark_op(ctx.db, view.id, abandoning=True)
         spec, _ = render(ctx, name, None)
         log = StepLog(ctx.db, name, ctx.actor, ctx.emit, flow="move-abandon")
         log.run("dns", lambda: _dns_back(ctx, name, old))
@@ -113,22 +124,37 @@ def _row_back(ctx: Context, name: str, old: BoxInfo) -> dict[str, object]:
         agent.server_id, agent.ipv4, agent.ipv6 = old.server_id, old.ipv4, old.ipv6
         agent.primary_ipv4_id, agent.primary_ipv6_id = old.primary_ipv4_id, old.primary_ipv6_id
         agent.location, agent.server_type = old.location, old.server_type
+        agent.last_error = ""  # the move's failure, now moot
         session.add(agent)
     return {"server_id": old.server_id, "location": old.location}
 
 
 def _start_old(ctx: Context, name: str) -> dict[str, object]:
+    """The old gateway serving again: a backup still running waited for, the runtime mask of
+    the move's backup lifted, the box's files synced to the stored secrets (the move may have
+    issued R2 credentials that only the replacement received), the unit started, the health
+    gate passed."""
     from fatctl.remote.runner import Pool
-    from fatctl.services.provision.box import BoxNotHealthy
+    from fatctl.services.provision.box import BoxNotHealthy, close_pool, start_gateway
     from fatctl.state import repo
 
     target = agent_target(ctx.db, ctx.settings, name)
-    command = maybe_sudo(gateway_back_after_keep_stopped(), needed=target.user != "root")
-    with Pool() as pool:
-        pool.get(target).run(command, timeout=180).check("starting the old gateway again")
-        report = wait_healthy(pool, target, ctx.backoff, BoxNotHealthy)
+    sudo = target.user != "root"
+    flow = provision_flow(ctx, name)
+    try:
+        with Pool() as pool:
+            box = pool.get(target)
+            box.run(maybe_sudo(unmask_after_keep_stopped(), needed=sudo),
+                    timeout=BACKUP_WAIT_S + 60).check("lifting the gateway's mask")  # fmt: skip
+            synced = start_gateway(flow)
+            box.run(maybe_sudo(systemctl("start", L.GATEWAY_UNIT), needed=sudo),
+                    timeout=180).check("starting the old gateway again")  # fmt: skip
+            report = wait_healthy(pool, target, ctx.backoff, BoxNotHealthy)
+    finally:
+        close_pool(flow)
     with session_scope(ctx.db) as session:
         agent = repo.get_agent(session, name)
         agent.last_step = "ready"
         repo.set_state(session, agent, AgentState.READY)
-    return {"gateway": "started", "runtime_version": report.get("runtime_version", "")}
+    return {"gateway": "started", "files": synced.get("files", ""),
+            "runtime_version": report.get("runtime_version", "")}  # fmt: skip

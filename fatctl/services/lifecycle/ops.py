@@ -210,6 +210,15 @@ def _open(
         return current.id or 0, params, current.last_step
 
 
+def mark_op(db: Engine, op_id: int, **values: object) -> None:
+    """Add `values` to an op's params from outside a run of it (`move --abandon` marks the
+    move it undoes before its first write)."""
+    with session_scope(db) as session:
+        row = _row(session, op_id)
+        row.params = _dump({**view_of(row, "").params, **values})
+        session.add(row)
+
+
 def close_op(db: Engine, op_id: int, state: str, error: str, clock: Clock = wall_clock) -> None:
     """The op's end (`done`, `abandoned`) or its failure (`failed`, with its one-line error)."""
     with session_scope(db) as session:

@@ -26,7 +26,7 @@ from fatctl.services.lifecycle.move_abandon import abandon
 from fatctl.services.lifecycle.ops import ops_of
 from fatctl.services.lifecycle.suspend import suspend
 from tests.integration.lifecycle.test_crash_lifecycle import ok
-from tests.integration.lifecycle.test_destroy_open_op import move_failing_in
+from tests.integration.lifecycle.test_destroy_open_op import StepFailed, move_failing_in
 from tests.integration.lifecycle.test_move import context, name_of
 from tests.integration.lifecycle.test_suspend_archive import agent, audit, provisioned
 from tests.integration.provision.conftest import Plane
@@ -88,6 +88,58 @@ def test_abandon_is_refused_without_a_move_and_once_the_old_box_is_retired(
     # ... and finishing it still works.
     move(context(plane), "mover", location="hel1", no_backup=True)
     assert [(o.kind, o.state) for o in ops_of(plane.db, "mover")] == [("move", "done")]
+
+
+def test_an_abandon_cut_short_is_only_finished_never_the_move_rerun(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: an abandon that failed after deleting the replacement, followed by a
+    rerun of the move (then the refusals' only hint), retired the old box for a replacement
+    that no longer existed: the agent ended `ready` with no server at all."""
+    from fatctl.services.lifecycle import move_abandon
+
+    provisioned(plane, "mover")
+    before = agent(plane, "mover")
+    move_failing_in(plane, monkeypatch, "mover", "retire")  # DNS at the replacement
+    with monkeypatch.context() as patched:
+        patched.setattr(move_abandon, "_row_back", lambda *a: (_ for _ in ()).throw(StepFailed))
+        with pytest.raises(StepFailed):
+            abandon(context(plane), "mover")
+    assert sorted(plane.servers()) == ["mover"]  # the replacement is gone already
+
+    with pytest.raises(BadInput) as refused:
+        move(context(plane), "mover", location="hel1", no_backup=True)
+    assert refused.value.exit_code == 2
+    assert "`fatctl move mover --abandon`" in refused.value.one_line()
+    with pytest.raises(OpInProgress) as other:
+        suspend(context(plane), "mover", no_backup=True)
+    assert "--location" not in other.value.one_line()
+    assert "`fatctl move mover --abandon`" in other.value.one_line()
+
+    abandon(context(plane), "mover")
+    [server] = plane.servers().values()
+    assert str(server["id"]) == before.server_id == agent(plane, "mover").server_id
+    assert [(o.kind, o.state) for o in ops_of(plane.db, "mover")] == [("move", "abandoned")]
+
+
+def test_retire_deletes_nothing_when_the_new_server_is_gone(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch, hcloud_client: Any
+) -> None:
+    """The engine's own guard: `retire` keeps the old server when the one it was told to keep
+    does not exist (whatever removed it), so no path ends with the agent on no server."""
+    from fatctl.errors import StateError
+
+    provisioned(plane, "mover")
+    before = agent(plane, "mover")
+    move_failing_in(plane, monkeypatch, "mover", "retire")
+    new_id = agent(plane, "mover").server_id
+    gone = hcloud_client.servers.get_by_id(int(new_id))
+    gone.change_protection(delete=False, rebuild=False).wait_until_finished()
+    gone.delete().wait_until_finished()
+    with pytest.raises(StateError) as refused:
+        move(context(plane), "mover", location="hel1", no_backup=True)
+    assert f"new server {new_id} is gone" in refused.value.one_line()
+    assert [str(s["id"]) for s in plane.servers().values()] == [before.server_id]
 
 
 def test_the_refusal_of_another_flow_names_both_ways_out(

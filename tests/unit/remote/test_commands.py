@@ -124,3 +124,33 @@ def test_rewrite_command_shape():
     assert "ssh-ed25519 AAAA" not in command.replace(ED.split()[1], "")
     with pytest.raises(ValueError):
         ak.rewrite_authorized_keys("root; rm -rf /")
+
+
+def test_unmask_after_keep_stopped_waits_for_a_running_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`move --abandon` on the old box: while a backup holds its lock (one whose fatctl was
+    killed: when it ends it stops /data, and the gateway with it) nothing is unmasked; once the
+    lock is free the gateway's runtime mask is lifted. A fake `systemctl` records the calls."""
+    import fcntl
+
+    from cloud_init import layout
+    from fatctl.remote.commands import services
+
+    lock, calls = tmp_path / "fat-backup.lock", tmp_path / "calls"
+    monkeypatch.setattr(layout, "BACKUP_LOCK", str(lock))
+    monkeypatch.setattr(services, "BACKUP_WAIT_S", 1)
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    command = services.unmask_after_keep_stopped()
+
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = subprocess.run(["sh", "-c", command], env=env, capture_output=True)
+    assert busy.returncode != 0 and not calls.exists()
+    done = subprocess.run(["sh", "-c", command], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert calls.read_text() == "unmask --runtime openclaw-gateway.service\n"
