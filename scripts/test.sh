@@ -41,9 +41,17 @@ fi
 # other's, so neither is interleaved; the run fails if either does.
 logs=$(mktemp -d /tmp/fatctl-tests.XXXXXX)
 log "tests: box tests in one process (output after the rest), everything else beside it"
-python3 -m pytest -ra --durations=25 -m boxes --basetemp="$logs/boxes" >"$logs/boxes.log" 2>&1 &
+# A background job of a script starts with SIGINT ignored: `trap - INT` gives the box process
+# its default back, so an interrupt (or the EXIT trap below) lets pytest tear its boxes down.
+(trap - INT; exec python3 -m pytest -ra --durations=25 -m boxes --basetemp="$logs/boxes") \
+  >"$logs/boxes.log" 2>&1 &
 boxes=$!
-trap 'kill -INT $boxes 2>/dev/null; wait $boxes 2>/dev/null' EXIT
+stop_boxes() {
+  kill -INT "$boxes" 2>/dev/null || true
+  wait "$boxes" 2>/dev/null || true
+}
+trap stop_boxes EXIT
+trap 'exit 130' INT TERM
 rest=0
 FATCTL_TESTS_WITHOUT_BOXES=1 python3 -m pytest -ra --durations=25 -m "not boxes" \
   --basetemp="$logs/rest" || rest=$?
