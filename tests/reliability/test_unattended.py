@@ -298,6 +298,9 @@ def test_every_command_runs_unattended(ci_env: dict[str, str], tmp_path: Path, f
     results += [run(ci_env, argv, tmp_path) for argv in ordered]
     bad = {" ".join(r.argv): p for r in results if (p := problems(r))}
     assert not bad, bad
+    # A service must come up and stop cleanly: one that failed to start is no pass here.
+    daemons = {" ".join(r.argv): r.code for r in results if r.argv[:1] in DAEMONS}
+    assert daemons == {" ".join(d): 0 for d in DAEMONS}, daemons
     # What completed must also complete with --json, and print nothing but JSON on stdout.
     again = [(*r.argv, "--json") for r in results
              if r.code == 0 and tuple(r.argv[:2]) not in SEQUENTIAL
