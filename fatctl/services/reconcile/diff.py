@@ -189,7 +189,9 @@ def ip_findings(
             continue
         res = f"primary_ip {ip.id} ({ip.ip})"
         if left_by_move(owner, ip.labels):
-            advice = f"release it by hand once sure (`hcloud primary-ip delete {ip.id}`)"
+            # Hetzner refuses to delete an assigned primary IP (422 must_be_unassigned).
+            first = "after deleting the replacement server it is on, " if ip.assignee_id else ""
+            advice = f"release it by hand once sure, {first}(`hcloud primary-ip delete {ip.id}`)"
             out.append(Finding(ORPHAN, res, ip.agent, MOVE_LEFTOVER, ref=ip.id, advice=advice))
             continue
         if owner is None:
