@@ -4,11 +4,20 @@ cloud-init, secrets, health gate) and inside the issue of its R2 credentials, re
 the last run ends `ready` with one of everything and the secrets (gateway token, R2
 credentials) as they were before the kills.
 
-One box for all five kills: booting one per kill would take minutes each on this machine."""
+Then `fatctl move` of the same agent to hel1: first killed once its replacement serves and
+given up (`--abandon`: the old box serves again, the replacement is gone), then killed as each
+of its box steps starts (the backup on the old box, cloud-init, the restore and the gateway's
+start on the new one, the health gate, the HTTPS check) and as the old box is retired: the
+last rerun ends `ready` in hel1 with exactly one server, new IPs, DNS at them, the old IPs
+released and the secrets kept.
+(Every cloud write of a move is killed on the emulators in tests/integration/lifecycle.)
+
+One agent for all the kills: booting a box per kill would take minutes each on this machine."""
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cli import fatctl_env
-from tests.reliability.checks import Tally, provisioned, secrets_of, strays
+from tests.reliability.checks import Tally, cloud_of, provisioned, secrets_of, strays
 from tests.reliability.harness import KillAt, Lab
 
 NAME = "crash-box"
@@ -30,6 +39,11 @@ KILLS = (
     KillAt(on="step.start:secrets"),
     KillAt(cloud="cloudflare", nth=1, match="^POST .*/r2/temp-access-credentials$"),
     KillAt(on="step.start:health"),
+)
+# The move's box steps (its own and the provision flow's on the new box), then the retirement.
+MOVE_KILLS = tuple(
+    KillAt(on=f"step.start:{step}")
+    for step in ("backup", "cloud_init", "restore", "start", "health", "https", "retire")
 )
 
 
@@ -106,3 +120,73 @@ def test_box_steps_killed_one_by_one_end_ready(box_lab: Lab, figure: Callable[..
     tally.absorb(strays(lab, tally.agents))
     tally.report(figure, "provision on a real box")
     assert not tally.failures, "\n".join(tally.failures)
+
+    _move_killed_at_each_box_step(lab, before, figure)
+
+
+def _move_killed_at_each_box_step(
+    lab: Lab, before: dict[str, str], figure: Callable[..., None]
+) -> None:
+    from fatctl.services.lifecycle.ops import ops_of
+    from tests.integration.lifecycle.test_move import name_of
+
+    tally = Tally({NAME})
+    old = cloud_of(lab, NAME)
+    old_ips = {ip["ip"] for ip in old["primary_ips"]}
+    args = ("move", NAME, "--location", "hel1", "--yes")
+    _move_given_up(lab, args, before, old_ips, tally, figure)
+    for kill in MOVE_KILLS:
+        run = lab.fatctl(*args, kill=kill)
+        assert run.killed, (kill.label(), run.steps(), run.stderr[-500:])
+        tally.killed += 1
+    t0 = time.monotonic()
+    done = lab.fatctl(*args)
+    figure("the move's last rerun (retire, promote, state)", time.monotonic() - t0, "s")
+    verdict = provisioned(lab, NAME, before, end=("ready", "ready"))
+    verdict.expect(done.rc == 0, f"last move exit {done.rc}: {done.stderr.strip()[-300:]}")
+    found = cloud_of(lab, NAME)
+    servers = [(s["name"], name_of(s["location"]), "op" in s["labels"]) for s in found["servers"]]
+    verdict.expect(servers == [(NAME, "hel1", False)], f"servers after the move: {servers}")
+    new_ips = {ip["ip"] for ip in found["primary_ips"]}
+    verdict.expect(not new_ips & old_ips, f"old IPs kept: {new_ips & old_ips}")
+    verdict.expect({name_of(ip["location"]) for ip in found["primary_ips"]} == {"hel1"},
+                   "primary IPs outside hel1")  # fmt: skip
+    ops = [(o.kind, o.state) for o in ops_of(lab.db, NAME)]
+    verdict.expect(ops == [("move", "abandoned"), ("move", "done")], f"lifecycle ops: {ops}")
+    tally.add(NAME, "each box step of move in turn", False, verdict)
+    tally.absorb(strays(lab, tally.agents))
+    tally.report(figure, "move on real boxes")
+    assert not tally.failures, "\n".join(tally.failures)
+
+
+def _move_given_up(
+    lab: Lab,
+    args: tuple[str, ...],
+    before: dict[str, str],
+    old_ips: set[str],
+    tally: Tally,
+    figure: Callable[..., None],
+) -> None:
+    """A move killed once its replacement serves, then given up (`--abandon`): the old box,
+    whose gateway the move's backup stopped and kept stopped, serves again behind the health
+    gate, and the replacement is gone."""
+    from fatctl.services.lifecycle.ops import ops_of
+    from tests.integration.lifecycle.test_move import name_of
+
+    left = lab.fatctl(*args, kill=KillAt(on="step.start:health"))
+    assert left.killed, (left.steps(), left.stderr[-500:])
+    t0 = time.monotonic()
+    given_up = lab.fatctl("move", NAME, "--abandon", "--yes")
+    figure("move --abandon on a real box (DNS, replacement deleted, old gateway up, health)",
+           time.monotonic() - t0, "s")  # fmt: skip
+    verdict = provisioned(lab, NAME, before, end=("ready", "ready"))
+    verdict.expect(given_up.rc == 0, f"abandon exit {given_up.rc}: {given_up.stderr[-300:]}")
+    verdict.expect("step.done:start" in given_up.steps(), f"not started: {given_up.steps()}")
+    found = cloud_of(lab, NAME)
+    servers = [(s["name"], name_of(s["location"]), "op" in s["labels"]) for s in found["servers"]]
+    verdict.expect(servers == [(NAME, "fsn1", False)], f"servers after abandon: {servers}")
+    kept = {ip["ip"] for ip in found["primary_ips"]}
+    verdict.expect(kept == old_ips, f"IPs after abandon: {kept} (were {old_ips})")
+    ops = [(o.kind, o.state) for o in ops_of(lab.db, NAME)]
+    verdict.expect(ops == [("move", "abandoned")], f"lifecycle ops: {ops}")
+    tally.add(NAME, "a move given up", True, verdict)
