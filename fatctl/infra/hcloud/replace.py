@@ -97,13 +97,17 @@ def retire(h: Hcloud, name: str, keep_server_id: str, emit: ChangeSink) -> None:
 
 def discard(h: Hcloud, name: str, op_id: int, emit: ChangeSink) -> None:
     """The replacement of move `op_id` deleted with its primary IPs (the move given up); the
-    agent's own box and firewall untouched."""
+    agent's own box kept, its delete protection set again (a move killed inside `retire` may
+    have lifted it just before the delete)."""
     found = replacement_bound(h, name, op_id)
     if found.server is not None:
         # First: Hetzner refuses to delete a primary IP still assigned to a server.
         _delete_server(h, found.server, "move abandoned", emit)
     for ip in found.ips.values():
         _release_ip(h, ip, "move abandoned", emit)
+    _, bound = observe(h, name)
+    if bound.server is not None:
+        ops.set_protection(h, bound.server, True)
 
 
 def _delete_server(h: Hcloud, server: Any, why: str, emit: ChangeSink) -> None:

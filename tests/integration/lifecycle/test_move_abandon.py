@@ -40,7 +40,9 @@ ABANDON = ("move", "--abandon", "--no-box", "--yes")
 MOVE_LEFT_OPEN = KillAt(on="step.start:retire")
 
 
-def test_abandon_after_dns_switched_brings_everything_back_to_the_old_box(plane: Plane) -> None:
+def test_abandon_after_dns_switched_brings_everything_back_to_the_old_box(
+    plane: Plane, hcloud_client: Any
+) -> None:
     provisioned(plane, "mover")
     before = agent(plane, "mover")
     old_ips = sorted(ip["ip"] for ip in plane.primary_ips())
@@ -49,12 +51,16 @@ def test_abandon_after_dns_switched_brings_everything_back_to_the_old_box(plane:
         move_failing_in(plane, patched, "mover", "retire")  # DNS at the replacement by then
     assert sorted(plane.servers()) == ["mover", f"mover-mv{ops_of(plane.db, 'mover')[0].id}"]
     assert {c for t, n, c in plane.dns()} != {before.ipv4, before.ipv6}
+    # As a move killed inside `retire` leaves it: the old server's protection lifted.
+    old_server = hcloud_client.servers.get_by_id(int(before.server_id))
+    old_server.change_protection(delete=False, rebuild=False).wait_until_finished()
 
     done = abandon(context(plane), "mover")
 
     assert sorted(plane.servers()) == ["mover"]
     [server] = plane.servers().values()
     assert name_of(server["location"]) == "fsn1" and str(server["id"]) == before.server_id
+    assert server["protection"] == {"delete": True, "rebuild": True}
     assert sorted(ip["ip"] for ip in plane.primary_ips()) == old_ips
     assert {(t, c) for t, n, c in plane.dns()} == {("A", before.ipv4), ("AAAA", before.ipv6)}
     row = agent(plane, "mover")
