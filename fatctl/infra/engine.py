@@ -149,9 +149,9 @@ class Replacing(Protocol):
         """The replacement renamed and relabelled as the agent's own box; idempotent."""
         ...
 
-    def discard_replacement(self, spec: AgentSpec, op_id: int) -> None:
-        """The replacement's server and primary IPs deleted (a move given up); the agent's
-        own box untouched; idempotent."""
+    def discard_replacement(self, name: str, op_id: int) -> None:
+        """Agent `name`'s replacement of move `op_id` deleted with its primary IPs (a move
+        given up); the agent's own box kept; idempotent."""
         ...
 
 

@@ -151,8 +151,8 @@ class HcloudEngine:
         replacement.promote(self.h, desired_box(spec), op_id, self.emit)
         return self._info(spec.name)
 
-    def discard_replacement(self, spec: AgentSpec, op_id: int) -> None:
-        replacement.discard(self.h, spec.name, op_id, self.emit)
+    def discard_replacement(self, name: str, op_id: int) -> None:
+        replacement.discard(self.h, name, op_id, self.emit)
 
     # -- fleet key ids, kept by the caller so the next process needs no key listing ---------
 

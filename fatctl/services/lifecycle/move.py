@@ -108,7 +108,18 @@ def checked(
         validation.server_type(server_type)
     require_backup_box(ctx, no_backup, "move")
     ctx.settings.require("hcloud_token")
-    engine, recorded = project_engine(ctx, name)
+    return move_engine(ctx, name)[1]
+
+
+def move_engine(ctx: Context, name: str) -> tuple[InfraEngine, Replacing]:
+    """The engine of the agent's project and its replacing side (`move`, `move --abandon`);
+    refused in one line for an agent whose engine makes no replacement."""
+    from fatctl.state import repo
+
+    with session_scope(ctx.db) as session:
+        row = repo.get_agent(session, name)
+        project, recorded = row.project or "", row.engine
+    engine = engine_in_project(ctx.infra, project)
     replacer = replacing(engine)
     if replacer is None or recorded not in ("", ctx.infra.name):
         # A Pulumi stack holds one server per agent; an hcloud move under it would leave the
@@ -116,17 +127,7 @@ def checked(
         refused = recorded if replacer is not None else ctx.infra.name
         raise BadInput(f"the {refused} engine cannot move an agent (it makes no replacement "
                        "server): only agents on the hcloud engine move")  # fmt: skip
-    return replacer
-
-
-def project_engine(ctx: Context, name: str) -> tuple[InfraEngine, str]:
-    """The engine of the agent's project, and the engine its row records."""
-    from fatctl.state import repo
-
-    with session_scope(ctx.db) as session:
-        row = repo.get_agent(session, name)
-        project, recorded = row.project or "", row.engine
-    return engine_in_project(ctx.infra, project), recorded
+    return engine, replacer
 
 
 def preview(

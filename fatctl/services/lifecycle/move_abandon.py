@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from cloud_init import layout as L
 from fatctl.domain import AgentState
 from fatctl.errors import BadInput
-from fatctl.infra.engine import replacing
 from fatctl.remote.commands.services import BACKUP_WAIT_S, systemctl, unmask_after_keep_stopped
 from fatctl.remote.commands.shell import maybe_sudo
 from fatctl.services.common.health import wait_healthy
@@ -35,15 +34,14 @@ from fatctl.services.common.leases import agent_lease
 from fatctl.services.common.open_ops import ABANDONED, open_op_view
 from fatctl.services.common.steps import StepLog
 from fatctl.services.common.targets import agent_target
-from fatctl.services.lifecycle.move import MOVE_STEPS, project_engine, provision_flow
+from fatctl.services.lifecycle.move import MOVE_STEPS, move_engine, provision_flow
 from fatctl.services.lifecycle.ops import LIFECYCLE_TTL_S, close_op, mark_op
-from fatctl.services.lifecycle.rebuild import render
 from fatctl.services.lifecycle.suspend import Context, LifecycleResult
 from fatctl.state.db import session_scope
 from fatctl.state.leases import lease
 
 if TYPE_CHECKING:
-    from fatctl.domain import AgentSpec, BoxInfo
+    from fatctl.domain import BoxInfo
     from fatctl.infra.engine import Replacing
     from fatctl.services.common.open_ops import OpView
 
@@ -54,11 +52,7 @@ def abandon(ctx: Context, name: str) -> LifecycleResult:
     """Give up `name`'s unfinished move and bring it back on its old box."""
     with lease(ctx.db, agent_lease(name), ttl_s=LIFECYCLE_TTL_S, shared=True):
         view = _open_move(ctx, name)
-        engine, recorded = project_engine(ctx, name)
-        replacer = replacing(engine)
-        if replacer is None or recorded not in ("", ctx.infra.name):
-            raise BadInput(f"agent {name} is on the {recorded or ctx.infra.name} engine, which "
-                           "makes no replacement: there is no move to abandon")  # fmt: skip
+        engine, replacer = move_engine(ctx, name)
         old = engine.status(name)  # the agent's own server: lookups leave the replacement out
         if old is None or _retired(view):
             raise BadInput(f"the move of {name} has retired its old server: it can only be "
@@ -66,10 +60,9 @@ def abandon(ctx: Context, name: str) -> LifecycleResult:
         # Before the first write: from here a plain rerun of the move is refused (it would
         # retire the old box for a replacement this abandon may have deleted already).
         mark_op(ctx.db, view.id, abandoning=True)
-        spec, _ = render(ctx, name, None)
         log = StepLog(ctx.db, name, ctx.actor, ctx.emit, flow="move-abandon")
         log.run("dns", lambda: _dns_back(ctx, name, old))
-        log.run("discard", lambda: _discard(replacer, spec, view.id))
+        log.run("discard", lambda: _discard(replacer, name, view.id))
         log.run("row", lambda: _row_back(ctx, name, old))
         if ctx.skip_box:
             log.note("start", "skipped", "no box to reach (--no-box)")
@@ -109,8 +102,8 @@ def _dns_back(ctx: Context, name: str, old: BoxInfo) -> dict[str, object]:
     return {"records": ", ".join(f"{c.name} {c.action}" for c in changes) or "unchanged"}
 
 
-def _discard(replacer: Replacing, spec: AgentSpec, op_id: int) -> dict[str, object]:
-    replacer.discard_replacement(spec, op_id)
+def _discard(replacer: Replacing, name: str, op_id: int) -> dict[str, object]:
+    replacer.discard_replacement(name, op_id)
     return {"replacement": "deleted with its primary IPs"}
 
 
