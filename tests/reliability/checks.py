@@ -49,6 +49,18 @@ def cloud_of(lab: Lab, name: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def name_of(value: Any) -> str:
+    """A stored reference (the emulator's inventory keeps a location or type by name)."""
+    return str(value["name"] if isinstance(value, dict) else value)
+
+
+def servers_where(found: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str | None]]:
+    """The servers of a `cloud_of` listing as (name, location, `op` label): the label is set
+    only on a move's replacement until it is promoted."""
+    return [(s["name"], name_of(s["location"]), (s.get("labels") or {}).get("op"))
+            for s in found["servers"]]  # fmt: skip
+
+
 def agent_row(lab: Lab, name: str) -> Any:
     from fatctl.state import repo
     from fatctl.state.db import session_scope

@@ -26,7 +26,15 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cli import fatctl_env
-from tests.reliability.checks import Tally, cloud_of, provisioned, secrets_of, strays
+from tests.reliability.checks import (
+    Tally,
+    cloud_of,
+    name_of,
+    provisioned,
+    secrets_of,
+    servers_where,
+    strays,
+)
 from tests.reliability.harness import KillAt, Lab
 
 NAME = "crash-box"
@@ -128,7 +136,6 @@ def _move_killed_at_each_box_step(
     lab: Lab, before: dict[str, str], figure: Callable[..., None]
 ) -> None:
     from fatctl.services.lifecycle.ops import ops_of
-    from tests.integration.lifecycle.test_move import name_of
 
     tally = Tally({NAME})
     old = cloud_of(lab, NAME)
@@ -145,8 +152,8 @@ def _move_killed_at_each_box_step(
     verdict = provisioned(lab, NAME, before, end=("ready", "ready"))
     verdict.expect(done.rc == 0, f"last move exit {done.rc}: {done.stderr.strip()[-300:]}")
     found = cloud_of(lab, NAME)
-    servers = [(s["name"], name_of(s["location"]), "op" in s["labels"]) for s in found["servers"]]
-    verdict.expect(servers == [(NAME, "hel1", False)], f"servers after the move: {servers}")
+    servers = servers_where(found)
+    verdict.expect(servers == [(NAME, "hel1", None)], f"servers after the move: {servers}")
     new_ips = {ip["ip"] for ip in found["primary_ips"]}
     verdict.expect(not new_ips & old_ips, f"old IPs kept: {new_ips & old_ips}")
     verdict.expect({name_of(ip["location"]) for ip in found["primary_ips"]} == {"hel1"},
@@ -171,7 +178,6 @@ def _move_given_up(
     whose gateway the move's backup stopped and kept stopped, serves again behind the health
     gate, and the replacement is gone."""
     from fatctl.services.lifecycle.ops import ops_of
-    from tests.integration.lifecycle.test_move import name_of
 
     left = lab.fatctl(*args, kill=KillAt(on="step.start:health"))
     assert left.killed, (left.steps(), left.stderr[-500:])
@@ -183,8 +189,8 @@ def _move_given_up(
     verdict.expect(given_up.rc == 0, f"abandon exit {given_up.rc}: {given_up.stderr[-300:]}")
     verdict.expect("step.done:start" in given_up.steps(), f"not started: {given_up.steps()}")
     found = cloud_of(lab, NAME)
-    servers = [(s["name"], name_of(s["location"]), "op" in s["labels"]) for s in found["servers"]]
-    verdict.expect(servers == [(NAME, "fsn1", False)], f"servers after abandon: {servers}")
+    servers = servers_where(found)
+    verdict.expect(servers == [(NAME, "fsn1", None)], f"servers after abandon: {servers}")
     kept = {ip["ip"] for ip in found["primary_ips"]}
     verdict.expect(kept == old_ips, f"IPs after abandon: {kept} (were {old_ips})")
     ops = [(o.kind, o.state) for o in ops_of(lab.db, NAME)]

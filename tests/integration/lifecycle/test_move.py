@@ -32,16 +32,11 @@ from fatctl.services.lifecycle.suspend import Context
 from tests.integration.lifecycle.test_crash_lifecycle import crash_each_write, ok
 from tests.integration.lifecycle.test_suspend_archive import agent, audit, provisioned
 from tests.integration.provision.conftest import Plane
-from tests.reliability.checks import agent_row, cloud_of
+from tests.reliability.checks import agent_row, cloud_of, name_of, servers_where
 from tests.reliability.harness import Lab, make_lab
 
 OWNER = "crash@example.com"
 MOVE = ("move", "--location", "hel1", "--no-box", "--no-backup", "--yes")
-
-
-def name_of(value: Any) -> str:
-    """A stored reference (the emulator's inventory keeps a location or type by name)."""
-    return str(value["name"] if isinstance(value, dict) else value)
 
 
 def context(plane: Plane) -> Context:
@@ -167,7 +162,7 @@ def moved(lab: Lab, name: str) -> list[str]:
     seen = cloud_of(lab, name)
     row = agent_row(lab, name)
     wrong = []
-    where = [(s["name"], name_of(s["location"]), s["labels"].get("op")) for s in seen["servers"]]
+    where = servers_where(seen)
     if where != [(name, "hel1", None)]:
         wrong.append(f"servers {where}")
     ips = seen["primary_ips"]

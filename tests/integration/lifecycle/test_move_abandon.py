@@ -27,10 +27,10 @@ from fatctl.services.lifecycle.ops import ops_of
 from fatctl.services.lifecycle.suspend import suspend
 from tests.integration.lifecycle.test_crash_lifecycle import ok
 from tests.integration.lifecycle.test_destroy_open_op import StepFailed, move_failing_in
-from tests.integration.lifecycle.test_move import context, name_of
+from tests.integration.lifecycle.test_move import context
 from tests.integration.lifecycle.test_suspend_archive import agent, audit, provisioned
 from tests.integration.provision.conftest import Plane
-from tests.reliability.checks import agent_row, cloud_of, leases
+from tests.reliability.checks import agent_row, cloud_of, leases, name_of, servers_where
 from tests.reliability.harness import KillAt, Lab, make_lab
 
 OWNER = "crash@example.com"
@@ -183,7 +183,7 @@ def back_home(lab: Lab, name: str, before: Any, old_ips: list[str]) -> list[str]
     seen = cloud_of(lab, name)
     row = agent_row(lab, name)
     wrong = []
-    where = [(s["name"], name_of(s["location"]), s["labels"].get("op")) for s in seen["servers"]]
+    where = servers_where(seen)
     if where != [(name, "fsn1", None)]:
         wrong.append(f"servers {where}")
     if sorted(ip["ip"] for ip in seen["primary_ips"]) != old_ips:

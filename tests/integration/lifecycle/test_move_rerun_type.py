@@ -15,9 +15,10 @@ from fatctl.services.lifecycle.move import move
 from fatctl.services.lifecycle.ops import ops_of
 from fatctl.services.lifecycle.suspend import suspend
 from tests.integration.lifecycle.test_destroy_open_op import move_failing_in
-from tests.integration.lifecycle.test_move import context, name_of
+from tests.integration.lifecycle.test_move import context
 from tests.integration.lifecycle.test_suspend_archive import agent, provisioned
 from tests.integration.provision.conftest import Plane
+from tests.reliability.checks import name_of
 
 
 def test_a_rerun_without_type_keeps_the_type_the_move_was_asked_for(
